@@ -1,0 +1,30 @@
+// Copies the pinned browser libraries from node_modules into the web app's static folder.
+// Run by `make assets` after `npm ci`; the stamp file tells the app and make that it is done.
+import { copyFileSync, mkdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const vendor = join(root, "src/carebridge/web/static/vendor");
+
+const files = {
+  "htmx/htmx.min.js": "htmx.org/dist/htmx.min.js",
+  "pico/pico.min.css": "@picocss/pico/css/pico.min.css",
+  "chart.js/chart.umd.min.js": "chart.js/dist/chart.umd.min.js",
+  "swagger-ui/swagger-ui-bundle.js": "swagger-ui-dist/swagger-ui-bundle.js",
+  "swagger-ui/swagger-ui.css": "swagger-ui-dist/swagger-ui.css",
+};
+
+rmSync(vendor, { recursive: true, force: true });
+for (const [target, source] of Object.entries(files)) {
+  const from = join(root, "node_modules", source);
+  if (!existsSync(from)) {
+    console.error(`missing ${from}: run npm ci first`);
+    process.exit(1);
+  }
+  const to = join(vendor, target);
+  mkdirSync(dirname(to), { recursive: true });
+  copyFileSync(from, to);
+}
+writeFileSync(join(vendor, ".built"), new Date().toISOString() + "\n");
+console.log(`web assets: ${Object.keys(files).length} files copied into ${vendor}`);

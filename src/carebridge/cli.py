@@ -1,0 +1,294 @@
+"""The ``carebridge`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+
+from carebridge.config import ConfigurationError, Settings, export_to_environment, load_settings
+from carebridge.platform.db import Database
+from carebridge.platform.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from carebridge.platform.logging import configure_logging
+
+cli = typer.Typer(
+    name="carebridge",
+    help="CareBridge: the open-source telehealth platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+class Abort(Exception):
+    """An expected failure: printed as one clear line, exit code 1, no traceback."""
+
+
+def fail(message: str) -> None:
+    typer.secho(f"carebridge: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+        settings.check()
+    except ConfigurationError as exc:
+        fail("refusing to start:\n  - " + "\n  - ".join(exc.problems))
+        raise  # unreachable: fail() exits
+    except ValueError as exc:  # pydantic validation of environment values
+        fail(f"invalid configuration:\n{exc}")
+        raise
+    configure_logging(settings)
+    return settings
+
+
+@contextmanager
+def database_ready(settings: Settings) -> Iterator[Settings]:
+    """Yield settings with a database URL, starting the embedded PostgreSQL if none is set,
+    and stopping it when the block exits."""
+    if settings.database_url is not None:
+        yield settings
+        return
+    embedded = EmbeddedPostgres(settings.embedded_pgdata)
+    try:
+        url = embedded.start()
+    except EmbeddedPostgresError as exc:
+        fail(str(exc))
+    try:
+        resolved = settings.model_copy(update={"database_url": url})
+        export_to_environment(resolved)
+        yield resolved
+    finally:
+        embedded.stop()
+
+
+async def _check_database(settings: Settings) -> None:
+    database = Database.from_settings(settings)
+    try:
+        await database.ping()
+    except Exception as exc:
+        raise Abort(f"database unreachable ({_describe(exc)})") from exc
+    finally:
+        await database.dispose()
+
+
+async def _migrate(settings: Settings) -> str | None:
+    from carebridge.platform.migrate import current_revision, upgrade
+
+    await _check_database(settings)
+    database = Database.from_settings(settings)
+    try:
+        await upgrade(database.engine)
+        return await current_revision(database.engine)
+    finally:
+        await database.dispose()
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _ensure_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise Abort(
+                    f"port {port} on {host} is already in use; stop the other server or pass "
+                    f"--port"
+                ) from exc
+            raise Abort(f"cannot listen on {host}:{port} ({exc.strerror})") from exc
+
+
+def _run(coro: object) -> None:
+    try:
+        asyncio.run(coro)  # type: ignore[arg-type]
+    except Abort as exc:
+        fail(str(exc))
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Web processes.")] = 1,
+    demo: Annotated[bool, typer.Option(help="Load the demo data before serving.")] = False,
+) -> None:
+    """Serve the web app, API and WebSocket (and, in development, a job worker)."""
+    settings = _settings()
+    host = host or settings.host
+    port = port or settings.port
+    try:
+        _ensure_port_free(host, port)
+    except Abort as exc:
+        fail(str(exc))
+    with database_ready(settings) as settings:
+        if settings.should_auto_migrate:
+            _run(_migrate(settings))
+        else:
+            _run(_check_database(settings))
+        if demo:
+            _run(_seed_demo(settings))
+        typer.secho(f"CareBridge is starting on http://{host}:{port}", fg=typer.colors.GREEN)
+        if workers == 1:
+            from carebridge.app import create_app
+
+            uvicorn.run(create_app(settings), **_uvicorn_options(host, port))
+        else:
+            uvicorn.run(
+                "carebridge.app:create_app_from_environment",
+                factory=True,
+                workers=workers,
+                **_uvicorn_options(host, port),
+            )
+
+
+def _uvicorn_options(host: str, port: int) -> dict[str, Any]:
+    return {
+        "host": host,
+        "port": port,
+        "log_config": None,
+        "access_log": False,
+        "ws_per_message_deflate": False,
+        "proxy_headers": True,
+        "server_header": False,
+    }
+
+
+@cli.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(min=1, help="Jobs run at once.")] = None,
+    queue: Annotated[list[str] | None, typer.Option(help="Only these queues (repeatable).")] = None,
+) -> None:
+    """Run a background job worker until interrupted."""
+    from carebridge.platform.jobs import JobQueue, run_worker
+
+    settings = _settings()
+
+    async def main(settings: Settings) -> None:
+        await _check_database(settings)
+        database = Database.from_settings(settings)
+        jobs = JobQueue(settings)
+        await jobs.open()
+        try:
+            await run_worker(settings, database, concurrency=concurrency, queues=queue)
+        finally:
+            await jobs.close()
+            await database.dispose()
+
+    with database_ready(settings) as settings:
+        typer.secho("CareBridge worker started; Ctrl-C stops it.", fg=typer.colors.GREEN)
+        _run(main(settings))
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply database migrations up to the newest revision."""
+    settings = _settings()
+
+    async def main(settings: Settings) -> None:
+        revision = await _migrate(settings)
+        typer.echo(f"database is at revision {revision}")
+
+    with database_ready(settings) as settings:
+        _run(main(settings))
+
+
+@cli.command()
+def makemigration(message: Annotated[str, typer.Option("-m", "--message")]) -> None:
+    """Write a new migration from the difference between models and the database (review it!)."""
+    from carebridge.platform.migrate import make_revision
+
+    settings = _settings()
+
+    async def main(settings: Settings) -> None:
+        await _migrate(settings)
+        database = Database.from_settings(settings)
+        try:
+            await make_revision(database.engine, message)
+        finally:
+            await database.dispose()
+
+    with database_ready(settings) as settings:
+        _run(main(settings))
+
+
+async def _seed_demo(settings: Settings) -> None:
+    from carebridge.seed import seed_demo
+
+    database = Database.from_settings(settings)
+    try:
+        results = await seed_demo(database)
+    finally:
+        await database.dispose()
+    if not results:
+        typer.echo("demo data: no domain has demo data yet")
+    for name, created in results.items():
+        typer.echo(f"demo data: {name}: {created} created")
+
+
+@cli.command()
+def seed(demo: Annotated[bool, typer.Option(help="Load the demo data set.")] = False) -> None:
+    """Load data into the database (idempotent: running it twice creates nothing new)."""
+    if not demo:
+        fail("say what to seed: --demo")
+    settings = _settings()
+    with database_ready(settings) as settings:
+        _run(_migrate(settings))
+        _run(_seed_demo(settings))
+
+
+@cli.command()
+def check() -> None:
+    """Print configuration problems and test connectivity to the database and Redis."""
+    from carebridge.platform.health import run_checks
+    from carebridge.platform.metrics import Metrics
+    from carebridge.platform.runtime import Runtime
+
+    try:
+        settings = load_settings()
+    except ValueError as exc:
+        fail(f"invalid configuration:\n{exc}")
+        raise
+    configure_logging(settings.model_copy(update={"log_level": "WARNING"}))
+    problems = settings.problems()
+    typer.echo(f"environment: {str(settings.environment)}")
+    for problem in problems:
+        typer.secho(f"  config: {problem}", fg=typer.colors.RED)
+
+    async def main(settings: Settings) -> bool:
+        runtime = Runtime.create(settings, Metrics())
+        await runtime.open()
+        try:
+            results = await run_checks(runtime)
+        finally:
+            await runtime.close()
+        for name, result in results.items():
+            color = typer.colors.GREEN if result.status == "ok" else typer.colors.RED
+            line = f"  {name}: {result.status}" + (f" ({result.error})" if result.error else "")
+            typer.secho(line, fg=color)
+        return all(result.status == "ok" for result in results.values())
+
+    with database_ready(settings) as settings:
+        healthy = asyncio.run(main(settings))
+    if problems or not healthy:
+        raise typer.Exit(1)
+    typer.secho("all good", fg=typer.colors.GREEN)
+
+
+def main() -> None:
+    try:
+        cli()
+    except KeyboardInterrupt:
+        sys.exit(130)

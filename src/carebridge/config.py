@@ -1,0 +1,231 @@
+"""CareBridge settings: every knob is an environment variable ``CAREBRIDGE_*``.
+
+Development needs no configuration at all: the database is an embedded PostgreSQL under the data
+dir and secrets are generated once into ``<data dir>/secrets.json`` and reused. Production refuses
+to start with missing or development secrets (see :func:`Settings.problems`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+
+
+class Environment(StrEnum):
+    development = "development"
+    production = "production"
+    test = "test"
+
+
+# The secrets a deployment must provide. Each maps to a Settings field of the same name.
+SECRET_NAMES: tuple[str, ...] = ("secret_key", "encryption_key")
+_SECRETS_FILE = "secrets.json"
+_MIN_SECRET_LENGTH = 32
+_PLACEHOLDER_SECRETS = frozenset(
+    {"changeme", "change-me", "change_me", "secret", "development", "dev", "test", "insecure"}
+)
+
+
+class ConfigurationError(Exception):
+    """The configuration cannot run; ``problems`` says what is wrong, one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CAREBRIDGE_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    environment: Environment = Environment.development
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL; unset starts an embedded PostgreSQL under the data dir.",
+    )
+    redis_url: str | None = Field(default=None, description="Redis URL for multi-process fan-out.")
+    secret_key: SecretStr | None = Field(default=None, description="Signing key (32+ chars).")
+    encryption_key: SecretStr | None = Field(
+        default=None, description="Key material for PHI encryption at rest (32+ chars)."
+    )
+    data_dir: Path = Field(default=Path("./var"), description="Embedded database, files, keys.")
+    public_base_url: str = "http://127.0.0.1:8000"
+    log_format: Literal["auto", "pretty", "json"] = "auto"
+    log_level: str = "INFO"
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    docs_enabled: bool = True
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = Field(
+        default=None, description="When set, /metrics requires 'Authorization: Bearer <token>'."
+    )
+
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_statement_timeout_ms: int = Field(default=30_000, ge=0)
+    auto_migrate: bool | None = Field(
+        default=None, description="Migrate on serve; defaults to on outside production."
+    )
+    in_process_worker: bool | None = Field(
+        default=None, description="Run a job worker inside serve; defaults to on in development."
+    )
+    worker_concurrency: int = Field(default=4, ge=1)
+    job_retention_days: int = Field(default=7, ge=1)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("database_url", "redis_url", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    # -- derived values -------------------------------------------------------------------------
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == Environment.production
+
+    @property
+    def json_logs(self) -> bool:
+        if self.log_format == "auto":
+            return self.is_production
+        return self.log_format == "json"
+
+    @property
+    def should_auto_migrate(self) -> bool:
+        return self.auto_migrate if self.auto_migrate is not None else not self.is_production
+
+    @property
+    def should_run_in_process_worker(self) -> bool:
+        if self.in_process_worker is not None:
+            return self.in_process_worker
+        return self.environment == Environment.development
+
+    @property
+    def sqlalchemy_url(self) -> URL:
+        """The database URL for SQLAlchemy over asyncpg."""
+        return _require_url(self.database_url).set(drivername="postgresql+asyncpg")
+
+    @property
+    def libpq_url(self) -> str:
+        """The database URL in libpq form, for psycopg (the job queue)."""
+        url = _require_url(self.database_url).set(drivername="postgresql")
+        return url.render_as_string(hide_password=False)
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        return self.data_dir.resolve() / "postgres"
+
+    def secret(self, name: str) -> str:
+        value: SecretStr | None = getattr(self, name)
+        if value is None:
+            raise ConfigurationError([f"CAREBRIDGE_{name.upper()} is not set"])
+        return value.get_secret_value()
+
+    # -- validation ----------------------------------------------------------------------------
+
+    def problems(self) -> list[str]:
+        """Configuration problems that must stop the service, one readable line each."""
+        found: list[str] = []
+        if self.is_production:
+            dev_values = _read_dev_secrets(self.data_dir)
+            for name in SECRET_NAMES:
+                found.extend(_secret_problems(name, getattr(self, name), dev_values.get(name)))
+            if self.database_url is None:
+                found.append(
+                    "CAREBRIDGE_DATABASE_URL is not set: production needs a managed PostgreSQL, "
+                    "not the embedded development database"
+                )
+            if not self.public_base_url.startswith("https://"):
+                found.append("CAREBRIDGE_PUBLIC_BASE_URL must be an https:// URL in production")
+        return found
+
+    def check(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ConfigurationError(problems)
+
+
+def _require_url(database_url: str | None) -> URL:
+    if database_url is None:
+        raise ConfigurationError(["no database URL: start the embedded PostgreSQL first"])
+    url = make_url(database_url)
+    if url.get_backend_name() not in ("postgresql", "postgres"):
+        raise ConfigurationError(["CAREBRIDGE_DATABASE_URL must be a postgresql:// URL"])
+    return url
+
+
+def _secret_problems(name: str, value: SecretStr | None, dev_value: str | None) -> list[str]:
+    env_name = f"CAREBRIDGE_{name.upper()}"
+    if value is None:
+        return [f"{env_name} is not set"]
+    raw = value.get_secret_value()
+    if raw.lower() in _PLACEHOLDER_SECRETS or (dev_value is not None and raw == dev_value):
+        return [f"{env_name} is a development value; generate a new one for production"]
+    if len(raw) < _MIN_SECRET_LENGTH:
+        return [f"{env_name} is too short ({len(raw)} chars, at least {_MIN_SECRET_LENGTH})"]
+    return []
+
+
+def _read_dev_secrets(data_dir: Path) -> dict[str, str]:
+    path = data_dir / _SECRETS_FILE
+    if not path.is_file():
+        return {}
+    loaded = json.loads(path.read_text(encoding="utf-8"))
+    return {str(k): str(v) for k, v in loaded.items()}
+
+
+def _ensure_dev_secrets(data_dir: Path) -> dict[str, str]:
+    """Generate the development secrets once into the data dir (mode 0600) and reuse them."""
+    values = _read_dev_secrets(data_dir)
+    missing = [name for name in SECRET_NAMES if name not in values]
+    if missing:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        values.update({name: secrets.token_urlsafe(48) for name in missing})
+        path = data_dir / _SECRETS_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(values, handle, indent=2)
+    return values
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; outside production fill unset secrets from the data dir."""
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    if settings.is_production:
+        return settings
+    unset = [name for name in SECRET_NAMES if getattr(settings, name) is None]
+    if not unset:
+        return settings
+    generated = _ensure_dev_secrets(settings.data_dir)
+    return settings.model_copy(update={name: SecretStr(generated[name]) for name in unset})
+
+
+def export_to_environment(settings: Settings) -> None:
+    """Expose values resolved at start-up (the embedded database URL) to child processes."""
+    if settings.database_url is not None:
+        os.environ["CAREBRIDGE_DATABASE_URL"] = settings.database_url

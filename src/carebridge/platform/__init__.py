@@ -1,0 +1,1 @@
+"""Infrastructure shared by every domain. Nothing here imports a domain."""

@@ -1,0 +1,56 @@
+"""Who may call a route. Every route declares its caller as a dependency registered here.
+
+A route is public only if it says so (``dependencies=[PUBLIC]`` or a ``Public`` parameter); the
+accounts domain registers the authenticated callers (``AnyUser``, ``PatientActor``, ...). A test
+walks every route of the application and fails if one declares no caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import iter_route_contexts
+from starlette.routing import BaseRoute
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CALLER_DEPENDENCIES: set[Callable[..., Any]] = set()
+
+
+def caller(dependency: F) -> F:
+    """Register ``dependency`` as a caller declaration."""
+    CALLER_DEPENDENCIES.add(dependency)
+    return dependency
+
+
+@caller
+def anonymous() -> None:
+    """The route is open to anyone, signed in or not."""
+
+
+PUBLIC = Depends(anonymous)
+Public = Annotated[None, PUBLIC]
+
+
+def endpoints(routes: Sequence[BaseRoute]) -> Iterator[tuple[str, Dependant]]:
+    """Every HTTP and WebSocket endpoint with its full path and its resolved dependencies."""
+    for context in iter_route_contexts(routes):
+        dependant = getattr(context, "dependant", None)
+        if isinstance(dependant, Dependant):
+            yield str(context.path_format), dependant
+
+
+def declared_callers(dependant: Dependant) -> set[Callable[..., Any]]:
+    found: set[Callable[..., Any]] = set()
+
+    def walk(dependant: Dependant) -> None:
+        if dependant.call in CALLER_DEPENDENCIES:
+            found.add(dependant.call)
+        for sub in dependant.dependencies:
+            walk(sub)
+
+    walk(dependant)
+    return found

@@ -1,0 +1,119 @@
+"""Database access: the async engine, one session per unit of work, and after-commit actions.
+
+A request gets one session (see :func:`carebridge.platform.deps.get_session`): it commits when the
+route returns and rolls back on error. Services never commit; they ``flush()`` when they need ids
+and register side effects on the :class:`UnitOfWork` so that they run only after a successful
+commit (events to publish, jobs to defer) and are dropped on rollback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import structlog
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from carebridge.config import Settings
+
+log = structlog.get_logger(__name__)
+
+AfterCommit = Callable[[], Awaitable[None]]
+_UOW_KEY = "carebridge.uow"
+
+
+class UnitOfWork:
+    """Side effects waiting for the transaction they belong to."""
+
+    def __init__(self) -> None:
+        self._after_commit: list[AfterCommit] = []
+
+    def after_commit(self, action: AfterCommit) -> None:
+        self._after_commit.append(action)
+
+    def discard(self) -> None:
+        self._after_commit.clear()
+
+    async def run_after_commit(self) -> None:
+        actions, self._after_commit = self._after_commit, []
+        for action in actions:
+            try:
+                await action()
+            except Exception:
+                # The change is committed; what must not be lost also has a row that a periodic
+                # sweep picks up, so a failed action is logged, not raised to the caller.
+                log.exception("after_commit_failed", action=getattr(action, "__qualname__", "?"))
+
+
+def unit_of_work(session: AsyncSession) -> UnitOfWork:
+    """The unit of work of ``session``'s current transaction."""
+    uow = session.info.get(_UOW_KEY)
+    if uow is None:
+        uow = session.info[_UOW_KEY] = UnitOfWork()
+    assert isinstance(uow, UnitOfWork)
+    return uow
+
+
+def after_commit(session: AsyncSession, action: AfterCommit) -> None:
+    """Run ``action`` once the session's transaction commits; drop it if it rolls back."""
+    unit_of_work(session).after_commit(action)
+
+
+class Database:
+    """An engine and its session factory. Tests bind the factory to one outer transaction."""
+
+    def __init__(self, engine: AsyncEngine, bind: AsyncEngine | AsyncConnection | None = None):
+        self.engine = engine
+        self.sessionmaker = async_sessionmaker(
+            bind=bind if bind is not None else engine,
+            expire_on_commit=False,
+            autoflush=False,
+            join_transaction_mode="create_savepoint",
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        engine = create_async_engine(
+            settings.sqlalchemy_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_pre_ping=True,
+            pool_timeout=10,
+            connect_args={
+                "timeout": 5,
+                "server_settings": {
+                    "application_name": "carebridge",
+                    "statement_timeout": str(settings.db_statement_timeout_ms),
+                },
+            },
+        )
+        return cls(engine)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session whose transaction commits at the end of the block, then runs the
+        after-commit actions; on error it rolls back and drops them."""
+        async with self.sessionmaker() as session:
+            uow = unit_of_work(session)
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                uow.discard()
+                await session.rollback()
+                raise
+            await uow.run_after_commit()
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,161 @@
+"""Background jobs: one procrastinate app on the application's PostgreSQL.
+
+Domains declare tasks with :data:`job_app` (``@job_app.task(...)``, periodic ones with
+``@job_app.periodic(cron=...)``) in their ``tasks.py``, listed in ``registry.TASK_MODULES``.
+Tasks open their own database session (never the request's) through :func:`task_database`.
+Deferring from a request goes through :func:`defer_after_commit`, so a job never runs for a
+change that rolled back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import procrastinate
+import structlog
+from procrastinate import JobContext, RetryDecision, RetryStrategy
+from procrastinate.jobs import Job
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from carebridge.config import Settings
+from carebridge.platform.db import Database, after_commit
+from carebridge.platform.registry import TASK_MODULES
+
+log = structlog.get_logger(__name__)
+
+
+class BackoffRetry(RetryStrategy):
+    """Exponential backoff with full jitter: base * 2**attempt seconds, capped, randomised so
+    a burst of failures does not retry in lockstep."""
+
+    def __init__(self, *, max_attempts: int = 8, base_seconds: float = 2.0, cap_seconds: float = 3600):
+        super().__init__(max_attempts=max_attempts)
+        self.base_seconds = base_seconds
+        self.cap_seconds = cap_seconds
+
+    def backoff_seconds(self, attempts: int) -> float:
+        ceiling = min(self.cap_seconds, self.base_seconds * 2**attempts)
+        return max(self.base_seconds, random.uniform(ceiling / 2, ceiling))
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if self.max_attempts and job.attempts >= self.max_attempts:
+            return None
+        return RetryDecision(retry_in={"seconds": self.backoff_seconds(job.attempts)})
+
+
+DEFAULT_RETRY = BackoffRetry()
+
+job_app = procrastinate.App(
+    connector=procrastinate.PsycopgConnector(),
+    import_paths=list(TASK_MODULES),
+)
+
+
+@dataclass(frozen=True)
+class TaskResources:
+    """What tasks receive in their context: the settings and a database of their own."""
+
+    settings: Settings
+    database: Database
+
+
+def task_resources(context: JobContext) -> TaskResources:
+    resources = context.additional_context.get("resources")
+    if not isinstance(resources, TaskResources):
+        raise RuntimeError("the worker was started without CareBridge task resources")
+    return resources
+
+
+def defer_after_commit(session: AsyncSession, task: Any, **kwargs: Any) -> None:
+    """Defer ``task`` with ``kwargs`` once the session's transaction has committed."""
+
+    async def defer() -> None:
+        await task.defer_async(**kwargs)
+
+    defer.__qualname__ = f"defer:{task.name}"
+    after_commit(session, defer)
+
+
+class JobQueue:
+    """The connection pool of the job queue, opened for the lifetime of a process."""
+
+    def __init__(self, settings: Settings, *, max_size: int = 10) -> None:
+        self.pool = AsyncConnectionPool(
+            settings.libpq_url,
+            min_size=1,
+            max_size=max_size,
+            open=False,
+            timeout=5,
+            kwargs={"application_name": "carebridge-jobs"},
+        )
+
+    async def open(self) -> None:
+        # wait=False: the process starts even if the database is down; /health/ready says so.
+        await self.pool.open(wait=False)
+        connector = procrastinate.PsycopgConnector()
+        await connector.open_async(self.pool)
+        # The same rebinding App.replace_connector does, kept for the life of this queue: every
+        # task of the app defers through job_app.job_manager.
+        job_app.connector = connector
+        job_app.job_manager.connector = connector
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def ping(self, timeout: float = 3.0) -> None:
+        async with self.pool.connection(timeout=timeout) as conn:
+            row = await (await conn.execute("SELECT to_regclass('procrastinate_jobs')")).fetchone()
+        if row is None or row[0] is None:
+            raise RuntimeError("the job queue tables are missing (run carebridge migrate)")
+
+    async def counts_by_status(self) -> dict[str, int]:
+        async with self.pool.connection(timeout=3) as conn:
+            rows = await (
+                await conn.execute("SELECT status::text, count(*) FROM procrastinate_jobs GROUP BY 1")
+            ).fetchall()
+        return {str(status): int(count) for status, count in rows}
+
+
+async def run_worker(
+    settings: Settings,
+    database: Database,
+    *,
+    concurrency: int | None = None,
+    queues: list[str] | None = None,
+    wait: bool = True,
+    install_signal_handlers: bool = True,
+    name: str = "carebridge-worker",
+) -> None:
+    """Run a worker on an already opened :class:`JobQueue` until stopped."""
+    await job_app.run_worker_async(
+        concurrency=concurrency or settings.worker_concurrency,
+        queues=queues,
+        wait=wait,
+        name=name,
+        install_signal_handlers=install_signal_handlers,
+        additional_context={"resources": TaskResources(settings=settings, database=database)},
+        shutdown_graceful_timeout=20,
+    )
+
+
+@asynccontextmanager
+async def in_process_worker(settings: Settings, database: Database) -> AsyncIterator[None]:
+    """A worker running inside the web process (development: one command does everything)."""
+    task = asyncio.create_task(
+        run_worker(settings, database, install_signal_handlers=False, name="in-process")
+    )
+    log.info("in_process_worker_started")
+    try:
+        yield
+    finally:
+        task.cancel()
+        try:
+            await task
+        except (asyncio.CancelledError, Exception):  # noqa: S110 - stopping, nothing to report
+            pass

@@ -1,0 +1,95 @@
+"""Running Alembic migrations from code: at start-up, from the CLI and in tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import await_only
+
+from carebridge.platform.registry import load_models
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+# Tables the job queue owns; its schema ships with procrastinate and is applied by a revision.
+_FOREIGN_PREFIXES = ("procrastinate_",)
+
+
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    if type_ == "table" and name is not None and name.startswith(_FOREIGN_PREFIXES):
+        return False
+    table = getattr(obj, "table", None)
+    table_name = getattr(table, "name", "") or ""
+    return not table_name.startswith(_FOREIGN_PREFIXES)
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    def run(connection: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    async with engine.connect() as conn:
+        await conn.run_sync(run)
+        await conn.commit()
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    def read(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(read)
+
+
+async def model_differences(engine: AsyncEngine) -> list[Any]:
+    """What autogenerate would write if run now: empty when models and migrations agree."""
+    metadata = load_models()
+
+    def compare(connection: Connection) -> list[Any]:
+        context = MigrationContext.configure(
+            connection,
+            opts={
+                "include_object": include_object,
+                "compare_type": True,
+                "compare_server_default": True,
+            },
+        )
+        return list(compare_metadata(context, metadata))
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(compare)
+
+
+async def make_revision(engine: AsyncEngine, message: str) -> None:
+    def run(connection: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.revision(config, message=message, autogenerate=True)
+
+    async with engine.connect() as conn:
+        await conn.run_sync(run)
+
+
+def execute_script(op: Operations, sql: str) -> None:
+    """Run a multi-statement SQL script inside a migration (asyncpg's simple query protocol)."""
+    driver_connection = op.get_bind().connection.driver_connection
+    await_only(driver_connection.execute(sql))

@@ -1,0 +1,169 @@
+"""RFC 9457 problem+json: the one shape of every error CareBridge answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+
+from carebridge.platform.errors import CareBridgeError
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:carebridge:problem:"
+
+log = structlog.get_logger(__name__)
+
+# Codes for errors raised by the framework rather than by a service.
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Dotted path of the offending input, e.g. 'body.email'.")
+    message: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An error, as RFC 9457 problem details. Branch on ``code``: it is stable."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    title: str | None = None,
+    request: Request | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + code,
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if request is not None:
+        body["instance"] = request.url.path
+        body["request_id"] = request.scope.get("state", {}).get("request_id")
+    body.update(extra)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def problem_responses(*errors: type[CareBridgeError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for a route: the problem codes it may answer, grouped by status."""
+    by_status: dict[int, list[str]] = {}
+    for error in errors:
+        by_status.setdefault(error.status, []).append(error.code)
+    return {
+        status: {
+            "model": Problem,
+            "content": {PROBLEM_MEDIA_TYPE: {}},
+            "description": f"{HTTPStatus(status).phrase}; code: {', '.join(sorted(codes))}",
+        }
+        for status, codes in sorted(by_status.items())
+    }
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
+    return [
+        {
+            "field": ".".join(str(part) for part in error.get("loc", ())),
+            "message": str(error.get("msg", "")),
+            "type": str(error.get("type", "")),
+        }
+        for error in exc.errors()
+    ]
+
+
+def install_problem_handlers(app: FastAPI, *, html_fallback: HtmlErrorRenderer | None) -> None:
+    """Register the handlers that render errors. Unexpected exceptions are handled by the
+    request middleware, which owns the request id and the traceback log line."""
+
+    async def on_domain_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, CareBridgeError)
+        if html_fallback is not None and html_fallback.wants_html(request):
+            return html_fallback.render(request, exc.status, exc.detail)
+        return problem_response(
+            exc.status,
+            exc.error_code,
+            exc.detail,
+            title=exc.title,
+            request=request,
+            headers=exc.headers,
+            **exc.extra,
+        )
+
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        fields = _field_errors(exc)
+        names = ", ".join(sorted({f["field"] for f in fields})) or "input"
+        return problem_response(
+            422,
+            "validation_error",
+            f"Invalid input: {names}",
+            title="The request is not valid",
+            request=request,
+            errors=fields,
+        )
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if html_fallback is not None and html_fallback.wants_html(request):
+            return html_fallback.render(request, exc.status_code, str(exc.detail))
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return problem_response(
+            exc.status_code,
+            code,
+            str(exc.detail),
+            request=request,
+            headers=dict(exc.headers or {}),
+        )
+
+    app.add_exception_handler(CareBridgeError, on_domain_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+
+
+class HtmlErrorRenderer:
+    """Renders error pages for people (browsers asking for HTML outside the API)."""
+
+    def __init__(self, render: Any, api_prefixes: Iterable[str]) -> None:
+        self._render = render
+        self._api_prefixes = tuple(api_prefixes)
+
+    def wants_html(self, request: Request) -> bool:
+        if request.url.path.startswith(self._api_prefixes):
+            return False
+        return "text/html" in request.headers.get("accept", "")
+
+    def render(self, request: Request, status: int, detail: str) -> Response:
+        response: Response = self._render(request, status, detail)
+        return response

@@ -1,0 +1,31 @@
+"""Where the platform learns about domains without importing them by name elsewhere.
+
+Each domain that has tables, tasks, routers or demo data is listed here once. Adding a domain means
+adding its module paths to these tuples: nothing else in the platform changes.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from sqlalchemy import MetaData
+
+from carebridge.platform.models import Base
+
+# Modules whose import registers SQLAlchemy models on Base.metadata.
+MODEL_MODULES: tuple[str, ...] = ()
+
+# Modules that declare procrastinate tasks.
+TASK_MODULES: tuple[str, ...] = ("carebridge.platform.housekeeping",)
+
+# Modules exposing ``router`` (an APIRouter mounted under /api/v1).
+API_ROUTER_MODULES: tuple[str, ...] = ()
+
+# Modules exposing ``async def seed_demo(session) -> int`` (rows created), run in this order.
+DEMO_SEED_MODULES: tuple[str, ...] = ()
+
+
+def load_models() -> MetaData:
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
+    return Base.metadata

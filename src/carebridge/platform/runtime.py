@@ -1,0 +1,55 @@
+"""The long-lived resources of one process: database, job queue, Redis, metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from carebridge.config import Settings
+from carebridge.platform.db import Database
+from carebridge.platform.jobs import JobQueue
+from carebridge.platform.metrics import Metrics
+from carebridge.platform.migrate import head_revision
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    database: Database
+    jobs: JobQueue
+    metrics: Metrics
+    redis: Redis | None = None
+    owns_database: bool = True
+    migrations_head: str | None = field(default_factory=head_revision)
+
+    @classmethod
+    def create(
+        cls, settings: Settings, metrics: Metrics, database: Database | None = None
+    ) -> Runtime:
+        owns_database = database is None
+        database = database or Database.from_settings(settings)
+        redis = None
+        if settings.redis_url is not None:
+            redis = Redis.from_url(
+                settings.redis_url, socket_connect_timeout=3, socket_timeout=3, health_check_interval=30
+            )
+        metrics.watch_database(database)
+        return cls(
+            settings=settings,
+            database=database,
+            jobs=JobQueue(settings),
+            metrics=metrics,
+            redis=redis,
+            owns_database=owns_database,
+        )
+
+    async def open(self) -> None:
+        await self.jobs.open()
+
+    async def close(self) -> None:
+        await self.jobs.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+        if self.owns_database:
+            await self.database.dispose()

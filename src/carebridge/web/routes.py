@@ -1,0 +1,29 @@
+"""Public pages: the landing page and the offline API documentation."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from carebridge.platform.access import PUBLIC
+from carebridge.platform.errors import NotFound
+from carebridge.platform.runtime import Runtime
+from carebridge.web.templating import templates
+
+router = APIRouter(include_in_schema=False, dependencies=[PUBLIC])
+
+
+@router.get("/", response_class=HTMLResponse)
+async def landing(request: Request) -> HTMLResponse:
+    return templates.TemplateResponse(request, "index.html", {})
+
+
+@router.get("/api/docs", response_class=HTMLResponse)
+async def api_docs(request: Request) -> HTMLResponse:
+    """Swagger UI served from our own static files: works with no network."""
+    runtime: Runtime = request.app.state.runtime
+    if not runtime.settings.docs_enabled:
+        raise NotFound()
+    return templates.TemplateResponse(
+        request, "api_docs.html", {"openapi_url": request.app.openapi_url}
+    )

@@ -1,0 +1,47 @@
+"""Jinja2 templates and static files of the web app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
+
+from carebridge import __version__
+
+WEB_DIR = Path(__file__).parent
+STATIC_DIR = WEB_DIR / "static"
+VENDOR_DIR = STATIC_DIR / "vendor"
+TEMPLATES_DIR = WEB_DIR / "templates"
+
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.globals["version"] = __version__
+
+
+def static_url(path: str) -> str:
+    """Root-relative URL of a static file: correct behind any proxy, never mixed content."""
+    return f"/static/{path}?v={__version__}"
+
+
+templates.env.globals["static"] = static_url
+
+_ERROR_TEXT = {
+    404: ("Page not found", "The page you asked for does not exist or has moved."),
+    500: ("Something went wrong", "We could not complete your request. Please try again."),
+}
+
+
+def assets_built() -> bool:
+    return (VENDOR_DIR / ".built").is_file()
+
+
+def render_error_page(request: Request, status: int, detail: str) -> Response:
+    title, text = _ERROR_TEXT.get(status, ("Request not completed", detail))
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"status": status, "title": title, "text": text,
+         "request_id": request.scope.get("state", {}).get("request_id")},
+        status_code=status,
+    )

@@ -1,0 +1,106 @@
+"""The request's transaction and its after-commit actions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from carebridge.platform.access import PUBLIC
+from carebridge.platform.db import Database, after_commit
+from carebridge.platform.deps import Session
+from carebridge.platform.errors import Conflict
+
+ACTIONS: list[str] = []
+
+
+@pytest.fixture
+async def notes(database: Database) -> AsyncIterator[None]:
+    """A scratch table inside the test's outer transaction (gone after the test)."""
+    async with database.sessionmaker() as session:
+        await session.execute(text("CREATE TABLE probe_notes (body text NOT NULL)"))
+        await session.commit()
+    ACTIONS.clear()
+    yield
+
+
+@pytest.fixture
+def app(app: FastAPI) -> FastAPI:
+    async def record(body: str) -> None:
+        ACTIONS.append(body)
+
+    @app.post("/api/v1/probe/notes", dependencies=[PUBLIC], status_code=201)
+    async def write_note(body: str, session: Session, fail: bool = False) -> dict[str, str]:
+        await session.execute(text("INSERT INTO probe_notes VALUES (:b)"), {"b": body})
+        after_commit(session, lambda: record(body))
+        if fail:
+            raise Conflict("refused after writing", code="probe_refused")
+        return {"body": body}
+
+    return app
+
+
+async def count_notes(database: Database) -> int:
+    async with database.sessionmaker() as session:
+        return int((await session.execute(text("SELECT count(*) FROM probe_notes"))).scalar_one())
+
+
+async def test_after_commit_action_runs_once_after_commit(
+    client: httpx.AsyncClient, database: Database, notes: None
+) -> None:
+    response = await client.post("/api/v1/probe/notes", params={"body": "hello"})
+    assert response.status_code == 201
+    assert ACTIONS == ["hello"]
+    assert await count_notes(database) == 1
+
+
+async def test_after_commit_action_is_dropped_when_the_route_fails(
+    client: httpx.AsyncClient, database: Database, notes: None
+) -> None:
+    response = await client.post("/api/v1/probe/notes", params={"body": "nope", "fail": "true"})
+    assert response.status_code == 409
+    assert ACTIONS == []
+    assert await count_notes(database) == 0
+
+
+async def test_transaction_block_commits_then_runs_actions(database: Database, notes: None) -> None:
+    seen_rows: list[int] = []
+
+    async def check_committed() -> None:
+        seen_rows.append(await count_notes(database))
+
+    async with database.transaction() as session:
+        await session.execute(text("INSERT INTO probe_notes VALUES ('a')"))
+        after_commit(session, check_committed)
+        assert seen_rows == []
+    assert seen_rows == [1]
+
+    with pytest.raises(RuntimeError):
+        async with database.transaction() as session:
+            await session.execute(text("INSERT INTO probe_notes VALUES ('b')"))
+            after_commit(session, check_committed)
+            raise RuntimeError("rolled back")
+    assert seen_rows == [1]
+    assert await count_notes(database) == 1
+
+
+async def test_a_failing_action_does_not_undo_the_commit_or_skip_others(
+    database: Database, notes: None
+) -> None:
+    ran: list[str] = []
+
+    async def broken() -> None:
+        raise RuntimeError("publisher down")
+
+    async def fine() -> None:
+        ran.append("fine")
+
+    async with database.transaction() as session:
+        await session.execute(text("INSERT INTO probe_notes VALUES ('kept')"))
+        after_commit(session, broken)
+        after_commit(session, fine)
+    assert ran == ["fine"]
+    assert await count_notes(database) == 1

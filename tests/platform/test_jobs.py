@@ -1,0 +1,170 @@
+"""Jobs run in a real worker on the real database; failures retry with backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from procrastinate import JobContext
+
+from carebridge.config import Settings
+from carebridge.platform.access import PUBLIC
+from carebridge.platform.db import Database
+from carebridge.platform.deps import Session
+from carebridge.platform.errors import Conflict
+from carebridge.platform.housekeeping import purge_finished_jobs
+from carebridge.platform.jobs import BackoffRetry, defer_after_commit, job_app, run_worker
+
+QUEUE = "tests"
+RAN: list[str] = []
+ATTEMPTS: Counter[str] = Counter()
+
+
+@job_app.task(name="tests.record", queue=QUEUE)
+async def record_task(key: str) -> None:
+    RAN.append(key)
+
+
+@job_app.task(
+    name="tests.flaky",
+    queue=QUEUE,
+    pass_context=True,
+    retry=BackoffRetry(max_attempts=3, base_seconds=1, cap_seconds=1),
+)
+async def flaky_task(context: JobContext, key: str) -> None:
+    ATTEMPTS[key] += 1
+    if ATTEMPTS[key] == 1:
+        raise ConnectionError("provider unavailable")
+
+
+@pytest.fixture
+async def jobs(client: httpx.AsyncClient) -> AsyncIterator[None]:
+    """The job queue is opened by the app's lifespan; jobs are committed outside the test's
+    transaction, so this test's queue is emptied afterwards."""
+    RAN.clear()
+    yield
+    await job_app.connector.execute_query_async(
+        "DELETE FROM procrastinate_jobs WHERE queue_name = %(queue)s", queue=QUEUE
+    )
+
+
+@pytest.fixture
+def app(app: FastAPI) -> FastAPI:
+    @app.post("/api/v1/probe/jobs", dependencies=[PUBLIC], status_code=202)
+    async def enqueue(key: str, session: Session, fail: bool = False) -> None:
+        defer_after_commit(session, record_task, key=key)
+        if fail:
+            raise Conflict("refused", code="probe_refused")
+
+    return app
+
+
+async def work(settings: Settings, database: Database) -> None:
+    await run_worker(
+        settings, database, queues=[QUEUE], wait=False, install_signal_handlers=False
+    )
+
+
+async def job_rows(task_name: str) -> list[dict[str, object]]:
+    return list(
+        await job_app.connector.execute_query_all_async(
+            "SELECT id, status::text AS status, attempts, scheduled_at, args "
+            "FROM procrastinate_jobs WHERE task_name = %(name)s ORDER BY id",
+            name=task_name,
+        )
+    )
+
+
+async def events(job_id: object) -> list[dict[str, object]]:
+    return list(
+        await job_app.connector.execute_query_all_async(
+            "SELECT type::text AS type, at FROM procrastinate_events "
+            "WHERE job_id = %(id)s ORDER BY id",
+            id=job_id,
+        )
+    )
+
+
+async def test_job_deferred_by_a_request_runs_in_the_worker_after_commit(
+    client: httpx.AsyncClient, jobs: None, settings: Settings, database: Database
+) -> None:
+    key = uuid.uuid4().hex
+    assert (await client.post("/api/v1/probe/jobs", params={"key": key})).status_code == 202
+    refused = await client.post("/api/v1/probe/jobs", params={"key": "rolled-back", "fail": "1"})
+    assert refused.status_code == 409
+
+    rows = await job_rows("tests.record")
+    assert [row["args"] for row in rows] == [{"key": key}]  # nothing for the rolled-back request
+    assert rows[0]["status"] == "todo"
+
+    await work(settings, database)
+
+    assert RAN == [key]
+    assert [row["status"] for row in await job_rows("tests.record")] == ["succeeded"]
+
+
+async def test_failing_job_is_retried_with_backoff(
+    client: httpx.AsyncClient, jobs: None, settings: Settings, database: Database
+) -> None:
+    key = uuid.uuid4().hex
+    job_id = await flaky_task.defer_async(key=key)
+
+    await work(settings, database)  # first attempt fails; the retry waits for its backoff
+    (row,) = await job_rows("tests.flaky")
+    assert (row["status"], row["attempts"], ATTEMPTS[key]) == ("todo", 1, 1)
+    retry_at = row["scheduled_at"]
+    assert isinstance(retry_at, datetime)
+    assert retry_at > datetime.now(UTC)
+
+    await asyncio.sleep(max(0.0, (retry_at - datetime.now(UTC)).total_seconds()) + 0.2)
+    await work(settings, database)
+
+    (row,) = await job_rows("tests.flaky")
+    assert (row["status"], row["attempts"], ATTEMPTS[key]) == ("succeeded", 2, 2)
+    kinds = [event["type"] for event in await events(job_id)]
+    assert kinds[:2] == ["deferred", "started"]
+    assert "deferred_for_retry" in kinds
+    assert kinds[-2:] == ["started", "succeeded"]
+    starts = [event["at"] for event in await events(job_id) if event["type"] == "started"]
+    assert isinstance(starts[0], datetime)
+    assert isinstance(starts[1], datetime)
+    assert retry_at - starts[0] >= timedelta(seconds=1)  # the retry waited out its backoff
+    assert starts[1] >= retry_at
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
+    strategy = BackoffRetry(max_attempts=10, base_seconds=2, cap_seconds=60)
+    for attempts, ceiling in [(1, 4), (2, 8), (3, 16), (4, 32), (8, 60)]:
+        delays = [strategy.backoff_seconds(attempts) for _ in range(200)]
+        assert max(delays) <= ceiling
+        assert min(delays) >= max(2, ceiling / 2)
+        assert len(set(delays)) > 1  # jittered
+
+
+async def test_housekeeping_purges_old_finished_jobs_and_keeps_failed_ones(
+    client: httpx.AsyncClient, jobs: None, settings: Settings, database: Database
+) -> None:
+    old_ok = await record_task.defer_async(key="old")
+    await work(settings, database)
+    failed = await record_task.defer_async(key="failed")
+    recent = await record_task.defer_async(key="recent")
+    await work(settings, database)
+    await job_app.connector.execute_query_async(
+        "UPDATE procrastinate_jobs SET status = 'failed' WHERE id = %(id)s", id=failed
+    )
+    await job_app.connector.execute_query_async(
+        "UPDATE procrastinate_events SET at = at - interval '10 days' "
+        "WHERE job_id = ANY(%(ids)s)",
+        ids=[old_ok, failed],
+    )
+
+    await purge_finished_jobs(older_than_hours=24 * 7)
+
+    remaining = {row["id"] for row in await job_rows("tests.record")}
+    assert remaining == {failed, recent}

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from carebridge.config import Environment, Settings, load_settings
+
+STRONG = "q" * 20 + "Zx9-" + "w" * 20
+
+
+def production(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "environment": "production",
+        "data_dir": tmp_path,
+        "database_url": "postgresql://carebridge@db.internal/carebridge",
+        "public_base_url": "https://care.example.org",
+        "secret_key": STRONG,
+        "encryption_key": STRONG[::-1],
+        "_env_file": None,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def test_production_with_strong_secrets_has_no_problems(tmp_path: Path) -> None:
+    assert production(tmp_path).problems() == []
+
+
+def test_production_names_each_missing_secret(tmp_path: Path) -> None:
+    problems = production(tmp_path, secret_key=None, encryption_key=None).problems()
+    assert "CAREBRIDGE_SECRET_KEY is not set" in problems
+    assert "CAREBRIDGE_ENCRYPTION_KEY is not set" in problems
+
+
+@pytest.mark.parametrize("value", ["changeme", "secret", "short-but-real"])
+def test_production_refuses_placeholder_or_short_secrets(tmp_path: Path, value: str) -> None:
+    (problem,) = production(tmp_path, secret_key=value).problems()
+    assert problem.startswith("CAREBRIDGE_SECRET_KEY is")
+
+
+def test_production_refuses_the_generated_development_secrets(tmp_path: Path) -> None:
+    dev = load_settings(environment="development", data_dir=tmp_path, _env_file=None)
+    assert dev.secret_key is not None
+    leaked = production(tmp_path, secret_key=dev.secret_key.get_secret_value())
+    assert leaked.problems() == [
+        "CAREBRIDGE_SECRET_KEY is a development value; generate a new one for production"
+    ]
+
+
+def test_production_needs_a_database_and_https(tmp_path: Path) -> None:
+    problems = production(
+        tmp_path, database_url=None, public_base_url="http://care.example.org"
+    ).problems()
+    assert any("CAREBRIDGE_DATABASE_URL" in p for p in problems)
+    assert any("CAREBRIDGE_PUBLIC_BASE_URL" in p for p in problems)
+
+
+def test_development_secrets_are_generated_once_and_reused(tmp_path: Path) -> None:
+    first = load_settings(environment="development", data_dir=tmp_path, _env_file=None)
+    second = load_settings(environment="development", data_dir=tmp_path, _env_file=None)
+    assert isinstance(first.secret_key, SecretStr)
+    assert first.secret_key == second.secret_key
+    assert first.encryption_key == second.encryption_key
+    assert first.secret_key != first.encryption_key
+    stored = tmp_path / "secrets.json"
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    assert json.loads(stored.read_text())["secret_key"] == first.secret_key.get_secret_value()
+    assert first.problems() == []
+
+
+def test_explicit_secrets_win_over_generated_ones(tmp_path: Path) -> None:
+    settings = load_settings(environment="development", data_dir=tmp_path, secret_key=STRONG)
+    assert settings.secret_key is not None
+    assert settings.secret_key.get_secret_value() == STRONG
+
+
+def test_settings_come_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CAREBRIDGE_ENVIRONMENT", "production")
+    monkeypatch.setenv("CAREBRIDGE_CORS_ORIGINS", "https://a.example, https://b.example")
+    monkeypatch.setenv("CAREBRIDGE_DATABASE_URL", "postgresql+asyncpg://u:p@h:5433/d")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.environment == Environment.production
+    assert settings.cors_origins == ["https://a.example", "https://b.example"]
+    assert settings.sqlalchemy_url.drivername == "postgresql+asyncpg"
+    assert settings.libpq_url == "postgresql://u:p@h:5433/d"
+
+
+def test_invalid_values_are_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="public_base_url"):
+        Settings(public_base_url="care.example.org", _env_file=None)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="environment"):
+        Settings(environment="staging", _env_file=None)  # type: ignore[call-arg]
