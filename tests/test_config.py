@@ -36,7 +36,15 @@ def test_production_names_each_missing_secret(tmp_path: Path) -> None:
     assert "CAREBRIDGE_ENCRYPTION_KEY is not set" in problems
 
 
-@pytest.mark.parametrize("value", ["changeme", "secret", "short-but-real"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "changeme",
+        "secret",
+        "short-but-real",
+        "replace-with-output-of-python-secrets-token-urlsafe-48",
+    ],
+)
 def test_production_refuses_placeholder_or_short_secrets(tmp_path: Path, value: str) -> None:
     (problem,) = production(tmp_path, secret_key=value).problems()
     assert problem.startswith("CAREBRIDGE_SECRET_KEY is")

@@ -1,3 +1,3 @@
-"""CareBridge: the open-source telehealth platform that connects patients with doctors and nurses."""
+"""CareBridge: the open-source telehealth platform connecting patients with doctors and nurses."""
 
 __version__ = "0.1.0"

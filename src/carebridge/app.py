@@ -19,7 +19,11 @@ from carebridge.platform.jobs import in_process_worker
 from carebridge.platform.logging import configure_logging
 from carebridge.platform.metrics import Metrics
 from carebridge.platform.middleware import RequestMiddleware
-from carebridge.platform.problems import HtmlErrorRenderer, install_problem_handlers
+from carebridge.platform.problems import (
+    VALIDATION_RESPONSES,
+    HtmlErrorRenderer,
+    install_problem_handlers,
+)
 from carebridge.platform.registry import API_ROUTER_MODULES
 from carebridge.platform.runtime import Runtime
 from carebridge.web import routes as web_routes
@@ -39,7 +43,7 @@ The CareBridge API: patients, doctors, nurses and admins of one clinic.
 
 
 def api_router() -> APIRouter:
-    router = APIRouter(prefix=API_PREFIX)
+    router = APIRouter(prefix=API_PREFIX, responses=VALIDATION_RESPONSES)
     for module_path in API_ROUTER_MODULES:
         router.include_router(importlib.import_module(module_path).router)
     return router

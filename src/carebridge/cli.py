@@ -105,8 +105,7 @@ def _ensure_port_free(host: str, port: int) -> None:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise Abort(
-                    f"port {port} on {host} is already in use; stop the other server or pass "
-                    f"--port"
+                    f"port {port} on {host} is already in use; stop the other server or pass --port"
                 ) from exc
             raise Abort(f"cannot listen on {host}:{port} ({exc.strerror})") from exc
 
@@ -263,7 +262,7 @@ def check() -> None:
         raise
     configure_logging(settings.model_copy(update={"log_level": "WARNING"}))
     problems = settings.problems()
-    typer.echo(f"environment: {str(settings.environment)}")
+    typer.echo(f"environment: {settings.environment!s}")
     for problem in problems:
         typer.secho(f"  config: {problem}", fg=typer.colors.RED)
 

@@ -29,9 +29,8 @@ class Environment(StrEnum):
 SECRET_NAMES: tuple[str, ...] = ("secret_key", "encryption_key")
 _SECRETS_FILE = "secrets.json"
 _MIN_SECRET_LENGTH = 32
-_PLACEHOLDER_SECRETS = frozenset(
-    {"changeme", "change-me", "change_me", "secret", "development", "dev", "test", "insecure"}
-)
+_PLACEHOLDER_SECRETS = frozenset({"secret", "development", "dev", "test", "insecure"})
+_PLACEHOLDER_MARKERS = ("changeme", "change-me", "change_me", "replace", "placeholder", "example")
 
 
 class ConfigurationError(Exception):
@@ -184,7 +183,9 @@ def _secret_problems(name: str, value: SecretStr | None, dev_value: str | None) 
     if value is None:
         return [f"{env_name} is not set"]
     raw = value.get_secret_value()
-    if raw.lower() in _PLACEHOLDER_SECRETS or (dev_value is not None and raw == dev_value):
+    lowered = raw.lower()
+    placeholder = lowered in _PLACEHOLDER_SECRETS or any(m in lowered for m in _PLACEHOLDER_MARKERS)
+    if placeholder or (dev_value is not None and raw == dev_value):
         return [f"{env_name} is a development value; generate a new one for production"]
     if len(raw) < _MIN_SECRET_LENGTH:
         return [f"{env_name} is too short ({len(raw)} chars, at least {_MIN_SECRET_LENGTH})"]
@@ -214,7 +215,8 @@ def _ensure_dev_secrets(data_dir: Path) -> dict[str, str]:
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read settings from the environment; outside production fill unset secrets from the data dir."""
+    """Read settings from the environment; outside production, unset secrets come from the
+    data dir (generated on first use)."""
     settings = Settings(**overrides)  # type: ignore[arg-type]
     if settings.is_production:
         return settings

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -18,13 +16,12 @@ ACTIONS: list[str] = []
 
 
 @pytest.fixture
-async def notes(database: Database) -> AsyncIterator[None]:
+async def notes(database: Database) -> None:
     """A scratch table inside the test's outer transaction (gone after the test)."""
     async with database.sessionmaker() as session:
         await session.execute(text("CREATE TABLE probe_notes (body text NOT NULL)"))
         await session.commit()
     ACTIONS.clear()
-    yield
 
 
 @pytest.fixture
@@ -78,11 +75,14 @@ async def test_transaction_block_commits_then_runs_actions(database: Database, n
         assert seen_rows == []
     assert seen_rows == [1]
 
-    with pytest.raises(RuntimeError):
+    async def write_then_fail() -> None:
         async with database.transaction() as session:
             await session.execute(text("INSERT INTO probe_notes VALUES ('b')"))
             after_commit(session, check_committed)
             raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        await write_then_fail()
     assert seen_rows == [1]
     assert await count_notes(database) == 1
 

@@ -74,8 +74,11 @@ async def test_unexpected_exception_is_a_generic_500_logged_with_the_request_id(
     assert body["request_id"] == "req-crash-1"
     assert "kaboom" not in response.text
     assert "req-crash-1" in body["detail"]
-    crash_logs = [r for r in caplog.records if isinstance(r.msg, dict)
-                  and r.msg.get("event") == "unhandled_exception"]
+    crash_logs = [
+        r
+        for r in caplog.records
+        if isinstance(r.msg, dict) and r.msg.get("event") == "unhandled_exception"
+    ]
     assert len(crash_logs) == 1
     record = crash_logs[0]
     assert record.msg["request_id"] == "req-crash-1"

@@ -55,9 +55,10 @@ async def test_hsts_in_production(settings: Settings, database: Database) -> Non
     )
     app = create_app(production, database=database)
     transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=transport, base_url="https://t"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="https://t") as client,
+    ):
         response = await client.get("/health/live")
     assert response.headers["strict-transport-security"].startswith("max-age=")
 
@@ -91,9 +92,10 @@ async def test_streamed_body_over_the_limit_is_rejected(
 async def test_cors_allows_only_configured_origins(settings: Settings, database: Database) -> None:
     configured = settings.model_copy(update={"cors_origins": ["https://app.clinic.example"]})
     app = create_app(configured, database=database)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
         preflight = {"Access-Control-Request-Method": "GET"}
         allowed = await client.options(
             "/health/live", headers={"Origin": "https://app.clinic.example", **preflight}

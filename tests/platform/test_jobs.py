@@ -66,9 +66,7 @@ def app(app: FastAPI) -> FastAPI:
 
 
 async def work(settings: Settings, database: Database) -> None:
-    await run_worker(
-        settings, database, queues=[QUEUE], wait=False, install_signal_handlers=False
-    )
+    await run_worker(settings, database, queues=[QUEUE], wait=False, install_signal_handlers=False)
 
 
 async def job_rows(task_name: str) -> list[dict[str, object]]:
@@ -159,8 +157,7 @@ async def test_housekeeping_purges_old_finished_jobs_and_keeps_failed_ones(
         "UPDATE procrastinate_jobs SET status = 'failed' WHERE id = %(id)s", id=failed
     )
     await job_app.connector.execute_query_async(
-        "UPDATE procrastinate_events SET at = at - interval '10 days' "
-        "WHERE job_id = ANY(%(ids)s)",
+        "UPDATE procrastinate_events SET at = at - interval '10 days' WHERE job_id = ANY(%(ids)s)",
         ids=[old_ok, failed],
     )
 

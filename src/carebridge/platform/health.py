@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import time
 from collections.abc import Awaitable, Callable
@@ -15,7 +16,7 @@ from pydantic import BaseModel
 from carebridge.platform.access import PUBLIC
 from carebridge.platform.errors import NotFound, Unauthenticated
 from carebridge.platform.migrate import current_revision
-from carebridge.platform.problems import problem_response
+from carebridge.platform.problems import PROBLEM_MEDIA_TYPE, Problem, problem_response
 from carebridge.platform.runtime import Runtime
 
 router = APIRouter(tags=["operations"], dependencies=[PUBLIC])
@@ -47,7 +48,13 @@ async def live() -> Liveness:
 @router.get(
     "/health/ready",
     response_model=Readiness,
-    responses={503: {"description": "A dependency is not ready; `failing` names which."}},
+    responses={
+        503: {
+            "model": Problem,
+            "content": {PROBLEM_MEDIA_TYPE: {}},
+            "description": "Not ready; code: not_ready (`failing` names the failing checks)",
+        }
+    },
 )
 async def ready(request: Request) -> Response:
     """Ready to serve: database reachable, migrations at head, Redis (when configured) and the
@@ -85,7 +92,9 @@ async def run_checks(runtime: Runtime) -> dict[str, CheckResult]:
     if runtime.redis is not None:
         checks["redis"] = runtime.redis.ping
     results = dict(
-        zip(checks, await asyncio.gather(*(_timed(check) for check in checks.values())), strict=True)
+        zip(
+            checks, await asyncio.gather(*(_timed(check) for check in checks.values())), strict=True
+        )
     )
     if results["database"].status == "ok":
         results["migrations"] = await _timed(migrations)
@@ -119,9 +128,7 @@ async def metrics(request: Request, authorization: str | None = Header(default=N
         expected = f"Bearer {settings.metrics_token.get_secret_value()}"
         if not hmac.compare_digest((authorization or "").encode(), expected.encode()):
             raise Unauthenticated("A valid metrics bearer token is required.")
-    try:
+    # Metrics still answer when the queue is down; /health/ready reports that.
+    with contextlib.suppress(Exception):
         runtime.metrics.set_job_counts(await runtime.jobs.counts_by_status())
-    except Exception:  # noqa: S110 - metrics still answer when the queue is down; readiness tells
-        pass
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
-

@@ -10,15 +10,18 @@ change that rolled back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import procrastinate
 import structlog
 from procrastinate import JobContext, RetryDecision, RetryStrategy
+from procrastinate.app import WorkerOptions
 from procrastinate.jobs import Job
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,19 +37,22 @@ class BackoffRetry(RetryStrategy):
     """Exponential backoff with full jitter: base * 2**attempt seconds, capped, randomised so
     a burst of failures does not retry in lockstep."""
 
-    def __init__(self, *, max_attempts: int = 8, base_seconds: float = 2.0, cap_seconds: float = 3600):
+    def __init__(
+        self, *, max_attempts: int = 8, base_seconds: float = 2.0, cap_seconds: float = 3600
+    ):
         super().__init__(max_attempts=max_attempts)
         self.base_seconds = base_seconds
         self.cap_seconds = cap_seconds
 
     def backoff_seconds(self, attempts: int) -> float:
         ceiling = min(self.cap_seconds, self.base_seconds * 2**attempts)
-        return max(self.base_seconds, random.uniform(ceiling / 2, ceiling))
+        return max(self.base_seconds, random.uniform(ceiling / 2, ceiling))  # noqa: S311 - jitter
 
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
         if self.max_attempts and job.attempts >= self.max_attempts:
             return None
-        return RetryDecision(retry_in={"seconds": self.backoff_seconds(job.attempts)})
+        delay = timedelta(seconds=self.backoff_seconds(job.attempts))
+        return RetryDecision(retry_at=datetime.now(UTC) + delay)
 
 
 DEFAULT_RETRY = BackoffRetry()
@@ -108,8 +114,8 @@ class JobQueue:
     async def close(self) -> None:
         await self.pool.close()
 
-    async def ping(self, timeout: float = 3.0) -> None:
-        async with self.pool.connection(timeout=timeout) as conn:
+    async def ping(self) -> None:
+        async with self.pool.connection(timeout=3.0) as conn:
             row = await (await conn.execute("SELECT to_regclass('procrastinate_jobs')")).fetchone()
         if row is None or row[0] is None:
             raise RuntimeError("the job queue tables are missing (run carebridge migrate)")
@@ -117,7 +123,9 @@ class JobQueue:
     async def counts_by_status(self) -> dict[str, int]:
         async with self.pool.connection(timeout=3) as conn:
             rows = await (
-                await conn.execute("SELECT status::text, count(*) FROM procrastinate_jobs GROUP BY 1")
+                await conn.execute(
+                    "SELECT status::text, count(*) FROM procrastinate_jobs GROUP BY 1"
+                )
             ).fetchall()
         return {str(status): int(count) for status, count in rows}
 
@@ -133,15 +141,17 @@ async def run_worker(
     name: str = "carebridge-worker",
 ) -> None:
     """Run a worker on an already opened :class:`JobQueue` until stopped."""
-    await job_app.run_worker_async(
-        concurrency=concurrency or settings.worker_concurrency,
-        queues=queues,
-        wait=wait,
-        name=name,
-        install_signal_handlers=install_signal_handlers,
-        additional_context={"resources": TaskResources(settings=settings, database=database)},
-        shutdown_graceful_timeout=20,
-    )
+    options: WorkerOptions = {
+        "concurrency": concurrency or settings.worker_concurrency,
+        "wait": wait,
+        "name": name,
+        "install_signal_handlers": install_signal_handlers,
+        "additional_context": {"resources": TaskResources(settings=settings, database=database)},
+        "shutdown_graceful_timeout": 20,
+    }
+    if queues:
+        options["queues"] = queues
+    await job_app.run_worker_async(**options)
 
 
 @asynccontextmanager
@@ -155,7 +165,5 @@ async def in_process_worker(settings: Settings, database: Database) -> AsyncIter
         yield
     finally:
         task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await task
-        except (asyncio.CancelledError, Exception):  # noqa: S110 - stopping, nothing to report
-            pass

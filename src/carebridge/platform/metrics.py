@@ -29,7 +29,9 @@ class DatabasePoolCollector(Collector):
         gauge.add_metric(["idle"], pool.checkedin())
         gauge.add_metric(["overflow"], max(pool.overflow(), 0))
         yield gauge
-        yield GaugeMetricFamily("carebridge_db_pool_size", "Configured pool size", value=pool.size())
+        yield GaugeMetricFamily(
+            "carebridge_db_pool_size", "Configured pool size", value=pool.size()
+        )
 
 
 class Metrics:

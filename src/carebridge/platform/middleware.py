@@ -13,9 +13,9 @@ import uuid
 from typing import Any
 
 import structlog
+from fastapi.routing import iter_route_contexts
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
-from fastapi.routing import iter_route_contexts
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carebridge.config import Settings
@@ -154,14 +154,18 @@ class RequestMiddleware:
         headers.setdefault("x-frame-options", "DENY")
         headers.setdefault("referrer-policy", "strict-origin-when-cross-origin")
         headers.setdefault("cross-origin-opener-policy", "same-origin")
-        headers.setdefault("permissions-policy", "geolocation=(self), camera=(self), microphone=(self)")
+        headers.setdefault(
+            "permissions-policy", "geolocation=(self), camera=(self), microphone=(self)"
+        )
         headers.setdefault("content-security-policy", _CSP)
         if self.hsts:
             headers.setdefault("strict-transport-security", "max-age=63072000; includeSubDomains")
         if is_api:
             headers["cache-control"] = "no-store"
 
-    async def _problem(self, send: Send, status: int, code: str, detail: str, request_id: str) -> None:
+    async def _problem(
+        self, send: Send, status: int, code: str, detail: str, request_id: str
+    ) -> None:
         titles = {413: "Request body too large", 500: "Internal server error"}
         body: dict[str, Any] = {
             "type": TYPE_PREFIX + code,

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from alembic import command
+from alembic import command, op
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from alembic.operations import Operations
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,7 +22,9 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _FOREIGN_PREFIXES = ("procrastinate_",)
 
 
-def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
     if type_ == "table" and name is not None and name.startswith(_FOREIGN_PREFIXES):
         return False
     table = getattr(obj, "table", None)
@@ -89,7 +90,9 @@ async def make_revision(engine: AsyncEngine, message: str) -> None:
         await conn.run_sync(run)
 
 
-def execute_script(op: Operations, sql: str) -> None:
-    """Run a multi-statement SQL script inside a migration (asyncpg's simple query protocol)."""
+def execute_script(sql: str) -> None:
+    """Run a multi-statement SQL script inside a migration (asyncpg's simple query protocol,
+    in the migration's transaction)."""
     driver_connection = op.get_bind().connection.driver_connection
+    assert driver_connection is not None
     await_only(driver_connection.execute(sql))

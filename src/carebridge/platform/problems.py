@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 
@@ -92,6 +92,16 @@ def problem_responses(*errors: type[CareBridgeError]) -> dict[int | str, dict[st
     }
 
 
+# Every API route may answer a validation problem; documented once on the API router.
+VALIDATION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    422: {
+        "model": Problem,
+        "content": {PROBLEM_MEDIA_TYPE: {}},
+        "description": "Invalid input; code: validation_error (``errors`` lists the fields)",
+    }
+}
+
+
 def _field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     return [
         {
@@ -155,7 +165,9 @@ def install_problem_handlers(app: FastAPI, *, html_fallback: HtmlErrorRenderer |
 class HtmlErrorRenderer:
     """Renders error pages for people (browsers asking for HTML outside the API)."""
 
-    def __init__(self, render: Any, api_prefixes: Iterable[str]) -> None:
+    def __init__(
+        self, render: Callable[[Request, int, str], Response], api_prefixes: Iterable[str]
+    ) -> None:
         self._render = render
         self._api_prefixes = tuple(api_prefixes)
 
@@ -165,5 +177,4 @@ class HtmlErrorRenderer:
         return "text/html" in request.headers.get("accept", "")
 
     def render(self, request: Request, status: int, detail: str) -> Response:
-        response: Response = self._render(request, status, detail)
-        return response
+        return self._render(request, status, detail)

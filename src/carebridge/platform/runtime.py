@@ -32,7 +32,10 @@ class Runtime:
         redis = None
         if settings.redis_url is not None:
             redis = Redis.from_url(
-                settings.redis_url, socket_connect_timeout=3, socket_timeout=3, health_check_interval=30
+                settings.redis_url,
+                socket_connect_timeout=3,
+                socket_timeout=3,
+                health_check_interval=30,
             )
         metrics.watch_database(database)
         return cls(

@@ -41,7 +41,11 @@ def render_error_page(request: Request, status: int, detail: str) -> Response:
     return templates.TemplateResponse(
         request,
         "error.html",
-        {"status": status, "title": title, "text": text,
-         "request_id": request.scope.get("state", {}).get("request_id")},
+        {
+            "status": status,
+            "title": title,
+            "text": text,
+            "request_id": request.scope.get("state", {}).get("request_id"),
+        },
         status_code=status,
     )

@@ -10,7 +10,6 @@ Create Date: 2026-11-23
 
 from collections.abc import Sequence
 
-from alembic import op
 from procrastinate.schema import SchemaManager
 
 from carebridge.platform.migrate import execute_script
@@ -22,12 +21,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    execute_script(op, SchemaManager.get_schema())
+    execute_script(SchemaManager.get_schema())
 
 
 def downgrade() -> None:
     execute_script(
-        op,
         """
         DROP TABLE IF EXISTS procrastinate_events, procrastinate_periodic_defers,
             procrastinate_jobs, procrastinate_workers CASCADE;

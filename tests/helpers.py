@@ -1,0 +1,83 @@
+"""Helpers for tests that run CareBridge as a real process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    """The current environment without CareBridge settings, plus ``values``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAREBRIDGE_")}
+    env.update(values)
+    return env
+
+
+def carebridge(
+    *args: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "carebridge", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def wait_ready(
+    base_url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 90
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{base_url}/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"server not ready after {timeout}s:\n{log.read_text()}")
+
+
+@contextmanager
+def running_server(
+    env: dict[str, str], log: Path, *extra: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``carebridge serve`` on a free port until the block ends (then Ctrl-C, as a person would)."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "carebridge", "serve", "--port", str(port), *extra],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_ready(base_url, process, log)
+        yield base_url, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(2)  # SIGINT, as Ctrl-C
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -1,0 +1,123 @@
+"""The carebridge command as people run it: real processes, real databases."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.helpers import carebridge, clean_env, free_port, running_server
+
+
+def postgres_gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE  # exited, not yet reaped
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_serve_without_database_url_runs_on_embedded_postgres(tmp_path: Path) -> None:
+    """The fresh-machine path: no database configured, one command, then Ctrl-C stops it all."""
+    env = clean_env(CAREBRIDGE_DATA_DIR=str(tmp_path / "var"), CAREBRIDGE_ENVIRONMENT="development")
+    log = tmp_path / "serve.log"
+    with running_server(env, log) as (base_url, process):
+        ready = httpx.get(f"{base_url}/health/ready").json()
+        assert ready["status"] == "ok"
+        assert ready["checks"]["migrations"]["status"] == "ok"
+        assert httpx.get(f"{base_url}/api/docs").status_code == 200
+        assert "carebridge_http_requests_total" in httpx.get(f"{base_url}/metrics").text
+        pgdata = tmp_path / "var" / "postgres"
+        postgres_pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+        assert not postgres_gone(postgres_pid)
+    assert process.returncode is not None
+    assert postgres_gone(postgres_pid), "the embedded PostgreSQL outlived the server"
+    assert not (pgdata / "postmaster.pid").exists()
+    output = log.read_text()
+    assert "initialised=True" in output
+    assert "Traceback" not in output
+
+    # The second start reuses the data dir: no initdb, same database.
+    with running_server(env, log):
+        pass
+    assert log.read_text().count("initialised=False") == 1
+
+
+def test_production_with_development_secrets_refuses_to_start(tmp_path: Path) -> None:
+    env = clean_env(
+        CAREBRIDGE_ENVIRONMENT="production",
+        CAREBRIDGE_DATA_DIR=str(tmp_path),
+        CAREBRIDGE_SECRET_KEY="changeme",
+        CAREBRIDGE_DATABASE_URL="postgresql://carebridge@127.0.0.1:9/carebridge",
+        CAREBRIDGE_PUBLIC_BASE_URL="https://care.example.org",
+    )
+    result = carebridge("serve", "--port", str(free_port()), env=env)
+    assert result.returncode == 1
+    assert "refusing to start" in result.stderr
+    assert "CAREBRIDGE_SECRET_KEY is a development value" in result.stderr
+    assert "CAREBRIDGE_ENCRYPTION_KEY is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_on_a_busy_port_says_so(tmp_path: Path, database_url: str) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = clean_env(CAREBRIDGE_DATA_DIR=str(tmp_path), CAREBRIDGE_DATABASE_URL=database_url)
+        result = carebridge("serve", "--port", str(port), env=env)
+    assert result.returncode == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["worker"], ["seed", "--demo"]])
+def test_unreachable_database_is_a_clear_message(tmp_path: Path, command: list[str]) -> None:
+    env = clean_env(
+        CAREBRIDGE_DATA_DIR=str(tmp_path),
+        CAREBRIDGE_DATABASE_URL="postgresql://postgres@127.0.0.1:9/carebridge",
+    )
+    result = carebridge(*command, env=env)
+    assert result.returncode == 1
+    assert "database unreachable" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_migrate_check_and_seed_against_a_database(tmp_path: Path, database_url: str) -> None:
+    env = clean_env(CAREBRIDGE_DATA_DIR=str(tmp_path), CAREBRIDGE_DATABASE_URL=database_url)
+    migrated = carebridge("migrate", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "database is at revision 0001_job_queue" in migrated.stdout
+
+    checked = carebridge("check", env=env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "database: ok" in checked.stdout
+    assert "migrations: ok" in checked.stdout
+    assert "all good" in checked.stdout
+
+    seeded = carebridge("seed", "--demo", env=env)
+    assert seeded.returncode == 0, seeded.stderr
+    assert "demo data" in seeded.stdout
+
+
+def test_check_reports_configuration_problems(tmp_path: Path, database_url: str) -> None:
+    env = clean_env(
+        CAREBRIDGE_ENVIRONMENT="production",
+        CAREBRIDGE_DATA_DIR=str(tmp_path),
+        CAREBRIDGE_DATABASE_URL=database_url,
+    )
+    result = carebridge("check", env=env)
+    assert result.returncode == 1
+    assert "config: CAREBRIDGE_SECRET_KEY is not set" in result.stdout
+    assert "database: ok" in result.stdout
+
+
+def test_invalid_setting_is_a_clear_message(tmp_path: Path) -> None:
+    env = clean_env(CAREBRIDGE_DATA_DIR=str(tmp_path), CAREBRIDGE_PORT="not-a-port")
+    result = carebridge("migrate", env=env)
+    assert result.returncode == 1
+    assert "invalid configuration" in result.stderr
+    assert "port" in result.stderr
+    assert "Traceback" not in result.stderr
