@@ -28,7 +28,7 @@ $(VENDOR_STAMP): package.json package-lock.json scripts/copy-assets.mjs
 	$(MAKE) assets
 
 bench: uv  ## Benchmarks (by hand, never in CI)
-	$(UV) run --frozen python -m bench
+	$(UV) run --frozen python -m bench $(BENCH)
 
 worker: uv
 	$(UV) run --frozen carebridge worker

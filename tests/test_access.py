@@ -29,3 +29,13 @@ def test_a_route_without_a_caller_is_detected(app: FastAPI) -> None:
     found = dict(endpoints(app.routes))
     assert declared_callers(found["/api/v1/probe/forgotten"]) == set()
     assert declared_callers(found["/api/v1/probe/declared"]) != set()
+
+
+def test_caller_declarations_are_coroutines() -> None:
+    """A plain ``def`` dependency runs in a worker thread on every request: callers must not."""
+    import inspect
+
+    from carebridge.platform.access import CALLER_DEPENDENCIES
+
+    assert CALLER_DEPENDENCIES
+    assert all(inspect.iscoroutinefunction(dep) for dep in CALLER_DEPENDENCIES)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import importlib
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Annotated, Any
 
@@ -50,17 +52,26 @@ def _settings() -> Settings:
 
 
 @contextmanager
-def database_ready(settings: Settings) -> Iterator[Settings]:
+def database_ready(
+    settings: Settings, meanwhile: Callable[[], object] | None = None
+) -> Iterator[Settings]:
     """Yield settings with a database URL, starting the embedded PostgreSQL if none is set,
-    and stopping it when the block exits."""
+    and stopping it when the block exits. ``meanwhile`` runs while PostgreSQL starts (the start
+    waits on a child process, so importing the application overlaps with it)."""
     if settings.database_url is not None:
+        if meanwhile is not None:
+            meanwhile()
         yield settings
         return
     embedded = EmbeddedPostgres(settings.embedded_pgdata)
-    try:
-        url = embedded.start()
-    except EmbeddedPostgresError as exc:
-        fail(str(exc))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        starting = pool.submit(embedded.start)
+        if meanwhile is not None:
+            meanwhile()
+        try:
+            url = starting.result()
+        except EmbeddedPostgresError as exc:
+            fail(str(exc))
     try:
         resolved = settings.model_copy(update={"database_url": url})
         export_to_environment(resolved)
@@ -69,24 +80,28 @@ def database_ready(settings: Settings) -> Iterator[Settings]:
         embedded.stop()
 
 
-async def _check_database(settings: Settings) -> None:
-    database = Database.from_settings(settings)
+async def _ping(database: Database) -> None:
     try:
         await database.ping()
     except Exception as exc:
         raise Abort(f"database unreachable ({_describe(exc)})") from exc
+
+
+async def _check_database(settings: Settings) -> None:
+    database = Database.from_settings(settings)
+    try:
+        await _ping(database)
     finally:
         await database.dispose()
 
 
 async def _migrate(settings: Settings) -> str | None:
-    from carebridge.platform.migrate import current_revision, upgrade
+    from carebridge.platform.migrate import upgrade
 
-    await _check_database(settings)
     database = Database.from_settings(settings)
     try:
-        await upgrade(database.engine)
-        return await current_revision(database.engine)
+        await _ping(database)
+        return await upgrade(database.engine)
     finally:
         await database.dispose()
 
@@ -132,7 +147,7 @@ def serve(
         _ensure_port_free(host, port)
     except Abort as exc:
         fail(str(exc))
-    with database_ready(settings) as settings:
+    with database_ready(settings, meanwhile=_import_app) as settings:
         if settings.should_auto_migrate:
             _run(_migrate(settings))
         else:
@@ -151,6 +166,10 @@ def serve(
                 workers=workers,
                 **_uvicorn_options(host, port),
             )
+
+
+def _import_app() -> None:
+    importlib.import_module("carebridge.app")
 
 
 def _uvicorn_options(host: str, port: int) -> dict[str, Any]:

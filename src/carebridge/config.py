@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("./var"), description="Embedded database, files, keys.")
     public_base_url: str = "http://127.0.0.1:8000"
     log_format: Literal["auto", "pretty", "json"] = "auto"
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -96,6 +96,11 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod

@@ -64,7 +64,7 @@ async def test_default_code_and_headers_of_an_error_class(client: httpx.AsyncCli
 
 
 async def test_unexpected_exception_is_a_generic_500_logged_with_the_request_id(
-    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with caplog.at_level(logging.ERROR):
         response = await client.get("/api/v1/probe/crash", headers={"X-Request-ID": "req-crash-1"})
@@ -75,15 +75,19 @@ async def test_unexpected_exception_is_a_generic_500_logged_with_the_request_id(
     assert "kaboom" not in response.text
     assert "req-crash-1" in body["detail"]
     crash_logs = [
-        r
+        r.msg
         for r in caplog.records
         if isinstance(r.msg, dict) and r.msg.get("event") == "unhandled_exception"
     ]
     assert len(crash_logs) == 1
-    record = crash_logs[0]
-    assert record.msg["request_id"] == "req-crash-1"
-    assert record.exc_info is not None
-    assert "kaboom" in str(record.exc_info[1])
+    assert crash_logs[0]["request_id"] == "req-crash-1"
+    assert crash_logs[0]["exc_info"]
+    # The rendered log line carries the request id, followed by the traceback.
+    logged = capsys.readouterr().err
+    line = next(line for line in logged.splitlines() if "unhandled_exception" in line)
+    assert "request_id=req-crash-1" in line
+    assert "RuntimeError" in logged
+    assert "kaboom" in logged
 
 
 async def test_validation_errors_list_the_fields(client: httpx.AsyncClient) -> None:

@@ -27,7 +27,7 @@ def caller(dependency: F) -> F:
 
 
 @caller
-def anonymous() -> None:
+async def anonymous() -> None:
     """The route is open to anyone, signed in or not."""
 
 

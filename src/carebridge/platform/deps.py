@@ -1,4 +1,8 @@
-"""Request-scoped dependencies shared by every domain's routes."""
+"""Request-scoped dependencies shared by every domain's routes.
+
+Dependencies are coroutines on purpose: FastAPI runs a plain ``def`` dependency in a worker
+thread, a thread hop on every request.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +15,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carebridge.platform.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
     """One session per request: commits when the route returns, rolls back if it raises.
     After-commit actions run once the commit succeeded, before the response is sent."""
-    async with get_runtime(request).database.transaction() as session:
+    async with runtime.database.transaction() as session:
         yield session
 
 
 # scope="function": the commit happens when the route function returns, before the response is
 # sent, so a failed commit answers an error instead of a success that was not saved.
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

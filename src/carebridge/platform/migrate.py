@@ -42,15 +42,19 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    def run(connection: Connection) -> None:
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> str | None:
+    """Migrate to ``revision``; return the revision the database is at afterwards."""
+
+    def run(connection: Connection) -> str | None:
         config = alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+        return MigrationContext.configure(connection).get_current_revision()
 
     async with engine.connect() as conn:
-        await conn.run_sync(run)
+        current = await conn.run_sync(run)
         await conn.commit()
+    return current
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

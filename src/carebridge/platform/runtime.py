@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from redis.asyncio import Redis
+from typing import TYPE_CHECKING
 
 from carebridge.config import Settings
 from carebridge.platform.db import Database
 from carebridge.platform.jobs import JobQueue
 from carebridge.platform.metrics import Metrics
 from carebridge.platform.migrate import head_revision
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 
 @dataclass
@@ -31,6 +33,8 @@ class Runtime:
         database = database or Database.from_settings(settings)
         redis = None
         if settings.redis_url is not None:
+            from redis.asyncio import Redis  # imported only when configured: it is heavy
+
             redis = Redis.from_url(
                 settings.redis_url,
                 socket_connect_timeout=3,

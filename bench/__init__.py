@@ -1,0 +1,1 @@
+"""CareBridge benchmarks: run by hand or with `make bench`, never in CI."""

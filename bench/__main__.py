@@ -1,0 +1,15 @@
+"""Run every benchmark: `python -m bench` (or one: `python -m bench startup`)."""
+
+from __future__ import annotations
+
+import sys
+
+from bench import middleware, startup
+
+BENCHMARKS = {"middleware": middleware.main, "startup": startup.main}
+
+if __name__ == "__main__":
+    names = sys.argv[1:] or list(BENCHMARKS)
+    for name in names:
+        print(f"== {name}")
+        BENCHMARKS[name]()
