@@ -11,9 +11,11 @@ run: uv $(VENDOR_STAMP)  ## Serve CareBridge on http://127.0.0.1:8000 (embedded 
 test: uv $(VENDOR_STAMP)  ## Run the test suite
 	$(UV) run --frozen pytest
 
-lint: uv  ## ruff lint and format check, mypy strict on src/
+lint: uv typecheck  ## ruff lint and format check, mypy strict on src/
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
+
+typecheck: uv
 	$(UV) run --frozen mypy
 
 format: uv

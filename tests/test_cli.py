@@ -121,3 +121,20 @@ def test_invalid_setting_is_a_clear_message(tmp_path: Path) -> None:
     assert "invalid configuration" in result.stderr
     assert "port" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_check_in_production_without_a_database_does_not_start_one(tmp_path: Path) -> None:
+    env = clean_env(CAREBRIDGE_ENVIRONMENT="production", CAREBRIDGE_DATA_DIR=str(tmp_path))
+    result = carebridge("check", env=env)
+    assert result.returncode == 1
+    assert "CAREBRIDGE_DATABASE_URL is not set" in result.stdout
+    assert "connectivity: not checked" in result.stdout
+    assert not (tmp_path / "postgres").exists()
+
+
+def test_non_postgres_database_url_is_a_clear_message(tmp_path: Path) -> None:
+    env = clean_env(CAREBRIDGE_DATA_DIR=str(tmp_path), CAREBRIDGE_DATABASE_URL="mysql://x@h/d")
+    result = carebridge("migrate", env=env)
+    assert result.returncode == 1
+    assert "must be a postgresql:// URL" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -104,3 +104,17 @@ def test_invalid_values_are_rejected(tmp_path: Path) -> None:
         Settings(public_base_url="care.example.org", _env_file=None)  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="environment"):
         Settings(environment="staging", _env_file=None)  # type: ignore[call-arg]
+
+
+def test_only_postgresql_and_redis_urls_are_accepted(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="postgresql://"):
+        Settings(database_url="mysql://root@localhost/care", _env_file=None)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="redis://"):
+        Settings(redis_url="http://localhost:6379", _env_file=None)  # type: ignore[call-arg]
+
+
+def test_production_checks_a_metrics_token_when_one_is_set(tmp_path: Path) -> None:
+    assert production(tmp_path, metrics_token="change-me").problems() == [
+        "CAREBRIDGE_METRICS_TOKEN is a development value; generate a new one for production"
+    ]
+    assert production(tmp_path, metrics_token=STRONG).problems() == []

@@ -79,9 +79,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     )
     app.state.settings = settings
     app.state.metrics = metrics
-    install_problem_handlers(
-        app, html_fallback=HtmlErrorRenderer(render_error_page, api_prefixes=("/api/",))
-    )
+    install_problem_handlers(app, html_fallback=HtmlErrorRenderer(render_error_page))
     app.include_router(health.router)
     app.include_router(api_router())
     app.include_router(web_routes.router)

@@ -298,6 +298,9 @@ def check() -> None:
             typer.secho(line, fg=color)
         return all(result.status == "ok" for result in results.values())
 
+    if settings.is_production and settings.database_url is None:
+        typer.secho("  connectivity: not checked (no database URL)", fg=typer.colors.RED)
+        raise typer.Exit(1)
     with database_ready(settings) as settings:
         healthy = asyncio.run(main(settings))
     if problems or not healthy:

@@ -107,6 +107,22 @@ class Settings(BaseSettings):
     def _blank_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(
+            ("postgresql://", "postgresql+", "postgres://")
+        ):
+            raise ValueError("must be a postgresql:// URL (CareBridge runs on PostgreSQL only)")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
     # -- derived values -------------------------------------------------------------------------
 
     @property
@@ -159,6 +175,8 @@ class Settings(BaseSettings):
             dev_values = _read_dev_secrets(self.data_dir)
             for name in SECRET_NAMES:
                 found.extend(_secret_problems(name, getattr(self, name), dev_values.get(name)))
+            if self.metrics_token is not None:
+                found.extend(_secret_problems("metrics_token", self.metrics_token, None))
             if self.database_url is None:
                 found.append(
                     "CAREBRIDGE_DATABASE_URL is not set: production needs a managed PostgreSQL, "

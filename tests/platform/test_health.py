@@ -16,6 +16,14 @@ async def test_live_answers_without_touching_dependencies(client: httpx.AsyncCli
     assert response.json() == {"status": "ok"}
 
 
+async def test_operations_paths_answer_problem_json_even_to_browsers(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/health/nothing", headers={"accept": "text/html"})
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
 async def test_ready_checks_database_migrations_and_job_queue(client: httpx.AsyncClient) -> None:
     response = await client.get("/health/ready")
     assert response.status_code == 200, response.text
@@ -28,13 +36,17 @@ async def test_ready_checks_database_migrations_and_job_queue(client: httpx.Asyn
     }
 
 
-async def _ready(settings: Settings) -> httpx.Response:
+async def _get(settings: Settings, path: str) -> httpx.Response:
     app = create_app(settings)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
     ):
-        return await client.get("/health/ready")
+        return await client.get(path)
+
+
+async def _ready(settings: Settings) -> httpx.Response:
+    return await _get(settings, "/health/ready")
 
 
 async def test_ready_answers_503_naming_the_database_when_it_is_unreachable(tmp_path: Path) -> None:
@@ -48,6 +60,14 @@ async def test_ready_answers_503_naming_the_database_when_it_is_unreachable(tmp_
     assert "database" in body["detail"]
     assert body["checks"]["database"]["status"] == "fail"
     assert body["checks"]["migrations"]["status"] == "skipped"
+
+
+async def test_metrics_answer_without_job_counts_when_the_database_is_down(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, database_url="postgresql://postgres@127.0.0.1:9/carebridge")
+    response = await _get(settings, "/metrics")
+    assert response.status_code == 200
+    assert "carebridge_http_requests_total" in response.text
+    assert "carebridge_jobs{" not in response.text
 
 
 async def test_ready_names_redis_when_configured_and_unreachable(

@@ -138,7 +138,7 @@ async def test_failing_job_is_retried_with_backoff(
 
 def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
     strategy = BackoffRetry(max_attempts=10, base_seconds=2, cap_seconds=60)
-    for attempts, ceiling in [(1, 4), (2, 8), (3, 16), (4, 32), (8, 60)]:
+    for attempts, ceiling in [(0, 4), (1, 8), (2, 16), (3, 32), (7, 60)]:
         delays = [strategy.backoff_seconds(attempts) for _ in range(200)]
         assert max(delays) <= ceiling
         assert min(delays) >= max(2, ceiling / 2)

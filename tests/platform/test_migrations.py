@@ -16,3 +16,20 @@ async def test_models_and_migrations_agree(engine: AsyncEngine) -> None:
         "models and migrations differ; write a migration with "
         f"`carebridge makemigration -m ...` and review it: {differences}"
     )
+
+
+async def test_concurrent_migrators_wait_for_each_other(engine: AsyncEngine) -> None:
+    import asyncio
+
+    from sqlalchemy import func, select
+
+    from carebridge.platform.migrate import MIGRATION_LOCK_KEY, upgrade
+
+    async with engine.connect() as holder:
+        await holder.execute(select(func.pg_advisory_lock(MIGRATION_LOCK_KEY)))
+        waiting = asyncio.create_task(upgrade(engine))
+        done, _ = await asyncio.wait({waiting}, timeout=0.5)
+        assert not done, "upgrade ran while another process held the migration lock"
+        await holder.execute(select(func.pg_advisory_unlock(MIGRATION_LOCK_KEY)))
+        await holder.commit()
+    assert await asyncio.wait_for(waiting, timeout=30) == head_revision()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import time
 from collections.abc import Awaitable, Callable
@@ -74,7 +73,8 @@ async def ready(request: Request) -> Response:
             checks=body,
         )
     return Response(
-        Readiness(status="ok", checks=checks).model_dump_json(), media_type="application/json"
+        Readiness(status="ok", checks=checks).model_dump_json(exclude_none=True),
+        media_type="application/json",
     )
 
 
@@ -128,7 +128,10 @@ async def metrics(request: Request, authorization: str | None = Header(default=N
         expected = f"Bearer {settings.metrics_token.get_secret_value()}"
         if not hmac.compare_digest((authorization or "").encode(), expected.encode()):
             raise Unauthenticated("A valid metrics bearer token is required.")
-    # Metrics still answer when the queue is down; /health/ready reports that.
-    with contextlib.suppress(Exception):
+    try:
         runtime.metrics.set_job_counts(await runtime.jobs.counts_by_status())
+    except Exception:
+        # Metrics still answer when the queue is down (/health/ready reports it), without
+        # job counts rather than with stale ones.
+        runtime.metrics.jobs.clear()
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)

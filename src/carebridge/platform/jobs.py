@@ -34,8 +34,9 @@ log = structlog.get_logger(__name__)
 
 
 class BackoffRetry(RetryStrategy):
-    """Exponential backoff with full jitter: base * 2**attempt seconds, capped, randomised so
-    a burst of failures does not retry in lockstep."""
+    """Exponential backoff with jitter: the n-th retry (``attempts`` = n - 1 failures before
+    this one) waits between half and all of ``base * 2**n`` seconds, capped, never less than
+    ``base``; randomised so a burst of failures does not retry in lockstep."""
 
     def __init__(
         self, *, max_attempts: int = 8, base_seconds: float = 2.0, cap_seconds: float = 3600
@@ -45,7 +46,7 @@ class BackoffRetry(RetryStrategy):
         self.cap_seconds = cap_seconds
 
     def backoff_seconds(self, attempts: int) -> float:
-        ceiling = min(self.cap_seconds, self.base_seconds * 2**attempts)
+        ceiling = min(self.cap_seconds, self.base_seconds * 2 ** (attempts + 1))
         return max(self.base_seconds, random.uniform(ceiling / 2, ceiling))  # noqa: S311 - jitter
 
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
@@ -102,7 +103,8 @@ class JobQueue:
         )
 
     async def open(self) -> None:
-        # wait=False: the process starts even if the database is down; /health/ready says so.
+        # wait=False: opening does not block on the database; a process whose database is away
+        # keeps serving and /health/ready answers 503 naming the job queue until it is back.
         await self.pool.open(wait=False)
         connector = procrastinate.PsycopgConnector()
         await connector.open_async(self.pool)
@@ -121,7 +123,7 @@ class JobQueue:
             raise RuntimeError("the job queue tables are missing (run carebridge migrate)")
 
     async def counts_by_status(self) -> dict[str, int]:
-        async with self.pool.connection(timeout=3) as conn:
+        async with self.pool.connection(timeout=1) as conn:
             rows = await (
                 await conn.execute(
                     "SELECT status::text, count(*) FROM procrastinate_jobs GROUP BY 1"

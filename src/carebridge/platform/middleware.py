@@ -20,13 +20,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carebridge.config import Settings
 from carebridge.platform.metrics import Metrics
-from carebridge.platform.problems import PROBLEM_MEDIA_TYPE, TYPE_PREFIX
+from carebridge.platform.problems import API_PATH_PREFIXES, PROBLEM_MEDIA_TYPE, TYPE_PREFIX
 
 log = structlog.get_logger("carebridge.http")
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_API_PREFIXES = ("/api/", "/health/", "/metrics", "/.well-known/")
 
 # Content-Security-Policy for pages: everything from our origin, no inline script, no framing.
 _CSP = (
@@ -56,12 +55,13 @@ class RouteTemplates:
         route = scope.get("route")
         if route is None:
             return "unmatched"
-        if self._by_route is None:
+        template = self._by_route.get(id(route)) if self._by_route is not None else None
+        if template is None:  # first request, or a route added since: index the routes again
             self._by_route = {
                 id(context.original_route): str(context.path_format)
                 for context in iter_route_contexts(scope["app"].routes)
             }
-        template = self._by_route.get(id(route)) or getattr(route, "path_format", None)
+            template = self._by_route.get(id(route)) or getattr(route, "path_format", None)
         return str(template or "unmatched")
 
 
@@ -83,7 +83,7 @@ class RequestMiddleware:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         path: str = scope["path"]
-        is_api = path.startswith(_API_PREFIXES)
+        is_api = path.startswith(API_PATH_PREFIXES)
         status = 500
         response_started = False
         started = time.perf_counter()

@@ -10,13 +10,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import await_only
 
 from carebridge.platform.registry import load_models
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIGRATION_LOCK_KEY = 0x43415245_42524447  # "CAREBRDG": the advisory lock taken while migrating
 
 # Tables the job queue owns; its schema ships with procrastinate and is applied by a revision.
 _FOREIGN_PREFIXES = ("procrastinate_",)
@@ -51,9 +52,18 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> str | None:
         command.upgrade(config, revision)
         return MigrationContext.configure(connection).get_current_revision()
 
-    async with engine.connect() as conn:
-        current = await conn.run_sync(run)
-        await conn.commit()
+    # Several processes may start at once (auto-migrate): a session-level advisory lock, held on
+    # its own connection, lets one migrate while the others wait and then find nothing to do.
+    async with engine.connect() as lock:
+        await lock.execute(select(func.pg_advisory_lock(MIGRATION_LOCK_KEY)))
+        await lock.commit()
+        try:
+            async with engine.connect() as conn:
+                current = await conn.run_sync(run)
+                await conn.commit()
+        finally:
+            await lock.execute(select(func.pg_advisory_unlock(MIGRATION_LOCK_KEY)))
+            await lock.commit()
     return current
 
 

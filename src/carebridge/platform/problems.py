@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -16,6 +16,8 @@ from starlette.responses import JSONResponse, Response
 from carebridge.platform.errors import CareBridgeError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# Paths answered for programs (JSON, problem+json errors, no-store); everything else is pages.
+API_PATH_PREFIXES = ("/api/", "/health/", "/metrics", "/.well-known/")
 TYPE_PREFIX = "urn:carebridge:problem:"
 
 log = structlog.get_logger(__name__)
@@ -165,14 +167,11 @@ def install_problem_handlers(app: FastAPI, *, html_fallback: HtmlErrorRenderer |
 class HtmlErrorRenderer:
     """Renders error pages for people (browsers asking for HTML outside the API)."""
 
-    def __init__(
-        self, render: Callable[[Request, int, str], Response], api_prefixes: Iterable[str]
-    ) -> None:
+    def __init__(self, render: Callable[[Request, int, str], Response]) -> None:
         self._render = render
-        self._api_prefixes = tuple(api_prefixes)
 
     def wants_html(self, request: Request) -> bool:
-        if request.url.path.startswith(self._api_prefixes):
+        if request.url.path.startswith(API_PATH_PREFIXES):
             return False
         return "text/html" in request.headers.get("accept", "")
 

@@ -1,16 +1,11 @@
-"""Alembic environment. CareBridge runs migrations through carebridge.platform.migrate, which
-hands a connection in ``config.attributes["connection"]``; plain ``alembic`` also works when
-CAREBRIDGE_DATABASE_URL is set."""
+"""Alembic environment. Migrations run through ``carebridge migrate`` (and
+``carebridge makemigration``), which hand over a connection in ``config.attributes``."""
 
 from __future__ import annotations
 
-import asyncio
-
 from alembic import context
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from carebridge.config import Settings
 from carebridge.platform.migrate import include_object
 from carebridge.platform.registry import load_models
 
@@ -30,19 +25,7 @@ def run_with(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def run_standalone() -> None:
-    engine = create_async_engine(Settings().sqlalchemy_url)
-    async with engine.connect() as conn:
-        await conn.run_sync(run_with)
-        await conn.commit()
-    await engine.dispose()
-
-
-if context.is_offline_mode():
-    raise SystemExit("offline (SQL script) migrations are not supported")
-
 connection = context.config.attributes.get("connection")
-if connection is not None:
-    run_with(connection)
-else:
-    asyncio.run(run_standalone())
+if context.is_offline_mode() or connection is None:
+    raise SystemExit("run migrations with `carebridge migrate`")
+run_with(connection)
