@@ -18,7 +18,7 @@ from carebridge.platform.access import PUBLIC
 from carebridge.platform.db import Database
 from carebridge.platform.deps import Session
 from carebridge.platform.errors import Conflict
-from carebridge.platform.housekeeping import purge_finished_jobs
+from carebridge.platform.housekeeping import purge_finished_jobs_task
 from carebridge.platform.jobs import BackoffRetry, defer_after_commit, job_app, run_worker
 
 QUEUE = "tests"
@@ -161,7 +161,19 @@ async def test_housekeeping_purges_old_finished_jobs_and_keeps_failed_ones(
         ids=[old_ok, failed],
     )
 
-    await purge_finished_jobs(older_than_hours=24 * 7)
+    # The periodic task, run by a worker as the daily schedule would (retention: 7 days).
+    assert settings.job_retention_days == 7
+    purge = await purge_finished_jobs_task.defer_async(timestamp=0)
+    await run_worker(
+        settings, database, queues=["housekeeping"], wait=False, install_signal_handlers=False
+    )
 
     remaining = {row["id"] for row in await job_rows("tests.record")}
     assert remaining == {failed, recent}
+    (purge_row,) = [
+        row for row in await job_rows("platform.purge_finished_jobs") if row["id"] == purge
+    ]
+    assert purge_row["status"] == "succeeded"
+    await job_app.connector.execute_query_async(
+        "DELETE FROM procrastinate_jobs WHERE id = %(id)s", id=purge
+    )
