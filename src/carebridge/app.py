@@ -27,7 +27,12 @@ from carebridge.platform.problems import (
 from carebridge.platform.registry import API_ROUTER_MODULES
 from carebridge.platform.runtime import Runtime
 from carebridge.web import routes as web_routes
-from carebridge.web.templating import STATIC_DIR, assets_built, render_error_page
+from carebridge.web.templating import (
+    STATIC_DIR,
+    assets_built,
+    error_page_html,
+    render_error_page,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -95,7 +100,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             expose_headers=["X-Request-ID", "Retry-After"],
         )
     # Added last, so it is the outermost middleware: it sees every request and every error.
-    app.add_middleware(RequestMiddleware, settings=settings, metrics=metrics)
+    app.add_middleware(
+        RequestMiddleware, settings=settings, metrics=metrics, error_page=error_page_html
+    )
     return app
 
 

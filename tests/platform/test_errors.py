@@ -34,6 +34,10 @@ def app(app: FastAPI) -> FastAPI:
     async def crash() -> None:
         raise RuntimeError("kaboom: internal detail that must not leak")
 
+    @app.get("/probe-page/crash", dependencies=[PUBLIC])
+    async def page_crash() -> None:
+        raise RuntimeError("kaboom on a page")
+
     @app.post("/api/v1/probe/validate", dependencies=[PUBLIC])
     async def validate(body: Booking) -> Booking:
         return body
@@ -127,3 +131,16 @@ async def test_unknown_page_for_a_browser_is_an_html_404_page(client: httpx.Asyn
     assert response.headers["content-type"].startswith("text/html")
     assert "Page not found" in response.text
     assert response.headers["x-request-id"] in response.text
+
+
+async def test_unexpected_exception_on_a_page_is_the_500_page_for_people(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/probe-page/crash", headers={"accept": "text/html"})
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Something went wrong" in response.text
+    assert response.headers["x-request-id"] in response.text
+    assert "kaboom" not in response.text
+    as_program = await client.get("/probe-page/crash", headers={"accept": "application/json"})
+    assert as_program.json()["code"] == "internal_error"

@@ -10,6 +10,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -33,6 +34,10 @@ _CSP = (
     "connect-src 'self' ws: wss:; font-src 'self'; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
+
+
+# Renders the error page for people: (status, detail, request id) -> HTML.
+ErrorPage = Callable[[int, str, str], str]
 
 
 class BodyTooLarge(HTTPException):
@@ -66,13 +71,21 @@ class RouteTemplates:
 
 
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, *, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings,
+        metrics: Metrics,
+        error_page: ErrorPage | None = None,
+    ) -> None:
         self.app = app
         self.settings = settings
         self.metrics = metrics
         self.max_body = settings.max_body_bytes
         self.hsts = settings.is_production
         self.route_template = RouteTemplates()
+        self.error_page = error_page
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -112,7 +125,10 @@ class RequestMiddleware:
             log.exception("unhandled_exception", method=scope["method"], path=path)
             if not response_started:
                 detail = f"An unexpected error occurred. Quote request id {request_id} to support."
-                await self._problem(send, 500, "internal_error", detail, request_id)
+                if not is_api and self.error_page is not None and _accepts_html(scope):
+                    await self._page(send, 500, detail, request_id)
+                else:
+                    await self._problem(send, 500, "internal_error", detail, request_id)
         finally:
             elapsed = time.perf_counter() - started
             self.metrics.in_flight.dec()
@@ -163,6 +179,11 @@ class RequestMiddleware:
         if is_api:
             headers["cache-control"] = "no-store"
 
+    async def _page(self, send: Send, status: int, detail: str, request_id: str) -> None:
+        assert self.error_page is not None
+        payload = self.error_page(status, detail, request_id).encode()
+        await self._respond(send, status, "text/html; charset=utf-8", payload, request_id, False)
+
     async def _problem(
         self, send: Send, status: int, code: str, detail: str, request_id: str
     ) -> None:
@@ -176,15 +197,30 @@ class RequestMiddleware:
             "request_id": request_id,
         }
         payload = json.dumps(body).encode()
+        await self._respond(send, status, PROBLEM_MEDIA_TYPE, payload, request_id, True)
+
+    async def _respond(
+        self,
+        send: Send,
+        status: int,
+        media_type: str,
+        payload: bytes,
+        request_id: str,
+        is_api: bool,
+    ) -> None:
         headers = MutableHeaders(
             raw=[
-                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                (b"content-type", media_type.encode()),
                 (b"content-length", str(len(payload)).encode()),
             ]
         )
-        self._decorate(headers, request_id, is_api=True)
+        self._decorate(headers, request_id, is_api=is_api)
         await send({"type": "http.response.start", "status": status, "headers": headers.raw})
         await send({"type": "http.response.body", "body": payload})
+
+
+def _accepts_html(scope: Scope) -> bool:
+    return any(name == b"accept" and b"text/html" in value for name, value in scope["headers"])
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from carebridge import __version__
 
@@ -36,16 +36,13 @@ def assets_built() -> bool:
     return (VENDOR_DIR / ".built").is_file()
 
 
-def render_error_page(request: Request, status: int, detail: str) -> Response:
+def error_page_html(status: int, detail: str, request_id: str | None) -> str:
+    """The error page for people, as HTML text (usable where no Request object exists)."""
     title, text = _ERROR_TEXT.get(status, ("Request not completed", detail))
-    return templates.TemplateResponse(
-        request,
-        "error.html",
-        {
-            "status": status,
-            "title": title,
-            "text": text,
-            "request_id": request.scope.get("state", {}).get("request_id"),
-        },
-        status_code=status,
-    )
+    page = templates.get_template("error.html")
+    return page.render(status=status, title=title, text=text, request_id=request_id)
+
+
+def render_error_page(request: Request, status: int, detail: str) -> Response:
+    request_id = request.scope.get("state", {}).get("request_id")
+    return HTMLResponse(error_page_html(status, detail, request_id), status_code=status)
