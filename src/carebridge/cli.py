@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 import uvicorn
@@ -32,7 +32,7 @@ class Abort(Exception):
     """An expected failure: printed as one clear line, exit code 1, no traceback."""
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     typer.secho(f"carebridge: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(1)
 
@@ -43,10 +43,8 @@ def _settings() -> Settings:
         settings.check()
     except ConfigurationError as exc:
         fail("refusing to start:\n  - " + "\n  - ".join(exc.problems))
-        raise  # unreachable: fail() exits
     except ValueError as exc:  # pydantic validation of environment values
         fail(f"invalid configuration:\n{exc}")
-        raise
     configure_logging(settings)
     return settings
 
@@ -278,7 +276,6 @@ def check() -> None:
         settings = load_settings()
     except ValueError as exc:
         fail(f"invalid configuration:\n{exc}")
-        raise
     configure_logging(settings.model_copy(update={"log_level": "WARNING"}))
     problems = settings.problems()
     typer.echo(f"environment: {settings.environment!s}")
