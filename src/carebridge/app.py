@@ -24,7 +24,7 @@ from carebridge.platform.problems import (
     HtmlErrorRenderer,
     install_problem_handlers,
 )
-from carebridge.platform.registry import API_ROUTER_MODULES
+from carebridge.platform.registry import API_ROUTER_MODULES, ROOT_ROUTER_MODULES
 from carebridge.platform.runtime import Runtime
 from carebridge.web import routes as web_routes
 from carebridge.web.templating import (
@@ -52,6 +52,10 @@ def api_router() -> APIRouter:
     for module_path in API_ROUTER_MODULES:
         router.include_router(importlib.import_module(module_path).router)
     return router
+
+
+def root_routers() -> list[APIRouter]:
+    return [importlib.import_module(path).root_router for path in ROOT_ROUTER_MODULES]
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
@@ -87,6 +91,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     install_problem_handlers(app, html_fallback=HtmlErrorRenderer(render_error_page))
     app.include_router(health.router)
     app.include_router(api_router())
+    for router in root_routers():
+        app.include_router(router)
     app.include_router(web_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -305,6 +305,83 @@ def check() -> None:
     typer.secho("all good", fg=typer.colors.GREEN)
 
 
+users = typer.Typer(help="Manage accounts.", no_args_is_help=True)
+keys = typer.Typer(help="Manage the keys that sign access tokens.", no_args_is_help=True)
+cli.add_typer(users, name="users")
+cli.add_typer(keys, name="keys")
+
+
+def _run_in_transaction(settings: Settings, work: Callable[[Any], Any]) -> Any:
+    """Migrate, then run ``work(session)`` in one transaction; domain errors become one line."""
+    from carebridge.platform.errors import CareBridgeError
+
+    async def main() -> Any:
+        await _migrate(settings)
+        database = Database.from_settings(settings)
+        try:
+            async with database.transaction() as session:
+                return await work(session)
+        except CareBridgeError as exc:
+            raise Abort(exc.detail) from exc
+        finally:
+            await database.dispose()
+
+    with database_ready(settings) as settings:
+        try:
+            return asyncio.run(main())
+        except Abort as exc:
+            fail(str(exc))
+
+
+@users.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(help="The admin's email address.")],
+    name: Annotated[str, typer.Option(help="The admin's full name.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="CAREBRIDGE_ADMIN_PASSWORD",
+            help="Asked for when not given.",
+        ),
+    ],
+) -> None:
+    """Create an administrator account (the first one, or another)."""
+    from carebridge.accounts.service import create_admin as create
+
+    settings = _settings()
+    user = _run_in_transaction(
+        settings, lambda db: create(db, email=email, name=name, password=password)
+    )
+    typer.secho(f"admin {user.email} created (id {user.id})", fg=typer.colors.GREEN)
+
+
+@keys.command("rotate")
+def rotate_keys() -> None:
+    """Start signing with a new key; the old one keeps verifying until its tokens expire."""
+    from carebridge.accounts.tokens import rotate_signing_key
+    from carebridge.compliance.service import record
+    from carebridge.platform.crypto import Keyring
+
+    settings = _settings()
+    keyring = Keyring.from_settings(settings)
+
+    async def work(db: Any) -> str:
+        key = await rotate_signing_key(db, keyring)
+        await record(
+            db, action="auth.signing_key_rotated", resource_type="signing_key", resource_id=key.kid
+        )
+        return key.kid
+
+    kid = _run_in_transaction(settings, work)
+    typer.secho(
+        f"new signing key {kid}; previous keys verify until their tokens expire",
+        fg=typer.colors.GREEN,
+    )
+
+
 def main() -> None:
     try:
         cli()

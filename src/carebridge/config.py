@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=4, ge=1)
     job_retention_days: int = Field(default=7, ge=1)
 
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
+    session_idle_days: int = Field(default=7, ge=1)
+    session_absolute_days: int = Field(default=30, ge=1)
+    login_lock_threshold: int = Field(
+        default=10, ge=3, description="Consecutive failed logins that lock an account."
+    )
+    login_lock_minutes: int = Field(default=15, ge=1)
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from carebridge.config import Settings
+from carebridge.platform.errors import CareBridgeError
 
 log = structlog.get_logger(__name__)
 
@@ -105,6 +106,14 @@ class Database:
             try:
                 yield session
                 await session.commit()
+            except CareBridgeError as error:
+                if not error.keep_changes:
+                    uow.discard()
+                    await session.rollback()
+                    raise
+                await session.commit()
+                await uow.run_after_commit()
+                raise
             except BaseException:
                 uow.discard()
                 await session.rollback()

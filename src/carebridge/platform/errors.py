@@ -21,11 +21,15 @@ class CareBridgeError(Exception):
         *,
         code: str | None = None,
         headers: dict[str, str] | None = None,
+        keep_changes: bool = False,
         **extra: Any,
     ) -> None:
         self.detail = detail or self.title
         self.error_code = code or self.code
         self.headers = headers or {}
+        # The transaction commits before the error is answered: for what a refusal itself must
+        # record (failed sign-ins, lockouts, the audit row of a denied action).
+        self.keep_changes = keep_changes
         self.extra = extra
         super().__init__(self.detail)
 

@@ -13,13 +13,16 @@ from sqlalchemy import MetaData
 from carebridge.platform.models import Base
 
 # Modules whose import registers SQLAlchemy models on Base.metadata.
-MODEL_MODULES: tuple[str, ...] = ()
+MODEL_MODULES: tuple[str, ...] = ("carebridge.accounts.models", "carebridge.compliance.models")
 
 # Modules that declare procrastinate tasks.
 TASK_MODULES: tuple[str, ...] = ("carebridge.platform.housekeeping",)
 
 # Modules exposing ``router`` (an APIRouter mounted under /api/v1).
-API_ROUTER_MODULES: tuple[str, ...] = ()
+API_ROUTER_MODULES: tuple[str, ...] = ("carebridge.accounts.routes",)
+
+# Modules exposing ``root_router``, mounted at the root (well-known URLs, not under /api/v1).
+ROOT_ROUTER_MODULES: tuple[str, ...] = ("carebridge.accounts.routes",)
 
 # Modules exposing ``async def seed_demo(session) -> int`` (rows created), run in this order.
 DEMO_SEED_MODULES: tuple[str, ...] = ()

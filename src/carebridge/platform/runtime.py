@@ -10,6 +10,7 @@ from carebridge.platform.db import Database
 from carebridge.platform.jobs import JobQueue
 from carebridge.platform.metrics import Metrics
 from carebridge.platform.migrate import head_revision
+from carebridge.platform.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -21,6 +22,7 @@ class Runtime:
     database: Database
     jobs: JobQueue
     metrics: Metrics
+    ratelimiter: RateLimiter
     redis: Redis | None = None
     owns_database: bool = True
     migrations_head: str | None = field(default_factory=head_revision)
@@ -47,6 +49,7 @@ class Runtime:
             database=database,
             jobs=JobQueue(settings),
             metrics=metrics,
+            ratelimiter=RateLimiter(settings),
             redis=redis,
             owns_database=owns_database,
         )

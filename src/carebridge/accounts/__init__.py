@@ -1,0 +1,1 @@
+"""Accounts: users, sessions and tokens, MFA, roles, API keys."""

@@ -1,0 +1,136 @@
+"""Who is calling: the typed caller dependencies every authenticated route declares.
+
+``AnyUser``, ``PatientActor``, ``DoctorActor``, ``NurseActor``, ``StaffActor`` and
+``AdminActor`` are ``Annotated`` aliases. An access token is accepted only while its session is
+live and its user not disabled, so revoking a session or disabling a user takes effect on the
+next request.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from carebridge.accounts.models import AuthSession, Role, User, UserStatus
+from carebridge.accounts.tokens import InvalidToken, KeyStore, verify_access_token
+from carebridge.platform.access import caller
+from carebridge.platform.deps import RuntimeDep, Session
+from carebridge.platform.errors import Forbidden
+
+_bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/login")
+
+
+@dataclass(frozen=True)
+class Actor:
+    id: uuid.UUID
+    role: Role
+    status: UserStatus
+    session_id: uuid.UUID
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.admin
+
+
+async def get_key_store(request: Request, runtime: RuntimeDep) -> KeyStore:
+    """One key cache per application instance."""
+    store = getattr(request.app.state, "key_store", None)
+    if store is None:
+        store = request.app.state.key_store = KeyStore(runtime.settings)
+    assert isinstance(store, KeyStore)
+    return store
+
+
+Keys = Annotated[KeyStore, Depends(get_key_store)]
+
+
+async def authenticate(db: AsyncSession, keys: KeyStore, token: str) -> Actor:
+    claims = await verify_access_token(db, keys, token)
+    now = datetime.now(UTC)
+    row = (
+        await db.execute(
+            select(User.role, User.status)
+            .join(AuthSession, AuthSession.user_id == User.id)
+            .where(
+                AuthSession.id == claims.session_id,
+                User.id == claims.user_id,
+                AuthSession.revoked_at.is_(None),
+                AuthSession.absolute_expires_at > now,
+                AuthSession.idle_expires_at > now,
+                User.status != UserStatus.disabled,
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        raise InvalidToken("The session of this token has ended; sign in again.")
+    return Actor(
+        id=claims.user_id,
+        role=Role(row.role),
+        status=UserStatus(row.status),
+        session_id=claims.session_id,
+    )
+
+
+@caller
+async def any_user(
+    db: Session,
+    keys: Keys,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    """Any signed-in user."""
+    if credentials is None:
+        raise InvalidToken("Sign in first: send 'Authorization: Bearer <access token>'.")
+    return await authenticate(db, keys, credentials.credentials)
+
+
+AnyUser = Annotated[Actor, Depends(any_user)]
+
+
+def _require(actor: Actor, roles: frozenset[Role], *, approved: bool) -> Actor:
+    if actor.role not in roles:
+        raise Forbidden("Your role may not do this.", code="wrong_role")
+    if approved and actor.status != UserStatus.active:
+        raise Forbidden(
+            "Your clinician account is waiting for approval by an administrator.",
+            code="approval_pending",
+        )
+    return actor
+
+
+@caller
+async def patient_actor(actor: AnyUser) -> Actor:
+    return _require(actor, frozenset({Role.patient}), approved=False)
+
+
+@caller
+async def doctor_actor(actor: AnyUser) -> Actor:
+    return _require(actor, frozenset({Role.doctor}), approved=True)
+
+
+@caller
+async def nurse_actor(actor: AnyUser) -> Actor:
+    return _require(actor, frozenset({Role.nurse}), approved=True)
+
+
+@caller
+async def staff_actor(actor: AnyUser) -> Actor:
+    return _require(actor, frozenset({Role.doctor, Role.nurse, Role.admin}), approved=True)
+
+
+@caller
+async def admin_actor(actor: AnyUser) -> Actor:
+    return _require(actor, frozenset({Role.admin}), approved=False)
+
+
+PatientActor = Annotated[Actor, Depends(patient_actor)]
+DoctorActor = Annotated[Actor, Depends(doctor_actor)]
+NurseActor = Annotated[Actor, Depends(nurse_actor)]
+StaffActor = Annotated[Actor, Depends(staff_actor)]
+AdminActor = Annotated[Actor, Depends(admin_actor)]

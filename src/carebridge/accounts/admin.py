@@ -1,0 +1,110 @@
+"""Admin use cases on accounts: find users, disable/enable them, approve clinicians."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from carebridge.accounts.actors import Actor
+from carebridge.accounts.models import CLINICIAN_ROLES, AuthSession, Role, User, UserStatus
+from carebridge.compliance.service import record
+from carebridge.platform.context import RequestContext
+from carebridge.platform.errors import Conflict, NotFound
+from carebridge.platform.pagination import Page, keyset_page
+
+
+def search_users(query: str | None, role: Role | None, status: UserStatus | None) -> Select[Any]:
+    statement = select(User)
+    if query:
+        pattern = f"%{query.strip().lower()}%"
+        statement = statement.where(or_(User.email.like(pattern), User.name.ilike(pattern)))
+    if role is not None:
+        statement = statement.where(User.role == role)
+    if status is not None:
+        statement = statement.where(User.status == status)
+    return statement
+
+
+async def list_users(
+    db: AsyncSession,
+    actor: Actor,
+    *,
+    query: str | None,
+    role: Role | None,
+    status: UserStatus | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[User]:
+    return await keyset_page(
+        db, search_users(query, role, status), User, cursor=cursor, limit=limit
+    )
+
+
+async def _user(db: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await db.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+async def disable_user(
+    db: AsyncSession, actor: Actor, user_id: uuid.UUID, context: RequestContext
+) -> User:
+    if user_id == actor.id:
+        raise Conflict("You cannot disable your own account.", code="cannot_disable_self")
+    user = await _user(db, user_id)
+    user.status = UserStatus.disabled
+    await db.execute(
+        update(AuthSession)
+        .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC), revoked_reason="user_disabled")
+    )
+    await _audit(db, actor, "admin.user_disabled", user, context)
+    return user
+
+
+async def enable_user(
+    db: AsyncSession, actor: Actor, user_id: uuid.UUID, context: RequestContext
+) -> User:
+    user = await _user(db, user_id)
+    if user.status == UserStatus.disabled:
+        user.status = (
+            UserStatus.pending
+            if user.role in CLINICIAN_ROLES and user.approved_at is None
+            else UserStatus.active
+        )
+    await _audit(db, actor, "admin.user_enabled", user, context)
+    return user
+
+
+async def approve_clinician(
+    db: AsyncSession, actor: Actor, user_id: uuid.UUID, context: RequestContext
+) -> User:
+    user = await _user(db, user_id)
+    if user.role not in CLINICIAN_ROLES:
+        raise Conflict("Only doctor and nurse accounts need approval.", code="not_a_clinician")
+    if user.status == UserStatus.disabled:
+        raise Conflict("Enable the account before approving it.", code="user_disabled")
+    user.approved_at = user.approved_at or datetime.now(UTC)
+    user.status = UserStatus.active
+    await _audit(db, actor, "admin.clinician_approved", user, context)
+    return user
+
+
+async def _audit(
+    db: AsyncSession, actor: Actor, action: str, user: User, context: RequestContext
+) -> None:
+    await db.flush()
+    await record(
+        db,
+        action=action,
+        actor_id=actor.id,
+        actor_role=actor.role,
+        resource_type="user",
+        resource_id=user.id,
+        context=context,
+    )

@@ -1,0 +1,98 @@
+"""Tables of the accounts domain."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, LargeBinary, String, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from carebridge.platform.models import Model
+
+
+class Role(StrEnum):
+    patient = "patient"
+    doctor = "doctor"
+    nurse = "nurse"
+    admin = "admin"
+
+
+STAFF_ROLES = frozenset({Role.doctor, Role.nurse, Role.admin})
+CLINICIAN_ROLES = frozenset({Role.doctor, Role.nurse})
+
+
+class UserStatus(StrEnum):
+    pending = "pending"  # a clinician waiting for admin approval
+    active = "active"
+    disabled = "disabled"
+
+
+def _one_of(column: str, values: type[StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+class User(Model):
+    __tablename__ = "users"
+
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # stored lower-cased
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    password_changed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    email_verified_at: Mapped[datetime | None]
+    approved_at: Mapped[datetime | None]
+    phone: Mapped[str | None] = mapped_column(String(20))
+    time_zone: Mapped[str] = mapped_column(String(64), server_default="UTC")
+    locale: Mapped[str] = mapped_column(String(16), server_default="en")
+    failed_logins: Mapped[int] = mapped_column(server_default="0")
+    locked_until: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint(_one_of("role", Role), name="role"),
+        CheckConstraint(_one_of("status", UserStatus), name="status"),
+        CheckConstraint("email = lower(email)", name="email_lower"),
+    )
+
+
+class AuthSession(Model):
+    """A signed-in device. Its refresh tokens form one family, rotated on every use."""
+
+    __tablename__ = "auth_sessions"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    user_agent: Mapped[str | None] = mapped_column(String(400))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    last_used_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    idle_expires_at: Mapped[datetime]
+    absolute_expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(40))
+
+
+class RefreshToken(Model):
+    __tablename__ = "refresh_tokens"
+
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("auth_sessions.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    rotated_at: Mapped[datetime | None]
+
+
+class SigningKey(Model):
+    """A key that signs access tokens. Retired keys keep verifying until their tokens expire."""
+
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), unique=True)
+    algorithm: Mapped[str] = mapped_column(String(16))
+    private_key: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted, kid as associated data
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    retired_at: Mapped[datetime | None]

@@ -1,0 +1,196 @@
+"""The accounts API: /api/v1/auth/*, /api/v1/me, /api/v1/admin/users."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from carebridge.accounts import admin, service
+from carebridge.accounts.actors import AdminActor, AnyUser, Keys
+from carebridge.accounts.models import Role, UserStatus
+from carebridge.accounts.schemas import (
+    Credentials,
+    PasswordChange,
+    ProfileUpdate,
+    RefreshRequest,
+    Registration,
+    SessionOut,
+    TokenPair,
+    UserOut,
+)
+from carebridge.accounts.tokens import published_keys
+from carebridge.platform.access import PUBLIC
+from carebridge.platform.context import Context
+from carebridge.platform.deps import RuntimeDep, Session
+from carebridge.platform.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+)
+from carebridge.platform.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageOut
+from carebridge.platform.problems import problem_responses
+
+router = APIRouter()
+auth = APIRouter(prefix="/auth", tags=["auth"])
+me = APIRouter(prefix="/me", tags=["me"])
+admin_users = APIRouter(prefix="/admin/users", tags=["admin"])
+root_router = APIRouter(tags=["auth"], dependencies=[PUBLIC])
+
+_AUTH_ERRORS = problem_responses(Unauthenticated)
+
+
+@auth.post(
+    "/register",
+    status_code=201,
+    response_model=UserOut,
+    dependencies=[PUBLIC],
+    responses=problem_responses(Conflict, Invalid, RateLimited),
+)
+async def register(body: Registration, db: Session, runtime: RuntimeDep, context: Context) -> Any:
+    """Create a patient account, or a doctor/nurse account that waits for admin approval before
+    clinical actions. Codes: `email_taken`, `weak_password` (with the reason), `rate_limited`."""
+    return await service.register(db, runtime.ratelimiter, body, context)
+
+
+@auth.post(
+    "/login",
+    response_model=TokenPair,
+    dependencies=[PUBLIC],
+    responses=problem_responses(Unauthenticated, Forbidden, RateLimited),
+)
+async def login(
+    body: Credentials, db: Session, runtime: RuntimeDep, keys: Keys, context: Context
+) -> TokenPair:
+    """Exchange email and password for an access token (short-lived JWT) and a refresh token.
+    Codes: `invalid_credentials`, `account_disabled`, `account_locked` and `rate_limited`
+    (both 429 with `Retry-After`)."""
+    return await service.login(db, runtime.ratelimiter, keys, body, context)
+
+
+@auth.post("/refresh", response_model=TokenPair, dependencies=[PUBLIC], responses=_AUTH_ERRORS)
+async def refresh(body: RefreshRequest, db: Session, keys: Keys, context: Context) -> TokenPair:
+    """Spend a refresh token for a new pair. Each refresh token works once: presenting a spent one
+    ends its session (`refresh_token_reused`)."""
+    return await service.refresh(db, keys, body.refresh_token, context)
+
+
+@auth.post("/logout", status_code=204, responses=_AUTH_ERRORS)
+async def logout(actor: AnyUser, db: Session, context: Context) -> Response:
+    """End this session: its access and refresh tokens stop working at once."""
+    await service.logout(db, actor, context)
+    return Response(status_code=204)
+
+
+@auth.post("/logout-all", status_code=204, responses=_AUTH_ERRORS)
+async def logout_all(actor: AnyUser, db: Session, context: Context) -> Response:
+    """End every session of this account, this one included."""
+    await service.logout_all(db, actor, context)
+    return Response(status_code=204)
+
+
+@auth.post(
+    "/password/change",
+    response_model=TokenPair,
+    responses=problem_responses(Unauthenticated, Invalid),
+)
+async def change_password(
+    body: PasswordChange, actor: AnyUser, db: Session, keys: Keys, context: Context
+) -> TokenPair:
+    """Change the password (the current one is required). Every session ends; the answer holds
+    a new pair for this device."""
+    return await service.change_password(db, keys, actor, body, context)
+
+
+@me.get("", response_model=UserOut, responses=_AUTH_ERRORS)
+async def get_me(actor: AnyUser, db: Session) -> Any:
+    """The signed-in user's account."""
+    return await service.get_me(db, actor)
+
+
+@me.patch("", response_model=UserOut, responses=_AUTH_ERRORS)
+async def update_me(body: ProfileUpdate, actor: AnyUser, db: Session) -> Any:
+    """Change name, phone (E.164), time zone (IANA) or locale."""
+    return await service.update_me(db, actor, body)
+
+
+@me.get("/sessions", response_model=list[SessionOut], responses=_AUTH_ERRORS)
+async def list_sessions(actor: AnyUser, db: Session) -> list[SessionOut]:
+    """Signed-in devices of this account, most recently used first."""
+    sessions = await service.list_sessions(db, actor)
+    return [
+        SessionOut.model_validate(s).model_copy(update={"current": s.id == actor.session_id})
+        for s in sessions
+    ]
+
+
+@me.delete("/sessions/{session_id}", status_code=204, responses=problem_responses(NotFound))
+async def revoke_session(
+    session_id: uuid.UUID, actor: AnyUser, db: Session, context: Context
+) -> Response:
+    """Sign one device out."""
+    await service.revoke_session(db, actor, session_id, context)
+    return Response(status_code=204)
+
+
+@me.post("/sessions/revoke-others", status_code=204, responses=_AUTH_ERRORS)
+async def revoke_other_sessions(actor: AnyUser, db: Session, context: Context) -> Response:
+    """Sign every other device out; this one stays signed in."""
+    await service.revoke_other_sessions(db, actor, context)
+    return Response(status_code=204)
+
+
+@admin_users.get("", response_model=PageOut[UserOut], responses=problem_responses(Forbidden))
+async def list_users(
+    actor: AdminActor,
+    db: Session,
+    q: Annotated[str | None, Query(max_length=200, description="Part of email or name")] = None,
+    role: Role | None = None,
+    status: UserStatus | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+) -> Any:
+    """Find users, newest first."""
+    page = await admin.list_users(
+        db, actor, query=q, role=role, status=status, cursor=cursor, limit=limit
+    )
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@admin_users.post(
+    "/{user_id}/disable", response_model=UserOut, responses=problem_responses(NotFound, Conflict)
+)
+async def disable_user(user_id: uuid.UUID, actor: AdminActor, db: Session, context: Context) -> Any:
+    """Disable an account: all its sessions end at once."""
+    return await admin.disable_user(db, actor, user_id, context)
+
+
+@admin_users.post(
+    "/{user_id}/enable", response_model=UserOut, responses=problem_responses(NotFound)
+)
+async def enable_user(user_id: uuid.UUID, actor: AdminActor, db: Session, context: Context) -> Any:
+    """Enable a disabled account (a clinician not yet approved stays pending)."""
+    return await admin.enable_user(db, actor, user_id, context)
+
+
+@admin_users.post(
+    "/{user_id}/approve", response_model=UserOut, responses=problem_responses(NotFound, Conflict)
+)
+async def approve_user(user_id: uuid.UUID, actor: AdminActor, db: Session, context: Context) -> Any:
+    """Approve a doctor or nurse account for clinical actions."""
+    return await admin.approve_clinician(db, actor, user_id, context)
+
+
+@root_router.get("/.well-known/jwks.json")
+async def jwks(db: Session, runtime: RuntimeDep) -> dict[str, list[dict[str, Any]]]:
+    """Public keys that verify CareBridge access tokens (JWKS, RFC 7517)."""
+    return {"keys": await published_keys(db, runtime.settings)}
+
+
+router.include_router(auth)
+router.include_router(me)
+router.include_router(admin_users)

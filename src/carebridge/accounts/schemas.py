@@ -1,0 +1,115 @@
+"""Request and response models of the accounts API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+PASSWORD = Field(min_length=1, max_length=1024)
+
+
+class Registration(BaseModel):
+    """Sign-up. Only these fields are read: role ``admin``, status, verification and ids
+    cannot be set by a client (unknown fields are refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr
+    password: str = PASSWORD
+    name: str = Field(min_length=1, max_length=200)
+    role: Literal["patient", "doctor", "nurse"] = "patient"
+    time_zone: str = "UTC"
+    locale: str = Field(default="en", pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return check_time_zone(value)
+
+
+class Credentials(BaseModel):
+    email: EmailStr
+    password: str = PASSWORD
+
+
+class RefreshRequest(BaseModel):
+    refresh_token: str = Field(min_length=20, max_length=200)
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - a token type, not a secret
+    expires_in: int = Field(description="Seconds until the access token expires.")
+
+
+class PasswordChange(BaseModel):
+    current_password: str = PASSWORD
+    new_password: str = PASSWORD
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    email: str
+    name: str
+    role: str
+    status: str
+    email_verified_at: datetime | None
+    approved_at: datetime | None
+    phone: str | None
+    time_zone: str
+    locale: str
+    created_at: datetime
+
+
+class ProfileUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    phone: str | None = Field(default=None, description="E.164, e.g. +14155550123; '' removes it")
+    time_zone: str | None = None
+    locale: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else check_time_zone(value)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if not value:
+            return value
+        try:
+            number = phonenumbers.parse(value, None)
+        except phonenumbers.NumberParseException as exc:
+            raise ValueError("must be an international number starting with +") from exc
+        if not phonenumbers.is_valid_number(number):
+            raise ValueError("is not a valid phone number")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class SessionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    user_agent: str | None
+    ip: str | None
+    created_at: datetime
+    last_used_at: datetime
+    current: bool = False
+
+
+def check_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("must be an IANA time zone such as Europe/Berlin") from exc
+    return value

@@ -1,0 +1,205 @@
+"""Access tokens (EdDSA-signed JWTs) and opaque refresh tokens.
+
+Signing keys live in the database (shared by every process), their private halves encrypted with
+the platform keyring. Each process caches them; an unknown ``kid`` triggers one reload (at most
+every few seconds, so forged kids cannot hammer the database).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from jwt.algorithms import OKPAlgorithm
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from carebridge.accounts.models import SigningKey
+from carebridge.config import Settings
+from carebridge.platform.crypto import Keyring
+from carebridge.platform.errors import Unauthenticated
+
+ALGORITHM = "EdDSA"
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - the JWT "typ" header (RFC 9068)
+AUDIENCE = "carebridge-api"
+_RELOAD_AT_MOST_EVERY = 5.0
+_REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "sid", "jti", "role"]
+
+
+class InvalidToken(Unauthenticated):
+    code = "invalid_token"
+    title = "The access token is not valid"
+
+    def __init__(self, detail: str = "The access token is missing, expired or not valid.") -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    role: str
+    session_id: uuid.UUID
+    token_id: str
+    expires_at: datetime
+
+
+def issuer(settings: Settings) -> str:
+    return settings.public_base_url
+
+
+class KeyStore:
+    """The signing keys as this process knows them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.keyring = Keyring.from_settings(settings)
+        self._public: dict[str, Ed25519PublicKey] = {}
+        self._signing: tuple[str, Ed25519PrivateKey] | None = None
+        self._loaded_at = 0.0
+
+    async def load(self, db: AsyncSession) -> None:
+        """Read the keys; create the first one if there is none."""
+        horizon = datetime.now(UTC) - timedelta(seconds=self.settings.access_token_ttl_seconds)
+        rows = (
+            await db.scalars(
+                select(SigningKey)
+                .where((SigningKey.retired_at.is_(None)) | (SigningKey.retired_at > horizon))
+                .order_by(SigningKey.created_at.desc())
+            )
+        ).all()
+        if not any(row.retired_at is None for row in rows):
+            rows = [await create_signing_key(db, self.keyring), *rows]
+        self._public = {
+            row.kid: OKPAlgorithm.from_jwk(row.public_jwk)  # type: ignore[misc]
+            for row in rows
+        }
+        current = next(row for row in rows if row.retired_at is None)
+        raw = self.keyring.decrypt(current.private_key, current.kid.encode())
+        private = serialization.load_der_private_key(raw, password=None)
+        assert isinstance(private, Ed25519PrivateKey)
+        self._signing = (current.kid, private)
+        self._loaded_at = time.monotonic()
+
+    async def signing_key(self, db: AsyncSession) -> tuple[str, Ed25519PrivateKey]:
+        if self._signing is None or time.monotonic() - self._loaded_at > 60:
+            await self.load(db)
+        assert self._signing is not None
+        return self._signing
+
+    async def public_key(self, db: AsyncSession, kid: str) -> Ed25519PublicKey | None:
+        key = self._public.get(kid)
+        if key is None and time.monotonic() - self._loaded_at > _RELOAD_AT_MOST_EVERY:
+            await self.load(db)
+            key = self._public.get(kid)
+        return key
+
+
+async def create_signing_key(db: AsyncSession, keyring: Keyring) -> SigningKey:
+    private = Ed25519PrivateKey.generate()
+    kid = secrets.token_urlsafe(12)
+    der = private.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public_jwk: dict[str, Any] = OKPAlgorithm.to_jwk(private.public_key(), as_dict=True)
+    public_jwk.update({"kid": kid, "alg": ALGORITHM, "use": "sig"})
+    row = SigningKey(
+        kid=kid,
+        algorithm=ALGORITHM,
+        private_key=keyring.encrypt(der, kid.encode()),
+        public_jwk=public_jwk,
+    )
+    db.add(row)
+    await db.flush()
+    return row
+
+
+async def rotate_signing_key(db: AsyncSession, keyring: Keyring) -> SigningKey:
+    """Retire the current keys (they keep verifying until their tokens expire); add a new one."""
+    await db.execute(
+        update(SigningKey)
+        .where(SigningKey.retired_at.is_(None))
+        .values(retired_at=datetime.now(UTC))
+    )
+    return await create_signing_key(db, keyring)
+
+
+async def published_keys(db: AsyncSession, settings: Settings) -> list[dict[str, Any]]:
+    horizon = datetime.now(UTC) - timedelta(seconds=settings.access_token_ttl_seconds)
+    rows = await db.scalars(
+        select(SigningKey)
+        .where((SigningKey.retired_at.is_(None)) | (SigningKey.retired_at > horizon))
+        .order_by(SigningKey.created_at.desc())
+    )
+    return [dict(row.public_jwk) for row in rows]
+
+
+async def issue_access_token(
+    db: AsyncSession, keys: KeyStore, *, user_id: uuid.UUID, role: str, session_id: uuid.UUID
+) -> tuple[str, int]:
+    kid, private = await keys.signing_key(db)
+    now = int(time.time())
+    ttl = keys.settings.access_token_ttl_seconds
+    claims = {
+        "iss": issuer(keys.settings),
+        "aud": AUDIENCE,
+        "sub": str(user_id),
+        "role": role,
+        "sid": str(session_id),
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl,
+        "jti": secrets.token_urlsafe(12),
+    }
+    headers = {"kid": kid, "typ": ACCESS_TOKEN_TYPE}
+    return jwt.encode(claims, private, algorithm=ALGORITHM, headers=headers), ttl
+
+
+async def verify_access_token(db: AsyncSession, keys: KeyStore, token: str) -> AccessClaims:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise InvalidToken() from exc
+    if header.get("typ") != ACCESS_TOKEN_TYPE or header.get("alg") != ALGORITHM:
+        raise InvalidToken()
+    kid = header.get("kid")
+    key = await keys.public_key(db, kid) if isinstance(kid, str) else None
+    if key is None:
+        raise InvalidToken()
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],  # the allowlist: nothing else is ever accepted
+            audience=AUDIENCE,
+            issuer=issuer(keys.settings),
+            options={"require": _REQUIRED_CLAIMS},
+        )
+        return AccessClaims(
+            user_id=uuid.UUID(claims["sub"]),
+            role=str(claims["role"]),
+            session_id=uuid.UUID(claims["sid"]),
+            token_id=str(claims["jti"]),
+            expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+        )
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        raise InvalidToken() from exc
+
+
+def new_refresh_token() -> tuple[str, bytes]:
+    """A 256-bit opaque token and the hash that is stored."""
+    token = secrets.token_urlsafe(32)
+    return token, hash_refresh_token(token)
+
+
+def hash_refresh_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()

@@ -1,0 +1,1 @@
+"""Compliance: the audit trail (and later consent, export, erasure, retention)."""

@@ -1,0 +1,48 @@
+"""Password hashing (argon2id) and strength checks (zxcvbn's common-password lists)."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from zxcvbn import zxcvbn
+
+MIN_LENGTH = 8
+MAX_LENGTH = 128
+MIN_SCORE = 2  # zxcvbn: 0-1 are "too guessable" / "very guessable"
+
+# OWASP's argon2id minimum is m=19 MiB, t=2, p=1; we use more memory and time.
+_hasher = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=1)
+# Verifying against this keeps an unknown email as slow as a wrong password.
+_DUMMY_HASH = _hasher.hash("carebridge-timing-equaliser")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Check ``password``; with no hash (unknown account) spend the same time and fail."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    return _hasher.check_needs_rehash(password_hash)
+
+
+def password_problem(password: str, *, context: list[str] | None = None) -> str | None:
+    """Why ``password`` is not acceptable, or None. ``context`` holds the user's own words
+    (email, name) that a password must not lean on."""
+    if len(password) < MIN_LENGTH:
+        return f"Use at least {MIN_LENGTH} characters."
+    if len(password) > MAX_LENGTH:
+        return f"Use at most {MAX_LENGTH} characters."
+    result = zxcvbn(password[:100], user_inputs=context or [])
+    if result["score"] < MIN_SCORE:
+        feedback = result["feedback"]
+        reason = feedback.get("warning") or "This password is too easy to guess."
+        hints = " ".join(feedback.get("suggestions") or [])
+        return f"{reason} {hints}".strip()
+    return None
