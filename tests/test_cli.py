@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import uuid
 from pathlib import Path
 
 import httpx
@@ -139,3 +140,32 @@ def test_non_postgres_database_url_is_a_clear_message(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "must be a postgresql:// URL" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_create_admin_and_rotate_keys(tmp_path: Path, database_url: str) -> None:
+    env = clean_env(
+        CAREBRIDGE_DATA_DIR=str(tmp_path),
+        CAREBRIDGE_DATABASE_URL=database_url,
+        CAREBRIDGE_ADMIN_PASSWORD="violet-harbor-sextant-91",
+    )
+    email = f"root-{uuid.uuid4().hex[:6]}@clinic.example"
+    created = carebridge("users", "create-admin", "--email", email, "--name", "Root Admin", env=env)
+    assert created.returncode == 0, created.stderr
+    assert f"admin {email} created" in created.stdout
+    again = carebridge("users", "create-admin", "--email", email.upper(), "--name", "Dup", env=env)
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+    weak = carebridge(
+        "users",
+        "create-admin",
+        "--email",
+        "weak@clinic.example",
+        "--name",
+        "W",
+        env={**env, "CAREBRIDGE_ADMIN_PASSWORD": "password"},
+    )
+    assert weak.returncode == 1
+    assert "common password" in weak.stderr
+    rotated = carebridge("keys", "rotate", env=env)
+    assert rotated.returncode == 0, rotated.stderr
+    assert "new signing key" in rotated.stdout

@@ -1,0 +1,66 @@
+"""Factories for accounts tests: real users in the test's transaction, real sign-ins over HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.platform.db import Database
+from carebridge.platform.passwords import hash_password
+
+PASSWORD = "sturdy-lantern-orchid-42"
+_HASH = hash_password(PASSWORD)  # hashing is slow on purpose: do it once for all factories
+
+
+@dataclass
+class SignedIn:
+    user_id: uuid.UUID
+    email: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+MakeUser = Callable[..., Awaitable[User]]
+SignIn = Callable[..., Awaitable[SignedIn]]
+
+
+@pytest.fixture
+def make_user(database: Database) -> MakeUser:
+    async def make(
+        role: Role = Role.patient, status: UserStatus = UserStatus.active, email: str | None = None
+    ) -> User:
+        async with database.transaction() as db:
+            user = User(
+                email=email or f"{role}-{uuid.uuid4().hex[:8]}@clinic.example",
+                name=f"Test {role}",
+                role=role,
+                status=status,
+                password_hash=_HASH,
+            )
+            db.add(user)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def sign_in(client: httpx.AsyncClient, make_user: MakeUser) -> SignIn:
+    async def sign(role: Role = Role.patient, status: UserStatus = UserStatus.active) -> SignedIn:
+        user = await make_user(role, status)
+        response = await client.post(
+            "/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        return SignedIn(user.id, user.email, body["access_token"], body["refresh_token"])
+
+    return sign
