@@ -90,6 +90,18 @@ class Settings(BaseSettings):
         default=10, ge=3, description="Consecutive failed logins that lock an account."
     )
     login_lock_minutes: int = Field(default=15, ge=1)
+    email_token_hours: int = Field(default=48, ge=1, description="Email verification link life.")
+    reset_token_minutes: int = Field(default=30, ge=5, description="Password reset link life.")
+
+    mail_transport: Literal["file", "smtp"] = Field(
+        default="file", description="'file' writes .eml files under <data dir>/outbox."
+    )
+    mail_from: str = "CareBridge <no-reply@carebridge.localhost>"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
 
     @field_validator("cors_origins", mode="before")
     @classmethod

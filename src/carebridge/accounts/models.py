@@ -96,3 +96,26 @@ class SigningKey(Model):
     private_key: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted, kid as associated data
     public_jwk: Mapped[dict[str, Any]] = mapped_column(JSONB)
     retired_at: Mapped[datetime | None]
+
+
+class TokenPurpose(StrEnum):
+    verify_email = "verify_email"
+    reset_password = "reset_password"  # noqa: S105 - a purpose, not a secret
+    change_email = "change_email"
+
+
+class OneTimeToken(Model):
+    """A link sent by email: single use, stored hashed, expiring."""
+
+    __tablename__ = "one_time_tokens"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    purpose: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
+    new_email: Mapped[str | None] = mapped_column(String(320))
+
+    __table_args__ = (CheckConstraint(_one_of("purpose", TokenPurpose), name="purpose"),)

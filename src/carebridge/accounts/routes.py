@@ -11,8 +11,13 @@ from carebridge.accounts import admin, service
 from carebridge.accounts.actors import AdminActor, AnyUser, Keys
 from carebridge.accounts.models import Role, UserStatus
 from carebridge.accounts.schemas import (
+    Accepted,
     Credentials,
+    EmailChange,
+    EmailOnly,
+    LinkToken,
     PasswordChange,
+    PasswordReset,
     ProfileUpdate,
     RefreshRequest,
     Registration,
@@ -189,6 +194,78 @@ async def approve_user(user_id: uuid.UUID, actor: AdminActor, db: Session, conte
 async def jwks(db: Session, runtime: RuntimeDep) -> dict[str, list[dict[str, Any]]]:
     """Public keys that verify CareBridge access tokens (JWKS, RFC 7517)."""
     return {"keys": await published_keys(db, runtime.settings)}
+
+
+@auth.post(
+    "/verify-email",
+    response_model=UserOut,
+    dependencies=[PUBLIC],
+    responses=problem_responses(Invalid, Conflict),
+)
+async def verify_email(body: LinkToken, db: Session, context: Context) -> Any:
+    """Confirm an email address with the token from the emailed link (also completes an email
+    change). Code `invalid_link` when used, expired or unknown."""
+    return await service.verify_email(db, body.token, context)
+
+
+@auth.post(
+    "/verify-email/resend",
+    status_code=202,
+    response_model=Accepted,
+    dependencies=[PUBLIC],
+    responses=problem_responses(RateLimited),
+)
+async def resend_verification(
+    body: EmailOnly, db: Session, runtime: RuntimeDep, context: Context
+) -> Accepted:
+    """Email a new verification link. The answer is the same whether or not the address has an
+    account."""
+    await service.resend_verification(db, runtime.ratelimiter, str(body.email), context)
+    return Accepted(detail="If this address has an unverified account, a new link is on its way.")
+
+
+@auth.post(
+    "/password/forgot",
+    status_code=202,
+    response_model=Accepted,
+    dependencies=[PUBLIC],
+    responses=problem_responses(RateLimited),
+)
+async def forgot_password(
+    body: EmailOnly, db: Session, runtime: RuntimeDep, context: Context
+) -> Accepted:
+    """Email a password reset link (valid 30 minutes, single use). The answer is the same
+    whether or not the address has an account."""
+    await service.forgot_password(db, runtime.ratelimiter, str(body.email), context)
+    return Accepted(detail="If this address has an account, a reset link is on its way.")
+
+
+@auth.post(
+    "/password/reset",
+    status_code=204,
+    dependencies=[PUBLIC],
+    responses=problem_responses(Invalid),
+)
+async def reset_password(body: PasswordReset, db: Session, context: Context) -> Response:
+    """Set a new password with the token from the emailed link. Every session ends; sign in
+    again (with the second factor, if enabled)."""
+    await service.reset_password(db, body, context)
+    return Response(status_code=204)
+
+
+@me.post(
+    "/email",
+    status_code=202,
+    response_model=Accepted,
+    responses=problem_responses(Unauthenticated, Conflict),
+)
+async def change_email(
+    body: EmailChange, actor: AnyUser, db: Session, context: Context
+) -> Accepted:
+    """Ask to change the account's email (the current password is required). A link goes to the
+    new address; the change takes effect when it is opened."""
+    await service.request_email_change(db, actor, body, context)
+    return Accepted(detail="Open the link we sent to the new address to finish the change.")
 
 
 router.include_router(auth)

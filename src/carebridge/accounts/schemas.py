@@ -113,3 +113,25 @@ def check_time_zone(value: str) -> str:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError("must be an IANA time zone such as Europe/Berlin") from exc
     return value
+
+
+class EmailOnly(BaseModel):
+    email: EmailStr
+
+
+class LinkToken(BaseModel):
+    token: str = Field(min_length=20, max_length=200)
+
+
+class PasswordReset(BaseModel):
+    token: str = Field(min_length=20, max_length=200)
+    new_password: str = PASSWORD
+
+
+class EmailChange(BaseModel):
+    new_email: EmailStr
+    current_password: str = PASSWORD
+
+
+class Accepted(BaseModel):
+    detail: str

@@ -16,7 +16,7 @@ from carebridge.platform.models import Base
 MODEL_MODULES: tuple[str, ...] = ("carebridge.accounts.models", "carebridge.compliance.models")
 
 # Modules that declare procrastinate tasks.
-TASK_MODULES: tuple[str, ...] = ("carebridge.platform.housekeeping",)
+TASK_MODULES: tuple[str, ...] = ("carebridge.platform.housekeeping", "carebridge.accounts.tasks")
 
 # Modules exposing ``router`` (an APIRouter mounted under /api/v1).
 API_ROUTER_MODULES: tuple[str, ...] = ("carebridge.accounts.routes",)
