@@ -90,6 +90,9 @@ class Settings(BaseSettings):
         default=10, ge=3, description="Consecutive failed logins that lock an account."
     )
     login_lock_minutes: int = Field(default=15, ge=1)
+    require_mfa_for_staff: bool | None = Field(
+        default=None, description="Doctors, nurses and admins must enrol TOTP (on in production)."
+    )
     email_token_hours: int = Field(default=48, ge=1, description="Email verification link life.")
     reset_token_minutes: int = Field(default=30, ge=5, description="Password reset link life.")
 
@@ -158,6 +161,12 @@ class Settings(BaseSettings):
     @property
     def should_auto_migrate(self) -> bool:
         return self.auto_migrate if self.auto_migrate is not None else not self.is_production
+
+    @property
+    def staff_need_mfa(self) -> bool:
+        if self.require_mfa_for_staff is not None:
+            return self.require_mfa_for_staff
+        return self.is_production
 
     @property
     def should_run_in_process_worker(self) -> bool:

@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from carebridge.accounts.models import AuthSession, Role, User, UserStatus
+from carebridge.accounts.models import STAFF_ROLES, AuthSession, Role, User, UserStatus
 from carebridge.accounts.tokens import InvalidToken, KeyStore, verify_access_token
 from carebridge.platform.access import caller
 from carebridge.platform.deps import RuntimeDep, Session
@@ -33,6 +33,7 @@ class Actor:
     role: Role
     status: UserStatus
     session_id: uuid.UUID
+    mfa_enrolled: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -56,7 +57,7 @@ async def authenticate(db: AsyncSession, keys: KeyStore, token: str) -> Actor:
     now = datetime.now(UTC)
     row = (
         await db.execute(
-            select(User.role, User.status)
+            select(User.role, User.status, User.mfa_enabled_at)
             .join(AuthSession, AuthSession.user_id == User.id)
             .where(
                 AuthSession.id == claims.session_id,
@@ -75,6 +76,7 @@ async def authenticate(db: AsyncSession, keys: KeyStore, token: str) -> Actor:
         role=Role(row.role),
         status=UserStatus(row.status),
         session_id=claims.session_id,
+        mfa_enrolled=row.mfa_enabled_at is not None,
     )
 
 
@@ -93,9 +95,16 @@ async def any_user(
 AnyUser = Annotated[Actor, Depends(any_user)]
 
 
-def _require(actor: Actor, roles: frozenset[Role], *, approved: bool) -> Actor:
+def _require(
+    actor: Actor, roles: frozenset[Role], *, approved: bool, need_mfa: bool = False
+) -> Actor:
     if actor.role not in roles:
         raise Forbidden("Your role may not do this.", code="wrong_role")
+    if need_mfa and actor.role in STAFF_ROLES and not actor.mfa_enrolled:
+        raise Forbidden(
+            "Staff accounts need two-step sign-in: enrol at /api/v1/auth/mfa/totp/setup.",
+            code="mfa_enrollment_required",
+        )
     if approved and actor.status != UserStatus.active:
         raise Forbidden(
             "Your clinician account is waiting for approval by an administrator.",
@@ -110,23 +119,34 @@ async def patient_actor(actor: AnyUser) -> Actor:
 
 
 @caller
-async def doctor_actor(actor: AnyUser) -> Actor:
-    return _require(actor, frozenset({Role.doctor}), approved=True)
+async def doctor_actor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
+    return _require(
+        actor, frozenset({Role.doctor}), approved=True, need_mfa=runtime.settings.staff_need_mfa
+    )
 
 
 @caller
-async def nurse_actor(actor: AnyUser) -> Actor:
-    return _require(actor, frozenset({Role.nurse}), approved=True)
+async def nurse_actor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
+    return _require(
+        actor, frozenset({Role.nurse}), approved=True, need_mfa=runtime.settings.staff_need_mfa
+    )
 
 
 @caller
-async def staff_actor(actor: AnyUser) -> Actor:
-    return _require(actor, frozenset({Role.doctor, Role.nurse, Role.admin}), approved=True)
+async def staff_actor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
+    return _require(
+        actor,
+        frozenset({Role.doctor, Role.nurse, Role.admin}),
+        approved=True,
+        need_mfa=runtime.settings.staff_need_mfa,
+    )
 
 
 @caller
-async def admin_actor(actor: AnyUser) -> Actor:
-    return _require(actor, frozenset({Role.admin}), approved=False)
+async def admin_actor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
+    return _require(
+        actor, frozenset({Role.admin}), approved=False, need_mfa=runtime.settings.staff_need_mfa
+    )
 
 
 PatientActor = Annotated[Actor, Depends(patient_actor)]

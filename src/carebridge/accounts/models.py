@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, LargeBinary, String, func
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, LargeBinary, String, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -51,6 +51,15 @@ class User(Model):
     locale: Mapped[str] = mapped_column(String(16), server_default="en")
     failed_logins: Mapped[int] = mapped_column(server_default="0")
     locked_until: Mapped[datetime | None]
+    # TOTP: the secret encrypted with the keyring (user id as associated data); set at setup,
+    # in force once mfa_enabled_at is set. totp_last_step refuses a code's replay.
+    totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    mfa_enabled_at: Mapped[datetime | None]
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+
+    @property
+    def mfa_enabled(self) -> bool:
+        return self.mfa_enabled_at is not None
 
     __table_args__ = (
         CheckConstraint(_one_of("role", Role), name="role"),
@@ -119,3 +128,15 @@ class OneTimeToken(Model):
     new_email: Mapped[str | None] = mapped_column(String(320))
 
     __table_args__ = (CheckConstraint(_one_of("purpose", TokenPurpose), name="purpose"),)
+
+
+class RecoveryCode(Model):
+    """Single-use codes that stand in for the authenticator app; stored as keyed hashes."""
+
+    __tablename__ = "recovery_codes"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    used_at: Mapped[datetime | None]

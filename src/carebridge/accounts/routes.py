@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from carebridge.accounts import admin, service
+from carebridge.accounts import admin, email_flows, service, two_factor
 from carebridge.accounts.actors import AdminActor, AnyUser, Keys
 from carebridge.accounts.models import Role, UserStatus
 from carebridge.accounts.schemas import (
@@ -16,13 +16,19 @@ from carebridge.accounts.schemas import (
     EmailChange,
     EmailOnly,
     LinkToken,
+    MfaChallenge,
+    MfaVerify,
     PasswordChange,
     PasswordReset,
     ProfileUpdate,
+    RecoveryCodes,
     RefreshRequest,
     Registration,
     SessionOut,
     TokenPair,
+    TotpCode,
+    TotpDisable,
+    TotpSetup,
     UserOut,
 )
 from carebridge.accounts.tokens import published_keys
@@ -64,14 +70,16 @@ async def register(body: Registration, db: Session, runtime: RuntimeDep, context
 
 @auth.post(
     "/login",
-    response_model=TokenPair,
+    response_model=TokenPair | MfaChallenge,
     dependencies=[PUBLIC],
     responses=problem_responses(Unauthenticated, Forbidden, RateLimited),
 )
 async def login(
     body: Credentials, db: Session, runtime: RuntimeDep, keys: Keys, context: Context
-) -> TokenPair:
-    """Exchange email and password for an access token (short-lived JWT) and a refresh token.
+) -> TokenPair | MfaChallenge:
+    """Exchange email and password for an access token (short-lived JWT) and a refresh token;
+    with two-step sign-in on, for `{"mfa_required": true, "mfa_token": ...}` instead (send it
+    with a code to `/auth/mfa/verify`).
     Codes: `invalid_credentials`, `account_disabled`, `account_locked` and `rate_limited`
     (both 429 with `Retry-After`)."""
     return await service.login(db, runtime.ratelimiter, keys, body, context)
@@ -205,7 +213,7 @@ async def jwks(db: Session, runtime: RuntimeDep) -> dict[str, list[dict[str, Any
 async def verify_email(body: LinkToken, db: Session, context: Context) -> Any:
     """Confirm an email address with the token from the emailed link (also completes an email
     change). Code `invalid_link` when used, expired or unknown."""
-    return await service.verify_email(db, body.token, context)
+    return await email_flows.verify_email(db, body.token, context)
 
 
 @auth.post(
@@ -220,7 +228,7 @@ async def resend_verification(
 ) -> Accepted:
     """Email a new verification link. The answer is the same whether or not the address has an
     account."""
-    await service.resend_verification(db, runtime.ratelimiter, str(body.email), context)
+    await email_flows.resend_verification(db, runtime.ratelimiter, str(body.email), context)
     return Accepted(detail="If this address has an unverified account, a new link is on its way.")
 
 
@@ -236,7 +244,7 @@ async def forgot_password(
 ) -> Accepted:
     """Email a password reset link (valid 30 minutes, single use). The answer is the same
     whether or not the address has an account."""
-    await service.forgot_password(db, runtime.ratelimiter, str(body.email), context)
+    await email_flows.forgot_password(db, runtime.ratelimiter, str(body.email), context)
     return Accepted(detail="If this address has an account, a reset link is on its way.")
 
 
@@ -249,7 +257,7 @@ async def forgot_password(
 async def reset_password(body: PasswordReset, db: Session, context: Context) -> Response:
     """Set a new password with the token from the emailed link. Every session ends; sign in
     again (with the second factor, if enabled)."""
-    await service.reset_password(db, body, context)
+    await email_flows.reset_password(db, body, context)
     return Response(status_code=204)
 
 
@@ -264,8 +272,56 @@ async def change_email(
 ) -> Accepted:
     """Ask to change the account's email (the current password is required). A link goes to the
     new address; the change takes effect when it is opened."""
-    await service.request_email_change(db, actor, body, context)
+    await email_flows.request_email_change(db, actor, body, context)
     return Accepted(detail="Open the link we sent to the new address to finish the change.")
+
+
+@auth.post(
+    "/mfa/verify",
+    response_model=TokenPair,
+    dependencies=[PUBLIC],
+    responses=problem_responses(Unauthenticated, Invalid, RateLimited),
+)
+async def verify_mfa(
+    body: MfaVerify, db: Session, runtime: RuntimeDep, keys: Keys, context: Context
+) -> TokenPair:
+    """Second sign-in step: the `mfa_token` from login plus a 6-digit code from the
+    authenticator app (each code works once) or one of the recovery codes (each works once).
+    Codes: `invalid_mfa_token`, `invalid_mfa_code`, `account_locked`."""
+    return await two_factor.verify_mfa(db, runtime.ratelimiter, keys, body, context)
+
+
+@auth.post("/mfa/totp/setup", response_model=TotpSetup, responses=problem_responses(Conflict))
+async def totp_setup(actor: AnyUser, db: Session, keys: Keys) -> TotpSetup:
+    """Start two-step sign-in: a secret to scan (QR as SVG) or type into an authenticator app.
+    Not in force until enabled with a code."""
+    return await two_factor.totp_setup(db, keys, actor)
+
+
+@auth.post(
+    "/mfa/totp/enable",
+    response_model=RecoveryCodes,
+    responses=problem_responses(Conflict, Invalid),
+)
+async def totp_enable(
+    body: TotpCode, actor: AnyUser, db: Session, keys: Keys, context: Context
+) -> RecoveryCodes:
+    """Turn two-step sign-in on with a code from the app. Answers ten single-use recovery
+    codes, shown this once."""
+    return await two_factor.totp_enable(db, keys, actor, body.code, context)
+
+
+@auth.post(
+    "/mfa/totp/disable",
+    status_code=204,
+    responses=problem_responses(Conflict, Unauthenticated),
+)
+async def totp_disable(
+    body: TotpDisable, actor: AnyUser, db: Session, keys: Keys, context: Context
+) -> Response:
+    """Turn two-step sign-in off: needs the password and a current code (or a recovery code)."""
+    await two_factor.totp_disable(db, keys, actor, body, context)
+    return Response(status_code=204)
 
 
 router.include_router(auth)

@@ -46,6 +46,42 @@ class TokenPair(BaseModel):
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - a token type, not a secret
     expires_in: int = Field(description="Seconds until the access token expires.")
+    mfa_enrollment_required: bool = Field(
+        default=False,
+        description="Staff without a second factor: enrol TOTP before any staff action.",
+    )
+
+
+class MfaChallenge(BaseModel):
+    """The password was right; send a TOTP or recovery code to /auth/mfa/verify."""
+
+    mfa_required: Literal[True] = True
+    mfa_token: str = Field(description="Valid five minutes, only at /auth/mfa/verify.")
+
+
+class MfaVerify(BaseModel):
+    mfa_token: str = Field(min_length=20, max_length=2000)
+    code: str | None = Field(default=None, max_length=12, description="6-digit TOTP code")
+    recovery_code: str | None = Field(default=None, max_length=32)
+
+
+class TotpSetup(BaseModel):
+    secret: str = Field(description="Base32 secret for manual entry in an authenticator app.")
+    otpauth_uri: str
+    qr_svg: str = Field(description="The otpauth URI as an SVG QR code.")
+
+
+class TotpCode(BaseModel):
+    code: str = Field(min_length=6, max_length=12)
+
+
+class TotpDisable(BaseModel):
+    password: str = PASSWORD
+    code: str = Field(min_length=6, max_length=32, description="A TOTP or recovery code")
+
+
+class RecoveryCodes(BaseModel):
+    recovery_codes: list[str] = Field(description="Shown once: store them somewhere safe.")
 
 
 class PasswordChange(BaseModel):

@@ -10,34 +10,32 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from carebridge.accounts import links
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import (
     CLINICIAN_ROLES,
+    STAFF_ROLES,
     AuthSession,
     RefreshToken,
     Role,
-    TokenPurpose,
     User,
     UserStatus,
 )
 from carebridge.accounts.schemas import (
     Credentials,
-    EmailChange,
+    MfaChallenge,
     PasswordChange,
-    PasswordReset,
     ProfileUpdate,
     Registration,
     TokenPair,
 )
 from carebridge.accounts.tasks import (
-    send_password_reset_email_task,
     send_verification_email_task,
 )
 from carebridge.accounts.tokens import (
     KeyStore,
     hash_refresh_token,
     issue_access_token,
+    issue_mfa_token,
     new_refresh_token,
 )
 from carebridge.compliance.service import record
@@ -73,11 +71,11 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-async def _hash(password: str) -> str:
+async def hash_new_password(password: str) -> str:
     return await asyncio.to_thread(hash_password, password)
 
 
-async def _verify(password_hash: str | None, password: str) -> bool:
+async def password_matches(password_hash: str | None, password: str) -> bool:
     return await asyncio.to_thread(verify_password, password_hash, password)
 
 
@@ -102,7 +100,7 @@ async def register(
         name=body.name.strip(),
         role=role,
         status=UserStatus.pending if role in CLINICIAN_ROLES else UserStatus.active,
-        password_hash=await _hash(body.password),
+        password_hash=await hash_new_password(body.password),
         time_zone=body.time_zone,
         locale=body.locale,
     )
@@ -134,7 +132,7 @@ async def create_admin(db: AsyncSession, *, email: str, name: str, password: str
         name=name,
         role=Role.admin,
         status=UserStatus.active,
-        password_hash=await _hash(password),
+        password_hash=await hash_new_password(password),
         email_verified_at=datetime.now(UTC),
         approved_at=datetime.now(UTC),
     )
@@ -157,7 +155,7 @@ async def login(
     keys: KeyStore,
     body: Credentials,
     context: RequestContext,
-) -> TokenPair:
+) -> TokenPair | MfaChallenge:
     email = normalize_email(str(body.email))
     await limiter.hit(LOGIN_PER_IP, "login-ip", context.ip or "-")
     await limiter.hit(LOGIN_PER_ACCOUNT, "login-account", email)
@@ -169,8 +167,9 @@ async def login(
             code="account_locked",
             retry_after=max(1, int((user.locked_until - now).total_seconds())),
         )
-    if not await _verify(user.password_hash if user else None, body.password) or user is None:
-        await _failed_login(db, keys, user, context, now)
+    known_hash = user.password_hash if user is not None else None
+    if not await password_matches(known_hash, body.password) or user is None:
+        await record_failed_sign_in(db, keys, user, context, now)
         raise InvalidCredentials("Wrong email or password.", keep_changes=True)
     if user.status == UserStatus.disabled:
         await record(
@@ -185,10 +184,22 @@ async def login(
             reason="disabled",
         )
         raise Forbidden("This account is disabled.", code="account_disabled", keep_changes=True)
+    if needs_rehash(user.password_hash):
+        user.password_hash = await hash_new_password(body.password)
+    if user.mfa_enabled:
+        await record(
+            db,
+            action="auth.login",
+            outcome="mfa_required",
+            actor_id=user.id,
+            actor_role=user.role,
+            resource_type="user",
+            resource_id=user.id,
+            context=context,
+        )
+        return MfaChallenge(mfa_token=await issue_mfa_token(db, keys, user.id))
     user.failed_logins = 0
     user.locked_until = None
-    if needs_rehash(user.password_hash):
-        user.password_hash = await _hash(body.password)
     pair = await start_session(db, keys, user, context)
     await record(
         db,
@@ -202,8 +213,13 @@ async def login(
     return pair
 
 
-async def _failed_login(
-    db: AsyncSession, keys: KeyStore, user: User | None, context: RequestContext, now: datetime
+async def record_failed_sign_in(
+    db: AsyncSession,
+    keys: KeyStore,
+    user: User | None,
+    context: RequestContext,
+    now: datetime,
+    action: str = "auth.login",
 ) -> None:
     details: dict[str, object] = {"reason": "unknown_email" if user is None else "wrong_password"}
     if user is not None:
@@ -251,7 +267,14 @@ async def _issue(db: AsyncSession, keys: KeyStore, user: User, session: AuthSess
         db, keys, user_id=user.id, role=user.role, session_id=session.id
     )
     await db.flush()
-    return TokenPair(access_token=access_token, refresh_token=refresh_token, expires_in=expires_in)
+    return TokenPair(
+        access_token=access_token,
+        refresh_token=refresh_token,
+        expires_in=expires_in,
+        mfa_enrollment_required=(
+            keys.settings.staff_need_mfa and user.role in STAFF_ROLES and not user.mfa_enabled
+        ),
+    )
 
 
 class InvalidRefreshToken(Unauthenticated):
@@ -322,7 +345,7 @@ async def _refused_refresh(db: AsyncSession, token_hash: bytes, context: Request
 # -- sessions --------------------------------------------------------------------------------
 
 
-async def _revoke(
+async def end_sessions(
     db: AsyncSession,
     user_id: uuid.UUID,
     reason: str,
@@ -343,7 +366,7 @@ async def _revoke(
 
 
 async def logout(db: AsyncSession, actor: Actor, context: RequestContext) -> None:
-    await _revoke(db, actor.id, "logout", actor.session_id)
+    await end_sessions(db, actor.id, "logout", actor.session_id)
     await record(
         db,
         action="auth.logout",
@@ -356,7 +379,7 @@ async def logout(db: AsyncSession, actor: Actor, context: RequestContext) -> Non
 
 
 async def logout_all(db: AsyncSession, actor: Actor, context: RequestContext) -> int:
-    count = await _revoke(db, actor.id, "logout_all")
+    count = await end_sessions(db, actor.id, "logout_all")
     await record(
         db,
         action="auth.logout_all",
@@ -388,7 +411,7 @@ async def list_sessions(db: AsyncSession, actor: Actor) -> list[AuthSession]:
 async def revoke_session(
     db: AsyncSession, actor: Actor, session_id: uuid.UUID, context: RequestContext
 ) -> None:
-    if not await _revoke(db, actor.id, "revoked_by_user", session_id):
+    if not await end_sessions(db, actor.id, "revoked_by_user", session_id):
         raise NotFound("No such session.")
     await record(
         db,
@@ -402,7 +425,7 @@ async def revoke_session(
 
 
 async def revoke_other_sessions(db: AsyncSession, actor: Actor, context: RequestContext) -> int:
-    count = await _revoke(db, actor.id, "revoked_by_user", keep=actor.session_id)
+    count = await end_sessions(db, actor.id, "revoked_by_user", keep=actor.session_id)
     await record(
         db,
         action="auth.other_sessions_revoked",
@@ -447,7 +470,7 @@ async def change_password(
     """Requires the current password. Every session of the user ends (their tokens stop working
     at once); the caller gets a fresh session in the answer."""
     user = await get_me(db, actor)
-    if not await _verify(user.password_hash, body.current_password):
+    if not await password_matches(user.password_hash, body.current_password):
         await record(
             db,
             action="auth.password_change",
@@ -460,9 +483,9 @@ async def change_password(
         )
         raise InvalidCredentials("The current password is wrong.", keep_changes=True)
     check_password(body.new_password, user.email, user.name)
-    user.password_hash = await _hash(body.new_password)
+    user.password_hash = await hash_new_password(body.new_password)
     user.password_changed_at = datetime.now(UTC)
-    ended = await _revoke(db, user.id, "password_changed")
+    ended = await end_sessions(db, user.id, "password_changed")
     await record(
         db,
         action="auth.password_change",
@@ -474,140 +497,3 @@ async def change_password(
         sessions_ended=ended,
     )
     return await start_session(db, keys, user, context)
-
-
-# -- email verification, password reset, email change -------------------------------------------
-
-RESEND_PER_IP = "10/hour"
-RESEND_PER_ACCOUNT = "3/hour"
-FORGOT_PER_IP = "10/hour"
-FORGOT_PER_ACCOUNT = "3/hour"
-
-
-async def resend_verification(
-    db: AsyncSession, limiter: RateLimiter, email: str, context: RequestContext
-) -> None:
-    """Send a new verification link if the account exists and is unverified. The answer is the
-    same either way, so it does not tell whether an email has an account."""
-    email = normalize_email(email)
-    await limiter.hit(RESEND_PER_IP, "verify-resend-ip", context.ip or "-")
-    await limiter.hit(RESEND_PER_ACCOUNT, "verify-resend", email)
-    user = await db.scalar(select(User).where(User.email == email))
-    if user is None or user.email_verified_at is not None or user.status == UserStatus.disabled:
-        return
-    defer_after_commit(db, send_verification_email_task, user_id=str(user.id))
-    await record(
-        db,
-        action="auth.verification_resent",
-        actor_id=user.id,
-        actor_role=user.role,
-        resource_type="user",
-        resource_id=user.id,
-        context=context,
-    )
-
-
-async def verify_email(db: AsyncSession, token: str, context: RequestContext) -> User:
-    spent = await links.spend(db, token, TokenPurpose.verify_email, TokenPurpose.change_email)
-    user = await db.get(User, spent.user_id, with_for_update=True)
-    if user is None or user.status == UserStatus.disabled:
-        raise links.InvalidLink("This link is not valid any more.")
-    action = "auth.email_verified"
-    if spent.purpose == TokenPurpose.change_email and spent.new_email:
-        previous = user.email
-        user.email = spent.new_email
-        try:
-            async with db.begin_nested():
-                await db.flush()
-        except IntegrityError as exc:
-            raise Conflict("Another account uses this email now.", code="email_taken") from exc
-        action = "auth.email_changed"
-        await _revoke(db, user.id, "email_changed")
-        details = {"previous_domain": previous.rsplit("@", 1)[-1]}
-    else:
-        details = {}
-    user.email_verified_at = datetime.now(UTC)
-    await record(
-        db,
-        action=action,
-        actor_id=user.id,
-        actor_role=user.role,
-        resource_type="user",
-        resource_id=user.id,
-        context=context,
-        **details,
-    )
-    return user
-
-
-async def forgot_password(
-    db: AsyncSession, limiter: RateLimiter, email: str, context: RequestContext
-) -> None:
-    """Email a reset link if the account exists; the answer never says whether it does."""
-    email = normalize_email(email)
-    await limiter.hit(FORGOT_PER_IP, "forgot-ip", context.ip or "-")
-    await limiter.hit(FORGOT_PER_ACCOUNT, "forgot", email)
-    user = await db.scalar(select(User).where(User.email == email))
-    if user is None or user.status == UserStatus.disabled:
-        return
-    defer_after_commit(db, send_password_reset_email_task, user_id=str(user.id))
-    await record(
-        db,
-        action="auth.password_reset_requested",
-        actor_id=user.id,
-        actor_role=user.role,
-        resource_type="user",
-        resource_id=user.id,
-        context=context,
-    )
-
-
-async def reset_password(db: AsyncSession, body: PasswordReset, context: RequestContext) -> None:
-    """Set a new password from a reset link. Every session ends; the person then signs in
-    normally (with their second factor when they have one: a reset never bypasses it)."""
-    spent = await links.spend(db, body.token, TokenPurpose.reset_password)
-    user = await db.get(User, spent.user_id, with_for_update=True)
-    if user is None or user.status == UserStatus.disabled:
-        raise links.InvalidLink("This link is not valid any more.")
-    check_password(body.new_password, user.email, user.name)
-    user.password_hash = await _hash(body.new_password)
-    user.password_changed_at = datetime.now(UTC)
-    user.failed_logins = 0
-    user.locked_until = None
-    if user.email_verified_at is None:
-        user.email_verified_at = datetime.now(UTC)  # the link proved the mailbox
-    ended = await _revoke(db, user.id, "password_reset")
-    await record(
-        db,
-        action="auth.password_reset",
-        actor_id=user.id,
-        actor_role=user.role,
-        resource_type="user",
-        resource_id=user.id,
-        context=context,
-        sessions_ended=ended,
-    )
-
-
-async def request_email_change(
-    db: AsyncSession, actor: Actor, body: EmailChange, context: RequestContext
-) -> None:
-    """Send a verification link to the new address; the change happens when it is opened."""
-    user = await get_me(db, actor)
-    if not await _verify(user.password_hash, body.current_password):
-        raise InvalidCredentials("The current password is wrong.")
-    new_email = normalize_email(str(body.new_email))
-    if new_email == user.email:
-        raise Conflict("This is already your email address.", code="same_email")
-    if await db.scalar(select(User.id).where(User.email == new_email)) is not None:
-        raise Conflict("Another account uses this email.", code="email_taken")
-    defer_after_commit(db, send_verification_email_task, user_id=str(user.id), new_email=new_email)
-    await record(
-        db,
-        action="auth.email_change_requested",
-        actor_id=user.id,
-        actor_role=user.role,
-        resource_type="user",
-        resource_id=user.id,
-        context=context,
-    )

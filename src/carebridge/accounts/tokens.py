@@ -195,6 +195,53 @@ async def verify_access_token(db: AsyncSession, keys: KeyStore, token: str) -> A
         raise InvalidToken() from exc
 
 
+MFA_TOKEN_TYPE = "mfa+jwt"  # noqa: S105 - a JWT "typ", not a secret
+MFA_AUDIENCE = "carebridge-mfa"
+MFA_TOKEN_SECONDS = 300
+
+
+async def issue_mfa_token(db: AsyncSession, keys: KeyStore, user_id: uuid.UUID) -> str:
+    """Proof that the password was right, good only at /auth/mfa/verify for five minutes."""
+    kid, private = await keys.signing_key(db)
+    now = int(time.time())
+    claims = {
+        "iss": issuer(keys.settings),
+        "aud": MFA_AUDIENCE,
+        "sub": str(user_id),
+        "iat": now,
+        "nbf": now,
+        "exp": now + MFA_TOKEN_SECONDS,
+        "jti": secrets.token_urlsafe(12),
+    }
+    headers = {"kid": kid, "typ": MFA_TOKEN_TYPE}
+    return jwt.encode(claims, private, algorithm=ALGORITHM, headers=headers)
+
+
+class InvalidMfaToken(Unauthenticated):
+    code = "invalid_mfa_token"
+    title = "The sign-in step expired"
+
+
+async def verify_mfa_token(db: AsyncSession, keys: KeyStore, token: str) -> uuid.UUID:
+    try:
+        header = jwt.get_unverified_header(token)
+        kid = header.get("kid")
+        key = await keys.public_key(db, kid) if isinstance(kid, str) else None
+        if header.get("typ") != MFA_TOKEN_TYPE or key is None:
+            raise InvalidMfaToken("Sign in again: this sign-in step is not valid.")
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=MFA_AUDIENCE,
+            issuer=issuer(keys.settings),
+            options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+        )
+        return uuid.UUID(claims["sub"])
+    except (jwt.PyJWTError, ValueError) as exc:
+        raise InvalidMfaToken("Sign in again: this sign-in step expired or is not valid.") from exc
+
+
 def new_refresh_token() -> tuple[str, bytes]:
     """A 256-bit opaque token and the hash that is stored."""
     token = secrets.token_urlsafe(32)
