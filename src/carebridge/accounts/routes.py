@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from carebridge.accounts import admin, email_flows, service, two_factor
+from carebridge.accounts import admin, api_keys, email_flows, service, two_factor
 from carebridge.accounts.actors import AdminActor, AnyUser, Keys
+from carebridge.accounts.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from carebridge.accounts.models import Role, UserStatus
 from carebridge.accounts.schemas import (
     Accepted,
@@ -324,6 +325,35 @@ async def totp_disable(
     return Response(status_code=204)
 
 
+admin_keys = APIRouter(prefix="/admin/api-keys", tags=["admin"])
+
+
+@admin_keys.get("", response_model=list[ApiKeyOut], responses=problem_responses(Forbidden))
+async def list_api_keys(actor: AdminActor, db: Session) -> Any:
+    """API keys of external systems (without the keys themselves)."""
+    return await api_keys.list_keys(db)
+
+
+@admin_keys.post(
+    "", status_code=201, response_model=ApiKeyCreated, responses=problem_responses(Forbidden)
+)
+async def create_api_key(
+    body: ApiKeyCreate, actor: AdminActor, db: Session, context: Context
+) -> ApiKeyCreated:
+    """Create a scoped key for an external system. The `key` is in this answer only."""
+    return await api_keys.create_key(db, actor, body, context)
+
+
+@admin_keys.delete("/{key_id}", status_code=204, responses=problem_responses(NotFound))
+async def revoke_api_key(
+    key_id: uuid.UUID, actor: AdminActor, db: Session, context: Context
+) -> Response:
+    """Revoke a key: it stops working at once."""
+    await api_keys.revoke_key(db, actor, key_id, context)
+    return Response(status_code=204)
+
+
 router.include_router(auth)
 router.include_router(me)
 router.include_router(admin_users)
+router.include_router(admin_keys)
