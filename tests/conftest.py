@@ -25,6 +25,7 @@ from carebridge.platform.logging import configure_logging
 from carebridge.platform.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.factories"]
 TEST_SECRET = "test-only-secret-key-0123456789abcdefghijklmnop"
 
 

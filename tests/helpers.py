@@ -63,6 +63,7 @@ def running_server(
     """``carebridge serve`` on a free port until the block ends (then Ctrl-C, as a person would)."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
+    env = {**env, "CAREBRIDGE_PUBLIC_BASE_URL": base_url}
     with log.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "carebridge", "serve", "--port", str(port), *extra],

@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import structlog
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import RedirectResponse, Response
 
 from carebridge import __version__
 from carebridge.config import Settings, load_settings
@@ -26,7 +27,9 @@ from carebridge.platform.problems import (
 )
 from carebridge.platform.registry import API_ROUTER_MODULES, ROOT_ROUTER_MODULES
 from carebridge.platform.runtime import Runtime
+from carebridge.web import accounts as web_accounts
 from carebridge.web import routes as web_routes
+from carebridge.web.session import SignInRequired
 from carebridge.web.templating import (
     STATIC_DIR,
     assets_built,
@@ -94,6 +97,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     for router in root_routers():
         app.include_router(router)
     app.include_router(web_routes.router)
+    app.include_router(web_accounts.router)
+    app.add_exception_handler(SignInRequired, _to_sign_in)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     if settings.cors_origins:
@@ -110,6 +115,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         RequestMiddleware, settings=settings, metrics=metrics, error_page=error_page_html
     )
     return app
+
+
+async def _to_sign_in(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SignInRequired)
+    return RedirectResponse(exc.headers["Location"], status_code=303)
 
 
 def create_app_from_environment() -> FastAPI:

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
         default=None, description="Run a job worker inside serve; defaults to on in development."
     )
     worker_concurrency: int = Field(default=4, ge=1)
+    worker_queues: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Queues workers take jobs from (comma-separated); all when empty.",
+    )
     job_retention_days: int = Field(default=7, ge=1)
 
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
@@ -93,6 +97,8 @@ class Settings(BaseSettings):
     require_mfa_for_staff: bool | None = Field(
         default=None, description="Doctors, nurses and admins must enrol TOTP (on in production)."
     )
+    web_idle_minutes: int = Field(default=30, ge=5, description="Browser sign-out when idle.")
+    web_absolute_hours: int = Field(default=12, ge=1, description="Browser sign-out in all.")
     email_token_hours: int = Field(default=48, ge=1, description="Email verification link life.")
     reset_token_minutes: int = Field(default=30, ge=5, description="Password reset link life.")
 
@@ -106,7 +112,7 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "worker_queues", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

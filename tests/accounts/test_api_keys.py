@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from carebridge.accounts.api_keys import ApiKeyCaller
 from carebridge.accounts.models import Role
-from tests.accounts.conftest import SignIn
+from tests.factories import SignIn
 
 FhirReader = ApiKeyCaller("fhir:read")
 

@@ -15,7 +15,7 @@ from carebridge.accounts.actors import DoctorActor
 from carebridge.accounts.models import RefreshToken, Role, User, UserStatus
 from carebridge.compliance.models import AuditEvent
 from carebridge.platform.db import Database
-from tests.accounts.conftest import PASSWORD, MakeUser, SignIn
+from tests.factories import PASSWORD, MakeUser, SignIn
 
 
 async def audit_rows(database: Database, **where: object) -> list[AuditEvent]:

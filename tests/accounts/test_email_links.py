@@ -20,7 +20,7 @@ from carebridge.config import Settings
 from carebridge.platform.db import Database
 from carebridge.platform.jobs import job_app, run_worker
 from carebridge.platform.mail import SmtpTransport, compose
-from tests.accounts.conftest import PASSWORD, MakeUser, SignIn
+from tests.factories import PASSWORD, MakeUser, SignIn
 
 NEW_PASSWORD = "harbor-cinnamon-glacier-58"
 

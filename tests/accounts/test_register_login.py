@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from carebridge.accounts.models import User
 from carebridge.platform.db import Database
-from tests.accounts.conftest import PASSWORD, MakeUser
+from tests.factories import PASSWORD, MakeUser
 
 REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"

@@ -14,7 +14,7 @@ from carebridge.accounts.models import Role, User, UserStatus
 from carebridge.app import create_app
 from carebridge.config import Settings
 from carebridge.platform.db import Database
-from tests.accounts.conftest import _HASH, PASSWORD, MakeUser, SignIn
+from tests.factories import _HASH, PASSWORD, MakeUser, SignIn
 
 REFRESH = "/api/v1/auth/refresh"
 ME = "/api/v1/me"

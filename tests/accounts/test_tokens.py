@@ -17,7 +17,7 @@ from carebridge.accounts.tokens import AUDIENCE, rotate_signing_key
 from carebridge.config import Settings
 from carebridge.platform.crypto import Keyring
 from carebridge.platform.db import Database
-from tests.accounts.conftest import SignedIn, SignIn
+from tests.factories import SignedIn, SignIn
 
 ME = "/api/v1/me"
 

@@ -18,7 +18,7 @@ from carebridge.accounts.models import Role, User, UserStatus
 from carebridge.app import create_app
 from carebridge.config import Settings
 from carebridge.platform.db import Database
-from tests.accounts.conftest import _HASH, PASSWORD, SignedIn, SignIn
+from tests.factories import _HASH, PASSWORD, SignedIn, SignIn
 
 LOGIN = "/api/v1/auth/login"
 VERIFY = "/api/v1/auth/mfa/verify"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, TEST_SECRET
 from tests.helpers import clean_env, running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -24,21 +24,41 @@ CHROMIUM_ARGS = [
 ]
 
 
+class LiveServer(str):
+    """The server's base URL, which also knows its data dir (where its emails are written)."""
+
+    data_dir: Path
+
+    def __new__(cls, url: str, data_dir: Path) -> LiveServer:
+        server = super().__new__(cls, url)
+        server.data_dir = data_dir
+        return server
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")
-def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def live_server(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     data_dir = tmp_path_factory.mktemp("e2e")
     env = clean_env(
         CAREBRIDGE_ENVIRONMENT="test",
         CAREBRIDGE_DATABASE_URL=database_url,
         CAREBRIDGE_DATA_DIR=str(data_dir),
+        # Processes that share a database share its keys (signing keys are encrypted with them).
+        CAREBRIDGE_SECRET_KEY=TEST_SECRET,
+        CAREBRIDGE_ENCRYPTION_KEY=TEST_SECRET,
+        # Emails are sent by the server's own worker; only its queue, so the jobs other tests
+        # defer are left to them.
+        CAREBRIDGE_IN_PROCESS_WORKER="true",
+        CAREBRIDGE_WORKER_QUEUES="email",
     )
     with running_server(env, data_dir / "server.log") as (base_url, _):
-        yield base_url
+        yield LiveServer(base_url, data_dir)
 
 
 @pytest.fixture(scope="session")

@@ -83,6 +83,8 @@ class AuthSession(Model):
     absolute_expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(String(40))
+    # A browser session: the SHA-256 of its cookie (web sessions have no refresh tokens).
+    cookie_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
 
 
 class RefreshToken(Model):

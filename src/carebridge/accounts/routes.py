@@ -117,7 +117,7 @@ async def change_password(
 ) -> TokenPair:
     """Change the password (the current one is required). Every session ends; the answer holds
     a new pair for this device."""
-    return await service.change_password(db, keys, actor, body, context)
+    return await service.change_password_and_resume(db, keys, actor, body, context)
 
 
 @me.get("", response_model=UserOut, responses=_AUTH_ERRORS)

@@ -67,6 +67,28 @@ class InvalidCredentials(Unauthenticated):
     title = "Wrong email or password"
 
 
+async def audit_user(
+    db: AsyncSession,
+    action: str,
+    user: User,
+    context: RequestContext,
+    outcome: str = "success",
+    **details: object,
+) -> None:
+    """Record an event the user did to their own account."""
+    await record(
+        db,
+        action=action,
+        outcome=outcome,
+        actor_id=user.id,
+        actor_role=user.role,
+        resource_type="user",
+        resource_id=user.id,
+        context=context,
+        **details,
+    )
+
+
 def normalize_email(email: str) -> str:
     return email.strip().lower()
 
@@ -149,13 +171,15 @@ async def create_admin(db: AsyncSession, *, email: str, name: str, password: str
 # -- sign-in and tokens --------------------------------------------------------------------------
 
 
-async def login(
+async def first_factor(
     db: AsyncSession,
     limiter: RateLimiter,
     keys: KeyStore,
     body: Credentials,
     context: RequestContext,
-) -> TokenPair | MfaChallenge:
+) -> tuple[User, MfaChallenge | None]:
+    """Check email and password (throttled, lockout, audited). Returns the user, and the MFA
+    challenge when a second factor is still due."""
     email = normalize_email(str(body.email))
     await limiter.hit(LOGIN_PER_IP, "login-ip", context.ip or "-")
     await limiter.hit(LOGIN_PER_ACCOUNT, "login-account", email)
@@ -172,45 +196,30 @@ async def login(
         await record_failed_sign_in(db, keys, user, context, now)
         raise InvalidCredentials("Wrong email or password.", keep_changes=True)
     if user.status == UserStatus.disabled:
-        await record(
-            db,
-            action="auth.login",
-            outcome="denied",
-            actor_id=user.id,
-            actor_role=user.role,
-            resource_type="user",
-            resource_id=user.id,
-            context=context,
-            reason="disabled",
-        )
+        await audit_user(db, "auth.login", user, context, outcome="denied", reason="disabled")
         raise Forbidden("This account is disabled.", code="account_disabled", keep_changes=True)
     if needs_rehash(user.password_hash):
         user.password_hash = await hash_new_password(body.password)
     if user.mfa_enabled:
-        await record(
-            db,
-            action="auth.login",
-            outcome="mfa_required",
-            actor_id=user.id,
-            actor_role=user.role,
-            resource_type="user",
-            resource_id=user.id,
-            context=context,
-        )
-        return MfaChallenge(mfa_token=await issue_mfa_token(db, keys, user.id))
+        await audit_user(db, "auth.login", user, context, outcome="mfa_required")
+        return user, MfaChallenge(mfa_token=await issue_mfa_token(db, keys, user.id))
     user.failed_logins = 0
     user.locked_until = None
-    pair = await start_session(db, keys, user, context)
-    await record(
-        db,
-        action="auth.login",
-        actor_id=user.id,
-        actor_role=user.role,
-        resource_type="user",
-        resource_id=user.id,
-        context=context,
-    )
-    return pair
+    await audit_user(db, "auth.login", user, context)
+    return user, None
+
+
+async def login(
+    db: AsyncSession,
+    limiter: RateLimiter,
+    keys: KeyStore,
+    body: Credentials,
+    context: RequestContext,
+) -> TokenPair | MfaChallenge:
+    user, challenge = await first_factor(db, limiter, keys, body, context)
+    if challenge is not None:
+        return challenge
+    return await start_session(db, keys, user, context)
 
 
 async def record_failed_sign_in(
@@ -464,11 +473,19 @@ async def update_me(db: AsyncSession, actor: Actor, body: ProfileUpdate) -> User
     return user
 
 
-async def change_password(
+async def change_password_and_resume(
     db: AsyncSession, keys: KeyStore, actor: Actor, body: PasswordChange, context: RequestContext
 ) -> TokenPair:
-    """Requires the current password. Every session of the user ends (their tokens stop working
-    at once); the caller gets a fresh session in the answer."""
+    """Change the password (every session ends) and give this device a fresh session."""
+    user = await change_password(db, keys, actor, body, context)
+    return await start_session(db, keys, user, context)
+
+
+async def change_password(
+    db: AsyncSession, keys: KeyStore, actor: Actor, body: PasswordChange, context: RequestContext
+) -> User:
+    """Requires the current password. Every session of the user ends: their tokens and
+    cookies stop working at once."""
     user = await get_me(db, actor)
     if not await password_matches(user.password_hash, body.current_password):
         await record(
@@ -496,4 +513,4 @@ async def change_password(
         context=context,
         sessions_ended=ended,
     )
-    return await start_session(db, keys, user, context)
+    return user

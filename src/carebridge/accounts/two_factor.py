@@ -47,6 +47,18 @@ async def verify_mfa(
     context: RequestContext,
 ) -> TokenPair:
     """Second sign-in step: the MFA token from /login plus a TOTP code or a recovery code."""
+    user = await second_factor(db, limiter, keys, body, context)
+    return await start_session(db, keys, user, context)
+
+
+async def second_factor(
+    db: AsyncSession,
+    limiter: RateLimiter,
+    keys: KeyStore,
+    body: MfaVerify,
+    context: RequestContext,
+) -> User:
+    """Check the TOTP or recovery code for the MFA token's user (throttled, lockout, audited)."""
     user_id = await verify_mfa_token(db, keys, body.mfa_token)
     await limiter.hit(MFA_PER_ACCOUNT, "mfa", str(user_id))
     user = await db.get(User, user_id, with_for_update=True)
@@ -73,7 +85,6 @@ async def verify_mfa(
         raise InvalidMfaCode("Wrong or already used code.", keep_changes=True)
     user.failed_logins = 0
     user.locked_until = None
-    pair = await start_session(db, keys, user, context)
     await record(
         db,
         action="auth.mfa_verify",
@@ -84,7 +95,7 @@ async def verify_mfa(
         context=context,
         method=method,
     )
-    return pair
+    return user
 
 
 async def _locked_me(db: AsyncSession, actor: Actor) -> User:

@@ -67,6 +67,15 @@ def after_commit(session: AsyncSession, action: AfterCommit) -> None:
     unit_of_work(session).after_commit(action)
 
 
+async def undo_unless_kept(session: AsyncSession, error: BaseException) -> None:
+    """For handlers that answer an error themselves (a form shown again) instead of raising:
+    undo the transaction as a raised error would, unless the error keeps its changes."""
+    if isinstance(error, CareBridgeError) and error.keep_changes:
+        return
+    unit_of_work(session).discard()
+    await session.rollback()
+
+
 class Database:
     """An engine and its session factory. Tests bind the factory to one outer transaction."""
 

@@ -151,6 +151,7 @@ async def run_worker(
         "additional_context": {"resources": TaskResources(settings=settings, database=database)},
         "shutdown_graceful_timeout": 20,
     }
+    queues = queues or settings.worker_queues
     if queues:
         options["queues"] = queues
     await job_app.run_worker_async(**options)

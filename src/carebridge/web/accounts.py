@@ -1,0 +1,441 @@
+"""Account pages: sign-up, sign-in (with the second step), password reset, email verification,
+the account page, and the admin user list. Forms post back to the same services as the API."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import Response
+
+from carebridge.accounts import admin, email_flows, service, two_factor
+from carebridge.accounts.models import Role, UserStatus
+from carebridge.accounts.schemas import (
+    Credentials,
+    MfaVerify,
+    PasswordChange,
+    PasswordReset,
+    ProfileUpdate,
+    Registration,
+)
+from carebridge.accounts.tokens import KeyStore
+from carebridge.platform.access import PUBLIC
+from carebridge.platform.context import Context
+from carebridge.platform.db import undo_unless_kept
+from carebridge.platform.deps import RuntimeDep, Session
+from carebridge.platform.errors import CareBridgeError
+from carebridge.web.pages import redirect, render, safe_next
+from carebridge.web.session import (
+    MFA_COOKIE,
+    SESSION_COOKIE,
+    Csrf,
+    WebAdmin,
+    WebUser,
+    WebVisitor,
+    secure_cookies,
+    set_session_cookie,
+    start_web_session,
+)
+
+router = APIRouter(include_in_schema=False)
+FormStr = Annotated[str, Form()]
+
+
+def _keys(request: Request, runtime: RuntimeDep) -> KeyStore:
+    store = getattr(request.app.state, "key_store", None)
+    if store is None:
+        store = request.app.state.key_store = KeyStore(runtime.settings)
+    assert isinstance(store, KeyStore)
+    return store
+
+
+def _error(exc: Exception) -> str:
+    if isinstance(exc, CareBridgeError):
+        return exc.detail
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        return "; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in errors())
+    return "Please check the form."
+
+
+# -- sign-up and sign-in -----------------------------------------------------------------------
+
+
+@router.get("/signup", dependencies=[PUBLIC])
+async def signup_page(request: Request, actor: WebVisitor) -> Response:
+    return render(request, "accounts/signup.html", actor)
+
+
+@router.post("/signup", dependencies=[PUBLIC, Csrf])
+async def signup(
+    request: Request,
+    db: Session,
+    runtime: RuntimeDep,
+    context: Context,
+    name: FormStr,
+    email: FormStr,
+    password: FormStr,
+    role: FormStr = "patient",
+    time_zone: FormStr = "UTC",
+) -> Response:
+    try:
+        body = Registration(
+            name=name,
+            email=email,
+            password=password,
+            role=role,
+            time_zone=time_zone,
+        )
+        await service.register(db, runtime.ratelimiter, body, context)
+    except (CareBridgeError, ValueError) as exc:
+        await undo_unless_kept(db, exc)
+        return render(
+            request,
+            "accounts/signup.html",
+            error=_error(exc),
+            status_code=422,
+            form={"name": name, "email": email, "role": role},
+        )
+    return redirect("/signin?registered=1")
+
+
+@router.get("/signin", dependencies=[PUBLIC])
+async def signin_page(
+    request: Request,
+    actor: WebVisitor,
+    next: str | None = None,
+    registered: int = 0,
+    reset: int = 0,
+) -> Response:
+    notice = None
+    if registered:
+        notice = "Your account is ready. We sent you a link to confirm your email address."
+    if reset:
+        notice = "Your password was changed. Sign in with the new one."
+    return render(request, "accounts/signin.html", actor, next=safe_next(next), notice=notice)
+
+
+@router.post("/signin", dependencies=[PUBLIC, Csrf])
+async def signin(
+    request: Request,
+    db: Session,
+    runtime: RuntimeDep,
+    context: Context,
+    email: FormStr,
+    password: FormStr,
+    next: FormStr = "/account",
+) -> Response:
+    keys = _keys(request, runtime)
+    try:
+        user, challenge = await service.first_factor(
+            db, runtime.ratelimiter, keys, Credentials(email=email, password=password), context
+        )
+    except (CareBridgeError, ValueError) as exc:
+        await undo_unless_kept(db, exc)  # a failed attempt still counts
+        return render(
+            request,
+            "accounts/signin.html",
+            error=_error(exc),
+            next=safe_next(next),
+            email=email,
+            status_code=401,
+        )
+    if challenge is not None:
+        response = redirect(f"/signin/mfa?next={safe_next(next)}")
+        response.set_cookie(
+            MFA_COOKIE,
+            challenge.mfa_token,
+            max_age=300,
+            httponly=True,
+            secure=secure_cookies(runtime.settings),
+            samesite="lax",
+            path="/signin",
+        )
+        return response
+    return await _signed_in(db, runtime, user, context, safe_next(next))
+
+
+async def _signed_in(
+    db: Session, runtime: RuntimeDep, user: object, context: Context, target: str
+) -> Response:
+    from carebridge.accounts.models import User
+
+    assert isinstance(user, User)
+    token = await start_web_session(db, runtime.settings, user, context)
+    response = redirect(target)
+    set_session_cookie(response, runtime.settings, token)
+    response.delete_cookie(MFA_COOKIE, path="/signin")
+    return response
+
+
+@router.get("/signin/mfa", dependencies=[PUBLIC])
+async def mfa_page(request: Request, next: str | None = None) -> Response:
+    if not request.cookies.get(MFA_COOKIE):
+        return redirect("/signin")
+    return render(request, "accounts/signin_mfa.html", next=safe_next(next))
+
+
+@router.post("/signin/mfa", dependencies=[PUBLIC, Csrf])
+async def mfa_verify(
+    request: Request,
+    db: Session,
+    runtime: RuntimeDep,
+    context: Context,
+    code: FormStr = "",
+    recovery_code: FormStr = "",
+    next: FormStr = "/account",
+) -> Response:
+    token = request.cookies.get(MFA_COOKIE)
+    if not token:
+        return redirect("/signin")
+    keys = _keys(request, runtime)
+    try:
+        body = MfaVerify(mfa_token=token, code=code or None, recovery_code=recovery_code or None)
+        user = await two_factor.second_factor(db, runtime.ratelimiter, keys, body, context)
+    except (CareBridgeError, ValueError) as exc:
+        await undo_unless_kept(db, exc)
+        return render(
+            request,
+            "accounts/signin_mfa.html",
+            error=_error(exc),
+            next=safe_next(next),
+            status_code=401,
+        )
+    return await _signed_in(db, runtime, user, context, safe_next(next))
+
+
+@router.post("/signout", dependencies=[Csrf])
+async def signout(actor: WebUser, db: Session, context: Context) -> Response:
+    await service.logout(db, actor, context)
+    response = redirect("/")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# -- links from emails ------------------------------------------------------------------------
+
+
+@router.get("/forgot-password", dependencies=[PUBLIC])
+async def forgot_page(request: Request, actor: WebVisitor) -> Response:
+    return render(request, "accounts/forgot.html", actor)
+
+
+@router.post("/forgot-password", dependencies=[PUBLIC, Csrf])
+async def forgot(
+    request: Request, db: Session, runtime: RuntimeDep, context: Context, email: FormStr
+) -> Response:
+    try:
+        await email_flows.forgot_password(db, runtime.ratelimiter, email, context)
+    except CareBridgeError as exc:
+        await undo_unless_kept(db, exc)
+        return render(request, "accounts/forgot.html", error=_error(exc), status_code=exc.status)
+    return render(
+        request,
+        "accounts/forgot.html",
+        notice="If this address has an account, a reset link is on its way.",
+    )
+
+
+@router.get("/reset-password", dependencies=[PUBLIC])
+async def reset_page(request: Request, token: str = "") -> Response:
+    return render(request, "accounts/reset.html", token=token)
+
+
+@router.post("/reset-password", dependencies=[PUBLIC, Csrf])
+async def reset(
+    request: Request, db: Session, context: Context, token: FormStr, new_password: FormStr
+) -> Response:
+    try:
+        await email_flows.reset_password(
+            db, PasswordReset(token=token, new_password=new_password), context
+        )
+    except (CareBridgeError, ValueError) as exc:
+        await undo_unless_kept(db, exc)
+        return render(
+            request, "accounts/reset.html", token=token, error=_error(exc), status_code=422
+        )
+    return redirect("/signin?reset=1")
+
+
+@router.get("/verify-email", dependencies=[PUBLIC])
+async def verify_page(request: Request, actor: WebVisitor, token: str = "") -> Response:
+    # Opening the link only shows a button: mail scanners that follow links change nothing.
+    return render(request, "accounts/verify.html", actor, token=token)
+
+
+@router.post("/verify-email", dependencies=[PUBLIC, Csrf])
+async def verify(
+    request: Request, actor: WebVisitor, db: Session, context: Context, token: FormStr
+) -> Response:
+    try:
+        user = await email_flows.verify_email(db, token, context)
+    except CareBridgeError as exc:
+        await undo_unless_kept(db, exc)
+        return render(
+            request, "accounts/verify.html", actor, error=_error(exc), status_code=exc.status
+        )
+    return render(request, "accounts/verify.html", actor, verified_email=user.email)
+
+
+# -- the account page -------------------------------------------------------------------------
+
+
+async def _account(
+    request: Request, actor: WebUser, db: Session, status_code: int = 200, **values: object
+) -> Response:
+    me = await service.get_me(db, actor)
+    sessions = await service.list_sessions(db, actor)
+    return render(
+        request,
+        "accounts/account.html",
+        actor,
+        me=me,
+        sessions=sessions,
+        status_code=status_code,
+        **values,
+    )
+
+
+@router.get("/account")
+async def account(request: Request, actor: WebUser, db: Session) -> Response:
+    return await _account(request, actor, db)
+
+
+@router.post("/account/profile", dependencies=[Csrf])
+async def update_profile(
+    request: Request,
+    actor: WebUser,
+    db: Session,
+    name: FormStr,
+    phone: FormStr = "",
+    time_zone: FormStr = "UTC",
+) -> Response:
+    try:
+        await service.update_me(
+            db, actor, ProfileUpdate(name=name, phone=phone, time_zone=time_zone)
+        )
+    except (CareBridgeError, ValueError) as exc:
+        await undo_unless_kept(db, exc)
+        return await _account(request, actor, db, 422, error=_error(exc))
+    return await _account(request, actor, db, notice="Profile saved.")
+
+
+@router.post("/account/password", dependencies=[Csrf])
+async def change_password(
+    request: Request,
+    actor: WebUser,
+    db: Session,
+    runtime: RuntimeDep,
+    context: Context,
+    current_password: FormStr,
+    new_password: FormStr,
+) -> Response:
+    keys = _keys(request, runtime)
+    try:
+        user = await service.change_password(
+            db,
+            keys,
+            actor,
+            PasswordChange(current_password=current_password, new_password=new_password),
+            context,
+        )
+    except (CareBridgeError, ValueError) as exc:
+        await undo_unless_kept(db, exc)
+        return await _account(request, actor, db, 422, error=_error(exc))
+    return await _signed_in(db, runtime, user, context, "/account?password_changed=1")
+
+
+@router.post("/account/mfa/setup", dependencies=[Csrf])
+async def mfa_setup(request: Request, actor: WebUser, db: Session, runtime: RuntimeDep) -> Response:
+    try:
+        setup = await two_factor.totp_setup(db, _keys(request, runtime), actor)
+    except CareBridgeError as exc:
+        await undo_unless_kept(db, exc)
+        return await _account(request, actor, db, exc.status, error=_error(exc))
+    return await _account(request, actor, db, setup=setup)
+
+
+@router.post("/account/mfa/enable", dependencies=[Csrf])
+async def mfa_enable(
+    request: Request,
+    actor: WebUser,
+    db: Session,
+    runtime: RuntimeDep,
+    context: Context,
+    code: FormStr,
+) -> Response:
+    try:
+        codes = await two_factor.totp_enable(db, _keys(request, runtime), actor, code, context)
+    except CareBridgeError as exc:
+        await undo_unless_kept(db, exc)
+        return await _account(request, actor, db, exc.status, error=_error(exc))
+    return await _account(request, actor, db, recovery_codes=codes.recovery_codes)
+
+
+@router.post("/account/sessions/{session_id}/revoke", dependencies=[Csrf])
+async def revoke_session(
+    request: Request, session_id: uuid.UUID, actor: WebUser, db: Session, context: Context
+) -> Response:
+    try:
+        await service.revoke_session(db, actor, session_id, context)
+    except CareBridgeError as exc:
+        await undo_unless_kept(db, exc)
+        return await _account(request, actor, db, exc.status, error=_error(exc))
+    return redirect("/account")
+
+
+# -- admin ------------------------------------------------------------------------------------
+
+
+@router.get("/admin/users")
+async def admin_users(
+    request: Request, actor: WebAdmin, db: Session, q: str | None = None, cursor: str | None = None
+) -> Response:
+    page = await admin.list_users(
+        db, actor, query=q, role=None, status=None, cursor=cursor, limit=50
+    )
+    return render(
+        request,
+        "accounts/admin_users.html",
+        actor,
+        page=page,
+        q=q or "",
+        Role=Role,
+        UserStatus=UserStatus,
+    )
+
+
+@router.post("/admin/users/{user_id}/{action}", dependencies=[Csrf])
+async def admin_user_action(
+    request: Request,
+    user_id: uuid.UUID,
+    action: str,
+    actor: WebAdmin,
+    db: Session,
+    context: Context,
+) -> Response:
+    actions = {
+        "disable": admin.disable_user,
+        "enable": admin.enable_user,
+        "approve": admin.approve_clinician,
+    }
+    if action not in actions:
+        return redirect("/admin/users")
+    try:
+        await actions[action](db, actor, user_id, context)
+    except CareBridgeError as exc:
+        await undo_unless_kept(db, exc)
+        page = await admin.list_users(
+            db, actor, query=None, role=None, status=None, cursor=None, limit=50
+        )
+        return render(
+            request,
+            "accounts/admin_users.html",
+            actor,
+            page=page,
+            q="",
+            error=_error(exc),
+            status_code=exc.status,
+        )
+    return redirect("/admin/users")
