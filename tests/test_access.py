@@ -14,6 +14,44 @@ def test_every_route_declares_its_caller(app: FastAPI) -> None:
     assert undeclared == []
 
 
+# Routes anyone may call. Adding one here is a decision: say why in the change.
+PUBLIC_ROUTES = {
+    "/health/live",
+    "/health/ready",
+    "/metrics",
+    "/",
+    "/api/docs",
+    "/.well-known/jwks.json",
+    "/api/v1/auth/register",
+    "/api/v1/auth/login",
+    "/api/v1/auth/refresh",
+    "/api/v1/auth/mfa/verify",
+    "/api/v1/auth/verify-email",
+    "/api/v1/auth/verify-email/resend",
+    "/api/v1/auth/password/forgot",
+    "/api/v1/auth/password/reset",
+    "/signup",
+    "/signin",
+    "/signin/mfa",
+    "/forgot-password",
+    "/reset-password",
+    "/verify-email",
+}
+
+
+def test_public_routes_are_exactly_the_allowlist(app: FastAPI) -> None:
+    from carebridge.platform.access import anonymous
+    from carebridge.web.session import web_visitor
+
+    public = {
+        path
+        for path, dependant in endpoints(app.routes)
+        if declared_callers(dependant) & {anonymous, web_visitor}
+        and not declared_callers(dependant) - {anonymous, web_visitor}
+    }
+    assert public == PUBLIC_ROUTES
+
+
 def test_a_route_without_a_caller_is_detected(app: FastAPI) -> None:
     router = APIRouter(prefix="/api/v1/probe")
 

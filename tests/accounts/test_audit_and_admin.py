@@ -223,3 +223,103 @@ async def test_clinical_actions_wait_for_admin_approval(
         f"/api/v1/admin/users/{admin.user_id}/disable", headers=admin.headers
     )
     assert self_disable.json()["code"] == "cannot_disable_self"
+
+
+async def test_mfa_reset_keys_and_disable_each_write_one_audit_row(
+    client: httpx.AsyncClient, database: Database, sign_in: SignIn
+) -> None:
+    import time
+    from datetime import timedelta
+
+    import pyotp
+
+    from carebridge.accounts import links
+    from carebridge.accounts.models import TokenPurpose
+
+    admin = await sign_in(Role.admin)
+    me = await sign_in()
+    secret = (await client.post("/api/v1/auth/mfa/totp/setup", headers=me.headers)).json()["secret"]
+    totp = pyotp.TOTP(secret)
+    await client.post(
+        "/api/v1/auth/mfa/totp/enable", headers=me.headers, json={"code": totp.at(time.time() - 30)}
+    )
+    challenge = (
+        await client.post("/api/v1/auth/login", json={"email": me.email, "password": PASSWORD})
+    ).json()
+    await client.post(
+        "/api/v1/auth/mfa/verify", json={"mfa_token": challenge["mfa_token"], "code": "000000"}
+    )
+    await client.post(
+        "/api/v1/auth/mfa/verify", json={"mfa_token": challenge["mfa_token"], "code": totp.now()}
+    )
+    async with database.transaction() as db:
+        token = await links.issue(db, me.user_id, TokenPurpose.reset_password, timedelta(minutes=5))
+    await client.post(
+        "/api/v1/auth/password/reset",
+        json={"token": token, "new_password": "quiet-meadow-lantern-12"},
+    )
+    key = (
+        await client.post(
+            "/api/v1/admin/api-keys",
+            headers=admin.headers,
+            json={"name": "Lab", "scopes": ["fhir:read"]},
+        )
+    ).json()
+    await client.delete(f"/api/v1/admin/api-keys/{key['id']}", headers=admin.headers)
+    await client.post(f"/api/v1/admin/users/{me.user_id}/disable", headers=admin.headers)
+
+    mine = [(r.action, r.outcome) for r in await audit_rows(database, resource_id=str(me.user_id))]
+    assert mine == [
+        ("auth.login", "success"),  # the factory's sign-in
+        ("auth.mfa_enabled", "success"),
+        ("auth.login", "mfa_required"),
+        ("auth.mfa_verify", "failure"),
+        ("auth.mfa_verify", "success"),
+        ("auth.password_reset", "success"),
+        ("admin.user_disabled", "success"),
+    ]
+    keys = [(r.action, r.actor_id) for r in await audit_rows(database, resource_id=key["id"])]
+    assert keys == [
+        ("admin.api_key_created", admin.user_id),
+        ("admin.api_key_revoked", admin.user_id),
+    ]
+
+
+async def test_stored_second_factor_secrets_never_leave_the_server(
+    client: httpx.AsyncClient, database: Database, sign_in: SignIn
+) -> None:
+    import time
+
+    import pyotp
+
+    from carebridge.accounts.models import RecoveryCode
+
+    admin = await sign_in(Role.admin)
+    me = await sign_in()
+    setup = await client.post("/api/v1/auth/mfa/totp/setup", headers=me.headers)
+    secret = setup.json()["secret"]  # shown to its owner once, at setup: that is its purpose
+    enabled = await client.post(
+        "/api/v1/auth/mfa/totp/enable",
+        headers=me.headers,
+        json={"code": pyotp.TOTP(secret).at(time.time() - 30)},
+    )
+    later = [
+        enabled,
+        await client.get("/api/v1/me", headers=me.headers),
+        await client.get("/api/v1/admin/users", headers=admin.headers),
+        await client.post("/api/v1/auth/login", json={"email": me.email, "password": PASSWORD}),
+    ]
+    async with database.sessionmaker() as db:
+        user = await db.get(User, me.user_id)
+        hashes = (
+            await db.scalars(
+                select(RecoveryCode.code_hash).where(RecoveryCode.user_id == me.user_id)
+            )
+        ).all()
+    assert user is not None
+    assert user.totp_secret is not None
+    assert secret.encode() not in user.totp_secret  # encrypted at rest
+    forbidden = [secret, user.totp_secret.hex(), *(h.hex() for h in hashes)]
+    for response in later:
+        for value in forbidden:
+            assert value not in response.text, response.request.url

@@ -230,7 +230,8 @@ async def record_failed_sign_in(
     now: datetime,
     action: str = "auth.login",
 ) -> None:
-    details: dict[str, object] = {"reason": "unknown_email" if user is None else "wrong_password"}
+    wrong = "wrong_password" if action == "auth.login" else "wrong_code"
+    details: dict[str, object] = {"reason": "unknown_email" if user is None else wrong}
     if user is not None:
         user.failed_logins += 1
         threshold = keys.settings.login_lock_threshold
@@ -240,7 +241,7 @@ async def record_failed_sign_in(
             details["locked"] = True
     await record(
         db,
-        action="auth.login",
+        action=action,
         outcome="failure",
         actor_id=user.id if user else None,
         actor_role=user.role if user else None,
