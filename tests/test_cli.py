@@ -101,7 +101,22 @@ def test_migrate_check_and_seed_against_a_database(tmp_path: Path, database_url:
 
     seeded = carebridge("seed", "--demo", env=env)
     assert seeded.returncode == 0, seeded.stderr
-    assert "demo data" in seeded.stdout
+    assert "demo data: accounts: 5 created" in seeded.stdout
+    again = carebridge("seed", "--demo", env=env)
+    assert "demo data: accounts: 0 created" in again.stdout  # idempotent
+    production = carebridge(
+        "seed",
+        "--demo",
+        env={
+            **env,
+            "CAREBRIDGE_ENVIRONMENT": "production",
+            "CAREBRIDGE_SECRET_KEY": "s" * 40,
+            "CAREBRIDGE_ENCRYPTION_KEY": "e" * 40,
+            "CAREBRIDGE_PUBLIC_BASE_URL": "https://care.example.org",
+        },
+    )
+    assert production.returncode == 1
+    assert "never for production" in production.stderr
 
 
 def test_check_reports_configuration_problems(tmp_path: Path, database_url: str) -> None:

@@ -243,6 +243,8 @@ def makemigration(message: Annotated[str, typer.Option("-m", "--message")]) -> N
 async def _seed_demo(settings: Settings) -> None:
     from carebridge.seed import seed_demo
 
+    if settings.is_production:
+        raise Abort("demo data is for development and trials, never for production")
     database = Database.from_settings(settings)
     try:
         results = await seed_demo(database)
@@ -252,6 +254,9 @@ async def _seed_demo(settings: Settings) -> None:
         typer.echo("demo data: no domain has demo data yet")
     for name, created in results.items():
         typer.echo(f"demo data: {name}: {created} created")
+    from carebridge.accounts.demo import describe
+
+    typer.secho(describe(), fg=typer.colors.CYAN)
 
 
 @cli.command()

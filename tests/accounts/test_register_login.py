@@ -144,3 +144,33 @@ async def test_many_wrong_passwords_lock_the_account_for_a_while_only(
     await runtime.ratelimiter.clear("30/minute", "login-ip", "127.0.0.1")
     after = await client.post(LOGIN, json={"email": user.email, "password": PASSWORD})
     assert after.status_code == 200, after.text
+
+
+async def test_old_password_hashes_are_upgraded_at_sign_in(
+    client: httpx.AsyncClient, make_user: MakeUser, database: Database
+) -> None:
+    from argon2 import PasswordHasher
+
+    user = await make_user()
+    weaker = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1).hash(PASSWORD)
+    async with database.transaction() as db:
+        row = await db.get(User, user.id)
+        assert row is not None
+        row.password_hash = weaker
+    response = await client.post(LOGIN, json={"email": user.email, "password": PASSWORD})
+    assert response.status_code == 200
+    async with database.sessionmaker() as db:
+        upgraded = (await db.get(User, user.id)).password_hash  # type: ignore[union-attr]
+    assert upgraded != weaker
+    assert "m=65536,t=3,p=1" in upgraded
+
+
+async def test_demo_accounts_sign_in(client: httpx.AsyncClient, database: Database) -> None:
+    from carebridge.accounts.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
+
+    async with database.transaction() as db:
+        assert await seed_demo(db) == len(DEMO_USERS)
+        assert await seed_demo(db) == 0
+    for email, _, _ in DEMO_USERS:
+        response = await client.post(LOGIN, json={"email": email, "password": DEMO_PASSWORD})
+        assert response.status_code == 200, email

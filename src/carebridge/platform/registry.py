@@ -25,7 +25,7 @@ API_ROUTER_MODULES: tuple[str, ...] = ("carebridge.accounts.routes",)
 ROOT_ROUTER_MODULES: tuple[str, ...] = ("carebridge.accounts.routes",)
 
 # Modules exposing ``async def seed_demo(session) -> int`` (rows created), run in this order.
-DEMO_SEED_MODULES: tuple[str, ...] = ()
+DEMO_SEED_MODULES: tuple[str, ...] = ("carebridge.accounts.demo",)
 
 
 def load_models() -> MetaData:

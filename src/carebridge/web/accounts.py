@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from carebridge.accounts import admin, email_flows, service, two_factor
-from carebridge.accounts.models import Role, UserStatus
+from carebridge.accounts.models import STAFF_ROLES, Role, UserStatus
 from carebridge.accounts.schemas import (
     Credentials,
     MfaVerify,
@@ -163,6 +163,8 @@ async def _signed_in(
 
     assert isinstance(user, User)
     token = await start_web_session(db, runtime.settings, user, context)
+    if runtime.settings.staff_need_mfa and user.role in STAFF_ROLES and not user.mfa_enabled:
+        target = "/account?enrol=1#mfa"  # staff enrol the second factor before anything else
     response = redirect(target)
     set_session_cookie(response, runtime.settings, token)
     response.delete_cookie(MFA_COOKIE, path="/signin")
@@ -298,7 +300,10 @@ async def _account(
 
 
 @router.get("/account")
-async def account(request: Request, actor: WebUser, db: Session) -> Response:
+async def account(request: Request, actor: WebUser, db: Session, enrol: int = 0) -> Response:
+    if enrol:
+        notice = "Staff accounts need two-step sign-in: set it up below to continue."
+        return await _account(request, actor, db, notice=notice)
     return await _account(request, actor, db)
 
 
