@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from zxcvbn import zxcvbn
 
 MIN_LENGTH = 8
 MAX_LENGTH = 128
@@ -12,8 +13,13 @@ MIN_SCORE = 2  # zxcvbn: 0-1 are "too guessable" / "very guessable"
 
 # OWASP's argon2id minimum is m=19 MiB, t=2, p=1; we use more memory and time.
 _hasher = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=1)
-# Verifying against this keeps an unknown email as slow as a wrong password.
-_DUMMY_HASH = _hasher.hash("carebridge-timing-equaliser")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verifying against this keeps an unknown email as slow as a wrong password (made on first
+    use, not at import: hashing is slow on purpose)."""
+    return _hasher.hash("carebridge-timing-equaliser")
 
 
 def hash_password(password: str) -> str:
@@ -23,7 +29,9 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Check ``password``; with no hash (unknown account) spend the same time and fail."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return (
+            _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        )
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
@@ -39,6 +47,8 @@ def password_problem(password: str, *, context: list[str] | None = None) -> str 
         return f"Use at least {MIN_LENGTH} characters."
     if len(password) > MAX_LENGTH:
         return f"Use at most {MAX_LENGTH} characters."
+    from zxcvbn import zxcvbn  # its word lists load on first use, not at start-up
+
     result = zxcvbn(password[:100], user_inputs=context or [])
     if result["score"] < MIN_SCORE:
         feedback = result["feedback"]
