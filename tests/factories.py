@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
 import pytest
+from sqlalchemy import delete
 
 from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.app import create_app
+from carebridge.config import Settings
 from carebridge.platform.db import Database
 from carebridge.platform.passwords import hash_password
 
@@ -64,3 +67,37 @@ def sign_in(client: httpx.AsyncClient, make_user: MakeUser) -> SignIn:
         return SignedIn(user.id, user.email, body["access_token"], body["refresh_token"])
 
     return sign
+
+
+@dataclass
+class Committed:
+    """An app on its own connection pool, so requests really run concurrently. What it writes
+    is committed; the user it made is deleted afterwards (with its sessions and codes)."""
+
+    client: httpx.AsyncClient
+    database: Database
+    user: User
+
+
+@pytest.fixture
+async def committed(settings: Settings) -> AsyncIterator[Committed]:
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        database: Database = app.state.runtime.database
+        async with database.transaction() as db:
+            user = User(
+                email=f"race-{uuid.uuid4().hex[:8]}@clinic.example",
+                name="Race",
+                role=Role.patient,
+                status=UserStatus.active,
+                password_hash=_HASH,
+            )
+            db.add(user)
+        try:
+            yield Committed(client, database, user)
+        finally:
+            async with database.transaction() as db:
+                await db.execute(delete(User).where(User.id == user.id))

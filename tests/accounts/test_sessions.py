@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 
 import httpx
-import pytest
-from sqlalchemy import delete
 
-from carebridge.accounts.models import Role, User, UserStatus
-from carebridge.app import create_app
-from carebridge.config import Settings
-from carebridge.platform.db import Database
-from tests.factories import _HASH, PASSWORD, MakeUser, SignIn
+from carebridge.accounts.models import Role
+from tests.factories import PASSWORD, Committed, MakeUser, SignIn
 
 REFRESH = "/api/v1/auth/refresh"
 ME = "/api/v1/me"
@@ -50,42 +44,16 @@ async def test_unknown_refresh_token_is_refused(client: httpx.AsyncClient) -> No
     assert response.json()["code"] == "invalid_refresh_token"
 
 
-@pytest.fixture
-async def committed_app(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Database]]:
-    """An app on its own connection pool, so requests really run concurrently; what it writes
-    is committed and removed afterwards."""
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
-    ):
-        yield client, app.state.runtime.database
-
-
 async def test_twenty_concurrent_refreshes_with_one_token_succeed_once(
-    committed_app: tuple[httpx.AsyncClient, Database],
+    committed: Committed,
 ) -> None:
-    client, database = committed_app
-    email = f"race-{uuid.uuid4().hex[:8]}@clinic.example"
-    async with database.transaction() as db:
-        user = User(
-            email=email,
-            name="Race",
-            role=Role.patient,
-            status=UserStatus.active,
-            password_hash=_HASH,
-        )
-        db.add(user)
-    try:
-        login = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-        token = login.json()["refresh_token"]
-        responses = await asyncio.gather(*(refresh(client, token) for _ in range(20)))
-        statuses = sorted(r.status_code for r in responses)
-        assert statuses.count(200) == 1, statuses
-        assert set(statuses) == {200, 401}
-    finally:
-        async with database.transaction() as db:
-            await db.execute(delete(User).where(User.id == user.id))
+    client, email = committed.client, committed.user.email
+    login = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    token = login.json()["refresh_token"]
+    responses = await asyncio.gather(*(refresh(client, token) for _ in range(20)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses.count(200) == 1, statuses
+    assert set(statuses) == {200, 401}
 
 
 async def test_logout_ends_this_session_at_once(client: httpx.AsyncClient, sign_in: SignIn) -> None:

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import AsyncIterator
 
 import httpx
 import pyotp
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import delete
 
 from carebridge.accounts.actors import StaffActor
-from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.accounts.models import Role
 from carebridge.app import create_app
 from carebridge.config import Settings
 from carebridge.platform.db import Database
-from tests.factories import _HASH, PASSWORD, SignedIn, SignIn
+from tests.factories import PASSWORD, Committed, SignedIn, SignIn
 
 LOGIN = "/api/v1/auth/login"
 VERIFY = "/api/v1/auth/mfa/verify"
@@ -144,43 +141,17 @@ async def test_disable_needs_password_and_code(client: httpx.AsyncClient, sign_i
     assert "access_token" in plain.json()
 
 
-@pytest.fixture
-async def committed(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Database]]:
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
-    ):
-        yield client, app.state.runtime.database
-
-
-async def test_the_same_code_sent_concurrently_is_accepted_once(
-    committed: tuple[httpx.AsyncClient, Database],
-) -> None:
-    client, database = committed
-    email = f"mfa-race-{uuid.uuid4().hex[:6]}@clinic.example"
-    async with database.transaction() as db:
-        user = User(
-            email=email,
-            name="Race",
-            role=Role.patient,
-            status=UserStatus.active,
-            password_hash=_HASH,
-        )
-        db.add(user)
-    try:
-        pair = (await client.post(LOGIN, json={"email": email, "password": PASSWORD})).json()
-        me = SignedIn(user.id, email, pair["access_token"], pair["refresh_token"])
-        secret, _ = await enrol(client, me)
-        tokens = [await password_step(client, email) for _ in range(8)]
-        code = code_at(secret, 0)
-        results = await asyncio.gather(
-            *(client.post(VERIFY, json={"mfa_token": t, "code": code}) for t in tokens)
-        )
-        assert sorted(r.status_code for r in results) == [200] + [401] * 7
-    finally:
-        async with database.transaction() as db:
-            await db.execute(delete(User).where(User.id == user.id))
+async def test_the_same_code_sent_concurrently_is_accepted_once(committed: Committed) -> None:
+    client, email = committed.client, committed.user.email
+    pair = (await client.post(LOGIN, json={"email": email, "password": PASSWORD})).json()
+    me = SignedIn(committed.user.id, email, pair["access_token"], pair["refresh_token"])
+    secret, _ = await enrol(client, me)
+    tokens = [await password_step(client, email) for _ in range(8)]
+    code = code_at(secret, 0)
+    results = await asyncio.gather(
+        *(client.post(VERIFY, json={"mfa_token": t, "code": code}) for t in tokens)
+    )
+    assert sorted(r.status_code for r in results) == [200] + [401] * 7
 
 
 async def test_password_reset_does_not_bypass_the_second_factor(

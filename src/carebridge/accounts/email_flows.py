@@ -17,6 +17,7 @@ from carebridge.accounts.schemas import (
 )
 from carebridge.accounts.service import (
     InvalidCredentials,
+    audit_user,
     check_password,
     end_sessions,
     get_me,
@@ -54,15 +55,7 @@ async def resend_verification(
     if user is None or user.email_verified_at is not None or user.status == UserStatus.disabled:
         return
     defer_after_commit(db, send_verification_email_task, user_id=str(user.id))
-    await record(
-        db,
-        action="auth.verification_resent",
-        actor_id=user.id,
-        actor_role=user.role,
-        resource_type="user",
-        resource_id=user.id,
-        context=context,
-    )
+    await audit_user(db, "auth.verification_resent", user, context)
 
 
 async def verify_email(db: AsyncSession, token: str, context: RequestContext) -> User:
@@ -109,15 +102,7 @@ async def forgot_password(
     if user is None or user.status == UserStatus.disabled:
         return
     defer_after_commit(db, send_password_reset_email_task, user_id=str(user.id))
-    await record(
-        db,
-        action="auth.password_reset_requested",
-        actor_id=user.id,
-        actor_role=user.role,
-        resource_type="user",
-        resource_id=user.id,
-        context=context,
-    )
+    await audit_user(db, "auth.password_reset_requested", user, context)
 
 
 async def reset_password(db: AsyncSession, body: PasswordReset, context: RequestContext) -> None:
@@ -135,16 +120,7 @@ async def reset_password(db: AsyncSession, body: PasswordReset, context: Request
     if user.email_verified_at is None:
         user.email_verified_at = datetime.now(UTC)  # the link proved the mailbox
     ended = await end_sessions(db, user.id, "password_reset")
-    await record(
-        db,
-        action="auth.password_reset",
-        actor_id=user.id,
-        actor_role=user.role,
-        resource_type="user",
-        resource_id=user.id,
-        context=context,
-        sessions_ended=ended,
-    )
+    await audit_user(db, "auth.password_reset", user, context, sessions_ended=ended)
 
 
 async def request_email_change(
@@ -160,12 +136,4 @@ async def request_email_change(
     if await db.scalar(select(User.id).where(User.email == new_email)) is not None:
         raise Conflict("Another account uses this email.", code="email_taken")
     defer_after_commit(db, send_verification_email_task, user_id=str(user.id), new_email=new_email)
-    await record(
-        db,
-        action="auth.email_change_requested",
-        actor_id=user.id,
-        actor_role=user.role,
-        resource_type="user",
-        resource_id=user.id,
-        context=context,
-    )
+    await audit_user(db, "auth.email_change_requested", user, context)

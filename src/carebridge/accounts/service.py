@@ -70,12 +70,12 @@ class InvalidCredentials(Unauthenticated):
 async def audit_user(
     db: AsyncSession,
     action: str,
-    user: User,
+    user: User | Actor,
     context: RequestContext,
     outcome: str = "success",
     **details: object,
 ) -> None:
-    """Record an event the user did to their own account."""
+    """Record an event a user did to their own account (``user`` may be the signed-in actor)."""
     await record(
         db,
         action=action,
@@ -390,16 +390,7 @@ async def logout(db: AsyncSession, actor: Actor, context: RequestContext) -> Non
 
 async def logout_all(db: AsyncSession, actor: Actor, context: RequestContext) -> int:
     count = await end_sessions(db, actor.id, "logout_all")
-    await record(
-        db,
-        action="auth.logout_all",
-        actor_id=actor.id,
-        actor_role=actor.role,
-        resource_type="user",
-        resource_id=actor.id,
-        context=context,
-        sessions=count,
-    )
+    await audit_user(db, "auth.logout_all", actor, context, sessions=count)
     return count
 
 
@@ -436,16 +427,7 @@ async def revoke_session(
 
 async def revoke_other_sessions(db: AsyncSession, actor: Actor, context: RequestContext) -> int:
     count = await end_sessions(db, actor.id, "revoked_by_user", keep=actor.session_id)
-    await record(
-        db,
-        action="auth.other_sessions_revoked",
-        actor_id=actor.id,
-        actor_role=actor.role,
-        resource_type="user",
-        resource_id=actor.id,
-        context=context,
-        sessions=count,
-    )
+    await audit_user(db, "auth.other_sessions_revoked", actor, context, sessions=count)
     return count
 
 
@@ -489,29 +471,11 @@ async def change_password(
     cookies stop working at once."""
     user = await get_me(db, actor)
     if not await password_matches(user.password_hash, body.current_password):
-        await record(
-            db,
-            action="auth.password_change",
-            outcome="failure",
-            actor_id=user.id,
-            actor_role=user.role,
-            resource_type="user",
-            resource_id=user.id,
-            context=context,
-        )
+        await audit_user(db, "auth.password_change", user, context, outcome="failure")
         raise InvalidCredentials("The current password is wrong.", keep_changes=True)
     check_password(body.new_password, user.email, user.name)
     user.password_hash = await hash_new_password(body.new_password)
     user.password_changed_at = datetime.now(UTC)
     ended = await end_sessions(db, user.id, "password_changed")
-    await record(
-        db,
-        action="auth.password_change",
-        actor_id=user.id,
-        actor_role=user.role,
-        resource_type="user",
-        resource_id=user.id,
-        context=context,
-        sessions_ended=ended,
-    )
+    await audit_user(db, "auth.password_change", user, context, sessions_ended=ended)
     return user

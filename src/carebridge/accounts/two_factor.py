@@ -19,12 +19,12 @@ from carebridge.accounts.schemas import (
 )
 from carebridge.accounts.service import (
     InvalidCredentials,
+    audit_user,
     password_matches,
     record_failed_sign_in,
     start_session,
 )
 from carebridge.accounts.tokens import KeyStore, verify_mfa_token
-from carebridge.compliance.service import record
 from carebridge.platform.context import RequestContext
 from carebridge.platform.errors import Conflict, Invalid, NotFound, RateLimited, Unauthenticated
 from carebridge.platform.ratelimit import RateLimiter
@@ -85,16 +85,7 @@ async def second_factor(
         raise InvalidMfaCode("Wrong or already used code.", keep_changes=True)
     user.failed_logins = 0
     user.locked_until = None
-    await record(
-        db,
-        action="auth.mfa_verify",
-        actor_id=user.id,
-        actor_role=user.role,
-        resource_type="user",
-        resource_id=user.id,
-        context=context,
-        method=method,
-    )
+    await audit_user(db, "auth.mfa_verify", user, context, method=method)
     return user
 
 
@@ -134,15 +125,7 @@ async def totp_enable(
         )
     user.mfa_enabled_at = datetime.now(UTC)
     codes = await mfa.new_recovery_codes(db, keys.settings, user.id)
-    await record(
-        db,
-        action="auth.mfa_enabled",
-        actor_id=user.id,
-        actor_role=user.role,
-        resource_type="user",
-        resource_id=user.id,
-        context=context,
-    )
+    await audit_user(db, "auth.mfa_enabled", user, context)
     return RecoveryCodes(recovery_codes=codes)
 
 
@@ -159,27 +142,10 @@ async def totp_disable(
         or await mfa.use_recovery_code(db, keys.settings, user.id, body.code)
     )
     if not code_ok:
-        await record(
-            db,
-            action="auth.mfa_disabled",
-            outcome="failure",
-            actor_id=user.id,
-            actor_role=user.role,
-            resource_type="user",
-            resource_id=user.id,
-            context=context,
-        )
+        await audit_user(db, "auth.mfa_disabled", user, context, outcome="failure")
         raise InvalidCredentials("Wrong password or code.", keep_changes=True)
     user.totp_secret = None
     user.mfa_enabled_at = None
     user.totp_last_step = None
     await db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-    await record(
-        db,
-        action="auth.mfa_disabled",
-        actor_id=user.id,
-        actor_role=user.role,
-        resource_type="user",
-        resource_id=user.id,
-        context=context,
-    )
+    await audit_user(db, "auth.mfa_disabled", user, context)
