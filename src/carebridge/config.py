@@ -102,6 +102,15 @@ class Settings(BaseSettings):
     email_token_hours: int = Field(default=48, ge=1, description="Email verification link life.")
     reset_token_minutes: int = Field(default=30, ge=5, description="Password reset link life.")
 
+    notification_max_attempts: int = Field(default=6, ge=1, le=50)
+    notification_retry_base_seconds: float = Field(default=30, ge=0.1)
+    notification_retry_cap_seconds: float = Field(default=3600, ge=1)
+    notification_sending_timeout_seconds: int = Field(
+        default=300, ge=10, description="A delivery left 'sending' this long is retried."
+    )
+    notification_dedup_minutes: int = Field(default=60, ge=1)
+    email_rate_limit: str = Field(default="50/second", description="Emails sent per second.")
+
     mail_transport: Literal["file", "smtp"] = Field(
         default="file", description="'file' writes .eml files under <data dir>/outbox."
     )

@@ -35,7 +35,12 @@ async def mail_jobs(client: httpx.AsyncClient) -> AsyncIterator[None]:
 
 async def deliver(settings: Settings, database: Database) -> None:
     await run_worker(
-        settings, database, queues=["email"], wait=False, install_signal_handlers=False
+        settings,
+        database,
+        queues=["email"],
+        wait=False,
+        install_signal_handlers=False,
+        concurrency=1,
     )
 
 

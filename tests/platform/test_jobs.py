@@ -66,7 +66,9 @@ def app(app: FastAPI) -> FastAPI:
 
 
 async def work(settings: Settings, database: Database) -> None:
-    await run_worker(settings, database, queues=[QUEUE], wait=False, install_signal_handlers=False)
+    await run_worker(
+        settings, database, queues=[QUEUE], wait=False, install_signal_handlers=False, concurrency=1
+    )
 
 
 async def job_rows(task_name: str) -> list[dict[str, object]]:
@@ -165,7 +167,12 @@ async def test_housekeeping_purges_old_finished_jobs_and_keeps_failed_ones(
     assert settings.job_retention_days == 7
     purge = await purge_finished_jobs_task.defer_async(timestamp=0)
     await run_worker(
-        settings, database, queues=["housekeeping"], wait=False, install_signal_handlers=False
+        settings,
+        database,
+        queues=["housekeeping"],
+        wait=False,
+        install_signal_handlers=False,
+        concurrency=1,
     )
 
     remaining = {row["id"] for row in await job_rows("tests.record")}

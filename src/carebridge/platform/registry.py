@@ -13,13 +13,24 @@ from sqlalchemy import MetaData
 from carebridge.platform.models import Base
 
 # Modules whose import registers SQLAlchemy models on Base.metadata.
-MODEL_MODULES: tuple[str, ...] = ("carebridge.accounts.models", "carebridge.compliance.models")
+MODEL_MODULES: tuple[str, ...] = (
+    "carebridge.accounts.models",
+    "carebridge.compliance.models",
+    "carebridge.notifications.models",
+)
 
 # Modules that declare procrastinate tasks.
-TASK_MODULES: tuple[str, ...] = ("carebridge.platform.housekeeping", "carebridge.accounts.tasks")
+TASK_MODULES: tuple[str, ...] = (
+    "carebridge.platform.housekeeping",
+    "carebridge.accounts.tasks",
+    "carebridge.notifications.tasks",
+)
 
 # Modules exposing ``router`` (an APIRouter mounted under /api/v1).
-API_ROUTER_MODULES: tuple[str, ...] = ("carebridge.accounts.routes",)
+API_ROUTER_MODULES: tuple[str, ...] = (
+    "carebridge.accounts.routes",
+    "carebridge.notifications.routes",
+)
 
 # Modules exposing ``root_router``, mounted at the root (well-known URLs, not under /api/v1).
 ROOT_ROUTER_MODULES: tuple[str, ...] = ("carebridge.accounts.routes",)

@@ -1,0 +1,1 @@
+"""Notifications: one durable outbox for in-app, email, SMS and web push."""

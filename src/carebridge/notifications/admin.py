@@ -1,0 +1,67 @@
+"""Admin view of deliveries, and retrying a dead one."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from carebridge.accounts.actors import Actor
+from carebridge.compliance.service import record
+from carebridge.notifications.models import Delivery, DeliveryStatus, Notification
+from carebridge.platform.context import RequestContext
+from carebridge.platform.db import after_commit
+from carebridge.platform.errors import Conflict, NotFound
+from carebridge.platform.pagination import Page, keyset_page
+
+
+async def list_deliveries(
+    db: AsyncSession,
+    *,
+    status: str | None,
+    channel: str | None,
+    kind: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[Delivery]:
+    statement = select(Delivery)
+    if status:
+        statement = statement.where(Delivery.status == status)
+    if channel:
+        statement = statement.where(Delivery.channel == channel)
+    if kind:
+        statement = statement.join(Notification, Notification.id == Delivery.notification_id).where(
+            Notification.kind == kind
+        )
+    return await keyset_page(db, statement, Delivery, cursor=cursor, limit=limit)
+
+
+async def retry_delivery(
+    db: AsyncSession, actor: Actor, delivery_id: uuid.UUID, context: RequestContext
+) -> Delivery:
+    from carebridge.notifications.tasks import defer_deliveries
+
+    row = await db.get(Delivery, delivery_id, with_for_update=True)
+    if row is None:
+        raise NotFound("No such delivery.")
+    if row.status != DeliveryStatus.dead:
+        raise Conflict("Only a dead delivery can be retried.", code="not_dead")
+    await db.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id)
+        .values(status=DeliveryStatus.pending, attempts=0, next_attempt_at=datetime.now(UTC))
+    )
+    await db.refresh(row)
+    await record(
+        db,
+        action="admin.delivery_retried",
+        actor_id=actor.id,
+        actor_role=actor.role,
+        resource_type="delivery",
+        resource_id=delivery_id,
+        context=context,
+    )
+    after_commit(db, lambda: defer_deliveries([delivery_id]))
+    return row

@@ -1,0 +1,284 @@
+"""Writing notifications (one call, used by every domain inside its own transaction) and
+reading them back. Nothing is sent before commit: deliveries are rows, and their jobs are
+deferred after commit; a periodic sweep picks up anything left behind."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from carebridge.accounts.actors import Actor
+from carebridge.accounts.models import User
+from carebridge.notifications.kinds import Kind
+from carebridge.notifications.kinds import kind as find_kind
+from carebridge.notifications.models import (
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    Notification,
+    Preference,
+    Priority,
+    QuietHours,
+)
+from carebridge.notifications.quiet import quiet_until
+from carebridge.platform.db import after_commit
+from carebridge.platform.errors import NotFound
+from carebridge.platform.events import publish_after_commit
+from carebridge.platform.pagination import Page, keyset_page
+
+_INSERT_CHUNK = 1000
+# Channels whose transports exist; the others are skipped with a reason until they do.
+DELIVERED_CHANNELS = (Channel.email,)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    id: uuid.UUID
+    time_zone: str
+    has_phone: bool
+    quiet: tuple[Any, Any] | None
+    choices: dict[tuple[str, str], bool]
+
+
+def wanted(kind: Kind, recipient: Recipient, channel: Channel) -> bool:
+    default = channel in kind.defaults
+    if kind.mandatory and default:
+        return True
+    return recipient.choices.get((kind.name, channel), default)
+
+
+def plan(
+    kind: Kind, recipient: Recipient, priority: Priority, now: datetime
+) -> list[tuple[Channel, DeliveryStatus, datetime | None, str | None]]:
+    """For each channel: its first status, when to try it, and why it is skipped."""
+    held = None
+    if priority == Priority.normal and recipient.quiet is not None:
+        held = quiet_until(now, recipient.time_zone, *recipient.quiet)
+    rows: list[tuple[Channel, DeliveryStatus, datetime | None, str | None]] = []
+    for channel in Channel:
+        if not wanted(kind, recipient, channel):
+            rows.append((channel, DeliveryStatus.skipped, None, "turned off by the recipient"))
+        elif channel == Channel.in_app:
+            rows.append((channel, DeliveryStatus.sent, None, None))
+        elif channel not in DELIVERED_CHANNELS:
+            rows.append((channel, DeliveryStatus.skipped, None, "channel not available yet"))
+        elif channel == Channel.sms and not recipient.has_phone:
+            rows.append((channel, DeliveryStatus.skipped, None, "no phone number"))
+        else:
+            rows.append((channel, DeliveryStatus.pending, held or now, None))
+    return rows
+
+
+async def _recipients(db: AsyncSession, ids: Sequence[uuid.UUID], kind: str) -> list[Recipient]:
+    users = (
+        await db.execute(select(User.id, User.time_zone, User.phone).where(User.id.in_(ids)))
+    ).all()
+    quiet = {
+        row.user_id: (row.starts, row.ends)
+        for row in (
+            await db.execute(select(QuietHours).where(QuietHours.user_id.in_(ids)))
+        ).scalars()
+    }
+    choices: dict[uuid.UUID, dict[tuple[str, str], bool]] = {}
+    prefs = await db.scalars(
+        select(Preference).where(Preference.user_id.in_(ids), Preference.kind == kind)
+    )
+    for pref in prefs:
+        choices.setdefault(pref.user_id, {})[(pref.kind, pref.channel)] = pref.enabled
+    return [
+        Recipient(u.id, u.time_zone, bool(u.phone), quiet.get(u.id), choices.get(u.id, {}))
+        for u in users
+    ]
+
+
+async def _deduplicated(
+    db: AsyncSession, ids: Sequence[uuid.UUID], dedup_key: str, window: timedelta
+) -> set[uuid.UUID]:
+    """Recipients who already got ``dedup_key`` within ``window``. Takes a transaction-level
+    lock on the key so that concurrent writers of the same key cannot both pass the check."""
+    await db.execute(
+        select(func.pg_advisory_xact_lock(func.hashtextextended("notify:" + dedup_key, 0)))
+    )
+    rows = await db.scalars(
+        select(Notification.recipient_id).where(
+            Notification.recipient_id.in_(ids),
+            Notification.dedup_key == dedup_key,
+            Notification.created_at > datetime.now(UTC) - window,
+        )
+    )
+    return set(rows)
+
+
+async def notify(
+    db: AsyncSession,
+    recipient_id: uuid.UUID,
+    kind: str,
+    title: str,
+    body: str,
+    *,
+    data: dict[str, Any] | None = None,
+    link: str | None = None,
+    priority: Priority = Priority.normal,
+    dedup_key: str | None = None,
+    dedup_window: timedelta | None = None,
+) -> uuid.UUID | None:
+    """Tell one person something. Returns the notification id, or None when deduplicated."""
+    ids = await notify_many(
+        db,
+        [recipient_id],
+        kind,
+        title,
+        body,
+        data=data,
+        link=link,
+        priority=priority,
+        dedup_key=dedup_key,
+        dedup_window=dedup_window,
+    )
+    return ids[0] if ids else None
+
+
+async def notify_many(
+    db: AsyncSession,
+    recipient_ids: Iterable[uuid.UUID],
+    kind: str,
+    title: str,
+    body: str,
+    *,
+    data: dict[str, Any] | None = None,
+    link: str | None = None,
+    priority: Priority = Priority.normal,
+    dedup_key: str | None = None,
+    dedup_window: timedelta | None = None,
+) -> list[uuid.UUID]:
+    """Tell many people the same thing: batched inserts, delivery jobs deferred in batches."""
+    from carebridge.notifications.tasks import defer_deliveries  # tasks import this module
+
+    spec = find_kind(kind)
+    ids = list(dict.fromkeys(recipient_ids))
+    if dedup_key is not None and ids:
+        window = dedup_window or timedelta(minutes=60)
+        seen = await _deduplicated(db, ids, dedup_key, window)
+        ids = [i for i in ids if i not in seen]
+    if not ids:
+        return []
+    now = datetime.now(UTC)
+    created: list[uuid.UUID] = []
+    due: list[uuid.UUID] = []
+    for start in range(0, len(ids), _INSERT_CHUNK):
+        chunk = ids[start : start + _INSERT_CHUNK]
+        recipients = await _recipients(db, chunk, kind)
+        rows = [
+            {
+                "id": uuid.uuid4(),
+                "recipient_id": r.id,
+                "kind": kind,
+                "title": title,
+                "body": body,
+                "data": data or {},
+                "link": link,
+                "priority": priority,
+                "dedup_key": dedup_key,
+            }
+            for r in recipients
+        ]
+        await db.execute(insert(Notification), rows)
+        deliveries = []
+        for row, recipient in zip(rows, recipients, strict=True):
+            for channel, status, at, reason in plan(spec, recipient, priority, now):
+                delivery_id = uuid.uuid4()
+                deliveries.append(
+                    {
+                        "id": delivery_id,
+                        "notification_id": row["id"],
+                        "channel": channel,
+                        "status": status,
+                        "next_attempt_at": at,
+                        "last_error": reason,
+                        "sent_at": now if status == DeliveryStatus.sent else None,
+                    }
+                )
+                if status == DeliveryStatus.pending and at is not None and at <= now:
+                    due.append(delivery_id)
+        await db.execute(insert(Delivery), deliveries)
+        created += [
+            recipient_id
+            for recipient_id in (row["id"] for row in rows)
+            if isinstance(recipient_id, uuid.UUID)
+        ]
+        for row in rows:
+            publish_after_commit(
+                db,
+                f"user.{row['recipient_id']}",
+                "notification.created",
+                {"id": str(row["id"]), "kind": kind, "title": title, "link": link},
+            )
+    if due:
+        after_commit(db, lambda: defer_deliveries(due))
+    return created
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+async def list_notifications(
+    db: AsyncSession, actor: Actor, *, unread: bool | None, cursor: str | None, limit: int
+) -> Page[Notification]:
+    statement = select(Notification).where(Notification.recipient_id == actor.id)
+    if unread is True:
+        statement = statement.where(Notification.read_at.is_(None))
+    elif unread is False:
+        statement = statement.where(Notification.read_at.is_not(None))
+    return await keyset_page(db, statement, Notification, cursor=cursor, limit=limit)
+
+
+async def unread_count(db: AsyncSession, actor: Actor) -> int:
+    count = await db.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.recipient_id == actor.id, Notification.read_at.is_(None))
+    )
+    return int(count or 0)
+
+
+async def mark_read(db: AsyncSession, actor: Actor, notification_id: uuid.UUID) -> Notification:
+    row = await db.scalar(
+        select(Notification).where(
+            Notification.id == notification_id, Notification.recipient_id == actor.id
+        )
+    )
+    if row is None:
+        raise NotFound("No such notification.")
+    if row.read_at is None:
+        row.read_at = datetime.now(UTC)
+        await _publish_count(db, actor)
+    return row
+
+
+async def mark_all_read(db: AsyncSession, actor: Actor) -> int:
+    result = await db.execute(
+        update(Notification)
+        .where(Notification.recipient_id == actor.id, Notification.read_at.is_(None))
+        .values(read_at=datetime.now(UTC))
+        .returning(Notification.id)
+    )
+    count = len(result.all())
+    if count:
+        await _publish_count(db, actor)
+    return count
+
+
+async def _publish_count(db: AsyncSession, actor: Actor) -> None:
+    await db.flush()
+    publish_after_commit(
+        db,
+        f"user.{actor.id}",
+        "notification.unread_count",
+        {"unread": await unread_count(db, actor)},
+    )

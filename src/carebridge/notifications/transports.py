@@ -1,0 +1,72 @@
+"""Channel transports: each sends one delivery and says whether a failure is worth retrying."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import aiosmtplib
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from carebridge.accounts.models import User
+from carebridge.config import Settings
+from carebridge.notifications.models import Channel, Notification
+from carebridge.platform.mail import compose, transport_for
+
+_emails = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates" / "email"),
+    autoescape=select_autoescape(["html"]),
+)
+
+
+class TemporaryFailure(Exception):
+    """Worth another attempt later (a busy server, a network error)."""
+
+
+class PermanentFailure(Exception):
+    """Retrying cannot help (a refused address, an invalid number)."""
+
+
+class Transport(Protocol):
+    async def send(self, notification: Notification, user: User) -> str: ...
+
+
+class EmailTransport:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.mail = transport_for(settings)
+
+    async def send(self, notification: Notification, user: User) -> str:
+        base = self.settings.public_base_url
+        link = notification.link
+        if link and link.startswith("/"):
+            link = base + link
+        values = {
+            "name": user.name,
+            "title": notification.title,
+            "body": notification.body,
+            "link": link,
+            "preferences": f"{base}/notifications/preferences",
+        }
+        message = compose(
+            self.settings,
+            to=user.email,
+            subject=notification.title,
+            text=_emails.get_template("notification.txt").render(values),
+            html=_emails.get_template("notification.html").render(values),
+        )
+        try:
+            return await self.mail.send(message)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [error.code for error in exc.recipients]
+            failure = TemporaryFailure if all(400 <= c < 500 for c in codes) else PermanentFailure
+            raise failure(f"recipient refused: {codes}") from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            failure = TemporaryFailure if 400 <= exc.code < 500 else PermanentFailure
+            raise failure(f"SMTP {exc.code}: {exc.message}"[:300]) from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise TemporaryFailure(f"{type(exc).__name__}: {exc}"[:300]) from exc
+
+
+def transports_for(settings: Settings) -> dict[str, Transport]:
+    return {Channel.email: EmailTransport(settings)}
