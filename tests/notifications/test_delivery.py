@@ -235,3 +235,36 @@ async def test_admin_sees_deliveries_and_retries_a_dead_one(
         f"/api/v1/admin/deliveries/{target['id']}/retry", headers=admin.headers
     )
     assert (again.status_code, again.json()["code"]) == (409, "not_dead")
+
+
+async def test_metrics_show_deliveries_attempts_and_lag(
+    client: httpx.AsyncClient, database: Database, make_user: MakeUser, jobs: None
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    user = await make_user()
+    async with database.transaction() as db:
+        notification_id = await notify(db, user.id, "announcement", "Hello", "World")
+        await db.execute(
+            update(Delivery)
+            .where(Delivery.notification_id == notification_id, Delivery.channel == Channel.email)
+            .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=30))
+        )
+    text = (await client.get("/metrics")).text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert (
+        samples[
+            ("carebridge_notification_deliveries", (("channel", "email"), ("status", "pending")))
+        ]
+        >= 1
+    )
+    assert (
+        samples[("carebridge_notification_deliveries", (("channel", "in_app"), ("status", "sent")))]
+        >= 1
+    )
+    assert samples[("carebridge_notification_queue_lag_seconds", (("channel", "email"),))] >= 29
+    assert ("carebridge_notification_delivery_attempts", (("channel", "email"),)) in samples

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import importlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, Header, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
@@ -16,7 +18,10 @@ from carebridge.platform.access import PUBLIC
 from carebridge.platform.errors import NotFound, Unauthenticated
 from carebridge.platform.migrate import current_revision
 from carebridge.platform.problems import PROBLEM_MEDIA_TYPE, Problem, problem_response
+from carebridge.platform.registry import METRICS_MODULES
 from carebridge.platform.runtime import Runtime
+
+log = structlog.get_logger(__name__)
 
 router = APIRouter(tags=["operations"], dependencies=[PUBLIC])
 
@@ -117,6 +122,16 @@ def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
 
 
+async def _scrape_domains(runtime: Runtime) -> None:
+    for module_path in METRICS_MODULES:
+        scrape = importlib.import_module(module_path).scrape
+        try:
+            async with runtime.database.sessionmaker() as session:
+                await asyncio.wait_for(scrape(runtime.metrics, session), CHECK_TIMEOUT_SECONDS)
+        except Exception:  # a scrape still answers; the failing part is logged
+            log.warning("metrics_scrape_failed", module=module_path, exc_info=True)
+
+
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request, authorization: str | None = Header(default=None)) -> Response:
     """Prometheus metrics (text exposition format)."""
@@ -128,6 +143,7 @@ async def metrics(request: Request, authorization: str | None = Header(default=N
         expected = f"Bearer {settings.metrics_token.get_secret_value()}"
         if not hmac.compare_digest((authorization or "").encode(), expected.encode()):
             raise Unauthenticated("A valid metrics bearer token is required.")
+    await _scrape_domains(runtime)
     try:
         runtime.metrics.set_job_counts(await runtime.jobs.counts_by_status())
     except Exception:

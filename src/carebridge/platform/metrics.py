@@ -55,12 +55,22 @@ class Metrics:
             "HTTP requests being served",
             registry=self.registry,
         )
+        self._gauges: dict[str, Gauge] = {}
         self.jobs = Gauge(
             "carebridge_jobs",
             "Jobs in the queue by status (read at scrape time)",
             ["status"],
             registry=self.registry,
         )
+
+    def gauge(self, name: str, documentation: str, labels: list[str]) -> Gauge:
+        """A gauge that domains fill at scrape time (created once per registry)."""
+        existing = self._gauges.get(name)
+        if existing is None:
+            existing = self._gauges[name] = Gauge(
+                name, documentation, labels, registry=self.registry
+            )
+        return existing
 
     def watch_database(self, database: Database) -> None:
         self.registry.register(DatabasePoolCollector(database))

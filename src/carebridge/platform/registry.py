@@ -35,6 +35,9 @@ API_ROUTER_MODULES: tuple[str, ...] = (
 # Modules exposing ``root_router``, mounted at the root (well-known URLs, not under /api/v1).
 ROOT_ROUTER_MODULES: tuple[str, ...] = ("carebridge.accounts.routes",)
 
+# Modules exposing ``async def scrape(metrics, session)``, run at each /metrics scrape.
+METRICS_MODULES: tuple[str, ...] = ("carebridge.notifications.metrics",)
+
 # Modules exposing ``async def seed_demo(session) -> int`` (rows created), run in this order.
 DEMO_SEED_MODULES: tuple[str, ...] = ("carebridge.accounts.demo",)
 
