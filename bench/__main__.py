@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from bench import middleware, startup
+from bench import middleware, notify_fanout, startup
 
-BENCHMARKS = {"middleware": middleware.main, "startup": startup.main}
+BENCHMARKS = {
+    "middleware": middleware.main,
+    "startup": startup.main,
+    "notify_fanout": notify_fanout.main,
+}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(BENCHMARKS)

@@ -69,7 +69,7 @@ async def email_statuses(database: Database, ids: list[uuid.UUID]) -> Counter[st
             .where(Notification.recipient_id.in_(ids), Delivery.channel == Channel.email)
             .group_by(Delivery.status)
         )
-        return Counter({status: count for status, count in rows.all()})
+        return Counter(dict(rows.all()))
 
 
 async def test_killing_a_worker_mid_delivery_loses_nothing(

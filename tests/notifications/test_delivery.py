@@ -268,3 +268,16 @@ async def test_metrics_show_deliveries_attempts_and_lag(
     )
     assert samples[("carebridge_notification_queue_lag_seconds", (("channel", "email"),))] >= 29
     assert ("carebridge_notification_delivery_attempts", (("channel", "email"),)) in samples
+
+
+def test_non_ascii_subjects_are_encoded(settings: Settings) -> None:
+    import email
+    from email.header import decode_header, make_header
+
+    from carebridge.platform.mail import compose
+
+    message = compose(
+        settings, to="a@example.org", subject="Résultats prêts", text="é", html="<p>é</p>"
+    )
+    parsed = email.message_from_bytes(message.as_bytes())
+    assert str(make_header(decode_header(parsed["Subject"]))) == "Résultats prêts"

@@ -1,15 +1,17 @@
-"""Delivering one row: claim it, send it outside the claim's transaction, record the outcome.
+"""Delivering rows: claim a batch, send over one connection per channel, record each outcome.
 
-A row is claimed with an atomic UPDATE (pending/failed and due → sending, attempts + 1), so a
-row that is ``sent`` is never sent again and two workers never send the same row at once. A
-worker killed between sending and recording leaves the row ``sending``; the sweep retries it
-after a timeout, so nothing is lost (at-least-once: that message may go out twice).
+Rows are claimed with one atomic UPDATE (pending/failed and due → sending, attempts + 1), so a
+row that is ``sent`` is never sent again and two workers never send the same row at once. Each
+outcome is recorded right after its send. A worker killed between a send and its record leaves
+that row ``sending``; the sweep retries it after a timeout, so nothing is lost (at-least-once:
+a message on the wire when the worker died may go out twice).
 """
 
 from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -18,12 +20,14 @@ from sqlalchemy import or_, select, update
 from carebridge.accounts.models import User
 from carebridge.config import Settings
 from carebridge.notifications.models import Delivery, DeliveryStatus, Notification
-from carebridge.notifications.transports import PermanentFailure, Transport
+from carebridge.notifications.transports import PermanentFailure, Sender, Transport
 from carebridge.platform.db import Database
 from carebridge.platform.errors import RateLimited
 from carebridge.platform.ratelimit import RateLimiter
 
 log = structlog.get_logger(__name__)
+
+Outcome = tuple[str, datetime | None]
 
 
 def backoff(settings: Settings, attempts: int) -> timedelta:
@@ -34,58 +38,121 @@ def backoff(settings: Settings, attempts: int) -> timedelta:
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))  # noqa: S311 - jitter
 
 
-async def deliver_one(
+async def deliver_batch(
     database: Database,
     settings: Settings,
     transports: dict[str, Transport],
     limiter: RateLimiter,
-    delivery_id: uuid.UUID,
-) -> tuple[str, datetime | None]:
-    """Try one delivery; returns its new status and, when it will be retried, when."""
+    delivery_ids: Sequence[uuid.UUID],
+) -> dict[uuid.UUID, Outcome]:
+    """Try the due rows among ``delivery_ids``; returns each tried row's status and retry time."""
     now = datetime.now(UTC)
     async with database.transaction() as db:
-        claimed = await db.scalar(
-            update(Delivery)
-            .where(
-                Delivery.id == delivery_id,
-                Delivery.status.in_([DeliveryStatus.pending, DeliveryStatus.failed]),
-                or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+        claimed = (
+            await db.execute(
+                update(Delivery)
+                .where(
+                    Delivery.id.in_(delivery_ids),
+                    Delivery.status.in_([DeliveryStatus.pending, DeliveryStatus.failed]),
+                    or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+                )
+                .values(
+                    status=DeliveryStatus.sending, attempts=Delivery.attempts + 1, updated_at=now
+                )
+                .returning(
+                    Delivery.id, Delivery.notification_id, Delivery.channel, Delivery.attempts
+                )
             )
-            .values(status=DeliveryStatus.sending, attempts=Delivery.attempts + 1, updated_at=now)
-            .returning(Delivery)
-        )
-        if claimed is None:
-            return "not_due", None
-        notification = await db.get(Notification, claimed.notification_id)
-        user = await db.get(User, notification.recipient_id) if notification else None
-        channel, attempts = claimed.channel, claimed.attempts
-    transport = transports.get(channel)
-    if notification is None or user is None or transport is None:
+        ).all()
+        if not claimed:
+            return {}
+        notifications = {
+            n.id: n
+            for n in await db.scalars(
+                select(Notification).where(
+                    Notification.id.in_({c.notification_id for c in claimed})
+                )
+            )
+        }
+        users = {
+            u.id: u
+            for u in await db.scalars(
+                select(User).where(User.id.in_({n.recipient_id for n in notifications.values()}))
+            )
+        }
+    outcomes: dict[uuid.UUID, Outcome] = {}
+    for channel in sorted({c.channel for c in claimed}):
+        rows = [c for c in claimed if c.channel == channel]
+        transport = transports.get(channel)
+        if transport is None:
+            for row in rows:
+                outcomes[row.id] = await _record(
+                    database, row.id, DeliveryStatus.dead, "no transport for this channel", None
+                )
+            continue
+        try:
+            async with transport.open() as send:
+                for row in rows:
+                    notification = notifications.get(row.notification_id)
+                    user = users.get(notification.recipient_id) if notification else None
+                    outcomes[row.id] = await _attempt(
+                        database,
+                        settings,
+                        limiter,
+                        send,
+                        row.id,
+                        channel,
+                        row.attempts,
+                        notification,
+                        user,
+                    )
+        except Exception as exc:  # the connection itself failed: every untried row waits
+            for row in rows:
+                if row.id not in outcomes:
+                    outcomes[row.id] = await _failed(database, settings, row.id, row.attempts, exc)
+    return outcomes
+
+
+async def _attempt(
+    database: Database,
+    settings: Settings,
+    limiter: RateLimiter,
+    send: Sender,
+    delivery_id: uuid.UUID,
+    channel: str,
+    attempts: int,
+    notification: Notification | None,
+    user: User | None,
+) -> Outcome:
+    if notification is None or user is None:
         return await _record(database, delivery_id, DeliveryStatus.dead, "nothing to send", None)
     try:
         if channel in _RATES:
             await limiter.hit(_RATES[channel](settings), "deliveries", channel)
-        provider_id = await transport.send(notification, user)
+        provider_id = await send(notification, user)
     except RateLimited as exc:  # over the channel's rate: wait, without spending the attempt
-        retry_at = now + timedelta(seconds=int(exc.headers.get("Retry-After", "1")))
+        retry_at = datetime.now(UTC) + timedelta(seconds=int(exc.headers.get("Retry-After", "1")))
         return await _record(
             database, delivery_id, DeliveryStatus.pending, "rate limited", retry_at, refund=True
         )
     except PermanentFailure as exc:
         return await _record(database, delivery_id, DeliveryStatus.dead, str(exc), None)
     except Exception as exc:  # temporary by default: another attempt may succeed
-        if attempts >= settings.notification_max_attempts:
-            return await _record(database, delivery_id, DeliveryStatus.dead, _reason(exc), None)
-        retry_at = datetime.now(UTC) + backoff(settings, attempts)
-        return await _record(database, delivery_id, DeliveryStatus.failed, _reason(exc), retry_at)
+        return await _failed(database, settings, delivery_id, attempts, exc)
     return await _record(database, delivery_id, DeliveryStatus.sent, None, None, provider_id)
 
 
+async def _failed(
+    database: Database, settings: Settings, delivery_id: uuid.UUID, attempts: int, exc: Exception
+) -> Outcome:
+    reason = (str(exc) or type(exc).__name__)[:500]
+    if attempts >= settings.notification_max_attempts:
+        return await _record(database, delivery_id, DeliveryStatus.dead, reason, None)
+    retry_at = datetime.now(UTC) + backoff(settings, attempts)
+    return await _record(database, delivery_id, DeliveryStatus.failed, reason, retry_at)
+
+
 _RATES = {"email": lambda s: s.email_rate_limit}
-
-
-def _reason(exc: Exception) -> str:
-    return (str(exc) or type(exc).__name__)[:500]
 
 
 async def _record(
@@ -96,7 +163,7 @@ async def _record(
     retry_at: datetime | None,
     provider_id: str | None = None,
     refund: bool = False,
-) -> tuple[str, datetime | None]:
+) -> Outcome:
     values: dict[str, object] = {
         "status": status,
         "last_error": error,

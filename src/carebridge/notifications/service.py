@@ -4,13 +4,14 @@ deferred after commit; a periodic sweep picks up anything left behind."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
@@ -19,7 +20,6 @@ from carebridge.notifications.kinds import Kind
 from carebridge.notifications.kinds import kind as find_kind
 from carebridge.notifications.models import (
     Channel,
-    Delivery,
     DeliveryStatus,
     Notification,
     Preference,
@@ -32,7 +32,28 @@ from carebridge.platform.errors import NotFound
 from carebridge.platform.events import publish_after_commit
 from carebridge.platform.pagination import Page, keyset_page
 
-_INSERT_CHUNK = 1000
+_INSERT_CHUNK = 5000
+# One statement per chunk (arrays unnested by PostgreSQL): fan-out to thousands of recipients
+# costs a few round trips, not one per row.
+_INSERT_NOTIFICATIONS = text(
+    """
+    INSERT INTO notifications (id, recipient_id, kind, title, body, data, link, priority, dedup_key)
+    SELECT n.id, n.recipient_id, :kind, :title, :body, CAST(:data AS jsonb), :link, :priority,
+           :dedup_key
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:recipients AS uuid[])) AS n(id, recipient_id)
+    """
+)
+_INSERT_DELIVERIES = text(
+    """
+    INSERT INTO notification_deliveries
+        (id, notification_id, channel, status, next_attempt_at, last_error, sent_at)
+    SELECT * FROM unnest(
+        CAST(:ids AS uuid[]), CAST(:notifications AS uuid[]), CAST(:channels AS text[]),
+        CAST(:statuses AS text[]), CAST(:due AS timestamptz[]), CAST(:errors AS text[]),
+        CAST(:sent AS timestamptz[])
+    )
+    """
+)
 # Channels whose transports exist; the others are skipped with a reason until they do.
 DELIVERED_CHANNELS = (Channel.email,)
 
@@ -172,53 +193,51 @@ async def notify_many(
     created: list[uuid.UUID] = []
     due: list[uuid.UUID] = []
     for start in range(0, len(ids), _INSERT_CHUNK):
-        chunk = ids[start : start + _INSERT_CHUNK]
-        recipients = await _recipients(db, chunk, kind)
-        rows = [
+        recipients = await _recipients(db, ids[start : start + _INSERT_CHUNK], kind)
+        notification_ids = [uuid.uuid4() for _ in recipients]
+        await db.execute(
+            _INSERT_NOTIFICATIONS,
             {
-                "id": uuid.uuid4(),
-                "recipient_id": r.id,
+                "ids": notification_ids,
+                "recipients": [r.id for r in recipients],
                 "kind": kind,
                 "title": title,
                 "body": body,
-                "data": data or {},
+                "data": json.dumps(data or {}),
                 "link": link,
-                "priority": priority,
+                "priority": str(priority),
                 "dedup_key": dedup_key,
-            }
-            for r in recipients
-        ]
-        await db.execute(insert(Notification), rows)
-        deliveries = []
-        for row, recipient in zip(rows, recipients, strict=True):
+            },
+        )
+        columns: dict[str, list[Any]] = {
+            "ids": [],
+            "notifications": [],
+            "channels": [],
+            "statuses": [],
+            "due": [],
+            "errors": [],
+            "sent": [],
+        }
+        for notification_id, recipient in zip(notification_ids, recipients, strict=True):
             for channel, status, at, reason in plan(spec, recipient, priority, now):
                 delivery_id = uuid.uuid4()
-                deliveries.append(
-                    {
-                        "id": delivery_id,
-                        "notification_id": row["id"],
-                        "channel": channel,
-                        "status": status,
-                        "next_attempt_at": at,
-                        "last_error": reason,
-                        "sent_at": now if status == DeliveryStatus.sent else None,
-                    }
-                )
+                columns["ids"].append(delivery_id)
+                columns["notifications"].append(notification_id)
+                columns["channels"].append(str(channel))
+                columns["statuses"].append(str(status))
+                columns["due"].append(at)
+                columns["errors"].append(reason)
+                columns["sent"].append(now if status == DeliveryStatus.sent else None)
                 if status == DeliveryStatus.pending and at is not None and at <= now:
                     due.append(delivery_id)
-        await db.execute(insert(Delivery), deliveries)
-        created += [
-            recipient_id
-            for recipient_id in (row["id"] for row in rows)
-            if isinstance(recipient_id, uuid.UUID)
-        ]
-        for row in rows:
             publish_after_commit(
                 db,
-                f"user.{row['recipient_id']}",
+                f"user.{recipient.id}",
                 "notification.created",
-                {"id": str(row["id"]), "kind": kind, "title": title, "link": link},
+                {"id": str(notification_id), "kind": kind, "title": title, "link": link},
             )
+        await db.execute(_INSERT_DELIVERIES, columns)
+        created += notification_ids
     if due:
         after_commit(db, lambda: defer_deliveries(due))
     return created

@@ -11,7 +11,7 @@ import structlog
 from procrastinate import JobContext
 from procrastinate.types import JSONValue
 
-from carebridge.notifications.delivery import deliver_one, due_deliveries
+from carebridge.notifications.delivery import deliver_batch, due_deliveries
 from carebridge.notifications.transports import transports_for
 from carebridge.platform.jobs import job_app, task_resources
 from carebridge.platform.ratelimit import RateLimiter
@@ -31,10 +31,12 @@ async def deliver_task(context: JobContext, delivery_ids: list[str]) -> None:
     transports = transports_for(settings)
     limiter = _limiter(settings)
     retries: dict[datetime, list[str]] = {}
-    for raw in delivery_ids:
-        _, retry_at = await deliver_one(database, settings, transports, limiter, uuid.UUID(raw))
+    outcomes = await deliver_batch(
+        database, settings, transports, limiter, [uuid.UUID(raw) for raw in delivery_ids]
+    )
+    for delivery_id, (_, retry_at) in outcomes.items():
         if retry_at is not None:
-            retries.setdefault(retry_at, []).append(raw)
+            retries.setdefault(retry_at, []).append(str(delivery_id))
     for retry_at, ids in retries.items():
         deferrer = deliver_task.configure(schedule_at=retry_at)
         await deferrer.defer_async(delivery_ids=cast(list[JSONValue], ids))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from email.message import Message
 from pathlib import Path
 from typing import Protocol
 
@@ -27,8 +30,12 @@ class PermanentFailure(Exception):
     """Retrying cannot help (a refused address, an invalid number)."""
 
 
+Sender = Callable[[Notification, User], Awaitable[str]]
+
+
 class Transport(Protocol):
-    async def send(self, notification: Notification, user: User) -> str: ...
+    def open(self) -> AbstractAsyncContextManager[Sender]:
+        """A sender for many deliveries over one connection."""
 
 
 class EmailTransport:
@@ -36,7 +43,7 @@ class EmailTransport:
         self.settings = settings
         self.mail = transport_for(settings)
 
-    async def send(self, notification: Notification, user: User) -> str:
+    def message(self, notification: Notification, user: User) -> Message:
         base = self.settings.public_base_url
         link = notification.link
         if link and link.startswith("/"):
@@ -48,23 +55,35 @@ class EmailTransport:
             "link": link,
             "preferences": f"{base}/notifications/preferences",
         }
-        message = compose(
+        return compose(
             self.settings,
             to=user.email,
             subject=notification.title,
             text=_emails.get_template("notification.txt").render(values),
             html=_emails.get_template("notification.html").render(values),
         )
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[Sender]:
         try:
-            return await self.mail.send(message)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            codes = [error.code for error in exc.recipients]
-            failure = TemporaryFailure if all(400 <= c < 500 for c in codes) else PermanentFailure
-            raise failure(f"recipient refused: {codes}") from exc
-        except aiosmtplib.SMTPResponseException as exc:
-            failure = TemporaryFailure if 400 <= exc.code < 500 else PermanentFailure
-            raise failure(f"SMTP {exc.code}: {exc.message}"[:300]) from exc
-        except (aiosmtplib.SMTPException, OSError) as exc:
+            async with self.mail.connection() as connection:
+
+                async def send(notification: Notification, user: User) -> str:
+                    try:
+                        return await connection.send(self.message(notification, user))
+                    except aiosmtplib.SMTPRecipientsRefused as exc:
+                        codes = [error.code for error in exc.recipients]
+                        temporary = all(400 <= c < 500 for c in codes)
+                        failure = TemporaryFailure if temporary else PermanentFailure
+                        raise failure(f"recipient refused: {codes}") from exc
+                    except aiosmtplib.SMTPResponseException as exc:
+                        failure = TemporaryFailure if 400 <= exc.code < 500 else PermanentFailure
+                        raise failure(f"SMTP {exc.code}: {exc.message}"[:300]) from exc
+                    except (aiosmtplib.SMTPException, OSError) as exc:
+                        raise TemporaryFailure(f"{type(exc).__name__}: {exc}"[:300]) from exc
+
+                yield send
+        except (aiosmtplib.SMTPException, OSError) as exc:  # could not even connect
             raise TemporaryFailure(f"{type(exc).__name__}: {exc}"[:300]) from exc
 
 
