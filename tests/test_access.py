@@ -36,6 +36,7 @@ PUBLIC_ROUTES = {
     "/forgot-password",
     "/reset-password",
     "/verify-email",
+    "/api/v1/webhooks/sms/status",  # the SMS provider's callbacks, verified by signature
 }
 
 

@@ -111,6 +111,16 @@ class Settings(BaseSettings):
     notification_dedup_minutes: int = Field(default=60, ge=1)
     email_rate_limit: str = Field(default="50/second", description="Emails sent per second.")
 
+    sms_transport: Literal["log", "twilio"] = Field(
+        default="log", description="'log' writes SMS to the log; 'twilio' sends them."
+    )
+    twilio_base_url: str = "https://api.twilio.com"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = Field(default=None, description="Sender number (E.164).")
+    sms_max_segments: int = Field(default=3, ge=1, le=10)
+    sms_rate_limit: str = "10/second"
+
     mail_transport: Literal["file", "smtp"] = Field(
         default="file", description="'file' writes .eml files under <data dir>/outbox."
     )

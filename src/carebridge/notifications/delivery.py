@@ -152,7 +152,7 @@ async def _failed(
     return await _record(database, delivery_id, DeliveryStatus.failed, reason, retry_at)
 
 
-_RATES = {"email": lambda s: s.email_rate_limit}
+_RATES = {"email": lambda s: s.email_rate_limit, "sms": lambda s: s.sms_rate_limit}
 
 
 async def _record(

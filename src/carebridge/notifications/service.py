@@ -55,7 +55,7 @@ _INSERT_DELIVERIES = text(
     """
 )
 # Channels whose transports exist; the others are skipped with a reason until they do.
-DELIVERED_CHANNELS = (Channel.email,)
+DELIVERED_CHANNELS = (Channel.email, Channel.sms)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,13 @@ from carebridge.accounts.models import User
 from carebridge.config import Settings
 from carebridge.notifications.models import Channel, Notification
 from carebridge.platform.mail import compose, transport_for
+from carebridge.platform.sms import (
+    SmsRejected,
+    SmsUnavailable,
+    fit,
+    sms_transport_for,
+    valid_number,
+)
 
 _emails = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates" / "email"),
@@ -87,5 +94,35 @@ class EmailTransport:
             raise TemporaryFailure(f"{type(exc).__name__}: {exc}"[:300]) from exc
 
 
+class SmsChannel:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.sms = sms_transport_for(settings)
+
+    def text(self, notification: Notification) -> str:
+        link = notification.link
+        if link and link.startswith("/"):
+            link = self.settings.public_base_url + link
+        body = f"CareBridge: {notification.title}. {notification.body}"
+        text = fit(body, self.settings.sms_max_segments - (1 if link else 0))
+        return f"{text} {link}" if link else text
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[Sender]:
+        callback = f"{self.settings.public_base_url}/api/v1/webhooks/sms/status"
+
+        async def send(notification: Notification, user: User) -> str:
+            if not user.phone or not valid_number(user.phone):
+                raise PermanentFailure("no valid phone number")
+            try:
+                return await self.sms.send(user.phone, self.text(notification), callback)
+            except SmsRejected as exc:
+                raise PermanentFailure(str(exc)) from exc
+            except SmsUnavailable as exc:
+                raise TemporaryFailure(str(exc)) from exc
+
+        yield send
+
+
 def transports_for(settings: Settings) -> dict[str, Transport]:
-    return {Channel.email: EmailTransport(settings)}
+    return {Channel.email: EmailTransport(settings), Channel.sms: SmsChannel(settings)}

@@ -30,6 +30,7 @@ TASK_MODULES: tuple[str, ...] = (
 API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.accounts.routes",
     "carebridge.notifications.routes",
+    "carebridge.notifications.webhooks",
 )
 
 # Modules exposing ``root_router``, mounted at the root (well-known URLs, not under /api/v1).
