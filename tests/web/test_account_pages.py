@@ -141,3 +141,31 @@ async def test_admin_page_is_for_admins(client: httpx.AsyncClient, make_user: Ma
     assert approve.status_code == 303
     listed = await client.get("/admin/users", params={"q": "pending.doc"})
     assert "active" in listed.text
+
+
+async def test_notification_preferences_page_saves_choices_and_quiet_hours(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    user = await make_user()
+    await sign_in_browser(client, user.email)
+    page = await client.get("/notifications/preferences")
+    assert page.status_code == 200
+    assert 'name="account_security:email"' in page.text
+    saved = await client.post(
+        "/notifications/preferences",
+        data={
+            "csrf_token": csrf(page),
+            "announcement:in_app": "on",
+            "quiet_starts": "22:00",
+            "quiet_ends": "07:00",
+        },
+    )
+    assert saved.status_code == 200
+    assert "Saved." in saved.text
+    prefs = await client.get("/notifications/preferences")
+    assert 'value="22:00"' in prefs.text
+    bad = await client.post(
+        "/notifications/preferences",
+        data={"csrf_token": csrf(prefs), "quiet_starts": "late", "quiet_ends": "7"},
+    )
+    assert bad.status_code == 422
