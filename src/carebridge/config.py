@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     notification_dedup_minutes: int = Field(default=60, ge=1)
     email_rate_limit: str = Field(default="50/second", description="Emails sent per second.")
 
+    vapid_private_key: SecretStr | None = Field(
+        default=None, description="Web push VAPID private key (PEM); generated in development."
+    )
+    vapid_subject: str = "mailto:admin@carebridge.localhost"
+
     sms_transport: Literal["log", "twilio"] = Field(
         default="log", description="'log' writes SMS to the log; 'twilio' sends them."
     )

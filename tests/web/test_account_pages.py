@@ -169,3 +169,25 @@ async def test_notification_preferences_page_saves_choices_and_quiet_hours(
         data={"csrf_token": csrf(prefs), "quiet_starts": "late", "quiet_ends": "7"},
     )
     assert bad.status_code == 422
+
+
+async def test_a_browser_saves_its_push_subscription_with_the_csrf_header(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    user = await make_user()
+    await sign_in_browser(client, user.email)
+    page = await client.get("/notifications/preferences")
+    assert 'id="enable-push"' in page.text
+    subscription = {
+        "endpoint": "https://push.example.org/device-9",
+        "keys": {"p256dh": "B" + "A" * 86, "auth": "c2VjcmV0LWF1dGgtMTI"},
+    }
+    refused = await client.post("/notifications/push-subscription", json=subscription)
+    assert refused.status_code == 403
+    saved = await client.post(
+        "/notifications/push-subscription", json=subscription, headers={"X-CSRF-Token": csrf(page)}
+    )
+    assert saved.status_code == 204
+    sw = await client.get("/static/sw.js")
+    assert sw.status_code == 200
+    assert "showNotification" in sw.text

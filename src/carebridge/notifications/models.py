@@ -110,3 +110,18 @@ class QuietHours(Base):
     )
     starts: Mapped[time]
     ends: Mapped[time]
+
+
+class PushSubscription(Model):
+    """A browser or device that accepted push messages for a user."""
+
+    __tablename__ = "push_subscriptions"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    endpoint: Mapped[str] = mapped_column(String(1000), unique=True)
+    p256dh: Mapped[str] = mapped_column(String(200))
+    auth: Mapped[str] = mapped_column(String(100))
+    user_agent: Mapped[str | None] = mapped_column(String(400))
+    last_used_at: Mapped[datetime | None]

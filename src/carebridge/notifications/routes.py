@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from carebridge.accounts.actors import AdminActor, AnyUser
-from carebridge.notifications import admin, preferences, service
+from carebridge.notifications import admin, preferences, push, service
 from carebridge.notifications.models import Channel, DeliveryStatus
+from carebridge.notifications.push import SubscriptionIn, SubscriptionOut, VapidPublicKey
 from carebridge.notifications.schemas import (
     DeliveryOut,
     DeliveryPage,
@@ -21,7 +22,7 @@ from carebridge.notifications.schemas import (
     UnreadCount,
 )
 from carebridge.platform.context import Context
-from carebridge.platform.deps import Session
+from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound
 from carebridge.platform.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from carebridge.platform.problems import problem_responses
@@ -111,3 +112,26 @@ async def retry_delivery(
 ) -> Any:
     """Send a dead delivery again (its attempts start over)."""
     return await admin.retry_delivery(db, actor, delivery_id, context)
+
+
+@router.get(
+    "/push/vapid-public-key", response_model=VapidPublicKey, responses=problem_responses(NotFound)
+)
+async def vapid_public_key(actor: AnyUser, runtime: RuntimeDep) -> VapidPublicKey:
+    """The key a browser needs to subscribe this server's web push."""
+    return push.public_key(runtime.settings)
+
+
+@router.post("/push/subscriptions", status_code=201, response_model=SubscriptionOut)
+async def subscribe(body: SubscriptionIn, actor: AnyUser, db: Session, context: Context) -> Any:
+    """Save this device's push subscription (`PushSubscription.toJSON()` from the browser)."""
+    return await push.subscribe(db, actor, body, context)
+
+
+@router.delete(
+    "/push/subscriptions/{subscription_id}", status_code=204, responses=problem_responses(NotFound)
+)
+async def unsubscribe(subscription_id: uuid.UUID, actor: AnyUser, db: Session) -> Response:
+    """Stop push messages to one of your devices."""
+    await push.unsubscribe(db, actor, subscription_id)
+    return Response(status_code=204)

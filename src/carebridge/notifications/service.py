@@ -24,6 +24,7 @@ from carebridge.notifications.models import (
     Notification,
     Preference,
     Priority,
+    PushSubscription,
     QuietHours,
 )
 from carebridge.notifications.quiet import quiet_until
@@ -55,7 +56,7 @@ _INSERT_DELIVERIES = text(
     """
 )
 # Channels whose transports exist; the others are skipped with a reason until they do.
-DELIVERED_CHANNELS = (Channel.email, Channel.sms)
+DELIVERED_CHANNELS = (Channel.email, Channel.sms, Channel.push)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class Recipient:
     id: uuid.UUID
     time_zone: str
     has_phone: bool
+    has_push: bool
     quiet: tuple[Any, Any] | None
     choices: dict[tuple[str, str], bool]
 
@@ -91,6 +93,8 @@ def plan(
             rows.append((channel, DeliveryStatus.skipped, None, "channel not available yet"))
         elif channel == Channel.sms and not recipient.has_phone:
             rows.append((channel, DeliveryStatus.skipped, None, "no phone number"))
+        elif channel == Channel.push and not recipient.has_push:
+            rows.append((channel, DeliveryStatus.skipped, None, "no device subscribed"))
         else:
             rows.append((channel, DeliveryStatus.pending, held or now, None))
     return rows
@@ -106,6 +110,11 @@ async def _recipients(db: AsyncSession, ids: Sequence[uuid.UUID], kind: str) -> 
             await db.execute(select(QuietHours).where(QuietHours.user_id.in_(ids)))
         ).scalars()
     }
+    pushing = set(
+        await db.scalars(
+            select(PushSubscription.user_id).where(PushSubscription.user_id.in_(ids)).distinct()
+        )
+    )
     choices: dict[uuid.UUID, dict[tuple[str, str], bool]] = {}
     prefs = await db.scalars(
         select(Preference).where(Preference.user_id.in_(ids), Preference.kind == kind)
@@ -113,7 +122,14 @@ async def _recipients(db: AsyncSession, ids: Sequence[uuid.UUID], kind: str) -> 
     for pref in prefs:
         choices.setdefault(pref.user_id, {})[(pref.kind, pref.channel)] = pref.enabled
     return [
-        Recipient(u.id, u.time_zone, bool(u.phone), quiet.get(u.id), choices.get(u.id, {}))
+        Recipient(
+            u.id,
+            u.time_zone,
+            bool(u.phone),
+            u.id in pushing,
+            quiet.get(u.id),
+            choices.get(u.id, {}),
+        )
         for u in users
     ]
 

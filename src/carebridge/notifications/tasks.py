@@ -28,7 +28,7 @@ async def deliver_task(context: JobContext, delivery_ids: list[str]) -> None:
     time, and a job is scheduled for it (the sweep is the safety net)."""
     resources = task_resources(context)
     settings, database = resources.settings, resources.database
-    transports = transports_for(settings)
+    transports = transports_for(settings, database)
     limiter = _limiter(settings)
     retries: dict[datetime, list[str]] = {}
     outcomes = await deliver_batch(

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import UTC, datetime
 from email.message import Message
 from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
+import structlog
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import delete, select, update
 
 from carebridge.accounts.models import User
 from carebridge.config import Settings
-from carebridge.notifications.models import Channel, Notification
+from carebridge.notifications.models import Channel, Notification, PushSubscription
+from carebridge.platform.db import Database
 from carebridge.platform.mail import compose, transport_for
+from carebridge.platform.push import PushGone, PushRejected, PushUnavailable, send_push, vapid_key
 from carebridge.platform.sms import (
     SmsRejected,
     SmsUnavailable,
@@ -22,6 +28,8 @@ from carebridge.platform.sms import (
     sms_transport_for,
     valid_number,
 )
+
+log = structlog.get_logger(__name__)
 
 _emails = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates" / "email"),
@@ -124,5 +132,78 @@ class SmsChannel:
         yield send
 
 
-def transports_for(settings: Settings) -> dict[str, Transport]:
-    return {Channel.email: EmailTransport(settings), Channel.sms: SmsChannel(settings)}
+class PushChannel:
+    """Sends to every subscribed device of the recipient; a device the push service forgot
+    (404/410) is removed. Delivered when at least one device took it."""
+
+    def __init__(self, settings: Settings, database: Database) -> None:
+        self.settings = settings
+        self.database = database
+
+    def payload(self, notification: Notification) -> dict[str, str | None]:
+        return {
+            "id": str(notification.id),
+            "title": notification.title,
+            "body": notification.body,
+            "link": notification.link,
+            "kind": notification.kind,
+        }
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[Sender]:
+        key = vapid_key(self.settings)
+
+        async def send(notification: Notification, user: User) -> str:
+            if key is None:
+                raise PermanentFailure("web push is not configured (no VAPID key)")
+            async with self.database.sessionmaker() as db:
+                devices = list(
+                    await db.scalars(
+                        select(PushSubscription).where(PushSubscription.user_id == user.id)
+                    )
+                )
+            delivered, gone, temporary = 0, [], []
+            for device in devices:
+                try:
+                    await send_push(
+                        key,
+                        self.settings.vapid_subject,
+                        device.endpoint,
+                        device.p256dh,
+                        device.auth,
+                        self.payload(notification),
+                    )
+                    delivered += 1
+                except PushGone:
+                    gone.append(device.id)
+                except PushUnavailable as exc:
+                    temporary.append(str(exc))
+                except PushRejected as exc:
+                    log.warning("push_rejected", subscription=str(device.id), reason=str(exc))
+            async with self.database.transaction() as db:
+                if gone:
+                    await db.execute(delete(PushSubscription).where(PushSubscription.id.in_(gone)))
+                if delivered:
+                    await db.execute(
+                        update(PushSubscription)
+                        .where(
+                            PushSubscription.user_id == user.id,
+                            PushSubscription.id.not_in(gone or [uuid.uuid4()]),
+                        )
+                        .values(last_used_at=datetime.now(UTC))
+                    )
+            if delivered:
+                return f"{delivered} device(s)"
+            if temporary:
+                raise TemporaryFailure("; ".join(temporary)[:300])
+            raise PermanentFailure("no subscribed device accepted it")
+
+        yield send
+
+
+def transports_for(settings: Settings, database: Database) -> dict[str, Transport]:
+    return {
+        Channel.email: EmailTransport(settings),
+        Channel.sms: SmsChannel(settings),
+        Channel.push: PushChannel(settings, database),
+    }

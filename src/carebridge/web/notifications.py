@@ -9,14 +9,17 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import PlainTextResponse, Response
 
-from carebridge.notifications import preferences, service
+from carebridge.notifications import preferences, push, service
 from carebridge.notifications.models import Channel
+from carebridge.notifications.push import SubscriptionIn
 from carebridge.notifications.schemas import PreferencesIn, QuietHoursIn
+from carebridge.platform.context import Context
 from carebridge.platform.db import undo_unless_kept
-from carebridge.platform.deps import Session
+from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import CareBridgeError
+from carebridge.platform.push import vapid_key
 from carebridge.web.pages import redirect, render
-from carebridge.web.session import Csrf, WebUser
+from carebridge.web.session import Csrf, CsrfHeader, WebUser
 
 router = APIRouter(include_in_schema=False)
 
@@ -47,15 +50,28 @@ async def read_all(actor: WebUser, db: Session) -> Response:
 
 
 @router.get("/notifications/preferences")
-async def preferences_page(request: Request, actor: WebUser, db: Session) -> Response:
+async def preferences_page(
+    request: Request, actor: WebUser, db: Session, runtime: RuntimeDep
+) -> Response:
     current = await preferences.get_preferences(db, actor)
+    key = vapid_key(runtime.settings)
     return render(
         request,
         "notifications/preferences.html",
         actor,
         prefs=current,
         channels=[c.value for c in Channel],
+        vapid_key=key.public_key if key else None,
     )
+
+
+@router.post("/notifications/push-subscription", dependencies=[CsrfHeader])
+async def push_subscription(
+    body: SubscriptionIn, actor: WebUser, db: Session, context: Context
+) -> Response:
+    """Save this browser's push subscription (sent by static/js/push.js)."""
+    await push.subscribe(db, actor, body, context)
+    return Response(status_code=204)
 
 
 @router.post("/notifications/preferences", dependencies=[Csrf])
