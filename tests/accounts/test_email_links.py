@@ -29,7 +29,7 @@ NEW_PASSWORD = "harbor-cinnamon-glacier-58"
 async def mail_jobs(client: httpx.AsyncClient) -> AsyncIterator[None]:
     yield
     await job_app.connector.execute_query_async(
-        "DELETE FROM procrastinate_jobs WHERE queue_name = 'email'"
+        "DELETE FROM procrastinate_jobs WHERE queue_name = 'notifications'"
     )
 
 
@@ -37,7 +37,7 @@ async def deliver(settings: Settings, database: Database) -> None:
     await run_worker(
         settings,
         database,
-        queues=["email"],
+        queues=["notifications"],
         wait=False,
         install_signal_handlers=False,
         concurrency=1,

@@ -40,7 +40,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(scope="session")
+# Package scope: the server (and its worker on the notifications queue) stops when the browser
+# tests are done, so it cannot take the jobs that later tests defer and run themselves.
+@pytest.fixture(scope="package")
 def live_server(
     database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
@@ -55,7 +57,7 @@ def live_server(
         # Emails are sent by the server's own worker; only its queue, so the jobs other tests
         # defer are left to them.
         CAREBRIDGE_IN_PROCESS_WORKER="true",
-        CAREBRIDGE_WORKER_QUEUES="email",
+        CAREBRIDGE_WORKER_QUEUES="notifications",
     )
     with running_server(env, data_dir / "server.log") as (base_url, _):
         yield LiveServer(base_url, data_dir)

@@ -200,3 +200,18 @@ async def test_fan_out_to_a_thousand_recipients_batches_rows_and_jobs(
         created = await notify_many(db, ids, "announcement", "Flu shots", "Available now")
     assert len(created) == 1000
     assert await queued() == 10  # 1,000 email deliveries in jobs of 100
+
+
+def test_a_worker_process_knows_every_domains_kinds() -> None:
+    """A worker imports only task modules; the kinds' templates must still be found."""
+    import subprocess
+    import sys
+
+    code = (
+        "from carebridge.notifications.kinds import kind;"
+        "print(kind('verify_email').email_templates is not None, kind('reset_password').mandatory)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["True", "True"]

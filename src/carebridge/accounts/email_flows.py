@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts import links
 from carebridge.accounts.actors import Actor
+from carebridge.accounts.links import RESET_PASSWORD, VERIFY_EMAIL
 from carebridge.accounts.models import TokenPurpose, User, UserStatus
 from carebridge.accounts.schemas import (
     EmailChange,
@@ -25,17 +27,30 @@ from carebridge.accounts.service import (
     normalize_email,
     password_matches,
 )
-from carebridge.accounts.tasks import (
-    send_password_reset_email_task,
-    send_verification_email_task,
-)
 from carebridge.compliance.service import record
+from carebridge.notifications.models import Priority
+from carebridge.notifications.service import notify
 from carebridge.platform.context import RequestContext
 from carebridge.platform.errors import Conflict
-from carebridge.platform.jobs import defer_after_commit
 from carebridge.platform.ratelimit import RateLimiter
 
 # -- email verification, password reset, email change -------------------------------------------
+
+
+async def notify_verification(
+    db: AsyncSession, user_id: uuid.UUID, new_email: str | None = None
+) -> None:
+    """Queue the confirmation email (its link is made when it is sent)."""
+    await notify(
+        db,
+        user_id,
+        VERIFY_EMAIL.name,
+        "Confirm your email address",
+        "We emailed you a link to confirm your address.",
+        data={"new_email": new_email} if new_email else None,
+        priority=Priority.urgent,
+    )
+
 
 RESEND_PER_IP = "10/hour"
 RESEND_PER_ACCOUNT = "3/hour"
@@ -54,7 +69,7 @@ async def resend_verification(
     user = await db.scalar(select(User).where(User.email == email))
     if user is None or user.email_verified_at is not None or user.status == UserStatus.disabled:
         return
-    defer_after_commit(db, send_verification_email_task, user_id=str(user.id))
+    await notify_verification(db, user.id)
     await audit_user(db, "auth.verification_resent", user, context)
 
 
@@ -101,7 +116,14 @@ async def forgot_password(
     user = await db.scalar(select(User).where(User.email == email))
     if user is None or user.status == UserStatus.disabled:
         return
-    defer_after_commit(db, send_password_reset_email_task, user_id=str(user.id))
+    await notify(
+        db,
+        user.id,
+        RESET_PASSWORD.name,
+        "Reset your CareBridge password",
+        "We emailed you a link to choose a new password.",
+        priority=Priority.urgent,
+    )
     await audit_user(db, "auth.password_reset_requested", user, context)
 
 
@@ -135,5 +157,5 @@ async def request_email_change(
         raise Conflict("This is already your email address.", code="same_email")
     if await db.scalar(select(User.id).where(User.email == new_email)) is not None:
         raise Conflict("Another account uses this email.", code="email_taken")
-    defer_after_commit(db, send_verification_email_task, user_id=str(user.id), new_email=new_email)
+    await notify_verification(db, user.id, new_email)
     await audit_user(db, "auth.email_change_requested", user, context)

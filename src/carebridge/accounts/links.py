@@ -7,21 +7,17 @@ import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.models import OneTimeToken, TokenPurpose, User
 from carebridge.accounts.tokens import hash_refresh_token as hash_token
 from carebridge.config import Settings
+from carebridge.notifications.kinds import Kind, register_kind
+from carebridge.notifications.models import Channel, Notification
 from carebridge.platform.errors import Invalid
-from carebridge.platform.mail import MailTransport, compose
-
-_emails = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates" / "email"),
-    autoescape=select_autoescape(["html"]),
-)
 
 
 class InvalidLink(Invalid):
@@ -68,51 +64,55 @@ async def spend(db: AsyncSession, token: str, *purposes: TokenPurpose) -> OneTim
     return spent
 
 
-async def send_verification(
-    db: AsyncSession,
-    transport: MailTransport,
-    settings: Settings,
-    user: User,
-    new_email: str | None = None,
-) -> str:
+async def verification_email(
+    db: AsyncSession, notification: Notification, user: User, settings: Settings
+) -> dict[str, Any]:
+    """Made when the email is sent: the link's raw token exists only in the message."""
+    new_email = notification.data.get("new_email")
     purpose = TokenPurpose.change_email if new_email else TokenPurpose.verify_email
     hours = settings.email_token_hours
     token = await issue(db, user.id, purpose, timedelta(hours=hours), new_email)
-    values = {
-        "name": user.name,
-        "email": new_email or user.email,
+    address = new_email or user.email
+    return {
+        "to": address,
+        "email": address,
         "hours": hours,
-        "link": f"{settings.public_base_url}/verify-email?token={token}",
         "subject": "Confirm your email address",
+        "link": f"{settings.public_base_url}/verify-email?token={token}",
     }
-    return await transport.send(
-        compose(
-            settings,
-            to=new_email or user.email,
-            subject=values["subject"],  # type: ignore[arg-type]
-            text=_emails.get_template("verify_email.txt").render(values),
-            html=_emails.get_template("verify_email.html").render(values),
-        )
-    )
 
 
-async def send_password_reset(
-    db: AsyncSession, transport: MailTransport, settings: Settings, user: User
-) -> str:
+async def reset_email(
+    db: AsyncSession, notification: Notification, user: User, settings: Settings
+) -> dict[str, Any]:
     minutes = settings.reset_token_minutes
     token = await issue(db, user.id, TokenPurpose.reset_password, timedelta(minutes=minutes))
-    values = {
-        "name": user.name,
+    return {
         "minutes": minutes,
         "subject": "Reset your CareBridge password",
         "link": f"{settings.public_base_url}/reset-password?token={token}",
     }
-    return await transport.send(
-        compose(
-            settings,
-            to=user.email,
-            subject=str(values["subject"]),
-            text=_emails.get_template("reset_password.txt").render(values),
-            html=_emails.get_template("reset_password.html").render(values),
-        )
+
+
+TEMPLATES = Path(__file__).parent / "templates" / "email"
+
+VERIFY_EMAIL = register_kind(
+    Kind(
+        "verify_email",
+        "Email address confirmation",
+        defaults=frozenset({Channel.email}),
+        mandatory=True,
+        email_templates=TEMPLATES,
+        email_context=verification_email,
     )
+)
+RESET_PASSWORD = register_kind(
+    Kind(
+        "reset_password",
+        "Password reset links",
+        defaults=frozenset({Channel.email}),
+        mandatory=True,
+        email_templates=TEMPLATES,
+        email_context=reset_email,
+    )
+)

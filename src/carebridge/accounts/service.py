@@ -28,9 +28,6 @@ from carebridge.accounts.schemas import (
     Registration,
     TokenPair,
 )
-from carebridge.accounts.tasks import (
-    send_verification_email_task,
-)
 from carebridge.accounts.tokens import (
     KeyStore,
     hash_refresh_token,
@@ -48,7 +45,6 @@ from carebridge.platform.errors import (
     RateLimited,
     Unauthenticated,
 )
-from carebridge.platform.jobs import defer_after_commit
 from carebridge.platform.passwords import (
     hash_password,
     needs_rehash,
@@ -141,7 +137,9 @@ async def register(
         resource_id=user.id,
         context=context,
     )
-    defer_after_commit(db, send_verification_email_task, user_id=str(user.id))
+    from carebridge.accounts.email_flows import notify_verification  # it imports this module
+
+    await notify_verification(db, user.id)
     return user
 
 

@@ -4,9 +4,27 @@ Domains register their kinds once, at import (``register_kind(Kind(...))``)."""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from carebridge.notifications.models import Channel
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from carebridge.accounts.models import User
+    from carebridge.config import Settings
+    from carebridge.notifications.models import Notification
+
+# Values an email template needs that may only be made at sending time (a one-time link whose
+# raw token must never be stored). Runs in its own transaction just before the send.
+EmailContext = Callable[
+    ["AsyncSession", "Notification", "User", "Settings"], Awaitable[dict[str, Any]]
+]
 
 
 @dataclass(frozen=True)
@@ -16,6 +34,11 @@ class Kind:
     defaults: frozenset[Channel] = field(default_factory=lambda: frozenset({Channel.in_app}))
     # Security and transactional messages: the default channels cannot be switched off.
     mandatory: bool = False
+    # Email templates ``<name>.txt`` and ``<name>.html`` in this folder; the generic
+    # notification email when None. ``email_context`` adds values at sending time ("to" changes
+    # the address).
+    email_templates: Path | None = None
+    email_context: EmailContext | None = None
 
 
 KINDS: dict[str, Kind] = {}
@@ -26,9 +49,19 @@ def register_kind(kind: Kind) -> Kind:
     return kind
 
 
+@cache
+def load_kinds() -> dict[str, Kind]:
+    """Every registered kind, the domains' included."""
+    from carebridge.platform.registry import NOTIFICATION_KIND_MODULES
+
+    for module in NOTIFICATION_KIND_MODULES:
+        importlib.import_module(module)
+    return KINDS
+
+
 def kind(name: str) -> Kind:
     try:
-        return KINDS[name]
+        return load_kinds()[name]
     except KeyError:
         raise KeyError(f"unknown notification kind {name!r}: register it first") from None
 

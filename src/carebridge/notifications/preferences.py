@@ -7,7 +7,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
-from carebridge.notifications.kinds import KINDS
+from carebridge.notifications.kinds import load_kinds
 from carebridge.notifications.models import Channel, Preference, QuietHours
 from carebridge.notifications.schemas import KindChoices, Preferences, PreferencesIn, QuietHoursIn
 from carebridge.platform.errors import Invalid
@@ -17,7 +17,7 @@ async def get_preferences(db: AsyncSession, actor: Actor) -> Preferences:
     rows = await db.scalars(select(Preference).where(Preference.user_id == actor.id))
     chosen = {(p.kind, p.channel): p.enabled for p in rows}
     kinds = []
-    for kind in KINDS.values():
+    for kind in load_kinds().values():
         channels = {}
         for channel in Channel:
             default = channel in kind.defaults
@@ -40,7 +40,7 @@ async def get_preferences(db: AsyncSession, actor: Actor) -> Preferences:
 async def set_preferences(db: AsyncSession, actor: Actor, body: PreferencesIn) -> Preferences:
     rows = []
     for kind_name, channels in body.channels.items():
-        kind = KINDS.get(kind_name)
+        kind = load_kinds().get(kind_name)
         if kind is None:
             raise Invalid(f"Unknown notification kind {kind_name!r}.", code="unknown_kind")
         for channel_name, enabled in channels.items():

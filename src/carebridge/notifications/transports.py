@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from email.message import Message
+from functools import cache
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiosmtplib
 import structlog
@@ -17,6 +18,7 @@ from sqlalchemy import delete, select, update
 
 from carebridge.accounts.models import User
 from carebridge.config import Settings
+from carebridge.notifications.kinds import load_kinds
 from carebridge.notifications.models import Channel, Notification, PushSubscription
 from carebridge.platform.db import Database
 from carebridge.platform.mail import compose, transport_for
@@ -30,6 +32,12 @@ from carebridge.platform.sms import (
 )
 
 log = structlog.get_logger(__name__)
+
+
+@cache
+def _templates_in(folder: Path) -> Environment:
+    return Environment(loader=FileSystemLoader(folder), autoescape=select_autoescape(["html"]))
+
 
 _emails = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates" / "email"),
@@ -54,28 +62,38 @@ class Transport(Protocol):
 
 
 class EmailTransport:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, database: Database) -> None:
         self.settings = settings
+        self.database = database
         self.mail = transport_for(settings)
 
-    def message(self, notification: Notification, user: User) -> Message:
+    async def message(self, notification: Notification, user: User) -> Message:
         base = self.settings.public_base_url
         link = notification.link
         if link and link.startswith("/"):
             link = base + link
-        values = {
+        values: dict[str, Any] = {
             "name": user.name,
+            "email": user.email,
             "title": notification.title,
+            "subject": notification.title,
             "body": notification.body,
             "link": link,
             "preferences": f"{base}/notifications/preferences",
         }
+        spec = load_kinds().get(notification.kind)
+        environment, template = _emails, "notification"
+        if spec is not None and spec.email_context is not None:
+            async with self.database.transaction() as db:
+                values.update(await spec.email_context(db, notification, user, self.settings))
+        if spec is not None and spec.email_templates is not None:
+            environment, template = _templates_in(spec.email_templates), spec.name
         return compose(
             self.settings,
-            to=user.email,
-            subject=notification.title,
-            text=_emails.get_template("notification.txt").render(values),
-            html=_emails.get_template("notification.html").render(values),
+            to=str(values.get("to") or user.email),
+            subject=str(values["subject"]),
+            text=environment.get_template(f"{template}.txt").render(values),
+            html=environment.get_template(f"{template}.html").render(values),
         )
 
     @asynccontextmanager
@@ -85,7 +103,7 @@ class EmailTransport:
 
                 async def send(notification: Notification, user: User) -> str:
                     try:
-                        return await connection.send(self.message(notification, user))
+                        return await connection.send(await self.message(notification, user))
                     except aiosmtplib.SMTPRecipientsRefused as exc:
                         codes = [error.code for error in exc.recipients]
                         temporary = all(400 <= c < 500 for c in codes)
@@ -203,7 +221,7 @@ class PushChannel:
 
 def transports_for(settings: Settings, database: Database) -> dict[str, Transport]:
     return {
-        Channel.email: EmailTransport(settings),
+        Channel.email: EmailTransport(settings, database),
         Channel.sms: SmsChannel(settings),
         Channel.push: PushChannel(settings, database),
     }

@@ -36,6 +36,10 @@ API_ROUTER_MODULES: tuple[str, ...] = (
 # Modules exposing ``root_router``, mounted at the root (well-known URLs, not under /api/v1).
 ROOT_ROUTER_MODULES: tuple[str, ...] = ("carebridge.accounts.routes",)
 
+# Modules that register notification kinds (loaded before any kind is looked up, so a worker
+# process knows every kind's templates without importing the web app).
+NOTIFICATION_KIND_MODULES: tuple[str, ...] = ("carebridge.accounts.links",)
+
 # Modules exposing ``async def scrape(metrics, session)``, run at each /metrics scrape.
 METRICS_MODULES: tuple[str, ...] = ("carebridge.notifications.metrics",)
 
