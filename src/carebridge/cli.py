@@ -94,11 +94,14 @@ async def _check_database(settings: Settings) -> None:
 
 
 async def _migrate(settings: Settings) -> str | None:
-    from carebridge.platform.migrate import upgrade
+    from carebridge.platform.migrate import current_revision, head_revision, upgrade
 
     database = Database.from_settings(settings)
     try:
         await _ping(database)
+        current = await current_revision(database.engine)
+        if current is not None and current == head_revision():
+            return current  # already at head: no need to load Alembic at all
         return await upgrade(database.engine)
     finally:
         await database.dispose()

@@ -33,3 +33,9 @@ async def test_concurrent_migrators_wait_for_each_other(engine: AsyncEngine) -> 
         await holder.execute(select(func.pg_advisory_unlock(MIGRATION_LOCK_KEY)))
         await holder.commit()
     assert await asyncio.wait_for(waiting, timeout=30) == head_revision()
+
+
+def test_the_quick_head_agrees_with_alembic() -> None:
+    from carebridge.platform.migrate import alembic_head_revision
+
+    assert head_revision() == alembic_head_revision()

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import re
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command, op
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import await_only
 
 from carebridge.platform.registry import load_models
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported where it is used: a warm start whose database is at head never needs it.
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 MIGRATION_LOCK_KEY = 0x43415245_42524447  # "CAREBRDG": the advisory lock taken while migrating
@@ -34,17 +36,43 @@ def include_object(
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
 
 
+_NUMBERED = re.compile(r"^(\d{4})_\w+\.py$")
+_REVISION = re.compile(r'^revision: str = "([^"]+)"$', re.MULTILINE)
+
+
+@cache
 def head_revision() -> str | None:
+    """The newest revision. Revisions are numbered files (``0007_notifications.py``) in one
+    line, so the head is the revision id in the highest-numbered file; a test checks that this
+    agrees with Alembic's own answer (``alembic_head_revision``)."""
+    numbered = sorted(
+        path for path in (MIGRATIONS_DIR / "versions").iterdir() if _NUMBERED.match(path.name)
+    )
+    if numbered:
+        found = _REVISION.search(numbered[-1].read_text(encoding="utf-8"))
+        if found:
+            return found.group(1)
+    return alembic_head_revision()
+
+
+def alembic_head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> str | None:
     """Migrate to ``revision``; return the revision the database is at afterwards."""
+
+    from alembic import command
+    from alembic.migration import MigrationContext
 
     def run(connection: Connection) -> str | None:
         config = alembic_config()
@@ -78,6 +106,9 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 async def model_differences(engine: AsyncEngine) -> list[Any]:
     """What autogenerate would write if run now: empty when models and migrations agree."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
     metadata = load_models()
 
     def compare(connection: Connection) -> list[Any]:
@@ -96,6 +127,8 @@ async def model_differences(engine: AsyncEngine) -> list[Any]:
 
 
 async def make_revision(engine: AsyncEngine, message: str) -> None:
+    from alembic import command
+
     def run(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
@@ -108,6 +141,8 @@ async def make_revision(engine: AsyncEngine, message: str) -> None:
 def execute_script(sql: str) -> None:
     """Run a multi-statement SQL script inside a migration (asyncpg's simple query protocol,
     in the migration's transaction)."""
+    from alembic import op
+
     driver_connection = op.get_bind().connection.driver_connection
     assert driver_connection is not None
     await_only(driver_connection.execute(sql))

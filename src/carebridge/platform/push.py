@@ -12,11 +12,12 @@ import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
-from py_vapid import Vapid02
-from pywebpush import WebPushException, webpush_async
+
+if TYPE_CHECKING:
+    from py_vapid import Vapid02
 
 from carebridge.config import Settings
 
@@ -41,6 +42,8 @@ class VapidKey:
 
 @cache
 def _load(pem: bytes) -> VapidKey:
+    from py_vapid import Vapid02  # push libraries load on first use, not at start-up
+
     vapid = Vapid02.from_pem(pem)
     raw = vapid.public_key.public_bytes(
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
@@ -55,6 +58,8 @@ def vapid_key(settings: Settings) -> VapidKey | None:
         return None
     path: Path = settings.data_dir / "vapid.pem"
     if not path.exists():
+        from py_vapid import Vapid02
+
         vapid = Vapid02()
         vapid.generate_keys()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -68,6 +73,8 @@ async def send_push(
     key: VapidKey, subject: str, endpoint: str, p256dh: str, auth: str, payload: dict[str, Any]
 ) -> int:
     """Send one encrypted message; returns the push service's HTTP status."""
+    from pywebpush import WebPushException, webpush_async
+
     try:
         response = await webpush_async(
             subscription_info={"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}},
