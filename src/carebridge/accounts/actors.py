@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.models import STAFF_ROLES, AuthSession, Role, User, UserStatus
 from carebridge.accounts.tokens import InvalidToken, KeyStore, verify_access_token
+from carebridge.config import Settings
 from carebridge.platform.access import caller
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import Forbidden
@@ -40,13 +41,17 @@ class Actor:
         return self.role == Role.admin
 
 
-async def get_key_store(request: Request, runtime: RuntimeDep) -> KeyStore:
+def key_store_of(request: Request, settings: Settings) -> KeyStore:
     """One key cache per application instance."""
     store = getattr(request.app.state, "key_store", None)
     if store is None:
-        store = request.app.state.key_store = KeyStore(runtime.settings)
+        store = request.app.state.key_store = KeyStore(settings)
     assert isinstance(store, KeyStore)
     return store
+
+
+async def get_key_store(request: Request, runtime: RuntimeDep) -> KeyStore:
+    return key_store_of(request, runtime.settings)
 
 
 Keys = Annotated[KeyStore, Depends(get_key_store)]

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from carebridge.accounts import admin, email_flows, service, two_factor
+from carebridge.accounts.actors import key_store_of
 from carebridge.accounts.models import STAFF_ROLES, Role, UserStatus
 from carebridge.accounts.schemas import (
     Credentials,
@@ -43,11 +44,7 @@ FormStr = Annotated[str, Form()]
 
 
 def _keys(request: Request, runtime: RuntimeDep) -> KeyStore:
-    store = getattr(request.app.state, "key_store", None)
-    if store is None:
-        store = request.app.state.key_store = KeyStore(runtime.settings)
-    assert isinstance(store, KeyStore)
-    return store
+    return key_store_of(request, runtime.settings)
 
 
 def _error(exc: Exception) -> str:
