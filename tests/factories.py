@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -14,6 +16,7 @@ from carebridge.accounts.models import Role, User, UserStatus
 from carebridge.app import create_app
 from carebridge.config import Settings
 from carebridge.platform.db import Database
+from carebridge.platform.jobs import job_app, run_worker
 from carebridge.platform.passwords import hash_password
 
 PASSWORD = "sturdy-lantern-orchid-42"
@@ -101,3 +104,31 @@ async def committed(settings: Settings) -> AsyncIterator[Committed]:
         finally:
             async with database.transaction() as db:
                 await db.execute(delete(User).where(User.id == user.id))
+
+
+@pytest.fixture
+async def jobs(client: httpx.AsyncClient) -> AsyncIterator[None]:
+    """The app's lifespan opens the job queue; the notifications queue is emptied afterwards
+    (jobs are committed outside the test's transaction)."""
+    yield
+    await job_app.connector.execute_query_async(
+        "DELETE FROM procrastinate_jobs WHERE queue_name = 'notifications'"
+    )
+
+
+async def work(settings: Settings, database: Database, queue: str = "notifications") -> None:
+    """Run a worker until ``queue`` is empty. One job at a time: the test's database is a single
+    connection (one outer transaction)."""
+    await run_worker(
+        settings,
+        database,
+        queues=[queue],
+        wait=False,
+        install_signal_handlers=False,
+        concurrency=1,
+    )
+
+
+async def wait_until(moment: datetime) -> None:
+    """Sleep until ``moment`` (a retry time) has passed."""
+    await asyncio.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()) + 0.2)

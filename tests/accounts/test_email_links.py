@@ -7,7 +7,7 @@ import asyncio
 import email
 import re
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from email.message import Message
 from pathlib import Path
 
@@ -18,30 +18,10 @@ from aiosmtpd.handlers import Message as MessageHandler
 
 from carebridge.config import Settings
 from carebridge.platform.db import Database
-from carebridge.platform.jobs import job_app, run_worker
 from carebridge.platform.mail import SmtpTransport, compose
-from tests.factories import PASSWORD, MakeUser, SignIn
+from tests.factories import PASSWORD, MakeUser, SignIn, work
 
 NEW_PASSWORD = "harbor-cinnamon-glacier-58"
-
-
-@pytest.fixture
-async def mail_jobs(client: httpx.AsyncClient) -> AsyncIterator[None]:
-    yield
-    await job_app.connector.execute_query_async(
-        "DELETE FROM procrastinate_jobs WHERE queue_name = 'notifications'"
-    )
-
-
-async def deliver(settings: Settings, database: Database) -> None:
-    await run_worker(
-        settings,
-        database,
-        queues=["notifications"],
-        wait=False,
-        install_signal_handlers=False,
-        concurrency=1,
-    )
 
 
 def mailbox(settings: Settings, to: str) -> list[Message]:
@@ -63,7 +43,7 @@ def link_in(message: Message, path: str) -> str:
 
 
 async def test_sign_up_sends_a_verification_link_that_works_once(
-    client: httpx.AsyncClient, settings: Settings, database: Database, mail_jobs: None
+    client: httpx.AsyncClient, settings: Settings, database: Database, jobs: None
 ) -> None:
     address = "verify.me@example.org"
     response = await client.post(
@@ -71,7 +51,7 @@ async def test_sign_up_sends_a_verification_link_that_works_once(
     )
     assert response.status_code == 201
     assert mailbox(settings, address) == []  # sent by a job, not by the request
-    await deliver(settings, database)
+    await work(settings, database)
     (message,) = mailbox(settings, address)
     assert message["Subject"] == "Confirm your email address"
     assert message.is_multipart()  # text and HTML
@@ -88,7 +68,7 @@ async def test_resend_answers_the_same_for_unknown_addresses(
     client: httpx.AsyncClient,
     settings: Settings,
     database: Database,
-    mail_jobs: None,
+    jobs: None,
     make_user: MakeUser,
 ) -> None:
     user = await make_user()
@@ -98,7 +78,7 @@ async def test_resend_answers_the_same_for_unknown_addresses(
     )
     assert known.status_code == unknown.status_code == 202
     assert known.json() == unknown.json()
-    await deliver(settings, database)
+    await work(settings, database)
     assert len(mailbox(settings, user.email)) == 1
     assert mailbox(settings, "no@one.example") == []
 
@@ -107,13 +87,13 @@ async def test_password_reset_by_email_ends_every_session(
     client: httpx.AsyncClient,
     settings: Settings,
     database: Database,
-    mail_jobs: None,
+    jobs: None,
     sign_in: SignIn,
 ) -> None:
     me = await sign_in()
     asked = await client.post("/api/v1/auth/password/forgot", json={"email": me.email.upper()})
     assert asked.status_code == 202
-    await deliver(settings, database)
+    await work(settings, database)
     (message,) = mailbox(settings, me.email)
     token = link_in(message, "/reset-password")
 
@@ -142,7 +122,7 @@ async def test_email_change_takes_effect_only_when_the_new_address_is_verified(
     client: httpx.AsyncClient,
     settings: Settings,
     database: Database,
-    mail_jobs: None,
+    jobs: None,
     sign_in: SignIn,
 ) -> None:
     me = await sign_in()
@@ -159,7 +139,7 @@ async def test_email_change_takes_effect_only_when_the_new_address_is_verified(
     )
     assert asked.status_code == 202
     assert (await client.get("/api/v1/me", headers=me.headers)).json()["email"] == me.email
-    await deliver(settings, database)
+    await work(settings, database)
     (message,) = mailbox(settings, "new.me@example.org")
     token = link_in(message, "/verify-email")
     changed = await client.post("/api/v1/auth/verify-email", json={"token": token})

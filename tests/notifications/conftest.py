@@ -1,17 +1,16 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from email.message import Message
 
-import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from carebridge.config import Settings
-from carebridge.platform.db import Database
-from carebridge.platform.jobs import job_app, run_worker
+from carebridge.platform.jobs import job_app
+from tests.factories import work  # noqa: F401 - the tests import it from here
 
 
 class SmtpSink:
@@ -60,27 +59,6 @@ def mail_settings(settings: Settings, smtp: tuple[SmtpSink, int]) -> Settings:
             "notification_retry_cap_seconds": 1.0,
             "notification_max_attempts": 3,
         }
-    )
-
-
-@pytest.fixture
-async def jobs(client: httpx.AsyncClient) -> AsyncIterator[None]:
-    """The app's lifespan opens the job queue; this test's jobs are removed afterwards."""
-    yield
-    await job_app.connector.execute_query_async(
-        "DELETE FROM procrastinate_jobs WHERE queue_name = 'notifications'"
-    )
-
-
-async def work(settings: Settings, database: Database) -> None:
-    # One job at a time: the test's database is a single connection (one outer transaction).
-    await run_worker(
-        settings,
-        database,
-        queues=["notifications"],
-        wait=False,
-        install_signal_handlers=False,
-        concurrency=1,
     )
 
 

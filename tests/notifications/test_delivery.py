@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -14,7 +13,7 @@ from carebridge.notifications.delivery import due_deliveries
 from carebridge.notifications.models import Channel, Delivery, DeliveryStatus
 from carebridge.notifications.service import notify
 from carebridge.platform.db import Database
-from tests.factories import MakeUser, SignIn
+from tests.factories import MakeUser, SignIn, wait_until
 from tests.notifications.conftest import SmtpSink, queued, work
 
 
@@ -85,7 +84,7 @@ async def test_a_busy_server_is_retried_until_it_accepts(
     assert (row.status, row.attempts) == (DeliveryStatus.failed, 1)
     assert "451" in (row.last_error or "")
     assert row.next_attempt_at is not None
-    await asyncio.sleep(max(0.0, (row.next_attempt_at - datetime.now(UTC)).total_seconds()) + 0.2)
+    await wait_until(row.next_attempt_at)
     await work(mail_settings, database)  # the retry job scheduled at the backoff
     row = await email_delivery(database, notification_id)
     assert (row.status, row.attempts) == (DeliveryStatus.sent, 2)
@@ -128,9 +127,7 @@ async def test_temporary_failures_end_dead_after_the_configured_attempts(
         await work(mail_settings, database)
         row = await email_delivery(database, notification_id)
         if row.next_attempt_at is not None:
-            await asyncio.sleep(
-                max(0.0, (row.next_attempt_at - datetime.now(UTC)).total_seconds()) + 0.2
-            )
+            await wait_until(row.next_attempt_at)
     row = await email_delivery(database, notification_id)
     assert (row.status, row.attempts) == (DeliveryStatus.dead, 3)
 

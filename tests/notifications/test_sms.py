@@ -22,7 +22,7 @@ from carebridge.notifications.models import Channel, Delivery, DeliveryStatus
 from carebridge.notifications.service import notify
 from carebridge.platform.db import Database
 from carebridge.platform.sms import fit, twilio_signature
-from tests.factories import MakeUser
+from tests.factories import MakeUser, wait_until
 from tests.notifications.conftest import work
 
 SID, TOKEN = "AC0123456789abcdef", "twilio-test-token"
@@ -151,8 +151,6 @@ async def test_a_provider_error_is_retried_but_an_invalid_number_is_not(
     provider: tuple[Messages, str],
     jobs: None,
 ) -> None:
-    import asyncio
-    from datetime import UTC, datetime
 
     state, _ = provider
     user = await with_phone(database, make_user)
@@ -164,7 +162,7 @@ async def test_a_provider_error_is_retried_but_an_invalid_number_is_not(
     row = await sms_row(database, nid)
     assert (row.status, row.attempts) == (DeliveryStatus.failed, 1)
     assert row.next_attempt_at is not None
-    await asyncio.sleep(max(0.0, (row.next_attempt_at - datetime.now(UTC)).total_seconds()) + 0.2)
+    await wait_until(row.next_attempt_at)
     await work(sms_settings, database)
     assert (await sms_row(database, nid)).status == DeliveryStatus.sent
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -20,6 +19,7 @@ from carebridge.platform.deps import Session
 from carebridge.platform.errors import Conflict
 from carebridge.platform.housekeeping import purge_finished_jobs_task
 from carebridge.platform.jobs import BackoffRetry, defer_after_commit, job_app, run_worker
+from tests.factories import wait_until
 
 QUEUE = "tests"
 RAN: list[str] = []
@@ -122,7 +122,7 @@ async def test_failing_job_is_retried_with_backoff(
     assert isinstance(retry_at, datetime)
     assert retry_at > datetime.now(UTC)
 
-    await asyncio.sleep(max(0.0, (retry_at - datetime.now(UTC)).total_seconds()) + 0.2)
+    await wait_until(retry_at)
     await work(settings, database)
 
     (row,) = await job_rows("tests.flaky")

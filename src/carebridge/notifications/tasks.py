@@ -11,6 +11,7 @@ import structlog
 from procrastinate import JobContext
 from procrastinate.types import JSONValue
 
+from carebridge.config import Settings
 from carebridge.notifications.delivery import deliver_batch, due_deliveries
 from carebridge.notifications.transports import transports_for
 from carebridge.platform.jobs import job_app, task_resources
@@ -45,10 +46,8 @@ async def deliver_task(context: JobContext, delivery_ids: list[str]) -> None:
 _limiters: dict[str, RateLimiter] = {}
 
 
-def _limiter(settings: object) -> RateLimiter:
-    from carebridge.config import Settings
-
-    assert isinstance(settings, Settings)
+def _limiter(settings: Settings) -> RateLimiter:
+    """One limiter per backend for the worker's lifetime, so channel rates hold across jobs."""
     key = settings.redis_url or "memory"
     if key not in _limiters:
         _limiters[key] = RateLimiter(settings)

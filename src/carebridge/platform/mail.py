@@ -64,7 +64,7 @@ class FileTransport:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         path = self.outbox / f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
         path.write_bytes(message.as_bytes())
-        log.info("email_written", path=str(path), subject=message["Subject"])
+        log.info("email_written", path=str(path))  # never the subject: it may carry PHI
         return str(path)
 
     @asynccontextmanager
@@ -120,11 +120,7 @@ class SmtpConnection:
                 self._client = None
                 if attempt == 2:
                     raise
-        log.info(
-            "email_sent",
-            host=self._client.hostname if self._client else None,
-            subject=message["Subject"],
-        )
+        log.info("email_sent", host=self._client.hostname if self._client else None)
         return str(message["Message-ID"])
 
     async def close(self) -> None:

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from carebridge.accounts import admin, email_flows, service, two_factor
 from carebridge.accounts.actors import key_store_of
-from carebridge.accounts.models import STAFF_ROLES, Role, UserStatus
+from carebridge.accounts.models import STAFF_ROLES, Role, User, UserStatus
 from carebridge.accounts.schemas import (
     Credentials,
     MfaVerify,
@@ -154,11 +154,8 @@ async def signin(
 
 
 async def _signed_in(
-    db: Session, runtime: RuntimeDep, user: object, context: Context, target: str
+    db: Session, runtime: RuntimeDep, user: User, context: Context, target: str
 ) -> Response:
-    from carebridge.accounts.models import User
-
-    assert isinstance(user, User)
     token = await start_web_session(db, runtime.settings, user, context)
     if runtime.settings.staff_need_mfa and user.role in STAFF_ROLES and not user.mfa_enabled:
         target = "/account?enrol=1#mfa"  # staff enrol the second factor before anything else
