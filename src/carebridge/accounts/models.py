@@ -11,7 +11,7 @@ from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, LargeBinary, Str
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from carebridge.platform.models import Model
+from carebridge.platform.models import Base, Model
 
 
 class Role(StrEnum):
@@ -130,6 +130,19 @@ class OneTimeToken(Model):
     new_email: Mapped[str | None] = mapped_column(String(320))
 
     __table_args__ = (CheckConstraint(_one_of("purpose", TokenPurpose), name="purpose"),)
+
+
+class RealtimeTicket(Base):
+    """A one-time pass to open the WebSocket: 30 seconds, single use, stored hashed, and bound to
+    the session that asked for it (revoking the session closes the socket)."""
+
+    __tablename__ = "realtime_tickets"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("auth_sessions.id", ondelete="CASCADE"), index=True
+    )
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class RecoveryCode(Model):

@@ -17,6 +17,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "carebridge.accounts.models",
     "carebridge.compliance.models",
     "carebridge.notifications.models",
+    "carebridge.presence.models",
 )
 
 # Modules that declare procrastinate tasks.
