@@ -179,6 +179,8 @@ def _uvicorn_options(host: str, port: int) -> dict[str, Any]:
         "port": port,
         "log_config": None,
         "access_log": False,
+        # The real-time gateway writes broadcast frames straight to sansio connections.
+        "ws": "websockets-sansio",
         "ws_per_message_deflate": False,
         "proxy_headers": True,
         "server_header": False,
@@ -192,6 +194,7 @@ def worker(
 ) -> None:
     """Run a background job worker until interrupted."""
     from carebridge.platform.jobs import JobQueue, run_worker
+    from carebridge.platform.realtime.gateway import forward_events
 
     settings = _settings()
 
@@ -200,11 +203,19 @@ def worker(
         database = Database.from_settings(settings)
         jobs = JobQueue(settings)
         await jobs.open()
+        redis = None
+        if settings.redis_url is not None:
+            from redis.asyncio import Redis
+
+            redis = Redis.from_url(settings.redis_url)
         try:
-            await run_worker(settings, database, concurrency=concurrency, queues=queue)
+            async with forward_events(redis):
+                await run_worker(settings, database, concurrency=concurrency, queues=queue)
         finally:
             await jobs.close()
             await database.dispose()
+            if redis is not None:
+                await redis.aclose()
 
     with database_ready(settings) as settings:
         typer.secho("CareBridge worker started; Ctrl-C stops it.", fg=typer.colors.GREEN)

@@ -136,7 +136,35 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
 
-    @field_validator("cors_origins", "worker_queues", mode="before")
+    realtime_ticket_seconds: int = Field(
+        default=30, ge=5, le=300, description="WebSocket ticket life."
+    )
+    realtime_allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins allowed to open the WebSocket (default: public URL, CORS origins).",
+    )
+    realtime_ping_seconds: float = Field(default=20, gt=0, description="Server ping interval.")
+    realtime_idle_timeout_seconds: float = Field(
+        default=60, gt=0, description="A socket silent this long (no pong, no message) is dropped."
+    )
+    realtime_send_buffer_bytes: int = Field(
+        default=256 * 1024, ge=4096, description="A socket with more unsent bytes is behind."
+    )
+    realtime_slow_client_seconds: float = Field(
+        default=5, gt=0, description="A socket behind this long is disconnected."
+    )
+    realtime_queue_frames: int = Field(
+        default=256, ge=8, description="Frames queued per socket when not served by uvicorn."
+    )
+    realtime_max_subscriptions: int = Field(default=100, ge=1)
+    presence_offline_grace_seconds: float = Field(
+        default=60, ge=0, description="An online doctor whose last socket closed goes offline."
+    )
+    presence_follow_window_minutes: int = Field(
+        default=120, ge=1, description="At most one 'doctor online' notice per follower per window."
+    )
+
+    @field_validator("cors_origins", "worker_queues", "realtime_allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

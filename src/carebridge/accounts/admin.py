@@ -6,11 +6,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
-from carebridge.accounts.models import CLINICIAN_ROLES, AuthSession, Role, User, UserStatus
+from carebridge.accounts.models import CLINICIAN_ROLES, Role, User, UserStatus
+from carebridge.accounts.service import end_sessions
 from carebridge.compliance.service import record
 from carebridge.platform.context import RequestContext
 from carebridge.platform.errors import Conflict, NotFound
@@ -58,11 +59,7 @@ async def disable_user(
         raise Conflict("You cannot disable your own account.", code="cannot_disable_self")
     user = await _user(db, user_id)
     user.status = UserStatus.disabled
-    await db.execute(
-        update(AuthSession)
-        .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
-        .values(revoked_at=datetime.now(UTC), revoked_reason="user_disabled")
-    )
+    await end_sessions(db, user.id, "user_disabled")
     await _audit(db, actor, "admin.user_disabled", user, context)
     return user
 

@@ -45,6 +45,7 @@ from carebridge.platform.errors import (
     RateLimited,
     Unauthenticated,
 )
+from carebridge.platform.events import publish_after_commit
 from carebridge.platform.passwords import (
     hash_password,
     needs_rehash,
@@ -370,7 +371,11 @@ async def end_sessions(
         query = query.where(AuthSession.id.in_(only))
     if keep is not None:
         query = query.where(AuthSession.id != keep)
-    return len((await db.execute(query)).all())
+    ended = (await db.scalars(query)).all()
+    for session_id in ended:
+        # Open WebSockets of the session close once this commits (any process).
+        publish_after_commit(db, f"session.{session_id}", "ended", {"reason": reason})
+    return len(ended)
 
 
 async def logout(db: AsyncSession, actor: Actor, context: RequestContext) -> None:

@@ -9,7 +9,7 @@ import structlog
 from procrastinate import JobContext
 from sqlalchemy import delete, or_
 
-from carebridge.accounts.models import OneTimeToken
+from carebridge.accounts.models import OneTimeToken, RealtimeTicket
 from carebridge.platform.jobs import DEFAULT_RETRY, job_app, task_resources
 
 log = structlog.get_logger(__name__)
@@ -23,7 +23,8 @@ log = structlog.get_logger(__name__)
     retry=DEFAULT_RETRY,
 )
 async def purge_one_time_tokens_task(context: JobContext, timestamp: int) -> None:
-    """Delete links that expired or were used more than a day ago."""
+    """Delete links that expired or were used more than a day ago, and expired WebSocket
+    tickets (a redeemed ticket is deleted when it is used)."""
     cutoff = datetime.now(UTC) - timedelta(days=1)
     async with task_resources(context).database.transaction() as db:
         result = await db.execute(
@@ -31,4 +32,11 @@ async def purge_one_time_tokens_task(context: JobContext, timestamp: int) -> Non
                 or_(OneTimeToken.expires_at < cutoff, OneTimeToken.used_at < cutoff)
             )
         )
-    log.info("one_time_tokens_purged", deleted=getattr(result, "rowcount", None))
+        tickets = await db.execute(
+            delete(RealtimeTicket).where(RealtimeTicket.expires_at < datetime.now(UTC))
+        )
+    log.info(
+        "one_time_tokens_purged",
+        deleted=getattr(result, "rowcount", None),
+        realtime_tickets=getattr(tickets, "rowcount", None),
+    )

@@ -70,6 +70,9 @@ class RouteTemplates:
         return str(template or "unmatched")
 
 
+SERVER_SEND_KEY = "carebridge.server_send"
+
+
 class RequestMiddleware:
     def __init__(
         self,
@@ -89,6 +92,10 @@ class RequestMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "websocket":
+                # The server's own send, before any wrapper: the real-time gateway writes
+                # pre-encoded broadcast frames through it (platform/realtime/sinks.py).
+                scope[SERVER_SEND_KEY] = send
             await self.app(scope, receive, send)
             return
         request_id = _incoming_request_id(scope) or uuid.uuid4().hex

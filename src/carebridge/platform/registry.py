@@ -32,6 +32,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.accounts.routes",
     "carebridge.notifications.routes",
     "carebridge.notifications.webhooks",
+    "carebridge.accounts.realtime",
 )
 
 # Modules exposing ``root_router``, mounted at the root (well-known URLs, not under /api/v1).

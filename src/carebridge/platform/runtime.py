@@ -11,6 +11,7 @@ from carebridge.platform.jobs import JobQueue
 from carebridge.platform.metrics import Metrics
 from carebridge.platform.migrate import head_revision
 from carebridge.platform.ratelimit import RateLimiter
+from carebridge.platform.realtime.gateway import Gateway
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -23,6 +24,7 @@ class Runtime:
     jobs: JobQueue
     metrics: Metrics
     ratelimiter: RateLimiter
+    realtime: Gateway
     redis: Redis | None = None
     owns_database: bool = True
     migrations_head: str | None = field(default_factory=head_revision)
@@ -50,14 +52,17 @@ class Runtime:
             jobs=JobQueue(settings),
             metrics=metrics,
             ratelimiter=RateLimiter(settings),
+            realtime=Gateway(settings, metrics, database, redis),
             redis=redis,
             owns_database=owns_database,
         )
 
     async def open(self) -> None:
         await self.jobs.open()
+        await self.realtime.open()
 
     async def close(self) -> None:
+        await self.realtime.close()
         await self.jobs.close()
         if self.redis is not None:
             await self.redis.aclose()

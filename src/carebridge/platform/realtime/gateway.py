@@ -1,0 +1,267 @@
+"""The WebSocket session: origin check, client messages (subscribe, unsubscribe, ping), topic
+authorization with snapshots, server pings, silent-client and ended-session drops.
+
+The ticket is redeemed by the accounts domain (``accounts/realtime.py``), which then hands the
+socket and the caller's identity to :meth:`Gateway.serve`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import structlog
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocket
+
+from carebridge.config import Settings
+from carebridge.platform.db import Database
+from carebridge.platform.events import listen
+from carebridge.platform.metrics import Metrics
+from carebridge.platform.realtime.broker import Broker, MemoryBroker, RedisBroker
+from carebridge.platform.realtime.frames import message
+from carebridge.platform.realtime.hub import Connection, Hub, RealtimeMetrics
+from carebridge.platform.realtime.sinks import QueueSink, Sink, TransportSink, server_protocol
+from carebridge.platform.realtime.topics import HOOKS, GatewayContext, Identity, rule_for
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+log = structlog.get_logger(__name__)
+
+MAX_TOPIC_LENGTH = 200
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def allowed_origins(settings: Settings) -> set[str]:
+    configured = settings.realtime_allowed_origins or [
+        settings.public_base_url,
+        *settings.cors_origins,
+    ]
+    return {_origin_of(origin) for origin in configured}
+
+
+def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
+    """Browsers always send Origin: a page of another site may not open our socket. Clients
+    that are not browsers send none and are let through (they still need a ticket)."""
+    origin = websocket.headers.get("origin")
+    return origin is None or origin.lower() in allowed_origins(settings)
+
+
+async def refuse(websocket: WebSocket, status: int, code: str, detail: str) -> None:
+    """Answer the upgrade with a problem+json (or a policy close if the server cannot)."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        problem = {"type": "about:blank", "status": status, "code": code, "detail": detail}
+        await websocket.send_denial_response(
+            JSONResponse(problem, status_code=status, media_type="application/problem+json")
+        )
+    else:
+        await websocket.close(code=1008, reason=code)
+
+
+class Gateway:
+    def __init__(
+        self, settings: Settings, metrics: Metrics, database: Database, redis: Redis | None
+    ) -> None:
+        self.settings = settings
+        self.process_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.context = GatewayContext(settings, database, self.process_id)
+        self.broker: Broker = RedisBroker(redis) if redis is not None else MemoryBroker()
+        self.hub = Hub(RealtimeMetrics(metrics))
+        self._background: set[asyncio.Task[Any]] = set()
+        self._stop_listening: Callable[[], None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        await self.broker.start(self.hub.deliver, self.hub.resync)
+        self._stop_listening = listen(self.publish)
+        self._ticker = asyncio.create_task(self._tick_forever())
+
+    async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        if self._stop_listening is not None:
+            self._stop_listening()
+        await self.hub.close_all()
+        await self.broker.stop()
+
+    async def publish(
+        self, topic: str, event: str, data: dict[str, Any], seq: int | None = None
+    ) -> None:
+        await self.broker.publish(topic, event, data, seq=seq)
+
+    # -- one socket ----------------------------------------------------------------------------
+
+    async def serve(self, websocket: WebSocket, identity: Identity) -> None:
+        await websocket.accept()
+        connection = Connection(
+            identity,
+            self._sink(websocket),
+            close=lambda code, reason: self._soon(websocket.close(code, reason)),
+        )
+        self.hub.add(connection)
+        await self._run(HOOKS.opened, identity, connection)
+        try:
+            await self._receive(websocket, connection)
+        finally:
+            self.hub.remove(connection)
+            await connection.sink.aclose()
+            await asyncio.shield(self._run(HOOKS.closed, identity, connection))
+
+    def _sink(self, websocket: WebSocket) -> Sink:
+        settings = self.settings
+        protocol = server_protocol(websocket.scope)
+        if protocol is not None:
+            return TransportSink(
+                protocol, settings.realtime_send_buffer_bytes, settings.realtime_slow_client_seconds
+            )
+        return QueueSink(
+            websocket.send_text,
+            settings.realtime_queue_frames,
+            abort=lambda: self._soon(websocket.close(4429, "too slow")),
+        )
+
+    async def _receive(self, websocket: WebSocket, connection: Connection) -> None:
+        while True:
+            received = await websocket.receive()
+            if received["type"] == "websocket.disconnect":
+                return
+            connection.last_heard = time.monotonic()
+            text = received.get("text")
+            if text is None:
+                text = (received.get("bytes") or b"").decode(errors="replace")
+            await self._handle(connection, text)
+
+    async def _handle(self, connection: Connection, text: str) -> None:
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            frame = None
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            connection.send(
+                message("error", code="bad_frame", detail="Send a JSON object with a type.")
+            )
+            return
+        kind, ref = frame["type"], frame.get("id")
+        reply: dict[str, Any] = {} if ref is None else {"id": ref}
+        if kind == "ping":
+            connection.send(message("pong", **reply))
+        elif kind == "pong":
+            return
+        elif kind in ("subscribe", "unsubscribe"):
+            topic = frame.get("topic")
+            if not isinstance(topic, str) or not 0 < len(topic) <= MAX_TOPIC_LENGTH:
+                connection.send(message("error", code="bad_topic", detail="Name a topic.", **reply))
+            elif kind == "subscribe":
+                await self._subscribe(connection, topic, reply)
+            else:
+                self.hub.unsubscribe(connection, topic)
+                connection.send(message("unsubscribed", topic=topic, **reply))
+        else:
+            detail = "Known types: subscribe, unsubscribe, ping, pong."
+            connection.send(message("error", code="unknown_type", detail=detail, **reply))
+
+    async def _subscribe(self, connection: Connection, topic: str, reply: dict[str, Any]) -> None:
+        if len(connection.topics) >= self.settings.realtime_max_subscriptions:
+            detail = f"At most {self.settings.realtime_max_subscriptions} topics per connection."
+            connection.send(
+                message("error", code="too_many_topics", topic=topic, detail=detail, **reply)
+            )
+            return
+        rule = rule_for(topic)
+        snapshot: dict[str, Any] | None = None
+        async with self.context.database.transaction() as db:
+            allowed = rule is not None and await rule.authorize(db, connection.identity, topic)
+            if allowed and rule is not None:
+                # Subscribed before the snapshot is read: no event falls between the two.
+                self.hub.subscribe(connection, topic)
+                if rule.snapshot is not None:
+                    snapshot = await rule.snapshot(db, connection.identity, topic)
+        if not allowed:
+            detail = "This topic does not exist or you may not read it."
+            connection.send(
+                message("error", code="forbidden_topic", topic=topic, detail=detail, **reply)
+            )
+            return
+        if snapshot is not None:
+            connection.send(message("snapshot", topic=topic, data=snapshot))
+        connection.send(message("subscribed", topic=topic, **reply))
+
+    async def _run(
+        self,
+        hooks: list[Callable[[GatewayContext, Identity, Any], Awaitable[None]]],
+        identity: Identity,
+        connection: Connection,
+    ) -> None:
+        for hook in hooks:
+            try:
+                await hook(self.context, identity, connection.id)
+            except Exception:
+                log.exception("realtime_hook_failed", hook=getattr(hook, "__name__", "?"))
+
+    def _soon(self, coroutine: Awaitable[None]) -> None:
+        async def run() -> None:
+            with contextlib.suppress(Exception):
+                await coroutine
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # -- every few seconds ---------------------------------------------------------------------
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.realtime_ping_seconds)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("realtime_tick_failed")
+
+    async def tick(self) -> None:
+        """Ping every socket, drop the silent, close sockets of ended sessions, let domains
+        refresh what they keep per connection."""
+        self.hub.broadcast(message("ping"))
+        self.hub.drop_silent(time.monotonic() - self.settings.realtime_idle_timeout_seconds)
+        sessions = set(self.hub.by_session)
+        if sessions and HOOKS.live_sessions is not None:
+            async with self.context.database.transaction() as db:
+                live = await HOOKS.live_sessions(db, sessions)
+            for session_id in sessions - live:
+                self.hub.end_session(session_id)
+        for hook in HOOKS.ticks:
+            await hook(self.context)
+
+
+@asynccontextmanager
+async def forward_events(redis: Redis | None) -> AsyncIterator[None]:
+    """In a process without sockets (``carebridge worker``): events published there reach the
+    sockets of the API processes through Redis."""
+    if redis is None:
+        yield
+        return
+    broker = RedisBroker(redis)
+
+    async def forward(topic: str, event: str, data: dict[str, Any], seq: int | None) -> None:
+        await broker.publish(topic, event, data, seq=seq)
+
+    stop = listen(forward)
+    try:
+        yield
+    finally:
+        stop()

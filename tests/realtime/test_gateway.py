@@ -1,0 +1,134 @@
+"""The WebSocket gateway against a running server with real clients: tickets, origin, topic
+authorization, session revocation, silent and slow clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import update
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from carebridge.accounts.models import RealtimeTicket
+from carebridge.platform.events import publish
+from tests.realtime.conftest import Live, Serve, next_frame, subscribe
+
+
+async def refused_status(live: Live, ticket: str, origin: str | None = None) -> int:
+    with pytest.raises(InvalidStatus) as refused:
+        async with live.socket(ticket, origin=origin):
+            pass
+    return refused.value.response.status_code
+
+
+class TestOpening:
+    async def test_refused_without_a_ticket(self, live: Live) -> None:
+        assert await refused_status(live, "") == 401
+        assert await refused_status(live, "made-up-ticket") == 401
+
+    async def test_ticket_needs_a_signed_in_caller(self, live: Live) -> None:
+        assert (await live.http.post("/api/v1/ws/ticket")).status_code == 401
+
+    async def test_a_ticket_opens_one_socket_only(self, live: Live) -> None:
+        member = await live.member()
+        ticket = await live.ticket(member)
+        async with live.socket(ticket) as socket:
+            await socket.send(json.dumps({"type": "ping", "id": 7}))
+            assert await next_frame(socket) == {"type": "pong", "id": 7}
+        assert await refused_status(live, ticket) == 401
+
+    async def test_an_expired_ticket_is_refused(self, live: Live) -> None:
+        ticket = await live.ticket(await live.member())
+        async with live.database.transaction() as db:  # its 30 seconds are over
+            await db.execute(
+                update(RealtimeTicket).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+        assert await refused_status(live, ticket) == 401
+
+    async def test_another_sites_page_is_refused(self, live: Live) -> None:
+        member = await live.member()
+        assert await refused_status(live, await live.ticket(member), "https://evil.example") == 403
+        async with live.socket(await live.ticket(member), origin=live.url) as socket:
+            await socket.send(json.dumps({"type": "ping"}))
+            assert (await next_frame(socket))["type"] == "pong"
+
+
+class TestTopics:
+    async def test_own_user_topic_only(self, live: Live) -> None:
+        me, other = await live.member(), await live.member()
+        async with await live.open(me) as socket:
+            refused = await subscribe(socket, f"user.{other.user_id}")
+            assert refused[-1]["type"] == "error"
+            assert refused[-1]["code"] == "forbidden_topic"
+            for topic in ("session.x", "nothing.here", f"user.{me.user_id}x"):
+                assert (await subscribe(socket, topic))[-1]["code"] == "forbidden_topic"
+            assert (await subscribe(socket, f"user.{me.user_id}"))[-1]["type"] == "subscribed"
+
+    async def test_events_of_a_topic_reach_its_subscribers_in_order(self, live: Live) -> None:
+        me = await live.member()
+        async with await live.open(me) as socket:
+            await subscribe(socket, f"user.{me.user_id}")
+            for n in range(3):
+                await publish(f"user.{me.user_id}", "notification.created", {"n": n})
+            frames = [await next_frame(socket) for _ in range(3)]
+        assert [f["data"]["n"] for f in frames] == [0, 1, 2]
+        assert frames[0]["topic"] == f"user.{me.user_id}"
+        assert frames[0]["event"] == "notification.created"
+        seqs = [f["seq"] for f in frames]
+        assert seqs == sorted(seqs) and len(set(seqs)) == 3
+
+    async def test_bad_frames_get_error_frames_not_a_disconnect(self, live: Live) -> None:
+        async with await live.open(await live.member()) as socket:
+            for text in ("not json", "[1]", '{"type": "dance"}', '{"type": "subscribe"}'):
+                await socket.send(text)
+                assert (await next_frame(socket))["type"] == "error"
+            await socket.send(json.dumps({"type": "ping"}))
+            assert (await next_frame(socket))["type"] == "pong"
+
+
+class TestDisconnects:
+    async def test_signing_out_closes_the_socket(self, live: Live) -> None:
+        me = await live.member()
+        async with await live.open(me) as socket:
+            await subscribe(socket, f"user.{me.user_id}")
+            response = await live.http.post("/api/v1/auth/logout", headers=me.headers)
+            assert response.status_code == 204, response.text
+            with pytest.raises(ConnectionClosed) as closed:
+                await next_frame(socket)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+    async def test_a_silent_client_is_dropped(self, serve: Serve) -> None:
+        async with serve(realtime_idle_timeout_seconds=1.0) as live:
+            async with await live.open(await live.member()) as socket:
+                # The client never answers the server's pings nor says anything.
+                with pytest.raises(ConnectionClosed) as closed:
+                    await next_frame(socket, timeout=5)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4408
+
+    async def test_a_slow_client_is_dropped_and_the_others_keep_receiving(
+        self, live: Live
+    ) -> None:
+        me = await live.member()
+        async with await live.open(me) as stuck, await live.open(me) as reader:
+            await subscribe(stuck, f"user.{me.user_id}")
+            await subscribe(reader, f"user.{me.user_id}")
+            stuck.transport.pause_reading()  # the stuck client stops reading its socket
+            blob = "x" * 64_000
+            received = 0
+            for n in range(400):
+                await publish(f"user.{me.user_id}", "bulk", {"n": n, "blob": blob})
+                await asyncio.sleep(0.002)
+                while True:  # the healthy reader keeps up
+                    try:
+                        frame = json.loads(await asyncio.wait_for(reader.recv(), 0.001))
+                    except TimeoutError:
+                        break
+                    received += frame.get("event") == "bulk"
+            while received < 400:
+                frame = await next_frame(reader)
+                received += frame.get("event") == "bulk"
+            metrics = (await live.http.get("/metrics")).text
+        assert received == 400
+        assert 'carebridge_realtime_drops_total{reason="slow"} 1.0' in metrics
