@@ -116,6 +116,13 @@ class Settings(BaseSettings):
     )
     vapid_subject: str = "mailto:admin@carebridge.localhost"
 
+    cache_ttl_seconds: float = Field(
+        default=30, ge=0, description="Life of cached listings (doctor search); 0 turns it off."
+    )
+    cache_max_entries: int = Field(
+        default=10_000, ge=10, description="Entries the in-memory cache keeps per process."
+    )
+
     sms_transport: Literal["log", "twilio"] = Field(
         default="log", description="'log' writes SMS to the log; 'twilio' sends them."
     )

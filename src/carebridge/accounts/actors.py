@@ -1,9 +1,10 @@
 """Who is calling: the typed caller dependencies every authenticated route declares.
 
 ``AnyUser``, ``PatientActor``, ``DoctorActor``, ``NurseActor``, ``StaffActor`` and
-``AdminActor`` are ``Annotated`` aliases. An access token is accepted only while its session is
-live and its user not disabled, so revoking a session or disabling a user takes effect on the
-next request.
+``AdminActor`` are ``Annotated`` aliases; ``AnyDoctor`` and ``AnyNurse`` also admit clinicians
+still waiting for approval (for what they do before it, such as filling in their profile). An
+access token is accepted only while its session is live and its user not disabled, so revoking a
+session or disabling a user takes effect on the next request.
 """
 
 from __future__ import annotations
@@ -154,7 +155,26 @@ async def admin_actor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
     )
 
 
+@caller
+async def any_doctor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
+    """A doctor, approved or still waiting for approval (who fills in the profile to be
+    verified)."""
+    return _require(
+        actor, frozenset({Role.doctor}), approved=False, need_mfa=runtime.settings.staff_need_mfa
+    )
+
+
+@caller
+async def any_nurse(actor: AnyUser, runtime: RuntimeDep) -> Actor:
+    """A nurse, approved or still waiting for approval."""
+    return _require(
+        actor, frozenset({Role.nurse}), approved=False, need_mfa=runtime.settings.staff_need_mfa
+    )
+
+
 PatientActor = Annotated[Actor, Depends(patient_actor)]
+AnyDoctor = Annotated[Actor, Depends(any_doctor)]
+AnyNurse = Annotated[Actor, Depends(any_nurse)]
 DoctorActor = Annotated[Actor, Depends(doctor_actor)]
 NurseActor = Annotated[Actor, Depends(nurse_actor)]
 StaffActor = Annotated[Actor, Depends(staff_actor)]

@@ -121,15 +121,7 @@ class ProfileUpdate(BaseModel):
     @field_validator("phone")
     @classmethod
     def _phone(cls, value: str | None) -> str | None:
-        if not value:
-            return value
-        try:
-            number = phonenumbers.parse(value, None)
-        except phonenumbers.NumberParseException as exc:
-            raise ValueError("must be an international number starting with +") from exc
-        if not phonenumbers.is_valid_number(number):
-            raise ValueError("is not a valid phone number")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return check_phone(value) if value else value
 
 
 class SessionOut(BaseModel):
@@ -171,3 +163,14 @@ class EmailChange(BaseModel):
 
 class Accepted(BaseModel):
     detail: str
+
+
+def check_phone(value: str) -> str:
+    """An international phone number, returned in E.164 (``+14155550123``)."""
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError("must be an international number starting with +") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("is not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

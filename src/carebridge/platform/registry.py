@@ -18,6 +18,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "carebridge.compliance.models",
     "carebridge.notifications.models",
     "carebridge.presence.models",
+    "carebridge.directory.models",
 )
 
 # Modules that declare procrastinate tasks.
@@ -32,6 +33,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.accounts.routes",
     "carebridge.notifications.routes",
     "carebridge.notifications.webhooks",
+    "carebridge.directory.routes",
     "carebridge.accounts.realtime",
 )
 

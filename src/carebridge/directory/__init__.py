@@ -1,0 +1,1 @@
+"""Directory: doctor, nurse and patient profiles, the specialties catalog, doctor search."""

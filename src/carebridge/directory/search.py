@@ -1,0 +1,328 @@
+"""Doctor search: full-text search, filters, presence, and keyset pagination.
+
+Text search runs on ``doctor_profiles.search_vector`` (GIN index; name and specialties weight A,
+languages B, bio C; see migration 0010). A query is built from the search's words only (letters
+and digits: :func:`~carebridge.directory.schemas.search_terms`), never from the raw text:
+
+* every word but the last must match, stemmed like the vector
+  (``plainto_tsquery('english', ...)``, which drops stop words);
+* the last word matches as a prefix, for type-ahead: ``'cardio':*``, both unstemmed (``simple``,
+  so "a" still finds "Ada") and stemmed (``english``, so a finished "cardiology" finds the
+  stored stem "cardiolog").
+
+The rank is ``ts_rank_cd`` normalised into [0, 1), plus 1 when the match is in the name or a
+specialty (the A-weighted part of the vector), plus 2 when the whole search *is* a specialty of
+the doctor or the doctor's name: "cardiology" lists cardiologists before doctors whose bio
+mentions the heart, whatever the bios say.
+
+Pages are keyset-paginated on (sort key, id); the cursor carries the sort it belongs to.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Float,
+    Select,
+    and_,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.directory.models import DoctorProfile, Specialty, doctor_specialties
+from carebridge.directory.schemas import DoctorOut, DoctorPage, DoctorQuery, Sort, SpecialtyRef
+from carebridge.platform.errors import Invalid
+from carebridge.presence.models import DoctorPresence
+
+# A select of any number of columns (SQLAlchemy 2.1 types each column).
+Rows: TypeAlias = Select[*tuple[Any, ...]]
+
+_WEIGHTS: ColumnElement[Any] = literal_column("'{0.1, 0.2, 0.4, 1.0}'::float4[]")
+_RANK_NORMALISATION = 32  # rank / (rank + 1): always below 1, so the bonuses decide first
+_NO_FEE = 2**31 - 1
+
+STATUS = func.coalesce(DoctorPresence.status, literal("offline"))
+LISTED = and_(
+    DoctorProfile.verified_at.is_not(None),
+    User.status == UserStatus.active,
+    User.role == Role.doctor,
+)
+
+
+def listed_doctors() -> Rows:
+    """Verified doctors with an active account, with their presence (no row: offline)."""
+    statement: Rows = (
+        select(
+            User.id,
+            User.name,
+            DoctorProfile.bio,
+            DoctorProfile.languages,
+            DoctorProfile.years_of_experience,
+            DoctorProfile.consultation_fee,
+            DoctorProfile.currency,
+            DoctorProfile.clinic_address,
+            DoctorProfile.photo_url,
+            DoctorProfile.time_zone,
+            DoctorProfile.rating_average,
+            DoctorProfile.rating_count,
+            STATUS.label("status"),
+            DoctorPresence.last_online_at,
+        )
+        .select_from(DoctorProfile)
+        .join(User, User.id == DoctorProfile.user_id)
+        .outerjoin(DoctorPresence, DoctorPresence.doctor_id == DoctorProfile.user_id)
+        .where(LISTED)
+    )
+    return statement
+
+
+def text_query(terms: Sequence[str]) -> ColumnElement[Any]:
+    """The tsquery of ``terms`` (non-empty, letters and digits only)."""
+    head, last = terms[:-1], terms[-1]
+    prefix = f"{last}:*"  # safe: ``last`` holds no tsquery operator
+    query: ColumnElement[Any] = func.to_tsquery("simple", prefix).op("||", return_type=TSQUERY)(
+        func.to_tsquery("english", prefix)
+    )
+    if head:
+        query = func.plainto_tsquery("english", " ".join(head)).op("&&", return_type=TSQUERY)(query)
+    return query
+
+
+def _matches(query: ColumnElement[Any]) -> ColumnElement[bool]:
+    return DoctorProfile.search_vector.op("@@", return_type=Boolean)(query)
+
+
+def relevance(terms: Sequence[str], exact_specialties: Sequence[uuid.UUID]) -> ColumnElement[Any]:
+    query = text_query(terms)
+    in_name_or_specialty = func.ts_filter(
+        DoctorProfile.search_vector, literal_column("""'{a}'::"char"[]""")
+    ).op("@@")(query)
+    phrase = " ".join(terms)
+    plain_name = func.btrim(func.regexp_replace(func.lower(User.name), r"[^[:alnum:]]+", " ", "g"))
+    exact = or_(
+        plain_name.in_([phrase, f"dr {phrase}"]),
+        exists()
+        .where(
+            doctor_specialties.c.doctor_id == DoctorProfile.user_id,
+            doctor_specialties.c.specialty_id.in_(exact_specialties),
+        )
+        .correlate(DoctorProfile)
+        if exact_specialties
+        else false(),
+    )
+    return (
+        cast(
+            func.ts_rank_cd(_WEIGHTS, DoctorProfile.search_vector, query, _RANK_NORMALISATION),
+            Float,
+        )
+        + case((in_name_or_specialty, 1.0), else_=0.0)
+        + case((exact, 2.0), else_=0.0)
+    )
+
+
+@dataclass(frozen=True)
+class SortKey:
+    sort: Sort
+    key: ColumnElement[Any]
+    descending: bool
+
+
+def sort_key(sort: Sort, rank: ColumnElement[Any] | None) -> SortKey:
+    if sort == "relevance" and rank is not None:
+        return SortKey(sort, rank, descending=True)
+    if sort == "fee":
+        return SortKey(sort, func.coalesce(DoctorProfile.consultation_fee, _NO_FEE), False)
+    if sort == "rating":
+        rating = cast(func.coalesce(DoctorProfile.rating_average, -1), Float)
+        return SortKey(sort, rating, descending=True)
+    return SortKey("name", User.name.expression, descending=False)
+
+
+# -- cursors ----------------------------------------------------------------------------------
+
+_KEY_TYPES: dict[str, tuple[type, ...]] = {
+    "relevance": (float, int),
+    "rating": (float, int),
+    "fee": (int,),
+    "name": (str,),
+}
+
+
+def encode_cursor(sort: Sort, key: Any, row_id: uuid.UUID) -> str:
+    raw = json.dumps({"s": sort, "k": key, "i": str(row_id)}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: Sort) -> tuple[Any, uuid.UUID]:
+    """The (key, id) after which the next page starts; 422 ``bad_cursor`` for anything that
+    is not a cursor this search gave out (or belongs to another sort)."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        key, row_id = data["k"], uuid.UUID(data["i"])
+        if data["s"] != sort or isinstance(key, bool) or not isinstance(key, _KEY_TYPES[sort]):
+            raise ValueError("cursor of another sort")
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise Invalid(
+            "The cursor is not valid for this search; start from the first page.",
+            code="bad_cursor",
+        ) from exc
+    if isinstance(key, int | float) and sort in ("relevance", "rating"):
+        key = float(key)
+    return key, row_id
+
+
+# -- the search ---------------------------------------------------------------------------------
+
+
+async def specialty_id(db: AsyncSession, slug: str) -> uuid.UUID:
+    found = await db.scalar(select(Specialty.id).where(Specialty.slug == slug))
+    if found is None:
+        raise Invalid(f"No specialty {slug!r}; see /api/v1/specialties.", code="unknown_specialty")
+    return found
+
+
+async def exact_specialties(db: AsyncSession, terms: Sequence[str]) -> list[uuid.UUID]:
+    """Specialties whose name or slug is exactly the search ("ear nose and throat", "ent")."""
+    phrase = " ".join(terms)
+    plain = func.btrim(func.regexp_replace(func.lower(Specialty.name), r"[^[:alnum:]]+", " ", "g"))
+    slug_words = func.replace(Specialty.slug, "-", " ")
+    rows = await db.scalars(select(Specialty.id).where(or_(plain == phrase, slug_words == phrase)))
+    return list(rows.all())
+
+
+async def search_statement(db: AsyncSession, query: DoctorQuery) -> tuple[Rows, SortKey]:
+    """The statement of one page of ``query`` (limit + 1 rows), and its sort."""
+    statement = listed_doctors()
+    terms = query.terms
+    rank = None
+    if terms:
+        statement = statement.where(_matches(text_query(terms)))
+        rank = relevance(terms, await exact_specialties(db, terms))
+    if query.specialty is not None:
+        chosen = await specialty_id(db, query.specialty)
+        statement = statement.where(
+            exists().where(
+                doctor_specialties.c.doctor_id == DoctorProfile.user_id,
+                doctor_specialties.c.specialty_id == chosen,
+            )
+        )
+    if query.online is True:
+        statement = statement.where(DoctorPresence.status == "online")
+    elif query.online is False:
+        statement = statement.where(STATUS != "online")
+    if query.language is not None:
+        statement = statement.where(DoctorProfile.languages.contains([query.language]))
+    if query.min_rating is not None:
+        statement = statement.where(DoctorProfile.rating_average >= query.min_rating)
+    if query.max_fee is not None:
+        statement = statement.where(DoctorProfile.consultation_fee <= query.max_fee)
+    order = sort_key(query.effective_sort, rank)
+    return paginate(statement, order, query.cursor, query.limit), order
+
+
+def paginate(statement: Rows, order: SortKey, cursor: str | None, limit: int) -> Rows:
+    statement = statement.add_columns(order.key.label("sort_key"))
+    if cursor is not None:
+        key, row_id = decode_cursor(cursor, order.sort)
+        after = tuple_(order.key, User.id)
+        statement = statement.where(
+            after < tuple_(key, row_id) if order.descending else after > tuple_(key, row_id)
+        )
+    if order.descending:
+        statement = statement.order_by(order.key.desc(), User.id.desc())
+    else:
+        statement = statement.order_by(order.key.asc(), User.id.asc())
+    return statement.limit(limit + 1)
+
+
+async def run_page(db: AsyncSession, statement: Rows, order: SortKey, limit: int) -> DoctorPage:
+    rows = list((await db.execute(statement)).all())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = encode_cursor(order.sort, last.sort_key, last.id)
+    specialties = await specialties_of(db, [row.id for row in rows])
+    items = [doctor_out(row, specialties.get(row.id, [])) for row in rows]
+    return DoctorPage(items=items, next_cursor=next_cursor)
+
+
+async def search(db: AsyncSession, query: DoctorQuery) -> DoctorPage:
+    statement, order = await search_statement(db, query)
+    return await run_page(db, statement, order, query.limit)
+
+
+async def online_now(db: AsyncSession, cursor: str | None, limit: int) -> DoctorPage:
+    """Verified doctors who are online or busy, by name."""
+    statement = listed_doctors().where(DoctorPresence.status.in_(("online", "busy")))
+    order = sort_key("name", None)
+    return await run_page(db, paginate(statement, order, cursor, limit), order, limit)
+
+
+async def specialties_of(
+    db: AsyncSession, doctor_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[SpecialtyRef]]:
+    if not doctor_ids:
+        return {}
+    rows = await db.execute(
+        select(doctor_specialties.c.doctor_id, Specialty.slug, Specialty.name)
+        .join(Specialty, Specialty.id == doctor_specialties.c.specialty_id)
+        .where(doctor_specialties.c.doctor_id.in_(doctor_ids))
+        .order_by(Specialty.name)
+    )
+    found: dict[uuid.UUID, list[SpecialtyRef]] = {}
+    for doctor_id, slug, name in rows:
+        found.setdefault(doctor_id, []).append(SpecialtyRef(slug=slug, name=name))
+    return found
+
+
+_PROFILE_FIELDS = (
+    "bio",
+    "years_of_experience",
+    "consultation_fee",
+    "currency",
+    "clinic_address",
+    "photo_url",
+    "time_zone",
+    "rating_count",
+)
+
+
+def profile_fields(source: Any) -> dict[str, Any]:
+    """What every view of a doctor shows, from a listing row or a ``DoctorProfile``."""
+    fields = {name: getattr(source, name) for name in _PROFILE_FIELDS}
+    rating = source.rating_average
+    fields["rating_average"] = None if rating is None else float(rating)
+    fields["languages"] = list(source.languages)
+    return fields
+
+
+def doctor_out(row: Any, specialties: list[SpecialtyRef]) -> DoctorOut:
+    return DoctorOut(
+        id=row.id,
+        name=row.name,
+        specialties=specialties,
+        status=row.status,
+        last_online_at=row.last_online_at,
+        **profile_fields(row),
+    )
