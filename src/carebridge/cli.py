@@ -255,6 +255,7 @@ def makemigration(message: Annotated[str, typer.Option("-m", "--message")]) -> N
 
 
 async def _seed_demo(settings: Settings) -> None:
+    from carebridge.platform.registry import DEMO_SEED_MODULES
     from carebridge.seed import seed_demo
 
     if settings.is_production:
@@ -268,9 +269,10 @@ async def _seed_demo(settings: Settings) -> None:
         typer.echo("demo data: no domain has demo data yet")
     for name, created in results.items():
         typer.echo(f"demo data: {name}: {created} created")
-    from carebridge.accounts.demo import describe
-
-    typer.secho(describe(), fg=typer.colors.CYAN)
+    for module_path in DEMO_SEED_MODULES:
+        describe = getattr(importlib.import_module(module_path), "describe", None)
+        if describe is not None:
+            typer.secho(describe(), fg=typer.colors.CYAN)
 
 
 @cli.command()

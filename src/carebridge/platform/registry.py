@@ -47,8 +47,12 @@ NOTIFICATION_KIND_MODULES: tuple[str, ...] = ("carebridge.accounts.links",)
 # Modules exposing ``async def scrape(metrics, session)``, run at each /metrics scrape.
 METRICS_MODULES: tuple[str, ...] = ("carebridge.notifications.metrics",)
 
-# Modules exposing ``async def seed_demo(session) -> int`` (rows created), run in this order.
-DEMO_SEED_MODULES: tuple[str, ...] = ("carebridge.accounts.demo",)
+# Modules exposing ``async def seed_demo(session) -> int`` (rows created), run in this order;
+# a module's ``describe() -> str``, if it has one, is printed after seeding (credentials).
+DEMO_SEED_MODULES: tuple[str, ...] = (
+    "carebridge.accounts.demo",
+    "carebridge.directory.demo",
+)
 
 
 def load_models() -> MetaData:
