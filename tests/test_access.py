@@ -42,6 +42,9 @@ PUBLIC_ROUTES = {
     "/api/v1/doctors",
     "/api/v1/doctors/online",
     "/api/v1/doctors/{doctor_id}",
+    "/doctors",
+    "/doctors/results",
+    "/doctors/{doctor_id}",
 }
 
 

@@ -1,0 +1,241 @@
+"""Directory pages: the doctor search (htmx type-ahead), a doctor's page, the doctor's and the
+patient's own profile forms, and the admin's verification queue. Forms post back to the same
+services as the API."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from carebridge.accounts.actors import Actor, key_store_of
+from carebridge.accounts.models import Role
+from carebridge.directory import admin, patients, search, service
+from carebridge.directory.codes import LANGUAGES, format_fee
+from carebridge.directory.schemas import DoctorProfileIn, DoctorQuery, PatientProfileIn
+from carebridge.platform.access import PUBLIC
+from carebridge.platform.context import Context
+from carebridge.platform.db import undo_unless_kept
+from carebridge.platform.deps import RuntimeDep, Session
+from carebridge.platform.errors import CareBridgeError, Forbidden
+from carebridge.web.pages import redirect, render
+from carebridge.web.session import Csrf, WebAdmin, WebUser, WebVisitor
+
+router = APIRouter(include_in_schema=False)
+FormStr = Annotated[str, Form()]
+_LANGUAGES = sorted(LANGUAGES.items(), key=lambda item: item[1])
+
+
+def _only(actor: Actor, role: Role) -> None:
+    if actor.role != role:
+        raise Forbidden("This page is not for your role.", code="wrong_role")
+
+
+def _problem(exc: Exception) -> str:
+    if isinstance(exc, CareBridgeError):
+        return exc.detail
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in exc.errors()
+        )
+    return "Please check the form."
+
+
+def language_names(codes: list[str]) -> str:
+    return ", ".join(LANGUAGES.get(code, code) for code in codes)
+
+
+def _page_values(**values: Any) -> dict[str, Any]:
+    helpers = {"language_names": language_names, "format_fee": format_fee}
+    return {"language_choices": _LANGUAGES, **helpers, **values}
+
+
+# -- the search ---------------------------------------------------------------------------------
+
+
+async def _results(request: Request, db: Session) -> dict[str, Any]:
+    params = {k: v for k, v in request.query_params.items() if v.strip()}
+    try:
+        query = DoctorQuery.model_validate(params)
+        page = await search.search(db, query)
+    except (CareBridgeError, ValidationError) as exc:
+        return {"page": None, "error": _problem(exc), "params": params}
+    following = {k: v for k, v in params.items() if k != "cursor"}
+    return {"page": page, "params": following, "error": None}
+
+
+@router.get("/doctors", dependencies=[PUBLIC])
+async def doctors_page(request: Request, actor: WebVisitor, db: Session) -> Response:
+    found = await _results(request, db)
+    specialties = await service.list_specialties(db)
+    return render(
+        request,
+        "directory/search.html",
+        actor,
+        specialties=specialties,
+        results=found,
+        **_page_values(),
+    )
+
+
+@router.get("/doctors/results", dependencies=[PUBLIC])
+async def doctors_results(request: Request, actor: WebVisitor, db: Session) -> Response:
+    """The result list alone, for htmx (type-ahead, filters, next page)."""
+    found = await _results(request, db)
+    return render(request, "directory/_results.html", actor, results=found, **_page_values())
+
+
+@router.get("/doctors/{doctor_id}", dependencies=[PUBLIC])
+async def doctor_page(
+    request: Request, doctor_id: uuid.UUID, actor: WebVisitor, db: Session
+) -> Response:
+    doctor = await service.get_doctor(db, doctor_id)
+    return render(request, "directory/doctor.html", actor, doctor=doctor, **_page_values())
+
+
+# -- the doctor's own profile -------------------------------------------------------------------
+
+
+async def _doctor_form(
+    request: Request, actor: Actor, db: Session, status_code: int = 200, **values: Any
+) -> Response:
+    profile = await service.get_own_doctor_profile(db, actor)
+    specialties = await service.list_specialties(db)
+    return render(
+        request,
+        "directory/doctor_profile.html",
+        actor,
+        status_code=status_code,
+        profile=profile,
+        specialties=specialties,
+        **_page_values(**values),
+    )
+
+
+@router.get("/doctor/profile")
+async def doctor_profile_page(request: Request, actor: WebUser, db: Session) -> Response:
+    _only(actor, Role.doctor)
+    return await _doctor_form(request, actor, db)
+
+
+@router.post("/doctor/profile", dependencies=[Csrf])
+async def save_doctor_profile(
+    request: Request, actor: WebUser, db: Session, context: Context
+) -> Response:
+    _only(actor, Role.doctor)
+    form = await request.form()
+    fields = {k: str(v) for k, v in form.items() if k not in ("csrf_token", "specialties")}
+    fields.pop("languages", None)
+    try:
+        body = DoctorProfileIn.model_validate(
+            {
+                **{k: v for k, v in fields.items() if v.strip()},
+                "specialties": [str(v) for v in form.getlist("specialties")],
+                "languages": str(form.get("languages", "")).replace(",", " ").split(),
+            }
+        )
+        await service.update_doctor_profile(db, actor, body, context)
+    except (CareBridgeError, ValidationError) as exc:
+        await undo_unless_kept(db, exc)
+        return await _doctor_form(request, actor, db, 422, error=_problem(exc))
+    return await _doctor_form(request, actor, db, notice="Profile saved.")
+
+
+# -- the patient's own profile ------------------------------------------------------------------
+
+
+@router.get("/me/profile")
+async def patient_profile_page(
+    request: Request, actor: WebUser, db: Session, runtime: RuntimeDep, context: Context
+) -> Response:
+    _only(actor, Role.patient)
+    keyring = key_store_of(request, runtime.settings).keyring
+    profile = await patients.get_patient_profile(db, keyring, actor, actor.id, context)
+    return render(request, "directory/patient_profile.html", actor, profile=profile)
+
+
+@router.post("/me/profile", dependencies=[Csrf])
+async def save_patient_profile(
+    request: Request,
+    actor: WebUser,
+    db: Session,
+    runtime: RuntimeDep,
+    context: Context,
+    date_of_birth: FormStr = "",
+    sex: FormStr = "",
+    phone: FormStr = "",
+    address: FormStr = "",
+    emergency_name: FormStr = "",
+    emergency_phone: FormStr = "",
+) -> Response:
+    _only(actor, Role.patient)
+    keyring = key_store_of(request, runtime.settings).keyring
+    contact = (
+        {"name": emergency_name, "phone": emergency_phone}
+        if emergency_name or emergency_phone
+        else None
+    )
+    try:
+        body = PatientProfileIn.model_validate(
+            {
+                "date_of_birth": date_of_birth or None,
+                "sex": sex or None,
+                "phone": phone,
+                "address": address,
+                "emergency_contact": contact,
+            }
+        )
+        profile = await patients.update_patient_profile(db, keyring, actor, body, context)
+    except (CareBridgeError, ValidationError) as exc:
+        await undo_unless_kept(db, exc)
+        current = await patients.get_patient_profile(db, keyring, actor, actor.id, context)
+        return render(
+            request,
+            "directory/patient_profile.html",
+            actor,
+            profile=current,
+            error=_problem(exc),
+            status_code=422,
+        )
+    return render(
+        request, "directory/patient_profile.html", actor, profile=profile, notice="Saved."
+    )
+
+
+# -- the admin's verification queue -------------------------------------------------------------
+
+
+async def _queue(
+    request: Request, actor: Actor, db: Session, status_code: int = 200, **values: Any
+) -> Response:
+    cursor = request.query_params.get("cursor") or None
+    try:
+        page = await admin.list_doctors(db, verified=False, cursor=cursor, limit=50)
+    except CareBridgeError as exc:
+        page = await admin.list_doctors(db, verified=False, cursor=None, limit=50)
+        values["error"] = exc.detail
+    return render(
+        request, "directory/admin_doctors.html", actor, status_code=status_code, page=page, **values
+    )
+
+
+@router.get("/admin/doctors")
+async def verification_queue(request: Request, actor: WebAdmin, db: Session) -> Response:
+    if request.query_params.get("verified"):
+        return await _queue(request, actor, db, notice="Verified: the doctor is listed now.")
+    return await _queue(request, actor, db)
+
+
+@router.post("/admin/doctors/{doctor_id}/verify", dependencies=[Csrf])
+async def verify(
+    request: Request, doctor_id: uuid.UUID, actor: WebAdmin, db: Session, context: Context
+) -> Response:
+    try:
+        await admin.verify_doctor(db, actor, doctor_id, context)
+    except CareBridgeError as exc:
+        await undo_unless_kept(db, exc)
+        return await _queue(request, actor, db, exc.status, error=exc.detail)
+    return redirect("/admin/doctors?verified=1")
