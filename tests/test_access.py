@@ -45,6 +45,7 @@ PUBLIC_ROUTES = {
     "/doctors",
     "/doctors/results",
     "/doctors/{doctor_id}",
+    "/doctors/{doctor_id}/presence",  # a listed doctor's status badge (and follow button)
 }
 
 

@@ -30,6 +30,7 @@ from carebridge.platform.runtime import Runtime
 from carebridge.web import accounts as web_accounts
 from carebridge.web import directory as web_directory
 from carebridge.web import notifications as web_notifications
+from carebridge.web import presence as web_presence
 from carebridge.web import routes as web_routes
 from carebridge.web.session import SignInRequired
 from carebridge.web.templating import (
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(web_accounts.router)
     app.include_router(web_notifications.router)
     app.include_router(web_directory.router)
+    app.include_router(web_presence.router)
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,13 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import ClientConnection, connect
 
 from carebridge.accounts.models import Role, User, UserStatus
 from carebridge.app import create_app
+from carebridge.directory.models import DoctorProfile
 from carebridge.platform.db import Database
 from tests.conftest import make_settings
 from tests.factories import _HASH, PASSWORD
@@ -76,6 +78,24 @@ class Live:
         token = response.json()["access_token"]
         return Member(user.id, email, {"Authorization": f"Bearer {token}"})
 
+    async def doctor(self, name: str = "Dr. Test") -> Member:
+        """An approved doctor with a verified directory profile (listed to patients)."""
+        member = await self.member(Role.doctor, name)
+        async with self.database.transaction() as db:
+            await db.execute(
+                update(User).where(User.id == member.user_id).values(approved_at=datetime.now(UTC))
+            )
+            db.add(DoctorProfile(user_id=member.user_id, verified_at=datetime.now(UTC)))
+        return member
+
+    async def set_status(self, doctor: Member, status: str) -> dict[str, Any]:
+        response = await self.http.put(
+            "/api/v1/doctors/me/status", json={"status": status}, headers=doctor.headers
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
     async def ticket(self, member: Member) -> str:
         response = await self.http.post("/api/v1/ws/ticket", headers=member.headers)
         assert response.status_code == 201, response.text
@@ -91,7 +111,9 @@ class Live:
 
 
 async def next_frame(
-    socket: ClientConnection, want: Callable[[dict[str, Any]], bool] | None = None, timeout: float = 5
+    socket: ClientConnection,
+    want: Callable[[dict[str, Any]], bool] | None = None,
+    timeout: float = 5,
 ) -> dict[str, Any]:
     """The next frame (skipping server pings), or the next one ``want`` accepts."""
 
@@ -122,9 +144,7 @@ async def serving(database_url: str, tmp_path: Path, **overrides: Any) -> AsyncI
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     values = {**FAST, **overrides}
-    settings = make_settings(
-        tmp_path, database_url=database_url, public_base_url=url, **values
-    )
+    settings = make_settings(tmp_path, database_url=database_url, public_base_url=url, **values)
     app = create_app(settings)
     config = uvicorn.Config(
         app,

@@ -77,7 +77,8 @@ class TestTopics:
         assert frames[0]["topic"] == f"user.{me.user_id}"
         assert frames[0]["event"] == "notification.created"
         seqs = [f["seq"] for f in frames]
-        assert seqs == sorted(seqs) and len(set(seqs)) == 3
+        assert seqs == sorted(seqs)
+        assert len(set(seqs)) == 3
 
     async def test_bad_frames_get_error_frames_not_a_disconnect(self, live: Live) -> None:
         async with await live.open(await live.member()) as socket:
@@ -97,7 +98,8 @@ class TestDisconnects:
             assert response.status_code == 204, response.text
             with pytest.raises(ConnectionClosed) as closed:
                 await next_frame(socket)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4401
 
     async def test_a_silent_client_is_dropped(self, serve: Serve) -> None:
         async with serve(realtime_idle_timeout_seconds=1.0) as live:
@@ -105,11 +107,10 @@ class TestDisconnects:
                 # The client never answers the server's pings nor says anything.
                 with pytest.raises(ConnectionClosed) as closed:
                     await next_frame(socket, timeout=5)
-            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4408
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 4408
 
-    async def test_a_slow_client_is_dropped_and_the_others_keep_receiving(
-        self, live: Live
-    ) -> None:
+    async def test_a_slow_client_is_dropped_and_the_others_keep_receiving(self, live: Live) -> None:
         me = await live.member()
         async with await live.open(me) as stuck, await live.open(me) as reader:
             await subscribe(stuck, f"user.{me.user_id}")

@@ -30,11 +30,12 @@ TASK_MODULES: tuple[str, ...] = (
 
 # Modules exposing ``router`` (an APIRouter mounted under /api/v1).
 API_ROUTER_MODULES: tuple[str, ...] = (
+    "carebridge.directory.routes",  # first: the public listing is the busiest route
     "carebridge.accounts.routes",
     "carebridge.notifications.routes",
     "carebridge.notifications.webhooks",
-    "carebridge.directory.routes",
     "carebridge.accounts.realtime",
+    "carebridge.presence.routes",
 )
 
 # Modules exposing ``root_router``, mounted at the root (well-known URLs, not under /api/v1).
@@ -42,7 +43,16 @@ ROOT_ROUTER_MODULES: tuple[str, ...] = ("carebridge.accounts.routes",)
 
 # Modules that register notification kinds (loaded before any kind is looked up, so a worker
 # process knows every kind's templates without importing the web app).
-NOTIFICATION_KIND_MODULES: tuple[str, ...] = ("carebridge.accounts.links",)
+NOTIFICATION_KIND_MODULES: tuple[str, ...] = (
+    "carebridge.accounts.links",
+    "carebridge.presence.kinds",
+)
+
+# Modules that register real-time topics and connection hooks (platform/realtime/topics.py).
+REALTIME_MODULES: tuple[str, ...] = (
+    "carebridge.accounts.realtime",
+    "carebridge.presence.realtime",
+)
 
 # Modules exposing ``async def scrape(metrics, session)``, run at each /metrics scrape.
 METRICS_MODULES: tuple[str, ...] = ("carebridge.notifications.metrics",)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import os
 import secrets
@@ -31,6 +32,7 @@ from carebridge.platform.realtime.broker import Broker, MemoryBroker, RedisBroke
 from carebridge.platform.realtime.frames import message
 from carebridge.platform.realtime.hub import Connection, Hub, RealtimeMetrics
 from carebridge.platform.realtime.sinks import QueueSink, Sink, TransportSink, server_protocol
+from carebridge.platform.registry import REALTIME_MODULES
 from carebridge.platform.realtime.topics import HOOKS, GatewayContext, Identity, rule_for
 
 if TYPE_CHECKING:
@@ -86,6 +88,8 @@ class Gateway:
         self._ticker: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
+        for module in REALTIME_MODULES:  # their topics and hooks register at import
+            importlib.import_module(module)
         await self.broker.start(self.hub.deliver, self.hub.resync)
         self._stop_listening = listen(self.publish)
         self._ticker = asyncio.create_task(self._tick_forever())
