@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from bench import middleware, notify_fanout, presence_fanout, startup
+from bench import doctors_list, middleware, notify_fanout, presence_fanout, startup
 
 BENCHMARKS = {
     "middleware": middleware.main,
     "startup": startup.main,
     "notify_fanout": notify_fanout.main,
+    "doctors_list": doctors_list.main,
     "presence_fanout": presence_fanout.main,
 }
 

@@ -314,3 +314,18 @@ async def test_every_filter_can_use_an_index(
         )
         assert "ix_doctor_specialties_specialty" in plan, plan
         await db.rollback()
+
+
+async def test_the_search_parameters_are_documented_and_named_in_errors(
+    client: httpx.AsyncClient,
+) -> None:
+    spec = (await client.get("/api/openapi.json")).json()
+    parameters = spec["paths"]["/api/v1/doctors"]["get"]["parameters"]
+    assert {p["name"] for p in parameters} == {
+        "q", "specialty", "online", "language", "min_rating", "max_fee", "sort", "cursor", "limit",
+    }  # fmt: skip
+    limit = next(p for p in parameters if p["name"] == "limit")
+    assert limit["schema"]["maximum"] == 50
+    response = await client.get("/api/v1/doctors", params={"language": "xx", "limit": 99})
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert fields == {"query.language", "query.limit"}

@@ -4,10 +4,11 @@ the admin verification of doctors."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
-from pydantic import TypeAdapter
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
@@ -46,6 +47,32 @@ def _json(body: bytes) -> Response:
     return Response(content=body, media_type="application/json")
 
 
+async def doctor_query(request: Request) -> DoctorQuery:
+    """The search's filters, validated in one step: FastAPI's per-field handling of a query
+    model cost more than the whole cached answer (see docs/performance.md)."""
+    try:
+        return DoctorQuery.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**error, "loc": ("query", *error["loc"])} for error in exc.errors()]
+        ) from exc
+
+
+def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """OpenAPI parameters of a query model read by hand (as FastAPI would document them)."""
+    schema = model.model_json_schema()
+    return [
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "schema": {k: v for k, v in field.items() if k != "description"},
+            **({"description": field["description"]} if "description" in field else {}),
+        }
+        for name, field in schema["properties"].items()
+    ]
+
+
 async def _specialties_json(db: AsyncSession) -> bytes:
     specialties = await service.list_specialties(db)
     return _SPECIALTIES.dump_json(_SPECIALTIES.validate_python(specialties, from_attributes=True))
@@ -64,9 +91,10 @@ async def list_specialties(runtime: RuntimeDep, cache: CacheDep) -> Response:
     response_model=DoctorPage,
     dependencies=[PUBLIC],
     responses=problem_responses(Invalid),
+    openapi_extra={"parameters": query_parameters(DoctorQuery)},
 )
 async def search_doctors(
-    query: Annotated[DoctorQuery, Query()], runtime: RuntimeDep, cache: CacheDep
+    query: Annotated[DoctorQuery, Depends(doctor_query)], runtime: RuntimeDep, cache: CacheDep
 ) -> Response:
     """Find verified doctors. Open to anyone: patients browse before they sign up.
 

@@ -37,15 +37,15 @@ from sqlalchemy import (
     case,
     cast,
     exists,
-    false,
     func,
     literal,
     literal_column,
     or_,
     select,
     tuple_,
+    type_coerce,
 )
-from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy.dialects.postgresql import JSON, TSQUERY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.models import Role, User, UserStatus
@@ -69,8 +69,49 @@ LISTED = and_(
 )
 
 
+def _plain(text_column: Any) -> ColumnElement[str]:
+    """Lower-cased words separated by one space: "Ear, nose and throat" -> "ear nose and throat"."""
+    return func.btrim(func.regexp_replace(func.lower(text_column), r"[^[:alnum:]]+", " ", "g"))
+
+
+def _specialty_of_doctor(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    return (
+        exists()
+        .select_from(
+            doctor_specialties.join(Specialty, Specialty.id == doctor_specialties.c.specialty_id)
+        )
+        .where(doctor_specialties.c.doctor_id == DoctorProfile.user_id, *conditions)
+        .correlate(DoctorProfile)
+    )
+
+
+# The doctor's specialties as a JSON array, by name: computed for the rows of the page only
+# (PostgreSQL evaluates it after the sort and limit), in the same round trip.
+SPECIALTIES_JSON = type_coerce(
+    select(
+        func.coalesce(
+            func.json_agg(
+                aggregate_order_by(
+                    func.json_build_object("slug", Specialty.slug, "name", Specialty.name),
+                    Specialty.name,
+                )
+            ),
+            literal_column("'[]'::json"),
+        )
+    )
+    .select_from(
+        doctor_specialties.join(Specialty, Specialty.id == doctor_specialties.c.specialty_id)
+    )
+    .where(doctor_specialties.c.doctor_id == DoctorProfile.user_id)
+    .correlate(DoctorProfile)
+    .scalar_subquery(),
+    JSON,
+)
+
+
 def listed_doctors() -> Rows:
-    """Verified doctors with an active account, with their presence (no row: offline)."""
+    """Verified doctors with an active account, with their specialties and presence (no
+    presence row: offline)."""
     statement: Rows = (
         select(
             User.id,
@@ -87,6 +128,7 @@ def listed_doctors() -> Rows:
             DoctorProfile.rating_count,
             STATUS.label("status"),
             DoctorPresence.last_online_at,
+            SPECIALTIES_JSON.label("specialties"),
         )
         .select_from(DoctorProfile)
         .join(User, User.id == DoctorProfile.user_id)
@@ -112,23 +154,17 @@ def _matches(query: ColumnElement[Any]) -> ColumnElement[bool]:
     return DoctorProfile.search_vector.op("@@", return_type=Boolean)(query)
 
 
-def relevance(terms: Sequence[str], exact_specialties: Sequence[uuid.UUID]) -> ColumnElement[Any]:
+def relevance(terms: Sequence[str]) -> ColumnElement[Any]:
     query = text_query(terms)
     in_name_or_specialty = func.ts_filter(
         DoctorProfile.search_vector, literal_column("""'{a}'::"char"[]""")
     ).op("@@")(query)
     phrase = " ".join(terms)
-    plain_name = func.btrim(func.regexp_replace(func.lower(User.name), r"[^[:alnum:]]+", " ", "g"))
     exact = or_(
-        plain_name.in_([phrase, f"dr {phrase}"]),
-        exists()
-        .where(
-            doctor_specialties.c.doctor_id == DoctorProfile.user_id,
-            doctor_specialties.c.specialty_id.in_(exact_specialties),
-        )
-        .correlate(DoctorProfile)
-        if exact_specialties
-        else false(),
+        _plain(User.name).in_([phrase, f"dr {phrase}"]),
+        _specialty_of_doctor(
+            or_(_plain(Specialty.name) == phrase, func.replace(Specialty.slug, "-", " ") == phrase)
+        ),
     )
     return (
         cast(
@@ -194,38 +230,21 @@ def decode_cursor(cursor: str, sort: Sort) -> tuple[Any, uuid.UUID]:
 # -- the search ---------------------------------------------------------------------------------
 
 
-async def specialty_id(db: AsyncSession, slug: str) -> uuid.UUID:
-    found = await db.scalar(select(Specialty.id).where(Specialty.slug == slug))
-    if found is None:
+async def check_specialty(db: AsyncSession, slug: str) -> None:
+    if await db.scalar(select(Specialty.id).where(Specialty.slug == slug)) is None:
         raise Invalid(f"No specialty {slug!r}; see /api/v1/specialties.", code="unknown_specialty")
-    return found
 
 
-async def exact_specialties(db: AsyncSession, terms: Sequence[str]) -> list[uuid.UUID]:
-    """Specialties whose name or slug is exactly the search ("ear nose and throat", "ent")."""
-    phrase = " ".join(terms)
-    plain = func.btrim(func.regexp_replace(func.lower(Specialty.name), r"[^[:alnum:]]+", " ", "g"))
-    slug_words = func.replace(Specialty.slug, "-", " ")
-    rows = await db.scalars(select(Specialty.id).where(or_(plain == phrase, slug_words == phrase)))
-    return list(rows.all())
-
-
-async def search_statement(db: AsyncSession, query: DoctorQuery) -> tuple[Rows, SortKey]:
-    """The statement of one page of ``query`` (limit + 1 rows), and its sort."""
+def search_statement(query: DoctorQuery) -> tuple[Rows, SortKey]:
+    """The statement of one page of ``query`` (limit + 1 rows), and its sort: one query."""
     statement = listed_doctors()
     terms = query.terms
     rank = None
     if terms:
         statement = statement.where(_matches(text_query(terms)))
-        rank = relevance(terms, await exact_specialties(db, terms))
+        rank = relevance(terms)
     if query.specialty is not None:
-        chosen = await specialty_id(db, query.specialty)
-        statement = statement.where(
-            exists().where(
-                doctor_specialties.c.doctor_id == DoctorProfile.user_id,
-                doctor_specialties.c.specialty_id == chosen,
-            )
-        )
+        statement = statement.where(_specialty_of_doctor(Specialty.slug == query.specialty))
     if query.online is True:
         statement = statement.where(DoctorPresence.status == "online")
     elif query.online is False:
@@ -262,14 +281,15 @@ async def run_page(db: AsyncSession, statement: Rows, order: SortKey, limit: int
         rows = rows[:limit]
         last = rows[-1]
         next_cursor = encode_cursor(order.sort, last.sort_key, last.id)
-    specialties = await specialties_of(db, [row.id for row in rows])
-    items = [doctor_out(row, specialties.get(row.id, [])) for row in rows]
-    return DoctorPage(items=items, next_cursor=next_cursor)
+    return DoctorPage(items=[doctor_out(row) for row in rows], next_cursor=next_cursor)
 
 
 async def search(db: AsyncSession, query: DoctorQuery) -> DoctorPage:
-    statement, order = await search_statement(db, query)
-    return await run_page(db, statement, order, query.limit)
+    statement, order = search_statement(query)
+    page = await run_page(db, statement, order, query.limit)
+    if not page.items and query.specialty is not None:
+        await check_specialty(db, query.specialty)  # nothing found: say if the slug is wrong
+    return page
 
 
 async def online_now(db: AsyncSession, cursor: str | None, limit: int) -> DoctorPage:
@@ -317,11 +337,12 @@ def profile_fields(source: Any) -> dict[str, Any]:
     return fields
 
 
-def doctor_out(row: Any, specialties: list[SpecialtyRef]) -> DoctorOut:
+def doctor_out(row: Any) -> DoctorOut:
+    """A doctor from a row of :func:`listed_doctors`."""
     return DoctorOut(
         id=row.id,
         name=row.name,
-        specialties=specialties,
+        specialties=[SpecialtyRef(**s) for s in row.specialties],
         status=row.status,
         last_online_at=row.last_online_at,
         **profile_fields(row),

@@ -98,8 +98,7 @@ async def get_doctor(db: AsyncSession, doctor_id: uuid.UUID) -> DoctorOut:
     row = (await db.execute(listed_doctors().where(User.id == doctor_id))).one_or_none()
     if row is None:
         raise NotFound("No such doctor.")
-    specialties = await specialties_of(db, [doctor_id])
-    return doctor_out(row, specialties.get(doctor_id, []))
+    return doctor_out(row)
 
 
 async def get_own_doctor_profile(db: AsyncSession, actor: Actor) -> DoctorProfileOut:
