@@ -179,9 +179,10 @@ async def prepare(settings: Settings, doctors: int) -> dict[str, Any]:
     raw = await asyncpg.connect(settings.libpq_url)
     for url in URLS:
         query = DoctorQuery.model_validate(dict(parse_qsl(urlsplit(url).query)))
-        statement, _ = search_statement(query)
-        sql_text = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-        params = [_tagged(sql_text.params[name]) for name in sql_text.positiontup or []]
+        statement, _, values = search_statement(query)
+        sql_text = statement.compile(dialect=dialect)
+        bound = sql_text.construct_params(values)
+        params = [_tagged(bound[name]) for name in sql_text.positiontup or []]
         compiled[urlsplit(url).query] = {"sql": str(sql_text), "params": params}
         if url in (URLS[8], URLS[11]):
             plan = await raw.fetch(f"EXPLAIN {sql_text}", *map(_untagged, params))
@@ -343,7 +344,7 @@ class Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         assert self.due is not None
-        latency = self.loop.time() - self.due
+        latency = time.perf_counter() - self.due
         self.due = None
         self.recorder.idle.append(self)
         self.recorder.answered(latency, ok=self.parser.get_status_code() == 200)
@@ -384,17 +385,18 @@ async def load(port: int, rate: int, seconds: float) -> Result:
         connecting.append(loop.create_task(loop.create_connection(lambda: conn, "127.0.0.1", port)))
         return conn
 
-    start = loop.time() + 0.05
+    # perf_counter, not loop.time(): uvloop's clock has millisecond steps.
+    start = time.perf_counter() + 0.05
     sent = 0
     while sent < total:
-        due_count = min(total, int((loop.time() - start) * rate) + 1)
+        due_count = min(total, int((time.perf_counter() - start) * rate) + 1)
         while sent < due_count:
             connection().send(requests[sent % len(requests)], start + sent / rate)
             sent += 1
         await asyncio.sleep(0.001)  # uvloop rounds shorter sleeps to 0: a busy loop
     with contextlib.suppress(TimeoutError):  # what has not answered by then is an error
         await asyncio.wait_for(recorder.done.wait(), timeout=30)
-    elapsed = max(loop.time() - start, 1e-9)
+    elapsed = max(time.perf_counter() - start, 1e-9)
     for conn in opened:
         if conn.transport is not None:
             conn.transport.close()
