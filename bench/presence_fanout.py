@@ -120,6 +120,8 @@ async def _client_main(host: str, port: int, path_prefix: str, tickets: list[str
             sockets.append(proto)
         for _ in batch:
             await clients.opened.acquire()
+        if (start + len(batch)) % 2000 == 0:
+            print(f"    {start + len(batch)} sockets open", file=sys.stderr, flush=True)
     print("ready", flush=True)
     await loop.run_in_executor(None, sys.stdin.readline)  # until told to stop
 
@@ -327,7 +329,9 @@ def measure_carebridge(n: int, database_url: str, tmp: Path) -> tuple[list[float
     env.update(
         CAREBRIDGE_ENVIRONMENT="development",
         CAREBRIDGE_DATABASE_URL=database_url,
-        CAREBRIDGE_DATA_DIR=str(tmp / f"data-{n}"),
+        # One data dir for every run: the development keys in it decrypt the signing keys the
+        # first run stored in the database.
+        CAREBRIDGE_DATA_DIR=str(tmp / "data"),
         CAREBRIDGE_PUBLIC_BASE_URL=base,
         CAREBRIDGE_LOG_LEVEL="WARNING",
         CAREBRIDGE_IN_PROCESS_WORKER="false",
@@ -339,8 +343,8 @@ def measure_carebridge(n: int, database_url: str, tmp: Path) -> tuple[list[float
     server = subprocess.Popen(
         [sys.executable, "-m", "carebridge", "serve", "--port", str(port)],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=(tmp / "server.log").open("ab"),
+        stderr=subprocess.STDOUT,
         preexec_fn=_raise_fd_limit,
     )
     try:
@@ -353,9 +357,11 @@ def measure_carebridge(n: int, database_url: str, tmp: Path) -> tuple[list[float
             time.sleep(0.1)
         email, tickets = asyncio.run(_make_people(database_url, n))
         http = httpx.Client(base_url=base, timeout=30)
-        token = http.post(
+        signed_in = http.post(
             "/api/v1/auth/login", json={"email": email, "password": "bench-password-42!"}
-        ).json()
+        )
+        assert signed_in.status_code == 200, signed_in.text
+        token = signed_in.json()
         headers = {"Authorization": f"Bearer {token['access_token']}"}
         before = rss(server.pid)
         clients = ClientProcess("127.0.0.1", port, "/api/v1/ws?ticket=", tickets, tmp)

@@ -133,3 +133,14 @@ class TestDisconnects:
             metrics = (await live.http.get("/metrics")).text
         assert received == 400
         assert 'carebridge_realtime_drops_total{reason="slow"} 1.0' in metrics
+
+
+async def test_uvicorn_sockets_take_the_direct_write_path(live: Live) -> None:
+    from carebridge.platform.realtime.sinks import TransportSink
+
+    async with await live.open(await live.member()) as socket:
+        await socket.send(json.dumps({"type": "ping"}))
+        await next_frame(socket)
+        sinks = [c.sink for c in live.app.state.runtime.realtime.hub.connections]
+    assert len(sinks) == 1
+    assert isinstance(sinks[0], TransportSink)
