@@ -35,9 +35,7 @@ async def test_notify_writes_rows_and_defers_delivery_only_after_commit(
     user = await make_user()
     events: list[tuple[str, str]] = []
 
-    async def on_event(
-        topic: str, event: str, data: dict[str, object], seq: int | None
-    ) -> None:
+    async def on_event(topic: str, event: str, data: dict[str, object], seq: int | None) -> None:
         events.append((topic, event))
 
     stop = listen(on_event)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, or_, select, tuple_, update
@@ -21,10 +20,8 @@ from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import Role, User, UserStatus
 from carebridge.config import Settings
 from carebridge.directory.models import DoctorProfile
-from carebridge.directory.service import NAMESPACE as DIRECTORY_LISTINGS
+from carebridge.directory.service import listing_changed
 from carebridge.notifications.service import notify_many
-from carebridge.platform.cache import invalidate_everywhere
-from carebridge.platform.db import after_commit
 from carebridge.platform.errors import NotFound
 from carebridge.platform.events import publish_after_commit
 from carebridge.platform.pagination import Page, decode_cursor, encode_cursor
@@ -108,8 +105,7 @@ async def set_status(
     out = await get_status(db, doctor_id)
     if await db.scalar(listed_doctors().where(User.id == doctor_id).exists().select()):
         publish_after_commit(db, TOPIC, "status", _event(out), seq=version)
-        # Cached listings show status (the 'online now' filter): drop them everywhere.
-        after_commit(db, partial(invalidate_everywhere, DIRECTORY_LISTINGS))
+        listing_changed(db)  # cached listings show status (the 'online now' filter)
         if status == Status.online:
             await _tell_followers(db, settings, out)
     return out

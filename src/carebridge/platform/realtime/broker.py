@@ -81,7 +81,13 @@ class RedisBroker:
         self._reader: asyncio.Task[None] | None = None
 
     async def start(self, deliver: Deliver, resync: Resync) -> None:
-        pubsub = await self._subscribe()
+        """Subscribe now if Redis answers; otherwise keep trying in the background (the process
+        still starts, and /health/ready names Redis as down)."""
+        pubsub: PubSub | None = None
+        try:
+            pubsub = await self._subscribe()
+        except Exception as error:
+            log.warning("realtime_broker_unavailable", error=str(error))
         self._reader = asyncio.create_task(self._read(pubsub, deliver, resync))
 
     async def _subscribe(self) -> PubSub:

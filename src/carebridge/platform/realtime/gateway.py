@@ -32,8 +32,8 @@ from carebridge.platform.realtime.broker import Broker, MemoryBroker, RedisBroke
 from carebridge.platform.realtime.frames import message
 from carebridge.platform.realtime.hub import Connection, Hub, RealtimeMetrics
 from carebridge.platform.realtime.sinks import QueueSink, Sink, TransportSink, server_protocol
-from carebridge.platform.registry import REALTIME_MODULES
 from carebridge.platform.realtime.topics import HOOKS, GatewayContext, Identity, rule_for
+from carebridge.platform.registry import REALTIME_MODULES
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
