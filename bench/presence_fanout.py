@@ -9,7 +9,9 @@ publish, fan-out); for the reference a control message on the server.
 
     python -m bench presence_fanout [N ...]      (default 1000 5000 10000; 60 events each)
 
-Runs against CAREBRIDGE_DATABASE_URL, or an embedded PostgreSQL in a temporary folder.
+Runs against CAREBRIDGE_DATABASE_URL, or an embedded PostgreSQL in a temporary folder. Give it
+a new, empty database: the run's data dir is temporary, and signing keys an earlier run stored in
+the database cannot be decrypted by this run's development keys.
 Targets (docs/performance.md): 10k sockets p99 <= 80 ms.
 """
 
@@ -68,6 +70,10 @@ class _Socket(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         transport.write(self.request)
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.client.stopping:  # a lost socket would stall the run: say so and stop
+            print(f"lost a socket after {self.count} events: {exc}", flush=True)
+
     def data_received(self, data: bytes) -> None:
         if not self.open:
             self.buffer += data
@@ -80,13 +86,39 @@ class _Socket(asyncio.Protocol):
             assert self.transport is not None
             self.transport.write(SUBSCRIBE)
             self.client.opened.release()
-            data = rest
-        hits = data.count(MARKER)
-        if hits:
-            now = time.monotonic()
-            for _ in range(hits):
+            self.buffer, data = b"", rest
+        now = time.monotonic()
+        self.buffer = self.buffer + data if self.buffer else data
+        while True:
+            frame = _next_frame(self.buffer)
+            if frame is None:
+                return
+            opcode, payload, used = frame
+            self.buffer = self.buffer[used:]
+            if opcode == 0x9:  # uvicorn's keepalive ping: answer as a browser would
+                assert self.transport is not None
+                self.transport.write(Frame(Opcode.PONG, payload).serialize(mask=True))
+            elif MARKER in payload:
                 self.count += 1
                 self.client.arrived(self.count, now)
+
+
+def _next_frame(buffer: bytes) -> tuple[int, bytes, int] | None:
+    """(opcode, payload, bytes used) of the first whole server frame (unmasked), or None."""
+    if len(buffer) < 2:
+        return None
+    length, start = buffer[1] & 0x7F, 2
+    if length == 126:
+        if len(buffer) < 4:
+            return None
+        length, start = int.from_bytes(buffer[2:4], "big"), 4
+    elif length == 127:
+        if len(buffer) < 10:
+            return None
+        length, start = int.from_bytes(buffer[2:10], "big"), 10
+    if len(buffer) < start + length:
+        return None
+    return buffer[0] & 0x0F, buffer[start : start + length], start + length
 
 
 class _Clients:
@@ -94,6 +126,7 @@ class _Clients:
         self.total = total
         self.received: dict[int, int] = {}
         self.opened = asyncio.Semaphore(0)
+        self.stopping = False
 
     def arrived(self, number: int, at: float) -> None:
         self.received[number] = self.received.get(number, 0) + 1
@@ -124,6 +157,7 @@ async def _client_main(host: str, port: int, path_prefix: str, tickets: list[str
             print(f"    {start + len(batch)} sockets open", file=sys.stderr, flush=True)
     print("ready", flush=True)
     await loop.run_in_executor(None, sys.stdin.readline)  # until told to stop
+    clients.stopping = True
 
 
 def client_process() -> None:
@@ -160,6 +194,8 @@ class ClientProcess:
         line = self.process.stdout.readline()
         if not line:
             raise SystemExit("the client process ended early")
+        if line.startswith("lost"):
+            raise SystemExit(f"the client {line.strip()}")
         return line.strip()
 
     def wait_ready(self) -> None:
