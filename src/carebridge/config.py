@@ -171,11 +171,49 @@ class Settings(BaseSettings):
         default=120, ge=1, description="At most one 'doctor online' notice per follower per window."
     )
 
+    max_future_appointments: int = Field(
+        default=5, ge=1, le=100, description="Upcoming appointments a patient may hold at once."
+    )
+    appointment_change_cutoff_hours: int = Field(
+        default=24,
+        ge=0,
+        le=720,
+        description="Patients cancel (refunded) or reschedule up to this many hours before.",
+    )
+    reminder_minutes_before: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [1440, 60],
+        description="Appointment reminders, minutes before the start (comma-separated).",
+    )
+    payment_provider: Literal["offline", "stripe"] = Field(
+        default="offline",
+        description="'offline': paid at the clinic, bookings confirm at once; 'stripe': online.",
+    )
+    payment_hold_minutes: int = Field(
+        default=15, ge=1, le=1440, description="An unpaid booking holds its slot this long."
+    )
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None, description="The signing secret of the Stripe webhook endpoint (whsec_...)."
+    )
+    stripe_api_base: str | None = Field(
+        default=None, description="Another address for Stripe's API (a local test server)."
+    )
+    stripe_webhook_tolerance_seconds: int = Field(
+        default=300, ge=1, description="Webhook events signed longer ago are refused."
+    )
+
     @field_validator("cors_origins", "worker_queues", "realtime_allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("reminder_minutes_before", mode="before")
+    @classmethod
+    def _split_minutes(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("public_base_url")
@@ -278,6 +316,10 @@ class Settings(BaseSettings):
                 )
             if not self.public_base_url.startswith("https://"):
                 found.append("CAREBRIDGE_PUBLIC_BASE_URL must be an https:// URL in production")
+        if self.payment_provider == "stripe":
+            for name in ("stripe_secret_key", "stripe_webhook_secret"):
+                if getattr(self, name) is None:
+                    found.append(f"CAREBRIDGE_{name.upper()} is not set (payment provider stripe)")
         return found
 
     def check(self) -> None:

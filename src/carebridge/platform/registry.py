@@ -19,6 +19,8 @@ MODEL_MODULES: tuple[str, ...] = (
     "carebridge.notifications.models",
     "carebridge.presence.models",
     "carebridge.directory.models",
+    "carebridge.scheduling.models",
+    "carebridge.payments.models",
 )
 
 # Modules that declare procrastinate tasks.
@@ -36,6 +38,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.notifications.webhooks",
     "carebridge.accounts.realtime",
     "carebridge.presence.routes",
+    "carebridge.scheduling.routes",
 )
 
 # Modules exposing ``root_router``, mounted at the root (well-known URLs, not under /api/v1).
@@ -46,6 +49,7 @@ ROOT_ROUTER_MODULES: tuple[str, ...] = ("carebridge.accounts.routes",)
 NOTIFICATION_KIND_MODULES: tuple[str, ...] = (
     "carebridge.accounts.links",
     "carebridge.presence.kinds",
+    "carebridge.scheduling.kinds",
 )
 
 # Modules that register real-time topics and connection hooks (platform/realtime/topics.py).

@@ -1,0 +1,634 @@
+"""Appointments: booking, reading, and every move of their lifecycle.
+
+Booking is serialised per patient (an advisory lock) so the cap on upcoming appointments and the
+idempotency key hold under concurrent requests; between patients nothing is serialised, and the
+database's exclusion constraint decides who gets a contested slot (the others get 409
+``slot_taken``). Every change is audited and tells the other party through the outbox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from carebridge.accounts.actors import Actor
+from carebridge.accounts.models import Role, User
+from carebridge.compliance.service import record
+from carebridge.config import Settings
+from carebridge.directory.models import DoctorProfile
+from carebridge.notifications.service import notify
+from carebridge.platform.context import SYSTEM, RequestContext
+from carebridge.platform.crypto import Keyring
+from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound
+from carebridge.platform.pagination import Page, decode_cursor, encode_cursor
+from carebridge.presence.service import listed_doctors
+from carebridge.scheduling import schedules
+from carebridge.scheduling.kinds import APPOINTMENT_CHANGED
+from carebridge.scheduling.models import (
+    Appointment,
+    AppointmentStatus,
+    AppointmentType,
+    Reminder,
+)
+from carebridge.scheduling.policy import MOVES, Move, visible_appointments
+from carebridge.scheduling.schemas import AppointmentOut, BookIn
+
+_Doctor = aliased(User)
+_Patient = aliased(User)
+TYPE_LABELS = {"video": "video call", "in_person": "visit at the clinic", "chat": "chat"}
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+def _aad(appointment_id: uuid.UUID) -> bytes:
+    return f"appointment:{appointment_id}:reason".encode()
+
+
+def _out(row: Appointment, doctor: str, patient: str, reason: str | None) -> AppointmentOut:
+    return AppointmentOut(
+        id=row.id,
+        doctor_id=row.doctor_id,
+        doctor_name=doctor,
+        patient_id=row.patient_id,
+        patient_name=patient,
+        type=AppointmentType(row.type),
+        status=AppointmentStatus(row.status),
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        time_zone=row.time_zone,
+        reason=reason,
+        fee=row.fee,
+        currency=row.currency,
+        hold_expires_at=row.hold_expires_at,
+        cancel_reason=row.cancel_reason,
+        cancelled_at=row.cancelled_at,
+        created_at=row.created_at,
+    )
+
+
+def _with_names(statement: Select[Any]) -> Select[Any]:
+    return (
+        statement.join(_Doctor, _Doctor.id == Appointment.doctor_id)
+        .join(_Patient, _Patient.id == Appointment.patient_id)
+        .add_columns(_Doctor.name, _Patient.name)
+    )
+
+
+async def get_appointment(
+    db: AsyncSession, actor: Actor, appointment_id: uuid.UUID, *, lock: bool = False
+) -> Appointment:
+    """An appointment the caller may see; 404 otherwise, exactly as if it did not exist."""
+    statement = visible_appointments(actor).where(Appointment.id == appointment_id)
+    if lock:
+        statement = statement.with_for_update()
+    row: Appointment | None = await db.scalar(statement)
+    if row is None:
+        raise NotFound("No such appointment.")
+    return row
+
+
+async def read(
+    db: AsyncSession,
+    keyring: Keyring,
+    actor: Actor,
+    appointment_id: uuid.UUID,
+    context: RequestContext = SYSTEM,
+) -> AppointmentOut:
+    """One appointment with its reason for the visit (a read of health data: audited)."""
+    found = (
+        await db.execute(
+            _with_names(visible_appointments(actor).where(Appointment.id == appointment_id))
+        )
+    ).one_or_none()
+    if found is None:
+        raise NotFound("No such appointment.")
+    row, doctor, patient = found
+    reason = None
+    if row.reason_sealed is not None:
+        reason = keyring.decrypt(row.reason_sealed, _aad(row.id)).decode()
+        await _audit(db, actor, row, "appointment.reason_read", context)
+    return _out(row, doctor, patient, reason)
+
+
+async def list_appointments(
+    db: AsyncSession,
+    actor: Actor,
+    *,
+    status: AppointmentStatus | None,
+    start: datetime | None,
+    end: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[AppointmentOut]:
+    """Soonest first by start (then id); the reason for the visit is left out of lists."""
+    statement = visible_appointments(actor)
+    if status is not None:
+        statement = statement.where(Appointment.status == str(status))
+    if start is not None:
+        statement = statement.where(Appointment.starts_at >= start)
+    if end is not None:
+        statement = statement.where(Appointment.starts_at < end)
+    if cursor:
+        at, after_id = decode_cursor(cursor)
+        statement = statement.where(
+            func.row(Appointment.starts_at, Appointment.id) > func.row(at, after_id)
+        )
+    statement = statement.order_by(Appointment.starts_at, Appointment.id).limit(limit + 1)
+    rows = (await db.execute(_with_names(statement))).all()
+    items = [_out(r, doctor, patient, None) for r, doctor, patient in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1][0]
+        next_cursor = encode_cursor(last.starts_at, last.id)
+    return Page(items=items, next_cursor=next_cursor)
+
+
+# -- booking --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Booked:
+    appointment: AppointmentOut
+    created: bool  # False: the same Idempotency-Key answered with the first result
+
+
+def _request_hash(body: BookIn) -> bytes:
+    canonical = f"{body.doctor_id}|{body.starts_at.astimezone(UTC).isoformat()}|{body.type}|"
+    return hashlib.sha256((canonical + (body.reason or "")).encode()).digest()
+
+
+async def _lock_patient(db: AsyncSession, patient_id: uuid.UUID) -> None:
+    await db.execute(
+        select(func.pg_advisory_xact_lock(func.hashtextextended(f"book:{patient_id}", 0)))
+    )
+
+
+async def _replay(
+    db: AsyncSession, keyring: Keyring, actor: Actor, key: str, body: BookIn
+) -> Booked | None:
+    earlier = await db.scalar(
+        select(Appointment).where(
+            Appointment.patient_id == actor.id, Appointment.idempotency_key == key
+        )
+    )
+    if earlier is None:
+        return None
+    if earlier.request_hash != _request_hash(body):
+        raise Invalid(
+            "This Idempotency-Key was used for a different booking; use a new key.",
+            code="idempotency_key_reused",
+        )
+    return Booked(await read(db, keyring, actor, earlier.id), created=False)
+
+
+async def _check_cap(db: AsyncSession, settings: Settings, actor: Actor) -> None:
+    upcoming = await db.scalar(
+        select(func.count())
+        .select_from(Appointment)
+        .where(
+            Appointment.patient_id == actor.id,
+            Appointment.status.in_(("pending_payment", "scheduled")),
+            Appointment.starts_at > datetime.now(UTC),
+        )
+    )
+    if (upcoming or 0) >= settings.max_future_appointments:
+        raise Conflict(
+            f"You already have {upcoming} upcoming appointments, the most you can hold "
+            "at once. Cancel one or wait until one has taken place.",
+            code="too_many_appointments",
+        )
+
+
+async def check_slot(
+    db: AsyncSession,
+    doctor_id: uuid.UUID,
+    kind: AppointmentType,
+    starts_at: datetime,
+    *,
+    ignoring: uuid.UUID | None = None,
+) -> tuple[datetime, datetime, datetime, str]:
+    """(starts_at, ends_at, blocked_until, time zone) of a bookable slot; 422 ``not_a_slot``
+    when the doctor offers no such slot, 409 ``slot_taken`` when someone holds it."""
+    found = await schedules.rules_of(db, doctor_id, kind)
+    if found is None:
+        raise Invalid(
+            f"This doctor does not offer {TYPE_LABELS[kind]} appointments.", code="no_such_type"
+        )
+    schedule, rules = found
+    start = starts_at.astimezone(UTC)
+    probe_end = start + timedelta(minutes=1)
+    offered = await schedules.compute(db, doctor_id, rules, start, probe_end, with_busy=False)
+    if not any(s == start for s, _ in offered):
+        raise Invalid(
+            "There is no slot at that time: pick one from the doctor's open slots.",
+            code="not_a_slot",
+        )
+    free = await schedules.compute(db, doctor_id, rules, start, probe_end, ignoring=ignoring)
+    if not any(s == start for s, _ in free):
+        raise _taken()
+    return start, start + rules.duration, start + rules.duration + rules.buffer, schedule.time_zone
+
+
+def _taken() -> Conflict:
+    return Conflict(
+        "This slot was just taken by someone else. Please pick another time.", code="slot_taken"
+    )
+
+
+def _constraint_error(exc: IntegrityError) -> Conflict | None:
+    text = str(exc.orig)
+    if "no_double_booking" in text:
+        return _taken()
+    if "patient_one_at_a_time" in text:
+        return Conflict(
+            "You already have an appointment at that time.", code="overlaps_your_appointment"
+        )
+    return None
+
+
+async def _insert(db: AsyncSession, row: Appointment) -> None:
+    try:
+        async with db.begin_nested():
+            db.add(row)
+            await db.flush()
+    except IntegrityError as exc:
+        conflict = _constraint_error(exc)
+        if conflict is None:
+            raise
+        raise conflict from exc
+
+
+async def book(
+    db: AsyncSession,
+    settings: Settings,
+    keyring: Keyring,
+    actor: Actor,
+    body: BookIn,
+    *,
+    idempotency_key: str | None,
+    context: RequestContext = SYSTEM,
+) -> Booked:
+    from carebridge.payments import service as payments  # payments reads appointments
+
+    await _lock_patient(db, actor.id)
+    if idempotency_key is not None:
+        replayed = await _replay(db, keyring, actor, idempotency_key, body)
+        if replayed is not None:
+            return replayed
+    doctor = (
+        await db.execute(
+            listed_doctors()
+            .add_columns(DoctorProfile.consultation_fee, DoctorProfile.currency)
+            .where(DoctorProfile.user_id == body.doctor_id)
+        )
+    ).one_or_none()
+    if doctor is None:
+        raise NotFound("No such doctor.")
+    await _check_cap(db, settings, actor)
+    await expire_holds(db, settings, doctor_id=body.doctor_id)
+    starts_at, ends_at, blocked_until, zone = await check_slot(
+        db, body.doctor_id, body.type, body.starts_at
+    )
+    fee = doctor.consultation_fee or 0
+    paid_online = settings.payment_provider != "offline" and fee > 0
+    now = datetime.now(UTC)
+    row = Appointment(
+        id=uuid.uuid4(),
+        doctor_id=body.doctor_id,
+        patient_id=actor.id,
+        type=str(body.type),
+        status=str(
+            AppointmentStatus.pending_payment if paid_online else AppointmentStatus.scheduled
+        ),
+        starts_at=starts_at,
+        ends_at=ends_at,
+        blocked_until=blocked_until,
+        time_zone=zone,
+        hold_expires_at=now + timedelta(minutes=settings.payment_hold_minutes)
+        if paid_online
+        else None,
+        fee=fee,
+        currency=doctor.currency,
+        idempotency_key=idempotency_key,
+        request_hash=_request_hash(body) if idempotency_key else None,
+        confirmed_at=None if paid_online else now,
+    )
+    if body.reason:
+        row.reason_sealed = keyring.encrypt(body.reason.encode(), _aad(row.id))
+    await _insert(db, row)
+    await payments.on_booked(db, settings, row)
+    await plan_reminders(db, settings, row)
+    await _audit(db, actor, row, "appointment.booked", context)
+    await _tell(db, row, row.doctor_id, "New appointment", "booked with you")
+    return Booked(await read(db, keyring, actor, row.id), created=True)
+
+
+# -- the lifecycle --------------------------------------------------------------------------------
+
+
+def check_move(appointment: Appointment, move: Move, actor: Actor | None) -> None:
+    """Raises unless ``actor`` (None: the system) may make ``move`` now."""
+    if actor is not None and actor.role not in move.roles:
+        raise Forbidden(f"Only the {_who(move)} can do that.", code="not_your_move")
+    if AppointmentStatus(appointment.status) not in move.sources:
+        raise Conflict(
+            f"The appointment is {appointment.status.replace('_', ' ')}: it cannot be "
+            f"{move.name.replace('_', ' ')}{'d' if move.name.endswith('e') else 'ed'} now.",
+            code="invalid_transition",
+            status=appointment.status,
+        )
+
+
+def _who(move: Move) -> str:
+    return " or ".join(sorted(role.value for role in move.roles)) or "system"
+
+
+def _before_cutoff(settings: Settings, appointment: Appointment) -> bool:
+    cutoff = appointment.starts_at - timedelta(hours=settings.appointment_change_cutoff_hours)
+    return datetime.now(UTC) < cutoff
+
+
+async def act(
+    db: AsyncSession,
+    settings: Settings,
+    keyring: Keyring,
+    actor: Actor,
+    appointment_id: uuid.UUID,
+    move_name: str,
+    *,
+    reason: str | None = None,
+    context: RequestContext = SYSTEM,
+) -> AppointmentOut:
+    """Confirm, start, complete, mark a no-show or cancel: the one place statuses change."""
+    from carebridge.payments import service as payments
+
+    move = MOVES[move_name]
+    appointment = await get_appointment(db, actor, appointment_id, lock=True)
+    check_move(appointment, move, actor)
+    now = datetime.now(UTC)
+    refund = False
+    if move_name == "cancel":
+        refund = await _check_cancel(settings, actor, appointment, reason)
+    if move_name == "no_show" and now < appointment.starts_at:
+        raise Conflict("A no-show can be marked once the appointment has begun.", code="too_early")
+    assert move.target is not None
+    appointment.status = str(move.target)
+    _stamp(appointment, move_name, actor.id, reason, now)
+    if move_name == "cancel":
+        await payments.on_cancelled(db, settings, appointment, refund=refund)
+    await _audit(db, actor, appointment, f"appointment.{move_name}", context)
+    other = appointment.doctor_id if actor.id == appointment.patient_id else appointment.patient_id
+    await _tell(db, appointment, other, *_WORDS[move_name])
+    if actor.role == Role.admin and other != appointment.doctor_id:
+        await _tell(db, appointment, appointment.doctor_id, *_WORDS[move_name])
+    return await read(db, keyring, actor, appointment.id, context)
+
+
+async def _check_cancel(
+    settings: Settings, actor: Actor, appointment: Appointment, reason: str | None
+) -> bool:
+    """Whether a payment is refunded; raises when this caller may not cancel now."""
+    if actor.role == Role.patient:
+        unpaid = appointment.status == AppointmentStatus.pending_payment
+        if not unpaid and not _before_cutoff(settings, appointment):
+            raise Conflict(
+                f"Appointments can be cancelled online up to "
+                f"{settings.appointment_change_cutoff_hours} hours before; please call the clinic.",
+                code="too_late",
+            )
+        return True
+    if not (reason and reason.strip()):
+        raise Invalid("Give the patient a reason for the cancellation.", code="reason_required")
+    return True
+
+
+_WORDS: dict[str, tuple[str, str]] = {
+    "confirm": ("Appointment confirmed", "confirmed"),
+    "start": ("Your appointment is starting", "started"),
+    "complete": ("Appointment completed", "completed"),
+    "no_show": ("Appointment missed", "marked as missed"),
+    "cancel": ("Appointment cancelled", "cancelled"),
+    "reschedule": ("Appointment moved", "moved"),
+    "paid": ("Appointment paid and booked", "paid and booked"),
+    "release": ("Booking released", "released: it was not paid in time"),
+}
+
+
+def _stamp(
+    appointment: Appointment,
+    move: str,
+    actor_id: uuid.UUID | None,
+    reason: str | None,
+    now: datetime,
+) -> None:
+    if move in ("confirm", "paid"):
+        appointment.confirmed_at = now
+        appointment.hold_expires_at = None
+    elif move == "start":
+        appointment.started_at = now
+    elif move == "complete":
+        appointment.completed_at = now
+    elif move in ("cancel", "release"):
+        appointment.cancelled_at = now
+        appointment.cancelled_by = actor_id
+        appointment.cancel_reason = reason
+
+
+async def reschedule(
+    db: AsyncSession,
+    settings: Settings,
+    keyring: Keyring,
+    actor: Actor,
+    appointment_id: uuid.UUID,
+    starts_at: datetime,
+    context: RequestContext = SYSTEM,
+) -> AppointmentOut:
+    """Move to another open slot of the same doctor and type, up to the cutoff."""
+    appointment = await get_appointment(db, actor, appointment_id, lock=True)
+    check_move(appointment, MOVES["reschedule"], actor)
+    if not _before_cutoff(settings, appointment):
+        raise Conflict(
+            f"Appointments can be moved online up to {settings.appointment_change_cutoff_hours} "
+            "hours before; please call the clinic.",
+            code="too_late",
+        )
+    start, end, blocked, _zone = await check_slot(
+        db,
+        appointment.doctor_id,
+        AppointmentType(appointment.type),
+        starts_at,
+        ignoring=appointment.id,
+    )
+    try:
+        async with db.begin_nested():
+            appointment.starts_at, appointment.ends_at = start, end
+            appointment.blocked_until = blocked
+            await db.flush()
+    except IntegrityError as exc:
+        conflict = _constraint_error(exc)
+        if conflict is None:
+            raise
+        raise conflict from exc
+    await plan_reminders(db, settings, appointment)
+    await _audit(db, actor, appointment, "appointment.reschedule", context)
+    await _tell(db, appointment, appointment.doctor_id, *_WORDS["reschedule"])
+    return await read(db, keyring, actor, appointment.id, context)
+
+
+# -- the system's moves (payments, the hold sweep) -------------------------------------------------
+
+
+async def _system_move(
+    db: AsyncSession, appointment_id: uuid.UUID, move_name: str, reason: str | None
+) -> Appointment | None:
+    """Make a system move if the appointment is still where it allows; None otherwise (a late
+    or repeated event changes nothing)."""
+    move = MOVES[move_name]
+    appointment = await db.scalar(
+        select(Appointment).where(Appointment.id == appointment_id).with_for_update()
+    )
+    if appointment is None or AppointmentStatus(appointment.status) not in move.sources:
+        return None
+    assert move.target is not None
+    appointment.status = str(move.target)
+    _stamp(appointment, move_name, None, reason, datetime.now(UTC))
+    await _audit(db, None, appointment, f"appointment.{move_name}", SYSTEM)
+    return appointment
+
+
+async def mark_paid(db: AsyncSession, appointment_id: uuid.UUID) -> Appointment | None:
+    """Payment arrived: a held booking becomes scheduled. None when it is no longer held
+    (already scheduled, or released: the caller refunds)."""
+    appointment = await _system_move(db, appointment_id, "paid", None)
+    if appointment is not None:
+        for person in (appointment.patient_id, appointment.doctor_id):
+            await _tell(db, appointment, person, *_WORDS["paid"])
+    return appointment
+
+
+async def release_unpaid(
+    db: AsyncSession, appointment_id: uuid.UUID, reason: str
+) -> Appointment | None:
+    """Give a held slot back (payment failed or the hold lapsed) and tell the patient."""
+    appointment = await _system_move(db, appointment_id, "release", reason)
+    if appointment is not None:
+        await _tell(db, appointment, appointment.patient_id, *_WORDS["release"])
+    return appointment
+
+
+async def expire_holds(
+    db: AsyncSession, settings: Settings, *, doctor_id: uuid.UUID | None = None
+) -> int:
+    """Release every unpaid hold past its time (of one doctor, or all). Run by the periodic job
+    and before each booking, so a lapsed hold never blocks a slot."""
+    from carebridge.payments import service as payments
+
+    statement = select(Appointment.id).where(
+        Appointment.status == AppointmentStatus.pending_payment,
+        Appointment.hold_expires_at < datetime.now(UTC),
+    )
+    if doctor_id is not None:
+        statement = statement.where(Appointment.doctor_id == doctor_id)
+    released = 0
+    for appointment_id in list(await db.scalars(statement.limit(500))):
+        appointment = await release_unpaid(db, appointment_id, "not paid in time")
+        if appointment is not None:
+            await payments.on_cancelled(db, settings, appointment, refund=False)
+            released += 1
+    return released
+
+
+# -- reminders, notices, audit -------------------------------------------------------------------
+
+
+async def plan_reminders(db: AsyncSession, settings: Settings, appointment: Appointment) -> None:
+    """(Re)write the unsent reminders of an appointment for the patient and the doctor."""
+    await db.execute(
+        delete(Reminder).where(
+            Reminder.appointment_id == appointment.id, Reminder.sent_at.is_(None)
+        )
+    )
+    now = datetime.now(UTC)
+    for minutes in sorted(set(settings.reminder_minutes_before)):
+        due = appointment.starts_at - timedelta(minutes=minutes)
+        if due <= now:
+            continue
+        for person in (appointment.patient_id, appointment.doctor_id):
+            db.add(
+                Reminder(
+                    appointment_id=appointment.id,
+                    recipient_id=person,
+                    minutes_before=minutes,
+                    due_at=due,
+                )
+            )
+    await db.flush()
+
+
+def local_time(at: datetime, zone: str) -> str:
+    """ "Mon 30 Mar 2026, 09:00 CEST" in the reader's time zone."""
+    return at.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y, %H:%M %Z")
+
+
+async def _tell(
+    db: AsyncSession, appointment: Appointment, person: uuid.UUID, title: str, verb: str
+) -> None:
+    people = dict(
+        (
+            await db.execute(
+                select(User.id, User.name).where(
+                    User.id.in_((appointment.doctor_id, appointment.patient_id))
+                )
+            )
+        ).tuples()
+    )
+    zone = await db.scalar(select(User.time_zone).where(User.id == person)) or "UTC"
+    with_whom = (
+        people.get(appointment.doctor_id, "your doctor")
+        if person == appointment.patient_id
+        else people.get(appointment.patient_id, "a patient")
+    )
+    body = (
+        f"The {TYPE_LABELS.get(appointment.type, appointment.type)} with {with_whom} on "
+        f"{local_time(appointment.starts_at, zone)} was {verb}."
+    )
+    if appointment.cancel_reason and appointment.status == AppointmentStatus.cancelled:
+        body += f" Reason: {appointment.cancel_reason}"
+    await notify(
+        db,
+        person,
+        APPOINTMENT_CHANGED.name,
+        title,
+        body,
+        data={"appointment_id": str(appointment.id), "status": appointment.status},
+        link=f"/appointments/{appointment.id}",
+    )
+
+
+async def _audit(
+    db: AsyncSession,
+    actor: Actor | None,
+    appointment: Appointment,
+    action: str,
+    context: RequestContext,
+) -> None:
+    await record(
+        db,
+        action=action,
+        actor_id=None if actor is None else actor.id,
+        actor_role=None if actor is None else str(actor.role),
+        resource_type="appointment",
+        resource_id=appointment.id,
+        context=context,
+        status=appointment.status,
+    )
