@@ -188,7 +188,7 @@ async def cancel_appointment(
 ) -> AppointmentOut:
     """Cancel. Patients: up to the cutoff (24 hours by default) before, refunded if paid.
     Doctors and admins: any time before it starts, with a `reason` for the patient (refunded).
-    Codes: `too_late`, `reason_required`, `invalid_transition` (409, with `status`)."""
+    Codes: `too_late`, `reason_required`, `invalid_transition` (409, with `current_status`)."""
     return await service.act(
         db,
         runtime.settings,

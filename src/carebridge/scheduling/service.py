@@ -345,7 +345,7 @@ def check_move(appointment: Appointment, move: Move, actor: Actor | None) -> Non
             f"The appointment is {appointment.status.replace('_', ' ')}: it cannot be "
             f"{move.name.replace('_', ' ')}{'d' if move.name.endswith('e') else 'ed'} now.",
             code="invalid_transition",
-            status=appointment.status,
+            current_status=appointment.status,
         )
 
 
@@ -583,15 +583,12 @@ def local_time(at: datetime, zone: str) -> str:
 async def _tell(
     db: AsyncSession, appointment: Appointment, person: uuid.UUID, title: str, verb: str
 ) -> None:
-    people = dict(
-        (
-            await db.execute(
-                select(User.id, User.name).where(
-                    User.id.in_((appointment.doctor_id, appointment.patient_id))
-                )
-            )
-        ).tuples()
+    rows = await db.execute(
+        select(User.id, User.name).where(
+            User.id.in_((appointment.doctor_id, appointment.patient_id))
+        )
     )
+    people = {row.id: row.name for row in rows}
     zone = await db.scalar(select(User.time_zone).where(User.id == person)) or "UTC"
     with_whom = (
         people.get(appointment.doctor_id, "your doctor")
