@@ -28,6 +28,7 @@ TASK_MODULES: tuple[str, ...] = (
     "carebridge.platform.housekeeping",
     "carebridge.accounts.tasks",
     "carebridge.notifications.tasks",
+    "carebridge.scheduling.tasks",
 )
 
 # Modules exposing ``router`` (an APIRouter mounted under /api/v1).

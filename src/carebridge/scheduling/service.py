@@ -552,12 +552,9 @@ async def expire_holds(
 
 
 async def plan_reminders(db: AsyncSession, settings: Settings, appointment: Appointment) -> None:
-    """(Re)write the unsent reminders of an appointment for the patient and the doctor."""
-    await db.execute(
-        delete(Reminder).where(
-            Reminder.appointment_id == appointment.id, Reminder.sent_at.is_(None)
-        )
-    )
+    """(Re)write the reminders of an appointment for the patient and the doctor. Sent ones go
+    too: they were about the old time (and would collide with the new rows' keys)."""
+    await db.execute(delete(Reminder).where(Reminder.appointment_id == appointment.id))
     now = datetime.now(UTC)
     for minutes in sorted(set(settings.reminder_minutes_before)):
         due = appointment.starts_at - timedelta(minutes=minutes)
