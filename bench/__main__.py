@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import doctors_list, middleware, notify_fanout, presence_fanout, startup
+from bench import booking, doctors_list, middleware, notify_fanout, presence_fanout, startup
 
 BENCHMARKS = {
     "middleware": middleware.main,
@@ -12,6 +12,7 @@ BENCHMARKS = {
     "notify_fanout": notify_fanout.main,
     "doctors_list": doctors_list.main,
     "presence_fanout": presence_fanout.main,
+    "booking": booking.main,
 }
 
 if __name__ == "__main__":

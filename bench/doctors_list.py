@@ -347,7 +347,7 @@ class Connection(asyncio.Protocol):
         latency = time.perf_counter() - self.due
         self.due = None
         self.recorder.idle.append(self)
-        self.recorder.answered(latency, ok=self.parser.get_status_code() == 200)
+        self.recorder.answered(latency, ok=200 <= self.parser.get_status_code() < 300)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -366,10 +366,15 @@ class Result:
     errors: int
 
 
-async def load(port: int, rate: int, seconds: float) -> Result:
-    """Send ``rate`` requests a second for ``seconds``, on schedule whatever the answers."""
+async def load(port: int, rate: int, seconds: float, requests: list[bytes] | None = None) -> Result:
+    """Send ``rate`` requests a second for ``seconds``, on schedule whatever the answers;
+    ``requests`` (raw HTTP/1.1, default: GETs of the URLs) are sent in turn. An answer counts
+    as an error unless it is a 2xx."""
     loop = asyncio.get_running_loop()
-    requests = [f"GET {url} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode() for url in URLS]
+    if requests is None:
+        requests = [
+            f"GET {url} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode() for url in URLS
+        ]
     total = int(rate * seconds)
     recorder = Recorder(total)
     opened: list[Connection] = []

@@ -150,7 +150,7 @@ class TestBooking:
                     AuditEvent.action == "appointment.reason_read",
                 )
             )
-            assert audited == 2  # the booking's own answer and the doctor's read
+            assert audited == 1  # the doctor's read (the booking echoes what the patient sent)
 
     async def test_overlapping_slots_of_different_lengths_conflict(
         self, client, scheduled_doctor, token_for, make_user: MakeUser

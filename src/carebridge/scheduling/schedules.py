@@ -194,13 +194,17 @@ async def delete_exception(db: AsyncSession, actor: Actor, exception_id: uuid.UU
 async def rules_of(
     db: AsyncSession, doctor_id: uuid.UUID, kind: AppointmentType
 ) -> tuple[Schedule, slots.Rules] | None:
-    """The booking rules of a listed doctor for one type, or None if they do not offer it."""
-    schedule = await db.get(Schedule, doctor_id)
-    if schedule is None:
+    """The booking rules of a doctor for one type, or None if they do not offer it."""
+    found = (
+        await db.execute(
+            select(Schedule, TypeSetting.duration_minutes, TypeSetting.buffer_minutes)
+            .join(TypeSetting, TypeSetting.doctor_id == Schedule.doctor_id)
+            .where(Schedule.doctor_id == doctor_id, TypeSetting.type == str(kind))
+        )
+    ).one_or_none()
+    if found is None:
         return None
-    setting = await db.get(TypeSetting, (doctor_id, str(kind)))
-    if setting is None:
-        return None
+    schedule, duration, buffer = found
     windows = (
         await db.execute(
             select(ScheduleWindow.weekday, ScheduleWindow.starts, ScheduleWindow.ends).where(
@@ -211,14 +215,14 @@ async def rules_of(
     return schedule, slots.Rules(
         time_zone=schedule.time_zone,
         windows=[(w.weekday, w.starts, w.ends) for w in windows],
-        duration=timedelta(minutes=setting.duration_minutes),
-        buffer=timedelta(minutes=setting.buffer_minutes),
+        duration=timedelta(minutes=duration),
+        buffer=timedelta(minutes=buffer),
         min_notice=timedelta(minutes=schedule.min_notice_minutes),
         horizon=timedelta(days=schedule.booking_horizon_days),
     )
 
 
-async def _exceptions(
+async def exceptions_between(
     db: AsyncSession, doctor_id: uuid.UUID, start: datetime, end: datetime
 ) -> tuple[list[slots.Interval], list[slots.Interval]]:
     rows = (
@@ -267,7 +271,7 @@ async def compute(
     with_busy: bool = True,
     ignoring: uuid.UUID | None = None,
 ) -> list[slots.Interval]:
-    extra, off = await _exceptions(db, doctor_id, start, end)
+    extra, off = await exceptions_between(db, doctor_id, start, end)
     taken = await busy(db, doctor_id, start, end, ignoring=ignoring) if with_busy else []
     return slots.open_slots(
         rules, start, end, now=datetime.now(UTC), extra=extra, time_off=off, busy=taken

@@ -31,7 +31,7 @@ from carebridge.platform.crypto import Keyring
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound
 from carebridge.platform.pagination import Page, decode_cursor, encode_cursor
 from carebridge.presence.service import listed_doctors
-from carebridge.scheduling import schedules
+from carebridge.scheduling import schedules, slots
 from carebridge.scheduling.kinds import APPOINTMENT_CHANGED
 from carebridge.scheduling.models import (
     Appointment,
@@ -157,6 +157,12 @@ async def list_appointments(
 
 
 @dataclass(frozen=True)
+class Person:
+    name: str
+    time_zone: str
+
+
+@dataclass(frozen=True)
 class Booked:
     appointment: AppointmentOut
     created: bool  # False: the same Idempotency-Key answered with the first result
@@ -227,16 +233,20 @@ async def check_slot(
     schedule, rules = found
     start = starts_at.astimezone(UTC)
     probe_end = start + timedelta(minutes=1)
-    offered = await schedules.compute(db, doctor_id, rules, start, probe_end, with_busy=False)
+    extra, off = await schedules.exceptions_between(db, doctor_id, start, probe_end)
+    offered = slots.open_slots(
+        rules, start, probe_end, now=datetime.now(UTC), extra=extra, time_off=off
+    )
     if not any(s == start for s, _ in offered):
         raise Invalid(
             "There is no slot at that time: pick one from the doctor's open slots.",
             code="not_a_slot",
         )
-    free = await schedules.compute(db, doctor_id, rules, start, probe_end, ignoring=ignoring)
-    if not any(s == start for s, _ in free):
+    ends_at, blocked_until = start + rules.duration, start + rules.duration + rules.buffer
+    held = await schedules.busy(db, doctor_id, start, blocked_until, ignoring=ignoring)
+    if any(b_start < blocked_until and start < b_end for b_start, b_end in held):
         raise _taken()
-    return start, start + rules.duration, start + rules.duration + rules.buffer, schedule.time_zone
+    return start, ends_at, blocked_until, schedule.time_zone
 
 
 def _taken() -> Conflict:
@@ -256,11 +266,11 @@ def _constraint_error(exc: IntegrityError) -> Conflict | None:
     return None
 
 
-async def _insert(db: AsyncSession, row: Appointment) -> None:
+async def _flush_booking(db: AsyncSession) -> None:
+    """Flush an appointment's time; the database's constraints decide conflicts. No savepoint:
+    a refusal ends the request, and its transaction rolls back."""
     try:
-        async with db.begin_nested():
-            db.add(row)
-            await db.flush()
+        await db.flush()
     except IntegrityError as exc:
         conflict = _constraint_error(exc)
         if conflict is None:
@@ -322,15 +332,20 @@ async def book(
         idempotency_key=idempotency_key,
         request_hash=_request_hash(body) if idempotency_key else None,
         confirmed_at=None if paid_online else now,
+        created_at=now,
     )
     if body.reason:
         row.reason_sealed = keyring.encrypt(body.reason.encode(), _aad(row.id))
-    await _insert(db, row)
+    db.add(row)
+    await _flush_booking(db)
     await payments.on_booked(db, settings, row)
-    await plan_reminders(db, settings, row)
+    await plan_reminders(db, settings, row, fresh=True)
     await _audit(db, actor, row, "appointment.booked", context)
-    await _tell(db, row, row.doctor_id, "New appointment", "booked with you")
-    return Booked(await read(db, keyring, actor, row.id), created=True)
+    people = await people_of(db, row)
+    await _tell(db, row, row.doctor_id, "New appointment", "booked with you", people)
+    # The answer echoes what the patient sent: no read of stored health data.
+    out = _out(row, people[row.doctor_id].name, people[row.patient_id].name, body.reason)
+    return Booked(out, created=True)
 
 
 # -- the lifecycle --------------------------------------------------------------------------------
@@ -469,16 +484,9 @@ async def reschedule(
         starts_at,
         ignoring=appointment.id,
     )
-    try:
-        async with db.begin_nested():
-            appointment.starts_at, appointment.ends_at = start, end
-            appointment.blocked_until = blocked
-            await db.flush()
-    except IntegrityError as exc:
-        conflict = _constraint_error(exc)
-        if conflict is None:
-            raise
-        raise conflict from exc
+    appointment.starts_at, appointment.ends_at = start, end
+    appointment.blocked_until = blocked
+    await _flush_booking(db)
     await plan_reminders(db, settings, appointment)
     await _audit(db, actor, appointment, "appointment.reschedule", context)
     await _tell(db, appointment, appointment.doctor_id, *_WORDS["reschedule"])
@@ -551,10 +559,14 @@ async def expire_holds(
 # -- reminders, notices, audit -------------------------------------------------------------------
 
 
-async def plan_reminders(db: AsyncSession, settings: Settings, appointment: Appointment) -> None:
+async def plan_reminders(
+    db: AsyncSession, settings: Settings, appointment: Appointment, *, fresh: bool = False
+) -> None:
     """(Re)write the reminders of an appointment for the patient and the doctor. Sent ones go
-    too: they were about the old time (and would collide with the new rows' keys)."""
-    await db.execute(delete(Reminder).where(Reminder.appointment_id == appointment.id))
+    too: they were about the old time (and would collide with the new rows' keys). ``fresh``:
+    a new appointment, with none to replace."""
+    if not fresh:
+        await db.execute(delete(Reminder).where(Reminder.appointment_id == appointment.id))
     now = datetime.now(UTC)
     for minutes in sorted(set(settings.reminder_minutes_before)):
         due = appointment.starts_at - timedelta(minutes=minutes)
@@ -577,21 +589,27 @@ def local_time(at: datetime, zone: str) -> str:
     return at.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y, %H:%M %Z")
 
 
-async def _tell(
-    db: AsyncSession, appointment: Appointment, person: uuid.UUID, title: str, verb: str
-) -> None:
+async def people_of(db: AsyncSession, appointment: Appointment) -> dict[uuid.UUID, Person]:
     rows = await db.execute(
-        select(User.id, User.name).where(
+        select(User.id, User.name, User.time_zone).where(
             User.id.in_((appointment.doctor_id, appointment.patient_id))
         )
     )
-    people = {row.id: row.name for row in rows}
-    zone = await db.scalar(select(User.time_zone).where(User.id == person)) or "UTC"
-    with_whom = (
-        people.get(appointment.doctor_id, "your doctor")
-        if person == appointment.patient_id
-        else people.get(appointment.patient_id, "a patient")
-    )
+    return {row.id: Person(row.name, row.time_zone) for row in rows}
+
+
+async def _tell(
+    db: AsyncSession,
+    appointment: Appointment,
+    person: uuid.UUID,
+    title: str,
+    verb: str,
+    people: dict[uuid.UUID, Person] | None = None,
+) -> None:
+    people = people or await people_of(db, appointment)
+    other = appointment.doctor_id if person == appointment.patient_id else appointment.patient_id
+    with_whom = people[other].name if other in people else "someone"
+    zone = people[person].time_zone if person in people else "UTC"
     body = (
         f"The {TYPE_LABELS.get(appointment.type, appointment.type)} with {with_whom} on "
         f"{local_time(appointment.starts_at, zone)} was {verb}."
