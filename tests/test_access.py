@@ -46,6 +46,9 @@ PUBLIC_ROUTES = {
     "/doctors/results",
     "/doctors/{doctor_id}",
     "/doctors/{doctor_id}/presence",  # a listed doctor's status badge (and follow button)
+    # A doctor's private calendar feed: calendar apps cannot sign in, the secret token in the
+    # URL is the credential (stored hashed, revocable).
+    "/api/v1/calendar/{token}.ics",
 }
 
 

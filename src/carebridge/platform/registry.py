@@ -40,6 +40,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.accounts.realtime",
     "carebridge.presence.routes",
     "carebridge.scheduling.routes",
+    "carebridge.scheduling.calendar",
 )
 
 # Modules exposing ``root_router``, mounted at the root (well-known URLs, not under /api/v1).
