@@ -262,6 +262,7 @@ def upgrade() -> None:
         sa.Column("provider_refund_id", sa.String(length=255), nullable=True),
         sa.Column("failure_reason", sa.String(length=500), nullable=True),
         sa.Column("paid_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("refund_requested_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("refunded_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
         sa.Column(
@@ -279,8 +280,13 @@ def upgrade() -> None:
         sa.CheckConstraint("currency ~ '^[A-Z]{3}$'", name=op.f("ck_payments_currency")),
         sa.CheckConstraint("provider IN ('offline', 'stripe')", name=op.f("ck_payments_provider")),
         sa.CheckConstraint(
-            "status IN ('requires_payment', 'succeeded', 'failed', 'cancelled', 'refunded')",
+            "status IN ('requires_payment', 'succeeded', 'failed', 'cancelled', "
+            "'refund_pending', 'refunded')",
             name=op.f("ck_payments_status"),
+        ),
+        sa.CheckConstraint(
+            "status NOT IN ('refund_pending', 'refunded') OR refund_requested_at IS NOT NULL",
+            name=op.f("ck_payments_refund_requested"),
         ),
         sa.CheckConstraint("amount >= 0", name=op.f("ck_payments_amount")),
         sa.ForeignKeyConstraint(
@@ -299,7 +305,19 @@ def upgrade() -> None:
         sa.UniqueConstraint("appointment_id", name=op.f("uq_payments_appointment_id")),
         sa.UniqueConstraint("provider_payment_id", name=op.f("uq_payments_provider_payment_id")),
     )
-    op.create_index(op.f("ix_payments_patient_id"), "payments", ["patient_id"], unique=False)
+    op.create_index(
+        "ix_payments_patient_created",
+        "payments",
+        ["patient_id", "created_at", "id"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_payments_refund_pending",
+        "payments",
+        ["refund_requested_at"],
+        unique=False,
+        postgresql_where=sa.text("status = 'refund_pending'"),
+    )
     op.create_table(
         "schedule_exceptions",
         sa.Column("doctor_id", sa.UUID(), nullable=False),
@@ -406,7 +424,12 @@ def downgrade() -> None:
     op.drop_table("schedule_windows")
     op.drop_index("ix_schedule_exceptions_doctor", table_name="schedule_exceptions")
     op.drop_table("schedule_exceptions")
-    op.drop_index(op.f("ix_payments_patient_id"), table_name="payments")
+    op.drop_index(
+        "ix_payments_refund_pending",
+        table_name="payments",
+        postgresql_where=sa.text("status = 'refund_pending'"),
+    )
+    op.drop_index("ix_payments_patient_created", table_name="payments")
     op.drop_table("payments")
     op.drop_table("appointment_type_settings")
     op.drop_index(
