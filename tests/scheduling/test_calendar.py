@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
 from icalendar import Calendar, Event
 from sqlalchemy import select
 
@@ -239,11 +238,6 @@ class TestFeed:
         assert event["STATUS"] == "CANCELLED"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="platform/middleware.py sets Cache-Control: no-store on every /api/ answer, "
-    "overriding the feed's own header; it should only set a default (setdefault)",
-)
 async def test_calendar_apps_may_cache_the_feed_for_five_minutes(
     client: httpx.AsyncClient, make_doctor: Any, bearer_for: BearerFor
 ) -> None:

@@ -184,7 +184,8 @@ class RequestMiddleware:
         if self.hsts:
             headers.setdefault("strict-transport-security", "max-age=63072000; includeSubDomains")
         if is_api:
-            headers["cache-control"] = "no-store"
+            # A default: an answer that may be cached (a calendar feed) says so itself.
+            headers.setdefault("cache-control", "no-store")
 
     async def _page(self, send: Send, status: int, detail: str, request_id: str) -> None:
         assert self.error_page is not None
