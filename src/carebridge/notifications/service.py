@@ -15,17 +15,13 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
-from carebridge.accounts.models import User
 from carebridge.notifications.kinds import Kind
 from carebridge.notifications.kinds import kind as find_kind
 from carebridge.notifications.models import (
     Channel,
     DeliveryStatus,
     Notification,
-    Preference,
     Priority,
-    PushSubscription,
-    QuietHours,
 )
 from carebridge.notifications.quiet import quiet_until
 from carebridge.platform.db import after_commit
@@ -100,37 +96,35 @@ def plan(
     return rows
 
 
+# Everything the plan needs about each recipient, in one statement (it runs for every
+# notification written: one round trip instead of four).
+_RECIPIENTS = text(
+    """
+    SELECT u.id, u.time_zone, u.phone IS NOT NULL AND u.phone <> '' AS has_phone,
+           EXISTS (SELECT 1 FROM push_subscriptions p WHERE p.user_id = u.id) AS has_push,
+           q.starts AS quiet_starts, q.ends AS quiet_ends,
+           (SELECT coalesce(json_agg(json_build_array(np.channel, np.enabled)), '[]'::json)
+              FROM notification_preferences np
+             WHERE np.user_id = u.id AND np.kind = :kind) AS choices
+    FROM users u
+    LEFT JOIN notification_quiet_hours q ON q.user_id = u.id
+    WHERE u.id = ANY(CAST(:ids AS uuid[]))
+    """
+)
+
+
 async def _recipients(db: AsyncSession, ids: Sequence[uuid.UUID], kind: str) -> list[Recipient]:
-    users = (
-        await db.execute(select(User.id, User.time_zone, User.phone).where(User.id.in_(ids)))
-    ).all()
-    quiet = {
-        row.user_id: (row.starts, row.ends)
-        for row in (
-            await db.execute(select(QuietHours).where(QuietHours.user_id.in_(ids)))
-        ).scalars()
-    }
-    pushing = set(
-        await db.scalars(
-            select(PushSubscription.user_id).where(PushSubscription.user_id.in_(ids)).distinct()
-        )
-    )
-    choices: dict[uuid.UUID, dict[tuple[str, str], bool]] = {}
-    prefs = await db.scalars(
-        select(Preference).where(Preference.user_id.in_(ids), Preference.kind == kind)
-    )
-    for pref in prefs:
-        choices.setdefault(pref.user_id, {})[(pref.kind, pref.channel)] = pref.enabled
+    rows = await db.execute(_RECIPIENTS, {"ids": list(ids), "kind": kind})
     return [
         Recipient(
-            u.id,
-            u.time_zone,
-            bool(u.phone),
-            u.id in pushing,
-            quiet.get(u.id),
-            choices.get(u.id, {}),
+            row.id,
+            row.time_zone,
+            bool(row.has_phone),
+            bool(row.has_push),
+            None if row.quiet_starts is None else (row.quiet_starts, row.quiet_ends),
+            {(kind, channel): bool(enabled) for channel, enabled in row.choices},
         )
-        for u in users
+        for row in rows
     ]
 
 
