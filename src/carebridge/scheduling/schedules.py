@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, literal, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
@@ -194,27 +195,35 @@ async def delete_exception(db: AsyncSession, actor: Actor, exception_id: uuid.UU
 async def rules_of(
     db: AsyncSession, doctor_id: uuid.UUID, kind: AppointmentType
 ) -> tuple[Schedule, slots.Rules] | None:
-    """The booking rules of a doctor for one type, or None if they do not offer it."""
+    """The booking rules of a doctor for one type, or None if they do not offer it (one
+    statement: the windows come along as an array)."""
+    windows = (
+        select(
+            func.coalesce(
+                func.array_agg(
+                    func.json_build_array(
+                        ScheduleWindow.weekday, ScheduleWindow.starts, ScheduleWindow.ends
+                    )
+                ),
+                text("'{}'::json[]"),
+            )
+        )
+        .where(ScheduleWindow.doctor_id == Schedule.doctor_id)
+        .scalar_subquery()
+    )
     found = (
         await db.execute(
-            select(Schedule, TypeSetting.duration_minutes, TypeSetting.buffer_minutes)
+            select(Schedule, TypeSetting.duration_minutes, TypeSetting.buffer_minutes, windows)
             .join(TypeSetting, TypeSetting.doctor_id == Schedule.doctor_id)
             .where(Schedule.doctor_id == doctor_id, TypeSetting.type == str(kind))
         )
     ).one_or_none()
     if found is None:
         return None
-    schedule, duration, buffer = found
-    windows = (
-        await db.execute(
-            select(ScheduleWindow.weekday, ScheduleWindow.starts, ScheduleWindow.ends).where(
-                ScheduleWindow.doctor_id == doctor_id
-            )
-        )
-    ).all()
+    schedule, duration, buffer, window_rows = found
     return schedule, slots.Rules(
         time_zone=schedule.time_zone,
-        windows=[(w.weekday, w.starts, w.ends) for w in windows],
+        windows=[(w[0], time.fromisoformat(w[1]), time.fromisoformat(w[2])) for w in window_rows],
         duration=timedelta(minutes=duration),
         buffer=timedelta(minutes=buffer),
         min_notice=timedelta(minutes=schedule.min_notice_minutes),
@@ -222,43 +231,52 @@ async def rules_of(
     )
 
 
-async def exceptions_between(
-    db: AsyncSession, doctor_id: uuid.UUID, start: datetime, end: datetime
-) -> tuple[list[slots.Interval], list[slots.Interval]]:
-    rows = (
-        await db.execute(
-            select(
-                ScheduleException.kind, ScheduleException.starts_at, ScheduleException.ends_at
-            ).where(
-                ScheduleException.doctor_id == doctor_id,
-                ScheduleException.starts_at < end + timedelta(days=1),
-                ScheduleException.ends_at > start - timedelta(days=1),
-            )
-        )
-    ).all()
-    extra = [(r.starts_at, r.ends_at) for r in rows if r.kind == ExceptionKind.extra_hours]
-    off = [(r.starts_at, r.ends_at) for r in rows if r.kind == ExceptionKind.time_off]
-    return extra, off
+@dataclass(frozen=True)
+class Around:
+    """A doctor's calendar near a time range: extra hours, time off, and what appointments hold
+    (start to end plus buffer, cancelled ones aside)."""
+
+    extra: list[slots.Interval]
+    time_off: list[slots.Interval]
+    held: list[slots.Interval]
 
 
-async def busy(
+async def around(
     db: AsyncSession,
     doctor_id: uuid.UUID,
     start: datetime,
     end: datetime,
     *,
     ignoring: uuid.UUID | None = None,
-) -> list[slots.Interval]:
-    """What the doctor's appointments hold (start to end plus buffer), cancelled ones aside."""
-    statement = select(Appointment.starts_at, Appointment.blocked_until).where(
+) -> Around:
+    """One statement: exceptions and appointments within a day of [start, end)."""
+    since, until = start - timedelta(days=1), end + timedelta(days=1)
+    exceptions = select(
+        ScheduleException.kind, ScheduleException.starts_at, ScheduleException.ends_at
+    ).where(
+        ScheduleException.doctor_id == doctor_id,
+        ScheduleException.starts_at < until,
+        ScheduleException.ends_at > since,
+    )
+    held = select(
+        literal("held").label("kind"), Appointment.starts_at, Appointment.blocked_until
+    ).where(
         Appointment.doctor_id == doctor_id,
         Appointment.status != "cancelled",
-        Appointment.starts_at < end + timedelta(days=1),
-        Appointment.blocked_until > start - timedelta(days=1),
+        Appointment.starts_at < until,
+        Appointment.blocked_until > since,
     )
     if ignoring is not None:
-        statement = statement.where(Appointment.id != ignoring)
-    return [(r.starts_at, r.blocked_until) for r in (await db.execute(statement)).all()]
+        held = held.where(Appointment.id != ignoring)
+    found = Around([], [], [])
+    lists = {
+        ExceptionKind.extra_hours.value: found.extra,
+        ExceptionKind.time_off.value: found.time_off,
+        "held": found.held,
+    }
+    for kind, starts_at, ends_at in (await db.execute(union_all(exceptions, held))).all():
+        lists[kind].append((starts_at, ends_at))
+    return found
 
 
 async def compute(
@@ -267,14 +285,17 @@ async def compute(
     rules: slots.Rules,
     start: datetime,
     end: datetime,
-    *,
-    with_busy: bool = True,
-    ignoring: uuid.UUID | None = None,
 ) -> list[slots.Interval]:
-    extra, off = await exceptions_between(db, doctor_id, start, end)
-    taken = await busy(db, doctor_id, start, end, ignoring=ignoring) if with_busy else []
+    """Open slots starting in [start, end)."""
+    near = await around(db, doctor_id, start, end)
     return slots.open_slots(
-        rules, start, end, now=datetime.now(UTC), extra=extra, time_off=off, busy=taken
+        rules,
+        start,
+        end,
+        now=datetime.now(UTC),
+        extra=near.extra,
+        time_off=near.time_off,
+        busy=near.held,
     )
 
 

@@ -233,9 +233,9 @@ async def check_slot(
     schedule, rules = found
     start = starts_at.astimezone(UTC)
     probe_end = start + timedelta(minutes=1)
-    extra, off = await schedules.exceptions_between(db, doctor_id, start, probe_end)
+    near = await schedules.around(db, doctor_id, start, probe_end, ignoring=ignoring)
     offered = slots.open_slots(
-        rules, start, probe_end, now=datetime.now(UTC), extra=extra, time_off=off
+        rules, start, probe_end, now=datetime.now(UTC), extra=near.extra, time_off=near.time_off
     )
     if not any(s == start for s, _ in offered):
         raise Invalid(
@@ -243,8 +243,7 @@ async def check_slot(
             code="not_a_slot",
         )
     ends_at, blocked_until = start + rules.duration, start + rules.duration + rules.buffer
-    held = await schedules.busy(db, doctor_id, start, blocked_until, ignoring=ignoring)
-    if any(b_start < blocked_until and start < b_end for b_start, b_end in held):
+    if any(b_start < blocked_until and start < b_end for b_start, b_end in near.held):
         raise _taken()
     return start, ends_at, blocked_until, schedule.time_zone
 
