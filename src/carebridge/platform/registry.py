@@ -29,6 +29,7 @@ TASK_MODULES: tuple[str, ...] = (
     "carebridge.accounts.tasks",
     "carebridge.notifications.tasks",
     "carebridge.scheduling.tasks",
+    "carebridge.payments.tasks",
 )
 
 # Modules exposing ``router`` (an APIRouter mounted under /api/v1).
@@ -41,6 +42,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.presence.routes",
     "carebridge.scheduling.routes",
     "carebridge.scheduling.calendar",
+    "carebridge.payments.routes",
 )
 
 # Modules exposing ``root_router``, mounted at the root (well-known URLs, not under /api/v1).

@@ -76,7 +76,8 @@ def upgrade() -> None:
             name=op.f("ck_appointments_hold"),
         ),
         sa.CheckConstraint(
-            "status IN ('pending_payment', 'scheduled', 'in_progress', 'completed', 'cancelled', 'no_show')",
+            "status IN ('pending_payment', 'scheduled', 'in_progress', 'completed', "
+            "'cancelled', 'no_show')",
             name=op.f("ck_appointments_status"),
         ),
         sa.CheckConstraint(
