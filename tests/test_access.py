@@ -37,6 +37,7 @@ PUBLIC_ROUTES = {
     "/reset-password",
     "/verify-email",
     "/api/v1/webhooks/sms/status",  # the SMS provider's callbacks, verified by signature
+    "/api/v1/payments/stripe/webhook",  # Stripe's events, verified by signature
     # The directory: patients find doctors before they sign up.
     "/api/v1/specialties",
     "/api/v1/doctors",
