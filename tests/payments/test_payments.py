@@ -13,6 +13,7 @@ import httpx
 import pytest
 import stripe
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carebridge.accounts.models import Role, User, UserStatus
 from carebridge.app import create_app
@@ -156,6 +157,22 @@ class TestPayForAppointment:
         assert answer.status_code == 409
         assert answer.json()["code"] == "not_payable"
         assert answer.json()["current_status"] == "cancelled"
+
+    async def test_a_lapsed_hold_is_not_payable(
+        self, pay_client: httpx.AsyncClient, held_booking: HoldFor, database: Database
+    ) -> None:
+        held = await held_booking()
+        async with database.transaction() as db:
+            await db.execute(
+                update(Appointment)
+                .where(Appointment.id == held.appointment_id)
+                .values(hold_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+        answer = await pay_client.post(
+            f"/api/v1/appointments/{held.appointment_id}/payment", headers=held.headers
+        )
+        assert answer.status_code == 409
+        assert answer.json()["code"] == "hold_expired"
 
     async def test_provider_unreachable_answers_503(
         self,
@@ -344,10 +361,10 @@ class TestWebhook:
 
 class TestConcurrentDuplicates:
     async def test_the_same_event_ten_times_at_once_is_processed_once(
-        self, settings: Settings, stripe_server: FakeStripe
+        self, settings: Settings, engine: AsyncEngine, stripe_server: FakeStripe
     ) -> None:
         """Its own app and connection pool, so the ten requests really run at once; what they
-        commit is deleted afterwards."""
+        commit is deleted afterwards. (``engine``: the database is migrated.)"""
         app = create_app(stripe_settings_for(settings, stripe_server))
         event_id = f"evt_{uuid.uuid4().hex}"
         intent_id = f"pi_{uuid.uuid4().hex}"

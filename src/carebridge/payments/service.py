@@ -266,6 +266,9 @@ async def _payment_of_event(
 async def _succeeded(db: AsyncSession, payment: Payment, intent: Mapping[str, Any]) -> str:
     if payment.status in _PAID:
         return f"already_{payment.status}"
+    if intent.get("amount") not in (None, payment.amount):
+        # We created the intent with the payment's amount; a difference needs a person.
+        log.warning("payment_amount_mismatch", payment_id=str(payment.id))
     payment.status = PaymentStatus.succeeded
     payment.paid_at = datetime.now(UTC)
     payment.failure_reason = None
