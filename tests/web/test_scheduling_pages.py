@@ -18,10 +18,12 @@ from sqlalchemy import select, update
 
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.directory.models import DoctorProfile
 from carebridge.platform.db import Database
 from carebridge.scheduling import schedules
 from carebridge.scheduling.models import Appointment, Schedule
 from carebridge.scheduling.schemas import ScheduleIn
+from carebridge.seed import seed_demo
 from tests.directory.conftest import MakeDoctor, make_doctor  # noqa: F401 - the fixture
 from tests.factories import MakeUser
 from tests.web.test_account_pages import csrf, sign_in_browser
@@ -557,3 +559,32 @@ def _at(link: str) -> datetime:
 
 def _days(n: int) -> datetime:
     return datetime.now(UTC) + timedelta(days=n)
+
+
+class TestDemo:
+    async def test_every_demo_doctor_takes_bookings_after_seeding(
+        self, client: httpx.AsyncClient, database: Database, make_user: MakeUser
+    ) -> None:
+        await seed_demo(database)
+        again = await seed_demo(database)
+        assert again["scheduling"] == 0
+        async with database.transaction() as db:
+            rows = (
+                await db.execute(
+                    select(User.email, Schedule.time_zone, DoctorProfile.time_zone)
+                    .join(DoctorProfile, DoctorProfile.user_id == User.id)
+                    .outerjoin(Schedule, Schedule.doctor_id == User.id)
+                    .where(User.role == Role.doctor, User.email.endswith("@demo.example.org"))
+                )
+            ).all()
+            okonkwo = await db.scalar(
+                select(User.id).where(User.email == "dr.okonkwo@demo.example.org")
+            )
+        assert len(rows) >= 40
+        assert all(schedule_zone == zone for _, schedule_zone, zone in rows), rows
+        patient = await make_user(Role.patient)
+        await sign_in_browser(client, patient.email)
+        page = await client.get(f"/doctors/{okonkwo}/book?type=in_person")
+        assert page.status_code == 200
+        assert "Visit at the clinic · 45 min" in page.text
+        assert slot_links(page)

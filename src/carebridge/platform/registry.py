@@ -70,6 +70,7 @@ METRICS_MODULES: tuple[str, ...] = ("carebridge.notifications.metrics",)
 DEMO_SEED_MODULES: tuple[str, ...] = (
     "carebridge.accounts.demo",
     "carebridge.directory.demo",
+    "carebridge.scheduling.demo",
 )
 
 
