@@ -102,7 +102,7 @@ def day_name(day: date) -> str:
 
 
 def short_day(at: datetime, zone: str) -> str:
-    return local(at, zone).strftime("%a %d %b %Y")
+    return local(at, zone).strftime("%a %d %b")
 
 
 def when(at: datetime, zone: str) -> str:
