@@ -35,12 +35,13 @@ TASK_MODULES: tuple[str, ...] = (
 # Modules exposing ``router`` (an APIRouter mounted under /api/v1).
 API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.directory.routes",  # first: the public listing is the busiest route
+    # Early too: FastAPI tries routes in order (a few µs each), and booking is a hot write path.
+    "carebridge.scheduling.routes",
     "carebridge.accounts.routes",
     "carebridge.notifications.routes",
     "carebridge.notifications.webhooks",
     "carebridge.accounts.realtime",
     "carebridge.presence.routes",
-    "carebridge.scheduling.routes",
     "carebridge.scheduling.calendar",
     "carebridge.payments.routes",
 )
