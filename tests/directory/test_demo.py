@@ -17,7 +17,8 @@ async def test_the_demo_lists_forty_verified_doctors_idempotently(
 ) -> None:
     first = await seed_demo(database)
     second = await seed_demo(database)
-    assert second == {"accounts": 0, "directory": 0}
+    assert set(second) >= {"accounts", "directory", "scheduling"}
+    assert set(second.values()) == {0}  # a second run adds nothing
     emails = [f"{d[0]}@{demo.DOMAIN}" for d in demo.DOCTORS]
     assert {"dr.rivera@demo.example.org", "dr.chen@demo.example.org"} <= set(emails)
     async with database.sessionmaker() as db:
