@@ -36,6 +36,7 @@ from carebridge.platform.context import SYSTEM, RequestContext
 from carebridge.platform.db import Database, after_commit
 from carebridge.platform.errors import Conflict
 from carebridge.platform.pagination import Page, keyset_page
+from carebridge.scheduling import moves
 from carebridge.scheduling import service as scheduling
 from carebridge.scheduling.kinds import PAYMENT_CHANGED
 from carebridge.scheduling.models import Appointment, AppointmentStatus
@@ -274,7 +275,7 @@ async def _succeeded(db: AsyncSession, payment: Payment, intent: Mapping[str, An
     payment.failure_reason = None
     payment.provider_payment_id = payment.provider_payment_id or str(intent.get("id"))
     await _audit(db, payment, "payment.succeeded")
-    held = await scheduling.mark_paid(db, payment.appointment_id)
+    held = await moves.mark_paid(db, payment.appointment_id)
     status = held.status if held is not None else await _appointment_status(db, payment)
     if status == AppointmentStatus.cancelled:
         # Money arrived for a booking that is no longer held (the hold lapsed, the payment
@@ -301,7 +302,7 @@ async def _failed(db: AsyncSession, payment: Payment, intent: Mapping[str, Any])
     payment.status = PaymentStatus.failed
     payment.failure_reason = str(message or "The payment was declined.")[:500]
     await _audit(db, payment, "payment.failed")
-    await scheduling.release_unpaid(db, payment.appointment_id, "payment failed")
+    await moves.release_unpaid(db, payment.appointment_id, "payment failed")
     await _tell(
         db,
         payment,

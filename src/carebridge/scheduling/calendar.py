@@ -34,7 +34,7 @@ from carebridge.platform.context import SYSTEM, Context, RequestContext
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import Forbidden, NotFound, Unauthenticated
 from carebridge.platform.problems import problem_responses
-from carebridge.scheduling import service
+from carebridge.scheduling import notices, service
 from carebridge.scheduling.models import Appointment, AppointmentStatus, CalendarFeed
 
 router = APIRouter(tags=["scheduling"])
@@ -65,7 +65,7 @@ def _host(settings: Settings) -> str:
 def _event(
     settings: Settings, appointment: Appointment, summary: str, doctor: str, patient: str
 ) -> Event:
-    kind = service.TYPE_LABELS.get(appointment.type, appointment.type)
+    kind = notices.TYPE_LABELS.get(appointment.type, appointment.type)
     link = f"{settings.public_base_url}/appointments/{appointment.id}"
     return Event.new(
         uid=f"appointment-{appointment.id}@{_host(settings)}",
@@ -82,7 +82,7 @@ def _event(
 
 def _summary(viewer: Actor | None, appointment: Appointment, doctor: str, patient: str) -> str:
     """Named from the reader's side: the patient sees their doctor, the doctor their patient."""
-    kind = service.TYPE_LABELS.get(appointment.type, appointment.type).capitalize()
+    kind = notices.TYPE_LABELS.get(appointment.type, appointment.type).capitalize()
     if viewer is not None and viewer.id == appointment.patient_id:
         return f"{kind} with {doctor}"
     if viewer is None or viewer.id == appointment.doctor_id:

@@ -15,7 +15,7 @@ from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from carebridge.platform.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from carebridge.platform.problems import problem_responses
-from carebridge.scheduling import schedules, service
+from carebridge.scheduling import lifecycle, schedules, service
 from carebridge.scheduling.models import AppointmentStatus, AppointmentType
 from carebridge.scheduling.schemas import (
     AppointmentOut,
@@ -189,7 +189,7 @@ async def cancel_appointment(
     """Cancel. Patients: up to the cutoff (24 hours by default) before, refunded if paid.
     Doctors and admins: any time before it starts, with a `reason` for the patient (refunded).
     Codes: `too_late`, `reason_required`, `invalid_transition` (409, with `current_status`)."""
-    return await service.act(
+    return await lifecycle.act(
         db,
         runtime.settings,
         keys.keyring,
@@ -217,7 +217,7 @@ async def reschedule_appointment(
 ) -> AppointmentOut:
     """Move your appointment to another open slot of the same doctor and type, up to the
     cutoff. Codes: `slot_taken`, `not_a_slot`, `too_late`, `invalid_transition`."""
-    return await service.reschedule(
+    return await lifecycle.reschedule(
         db, runtime.settings, keys.keyring, actor, appointment_id, body.starts_at, context
     )
 
@@ -231,7 +231,7 @@ def _doctor_move(name: str, doc: str) -> None:
         keys: Keys,
         context: Context,
     ) -> AppointmentOut:
-        return await service.act(
+        return await lifecycle.act(
             db, runtime.settings, keys.keyring, actor, appointment_id, name, context=context
         )
 

@@ -1,4 +1,5 @@
-"""Appointments: booking, reading, and every move of their lifecycle.
+"""Appointments: booking and reading. The moves of their lifecycle are in ``lifecycle``
+(people's) and ``moves`` (the system's).
 
 Booking is serialised per patient (an advisory lock) so the cap on upcoming appointments and the
 idempotency key hold under concurrent requests; between patients nothing is serialised, and the
@@ -13,38 +14,34 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from carebridge.accounts.actors import Actor
-from carebridge.accounts.models import Role, User
-from carebridge.compliance.service import record
+from carebridge.accounts.models import User
 from carebridge.config import Settings
 from carebridge.directory.models import DoctorProfile
-from carebridge.notifications.service import notify
 from carebridge.platform.context import SYSTEM, RequestContext
 from carebridge.platform.crypto import Keyring
-from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound
+from carebridge.platform.errors import Conflict, Invalid, NotFound
 from carebridge.platform.pagination import Page, decode_cursor, encode_cursor
 from carebridge.presence.service import listed_doctors
 from carebridge.scheduling import schedules, slots
-from carebridge.scheduling.kinds import APPOINTMENT_CHANGED
 from carebridge.scheduling.models import (
     Appointment,
     AppointmentStatus,
     AppointmentType,
-    Reminder,
 )
-from carebridge.scheduling.policy import MOVES, Move, visible_appointments
+from carebridge.scheduling.moves import expire_holds
+from carebridge.scheduling.notices import TYPE_LABELS, audit, people_of, plan_reminders, tell
+from carebridge.scheduling.policy import visible_appointments
 from carebridge.scheduling.schemas import AppointmentOut, BookIn
 
 _Doctor = aliased(User)
 _Patient = aliased(User)
-TYPE_LABELS = {"video": "video call", "in_person": "visit at the clinic", "chat": "chat"}
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -116,7 +113,7 @@ async def read(
     reason = None
     if row.reason_sealed is not None:
         reason = keyring.decrypt(row.reason_sealed, _aad(row.id)).decode()
-        await _audit(db, actor, row, "appointment.reason_read", context)
+        await audit(db, actor, row, "appointment.reason_read", context)
     return _out(row, doctor, patient, reason)
 
 
@@ -154,12 +151,6 @@ async def list_appointments(
 
 
 # -- booking --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Person:
-    name: str
-    time_zone: str
 
 
 @dataclass(frozen=True)
@@ -265,7 +256,7 @@ def _constraint_error(exc: IntegrityError) -> Conflict | None:
     return None
 
 
-async def _flush_booking(db: AsyncSession) -> None:
+async def flush_booking(db: AsyncSession) -> None:
     """Flush an appointment's time; the database's constraints decide conflicts. No savepoint:
     a refusal ends the request, and its transaction rolls back."""
     try:
@@ -336,310 +327,12 @@ async def book(
     if body.reason:
         row.reason_sealed = keyring.encrypt(body.reason.encode(), _aad(row.id))
     db.add(row)
-    await _flush_booking(db)
+    await flush_booking(db)
     await payments.on_booked(db, settings, row)
     await plan_reminders(db, settings, row, fresh=True)
-    await _audit(db, actor, row, "appointment.booked", context)
+    await audit(db, actor, row, "appointment.booked", context)
     people = await people_of(db, row)
-    await _tell(db, row, row.doctor_id, "New appointment", "booked with you", people)
+    await tell(db, row, row.doctor_id, "New appointment", "booked with you", people)
     # The answer echoes what the patient sent: no read of stored health data.
     out = _out(row, people[row.doctor_id].name, people[row.patient_id].name, body.reason)
     return Booked(out, created=True)
-
-
-# -- the lifecycle --------------------------------------------------------------------------------
-
-
-def check_move(appointment: Appointment, move: Move, actor: Actor | None) -> None:
-    """Raises unless ``actor`` (None: the system) may make ``move`` now."""
-    if actor is not None and actor.role not in move.roles:
-        raise Forbidden(f"Only the {_who(move)} can do that.", code="not_your_move")
-    if AppointmentStatus(appointment.status) not in move.sources:
-        raise Conflict(
-            f"The appointment is {appointment.status.replace('_', ' ')}: it cannot be "
-            f"{move.name.replace('_', ' ')}{'d' if move.name.endswith('e') else 'ed'} now.",
-            code="invalid_transition",
-            current_status=appointment.status,
-        )
-
-
-def _who(move: Move) -> str:
-    return " or ".join(sorted(role.value for role in move.roles)) or "system"
-
-
-def _before_cutoff(settings: Settings, appointment: Appointment) -> bool:
-    cutoff = appointment.starts_at - timedelta(hours=settings.appointment_change_cutoff_hours)
-    return datetime.now(UTC) < cutoff
-
-
-async def act(
-    db: AsyncSession,
-    settings: Settings,
-    keyring: Keyring,
-    actor: Actor,
-    appointment_id: uuid.UUID,
-    move_name: str,
-    *,
-    reason: str | None = None,
-    context: RequestContext = SYSTEM,
-) -> AppointmentOut:
-    """Confirm, start, complete, mark a no-show or cancel: the one place statuses change."""
-    from carebridge.payments import service as payments
-
-    move = MOVES[move_name]
-    appointment = await get_appointment(db, actor, appointment_id, lock=True)
-    check_move(appointment, move, actor)
-    now = datetime.now(UTC)
-    refund = False
-    if move_name == "cancel":
-        refund = await _check_cancel(settings, actor, appointment, reason)
-    if move_name == "no_show" and now < appointment.starts_at:
-        raise Conflict("A no-show can be marked once the appointment has begun.", code="too_early")
-    assert move.target is not None
-    appointment.status = str(move.target)
-    _stamp(appointment, move_name, actor.id, reason, now)
-    if move_name == "cancel":
-        await payments.on_cancelled(db, settings, appointment, refund=refund)
-    await _audit(db, actor, appointment, f"appointment.{move_name}", context)
-    other = appointment.doctor_id if actor.id == appointment.patient_id else appointment.patient_id
-    await _tell(db, appointment, other, *_WORDS[move_name])
-    if actor.role == Role.admin and other != appointment.doctor_id:
-        await _tell(db, appointment, appointment.doctor_id, *_WORDS[move_name])
-    return await read(db, keyring, actor, appointment.id, context)
-
-
-async def _check_cancel(
-    settings: Settings, actor: Actor, appointment: Appointment, reason: str | None
-) -> bool:
-    """Whether a payment is refunded; raises when this caller may not cancel now."""
-    if actor.role == Role.patient:
-        unpaid = appointment.status == AppointmentStatus.pending_payment
-        if not unpaid and not _before_cutoff(settings, appointment):
-            raise Conflict(
-                f"Appointments can be cancelled online up to "
-                f"{settings.appointment_change_cutoff_hours} hours before; please call the clinic.",
-                code="too_late",
-            )
-        return True
-    if not (reason and reason.strip()):
-        raise Invalid("Give the patient a reason for the cancellation.", code="reason_required")
-    return True
-
-
-_WORDS: dict[str, tuple[str, str]] = {
-    "confirm": ("Appointment confirmed", "confirmed"),
-    "start": ("Your appointment is starting", "started"),
-    "complete": ("Appointment completed", "completed"),
-    "no_show": ("Appointment missed", "marked as missed"),
-    "cancel": ("Appointment cancelled", "cancelled"),
-    "reschedule": ("Appointment moved", "moved"),
-    "paid": ("Appointment paid and booked", "paid and booked"),
-    "release": ("Booking released", "released: it was not paid in time"),
-}
-
-
-def _stamp(
-    appointment: Appointment,
-    move: str,
-    actor_id: uuid.UUID | None,
-    reason: str | None,
-    now: datetime,
-) -> None:
-    if move in ("confirm", "paid"):
-        appointment.confirmed_at = now
-        appointment.hold_expires_at = None
-    elif move == "start":
-        appointment.started_at = now
-    elif move == "complete":
-        appointment.completed_at = now
-    elif move in ("cancel", "release"):
-        appointment.cancelled_at = now
-        appointment.cancelled_by = actor_id
-        appointment.cancel_reason = reason
-
-
-async def reschedule(
-    db: AsyncSession,
-    settings: Settings,
-    keyring: Keyring,
-    actor: Actor,
-    appointment_id: uuid.UUID,
-    starts_at: datetime,
-    context: RequestContext = SYSTEM,
-) -> AppointmentOut:
-    """Move to another open slot of the same doctor and type, up to the cutoff."""
-    appointment = await get_appointment(db, actor, appointment_id, lock=True)
-    check_move(appointment, MOVES["reschedule"], actor)
-    if not _before_cutoff(settings, appointment):
-        raise Conflict(
-            f"Appointments can be moved online up to {settings.appointment_change_cutoff_hours} "
-            "hours before; please call the clinic.",
-            code="too_late",
-        )
-    start, end, blocked, _zone = await check_slot(
-        db,
-        appointment.doctor_id,
-        AppointmentType(appointment.type),
-        starts_at,
-        ignoring=appointment.id,
-    )
-    appointment.starts_at, appointment.ends_at = start, end
-    appointment.blocked_until = blocked
-    await _flush_booking(db)
-    await plan_reminders(db, settings, appointment)
-    await _audit(db, actor, appointment, "appointment.reschedule", context)
-    await _tell(db, appointment, appointment.doctor_id, *_WORDS["reschedule"])
-    return await read(db, keyring, actor, appointment.id, context)
-
-
-# -- the system's moves (payments, the hold sweep) -------------------------------------------------
-
-
-async def _system_move(
-    db: AsyncSession, appointment_id: uuid.UUID, move_name: str, reason: str | None
-) -> Appointment | None:
-    """Make a system move if the appointment is still where it allows; None otherwise (a late
-    or repeated event changes nothing)."""
-    move = MOVES[move_name]
-    appointment = await db.scalar(
-        select(Appointment).where(Appointment.id == appointment_id).with_for_update()
-    )
-    if appointment is None or AppointmentStatus(appointment.status) not in move.sources:
-        return None
-    assert move.target is not None
-    appointment.status = str(move.target)
-    _stamp(appointment, move_name, None, reason, datetime.now(UTC))
-    await _audit(db, None, appointment, f"appointment.{move_name}", SYSTEM)
-    return appointment
-
-
-async def mark_paid(db: AsyncSession, appointment_id: uuid.UUID) -> Appointment | None:
-    """Payment arrived: a held booking becomes scheduled. None when it is no longer held
-    (already scheduled, or released: the caller refunds)."""
-    appointment = await _system_move(db, appointment_id, "paid", None)
-    if appointment is not None:
-        for person in (appointment.patient_id, appointment.doctor_id):
-            await _tell(db, appointment, person, *_WORDS["paid"])
-    return appointment
-
-
-async def release_unpaid(
-    db: AsyncSession, appointment_id: uuid.UUID, reason: str
-) -> Appointment | None:
-    """Give a held slot back (payment failed or the hold lapsed) and tell the patient."""
-    appointment = await _system_move(db, appointment_id, "release", reason)
-    if appointment is not None:
-        await _tell(db, appointment, appointment.patient_id, *_WORDS["release"])
-    return appointment
-
-
-async def expire_holds(
-    db: AsyncSession, settings: Settings, *, doctor_id: uuid.UUID | None = None
-) -> int:
-    """Release every unpaid hold past its time (of one doctor, or all). Run by the periodic job
-    and before each booking, so a lapsed hold never blocks a slot."""
-    from carebridge.payments import service as payments
-
-    statement = select(Appointment.id).where(
-        Appointment.status == AppointmentStatus.pending_payment,
-        Appointment.hold_expires_at < datetime.now(UTC),
-    )
-    if doctor_id is not None:
-        statement = statement.where(Appointment.doctor_id == doctor_id)
-    released = 0
-    for appointment_id in list(await db.scalars(statement.limit(500))):
-        appointment = await release_unpaid(db, appointment_id, "not paid in time")
-        if appointment is not None:
-            await payments.on_cancelled(db, settings, appointment, refund=False)
-            released += 1
-    return released
-
-
-# -- reminders, notices, audit -------------------------------------------------------------------
-
-
-async def plan_reminders(
-    db: AsyncSession, settings: Settings, appointment: Appointment, *, fresh: bool = False
-) -> None:
-    """(Re)write the reminders of an appointment for the patient and the doctor. Sent ones go
-    too: they were about the old time (and would collide with the new rows' keys). ``fresh``:
-    a new appointment, with none to replace."""
-    if not fresh:
-        await db.execute(delete(Reminder).where(Reminder.appointment_id == appointment.id))
-    now = datetime.now(UTC)
-    for minutes in sorted(set(settings.reminder_minutes_before)):
-        due = appointment.starts_at - timedelta(minutes=minutes)
-        if due <= now:
-            continue
-        for person in (appointment.patient_id, appointment.doctor_id):
-            db.add(
-                Reminder(
-                    appointment_id=appointment.id,
-                    recipient_id=person,
-                    minutes_before=minutes,
-                    due_at=due,
-                )
-            )
-    await db.flush()
-
-
-def local_time(at: datetime, zone: str) -> str:
-    """ "Mon 30 Mar 2026, 09:00 CEST" in the reader's time zone."""
-    return at.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y, %H:%M %Z")
-
-
-async def people_of(db: AsyncSession, appointment: Appointment) -> dict[uuid.UUID, Person]:
-    rows = await db.execute(
-        select(User.id, User.name, User.time_zone).where(
-            User.id.in_((appointment.doctor_id, appointment.patient_id))
-        )
-    )
-    return {row.id: Person(row.name, row.time_zone) for row in rows}
-
-
-async def _tell(
-    db: AsyncSession,
-    appointment: Appointment,
-    person: uuid.UUID,
-    title: str,
-    verb: str,
-    people: dict[uuid.UUID, Person] | None = None,
-) -> None:
-    people = people or await people_of(db, appointment)
-    other = appointment.doctor_id if person == appointment.patient_id else appointment.patient_id
-    with_whom = people[other].name if other in people else "someone"
-    zone = people[person].time_zone if person in people else "UTC"
-    body = (
-        f"The {TYPE_LABELS.get(appointment.type, appointment.type)} with {with_whom} on "
-        f"{local_time(appointment.starts_at, zone)} was {verb}."
-    )
-    if appointment.cancel_reason and appointment.status == AppointmentStatus.cancelled:
-        body += f" Reason: {appointment.cancel_reason}"
-    await notify(
-        db,
-        person,
-        APPOINTMENT_CHANGED.name,
-        title,
-        body,
-        data={"appointment_id": str(appointment.id), "status": appointment.status},
-        link=f"/appointments/{appointment.id}",
-    )
-
-
-async def _audit(
-    db: AsyncSession,
-    actor: Actor | None,
-    appointment: Appointment,
-    action: str,
-    context: RequestContext,
-) -> None:
-    await record(
-        db,
-        action=action,
-        actor_id=None if actor is None else actor.id,
-        actor_role=None if actor is None else str(actor.role),
-        resource_type="appointment",
-        resource_id=appointment.id,
-        context=context,
-        status=appointment.status,
-    )

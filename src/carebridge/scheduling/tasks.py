@@ -26,7 +26,7 @@ from carebridge.config import Settings
 from carebridge.notifications.service import notify
 from carebridge.platform.db import Database
 from carebridge.platform.jobs import DEFAULT_RETRY, job_app, task_resources
-from carebridge.scheduling import service
+from carebridge.scheduling import moves, notices
 from carebridge.scheduling.kinds import APPOINTMENT_REMINDER
 from carebridge.scheduling.models import Appointment, AppointmentStatus
 
@@ -117,7 +117,7 @@ async def _send(db: AsyncSession, row: Claimed, now: datetime) -> bool:
         # Cancelled, unpaid or already under way; or so late that it has begun: skipped.
         return False
     with_whom = doctor if row.recipient_id == appointment.patient_id else patient
-    what = service.TYPE_LABELS.get(appointment.type, appointment.type)
+    what = notices.TYPE_LABELS.get(appointment.type, appointment.type)
     when = _when(row, appointment.starts_at, now)
     await notify(
         db,
@@ -125,7 +125,7 @@ async def _send(db: AsyncSession, row: Claimed, now: datetime) -> bool:
         APPOINTMENT_REMINDER.name,
         f"Appointment {when}",
         f"Your {what} with {with_whom} is {when}: "
-        f"{service.local_time(appointment.starts_at, zone or 'UTC')}.",
+        f"{notices.local_time(appointment.starts_at, zone or 'UTC')}.",
         data={"appointment_id": str(appointment.id), "minutes_before": row.minutes_before},
         link=f"/appointments/{appointment.id}",
     )
@@ -162,7 +162,7 @@ async def release_lapsed_holds(database: Database, settings: Settings) -> int:
     total = 0
     while True:
         async with database.transaction() as db:
-            released = await service.expire_holds(db, settings)
+            released = await moves.expire_holds(db, settings)
         total += released
         if released == 0:
             return total

@@ -30,7 +30,7 @@ from carebridge.platform.db import undo_unless_kept
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import CareBridgeError, Forbidden, Invalid, NotFound
 from carebridge.platform.pagination import MAX_PAGE_SIZE
-from carebridge.scheduling import calendar, schedules, service
+from carebridge.scheduling import calendar, lifecycle, notices, schedules, service
 from carebridge.scheduling.models import AppointmentStatus, AppointmentType
 from carebridge.scheduling.schemas import (
     AppointmentOut,
@@ -106,7 +106,7 @@ def short_day(at: datetime, zone: str) -> str:
 
 
 def when(at: datetime, zone: str) -> str:
-    return service.local_time(at, zone)
+    return notices.local_time(at, zone)
 
 
 def iso(at: datetime) -> str:
@@ -690,7 +690,7 @@ async def act(
     try:
         if move not in (*DOCTOR_MOVES, "cancel"):
             raise Invalid("Unknown action.", code="unknown_action")
-        await service.act(
+        await lifecycle.act(
             db,
             runtime.settings,
             keys.keyring,
@@ -765,7 +765,7 @@ async def reschedule(
     form = await request.form()
     try:
         at = _slot_time(str(form.get("starts_at", "")))
-        await service.reschedule(
+        await lifecycle.reschedule(
             db, runtime.settings, keys.keyring, actor, appointment_id, at, context
         )
     except CareBridgeError as exc:
