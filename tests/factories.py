@@ -13,8 +13,11 @@ import pytest
 from sqlalchemy import delete
 
 from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.accounts.service import start_session
+from carebridge.accounts.tokens import KeyStore
 from carebridge.app import create_app
 from carebridge.config import Settings
+from carebridge.platform.context import SYSTEM
 from carebridge.platform.db import Database
 from carebridge.platform.jobs import job_app, run_worker
 from carebridge.platform.passwords import hash_password
@@ -37,6 +40,8 @@ class SignedIn:
 
 MakeUser = Callable[..., Awaitable[User]]
 SignIn = Callable[..., Awaitable[SignedIn]]
+Headers = dict[str, str]
+TokenFor = Callable[[User], Awaitable[Headers]]
 
 
 @pytest.fixture
@@ -70,6 +75,20 @@ def sign_in(client: httpx.AsyncClient, make_user: MakeUser) -> SignIn:
         return SignedIn(user.id, user.email, body["access_token"], body["refresh_token"])
 
     return sign
+
+
+@pytest.fixture
+def token_for(database: Database, settings: Settings) -> TokenFor:
+    """Bearer headers of a new session of ``user``, issued at the current (possibly moved)
+    clock, without a password round trip."""
+    keys = KeyStore(settings)
+
+    async def issue(user: User) -> Headers:
+        async with database.transaction() as db:
+            pair = await start_session(db, keys, user, SYSTEM)
+        return {"Authorization": f"Bearer {pair.access_token}"}
+
+    return issue
 
 
 @dataclass

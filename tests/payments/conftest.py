@@ -25,22 +25,18 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from carebridge.accounts.models import Role, User
-from carebridge.accounts.service import start_session
-from carebridge.accounts.tokens import KeyStore
 from carebridge.app import create_app
 from carebridge.config import Settings
 from carebridge.payments.models import Payment
-from carebridge.platform.context import SYSTEM
 from carebridge.platform.db import Database
 from carebridge.platform.jobs import job_app
 from carebridge.scheduling.models import Appointment
 from tests.directory.conftest import MakeDoctor, make_doctor  # noqa: F401 - the fixture
-from tests.factories import MakeUser
+from tests.factories import Headers, MakeUser, TokenFor
 
 SECRET_KEY = "sk_test_local_" + "x" * 16
 WEBHOOK_SECRET = "whsec_local_" + "y" * 16
 BERLIN = ZoneInfo("Europe/Berlin")
-Headers = dict[str, str]
 
 
 @dataclass
@@ -198,21 +194,6 @@ async def pay_client(
             yield client
         finally:
             await clear_jobs()
-
-
-TokenFor = Callable[[User], Awaitable[Headers]]
-
-
-@pytest.fixture
-def token_for(database: Database, settings: Settings) -> TokenFor:
-    keys = KeyStore(settings)
-
-    async def issue(user: User) -> Headers:
-        async with database.transaction() as db:
-            pair = await start_session(db, keys, user, SYSTEM)
-        return {"Authorization": f"Bearer {pair.access_token}"}
-
-    return issue
 
 
 def schedule_body() -> dict[str, Any]:

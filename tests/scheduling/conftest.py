@@ -12,15 +12,8 @@ import httpx
 import pytest
 
 from carebridge.accounts.models import User
-from carebridge.accounts.service import start_session
-from carebridge.accounts.tokens import KeyStore
-from carebridge.config import Settings
-from carebridge.platform.context import SYSTEM
-from carebridge.platform.db import Database
 from tests.directory.conftest import MakeDoctor, make_doctor  # noqa: F401 - the fixture
-
-Headers = dict[str, str]
-TokenFor = Callable[[User], Awaitable[Headers]]
+from tests.factories import Headers, TokenFor
 
 WEEKDAYS_9_TO_17 = [{"weekday": d, "starts": "09:00", "ends": "17:00"} for d in range(7)]
 
@@ -44,18 +37,6 @@ def next_weekday(weekday: int, weeks_ahead: int = 1) -> date:
     """A date of ``weekday`` at least a few days ahead (well past any notice)."""
     today = datetime.now(UTC).date() + timedelta(days=7 * weeks_ahead)
     return today + timedelta(days=(weekday - today.weekday()) % 7)
-
-
-@pytest.fixture
-def token_for(database: Database, settings: Settings) -> TokenFor:
-    keys = KeyStore(settings)
-
-    async def issue(user: User) -> Headers:
-        async with database.transaction() as db:
-            pair = await start_session(db, keys, user, SYSTEM)
-        return {"Authorization": f"Bearer {pair.access_token}"}
-
-    return issue
 
 
 @pytest.fixture

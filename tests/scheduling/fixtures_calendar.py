@@ -16,20 +16,15 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from carebridge.accounts.models import User
-from carebridge.accounts.service import start_session
-from carebridge.accounts.tokens import KeyStore
-from carebridge.config import Settings
 from carebridge.notifications.models import Notification
-from carebridge.platform.context import SYSTEM
 from carebridge.platform.db import Database
 from carebridge.platform.jobs import job_app
 from tests.directory import conftest as directory
 from tests.directory.conftest import MakeDoctor
+from tests.factories import Headers, TokenFor
 
 make_doctor = directory.make_doctor  # a fixture, bound so that parameters may take its name
 BERLIN = ZoneInfo("Europe/Berlin")
-Headers = dict[str, str]
-BearerFor = Callable[[User], Awaitable[Headers]]
 DoctorWithSchedule = Callable[..., Awaitable[tuple[User, Headers]]]
 
 
@@ -54,27 +49,14 @@ def berlin(day: date, hour: int, minute: int = 0) -> datetime:
 
 
 @pytest.fixture
-def bearer_for(database: Database, settings: Settings) -> BearerFor:
-    """Headers of a fresh session of ``user`` (issued at the current, possibly moved, clock)."""
-    keys = KeyStore(settings)
-
-    async def issue(user: User) -> Headers:
-        async with database.transaction() as db:
-            pair = await start_session(db, keys, user, SYSTEM)
-        return {"Authorization": f"Bearer {pair.access_token}"}
-
-    return issue
-
-
-@pytest.fixture
 def doctor_with_schedule(
-    client: httpx.AsyncClient, make_doctor: MakeDoctor, bearer_for: BearerFor
+    client: httpx.AsyncClient, make_doctor: MakeDoctor, token_for: TokenFor
 ) -> DoctorWithSchedule:
     async def make(
         name: str | None = None, fee: int | None = None, **overrides: Any
     ) -> tuple[User, Headers]:
         doctor = await make_doctor(name or f"Dr {uuid.uuid4().hex[:6]}", fee=fee)
-        headers = await bearer_for(doctor)
+        headers = await token_for(doctor)
         answer = await client.put(
             "/api/v1/doctors/me/schedule", json=schedule(**overrides), headers=headers
         )

@@ -18,16 +18,15 @@ from carebridge.scheduling.models import CalendarFeed
 from tests.factories import MakeUser
 from tests.scheduling import fixtures_calendar as fixtures
 from tests.scheduling.fixtures_calendar import (
-    BearerFor,
     DoctorWithSchedule,
     Headers,
+    TokenFor,
     berlin,
     book,
     days_ahead,
 )
 
 # Fixtures of this module (bound here, not imported, so that parameters may take their names).
-bearer_for = fixtures.bearer_for
 doctor_with_schedule = fixtures.doctor_with_schedule
 make_doctor = fixtures.make_doctor
 scheduling_jobs = fixtures.scheduling_jobs
@@ -49,11 +48,11 @@ async def appointment(
     client: httpx.AsyncClient,
     doctor_with_schedule: DoctorWithSchedule,
     make_user: MakeUser,
-    bearer_for: BearerFor,
+    token_for: TokenFor,
 ) -> tuple[User, Headers, User, Headers, dict[str, Any]]:
     doctor, doctor_headers = await doctor_with_schedule(name="Dr Ada Quill")
     patient = await make_user(Role.patient)
-    patient_headers = await bearer_for(patient)
+    patient_headers = await token_for(patient)
     answer = await book(
         client, patient_headers, doctor.id, berlin(days_ahead(5), 11), reason="chest pain"
     )
@@ -67,13 +66,13 @@ class TestAppointmentFile:
         client: httpx.AsyncClient,
         doctor_with_schedule: DoctorWithSchedule,
         make_user: MakeUser,
-        bearer_for: BearerFor,
+        token_for: TokenFor,
         scheduling_jobs: None,
     ) -> None:
-        _, _, _, _, booked = await appointment(client, doctor_with_schedule, make_user, bearer_for)
+        _, _, _, _, booked = await appointment(client, doctor_with_schedule, make_user, token_for)
         url = f"/api/v1/appointments/{booked['id']}/calendar.ics"
         assert (await client.get(url)).status_code == 401
-        stranger = await bearer_for(await make_user(Role.patient))
+        stranger = await token_for(await make_user(Role.patient))
         refused = await client.get(url, headers=stranger)
         assert refused.status_code == 404
         assert refused.json()["code"] == "not_found"
@@ -87,11 +86,11 @@ class TestAppointmentFile:
         client: httpx.AsyncClient,
         doctor_with_schedule: DoctorWithSchedule,
         make_user: MakeUser,
-        bearer_for: BearerFor,
+        token_for: TokenFor,
         scheduling_jobs: None,
     ) -> None:
         doctor, doctor_headers, patient, patient_headers, booked = await appointment(
-            client, doctor_with_schedule, make_user, bearer_for
+            client, doctor_with_schedule, make_user, token_for
         )
         url = f"/api/v1/appointments/{booked['id']}/calendar.ics"
         answer = await client.get(url, headers=patient_headers)
@@ -124,11 +123,11 @@ class TestAppointmentFile:
         client: httpx.AsyncClient,
         doctor_with_schedule: DoctorWithSchedule,
         make_user: MakeUser,
-        bearer_for: BearerFor,
+        token_for: TokenFor,
         scheduling_jobs: None,
     ) -> None:
         _, _, _, patient_headers, booked = await appointment(
-            client, doctor_with_schedule, make_user, bearer_for
+            client, doctor_with_schedule, make_user, token_for
         )
         url = f"/api/v1/appointments/{booked['id']}/calendar.ics"
         first = events((await client.get(url, headers=patient_headers)).content)[0]
@@ -143,11 +142,11 @@ class TestAppointmentFile:
 
 class TestFeed:
     async def test_callers_that_are_refused(
-        self, client: httpx.AsyncClient, make_user: MakeUser, bearer_for: BearerFor
+        self, client: httpx.AsyncClient, make_user: MakeUser, token_for: TokenFor
     ) -> None:
         assert (await client.post(FEED)).status_code == 401
         assert (await client.delete(FEED)).status_code == 401
-        patient = await bearer_for(await make_user(Role.patient))
+        patient = await token_for(await make_user(Role.patient))
         assert (await client.post(FEED, headers=patient)).status_code == 403
         assert (await client.delete(FEED, headers=patient)).status_code == 403
         unknown = await client.get(f"/api/v1/calendar/{'x' * 43}.ics")
@@ -160,21 +159,21 @@ class TestFeed:
         database: Database,
         doctor_with_schedule: DoctorWithSchedule,
         make_user: MakeUser,
-        bearer_for: BearerFor,
+        token_for: TokenFor,
         scheduling_jobs: None,
     ) -> None:
         doctor, doctor_headers, patient, _, booked = await appointment(
-            client, doctor_with_schedule, make_user, bearer_for
+            client, doctor_with_schedule, make_user, token_for
         )
         second = await make_user(Role.patient)
         other = await book(
-            client, await bearer_for(second), doctor.id, berlin(days_ahead(6), 9), reason="cough"
+            client, await token_for(second), doctor.id, berlin(days_ahead(6), 9), reason="cough"
         )
         assert other.status_code == 201, other.text
         # Someone else's appointment with another doctor is not in this doctor's feed.
         elsewhere, _ = await doctor_with_schedule()
         assert (
-            await book(client, await bearer_for(second), elsewhere.id, berlin(days_ahead(7), 9))
+            await book(client, await token_for(second), elsewhere.id, berlin(days_ahead(7), 9))
         ).status_code == 201
 
         created = await client.post(FEED, headers=doctor_headers)
@@ -223,11 +222,11 @@ class TestFeed:
         client: httpx.AsyncClient,
         doctor_with_schedule: DoctorWithSchedule,
         make_user: MakeUser,
-        bearer_for: BearerFor,
+        token_for: TokenFor,
         scheduling_jobs: None,
     ) -> None:
         _, doctor_headers, _, patient_headers, booked = await appointment(
-            client, doctor_with_schedule, make_user, bearer_for
+            client, doctor_with_schedule, make_user, token_for
         )
         cancel = await client.post(
             f"/api/v1/appointments/{booked['id']}/cancel", json={}, headers=patient_headers
@@ -239,9 +238,9 @@ class TestFeed:
 
 
 async def test_calendar_apps_may_cache_the_feed_for_five_minutes(
-    client: httpx.AsyncClient, make_doctor: Any, bearer_for: BearerFor
+    client: httpx.AsyncClient, make_doctor: Any, token_for: TokenFor
 ) -> None:
-    headers = await bearer_for(await make_doctor())
+    headers = await token_for(await make_doctor())
     created = await client.post(FEED, headers=headers)
     feed = await client.get(urlsplit(created.json()["url"]).path)
     assert feed.status_code == 200

@@ -33,9 +33,9 @@ from carebridge.scheduling.tasks import (
 from tests.factories import MakeUser, work
 from tests.scheduling import fixtures_calendar as fixtures
 from tests.scheduling.fixtures_calendar import (
-    BearerFor,
     DoctorWithSchedule,
     Headers,
+    TokenFor,
     berlin,
     book,
     count_of_kind,
@@ -46,7 +46,6 @@ from tests.scheduling.fixtures_calendar import (
 )
 
 # Fixtures of this module (bound here, not imported, so that parameters may take their names).
-bearer_for = fixtures.bearer_for
 doctor_with_schedule = fixtures.doctor_with_schedule
 make_doctor = fixtures.make_doctor
 scheduling_jobs = fixtures.scheduling_jobs
@@ -64,14 +63,14 @@ async def booked(
     client: httpx.AsyncClient,
     doctor_with_schedule: DoctorWithSchedule,
     make_user: MakeUser,
-    bearer_for: BearerFor,
+    token_for: TokenFor,
     *,
     days: int = 3,
 ) -> tuple[User, User, Headers, dict[str, Any]]:
     """(doctor, patient, the patient's headers, the appointment) at 10:00 Berlin in ``days``."""
     doctor, _ = await doctor_with_schedule()
     patient = await make_user(Role.patient)
-    headers = await bearer_for(patient)
+    headers = await token_for(patient)
     answer = await book(client, headers, doctor.id, berlin(days_ahead(days), 10), reason="rash")
     assert answer.status_code == 201, answer.text
     assert answer.json()["status"] == "scheduled"
@@ -90,11 +89,11 @@ class TestReminders:
         settings: Settings,
         doctor_with_schedule: DoctorWithSchedule,
         make_user: MakeUser,
-        bearer_for: BearerFor,
+        token_for: TokenFor,
         scheduling_jobs: None,
     ) -> None:
         doctor, patient, _, appointment = await booked(
-            client, doctor_with_schedule, make_user, bearer_for
+            client, doctor_with_schedule, make_user, token_for
         )
         start = starts(appointment)
         # Nothing is due yet.
@@ -137,11 +136,11 @@ class TestReminders:
         database: Database,
         doctor_with_schedule: DoctorWithSchedule,
         make_user: MakeUser,
-        bearer_for: BearerFor,
+        token_for: TokenFor,
         scheduling_jobs: None,
     ) -> None:
         doctor, patient, _, appointment = await booked(
-            client, doctor_with_schedule, make_user, bearer_for
+            client, doctor_with_schedule, make_user, token_for
         )
         await set_zone(database, patient, "America/New_York")
         await set_zone(database, doctor, "Asia/Tokyo")
@@ -170,11 +169,11 @@ class TestReminders:
         database: Database,
         doctor_with_schedule: DoctorWithSchedule,
         make_user: MakeUser,
-        bearer_for: BearerFor,
+        token_for: TokenFor,
         scheduling_jobs: None,
     ) -> None:
         doctor, patient, headers, appointment = await booked(
-            client, doctor_with_schedule, make_user, bearer_for
+            client, doctor_with_schedule, make_user, token_for
         )
         cancelled = await client.post(
             f"/api/v1/appointments/{appointment['id']}/cancel", json={}, headers=headers
@@ -193,11 +192,11 @@ class TestReminders:
         database: Database,
         doctor_with_schedule: DoctorWithSchedule,
         make_user: MakeUser,
-        bearer_for: BearerFor,
+        token_for: TokenFor,
         scheduling_jobs: None,
     ) -> None:
         _, patient, _, appointment = await booked(
-            client, doctor_with_schedule, make_user, bearer_for
+            client, doctor_with_schedule, make_user, token_for
         )
         with time_machine.travel(starts(appointment) + timedelta(minutes=5), tick=True):
             assert await send_due_reminders(database) == 0
@@ -217,11 +216,11 @@ class TestReminders:
         database: Database,
         doctor_with_schedule: DoctorWithSchedule,
         make_user: MakeUser,
-        bearer_for: BearerFor,
+        token_for: TokenFor,
         scheduling_jobs: None,
     ) -> None:
         _, patient, _, appointment = await booked(
-            client, doctor_with_schedule, make_user, bearer_for
+            client, doctor_with_schedule, make_user, token_for
         )
         with time_machine.travel(starts(appointment) - timedelta(minutes=30), tick=False):
             assert await send_due_reminders(database) == 2
@@ -234,14 +233,14 @@ class TestReminders:
         database: Database,
         doctor_with_schedule: DoctorWithSchedule,
         make_user: MakeUser,
-        bearer_for: BearerFor,
+        token_for: TokenFor,
         client: httpx.AsyncClient,
         scheduling_jobs: None,
     ) -> None:
         """With no change cutoff, a patient may move an appointment whose 24-hour reminder
         was already sent: they are reminded again of the new time."""
         _, patient, _, appointment = await booked(
-            client, doctor_with_schedule, make_user, bearer_for
+            client, doctor_with_schedule, make_user, token_for
         )
         start = starts(appointment)
         no_cutoff = settings.model_copy(update={"appointment_change_cutoff_hours": 0})
@@ -350,7 +349,7 @@ class TestUnpaidHolds:
         database: Database,
         make_doctor: Any,
         make_user: MakeUser,
-        bearer_for: BearerFor,
+        token_for: TokenFor,
     ) -> None:
         online = settings.model_copy(
             update={
@@ -365,15 +364,15 @@ class TestUnpaidHolds:
             put = await client.put(
                 "/api/v1/doctors/me/schedule",
                 json=schedule(),
-                headers=await bearer_for(doctor),
+                headers=await token_for(doctor),
             )
             assert put.status_code == 200, put.text
             first, second = await make_user(Role.patient), await make_user(Role.patient)
             slot = berlin(days_ahead(4), 14)
-            held = await book(client, await bearer_for(first), doctor.id, slot)
+            held = await book(client, await token_for(first), doctor.id, slot)
             assert held.status_code == 201, held.text
             assert held.json()["status"] == "pending_payment"
-            taken = await book(client, await bearer_for(second), doctor.id, slot)
+            taken = await book(client, await token_for(second), doctor.id, slot)
             assert taken.status_code == 409, taken.text
 
             later = datetime.now(UTC) + timedelta(minutes=online.payment_hold_minutes + 1)
@@ -388,7 +387,7 @@ class TestUnpaidHolds:
                     )
                 assert status == "cancelled"
                 assert await count_of_kind(database, first.id, "appointment_changed") == 1
-                again = await book(client, await bearer_for(second), doctor.id, slot)
+                again = await book(client, await token_for(second), doctor.id, slot)
                 assert again.status_code == 201, again.text
 
     async def test_the_periodic_job_runs_the_sweep(
