@@ -21,6 +21,8 @@ MODEL_MODULES: tuple[str, ...] = (
     "carebridge.directory.models",
     "carebridge.scheduling.models",
     "carebridge.payments.models",
+    "carebridge.prescriptions.models",
+    "carebridge.reviews.models",
 )
 
 # Modules that declare procrastinate tasks.
