@@ -47,6 +47,7 @@ PUBLIC_ROUTES = {
     "/doctors/results",
     "/doctors/{doctor_id}",
     "/doctors/{doctor_id}/presence",  # a listed doctor's status badge (and follow button)
+    "/api/v1/doctors/{doctor_id}/reviews",  # a listed doctor's visible reviews, as on the page
     # A doctor's private calendar feed: calendar apps cannot sign in, the secret token in the
     # URL is the credential (stored hashed, revocable).
     "/api/v1/calendar/{token}.ics",

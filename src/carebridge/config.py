@@ -201,6 +201,9 @@ class Settings(BaseSettings):
     stripe_webhook_tolerance_seconds: int = Field(
         default=300, ge=1, description="Webhook events signed longer ago are refused."
     )
+    review_edit_days: int = Field(
+        default=14, ge=0, le=365, description="A patient may edit a review this many days."
+    )
 
     @field_validator("cors_origins", "worker_queues", "realtime_allowed_origins", mode="before")
     @classmethod

@@ -46,6 +46,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.presence.routes",
     "carebridge.scheduling.calendar",
     "carebridge.payments.routes",
+    "carebridge.reviews.routes",
 )
 
 # Modules exposing ``root_router``, mounted at the root (well-known URLs, not under /api/v1).
@@ -57,6 +58,7 @@ NOTIFICATION_KIND_MODULES: tuple[str, ...] = (
     "carebridge.accounts.links",
     "carebridge.presence.kinds",
     "carebridge.scheduling.kinds",
+    "carebridge.reviews.kinds",
 )
 
 # Modules that register real-time topics and connection hooks (platform/realtime/topics.py).
