@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     encryption_key: SecretStr | None = Field(
         default=None, description="Key material for PHI encryption at rest (32+ chars)."
     )
+    encryption_previous_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Earlier encryption keys (comma-separated): still decrypt, never encrypt.",
+    )
     data_dir: Path = Field(default=Path("./var"), description="Embedded database, files, keys.")
     public_base_url: str = "http://127.0.0.1:8000"
     log_format: Literal["auto", "pretty", "json"] = "auto"
@@ -212,6 +216,13 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("encryption_previous_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @field_validator("reminder_minutes_before", mode="before")
     @classmethod
     def _split_minutes(cls, value: object) -> object:
@@ -312,6 +323,7 @@ class Settings(BaseSettings):
                 found.extend(_secret_problems(name, getattr(self, name), dev_values.get(name)))
             if self.metrics_token is not None:
                 found.extend(_secret_problems("metrics_token", self.metrics_token, None))
+            found.extend(_previous_key_problems(self.encryption_previous_keys))
             if self.database_url is None:
                 found.append(
                     "CAREBRIDGE_DATABASE_URL is not set: production needs a managed PostgreSQL, "
@@ -352,6 +364,16 @@ def _secret_problems(name: str, value: SecretStr | None, dev_value: str | None) 
     if len(raw) < _MIN_SECRET_LENGTH:
         return [f"{env_name} is too short ({len(raw)} chars, at least {_MIN_SECRET_LENGTH})"]
     return []
+
+
+def _previous_key_problems(keys: list[SecretStr]) -> list[str]:
+    # Only the length: a retired key must stay usable to read what it sealed, whatever it was.
+    return [
+        f"CAREBRIDGE_ENCRYPTION_PREVIOUS_KEYS: key {number} is too short "
+        f"({len(raw)} chars, at least {_MIN_SECRET_LENGTH})"
+        for number, raw in enumerate((key.get_secret_value() for key in keys), start=1)
+        if len(raw) < _MIN_SECRET_LENGTH
+    ]
 
 
 def _read_dev_secrets(data_dir: Path) -> dict[str, str]:

@@ -2,14 +2,22 @@
 
 Ciphertext layout: ``b"cb1" | key id (8 bytes) | nonce (12 bytes) | ciphertext + tag``. The
 associated data (for example the owning row's id) binds a ciphertext to its place: copied to
-another row it no longer decrypts. Keys are derived with HKDF from ``CAREBRIDGE_ENCRYPTION_KEY``;
-a key id is the first 8 bytes of the SHA-256 of the derived key.
+another row it no longer decrypts. Keys are derived with HKDF from ``CAREBRIDGE_ENCRYPTION_KEY``
+(the current key: it seals) and ``CAREBRIDGE_ENCRYPTION_PREVIOUS_KEYS`` (they only open what they
+sealed); a key id is the first 8 bytes of the SHA-256 of the derived key.
+
+Domains declare the columns they seal as :class:`SealedColumn` values (their ``sealed.py``,
+listed in ``registry.SEALED_COLUMN_MODULES``), so ``carebridge reencrypt`` can move every value
+to the current key after a rotation (see :mod:`carebridge.platform.reencrypt`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -44,7 +52,16 @@ class Keyring:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Keyring:
-        return cls(settings.secret("encryption_key"))
+        previous = tuple(key.get_secret_value() for key in settings.encryption_previous_keys)
+        return cls(settings.secret("encryption_key"), previous)
+
+    @property
+    def current_key_id(self) -> bytes:
+        return self._current_id
+
+    def is_current(self, ciphertext: bytes) -> bool:
+        """Whether ``ciphertext`` claims the current key (its header only: nothing is verified)."""
+        return ciphertext.startswith(_VERSION + self._current_id)
 
     def encrypt(self, plaintext: bytes, aad: bytes) -> bytes:
         nonce = os.urandom(_NONCE_SIZE)
@@ -63,3 +80,23 @@ class Keyring:
             return key.decrypt(nonce, ciphertext[header + _NONCE_SIZE :], aad)
         except InvalidTag as exc:
             raise DecryptionError("ciphertext damaged or bound to other data") from exc
+
+
+@dataclass(frozen=True)
+class SealedColumn:
+    """A column holding keyring ciphertexts, declared by the domain that owns the table.
+
+    ``associated_data`` rebuilds the associated data a value was sealed with from its row: it
+    gets a mapping with the ``key`` columns (the primary key, walked in order) and the ``reads``
+    columns (others it needs, such as a signing key's ``kid``).
+    """
+
+    table: str
+    column: str
+    associated_data: Callable[[Mapping[str, Any]], bytes]
+    key: tuple[str, ...] = ("id",)
+    reads: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return f"{self.table}.{self.column}"
