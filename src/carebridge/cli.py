@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 import uvicorn
@@ -19,6 +19,10 @@ from carebridge.config import ConfigurationError, Settings, export_to_environmen
 from carebridge.platform.db import Database
 from carebridge.platform.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from carebridge.platform.logging import configure_logging
+
+if TYPE_CHECKING:
+    from carebridge.platform.crypto import Keyring, SealedColumn
+    from carebridge.platform.reencrypt import ColumnReport
 
 cli = typer.Typer(
     name="carebridge",
@@ -401,6 +405,128 @@ def rotate_keys() -> None:
         f"new signing key {kid}; previous keys verify until their tokens expire",
         fg=typer.colors.GREEN,
     )
+
+
+@cli.command()
+def reencrypt(
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Rows per transaction (and per row lock).")
+    ] = 500,
+    dry_run: Annotated[
+        bool,
+        typer.Option(help="Open every value and count what would be re-sealed; write nothing."),
+    ] = False,
+) -> None:
+    """Re-seal every encrypted value under the current CAREBRIDGE_ENCRYPTION_KEY.
+
+    After a rotation, keep the old key in CAREBRIDGE_ENCRYPTION_PREVIOUS_KEYS until this has run
+    (and reports no failure). Safe while the application runs; running it twice changes nothing.
+    """
+    from carebridge.compliance.service import record
+    from carebridge.platform.crypto import Keyring
+    from carebridge.platform.reencrypt import load_sealed_columns
+
+    settings = _settings()
+    keyring = Keyring.from_settings(settings)
+
+    async def main(settings: Settings) -> list[ColumnReport]:
+        await _migrate(settings)
+        database = Database.from_settings(settings)
+        try:
+            reports = await _reencrypt_columns(
+                database, keyring, load_sealed_columns(), batch_size, dry_run
+            )
+            async with database.transaction() as db:
+                await record(
+                    db,
+                    action="crypto.reencrypted",
+                    outcome="failure" if any(r.failed for r in reports) else "success",
+                    resource_type="encryption_key",
+                    resource_id=keyring.current_key_id.hex(),
+                    dry_run=dry_run,
+                    columns={r.column.name: _counts(r) for r in reports},
+                )
+            return reports
+        finally:
+            await database.dispose()
+
+    with database_ready(settings) as settings:
+        try:
+            reports = asyncio.run(main(settings))
+        except Abort as exc:
+            fail(str(exc))
+    if _print_reencrypt_summary(reports, dry_run):
+        raise typer.Exit(1)
+
+
+async def _reencrypt_columns(
+    database: Database,
+    keyring: Keyring,
+    columns: list[SealedColumn],
+    batch_size: int,
+    dry_run: bool,
+) -> list[ColumnReport]:
+    """Walk each column under its own progress bar (on stderr, so stdout is the summary)."""
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+    from carebridge.platform.reencrypt import count_sealed, reencrypt_column
+
+    reports: list[ColumnReport] = []
+    with Progress(console=Console(stderr=True)) as progress:
+        for column in columns:
+            task = progress.add_task(column.name, total=await count_sealed(database, column))
+
+            def advance(rows: int, task: TaskID = task) -> None:
+                progress.advance(task, rows)
+
+            reports.append(
+                await reencrypt_column(
+                    database,
+                    keyring,
+                    column,
+                    batch_size=batch_size,
+                    dry_run=dry_run,
+                    advance=advance,
+                )
+            )
+    return reports
+
+
+def _counts(report: ColumnReport) -> dict[str, int]:
+    return {
+        "seen": report.seen,
+        "resealed": report.resealed,
+        "current": report.current,
+        "failed": len(report.failed),
+    }
+
+
+def _print_reencrypt_summary(reports: list[ColumnReport], dry_run: bool) -> bool:
+    """Print one line per column and the failed rows (ids only); True if any value failed."""
+    resealed = "would re-seal" if dry_run else "re-sealed"
+    totals = dict.fromkeys(("seen", "resealed", "current", "failed"), 0)
+    for report in reports:
+        counts = _counts(report)
+        totals = {name: totals[name] + counts[name] for name in totals}
+        typer.echo(
+            f"{report.column.name}: {counts['seen']} seen, {counts['resealed']} {resealed}, "
+            f"{counts['current']} already current, {counts['failed']} failed"
+        )
+        for failure in report.failed[:20]:
+            typer.secho(
+                f"  cannot decrypt {report.column.name} row {failure.row_id}: {failure.reason}",
+                fg="red",
+                err=True,
+            )
+        if len(report.failed) > 20:
+            typer.secho(f"  ... and {len(report.failed) - 20} more", fg="red", err=True)
+    typer.secho(
+        f"total: {totals['seen']} seen, {totals['resealed']} {resealed}, "
+        f"{totals['current']} already current, {totals['failed']} failed",
+        fg=typer.colors.RED if totals["failed"] else typer.colors.GREEN,
+    )
+    return totals["failed"] > 0
 
 
 def main() -> None:

@@ -78,6 +78,15 @@ DEMO_SEED_MODULES: tuple[str, ...] = (
     "carebridge.scheduling.demo",
 )
 
+# Modules exposing ``SEALED_COLUMNS: tuple[SealedColumn, ...]`` (platform/crypto.py): every column
+# sealed with the keyring, which ``carebridge reencrypt`` moves to the current key.
+SEALED_COLUMN_MODULES: tuple[str, ...] = (
+    "carebridge.accounts.sealed",
+    "carebridge.directory.sealed",
+    "carebridge.scheduling.sealed",
+    "carebridge.prescriptions.sealed",
+)
+
 
 def load_models() -> MetaData:
     for module in MODEL_MODULES:
