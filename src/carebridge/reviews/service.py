@@ -79,6 +79,11 @@ def review_out(settings: Settings, review: Review) -> ReviewOut:
     )
 
 
+def can_edit(settings: Settings, review: ReviewOut) -> bool:
+    """Whether the patient may still change the review (the window is open, it is shown)."""
+    return not review.hidden and datetime.now(UTC) <= review.editable_until
+
+
 # -- reading ------------------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from carebridge.platform.context import Context
 from carebridge.platform.db import undo_unless_kept
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import CareBridgeError, Forbidden
+from carebridge.reviews import service as reviews
 from carebridge.web.pages import redirect, render
 from carebridge.web.session import Csrf, WebAdmin, WebUser, WebVisitor
 
@@ -93,7 +94,10 @@ async def doctor_page(
     request: Request, doctor_id: uuid.UUID, actor: WebVisitor, db: Session
 ) -> Response:
     doctor = await service.get_doctor(db, doctor_id)
-    return render(request, "directory/doctor.html", actor, doctor=doctor, **_page_values())
+    latest = await reviews.public_reviews(db, doctor_id, cursor=None, limit=5)
+    return render(
+        request, "directory/doctor.html", actor, doctor=doctor, reviews=latest, **_page_values()
+    )
 
 
 # -- the doctor's own profile -------------------------------------------------------------------

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 from carebridge.platform.access import PUBLIC
 from carebridge.platform.errors import NotFound
 from carebridge.platform.runtime import Runtime
-from carebridge.web import scheduling
+from carebridge.web import reviews, scheduling
 from carebridge.web.templating import templates
 
 # Each route declares its caller: the public pages below say PUBLIC, included routers their own.
@@ -33,3 +33,4 @@ async def api_docs(request: Request) -> HTMLResponse:
 
 
 router.include_router(scheduling.router)
+router.include_router(reviews.router)

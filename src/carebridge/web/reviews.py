@@ -1,0 +1,233 @@
+"""Review pages: one page per appointment's review (the patient writes or edits it, the doctor
+replies, an admin hides it), and the admins' moderation list. Forms post to the same services as
+the API; comments and replies are plain text, escaped by the templates."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from sqlalchemy import select
+from starlette.responses import Response
+
+from carebridge.accounts.actors import Actor
+from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.platform.context import Context
+from carebridge.platform.db import undo_unless_kept
+from carebridge.platform.deps import RuntimeDep, Session
+from carebridge.platform.errors import CareBridgeError, Forbidden, NotFound
+from carebridge.reviews import service
+from carebridge.reviews.schemas import HideIn, ReplyIn, ReviewEdit, ReviewIn
+from carebridge.scheduling.models import AppointmentStatus, AppointmentType
+from carebridge.scheduling.service import get_appointment
+from carebridge.web.pages import redirect, render
+from carebridge.web.scheduling import TYPE_NAMES, problem, when
+from carebridge.web.session import Csrf, WebAdmin, WebUser
+
+router = APIRouter(include_in_schema=False)
+
+DONE = {
+    "saved": "Thank you: your review is saved.",
+    "replied": "Your reply is published.",
+    "hidden": "The review is hidden.",
+    "shown": "The review is shown again.",
+}
+
+
+async def _review_page(
+    request: Request,
+    actor: Actor,
+    db: Session,
+    runtime: RuntimeDep,
+    appointment_id: uuid.UUID,
+    status_code: int = 200,
+    **values: Any,
+) -> Response:
+    settings = runtime.settings
+    appointment = await get_appointment(db, actor, appointment_id)
+    review = await service.for_appointment(db, settings, actor, appointment_id)
+    rows = await db.execute(
+        select(User.id, User.name).where(
+            User.id.in_((appointment.doctor_id, appointment.patient_id))
+        )
+    )
+    names = {row.id: row.name for row in rows}
+    zone = await db.scalar(select(User.time_zone).where(User.id == actor.id)) or "UTC"
+    is_patient = actor.id == appointment.patient_id
+    completed = appointment.status == AppointmentStatus.completed
+    return render(
+        request,
+        "reviews/review.html",
+        actor,
+        status_code=status_code,
+        appointment=appointment,
+        type_name=TYPE_NAMES[AppointmentType(appointment.type)],
+        doctor_name=names.get(appointment.doctor_id, ""),
+        patient_name=names.get(appointment.patient_id, ""),
+        review=review,
+        can_review=is_patient and completed and review is None,
+        can_edit=is_patient and review is not None and service.can_edit(settings, review),
+        can_reply=actor.id == appointment.doctor_id and review is not None and not review.reply,
+        can_moderate=actor.role == Role.admin and review is not None,
+        when=when,
+        zone=zone,
+        edit_days=settings.review_edit_days,
+        **values,
+    )
+
+
+@router.get("/appointments/{appointment_id}/review")
+async def review_page(
+    request: Request,
+    appointment_id: uuid.UUID,
+    actor: WebUser,
+    db: Session,
+    runtime: RuntimeDep,
+) -> Response:
+    """The review of an appointment: its patient writes or edits it, its doctor replies."""
+    notice = DONE.get(request.query_params.get("done") or "")
+    return await _review_page(request, actor, db, runtime, appointment_id, notice=notice)
+
+
+def _rating_form(values: dict[str, str]) -> dict[str, Any]:
+    return {"rating": values.get("rating") or None, "comment": values.get("comment", "")}
+
+
+@router.post("/appointments/{appointment_id}/review", dependencies=[Csrf])
+async def save_review(
+    request: Request,
+    appointment_id: uuid.UUID,
+    actor: WebUser,
+    db: Session,
+    runtime: RuntimeDep,
+    context: Context,
+) -> Response:
+    """Write the review, or change it while it may still be edited."""
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    try:
+        if actor.role != Role.patient:
+            raise Forbidden("Only the patient reviews an appointment.", code="wrong_role")
+        existing = await service.for_appointment(db, runtime.settings, actor, appointment_id)
+        if existing is None:
+            body = ReviewIn.model_validate(_rating_form(form))
+            await service.create(db, runtime.settings, actor, appointment_id, body, context)
+        else:
+            edit = ReviewEdit.model_validate(_rating_form(form))
+            await service.edit(db, runtime.settings, actor, existing.id, edit, context)
+    except (CareBridgeError, ValidationError) as exc:
+        return await _refused(request, actor, db, runtime, appointment_id, exc, form)
+    return redirect(f"/appointments/{appointment_id}/review?done=saved")
+
+
+async def _refused(
+    request: Request,
+    actor: Actor,
+    db: Session,
+    runtime: RuntimeDep,
+    appointment_id: uuid.UUID,
+    exc: Exception,
+    form: dict[str, str],
+) -> Response:
+    await undo_unless_kept(db, exc)
+    if isinstance(exc, NotFound | Forbidden):
+        raise exc
+    status = exc.status if isinstance(exc, CareBridgeError) else 422
+    return await _review_page(
+        request, actor, db, runtime, appointment_id, status, error=problem(exc), form=form
+    )
+
+
+@router.post("/appointments/{appointment_id}/review/reply", dependencies=[Csrf])
+async def reply(
+    request: Request,
+    appointment_id: uuid.UUID,
+    actor: WebUser,
+    db: Session,
+    runtime: RuntimeDep,
+    context: Context,
+) -> Response:
+    """The doctor answers the review of their appointment, once."""
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    try:
+        if actor.role != Role.doctor or actor.status != UserStatus.active:
+            raise Forbidden("Only the doctor replies to a review.", code="wrong_role")
+        review = await service.for_appointment(db, runtime.settings, actor, appointment_id)
+        if review is None:
+            raise NotFound("No such review.", code="review_not_found")
+        body = ReplyIn.model_validate({"reply": form.get("reply", "")})
+        await service.reply(db, runtime.settings, actor, review.id, body, context)
+    except (CareBridgeError, ValidationError) as exc:
+        return await _refused(request, actor, db, runtime, appointment_id, exc, form)
+    return redirect(f"/appointments/{appointment_id}/review?done=replied")
+
+
+# -- moderation ---------------------------------------------------------------------------------
+
+
+async def _moderation_page(
+    request: Request,
+    actor: Actor,
+    db: Session,
+    runtime: RuntimeDep,
+    status_code: int = 200,
+    **values: Any,
+) -> Response:
+    cursor = request.query_params.get("cursor") or None
+    try:
+        page = await service.admin_reviews(
+            db, runtime.settings, hidden=None, cursor=cursor, limit=50
+        )
+    except CareBridgeError as exc:
+        page = await service.admin_reviews(db, runtime.settings, hidden=None, cursor=None, limit=50)
+        values["error"] = exc.detail
+    return render(
+        request, "reviews/admin.html", actor, status_code=status_code, page=page, **values
+    )
+
+
+@router.get("/admin/reviews")
+async def moderation_page(
+    request: Request, actor: WebAdmin, db: Session, runtime: RuntimeDep
+) -> Response:
+    """Every review, newest first, with hide and show buttons."""
+    notice = DONE.get(request.query_params.get("done") or "")
+    return await _moderation_page(request, actor, db, runtime, notice=notice)
+
+
+@router.post("/admin/reviews/{review_id}/hide", dependencies=[Csrf])
+async def hide(
+    request: Request,
+    review_id: uuid.UUID,
+    actor: WebAdmin,
+    db: Session,
+    runtime: RuntimeDep,
+    context: Context,
+) -> Response:
+    form = await request.form()
+    try:
+        body = HideIn.model_validate({"reason": str(form.get("reason", ""))})
+        await service.hide(db, runtime.settings, actor, review_id, body, context)
+    except (CareBridgeError, ValidationError) as exc:
+        await undo_unless_kept(db, exc)
+        status = exc.status if isinstance(exc, CareBridgeError) else 422
+        return await _moderation_page(request, actor, db, runtime, status, error=problem(exc))
+    return redirect("/admin/reviews?done=hidden")
+
+
+@router.post("/admin/reviews/{review_id}/unhide", dependencies=[Csrf])
+async def unhide(
+    request: Request,
+    review_id: uuid.UUID,
+    actor: WebAdmin,
+    db: Session,
+    runtime: RuntimeDep,
+    context: Context,
+) -> Response:
+    try:
+        await service.unhide(db, runtime.settings, actor, review_id, context)
+    except CareBridgeError as exc:
+        await undo_unless_kept(db, exc)
+        return await _moderation_page(request, actor, db, runtime, exc.status, error=exc.detail)
+    return redirect("/admin/reviews?done=shown")
