@@ -51,6 +51,9 @@ PUBLIC_ROUTES = {
     # A doctor's private calendar feed: calendar apps cannot sign in, the secret token in the
     # URL is the credential (stored hashed, revocable).
     "/api/v1/calendar/{token}.ics",
+    # A printed prescription's QR code: pharmacists check it without an account; the page
+    # shows validity, issue date and doctor only (no patient, no health data).
+    "/verify/{code}",
 }
 
 

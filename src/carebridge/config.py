@@ -205,6 +205,23 @@ class Settings(BaseSettings):
     stripe_webhook_tolerance_seconds: int = Field(
         default=300, ge=1, description="Webhook events signed longer ago are refused."
     )
+    # Files (prescription PDFs, later attachments): a local directory unless a URL is given.
+    storage_url: str | None = Field(
+        default=None,
+        description="Object storage, e.g. s3://bucket/prefix; unset: <data dir>/files.",
+    )
+    storage_endpoint: str | None = Field(
+        default=None, description="S3-compatible endpoint (MinIO, R2, ...); unset: AWS."
+    )
+    storage_region: str | None = Field(default=None, description="S3 region.")
+    storage_access_key_id: str | None = None
+    storage_secret_access_key: SecretStr | None = None
+    clinic_name: str = Field(
+        default="CareBridge Clinic", max_length=120, description="Printed on prescriptions."
+    )
+    clinic_address: str | None = Field(
+        default=None, max_length=300, description="Printed under the clinic's name."
+    )
     review_edit_days: int = Field(
         default=14, ge=0, le=365, description="A patient may edit a review this many days."
     )
@@ -242,7 +259,7 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("database_url", "redis_url", mode="before")
+    @field_validator("database_url", "redis_url", "storage_url", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if value == "" else value

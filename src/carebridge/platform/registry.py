@@ -32,6 +32,7 @@ TASK_MODULES: tuple[str, ...] = (
     "carebridge.notifications.tasks",
     "carebridge.scheduling.tasks",
     "carebridge.payments.tasks",
+    "carebridge.prescriptions.tasks",
 )
 
 # Modules exposing ``router`` (an APIRouter mounted under /api/v1).
@@ -46,11 +47,15 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.presence.routes",
     "carebridge.scheduling.calendar",
     "carebridge.payments.routes",
+    "carebridge.prescriptions.routes",
     "carebridge.reviews.routes",
 )
 
 # Modules exposing ``root_router``, mounted at the root (well-known URLs, not under /api/v1).
-ROOT_ROUTER_MODULES: tuple[str, ...] = ("carebridge.accounts.routes",)
+ROOT_ROUTER_MODULES: tuple[str, ...] = (
+    "carebridge.accounts.routes",
+    "carebridge.web.verify",  # the public check of a printed prescription
+)
 
 # Modules that register notification kinds (loaded before any kind is looked up, so a worker
 # process knows every kind's templates without importing the web app).
@@ -58,6 +63,7 @@ NOTIFICATION_KIND_MODULES: tuple[str, ...] = (
     "carebridge.accounts.links",
     "carebridge.presence.kinds",
     "carebridge.scheduling.kinds",
+    "carebridge.prescriptions.kinds",
     "carebridge.reviews.kinds",
 )
 
