@@ -55,6 +55,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
 ROOT_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.accounts.routes",
     "carebridge.web.verify",  # the public check of a printed prescription
+    "carebridge.web.prescriptions",  # prescription pages (no fixed prefix)
 )
 
 # Modules that register notification kinds (loaded before any kind is looked up, so a worker

@@ -1,0 +1,210 @@
+"""Prescription pages: the doctor writes one from an appointment's page, issues or cancels it;
+the patient sees theirs and downloads the PDF. Forms post to the same services as the API, so
+every rule (who, when, immutability) and every audit row is the API's.
+
+Mounted at the root through ``registry.ROOT_ROUTER_MODULES`` (``root_router``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+from starlette.responses import Response
+
+from carebridge.accounts.actors import Actor, Keys
+from carebridge.accounts.models import Role
+from carebridge.platform.context import Context
+from carebridge.platform.db import undo_unless_kept
+from carebridge.platform.deps import RuntimeDep, Session
+from carebridge.platform.errors import CareBridgeError, Forbidden, NotFound
+from carebridge.prescriptions import documents, service
+from carebridge.prescriptions.schemas import PrescriptionIn
+from carebridge.scheduling import service as scheduling
+from carebridge.web.pages import redirect, render
+from carebridge.web.session import Csrf, WebUser
+
+root_router = APIRouter(include_in_schema=False)
+
+FORM_LINES = 5
+LINE_FIELDS = ("name", "strength", "dose", "route", "frequency", "duration", "quantity")
+DONE = {
+    "written": "Draft saved. Check it, then issue it.",
+    "issued": "Issued. The patient has been told; the PDF is being prepared.",
+    "cancelled": "Prescription cancelled.",
+}
+
+
+def _parse(form: FormData) -> PrescriptionIn:
+    lines: list[dict[str, Any]] = []
+    for number in range(1, FORM_LINES + 1):
+        values = {f: str(form.get(f"line{number}_{f}", "")).strip() for f in LINE_FIELDS}
+        if not values["name"]:
+            continue
+        line: dict[str, Any] = {k: v for k, v in values.items() if v}
+        line["refills"] = str(form.get(f"line{number}_refills", "0")).strip() or "0"
+        extra = str(form.get(f"line{number}_instructions", "")).strip()
+        if extra:
+            line["instructions"] = extra
+        lines.append(line)
+    texts = {k: str(form.get(k, "")).strip() or None for k in ("diagnosis", "notes")}
+    return PrescriptionIn.model_validate({**texts, "lines": lines})
+
+
+def _readable(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = " ".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}"
+
+
+async def _form_page(
+    request: Request,
+    actor: Actor,
+    db: Session,
+    appointment_id: uuid.UUID,
+    status_code: int = 200,
+    **values: Any,
+) -> Response:
+    if actor.role != Role.doctor:
+        raise Forbidden("Only doctors write prescriptions.", code="wrong_role")
+    appointment = await scheduling.get_appointment(db, actor, appointment_id)
+    return render(
+        request,
+        "prescriptions/new.html",
+        actor,
+        status_code=status_code,
+        appointment=appointment,
+        form_lines=FORM_LINES,
+        **values,
+    )
+
+
+@root_router.get("/appointments/{appointment_id}/prescriptions/new")
+async def new_prescription_page(
+    request: Request, appointment_id: uuid.UUID, actor: WebUser, db: Session
+) -> Response:
+    """The doctor's form: diagnosis, notes and up to five medication lines."""
+    return await _form_page(request, actor, db, appointment_id)
+
+
+@root_router.post("/appointments/{appointment_id}/prescriptions", dependencies=[Csrf])
+async def write_prescription(
+    request: Request,
+    appointment_id: uuid.UUID,
+    actor: WebUser,
+    db: Session,
+    keys: Keys,
+    context: Context,
+) -> Response:
+    form = await request.form()
+    try:
+        body = _parse(form)
+    except ValidationError as exc:
+        return await _form_page(
+            request, actor, db, appointment_id, 422, error=_readable(exc), form=form
+        )
+    try:
+        written = await service.write(db, keys.keyring, actor, appointment_id, body, context)
+    except CareBridgeError as exc:
+        await undo_unless_kept(db, exc)
+        if isinstance(exc, NotFound):
+            raise
+        return await _form_page(
+            request, actor, db, appointment_id, exc.status, error=exc.detail, form=form
+        )
+    return redirect(f"/prescriptions/{written.id}?done=written")
+
+
+@root_router.get("/prescriptions")
+async def prescriptions_page(request: Request, actor: WebUser, db: Session) -> Response:
+    """Your prescriptions (as patient: issued to you; as doctor: written by you)."""
+    page = await service.list_prescriptions(db, actor, limit=100)
+    return render(request, "prescriptions/list.html", actor, items=page.items)
+
+
+async def _detail_page(
+    request: Request,
+    actor: Actor,
+    db: Session,
+    keys: Keys,
+    context: Context,
+    prescription_id: uuid.UUID,
+    status_code: int = 200,
+    **values: Any,
+) -> Response:
+    prescription = await service.read(db, keys.keyring, actor, prescription_id, context)
+    return render(
+        request,
+        "prescriptions/detail.html",
+        actor,
+        status_code=status_code,
+        p=prescription,
+        **values,
+    )
+
+
+@root_router.get("/prescriptions/{prescription_id}")
+async def prescription_page(
+    request: Request,
+    prescription_id: uuid.UUID,
+    actor: WebUser,
+    db: Session,
+    keys: Keys,
+    context: Context,
+) -> Response:
+    """One prescription (the read of its diagnosis is audited); others' are 404."""
+    notice = DONE.get(request.query_params.get("done") or "")
+    return await _detail_page(request, actor, db, keys, context, prescription_id, notice=notice)
+
+
+@root_router.post("/prescriptions/{prescription_id}/act", dependencies=[Csrf])
+async def act(
+    request: Request,
+    prescription_id: uuid.UUID,
+    actor: WebUser,
+    db: Session,
+    keys: Keys,
+    context: Context,
+) -> Response:
+    """Issue or cancel; back to the prescription's page."""
+    form = await request.form()
+    move = str(form.get("move", ""))
+    try:
+        if move == "issue":
+            await service.issue(db, keys.keyring, actor, prescription_id, context)
+            done = "issued"
+        else:
+            reason = str(form.get("reason", "")).strip()[:500] or "Cancelled by the doctor"
+            await service.cancel(db, keys.keyring, actor, prescription_id, reason, context)
+            done = "cancelled"
+    except CareBridgeError as exc:
+        await undo_unless_kept(db, exc)
+        if isinstance(exc, NotFound):
+            raise
+        return await _detail_page(
+            request, actor, db, keys, context, prescription_id, exc.status, error=exc.detail
+        )
+    return redirect(f"/prescriptions/{prescription_id}?done={done}")
+
+
+@root_router.get("/prescriptions/{prescription_id}/pdf")
+async def prescription_pdf(
+    prescription_id: uuid.UUID,
+    actor: WebUser,
+    db: Session,
+    runtime: RuntimeDep,
+    context: Context,
+) -> Response:
+    """The PDF (each download audited); 409 while it is being prepared."""
+    pdf = await documents.download(db, runtime.settings, actor, prescription_id, context)
+    return Response(
+        content=pdf.content,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{pdf.filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
