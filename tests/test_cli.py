@@ -11,6 +11,7 @@ import psutil
 import pytest
 
 from carebridge.platform.migrate import head_revision
+from tests.conftest import TEST_SECRET
 from tests.helpers import carebridge, clean_env, free_port, running_server
 
 
@@ -162,6 +163,10 @@ def test_create_admin_and_rotate_keys(tmp_path: Path, database_url: str) -> None
         CAREBRIDGE_DATA_DIR=str(tmp_path),
         CAREBRIDGE_DATABASE_URL=database_url,
         CAREBRIDGE_ADMIN_PASSWORD="violet-harbor-sextant-91",
+        # The session's database is shared: the signing key this test rotates in must be sealed
+        # with the key the other tests read it with.
+        CAREBRIDGE_ENCRYPTION_KEY=TEST_SECRET,
+        CAREBRIDGE_SECRET_KEY=TEST_SECRET,
     )
     email = f"root-{uuid.uuid4().hex[:6]}@clinic.example"
     created = carebridge("users", "create-admin", "--email", email, "--name", "Root Admin", env=env)
