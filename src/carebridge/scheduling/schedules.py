@@ -311,9 +311,9 @@ async def open_slots(
     if end - start > MAX_SLOT_RANGE:
         raise Invalid("Ask for at most 31 days at a time.", code="range_too_long")
     listed = await db.scalar(listed_doctors().where(DoctorProfile.user_id == doctor_id))
-    found = await rules_of(db, doctor_id, kind) if listed is not None else None
     if listed is None:
         raise NotFound("No such doctor.")
+    found = await rules_of(db, doctor_id, kind)
     if found is None:
         zone = await db.scalar(
             select(DoctorProfile.time_zone).where(DoctorProfile.user_id == doctor_id)
