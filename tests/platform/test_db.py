@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import event, text
 
+from carebridge.config import Settings
 from carebridge.platform.access import PUBLIC
-from carebridge.platform.db import Database, after_commit
+from carebridge.platform.db import Database, after_commit, ping_when_idle
 from carebridge.platform.deps import Session
 from carebridge.platform.errors import Conflict
 
@@ -104,3 +106,45 @@ async def test_a_failing_action_does_not_undo_the_commit_or_skip_others(
         after_commit(session, fine)
     assert ran == ["fine"]
     assert await count_notes(database) == 1
+
+
+async def _backend_pid(database: Database) -> int:
+    async with database.transaction() as session:
+        return int((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def test_an_idle_connection_the_server_closed_is_replaced_without_an_error(
+    settings: Settings,
+) -> None:
+    """The pool pings a connection only after it sat idle: one the server ended meanwhile (a
+    restart, a failover) is swapped for a new one, and the request does not notice."""
+    database = Database.from_settings(settings.model_copy(update={"db_pool_size": 1}))
+    ping_when_idle(database.engine, 0.0)  # for this test: every checkout counts as idle
+    try:
+        first = await _backend_pid(database)
+        admin = await asyncpg.connect(settings.libpq_url)  # outside the pool
+        try:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", first)
+        finally:
+            await admin.close()
+        second = await _backend_pid(database)
+        assert second != first
+    finally:
+        await database.dispose()
+
+
+async def test_a_busy_connection_is_not_pinged(settings: Settings) -> None:
+    database = Database.from_settings(settings)
+    statements: list[str] = []
+
+    @event.listens_for(database.engine.sync_engine, "before_cursor_execute")
+    def _seen(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    try:
+        await _backend_pid(database)
+        await _backend_pid(database)
+        # No pre-ping round trips: only the two statements sent by the code.
+        assert statements == ["SELECT pg_backend_pid()"] * 2
+    finally:
+        await database.dispose()

@@ -8,11 +8,14 @@ commit (events to publish, jobs to defer) and are dropped on rollback.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
+import asyncpg
 import structlog
-from sqlalchemy import text
+from sqlalchemy import event, exc, text
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -20,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from carebridge.config import Settings
 from carebridge.platform.errors import CareBridgeError
@@ -28,6 +32,9 @@ log = structlog.get_logger(__name__)
 
 AfterCommit = Callable[[], Awaitable[None]]
 _UOW_KEY = "carebridge.uow"
+# A pooled connection unused for longer than this is pinged before it is handed out.
+IDLE_PING_SECONDS = 10.0
+_CHECKED_IN_AT = "carebridge.checked_in_at"
 
 
 class UnitOfWork:
@@ -76,6 +83,43 @@ async def undo_unless_kept(session: AsyncSession, error: BaseException) -> None:
     await session.rollback()
 
 
+def ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Ping a pooled connection before use only when it sat idle for ``idle_seconds``: one that
+    is in steady use needs no check, one left idle may have been closed by the server (a
+    restart, a failover, an idle timeout). A dead one is replaced: the pool retries the checkout
+    with a new connection. (SQLAlchemy's ``pool_pre_ping`` checks every checkout, three round
+    trips each: BEGIN, a ping, ROLLBACK.)"""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
+        since = record.info.get(_CHECKED_IN_AT)
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as error:
+            raise exc.DisconnectionError(f"idle connection lost: {error}") from error
+
+
+async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under ``session``, inside the session's transaction (begun if it
+    was not yet), for hot paths that send hand-written SQL without the ORM's per-statement
+    cost. What is written through it is committed or rolled back with the session."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    adapted = raw.dbapi_connection
+    assert adapted is not None
+    if getattr(adapted, "_transaction", None) is None and not adapted.autocommit:
+        await adapted._start_transaction()
+    driver = raw.driver_connection
+    assert isinstance(driver, asyncpg.Connection)
+    return driver
+
+
 class Database:
     """An engine and its session factory. Tests bind the factory to one outer transaction."""
 
@@ -94,7 +138,6 @@ class Database:
             settings.sqlalchemy_url,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
-            pool_pre_ping=True,
             pool_timeout=10,
             connect_args={
                 "timeout": 5,
@@ -104,6 +147,7 @@ class Database:
                 },
             },
         )
+        ping_when_idle(engine, IDLE_PING_SECONDS)
         return cls(engine)
 
     @asynccontextmanager
