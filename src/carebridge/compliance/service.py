@@ -13,6 +13,46 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carebridge.compliance.models import AuditEvent
 from carebridge.platform.context import SYSTEM, RequestContext
 
+# The columns of an audit row written by hand-written SQL (hot paths), in this order.
+AUDIT_COLUMNS = (
+    "action",
+    "outcome",
+    "actor_id",
+    "actor_role",
+    "resource_type",
+    "resource_id",
+    "ip",
+    "user_agent",
+    "request_id",
+    "details",
+)
+
+
+def audit_values(
+    *,
+    action: str,
+    outcome: str = "success",
+    actor_id: uuid.UUID | None = None,
+    actor_role: str | None = None,
+    resource_type: str | None = None,
+    resource_id: uuid.UUID | str | None = None,
+    context: RequestContext = SYSTEM,
+    **details: Any,
+) -> dict[str, Any]:
+    """The values of one audit row, keyed by ``AUDIT_COLUMNS``."""
+    return {
+        "action": action,
+        "outcome": outcome,
+        "actor_id": actor_id,
+        "actor_role": actor_role,
+        "resource_type": resource_type,
+        "resource_id": None if resource_id is None else str(resource_id),
+        "ip": context.ip,
+        "user_agent": (context.user_agent or None) and context.user_agent[:400],
+        "request_id": context.request_id,
+        "details": details,
+    }
+
 
 async def record(
     db: AsyncSession,
@@ -27,16 +67,16 @@ async def record(
     **details: Any,
 ) -> AuditEvent:
     event = AuditEvent(
-        action=action,
-        outcome=outcome,
-        actor_id=actor_id,
-        actor_role=actor_role,
-        resource_type=resource_type,
-        resource_id=None if resource_id is None else str(resource_id),
-        ip=context.ip,
-        user_agent=(context.user_agent or None) and context.user_agent[:400],
-        request_id=context.request_id,
-        details=details,
+        **audit_values(
+            action=action,
+            outcome=outcome,
+            actor_id=actor_id,
+            actor_role=actor_role,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            context=context,
+            **details,
+        )
     )
     db.add(event)
     return event

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+import asyncpg
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
@@ -24,33 +25,30 @@ from carebridge.notifications.models import (
     Priority,
 )
 from carebridge.notifications.quiet import quiet_until
-from carebridge.platform.db import after_commit
+from carebridge.platform.db import driver_connection
 from carebridge.platform.errors import NotFound
 from carebridge.platform.events import publish_after_commit
 from carebridge.platform.pagination import Page, keyset_page
 
 _INSERT_CHUNK = 5000
-# One statement per chunk (arrays unnested by PostgreSQL): fan-out to thousands of recipients
-# costs a few round trips, not one per row.
-_INSERT_NOTIFICATIONS = text(
-    """
-    INSERT INTO notifications (id, recipient_id, kind, title, body, data, link, priority, dedup_key)
-    SELECT n.id, n.recipient_id, :kind, :title, :body, CAST(:data AS jsonb), :link, :priority,
-           :dedup_key
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:recipients AS uuid[])) AS n(id, recipient_id)
-    """
+# The notifications of a chunk and their deliveries, in one statement (arrays unnested by
+# PostgreSQL): fan-out to thousands of recipients costs a few round trips, not one per row.
+# Sent on the session's own asyncpg connection: every domain writes notifications.
+_INSERT = """
+WITH written AS (
+    INSERT INTO notifications (id, recipient_id, kind, title, body, data, link, priority,
+                               dedup_key)
+    SELECT n.id, n.recipient_id, $3, $4, $5, $6::jsonb, $7, $8, $9
+    FROM unnest($1::uuid[], $2::uuid[]) AS n(id, recipient_id)
+    RETURNING id
 )
-_INSERT_DELIVERIES = text(
-    """
-    INSERT INTO notification_deliveries
-        (id, notification_id, channel, status, next_attempt_at, last_error, sent_at)
-    SELECT * FROM unnest(
-        CAST(:ids AS uuid[]), CAST(:notifications AS uuid[]), CAST(:channels AS text[]),
-        CAST(:statuses AS text[]), CAST(:due AS timestamptz[]), CAST(:errors AS text[]),
-        CAST(:sent AS timestamptz[])
-    )
-    """
-)
+INSERT INTO notification_deliveries
+    (id, notification_id, channel, status, next_attempt_at, last_error, sent_at)
+SELECT d.* FROM unnest($10::uuid[], $11::uuid[], $12::text[], $13::text[], $14::timestamptz[],
+                       $15::text[], $16::timestamptz[])
+     AS d(id, notification_id, channel, status, next_attempt_at, last_error, sent_at)
+WHERE d.notification_id IN (SELECT id FROM written)
+"""
 # Channels whose transports exist; the others are skipped with a reason until they do.
 DELIVERED_CHANNELS = (Channel.email, Channel.sms, Channel.push)
 
@@ -98,31 +96,30 @@ def plan(
 
 # Everything the plan needs about each recipient, in one statement (it runs for every
 # notification written: one round trip instead of four).
-_RECIPIENTS = text(
-    """
+_RECIPIENTS = """
     SELECT u.id, u.time_zone, u.phone IS NOT NULL AND u.phone <> '' AS has_phone,
            EXISTS (SELECT 1 FROM push_subscriptions p WHERE p.user_id = u.id) AS has_push,
            q.starts AS quiet_starts, q.ends AS quiet_ends,
-           (SELECT coalesce(json_agg(json_build_array(np.channel, np.enabled)), '[]'::json)
-              FROM notification_preferences np
-             WHERE np.user_id = u.id AND np.kind = :kind) AS choices
+           ARRAY(SELECT ROW(np.channel, np.enabled) FROM notification_preferences np
+                 WHERE np.user_id = u.id AND np.kind = $2) AS choices
     FROM users u
     LEFT JOIN notification_quiet_hours q ON q.user_id = u.id
-    WHERE u.id = ANY(CAST(:ids AS uuid[]))
-    """
-)
+    WHERE u.id = ANY($1::uuid[])
+"""
 
 
-async def _recipients(db: AsyncSession, ids: Sequence[uuid.UUID], kind: str) -> list[Recipient]:
-    rows = await db.execute(_RECIPIENTS, {"ids": list(ids), "kind": kind})
+async def _recipients(
+    connection: asyncpg.Connection, ids: Sequence[uuid.UUID], kind: str
+) -> list[Recipient]:
+    rows = await connection.fetch(_RECIPIENTS, list(ids), kind)
     return [
         Recipient(
-            row.id,
-            row.time_zone,
-            bool(row.has_phone),
-            bool(row.has_push),
-            None if row.quiet_starts is None else (row.quiet_starts, row.quiet_ends),
-            {(kind, channel): bool(enabled) for channel, enabled in row.choices},
+            row["id"],
+            row["time_zone"],
+            bool(row["has_phone"]),
+            bool(row["has_push"]),
+            None if row["quiet_starts"] is None else (row["quiet_starts"], row["quiet_ends"]),
+            {(kind, channel): bool(enabled) for channel, enabled in row["choices"]},
         )
         for row in rows
     ]
@@ -189,7 +186,7 @@ async def notify_many(
     dedup_window: timedelta | None = None,
 ) -> list[uuid.UUID]:
     """Tell many people the same thing: batched inserts, delivery jobs deferred in batches."""
-    from carebridge.notifications.tasks import defer_deliveries  # tasks import this module
+    from carebridge.notifications.tasks import deliver_after_commit  # tasks import this
 
     spec = find_kind(kind)
     ids = list(dict.fromkeys(recipient_ids))
@@ -202,42 +199,18 @@ async def notify_many(
     now = datetime.now(UTC)
     created: list[uuid.UUID] = []
     due: list[uuid.UUID] = []
+    connection = await driver_connection(db)
     for start in range(0, len(ids), _INSERT_CHUNK):
-        recipients = await _recipients(db, ids[start : start + _INSERT_CHUNK], kind)
+        recipients = await _recipients(connection, ids[start : start + _INSERT_CHUNK], kind)
         notification_ids = [uuid.uuid4() for _ in recipients]
-        await db.execute(
-            _INSERT_NOTIFICATIONS,
-            {
-                "ids": notification_ids,
-                "recipients": [r.id for r in recipients],
-                "kind": kind,
-                "title": title,
-                "body": body,
-                "data": json.dumps(data or {}),
-                "link": link,
-                "priority": str(priority),
-                "dedup_key": dedup_key,
-            },
-        )
-        columns: dict[str, list[Any]] = {
-            "ids": [],
-            "notifications": [],
-            "channels": [],
-            "statuses": [],
-            "due": [],
-            "errors": [],
-            "sent": [],
-        }
+        deliveries: list[tuple[Any, ...]] = []
         for notification_id, recipient in zip(notification_ids, recipients, strict=True):
             for channel, status, at, reason in plan(spec, recipient, priority, now):
                 delivery_id = uuid.uuid4()
-                columns["ids"].append(delivery_id)
-                columns["notifications"].append(notification_id)
-                columns["channels"].append(str(channel))
-                columns["statuses"].append(str(status))
-                columns["due"].append(at)
-                columns["errors"].append(reason)
-                columns["sent"].append(now if status == DeliveryStatus.sent else None)
+                sent = now if status == DeliveryStatus.sent else None
+                deliveries.append(
+                    (delivery_id, notification_id, str(channel), str(status), at, reason, sent)
+                )
                 if status == DeliveryStatus.pending and at is not None and at <= now:
                     due.append(delivery_id)
             publish_after_commit(
@@ -246,10 +219,22 @@ async def notify_many(
                 "notification.created",
                 {"id": str(notification_id), "kind": kind, "title": title, "link": link},
             )
-        await db.execute(_INSERT_DELIVERIES, columns)
+        columns = list(zip(*deliveries, strict=True)) if deliveries else [()] * 7
+        await connection.execute(
+            _INSERT,
+            notification_ids,
+            [r.id for r in recipients],
+            kind,
+            title,
+            body,
+            json.dumps(data or {}),
+            link,
+            str(priority),
+            dedup_key,
+            *(list(column) for column in columns),
+        )
         created += notification_ids
-    if due:
-        after_commit(db, lambda: defer_deliveries(due))
+    deliver_after_commit(db, due)
     return created
 
 

@@ -10,11 +10,12 @@ from typing import cast
 import structlog
 from procrastinate import JobContext
 from procrastinate.types import JSONValue
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.config import Settings
 from carebridge.notifications.delivery import deliver_batch, due_deliveries
 from carebridge.notifications.transports import transports_for
-from carebridge.platform.jobs import job_app, task_resources
+from carebridge.platform.jobs import defer_batch_after_commit, job_app, task_resources
 from carebridge.platform.ratelimit import RateLimiter
 
 log = structlog.get_logger(__name__)
@@ -56,9 +57,19 @@ def _limiter(settings: Settings) -> RateLimiter:
 
 async def defer_deliveries(delivery_ids: Sequence[uuid.UUID]) -> None:
     """One job per batch of rows, not one per row."""
+    for batch in _batches(delivery_ids):
+        await deliver_task.defer_async(delivery_ids=batch)
+
+
+def deliver_after_commit(session: AsyncSession, delivery_ids: Sequence[uuid.UUID]) -> None:
+    """The jobs of ``defer_deliveries``, deferred in one statement once ``session`` commits."""
+    batches = [{"delivery_ids": batch} for batch in _batches(delivery_ids)]
+    defer_batch_after_commit(session, deliver_task, batches)
+
+
+def _batches(delivery_ids: Sequence[uuid.UUID]) -> list[list[str]]:
     ids = [str(i) for i in delivery_ids]
-    for start in range(0, len(ids), BATCH):
-        await deliver_task.defer_async(delivery_ids=ids[start : start + BATCH])
+    return [ids[start : start + BATCH] for start in range(0, len(ids), BATCH)]
 
 
 @job_app.periodic(cron="* * * * *", periodic_id="minutely")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +25,7 @@ from procrastinate import JobContext, RetryDecision, RetryStrategy
 from procrastinate.app import WorkerOptions
 from procrastinate.jobs import Job
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from carebridge.config import Settings
 from carebridge.platform.db import Database, after_commit
@@ -84,6 +85,50 @@ def defer_after_commit(session: AsyncSession, task: Any, **kwargs: Any) -> None:
 
     async def defer() -> None:
         await task.defer_async(**kwargs)
+
+    defer.__qualname__ = f"defer:{task.name}"
+    after_commit(session, defer)
+
+
+# procrastinate's own SQL function for deferring (the one its connector calls), sent on the
+# application's asyncpg pool: one autocommitted statement for a batch of jobs of one task.
+_DEFER_JOBS = """
+SELECT unnest(procrastinate_defer_jobs_v1(ARRAY(
+    SELECT ROW($1::varchar, $2::varchar, $3::int, $4::text, $5::text, args,
+               $6::timestamptz)::procrastinate_job_to_defer_v1
+    FROM unnest($7::jsonb[]) AS args
+)))
+"""
+
+
+def defer_batch_after_commit(
+    session: AsyncSession, task: Any, batches: list[dict[str, Any]]
+) -> None:
+    """Defer one job of ``task`` per kwargs in ``batches`` once the session's transaction has
+    committed, in one statement on the application's own connection pool (the hot path of
+    notifications: procrastinate's connector costs a transaction on its own pool per call)."""
+    if not batches:
+        return
+    bind = session.bind
+    engine = bind.engine if isinstance(bind, AsyncConnection) else bind
+    job = task.configure().job
+
+    async def defer() -> None:
+        assert isinstance(engine, AsyncEngine)
+        async with engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            assert raw.driver_connection is not None
+            # Outside a transaction: asyncpg commits the statement by itself.
+            await raw.driver_connection.fetch(
+                _DEFER_JOBS,
+                job.queue,
+                job.task_name,
+                job.priority,
+                job.lock,
+                job.queueing_lock,
+                job.scheduled_at,
+                [json.dumps(kwargs) for kwargs in batches],
+            )
 
     defer.__qualname__ = f"defer:{task.name}"
     after_commit(session, defer)

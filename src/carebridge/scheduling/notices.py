@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
@@ -49,21 +50,31 @@ async def plan_reminders(
     a new appointment, with none to replace."""
     if not fresh:
         await db.execute(delete(Reminder).where(Reminder.appointment_id == appointment.id))
+    for person, minutes, due in reminders_of(settings, appointment):
+        db.add(
+            Reminder(
+                appointment_id=appointment.id,
+                recipient_id=person,
+                minutes_before=minutes,
+                due_at=due,
+            )
+        )
+    await db.flush()
+
+
+def reminders_of(
+    settings: Settings, appointment: Appointment
+) -> list[tuple[uuid.UUID, int, datetime]]:
+    """(recipient, minutes before, due) of each reminder still ahead, patient and doctor."""
     now = datetime.now(UTC)
+    rows = []
     for minutes in sorted(set(settings.reminder_minutes_before)):
         due = appointment.starts_at - timedelta(minutes=minutes)
-        if due <= now:
-            continue
-        for person in (appointment.patient_id, appointment.doctor_id):
-            db.add(
-                Reminder(
-                    appointment_id=appointment.id,
-                    recipient_id=person,
-                    minutes_before=minutes,
-                    due_at=due,
-                )
-            )
-    await db.flush()
+        if due > now:
+            rows += [
+                (person, minutes, due) for person in (appointment.patient_id, appointment.doctor_id)
+            ]
+    return rows
 
 
 def local_time(at: datetime, zone: str) -> str:
@@ -116,13 +127,19 @@ async def audit(
     action: str,
     context: RequestContext,
 ) -> None:
-    await record(
-        db,
-        action=action,
-        actor_id=None if actor is None else actor.id,
-        actor_role=None if actor is None else str(actor.role),
-        resource_type="appointment",
-        resource_id=appointment.id,
-        context=context,
-        status=appointment.status,
-    )
+    await record(db, **audit_fields(actor, appointment, action, context))
+
+
+def audit_fields(
+    actor: Actor | None, appointment: Appointment, action: str, context: RequestContext
+) -> dict[str, Any]:
+    """What the audit row of a change to an appointment says."""
+    return {
+        "action": action,
+        "actor_id": None if actor is None else actor.id,
+        "actor_role": None if actor is None else str(actor.role),
+        "resource_type": "appointment",
+        "resource_id": appointment.id,
+        "context": context,
+        "status": appointment.status,
+    }
