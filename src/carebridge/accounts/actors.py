@@ -16,13 +16,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from carebridge.accounts.models import STAFF_ROLES, AuthSession, Role, User, UserStatus
+from carebridge.accounts.models import STAFF_ROLES, Role, UserStatus
 from carebridge.accounts.tokens import InvalidToken, KeyStore, verify_access_token
 from carebridge.config import Settings
 from carebridge.platform.access import caller
+from carebridge.platform.db import driver_connection
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import Forbidden
 
@@ -58,31 +58,29 @@ async def get_key_store(request: Request, runtime: RuntimeDep) -> KeyStore:
 Keys = Annotated[KeyStore, Depends(get_key_store)]
 
 
+# Every authenticated request runs this: hand-written, on the session's own connection.
+_LIVE_SESSION = """
+SELECT u.role, u.status, u.mfa_enabled_at IS NOT NULL AS mfa_enrolled
+FROM auth_sessions s JOIN users u ON u.id = s.user_id
+WHERE s.id = $1 AND u.id = $2 AND s.revoked_at IS NULL
+  AND s.absolute_expires_at > $3 AND s.idle_expires_at > $3 AND u.status <> 'disabled'
+"""
+
+
 async def authenticate(db: AsyncSession, keys: KeyStore, token: str) -> Actor:
     claims = await verify_access_token(db, keys, token)
-    now = datetime.now(UTC)
-    row = (
-        await db.execute(
-            select(User.role, User.status, User.mfa_enabled_at)
-            .join(AuthSession, AuthSession.user_id == User.id)
-            .where(
-                AuthSession.id == claims.session_id,
-                User.id == claims.user_id,
-                AuthSession.revoked_at.is_(None),
-                AuthSession.absolute_expires_at > now,
-                AuthSession.idle_expires_at > now,
-                User.status != UserStatus.disabled,
-            )
-        )
-    ).one_or_none()
+    connection = await driver_connection(db)
+    row = await connection.fetchrow(
+        _LIVE_SESSION, claims.session_id, claims.user_id, datetime.now(UTC)
+    )
     if row is None:
         raise InvalidToken("The session of this token has ended; sign in again.")
     return Actor(
         id=claims.user_id,
-        role=Role(row.role),
-        status=UserStatus(row.status),
+        role=Role(row["role"]),
+        status=UserStatus(row["status"]),
         session_id=claims.session_id,
-        mfa_enrolled=row.mfa_enabled_at is not None,
+        mfa_enrolled=row["mfa_enrolled"],
     )
 
 
