@@ -342,6 +342,41 @@ class TestConcurrentRuns:
             await database.dispose()
 
 
+def online_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={
+            "payment_provider": "stripe",
+            "stripe_secret_key": SecretStr("sk_test_local"),
+            "stripe_webhook_secret": SecretStr("whsec_local"),
+        }
+    )
+
+
+async def held_slot(
+    client: httpx.AsyncClient, make_doctor: Any, make_user: MakeUser, token_for: TokenFor
+) -> tuple[User, User, User, str, uuid.UUID]:
+    """A doctor with a fee, a slot held unpaid by a first patient, a second patient refused it:
+    (doctor, first, second, slot, held appointment)."""
+    doctor = await make_doctor(f"Dr {uuid.uuid4().hex[:6]}", fee=5000)
+    put = await client.put(
+        "/api/v1/doctors/me/schedule", json=schedule(), headers=await token_for(doctor)
+    )
+    assert put.status_code == 200, put.text
+    first, second = await make_user(Role.patient), await make_user(Role.patient)
+    slot = berlin(days_ahead(4), 14)
+    held = await book(client, await token_for(first), doctor.id, slot)
+    assert held.status_code == 201, held.text
+    assert held.json()["status"] == "pending_payment"
+    taken = await book(client, await token_for(second), doctor.id, slot)
+    assert taken.status_code == 409, taken.text
+    return doctor, first, second, slot, uuid.UUID(held.json()["id"])
+
+
+async def status_of(database: Database, appointment_id: uuid.UUID) -> str | None:
+    async with database.sessionmaker() as db:
+        return await db.scalar(select(Appointment.status).where(Appointment.id == appointment_id))
+
+
 class TestUnpaidHolds:
     async def test_a_lapsed_hold_is_released_the_patient_told_and_the_slot_free_again(
         self,
@@ -351,44 +386,43 @@ class TestUnpaidHolds:
         make_user: MakeUser,
         token_for: TokenFor,
     ) -> None:
-        online = settings.model_copy(
-            update={
-                "payment_provider": "stripe",
-                "stripe_secret_key": SecretStr("sk_test_local"),
-                "stripe_webhook_secret": SecretStr("whsec_local"),
-            }
-        )
+        online = online_settings(settings)
         app = create_app(online, database=database)
         async with lifespan_client(app) as client:
-            doctor = await make_doctor(f"Dr {uuid.uuid4().hex[:6]}", fee=5000)
-            put = await client.put(
-                "/api/v1/doctors/me/schedule",
-                json=schedule(),
-                headers=await token_for(doctor),
+            doctor, first, second, slot, held = await held_slot(
+                client, make_doctor, make_user, token_for
             )
-            assert put.status_code == 200, put.text
-            first, second = await make_user(Role.patient), await make_user(Role.patient)
-            slot = berlin(days_ahead(4), 14)
-            held = await book(client, await token_for(first), doctor.id, slot)
-            assert held.status_code == 201, held.text
-            assert held.json()["status"] == "pending_payment"
-            taken = await book(client, await token_for(second), doctor.id, slot)
-            assert taken.status_code == 409, taken.text
-
             later = datetime.now(UTC) + timedelta(minutes=online.payment_hold_minutes + 1)
             with time_machine.travel(later, tick=True):
                 assert await release_lapsed_holds(database, online) == 1
                 assert await release_lapsed_holds(database, online) == 0
-                async with database.sessionmaker() as db:
-                    status = await db.scalar(
-                        select(Appointment.status).where(
-                            Appointment.id == uuid.UUID(held.json()["id"])
-                        )
-                    )
-                assert status == "cancelled"
+                assert await status_of(database, held) == "cancelled"
                 assert await count_of_kind(database, first.id, "appointment_changed") == 1
                 again = await book(client, await token_for(second), doctor.id, slot)
                 assert again.status_code == 201, again.text
+
+    async def test_a_booking_releases_a_lapsed_hold_the_sweep_has_not_reached(
+        self,
+        settings: Settings,
+        database: Database,
+        make_doctor: Any,
+        make_user: MakeUser,
+        token_for: TokenFor,
+    ) -> None:
+        online = online_settings(settings)
+        app = create_app(online, database=database)
+        async with lifespan_client(app) as client:
+            doctor, first, second, slot, held = await held_slot(
+                client, make_doctor, make_user, token_for
+            )
+            later = datetime.now(UTC) + timedelta(minutes=online.payment_hold_minutes + 1)
+            with time_machine.travel(later, tick=True):
+                # No sweep: the second patient's booking itself releases the lapsed hold.
+                again = await book(client, await token_for(second), doctor.id, slot)
+                assert again.status_code == 201, again.text
+                assert await status_of(database, held) == "cancelled"
+                assert await count_of_kind(database, first.id, "appointment_changed") == 1
+                assert await release_lapsed_holds(database, online) == 0
 
     async def test_the_periodic_job_runs_the_sweep(
         self,

@@ -382,6 +382,7 @@ async def book(
     ends_at, blocked_until = verdict(rules, start, extra, time_off, list(facts["held"]))
     if facts["lapsed"]:
         await expire_holds(db, settings, doctor_id=body.doctor_id)
+        await db.flush()  # the released holds, before the insert the constraints check
     fee = facts["fee"] or 0
     paid_online = settings.payment_provider != "offline" and fee > 0
     row = Appointment(
