@@ -36,6 +36,8 @@ from carebridge.scheduling.schemas import (
 )
 
 MAX_SLOT_RANGE = timedelta(days=31)
+# No appointment holds time for longer (types last at most 8 h plus a 4 h buffer: schemas.TypeIn).
+LONGEST_HOLD = timedelta(days=1)
 
 
 async def get_schedule(db: AsyncSession, actor: Actor) -> ScheduleOut:
@@ -265,6 +267,8 @@ async def around(
         Appointment.status != "cancelled",
         Appointment.starts_at < until,
         Appointment.blocked_until > since,
+        # Bounds the index scan on (doctor, starts_at) to these days, not the doctor's history.
+        Appointment.starts_at > since - LONGEST_HOLD,
     )
     if ignoring is not None:
         held = held.where(Appointment.id != ignoring)

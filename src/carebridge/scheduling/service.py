@@ -272,7 +272,8 @@ _LOCK_PATIENT = "SELECT pg_advisory_xact_lock(hashtextextended('book:' || $1::te
 # are not listed (the conditions of ``presence.service.listed_doctors``); the schedule's when
 # they offer no such type. Near the slot (a day either side, as ``schedules.around``): extra
 # hours, time off, and the appointments that hold time (unpaid holds past their time aside:
-# ``lapsed`` says there are some, to be released first).
+# ``lapsed`` says there are some, to be released first; the lower bound on their start keeps
+# the index scan to the days around the slot, as ``schedules.LONGEST_HOLD`` says).
 _FACTS = """
 SELECT d.name AS doctor_name, d.time_zone AS doctor_zone, p.consultation_fee AS fee, p.currency,
        s.time_zone, s.booking_horizon_days, s.min_notice_minutes,
@@ -284,6 +285,7 @@ SELECT d.name AS doctor_name, d.time_zone AS doctor_zone, p.consultation_fee AS 
        ARRAY(SELECT ROW(a.starts_at, a.blocked_until) FROM appointments a
              WHERE a.doctor_id = d.id AND a.status <> 'cancelled'
                AND a.starts_at < $5 AND a.blocked_until > $4
+               AND a.starts_at > $4 - interval '1 day'
                AND NOT (a.status = 'pending_payment' AND a.hold_expires_at < $6)) AS held,
        EXISTS (SELECT 1 FROM appointments a
                WHERE a.doctor_id = d.id AND a.status = 'pending_payment'
