@@ -54,10 +54,10 @@ def live_server(
         # Processes that share a database share its keys (signing keys are encrypted with them).
         CAREBRIDGE_SECRET_KEY=TEST_SECRET,
         CAREBRIDGE_ENCRYPTION_KEY=TEST_SECRET,
-        # Emails are sent by the server's own worker; only its queue, so the jobs other tests
-        # defer are left to them.
+        # Emails are sent and prescription PDFs rendered by the server's own worker; only those
+        # queues, so the jobs other tests defer are left to them.
         CAREBRIDGE_IN_PROCESS_WORKER="true",
-        CAREBRIDGE_WORKER_QUEUES="notifications",
+        CAREBRIDGE_WORKER_QUEUES="notifications,prescriptions",
     )
     with running_server(env, data_dir / "server.log") as (base_url, _):
         yield LiveServer(base_url, data_dir)
