@@ -15,7 +15,7 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 from pypdf import PdfReader
 from sqlalchemy import delete, func, select, text
 
-from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.accounts.models import Role, User
 from carebridge.compliance.models import AuditEvent
 from carebridge.config import Settings
 from carebridge.directory.models import DoctorProfile
@@ -24,8 +24,8 @@ from carebridge.prescriptions.models import Prescription
 from carebridge.reviews.models import Review
 from carebridge.scheduling.models import Appointment
 from tests.e2e.conftest import LiveServer
+from tests.e2e.test_booking import _user
 from tests.e2e.test_presence_live import signed_in
-from tests.factories import _HASH
 
 
 @dataclass
@@ -35,25 +35,13 @@ class Visit:
     appointment: Appointment
 
 
-def _user(tag: str, role: Role, name: str) -> User:
-    return User(
-        email=f"{role}-end-{tag}@example.org",
-        name=name,
-        role=role,
-        status=UserStatus.active,
-        password_hash=_HASH,
-        approved_at=datetime.now(UTC) if role == Role.doctor else None,
-        time_zone="Europe/Berlin",
-    )
-
-
 @pytest.fixture
 async def visit(settings: Settings) -> AsyncIterator[Visit]:
     """A verified doctor and a patient whose video consultation ended an hour ago."""
     database = Database.from_settings(settings)
     tag = uuid.uuid4().hex[:6]
-    doctor = _user(tag, Role.doctor, f"Dr. Clara Ende {tag}")
-    patient = _user(tag, Role.patient, "Paul Kranke")
+    doctor = _user(tag, Role.doctor, f"Dr. Clara Ende {tag}", "Europe/Berlin")
+    patient = _user(tag, Role.patient, "Paul Kranke", "Europe/Berlin")
     started = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     async with database.transaction() as db:
         db.add_all([doctor, patient])
