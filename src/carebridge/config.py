@@ -77,6 +77,9 @@ class Settings(BaseSettings):
 
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Wait for a free pooled connection; then 503 busy."
+    )
     db_statement_timeout_ms: int = Field(default=30_000, ge=0)
     auto_migrate: bool | None = Field(
         default=None, description="Migrate on serve; defaults to on outside production."

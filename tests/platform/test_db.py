@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+
 import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import event, text
 
+from carebridge.app import create_app
 from carebridge.config import Settings
 from carebridge.platform.access import PUBLIC
 from carebridge.platform.db import Database, after_commit, ping_when_idle
@@ -146,5 +149,31 @@ async def test_a_busy_connection_is_not_pinged(settings: Settings) -> None:
         await _backend_pid(database)
         # No pre-ping round trips: only the two statements sent by the code.
         assert statements == ["SELECT pg_backend_pid()"] * 2
+    finally:
+        await database.dispose()
+
+
+async def test_an_exhausted_pool_answers_503_busy_not_an_internal_error(
+    settings: Settings,
+) -> None:
+    """Every pooled connection busy for the pool timeout (overload): 503 `busy`, retry later."""
+    small = settings.model_copy(
+        update={"db_pool_size": 1, "db_max_overflow": 0, "db_pool_timeout_seconds": 0.2}
+    )
+    database = Database.from_settings(small)
+    app = create_app(small, database=database)
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+            ) as client,
+            database.engine.connect() as held,  # the only connection, kept busy
+        ):
+            await held.execute(text("SELECT 1"))
+            answer = await client.get(f"/api/v1/doctors/{uuid.uuid4()}/reviews")
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["code"] == "busy"
+        assert answer.headers["Retry-After"] == "1"
     finally:
         await database.dispose()

@@ -138,7 +138,7 @@ class Database:
             settings.sqlalchemy_url,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
-            pool_timeout=10,
+            pool_timeout=settings.db_pool_timeout_seconds,
             connect_args={
                 "timeout": 5,
                 "server_settings": {

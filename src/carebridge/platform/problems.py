@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
@@ -159,7 +160,20 @@ def install_problem_handlers(app: FastAPI, *, html_fallback: HtmlErrorRenderer |
             headers=dict(exc.headers or {}),
         )
 
+    async def on_pool_exhausted(request: Request, exc: Exception) -> Response:
+        # Every pooled connection stayed busy for the pool timeout: overload, not a bug.
+        log.warning("database_pool_exhausted", path=request.url.path)
+        return problem_response(
+            503,
+            "busy",
+            "CareBridge is busy right now; try again in a moment.",
+            title="Service busy",
+            request=request,
+            headers={"Retry-After": "1"},
+        )
+
     app.add_exception_handler(CareBridgeError, on_domain_error)
+    app.add_exception_handler(PoolTimeout, on_pool_exhausted)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
 
