@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, async_playwright
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from carebridge.platform.db import Database
 from tests.conftest import ROOT, TEST_SECRET
 from tests.helpers import clean_env, running_server
 
@@ -22,6 +26,20 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+async def clean_up(database: Database, remove: Callable[[AsyncSession], Awaitable[None]]) -> None:
+    """Remove a test's committed rows. The live server's worker may still be working on them
+    (a delivery, a presence sweep), so a deadlock with it is retried."""
+    for attempt in range(1, 4):
+        try:
+            async with database.transaction() as db:
+                await remove(db)
+            return
+        except DBAPIError as error:
+            if "deadlock detected" not in str(error.orig) or attempt == 3:
+                raise
+            await asyncio.sleep(0.2 * attempt)
 
 
 class LiveServer(str):

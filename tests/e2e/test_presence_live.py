@@ -10,12 +10,13 @@ from datetime import UTC, datetime
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.models import Role, User, UserStatus
 from carebridge.config import Settings
 from carebridge.directory.models import DoctorProfile
 from carebridge.platform.db import Database
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import LiveServer, clean_up
 from tests.factories import _HASH, PASSWORD
 
 
@@ -44,8 +45,11 @@ async def doctor_and_patient(settings: Settings) -> AsyncIterator[tuple[User, Us
         await db.flush()
         db.add(DoctorProfile(user_id=doctor.id, verified_at=now, bio="Family doctor."))
     yield doctor, patient
-    async with database.transaction() as db:
+
+    async def remove(db: AsyncSession) -> None:
         await db.execute(delete(User).where(User.id.in_([doctor.id, patient.id])))
+
+    await clean_up(database, remove)
     await database.dispose()
 
 
