@@ -113,6 +113,9 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     raw = await connection.get_raw_connection()
     adapted = raw.dbapi_connection
     assert adapted is not None
+    # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its first statement: begin it here
+    # if the session has sent none yet (its private method; the version is pinned in uv.lock,
+    # and every booking and notification test goes through this).
     if getattr(adapted, "_transaction", None) is None and not adapted.autocommit:
         await adapted._start_transaction()
     driver = raw.driver_connection
