@@ -13,6 +13,7 @@ from starlette.responses import Response
 from carebridge.accounts.actors import AnyUser, DoctorActor, Keys
 from carebridge.platform.context import Context
 from carebridge.platform.deps import RuntimeDep, Session
+from carebridge.platform.downloads import file_response
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from carebridge.platform.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from carebridge.platform.problems import problem_responses
@@ -143,11 +144,4 @@ async def download_pdf(
     `pdf_not_ready` (with `Retry-After`) while it is being rendered, `not_issued` for a draft.
     Every download is recorded in the audit trail."""
     pdf = await documents.download(db, runtime.settings, actor, prescription_id, context)
-    return Response(
-        content=pdf.content,
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'attachment; filename="{pdf.filename}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return file_response(pdf.content, "application/pdf", pdf.filename)

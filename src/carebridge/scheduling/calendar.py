@@ -32,6 +32,7 @@ from carebridge.config import Settings
 from carebridge.platform.access import PUBLIC
 from carebridge.platform.context import SYSTEM, Context, RequestContext
 from carebridge.platform.deps import RuntimeDep, Session
+from carebridge.platform.downloads import file_response
 from carebridge.platform.errors import Forbidden, NotFound, Unauthenticated
 from carebridge.platform.problems import problem_responses
 from carebridge.scheduling import notices, service
@@ -248,14 +249,7 @@ _ICS: dict[int | str, dict[str, Any]] = {
 
 
 def _ics(body: bytes, filename: str, cache: str, disposition: str = "attachment") -> Response:
-    return Response(
-        content=body,
-        media_type=MEDIA_TYPE,
-        headers={
-            "Content-Disposition": f'{disposition}; filename="{filename}"',
-            "Cache-Control": cache,
-        },
-    )
+    return file_response(body, MEDIA_TYPE, filename, cache=cache, disposition=disposition)
 
 
 @router.get(

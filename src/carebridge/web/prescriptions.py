@@ -20,6 +20,7 @@ from carebridge.accounts.models import Role
 from carebridge.platform.context import Context
 from carebridge.platform.db import undo_unless_kept
 from carebridge.platform.deps import RuntimeDep, Session
+from carebridge.platform.downloads import file_response
 from carebridge.platform.errors import CareBridgeError, Forbidden, NotFound
 from carebridge.prescriptions import documents, service
 from carebridge.prescriptions.schemas import PrescriptionIn
@@ -200,11 +201,4 @@ async def prescription_pdf(
 ) -> Response:
     """The PDF (each download audited); 409 while it is being prepared."""
     pdf = await documents.download(db, runtime.settings, actor, prescription_id, context)
-    return Response(
-        content=pdf.content,
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'attachment; filename="{pdf.filename}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return file_response(pdf.content, "application/pdf", pdf.filename)

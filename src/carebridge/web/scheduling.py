@@ -28,6 +28,7 @@ from carebridge.directory.codes import format_fee
 from carebridge.platform.context import Context
 from carebridge.platform.db import undo_unless_kept
 from carebridge.platform.deps import RuntimeDep, Session
+from carebridge.platform.downloads import file_response
 from carebridge.platform.errors import CareBridgeError, Forbidden, Invalid, NotFound
 from carebridge.platform.pagination import MAX_PAGE_SIZE
 from carebridge.scheduling import calendar, lifecycle, notices, schedules, service
@@ -659,13 +660,8 @@ async def appointment_ics(
 ) -> Response:
     """The appointment as an iCalendar file (no reason for the visit in it)."""
     body = await calendar.appointment_ical(db, runtime.settings, actor, appointment_id)
-    return Response(
-        content=body,
-        media_type=calendar.MEDIA_TYPE,
-        headers={
-            "Content-Disposition": f'attachment; filename="appointment-{appointment_id}.ics"',
-            "Cache-Control": "private, no-cache",
-        },
+    return file_response(
+        body, calendar.MEDIA_TYPE, f"appointment-{appointment_id}.ics", cache="private, no-cache"
     )
 
 
