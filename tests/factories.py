@@ -151,3 +151,28 @@ async def work(settings: Settings, database: Database, queue: str = "notificatio
 async def wait_until(moment: datetime) -> None:
     """Sleep until ``moment`` (a retry time) has passed."""
     await asyncio.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()) + 0.2)
+
+
+def doctor_and_patients(prefix: str, count: int) -> tuple[User, list[User]]:
+    """An approved doctor and ``count`` patients, not yet added (for tests that commit
+    their own rows, such as the races: add them, flush, then add the doctor's profile)."""
+    tag = uuid.uuid4().hex[:8]
+    doctor = User(
+        email=f"{prefix}-dr-{tag}@clinic.example",
+        name="Dr Race",
+        role=Role.doctor,
+        status=UserStatus.active,
+        password_hash="x",
+        approved_at=datetime.now(UTC),
+    )
+    patients = [
+        User(
+            email=f"{prefix}-{tag}-{n}@clinic.example",
+            name=f"Patient {n}",
+            role=Role.patient,
+            status=UserStatus.active,
+            password_hash="x",
+        )
+        for n in range(count)
+    ]
+    return doctor, patients

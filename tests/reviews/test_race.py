@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.accounts.models import User
 from carebridge.accounts.service import start_session
 from carebridge.accounts.tokens import KeyStore
 from carebridge.app import create_app
@@ -27,6 +27,7 @@ from carebridge.platform.context import SYSTEM
 from carebridge.platform.db import Database
 from carebridge.reviews.models import Review
 from carebridge.scheduling.models import Appointment
+from tests.factories import doctor_and_patients
 
 PATIENTS = 20
 
@@ -49,27 +50,9 @@ async def crowd(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Crowd]
     ):
         database: Database = app.state.runtime.database
         keys = KeyStore(settings)
-        tag = uuid.uuid4().hex[:8]
         start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=5)
         async with database.transaction() as db:
-            doctor = User(
-                email=f"review-dr-{tag}@clinic.example",
-                name="Dr Race",
-                role=Role.doctor,
-                status=UserStatus.active,
-                password_hash="x",
-                approved_at=datetime.now(UTC),
-            )
-            patients = [
-                User(
-                    email=f"review-{tag}-{n}@clinic.example",
-                    name=f"Patient {n}",
-                    role=Role.patient,
-                    status=UserStatus.active,
-                    password_hash="x",
-                )
-                for n in range(PATIENTS)
-            ]
+            doctor, patients = doctor_and_patients("review", PATIENTS)
             db.add_all([doctor, *patients])
             await db.flush()
             db.add(DoctorProfile(user_id=doctor.id, verified_at=datetime.now(UTC)))

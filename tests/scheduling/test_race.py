@@ -4,7 +4,6 @@ requests really overlap in the database): exactly one wins."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time
@@ -14,7 +13,7 @@ import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.accounts.models import User
 from carebridge.accounts.service import start_session
 from carebridge.accounts.tokens import KeyStore
 from carebridge.app import create_app
@@ -23,6 +22,7 @@ from carebridge.directory.models import DoctorProfile
 from carebridge.platform.context import SYSTEM
 from carebridge.platform.db import Database
 from carebridge.scheduling.models import Appointment
+from tests.factories import doctor_and_patients
 from tests.scheduling.conftest import next_weekday, schedule_body
 from tests.scheduling.test_booking import BERLIN
 
@@ -41,26 +41,8 @@ async def crowd(
     ):
         database: Database = app.state.runtime.database
         keys = KeyStore(settings)
-        tag = uuid.uuid4().hex[:8]
         async with database.transaction() as db:
-            doctor = User(
-                email=f"race-dr-{tag}@clinic.example",
-                name="Dr Race",
-                role=Role.doctor,
-                status=UserStatus.active,
-                password_hash="x",
-                approved_at=datetime.now(UTC),
-            )
-            patients = [
-                User(
-                    email=f"race-{tag}-{n}@clinic.example",
-                    name=f"Patient {n}",
-                    role=Role.patient,
-                    status=UserStatus.active,
-                    password_hash="x",
-                )
-                for n in range(PATIENTS)
-            ]
+            doctor, patients = doctor_and_patients("race", PATIENTS)
             db.add_all([doctor, *patients])
             await db.flush()
             db.add(DoctorProfile(user_id=doctor.id, verified_at=datetime.now(UTC)))
