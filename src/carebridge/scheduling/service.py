@@ -285,7 +285,7 @@ SELECT d.name AS doctor_name, d.time_zone AS doctor_zone, p.consultation_fee AS 
        ARRAY(SELECT ROW(a.starts_at, a.blocked_until) FROM appointments a
              WHERE a.doctor_id = d.id AND a.status <> 'cancelled'
                AND a.starts_at < $5 AND a.blocked_until > $4
-               AND a.starts_at > $4 - interval '1 day'
+               AND a.starts_at > $8
                AND NOT (a.status = 'pending_payment' AND a.hold_expires_at < $6)) AS held,
        EXISTS (SELECT 1 FROM appointments a
                WHERE a.doctor_id = d.id AND a.status = 'pending_payment'
@@ -359,6 +359,7 @@ async def book(
         start + timedelta(minutes=1, days=1),
         now,
         idempotency_key,
+        start - timedelta(days=1) - schedules.LONGEST_HOLD,
     )
     assert facts is not None  # the caller's own row
     if facts["earlier_id"] is not None:
