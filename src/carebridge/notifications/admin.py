@@ -12,7 +12,6 @@ from carebridge.accounts.actors import Actor
 from carebridge.compliance.service import record
 from carebridge.notifications.models import Delivery, DeliveryStatus, Notification
 from carebridge.platform.context import RequestContext
-from carebridge.platform.db import after_commit
 from carebridge.platform.errors import Conflict, NotFound
 from carebridge.platform.pagination import Page, keyset_page
 
@@ -41,7 +40,7 @@ async def list_deliveries(
 async def retry_delivery(
     db: AsyncSession, actor: Actor, delivery_id: uuid.UUID, context: RequestContext
 ) -> Delivery:
-    from carebridge.notifications.tasks import defer_deliveries
+    from carebridge.notifications.tasks import deliver_after_commit
 
     row = await db.get(Delivery, delivery_id, with_for_update=True)
     if row is None:
@@ -63,5 +62,5 @@ async def retry_delivery(
         resource_id=delivery_id,
         context=context,
     )
-    after_commit(db, lambda: defer_deliveries([delivery_id]))
+    deliver_after_commit(db, [delivery_id])
     return row

@@ -82,12 +82,7 @@ def task_resources(context: JobContext) -> TaskResources:
 
 def defer_after_commit(session: AsyncSession, task: Any, **kwargs: Any) -> None:
     """Defer ``task`` with ``kwargs`` once the session's transaction has committed."""
-
-    async def defer() -> None:
-        await task.defer_async(**kwargs)
-
-    defer.__qualname__ = f"defer:{task.name}"
-    after_commit(session, defer)
+    defer_batch_after_commit(session, task, [kwargs])
 
 
 # procrastinate's own SQL function for deferring (the one its connector calls), sent on the
