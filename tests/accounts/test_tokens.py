@@ -6,14 +6,24 @@ import base64
 import hmac
 import json
 import time
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import jwt
 import pytest
+import time_machine
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from carebridge.accounts.tokens import AUDIENCE, rotate_signing_key
+from carebridge.accounts.tokens import (
+    AUDIENCE,
+    AccessClaims,
+    InvalidToken,
+    VerifiedTokens,
+    rotate_signing_key,
+    verify_access_token,
+)
 from carebridge.config import Settings
 from carebridge.platform.crypto import Keyring
 from carebridge.platform.db import Database
@@ -133,6 +143,45 @@ async def test_key_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key(
     assert {old_kid, new_key.kid} <= kids
     for key in (await client.get("/.well-known/jwks.json")).json()["keys"]:
         assert "d" not in key  # never the private part
+
+
+async def test_a_verified_token_is_remembered_only_until_it_expires(
+    client: httpx.AsyncClient, me: SignedIn, app: object, database: Database, settings: Settings
+) -> None:
+    assert (await client.get(ME, headers=me.headers)).status_code == 200
+    keys = app.state.key_store  # type: ignore[attr-defined]
+    remembered = keys.verified.get(me.access_token)
+    assert remembered is not None
+    assert remembered.user_id == me.user_id
+    async with database.transaction() as db:
+        # The same token again: the claims verified before, not a second signature check.
+        assert await verify_access_token(db, keys, me.access_token) is remembered
+        # A token differing in one byte of its signature is checked afresh, and fails.
+        head, body, signature = me.access_token.split(".")
+        flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
+        with pytest.raises(InvalidToken):
+            await verify_access_token(db, keys, f"{head}.{body}.{flipped}")
+        expiry = parts(me.access_token)[1]["exp"]
+        assert isinstance(expiry, int)
+        after_expiry = datetime.fromtimestamp(expiry + 1, UTC)
+        with time_machine.travel(after_expiry, tick=False), pytest.raises(InvalidToken):
+            await verify_access_token(db, keys, me.access_token)
+    assert keys.verified.get(me.access_token) is None
+
+
+def test_remembered_tokens_are_bounded_oldest_first() -> None:
+    tokens = VerifiedTokens(size=2)
+    later = datetime.now(UTC) + timedelta(minutes=5)
+
+    def claims() -> AccessClaims:
+        return AccessClaims(uuid.uuid4(), "patient", uuid.uuid4(), "jti", later)
+
+    for token in ("first", "second", "third"):
+        tokens.add(token, claims())
+    assert len(tokens) == 2
+    assert tokens.get("first") is None
+    assert tokens.get("second") is not None
+    assert tokens.get("third") is not None
 
 
 def test_private_keys_are_encrypted_at_rest(settings: Settings) -> None:

@@ -3,6 +3,11 @@
 Signing keys live in the database (shared by every process), their private halves encrypted with
 the platform keyring. Each process caches them; an unknown ``kid`` triggers one reload (at most
 every few seconds, so forged kids cannot hammer the database).
+
+Each process also remembers the access tokens it has verified, until they expire
+(:class:`VerifiedTokens`): a client sends the same token with every request for its lifetime, and
+checking its signature again each time cost about 0.4 ms of CPU per request. Only the signature
+and claims check is skipped; whether the session is live is checked on every request.
 """
 
 from __future__ import annotations
@@ -51,6 +56,36 @@ class AccessClaims:
     expires_at: datetime
 
 
+class VerifiedTokens:
+    """Access tokens this process has verified, with their claims, until they expire.
+
+    Keyed by the token's exact text, so a token differing in any byte is verified afresh. At
+    most ``size`` are kept; the oldest is forgotten first (it is verified again if it comes
+    back)."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._claims: dict[str, tuple[AccessClaims, float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._claims)
+
+    def get(self, token: str) -> AccessClaims | None:
+        found = self._claims.get(token)
+        if found is None:
+            return None
+        claims, expires = found
+        if expires <= time.time():  # as PyJWT: a token is valid while now < exp
+            del self._claims[token]
+            return None
+        return claims
+
+    def add(self, token: str, claims: AccessClaims) -> None:
+        if len(self._claims) >= self._size:
+            del self._claims[next(iter(self._claims))]  # dicts keep insertion order
+        self._claims[token] = (claims, claims.expires_at.timestamp())
+
+
 def issuer(settings: Settings) -> str:
     return settings.public_base_url
 
@@ -64,6 +99,7 @@ class KeyStore:
         self._public: dict[str, Ed25519PublicKey] = {}
         self._signing: tuple[str, Ed25519PrivateKey] | None = None
         self._loaded_at = 0.0
+        self.verified = VerifiedTokens()
 
     async def load(self, db: AsyncSession) -> None:
         """Read the keys; create the first one if there is none."""
@@ -165,6 +201,9 @@ async def issue_access_token(
 
 
 async def verify_access_token(db: AsyncSession, keys: KeyStore, token: str) -> AccessClaims:
+    known = keys.verified.get(token)
+    if known is not None:
+        return known
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
@@ -184,7 +223,7 @@ async def verify_access_token(db: AsyncSession, keys: KeyStore, token: str) -> A
             issuer=issuer(keys.settings),
             options={"require": _REQUIRED_CLAIMS},
         )
-        return AccessClaims(
+        verified = AccessClaims(
             user_id=uuid.UUID(claims["sub"]),
             role=str(claims["role"]),
             session_id=uuid.UUID(claims["sid"]),
@@ -193,6 +232,8 @@ async def verify_access_token(db: AsyncSession, keys: KeyStore, token: str) -> A
         )
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise InvalidToken() from exc
+    keys.verified.add(token, verified)
+    return verified
 
 
 MFA_TOKEN_TYPE = "mfa+jwt"  # noqa: S105 - a JWT "typ", not a secret
