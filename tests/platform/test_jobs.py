@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -11,6 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from procrastinate import JobContext
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carebridge.config import Settings
 from carebridge.platform.access import PUBLIC
@@ -18,7 +21,14 @@ from carebridge.platform.db import Database
 from carebridge.platform.deps import Session
 from carebridge.platform.errors import Conflict
 from carebridge.platform.housekeeping import purge_finished_jobs_task
-from carebridge.platform.jobs import BackoffRetry, defer_after_commit, job_app, run_worker
+from carebridge.platform.jobs import (
+    BackoffRetry,
+    Deferrals,
+    JobRow,
+    defer_after_commit,
+    job_app,
+    run_worker,
+)
 from tests.factories import wait_until
 
 QUEUE = "tests"
@@ -107,6 +117,38 @@ async def test_job_deferred_by_a_request_runs_in_the_worker_after_commit(
 
     assert RAN == [key]
     assert [row["status"] for row in await job_rows("tests.record")] == ["succeeded"]
+
+
+def record_job(key: str | None) -> JobRow:
+    job = record_task.configure().job
+    task_name = job.task_name if key is not None else None  # no task name: the insert fails
+    return (job.queue, task_name, job.priority, None, None, json.dumps({"key": key}), None)  # type: ignore[return-value]
+
+
+async def test_jobs_deferred_at_the_same_moment_are_written_in_one_statement(
+    client: httpx.AsyncClient, jobs: None, engine: AsyncEngine
+) -> None:
+    deferrals = Deferrals(engine)
+    keys = [uuid.uuid4().hex for _ in range(20)]
+    await asyncio.gather(*(deferrals.defer([record_job(key)]) for key in keys))
+    assert deferrals.statements < len(keys)  # together, not one statement per request
+    rows = await job_rows("tests.record")
+    assert sorted(row["args"]["key"] for row in rows) == sorted(keys)  # type: ignore[index]
+    assert {row["status"] for row in rows} == {"todo"}
+
+
+async def test_a_failed_statement_fails_its_waiters_and_the_next_jobs_are_written(
+    client: httpx.AsyncClient, jobs: None, engine: AsyncEngine
+) -> None:
+    deferrals = Deferrals(engine)
+    failed = await asyncio.gather(
+        deferrals.defer([record_job(None)]), deferrals.defer([record_job("same batch")]),
+        return_exceptions=True,
+    )  # fmt: skip
+    assert all(isinstance(outcome, Exception) for outcome in failed)
+    assert await job_rows("tests.record") == []  # one statement: all of it or nothing
+    await deferrals.defer([record_job("next")])
+    assert [row["args"] for row in await job_rows("tests.record")] == [{"key": "next"}]
 
 
 async def test_failing_job_is_retried_with_backoff(

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import random
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -86,44 +87,114 @@ def defer_after_commit(session: AsyncSession, task: Any, **kwargs: Any) -> None:
 
 
 # procrastinate's own SQL function for deferring (the one its connector calls), sent on the
-# application's asyncpg pool: one autocommitted statement for a batch of jobs of one task.
+# application's asyncpg pool: one autocommitted statement for any number of jobs, of any tasks.
 _DEFER_JOBS = """
 SELECT unnest(procrastinate_defer_jobs_v1(ARRAY(
-    SELECT ROW($1::varchar, $2::varchar, $3::int, $4::text, $5::text, args,
-               $6::timestamptz)::procrastinate_job_to_defer_v1
-    FROM unnest($7::jsonb[]) AS args
+    SELECT ROW(queue, task, priority, lock, queueing_lock, args,
+               scheduled_at)::procrastinate_job_to_defer_v1
+    FROM unnest($1::varchar[], $2::varchar[], $3::int[], $4::text[], $5::text[], $6::jsonb[],
+                $7::timestamptz[]) AS job(queue, task, priority, lock, queueing_lock, args,
+                                          scheduled_at)
 )))
 """
+
+# A job to write: queue, task name, priority, lock, queueing lock, JSON arguments, scheduled at.
+JobRow = tuple[str, str, int, str | None, str | None, str, datetime | None]
+
+
+class Deferrals:
+    """The jobs that the requests of one engine (in one event loop) defer after their commits,
+    written together: a request's jobs go out in one statement with those of every request that
+    committed while the previous statement was on its way (a group commit). Under load that is
+    one statement and one commit for many requests; alone, a request's jobs go out at once."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.loop = asyncio.get_running_loop()
+        self.statements = 0  # written so far (for tests and curiosity)
+        self._waiting: list[tuple[list[JobRow], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def defer(self, jobs: list[JobRow]) -> None:
+        """Return once ``jobs`` are written (raise if their statement failed)."""
+        written: asyncio.Future[None] = self.loop.create_future()
+        self._waiting.append((jobs, written))
+        if self._writer is None:
+            self._writer = self.loop.create_task(self._write())
+        await written
+
+    async def _write(self) -> None:
+        batch: list[tuple[list[JobRow], asyncio.Future[None]]] = []
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                rows = [row for jobs, _ in batch for row in jobs]
+                try:
+                    async with self.engine.connect() as connection:
+                        raw = await connection.get_raw_connection()
+                        assert raw.driver_connection is not None
+                        # Outside a transaction: asyncpg commits the statement by itself.
+                        await raw.driver_connection.fetch(
+                            _DEFER_JOBS, *(list(column) for column in zip(*rows, strict=True))
+                        )
+                    self.statements += 1
+                except Exception as error:
+                    _settle(batch, error)
+                else:
+                    _settle(batch, None)
+                batch = []
+        except BaseException as error:  # cancelled with the loop: nobody waits forever
+            _settle(batch + self._waiting, error)
+            self._waiting = []
+            raise
+        finally:
+            self._writer = None
+
+
+def _settle(
+    batch: list[tuple[list[JobRow], asyncio.Future[None]]], error: BaseException | None
+) -> None:
+    for _, written in batch:
+        if written.done():  # its request was cancelled while waiting
+            continue
+        if error is None:
+            written.set_result(None)
+        else:
+            written.set_exception(error)
+
+
+_deferrals: weakref.WeakKeyDictionary[AsyncEngine, Deferrals] = weakref.WeakKeyDictionary()
+
+
+def deferrals_of(engine: AsyncEngine) -> Deferrals:
+    """The :class:`Deferrals` of ``engine`` in the running event loop."""
+    deferrals = _deferrals.get(engine)
+    if deferrals is None or deferrals.loop is not asyncio.get_running_loop():
+        deferrals = _deferrals[engine] = Deferrals(engine)
+    return deferrals
 
 
 def defer_batch_after_commit(
     session: AsyncSession, task: Any, batches: list[dict[str, Any]]
 ) -> None:
     """Defer one job of ``task`` per kwargs in ``batches`` once the session's transaction has
-    committed, in one statement on the application's own connection pool (the hot path of
-    notifications: procrastinate's connector costs a transaction on its own pool per call)."""
+    committed, on the application's own connection pool, together with the jobs of the requests
+    committing at the same moment (:class:`Deferrals`; procrastinate's connector costs a
+    transaction on its own pool per call, on the hot path of every notification)."""
     if not batches:
         return
     bind = session.bind
     engine = bind.engine if isinstance(bind, AsyncConnection) else bind
+    assert isinstance(engine, AsyncEngine)
     job = task.configure().job
+    rows: list[JobRow] = [
+        (job.queue, job.task_name, job.priority, job.lock, job.queueing_lock,
+         json.dumps(kwargs), job.scheduled_at)
+        for kwargs in batches
+    ]  # fmt: skip
 
     async def defer() -> None:
-        assert isinstance(engine, AsyncEngine)
-        async with engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            assert raw.driver_connection is not None
-            # Outside a transaction: asyncpg commits the statement by itself.
-            await raw.driver_connection.fetch(
-                _DEFER_JOBS,
-                job.queue,
-                job.task_name,
-                job.priority,
-                job.lock,
-                job.queueing_lock,
-                job.scheduled_at,
-                [json.dumps(kwargs) for kwargs in batches],
-            )
+        await deferrals_of(engine).defer(rows)
 
     defer.__qualname__ = f"defer:{task.name}"
     after_commit(session, defer)
