@@ -13,7 +13,7 @@ from sqlalchemy import event, text
 from carebridge.app import create_app
 from carebridge.config import Settings
 from carebridge.platform.access import PUBLIC
-from carebridge.platform.db import Database, after_commit, ping_when_idle
+from carebridge.platform.db import Database, after_commit, driver_connection, ping_when_idle
 from carebridge.platform.deps import Session
 from carebridge.platform.errors import Conflict
 
@@ -114,6 +114,27 @@ async def test_a_failing_action_does_not_undo_the_commit_or_skip_others(
 async def _backend_pid(database: Database) -> int:
     async with database.transaction() as session:
         return int((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def test_the_driver_connection_is_found_once_per_transaction(settings: Settings) -> None:
+    """Later calls in one transaction reuse the connection found first; after a commit or a
+    rollback the next call begins the session's new transaction."""
+    database = Database.from_settings(settings)
+    try:
+        async with database.sessionmaker() as session:
+            first = await driver_connection(session)
+            assert await driver_connection(session) is first
+            assert first.is_in_transaction()
+            began = await first.fetchval("SELECT pg_current_xact_id()")
+            await session.commit()
+            after_commit = await driver_connection(session)
+            assert after_commit.is_in_transaction()
+            assert await after_commit.fetchval("SELECT pg_current_xact_id()") != began
+            await session.rollback()
+            after_rollback = await driver_connection(session)
+            assert after_rollback.is_in_transaction()
+    finally:
+        await database.dispose()
 
 
 async def test_an_idle_connection_the_server_closed_is_replaced_without_an_error(

@@ -105,10 +105,21 @@ def ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
             raise exc.DisconnectionError(f"idle connection lost: {error}") from error
 
 
+_DRIVER_KEY = "carebridge.driver_connection"
+_ENGINE_KEY = "carebridge.engine"
+
+
 async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     """The asyncpg connection under ``session``, inside the session's transaction (begun if it
     was not yet), for hot paths that send hand-written SQL without the ORM's per-statement
-    cost. What is written through it is committed or rolled back with the session."""
+    cost. What is written through it is committed or rolled back with the session.
+
+    Found once per transaction: a request's later calls (authentication, the route, its
+    notifications) get it from ``session.info`` while the same transaction lasts."""
+    transaction = session.sync_session.get_transaction()
+    known = session.info.get(_DRIVER_KEY)
+    if known is not None and transaction is not None and known[0] is transaction:
+        return known[1]  # type: ignore[no-any-return]
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     adapted = raw.dbapi_connection
@@ -120,7 +131,21 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
         await adapted._start_transaction()
     driver = raw.driver_connection
     assert isinstance(driver, asyncpg.Connection)
+    session.info[_DRIVER_KEY] = (session.sync_session.get_transaction(), driver)
     return driver
+
+
+def engine_of(session: AsyncSession) -> AsyncEngine:
+    """The engine ``session`` draws its connections from (also when it is bound to one
+    connection, as in tests)."""
+    engine = session.info.get(_ENGINE_KEY)
+    if engine is None:
+        bind = session.bind
+        engine = session.info[_ENGINE_KEY] = (
+            bind.engine if isinstance(bind, AsyncConnection) else bind
+        )
+    assert isinstance(engine, AsyncEngine)
+    return engine
 
 
 class Database:
