@@ -26,10 +26,10 @@ from procrastinate import JobContext, RetryDecision, RetryStrategy
 from procrastinate.app import WorkerOptions
 from procrastinate.jobs import Job
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from carebridge.config import Settings
-from carebridge.platform.db import Database, after_commit
+from carebridge.platform.db import Database, after_commit, engine_of
 from carebridge.platform.registry import TASK_MODULES
 
 log = structlog.get_logger(__name__)
@@ -163,6 +163,20 @@ def _settle(
             written.set_exception(error)
 
 
+_JOBS: dict[str, tuple[str, str, int, str | None, str | None, datetime | None]] = {}
+
+
+def _job_of(task: Any) -> tuple[str, str, int, str | None, str | None, datetime | None]:
+    """What a job of ``task`` is deferred with, by default (worked out once per task)."""
+    found = _JOBS.get(task.name)
+    if found is None:
+        job = task.configure().job
+        found = _JOBS[task.name] = (
+            job.queue, job.task_name, job.priority, job.lock, job.queueing_lock, job.scheduled_at
+        )  # fmt: skip
+    return found
+
+
 _deferrals: weakref.WeakKeyDictionary[AsyncEngine, Deferrals] = weakref.WeakKeyDictionary()
 
 
@@ -183,15 +197,12 @@ def defer_batch_after_commit(
     transaction on its own pool per call, on the hot path of every notification)."""
     if not batches:
         return
-    bind = session.bind
-    engine = bind.engine if isinstance(bind, AsyncConnection) else bind
-    assert isinstance(engine, AsyncEngine)
-    job = task.configure().job
+    engine = engine_of(session)
+    queue, name, priority, lock, queueing_lock, scheduled_at = _job_of(task)
     rows: list[JobRow] = [
-        (job.queue, job.task_name, job.priority, job.lock, job.queueing_lock,
-         json.dumps(kwargs), job.scheduled_at)
+        (queue, name, priority, lock, queueing_lock, json.dumps(kwargs), scheduled_at)
         for kwargs in batches
-    ]  # fmt: skip
+    ]
 
     async def defer() -> None:
         await deferrals_of(engine).defer(rows)
