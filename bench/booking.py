@@ -14,14 +14,20 @@ per patient).
    second for BENCH_SECONDS (default 10), every request a different slot, doctor and patient in
    turn (so the answer should always be 201). The load generator is the one of
    `bench/doctors_list.py`.
-3. Reference, same load: a bare Starlette + asyncpg app (same uvicorn settings and workers)
-   whose endpoint does the least a booking must do: parse the JSON and INSERT the appointment,
-   with the same exclusion constraint deciding conflicts. No authentication, no slot
-   computation, no notification, audit or reminders.
+3. Floor, same load: a bare Starlette + asyncpg app (same uvicorn settings and workers) sending
+   the statements a CareBridge booking sends, CareBridge's own SQL, in one transaction (session
+   check, patient lock, facts, appointment + reminders + audit, recipient, notification +
+   deliveries, COMMIT, the delivery job). No FastAPI, no SQLAlchemy session, no token signature
+   check, no slot computation: what this machine allows for a booking's database work.
+4. Reference, same load: a bare Starlette + asyncpg app whose endpoint does the least a booking
+   must do: parse the JSON and INSERT the appointment, with the same exclusion constraint
+   deciding conflicts. No authentication, no slot computation, no notification, audit or
+   reminders.
 
 Environment: CAREBRIDGE_DATABASE_URL (a server to create the bench database on; else an embedded
 PostgreSQL in a temporary folder), BENCH_WORKERS (default 2), BENCH_DOCTORS (50), BENCH_PATIENTS
-(2000), BENCH_STORM, BENCH_RATES, BENCH_SECONDS, BENCH_MODES (default "storm,carebridge,reference").
+(2000), BENCH_STORM, BENCH_RATES, BENCH_SECONDS, BENCH_MODES (default
+"storm,carebridge,floor,reference").
 Targets (docs/performance.md): exactly 1 winner; >= 500 requests/s at p99 <= 100 ms.
 """
 
