@@ -43,6 +43,8 @@ import tempfile
 import time as clock
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -249,12 +251,27 @@ RETURNING id, created_at
 """
 
 
+def _booking_app(book: Any, state: dict[str, Any]) -> Any:
+    """A Starlette app answering ``POST /api/v1/appointments`` with ``book``; ``state["pool"]``
+    is its asyncpg pool while it runs."""
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state["pool"] = await asyncpg.create_pool(os.environ["BENCH_DATABASE_URL"], max_size=10)
+        yield
+        await state["pool"].close()
+
+    return Starlette(
+        routes=[Route("/api/v1/appointments", book, methods=["POST"])], lifespan=lifespan
+    )
+
+
 def reference_app() -> Any:
     """Starlette + asyncpg: parse, insert (the exclusion constraint decides), answer JSON."""
-    from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
-    from starlette.routing import Route
 
     # Who calls, by bearer token (looked up, not verified: the reference skips authentication).
     callers = {
@@ -281,14 +298,7 @@ def reference_app() -> Any:
             status_code=201,
         )
 
-    async def lifespan(app: Starlette) -> Any:
-        state["pool"] = await asyncpg.create_pool(os.environ["BENCH_DATABASE_URL"], max_size=10)
-        yield
-        await state["pool"].close()
-
-    return Starlette(
-        routes=[Route("/api/v1/appointments", book, methods=["POST"])], lifespan=lifespan
-    )
+    return _booking_app(book, state)
 
 
 # -- the floor -------------------------------------------------------------------------------------
@@ -302,10 +312,8 @@ def floor_app() -> Any:
     the framework adds: FastAPI, SQLAlchemy's session, the signature check of the token, the
     slot computation, the response model. Its capacity is what this machine allows for the
     database work of a booking with a web process that costs next to nothing."""
-    from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
-    from starlette.routing import Route
 
     from carebridge.accounts.actors import _LIVE_SESSION
     from carebridge.compliance.service import AUDIT_COLUMNS, audit_values
@@ -379,14 +387,7 @@ def floor_app() -> Any:
                 )  # fmt: skip
         return JSONResponse({"id": str(appointment), **body}, status_code=201)
 
-    async def lifespan(app: Starlette) -> Any:
-        state["pool"] = await asyncpg.create_pool(os.environ["BENCH_DATABASE_URL"], max_size=10)
-        yield
-        await state["pool"].close()
-
-    return Starlette(
-        routes=[Route("/api/v1/appointments", book, methods=["POST"])], lifespan=lifespan
-    )
+    return _booking_app(book, state)
 
 
 def main() -> None:
