@@ -38,6 +38,14 @@ from carebridge.scheduling.schemas import (
 MAX_SLOT_RANGE = timedelta(days=31)
 # No appointment holds time for longer (types last at most 8 h plus a 4 h buffer: schemas.TypeIn).
 LONGEST_HOLD = timedelta(days=1)
+# How far either side of a span its exceptions and held time are read, by the slot list and check
+# (``around``) and by booking (``service._FACTS``) alike.
+NEAR = timedelta(days=1)
+
+
+def near(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The span [start, end) widened by ``NEAR`` on each side."""
+    return start - NEAR, end + NEAR
 
 
 async def get_schedule(db: AsyncSession, actor: Actor) -> ScheduleOut:
@@ -252,7 +260,7 @@ async def around(
     ignoring: uuid.UUID | None = None,
 ) -> Around:
     """One statement: exceptions and appointments within a day of [start, end)."""
-    since, until = start - timedelta(days=1), end + timedelta(days=1)
+    since, until = near(start, end)
     exceptions = select(
         ScheduleException.kind, ScheduleException.starts_at, ScheduleException.ends_at
     ).where(

@@ -173,6 +173,10 @@ def _request_hash(body: BookIn) -> bytes:
     return hashlib.sha256((canonical + (body.reason or "")).encode()).digest()
 
 
+# A slot is checked by listing the open slots in [start, start + _PROBE) and finding start.
+_PROBE = timedelta(minutes=1)
+
+
 def verdict(
     rules: slots.Rules,
     start: datetime,
@@ -182,9 +186,8 @@ def verdict(
 ) -> tuple[datetime, datetime]:
     """(ends_at, blocked_until) of the slot at ``start`` when the doctor offers it and nobody
     holds it; 422 ``not_a_slot`` when it is not offered, 409 ``slot_taken`` when it is held."""
-    probe_end = start + timedelta(minutes=1)
     offered = slots.open_slots(
-        rules, start, probe_end, now=datetime.now(UTC), extra=extra, time_off=time_off
+        rules, start, start + _PROBE, now=datetime.now(UTC), extra=extra, time_off=time_off
     )
     if not any(s == start for s, _ in offered):
         raise Invalid(
@@ -218,9 +221,7 @@ async def check_slot(
         raise _no_such_type(kind)
     schedule, rules = found
     start = starts_at.astimezone(UTC)
-    near = await schedules.around(
-        db, doctor_id, start, start + timedelta(minutes=1), ignoring=ignoring
-    )
+    near = await schedules.around(db, doctor_id, start, start + _PROBE, ignoring=ignoring)
     ends_at, blocked_until = verdict(rules, start, near.extra, near.time_off, near.held)
     return start, ends_at, blocked_until, schedule.time_zone
 
@@ -270,7 +271,7 @@ _LOCK_PATIENT = "SELECT pg_advisory_xact_lock(hashtextextended('book:' || $1::te
 
 # Everything a booking decides on, in one statement. The doctor's columns are NULL when they
 # are not listed (the conditions of ``presence.service.listed_doctors``); the schedule's when
-# they offer no such type. Near the slot (a day either side, as ``schedules.around``): extra
+# they offer no such type. Near the slot (``schedules.near``, as ``schedules.around``): extra
 # hours, time off, and the appointments that hold time (unpaid holds past their time aside:
 # ``lapsed`` says there are some, to be released first; the lower bound on their start keeps
 # the index scan to the days around the slot, as ``schedules.LONGEST_HOLD`` says).
@@ -350,16 +351,17 @@ async def book(
     await connection.execute(_LOCK_PATIENT, str(actor.id))
     start = body.starts_at.astimezone(UTC)
     now = datetime.now(UTC)
+    since, until = schedules.near(start, start + _PROBE)
     facts = await connection.fetchrow(
         _FACTS,
         body.doctor_id,
         actor.id,
         str(body.type),
-        start - timedelta(days=1),
-        start + timedelta(minutes=1, days=1),
+        since,
+        until,
         now,
         idempotency_key,
-        start - timedelta(days=1) - schedules.LONGEST_HOLD,
+        since - schedules.LONGEST_HOLD,
     )
     assert facts is not None  # the caller's own row
     if facts["earlier_id"] is not None:
