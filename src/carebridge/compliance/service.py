@@ -13,20 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carebridge.compliance.models import AuditEvent
 from carebridge.platform.context import SYSTEM, RequestContext
 
-# The columns of an audit row written by hand-written SQL (hot paths), in this order.
-AUDIT_COLUMNS = (
-    "action",
-    "outcome",
-    "actor_id",
-    "actor_role",
-    "resource_type",
-    "resource_id",
-    "ip",
-    "user_agent",
-    "request_id",
-    "details",
-)
-
 
 def audit_values(
     *,
@@ -52,6 +38,10 @@ def audit_values(
         "request_id": context.request_id,
         "details": details,
     }
+
+
+# The columns of an audit row written by hand-written SQL (hot paths), in this order.
+AUDIT_COLUMNS = tuple(audit_values(action=""))
 
 
 async def record(
