@@ -5,17 +5,22 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 import structlog
 from procrastinate import JobContext
 from procrastinate.types import JSONValue
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from carebridge.config import Settings
 from carebridge.notifications.delivery import deliver_batch, due_deliveries
 from carebridge.notifications.transports import transports_for
-from carebridge.platform.jobs import defer_batch_after_commit, job_app, task_resources
+from carebridge.platform.jobs import (
+    defer_batch,
+    defer_batch_after_commit,
+    job_app,
+    task_resources,
+)
 from carebridge.platform.ratelimit import RateLimiter
 
 log = structlog.get_logger(__name__)
@@ -55,21 +60,19 @@ def _limiter(settings: Settings) -> RateLimiter:
     return _limiters[key]
 
 
-async def defer_deliveries(delivery_ids: Sequence[uuid.UUID]) -> None:
-    """One job per batch of rows, not one per row."""
-    for batch in _batches(delivery_ids):
-        await deliver_task.defer_async(delivery_ids=batch)
+async def defer_deliveries(engine: AsyncEngine, delivery_ids: Sequence[uuid.UUID]) -> None:
+    """One job per batch of rows, not one per row, all in one statement."""
+    await defer_batch(engine, deliver_task, _jobs(delivery_ids))
 
 
 def deliver_after_commit(session: AsyncSession, delivery_ids: Sequence[uuid.UUID]) -> None:
-    """The jobs of ``defer_deliveries``, deferred in one statement once ``session`` commits."""
-    batches = [{"delivery_ids": batch} for batch in _batches(delivery_ids)]
-    defer_batch_after_commit(session, deliver_task, batches)
+    """The jobs of ``defer_deliveries``, deferred once ``session`` commits."""
+    defer_batch_after_commit(session, deliver_task, _jobs(delivery_ids))
 
 
-def _batches(delivery_ids: Sequence[uuid.UUID]) -> list[list[str]]:
+def _jobs(delivery_ids: Sequence[uuid.UUID]) -> list[dict[str, Any]]:
     ids = [str(i) for i in delivery_ids]
-    return [ids[start : start + BATCH] for start in range(0, len(ids), BATCH)]
+    return [{"delivery_ids": ids[start : start + BATCH]} for start in range(0, len(ids), BATCH)]
 
 
 @job_app.periodic(cron="* * * * *", periodic_id="minutely")
@@ -81,4 +84,4 @@ async def sweep_task(context: JobContext, timestamp: int) -> None:
     due = await due_deliveries(resources.database, resources.settings)
     if due:
         log.info("deliveries_swept", count=len(due))
-        await defer_deliveries(due)
+        await defer_deliveries(resources.database.engine, due)

@@ -163,10 +163,12 @@ def _settle(
             written.set_exception(error)
 
 
-_JOBS: dict[str, tuple[str, str, int, str | None, str | None, datetime | None]] = {}
+# A task's job fields but the arguments: queue, task name, priority, lock, queueing lock, when.
+_JobFields = tuple[str, str, int, str | None, str | None, datetime | None]
+_JOBS: dict[str, _JobFields] = {}
 
 
-def _job_of(task: Any) -> tuple[str, str, int, str | None, str | None, datetime | None]:
+def _job_of(task: Any) -> _JobFields:
     """What a job of ``task`` is deferred with, by default (worked out once per task)."""
     found = _JOBS.get(task.name)
     if found is None:
@@ -188,24 +190,33 @@ def deferrals_of(engine: AsyncEngine) -> Deferrals:
     return deferrals
 
 
+async def defer_batch(engine: AsyncEngine, task: Any, batches: list[dict[str, Any]]) -> None:
+    """Defer one job of ``task`` per kwargs in ``batches`` now, on the application's own
+    connection pool, together with the jobs deferred at the same moment (:class:`Deferrals`;
+    procrastinate's connector costs a transaction on its own pool per call, on the hot path of
+    every notification)."""
+    if not batches:
+        return
+    queue, name, priority, lock, queueing_lock, scheduled_at = _job_of(task)
+    await deferrals_of(engine).defer(
+        [
+            (queue, name, priority, lock, queueing_lock, json.dumps(kwargs), scheduled_at)
+            for kwargs in batches
+        ]
+    )
+
+
 def defer_batch_after_commit(
     session: AsyncSession, task: Any, batches: list[dict[str, Any]]
 ) -> None:
-    """Defer one job of ``task`` per kwargs in ``batches`` once the session's transaction has
-    committed, on the application's own connection pool, together with the jobs of the requests
-    committing at the same moment (:class:`Deferrals`; procrastinate's connector costs a
-    transaction on its own pool per call, on the hot path of every notification)."""
+    """:func:`defer_batch` once the session's transaction has committed (never for a rolled-back
+    change)."""
     if not batches:
         return
     engine = engine_of(session)
-    queue, name, priority, lock, queueing_lock, scheduled_at = _job_of(task)
-    rows: list[JobRow] = [
-        (queue, name, priority, lock, queueing_lock, json.dumps(kwargs), scheduled_at)
-        for kwargs in batches
-    ]
 
     async def defer() -> None:
-        await deferrals_of(engine).defer(rows)
+        await defer_batch(engine, task, batches)
 
     defer.__qualname__ = f"defer:{task.name}"
     after_commit(session, defer)
