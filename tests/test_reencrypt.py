@@ -2,24 +2,19 @@
 prescriptions included, and stays readable; a second run re-seals nothing; a damaged value is
 reported by row and fails the command without touching anything else.
 
-Each test gets its own database, copied from one migrated template: the walk commits batch by
-batch, and it must see exactly the rows the test wrote."""
+Each test gets its own database (``fresh``, copied from one migrated template): the walk commits
+batch by batch, and it must see exactly the rows the test wrote."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
-import pytest
-from psycopg import sql
 from sqlalchemy import select, update
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
 from carebridge.accounts import mfa
@@ -29,7 +24,6 @@ from carebridge.cli import cli
 from carebridge.directory.models import PatientProfile
 from carebridge.platform.crypto import Keyring, SealedColumn
 from carebridge.platform.db import Database
-from carebridge.platform.migrate import upgrade
 from carebridge.platform.reencrypt import Failure, load_sealed_columns, reencrypt_column
 from carebridge.platform.registry import load_models
 from carebridge.prescriptions.models import Prescription
@@ -42,56 +36,6 @@ KEY_B = "rotation-test-key-B-0123456789abcdefghijklmn"
 Expected = dict[tuple[str, str], bytes]
 # Seals a plaintext for (column name, row id, associated data) and records what it should open to.
 Seal = Callable[[str, uuid.UUID, str, str], bytes]
-
-
-def _admin_url(server_url: str) -> str:
-    return make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def _database_url(server_url: str, name: str) -> str:
-    server = make_url(server_url).set(drivername="postgresql", database=name)
-    return server.render_as_string(hide_password=False)
-
-
-@pytest.fixture(scope="module")
-async def template(postgres_server_url: str) -> AsyncIterator[str]:
-    name = f"carebridge_reencrypt_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_admin_url(postgres_server_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(_database_url(postgres_server_url, name)).set(drivername="postgresql+asyncpg")
-    engine = create_async_engine(url)
-    await upgrade(engine)
-    await engine.dispose()  # a template must have no connections
-    yield name
-    with psycopg.connect(_admin_url(postgres_server_url), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-
-
-@pytest.fixture
-def fresh_url(postgres_server_url: str, template: str) -> Iterator[str]:
-    """A migrated database of this test's own, dropped afterwards."""
-    name = f"{template}_{uuid.uuid4().hex[:6]}"
-    admin = _admin_url(postgres_server_url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template)
-            )
-        )
-    yield _database_url(postgres_server_url, name)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-
-
-@pytest.fixture
-async def fresh(fresh_url: str) -> AsyncIterator[Database]:
-    engine = create_async_engine(make_url(fresh_url).set(drivername="postgresql+asyncpg"))
-    yield Database(engine)
-    await engine.dispose()
 
 
 def _user(role: Role) -> User:

@@ -1,8 +1,12 @@
 """Access tokens (EdDSA-signed JWTs) and opaque refresh tokens.
 
 Signing keys live in the database (shared by every process), their private halves encrypted with
-the platform keyring. Each process caches them; an unknown ``kid`` triggers one reload (at most
-every few seconds, so forged kids cannot hammer the database).
+the platform keyring. Each process caches them. The first key is made once, in a transaction of
+its own under an advisory lock, so concurrent first sign-ins (in one process or many) agree on
+it and nobody signs with a key that was rolled back. A token whose ``kid`` this process does not
+know is looked up by that kid (a key another process made or rotated in since the last load); a
+kid that is not there is remembered as unknown for a few seconds, so forged kids cannot hammer
+the database.
 
 Each process also remembers the access tokens it has verified, until they expire
 (:class:`VerifiedTokens`): a client sends the same token with every request for its lifetime, and
@@ -24,18 +28,22 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from jwt.algorithms import OKPAlgorithm
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from carebridge.accounts.models import SigningKey
 from carebridge.config import Settings
 from carebridge.platform.crypto import Keyring
+from carebridge.platform.db import engine_of
 from carebridge.platform.errors import Unauthenticated
 
 ALGORITHM = "EdDSA"
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - the JWT "typ" header (RFC 9068)
 AUDIENCE = "carebridge-api"
 _RELOAD_AT_MOST_EVERY = 5.0
+_UNKNOWN_KIDS_KEPT = 1_000
+# Taken by whoever makes the first signing key, so that concurrent first sign-ins make one.
+_FIRST_KEY_LOCK = "carebridge:first-signing-key"
 _REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "sid", "jti", "role"]
 
 
@@ -97,26 +105,22 @@ class KeyStore:
         self.settings = settings
         self.keyring = Keyring.from_settings(settings)
         self._public: dict[str, Ed25519PublicKey] = {}
+        self._unknown: dict[str, float] = {}  # kid -> when it was found missing (monotonic)
         self._signing: tuple[str, Ed25519PrivateKey] | None = None
         self._loaded_at = 0.0
         self.verified = VerifiedTokens()
 
+    def _horizon(self) -> datetime:
+        """Keys retired before this signed no token that is still valid."""
+        return datetime.now(UTC) - timedelta(seconds=self.settings.access_token_ttl_seconds)
+
     async def load(self, db: AsyncSession) -> None:
-        """Read the keys; create the first one if there is none."""
-        horizon = datetime.now(UTC) - timedelta(seconds=self.settings.access_token_ttl_seconds)
-        rows = (
-            await db.scalars(
-                select(SigningKey)
-                .where((SigningKey.retired_at.is_(None)) | (SigningKey.retired_at > horizon))
-                .order_by(SigningKey.created_at.desc())
-            )
-        ).all()
+        """Read the keys; make the first one if there is none."""
+        rows = await usable_keys(db, self._horizon())
         if not any(row.retired_at is None for row in rows):
-            rows = [await create_signing_key(db, self.keyring), *rows]
-        self._public = {
-            row.kid: OKPAlgorithm.from_jwk(row.public_jwk)  # type: ignore[misc]
-            for row in rows
-        }
+            await make_first_key(engine_of(db), self.keyring)
+            rows = await usable_keys(db, self._horizon())
+        self._public = {row.kid: _public_key(row) for row in rows}
         current = next(row for row in rows if row.retired_at is None)
         raw = self.keyring.decrypt(current.private_key, current.kid.encode())
         private = serialization.load_der_private_key(raw, password=None)
@@ -131,14 +135,62 @@ class KeyStore:
         return self._signing
 
     async def public_key(self, db: AsyncSession, kid: str) -> Ed25519PublicKey | None:
+        """The key ``kid`` names, if it is one that may still verify a token: from memory, or
+        else from the database (made or rotated in by another process since this one loaded)."""
         key = self._public.get(kid)
-        if key is None and time.monotonic() - self._loaded_at > _RELOAD_AT_MOST_EVERY:
-            await self.load(db)
-            key = self._public.get(kid)
+        if key is not None:
+            return key
+        missing_since = self._unknown.get(kid)
+        if missing_since is not None and time.monotonic() - missing_since < _RELOAD_AT_MOST_EVERY:
+            return None
+        row = await db.scalar(
+            select(SigningKey).where(SigningKey.kid == kid, _usable(self._horizon()))
+        )
+        if row is None:
+            if len(self._unknown) >= _UNKNOWN_KIDS_KEPT:
+                del self._unknown[next(iter(self._unknown))]
+            self._unknown[kid] = time.monotonic()
+            return None
+        self._unknown.pop(kid, None)
+        key = self._public[kid] = _public_key(row)
         return key
 
 
-async def create_signing_key(db: AsyncSession, keyring: Keyring) -> SigningKey:
+def _public_key(row: SigningKey) -> Ed25519PublicKey:
+    key = OKPAlgorithm.from_jwk(row.public_jwk)
+    assert isinstance(key, Ed25519PublicKey)
+    return key
+
+
+def _usable(horizon: datetime) -> ColumnElement[bool]:
+    """A key that signs (not retired) or that may have signed a token still valid."""
+    return (SigningKey.retired_at.is_(None)) | (SigningKey.retired_at > horizon)
+
+
+async def usable_keys(db: AsyncSession, horizon: datetime) -> list[SigningKey]:
+    """The keys that sign or may still verify, newest first."""
+    rows = await db.scalars(
+        select(SigningKey).where(_usable(horizon)).order_by(SigningKey.created_at.desc())
+    )
+    return list(rows.all())
+
+
+async def make_first_key(engine: AsyncEngine, keyring: Keyring) -> None:
+    """Make a signing key unless there is a current one, in a transaction of its own (committed
+    before anyone signs with it) under an advisory lock: of concurrent first sign-ins, in any
+    number of processes, one makes the key and the others find it."""
+    async with engine.begin() as connection:
+        await connection.execute(
+            select(func.pg_advisory_xact_lock(func.hashtextextended(_FIRST_KEY_LOCK, 0)))
+        )
+        current = await connection.scalar(
+            select(func.count()).select_from(SigningKey).where(SigningKey.retired_at.is_(None))
+        )
+        if not current:
+            await connection.execute(insert(SigningKey).values(**_new_key_values(keyring)))
+
+
+def _new_key_values(keyring: Keyring) -> dict[str, Any]:
     private = Ed25519PrivateKey.generate()
     kid = secrets.token_urlsafe(12)
     der = private.private_bytes(
@@ -148,12 +200,16 @@ async def create_signing_key(db: AsyncSession, keyring: Keyring) -> SigningKey:
     )
     public_jwk: dict[str, Any] = OKPAlgorithm.to_jwk(private.public_key(), as_dict=True)
     public_jwk.update({"kid": kid, "alg": ALGORITHM, "use": "sig"})
-    row = SigningKey(
-        kid=kid,
-        algorithm=ALGORITHM,
-        private_key=keyring.encrypt(der, kid.encode()),
-        public_jwk=public_jwk,
-    )
+    return {
+        "kid": kid,
+        "algorithm": ALGORITHM,
+        "private_key": keyring.encrypt(der, kid.encode()),
+        "public_jwk": public_jwk,
+    }
+
+
+async def create_signing_key(db: AsyncSession, keyring: Keyring) -> SigningKey:
+    row = SigningKey(**_new_key_values(keyring))
     db.add(row)
     await db.flush()
     return row
@@ -171,12 +227,7 @@ async def rotate_signing_key(db: AsyncSession, keyring: Keyring) -> SigningKey:
 
 async def published_keys(db: AsyncSession, settings: Settings) -> list[dict[str, Any]]:
     horizon = datetime.now(UTC) - timedelta(seconds=settings.access_token_ttl_seconds)
-    rows = await db.scalars(
-        select(SigningKey)
-        .where((SigningKey.retired_at.is_(None)) | (SigningKey.retired_at > horizon))
-        .order_by(SigningKey.created_at.desc())
-    )
-    return [dict(row.public_jwk) for row in rows]
+    return [dict(row.public_jwk) for row in await usable_keys(db, horizon)]
 
 
 async def issue_access_token(
