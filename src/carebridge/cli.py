@@ -163,13 +163,13 @@ def serve(
         if workers == 1:
             from carebridge.app import create_app
 
-            uvicorn.run(create_app(settings), **_uvicorn_options(host, port))
+            uvicorn.run(create_app(settings), **uvicorn_options(host, port))
         else:
             uvicorn.run(
                 "carebridge.app:create_app_from_environment",
                 factory=True,
                 workers=workers,
-                **_uvicorn_options(host, port),
+                **uvicorn_options(host, port),
             )
 
 
@@ -177,7 +177,7 @@ def _import_app() -> None:
     importlib.import_module("carebridge.app")
 
 
-def _uvicorn_options(host: str, port: int) -> dict[str, Any]:
+def uvicorn_options(host: str, port: int) -> dict[str, Any]:
     return {
         "host": host,
         "port": port,
@@ -186,6 +186,9 @@ def _uvicorn_options(host: str, port: int) -> dict[str, Any]:
         # The real-time gateway writes broadcast frames straight to sansio connections.
         "ws": "websockets-sansio",
         "ws_per_message_deflate": False,
+        # Clients send small frames (the gateway refuses any over 4 KiB with `bad_frame`); a
+        # message over 1 MiB closes the socket (1009) before it is held in memory whole.
+        "ws_max_size": 1024 * 1024,
         "proxy_headers": True,
         "server_header": False,
     }

@@ -90,7 +90,9 @@ async def test_a_key_rotated_in_by_another_process_verifies_at_once(
 ) -> None:
     first, second = processes
     [user] = await add_patients(fresh, 1)
-    answer = await first.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD})
+    answer = await first.post(
+        "/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}
+    )
     token = answer.json()["access_token"]
     # Both processes now know the first key (the second has just loaded it).
     assert (await second.get(ME, headers={"Authorization": f"Bearer {token}"})).status_code == 200

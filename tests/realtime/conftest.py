@@ -23,6 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from carebridge.accounts.models import Role, User, UserStatus
 from carebridge.app import create_app
+from carebridge.cli import uvicorn_options
 from carebridge.directory.models import DoctorProfile
 from carebridge.platform.db import Database
 from tests.conftest import make_settings
@@ -146,15 +147,7 @@ async def serving(database_url: str, tmp_path: Path, **overrides: Any) -> AsyncI
     values = {**FAST, **overrides}
     settings = make_settings(tmp_path, database_url=database_url, public_base_url=url, **values)
     app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-        log_config=None,
-        lifespan="on",
-    )
+    config = uvicorn.Config(app, **uvicorn_options("127.0.0.1", port), lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

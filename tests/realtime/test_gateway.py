@@ -88,6 +88,27 @@ class TestTopics:
             await socket.send(json.dumps({"type": "ping"}))
             assert (await next_frame(socket))["type"] == "pong"
 
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "[" * 50_000 + "]" * 50_000,  # raised RecursionError and dropped the socket
+            '{"type": "ping", "x": ' + "[" * 50_000,
+            '{"type": "ping", "x": ' + '{"a": ' * 9 + "1" + "}" * 9 + "}",
+            json.dumps({"type": "ping", "pad": "x" * 5_000}),
+        ],
+        ids=["nested-arrays", "unclosed-nesting", "ten-levels", "5000-characters"],
+    )
+    async def test_frames_too_deep_or_too_large_are_refused_before_parsing(
+        self, live: Live, text: str
+    ) -> None:
+        async with await live.open(await live.member()) as socket:
+            await socket.send(text)
+            error = await next_frame(socket)
+            assert (error["type"], error["code"]) == ("error", "bad_frame")
+            # Brackets inside strings are text, not nesting.
+            await socket.send(json.dumps({"type": "ping", "id": "[[[[[[[[[[{{{{{{{{{{"}))
+            assert await next_frame(socket) == {"type": "pong", "id": "[[[[[[[[[[{{{{{{{{{{"}
+
 
 class TestDisconnects:
     async def test_signing_out_closes_the_socket(self, live: Live) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import json
 import os
 import secrets
 import socket
@@ -29,7 +28,12 @@ from carebridge.platform.db import Database
 from carebridge.platform.events import listen
 from carebridge.platform.metrics import Metrics
 from carebridge.platform.realtime.broker import Broker, MemoryBroker, RedisBroker
-from carebridge.platform.realtime.frames import message
+from carebridge.platform.realtime.frames import (
+    MAX_CLIENT_FRAME_CHARS,
+    MAX_CLIENT_FRAME_DEPTH,
+    client_frame,
+    message,
+)
 from carebridge.platform.realtime.hub import Connection, Hub, RealtimeMetrics
 from carebridge.platform.realtime.sinks import QueueSink, Sink, TransportSink, server_protocol
 from carebridge.platform.realtime.topics import HOOKS, GatewayContext, Identity, rule_for
@@ -152,14 +156,13 @@ class Gateway:
             await self._handle(connection, text)
 
     async def _handle(self, connection: Connection, text: str) -> None:
-        try:
-            frame = json.loads(text)
-        except ValueError:
-            frame = None
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            connection.send(
-                message("error", code="bad_frame", detail="Send a JSON object with a type.")
+        frame = client_frame(text)
+        if frame is None:
+            detail = (
+                f"Send a JSON object with a type, at most {MAX_CLIENT_FRAME_CHARS} characters"
+                f" and {MAX_CLIENT_FRAME_DEPTH} levels deep."
             )
+            connection.send(message("error", code="bad_frame", detail=detail))
             return
         kind, ref = frame["type"], frame.get("id")
         reply: dict[str, Any] = {} if ref is None else {"id": ref}
