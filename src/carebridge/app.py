@@ -16,6 +16,7 @@ from carebridge import __version__
 from carebridge.config import Settings, load_settings
 from carebridge.platform import health
 from carebridge.platform.db import Database
+from carebridge.platform.inputs import NO_NUL
 from carebridge.platform.jobs import in_process_worker
 from carebridge.platform.logging import configure_logging
 from carebridge.platform.metrics import Metrics
@@ -51,6 +52,15 @@ The CareBridge API: patients, doctors, nurses and admins of one clinic.
 * Errors are RFC 9457 `application/problem+json` with a stable `code` to branch on.
 * Lists are cursor-paginated.
 """
+
+
+WEB_ROUTERS = [
+    web_routes.router,
+    web_accounts.router,
+    web_notifications.router,
+    web_directory.router,
+    web_presence.router,
+]
 
 
 def api_routers() -> list[APIRouter]:
@@ -95,16 +105,14 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(health.router)
     # Each domain's router is included under /api/v1 directly, not through one /api/v1 router:
     # FastAPI matches a request against every route of each router level it passes, twice per
-    # level (docs/performance.md, "Routing"), so one level less is a cheaper match.
+    # level (docs/performance.md, "Routing"), so one level less is a cheaper match. Every router
+    # refuses NUL characters in its input (platform/inputs.py), before any route sees them.
     for router in api_routers():
-        app.include_router(router, prefix=API_PREFIX, responses=VALIDATION_RESPONSES)
-    for router in root_routers():
-        app.include_router(router)
-    app.include_router(web_routes.router)
-    app.include_router(web_accounts.router)
-    app.include_router(web_notifications.router)
-    app.include_router(web_directory.router)
-    app.include_router(web_presence.router)
+        app.include_router(
+            router, prefix=API_PREFIX, responses=VALIDATION_RESPONSES, dependencies=[NO_NUL]
+        )
+    for router in [*root_routers(), *WEB_ROUTERS]:
+        app.include_router(router, dependencies=[NO_NUL])
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

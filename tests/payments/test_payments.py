@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import secrets
 import time
 import uuid
@@ -29,6 +30,7 @@ from carebridge.scheduling.models import Appointment
 from carebridge.scheduling.tasks import release_lapsed_holds
 from tests.factories import MakeUser, work
 from tests.payments.conftest import (
+    WEBHOOK_SECRET,
     FakeStripe,
     Held,
     HoldFor,
@@ -234,6 +236,17 @@ class TestWebhook:
         assert await state(database, held.appointment_id) == ("pending_payment", "requires_payment")
         async with database.sessionmaker() as db:
             assert await db.scalar(select(func.count()).select_from(ProviderEvent)) == 0
+
+    async def test_a_body_that_is_not_utf8_is_400_signed_or_not(
+        self, pay_client: httpx.AsyncClient
+    ) -> None:
+        raw = b'{"id": "evt_\xff\xfe", "type": "payment_intent.succeeded"}'
+        timestamp = int(time.time())
+        mac = hmac.new(WEBHOOK_SECRET.encode(), f"{timestamp}.".encode() + raw, "sha256")
+        for headers in ({"Stripe-Signature": f"t={timestamp},v1={mac.hexdigest()}"}, {}):
+            answer = await pay_client.post(WEBHOOK, content=raw, headers=headers)
+            assert answer.status_code == 400, answer.text
+            assert answer.json()["code"] == "bad_payload"
 
     async def test_stale_timestamp_is_400(
         self, pay_client: httpx.AsyncClient, held_booking: HoldFor, database: Database

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from carebridge.accounts.schemas import check_phone, check_time_zone
 from carebridge.directory.codes import CURRENCY_MINOR_UNITS, LANGUAGES
+from carebridge.platform.inputs import Int32
 
 MAX_PAGE_SIZE = 50
 DEFAULT_PAGE_SIZE = 20
@@ -101,7 +102,7 @@ class DoctorQuery(BaseModel):
     online: bool | None = Field(default=None, description="true: online now; false: not online.")
     language: str | None = Field(default=None, description="ISO 639-1 code the doctor speaks.")
     min_rating: float | None = Field(default=None, ge=0, le=5)
-    max_fee: int | None = Field(default=None, ge=0, description="In minor units.")
+    max_fee: Int32 | None = Field(default=None, ge=0, description="In minor units.")
     sort: Sort | None = Field(
         default=None, description="Default: `relevance` with `q`, else `name`."
     )

@@ -20,10 +20,7 @@ Pages are keyset-paginated on (sort key, id); the cursor carries the sort it bel
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,6 +55,7 @@ from carebridge.accounts.models import Role, User, UserStatus
 from carebridge.directory.models import DoctorProfile, Specialty, doctor_specialties
 from carebridge.directory.schemas import DoctorOut, DoctorPage, DoctorQuery, Sort, SpecialtyRef
 from carebridge.platform.errors import Invalid
+from carebridge.platform.pagination import cursor_id, decode_cursor_data, encode_cursor_data
 from carebridge.presence.models import DoctorPresence
 
 # A select of any number of columns (SQLAlchemy 2.1 types each column).
@@ -219,27 +217,23 @@ _KEY_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+_BAD_CURSOR = "The cursor is not valid for this search; start from the first page."
+
+
 def encode_cursor(sort: Sort, key: Any, row_id: uuid.UUID) -> str:
-    raw = json.dumps({"s": sort, "k": key, "i": str(row_id)}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return encode_cursor_data({"s": sort, "k": key, "i": str(row_id)})
 
 
 def decode_cursor(cursor: str, sort: Sort) -> tuple[Any, uuid.UUID]:
     """The (key, id) after which the next page starts; 422 ``bad_cursor`` for anything that
     is not a cursor this search gave out (or belongs to another sort)."""
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        key, row_id = data["k"], uuid.UUID(data["i"])
-        if data["s"] != sort or isinstance(key, bool) or not isinstance(key, _KEY_TYPES[sort]):
-            raise ValueError("cursor of another sort")
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise Invalid(
-            "The cursor is not valid for this search; start from the first page.",
-            code="bad_cursor",
-        ) from exc
+    data = decode_cursor_data(cursor, _BAD_CURSOR)
+    key = data.get("k")
+    if data.get("s") != sort or isinstance(key, bool) or not isinstance(key, _KEY_TYPES[sort]):
+        raise Invalid(_BAD_CURSOR, code="bad_cursor")
     if isinstance(key, int | float) and sort in ("relevance", "rating"):
         key = float(key)
-    return key, row_id
+    return key, cursor_id(data, "i", _BAD_CURSOR)
 
 
 # -- the search ---------------------------------------------------------------------------------

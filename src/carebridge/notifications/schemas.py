@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from carebridge.platform.inputs import WallTime
 
 
 class NotificationOut(BaseModel):
@@ -44,8 +46,8 @@ class KindChoices(BaseModel):
 
 
 class QuietHoursIn(BaseModel):
-    starts: time = Field(description="Local time in your time zone, e.g. 22:00")
-    ends: time = Field(description="Local time in your time zone, e.g. 07:00")
+    starts: WallTime = Field(description="Local time in your time zone, e.g. 22:00")
+    ends: WallTime = Field(description="Local time in your time zone, e.g. 07:00")
 
 
 class Preferences(BaseModel):

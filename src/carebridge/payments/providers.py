@@ -186,8 +186,13 @@ class StripeProvider:
         if secret is None:
             raise NotFound("No payment webhook is configured.")
         try:
+            # Stripe signs UTF-8 JSON; the library would decode it and fail on anything else.
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CareBridgeError("The body is not UTF-8 text.", code="bad_payload") from exc
+        try:
             stripe.WebhookSignature.verify_header(
-                payload,
+                text,
                 signature,
                 secret.get_secret_value(),
                 self._settings.stripe_webhook_tolerance_seconds,
@@ -201,7 +206,7 @@ class StripeProvider:
                 "The Stripe-Signature header is not valid for this body.", code="bad_signature"
             ) from exc
         try:
-            event = json.loads(payload)
+            event = json.loads(text)
             found = event["data"]["object"]
             if not isinstance(found, dict):
                 raise TypeError("data.object is not an object")

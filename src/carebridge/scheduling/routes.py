@@ -13,6 +13,7 @@ from carebridge.accounts.actors import AnyUser, DoctorActor, Keys, PatientActor
 from carebridge.platform.context import Context
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
+from carebridge.platform.inputs import Instant
 from carebridge.platform.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from carebridge.platform.problems import problem_responses
 from carebridge.scheduling import lifecycle, schedules, service
@@ -20,7 +21,6 @@ from carebridge.scheduling.models import AppointmentStatus, AppointmentType
 from carebridge.scheduling.schemas import (
     AppointmentOut,
     AppointmentPage,
-    AwareDatetime,
     BookIn,
     CancelIn,
     ExceptionIn,
@@ -94,8 +94,8 @@ async def doctor_slots(
     actor: AnyUser,
     db: Session,
     type: AppointmentType = AppointmentType.video,
-    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    start: Annotated[Instant | None, Query(alias="from")] = None,
+    end: Annotated[Instant | None, Query(alias="to")] = None,
 ) -> SlotsOut:
     """Open slots of a doctor for one appointment type, starting in [`from`, `to`) (default: the
     next 7 days; at most 31 days), in UTC with the doctor's time zone."""
@@ -149,8 +149,8 @@ async def list_appointments(
     actor: AnyUser,
     db: Session,
     status: AppointmentStatus | None = None,
-    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    start: Annotated[Instant | None, Query(alias="from")] = None,
+    end: Annotated[Instant | None, Query(alias="to")] = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
 ) -> AppointmentPage:

@@ -3,25 +3,15 @@ UTC); schedules are wall-clock times in the doctor's IANA time zone."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
-from datetime import datetime, time
+from datetime import datetime
 from itertools import pairwise
-from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from carebridge.accounts.schemas import check_time_zone
+from carebridge.platform.inputs import Day, Instant, WallTime
 from carebridge.scheduling.models import AppointmentStatus, AppointmentType, ExceptionKind
-
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("give the time zone offset, e.g. 2026-03-29T09:00:00+02:00 or ...Z")
-    return value
-
-
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 
 
 class _In(BaseModel):
@@ -30,13 +20,11 @@ class _In(BaseModel):
 
 class WindowIn(_In):
     weekday: int = Field(ge=0, le=6, description="0 = Monday … 6 = Sunday")
-    starts: time = Field(description="Local wall-clock time, e.g. 09:00")
-    ends: time = Field(description="Local wall-clock time, after `starts` (same day)")
+    starts: WallTime = Field(description="Local wall-clock time, e.g. 09:00")
+    ends: WallTime = Field(description="Local wall-clock time, after `starts` (same day)")
 
     @model_validator(mode="after")
     def _order(self) -> WindowIn:
-        if self.starts.tzinfo is not None or self.ends.tzinfo is not None:
-            raise ValueError("window times are local wall-clock times: give no offset")
         if self.starts >= self.ends:
             raise ValueError("a window ends after it starts")
         return self
@@ -84,9 +72,9 @@ class ScheduleOut(BaseModel):
 
 class ExceptionIn(_In):
     kind: ExceptionKind
-    date: dt.date = Field(description="The doctor's local date")
-    starts: time | None = Field(default=None, description="Local; the whole day when left out")
-    ends: time | None = Field(default=None, description="Local; with `starts`")
+    date: Day = Field(description="The doctor's local date")
+    starts: WallTime | None = Field(default=None, description="Local; the whole day when left out")
+    ends: WallTime | None = Field(default=None, description="Local; with `starts`")
     note: str | None = Field(default=None, max_length=200)
 
     @model_validator(mode="after")
@@ -124,13 +112,13 @@ class SlotsOut(BaseModel):
 
 class BookIn(_In):
     doctor_id: uuid.UUID
-    starts_at: AwareDatetime
+    starts_at: Instant
     type: AppointmentType
     reason: str | None = Field(default=None, max_length=2000, description="Reason for the visit")
 
 
 class RescheduleIn(_In):
-    starts_at: AwareDatetime
+    starts_at: Instant
 
 
 class CancelIn(_In):
