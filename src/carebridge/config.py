@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
@@ -93,6 +93,14 @@ class Settings(BaseSettings):
         description="Queues workers take jobs from (comma-separated); all when empty.",
     )
     job_retention_days: int = Field(default=7, ge=1)
+    worker_heartbeat_seconds: float = Field(
+        default=10, gt=0, description="How often a worker tells the queue it is alive."
+    )
+    worker_stalled_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="A worker silent this long is taken for dead: its jobs are run again.",
+    )
 
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
     session_idle_days: int = Field(default=7, ge=1)
@@ -282,6 +290,17 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _stalled_after_missed_heartbeats(self) -> Settings:
+        # One late heartbeat (a busy event loop, a slow database) must not make a live worker
+        # look dead: its job would then run twice at once, its lock notwithstanding.
+        if self.worker_stalled_seconds < 2 * self.worker_heartbeat_seconds:
+            raise ValueError(
+                "CAREBRIDGE_WORKER_STALLED_SECONDS must be at least twice "
+                "CAREBRIDGE_WORKER_HEARTBEAT_SECONDS"
+            )
+        return self
 
     # -- derived values -------------------------------------------------------------------------
 

@@ -283,6 +283,11 @@ async def run_worker(
         "install_signal_handlers": install_signal_handlers,
         "additional_context": {"resources": TaskResources(settings=settings, database=database)},
         "shutdown_graceful_timeout": 20,
+        # The worker's row in procrastinate_workers is touched this often; a worker that starts
+        # deletes the rows silent longer than the stalled threshold (retry_stalled_jobs then
+        # finds their jobs).
+        "update_heartbeat_interval": settings.worker_heartbeat_seconds,
+        "stalled_worker_timeout": settings.worker_stalled_seconds,
     }
     queues = queues or settings.worker_queues
     if queues:
