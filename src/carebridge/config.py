@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
@@ -291,16 +291,19 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
 
-    @model_validator(mode="after")
-    def _stalled_after_missed_heartbeats(self) -> Settings:
+    @field_validator("worker_stalled_seconds")
+    @classmethod
+    def _stalled_after_missed_heartbeats(cls, value: float, info: ValidationInfo) -> float:
         # One late heartbeat (a busy event loop, a slow database) must not make a live worker
-        # look dead: its job would then run twice at once, its lock notwithstanding.
-        if self.worker_stalled_seconds < 2 * self.worker_heartbeat_seconds:
+        # look dead: its job would then run twice at once, its lock notwithstanding. A field
+        # validator, not a model one: the error then shows this value, not every setting.
+        heartbeat = info.data.get("worker_heartbeat_seconds")
+        if heartbeat is not None and value < 2 * heartbeat:
             raise ValueError(
-                "CAREBRIDGE_WORKER_STALLED_SECONDS must be at least twice "
-                "CAREBRIDGE_WORKER_HEARTBEAT_SECONDS"
+                "must be at least twice CAREBRIDGE_WORKER_HEARTBEAT_SECONDS "
+                f"({heartbeat:g} s), so that one late heartbeat is not taken for a dead worker"
             )
-        return self
+        return value
 
     # -- derived values -------------------------------------------------------------------------
 
