@@ -127,5 +127,5 @@ def test_a_worker_is_taken_for_dead_only_after_missing_two_heartbeats(
     monkeypatch.setenv("CAREBRIDGE_WORKER_STALLED_SECONDS", "12.5")
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert (settings.worker_heartbeat_seconds, settings.worker_stalled_seconds) == (5, 12.5)
-    with pytest.raises(ValueError, match="worker_stalled_seconds\n.*at least twice"):
+    with pytest.raises(ValueError, match=r"worker_stalled_seconds\n.*at least twice"):
         Settings(worker_stalled_seconds=9, _env_file=None)  # type: ignore[call-arg]
