@@ -328,6 +328,18 @@ async def test_a_job_that_kills_its_worker_every_time_stops_when_its_attempts_ar
     assert (row["status"], row["attempts"]) == ("failed", 3)
 
 
+async def test_two_runs_of_the_housekeeping_at_once_retry_a_job_once(
+    client: httpx.AsyncClient, jobs: None
+) -> None:
+    await defer_for_row(keyed_task, key=uuid.uuid4().hex)
+    await taken_by_a_worker_that_dies()
+    await asyncio.sleep(STALLED + 0.1)
+    # The second to reach the job finds it no longer ``doing`` and leaves it.
+    await asyncio.gather(retry_stalled_jobs(STALLED), retry_stalled_jobs(STALLED))
+    (row,) = await job_rows("tests.keyed")
+    assert (row["status"], row["attempts"]) == ("todo", 1)
+
+
 async def test_a_stalled_job_of_a_task_without_retries_fails_as_if_it_had_raised(
     client: httpx.AsyncClient, jobs: None
 ) -> None:
