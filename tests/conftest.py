@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -54,59 +55,49 @@ def _admin_url(server_url: str) -> str:
     return make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _database_url(server_url: str, name: str) -> str:
-    server = make_url(server_url).set(drivername="postgresql", database=name)
-    return server.render_as_string(hide_password=False)
+@contextmanager
+def fresh_database(server_url: str, template: str | None = None) -> Iterator[str]:
+    """A new database on the server (empty, or a copy of ``template``), dropped (``WITH
+    (FORCE)``) afterwards."""
+    name = f"{template or 'carebridge_test'}_{uuid.uuid4().hex[:10]}"
+    admin = _admin_url(server_url)
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(create)
+    try:
+        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 @pytest.fixture(scope="session")
 def database_url(postgres_server_url: str) -> Iterator[str]:
     """A fresh database for this test session, dropped at the end."""
-    name = f"carebridge_test_{uuid.uuid4().hex[:10]}"
-    admin = _admin_url(postgres_server_url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield _database_url(postgres_server_url, name)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    with fresh_database(postgres_server_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 async def migrated_template(postgres_server_url: str) -> AsyncIterator[str]:
     """An empty migrated database that ``fresh_url`` copies (made on first use)."""
-    name = f"carebridge_template_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_admin_url(postgres_server_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(_database_url(postgres_server_url, name)).set(drivername="postgresql+asyncpg")
-    engine = create_async_engine(url)
-    await upgrade(engine)
-    await engine.dispose()  # a template must have no connections
-    yield name
-    with psycopg.connect(_admin_url(postgres_server_url), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    with fresh_database(postgres_server_url) as url:
+        engine = create_async_engine(make_url(url).set(drivername="postgresql+asyncpg"))
+        await upgrade(engine)
+        await engine.dispose()  # a template must have no connections
+        yield str(make_url(url).database)
 
 
 @pytest.fixture
 def fresh_url(postgres_server_url: str, migrated_template: str) -> Iterator[str]:
     """A migrated database of this test's own, with nothing in it (as a new server's), for tests
     that commit and must see only their own rows; dropped afterwards."""
-    name = f"{migrated_template}_{uuid.uuid4().hex[:6]}"
-    admin = _admin_url(postgres_server_url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(migrated_template)
-            )
-        )
-    yield _database_url(postgres_server_url, name)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    with fresh_database(postgres_server_url, migrated_template) as url:
+        yield url
 
 
 @pytest.fixture

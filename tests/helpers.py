@@ -13,6 +13,9 @@ from pathlib import Path
 
 import httpx
 
+from carebridge.config import Settings
+from tests.conftest import TEST_SECRET
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -82,3 +85,45 @@ def running_server(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def worker_env(settings: Settings, **values: str) -> dict[str, str]:
+    """The environment of a CareBridge process on ``settings``' database and data dir, with the
+    test secrets, plus ``values`` (``CAREBRIDGE_*`` names)."""
+    return clean_env(
+        CAREBRIDGE_DATABASE_URL=str(settings.database_url),
+        CAREBRIDGE_DATA_DIR=str(settings.data_dir),
+        CAREBRIDGE_SECRET_KEY=TEST_SECRET,
+        CAREBRIDGE_ENCRYPTION_KEY=TEST_SECRET,
+        CAREBRIDGE_ENVIRONMENT="test",
+        CAREBRIDGE_LOG_LEVEL="WARNING",
+        **values,
+    )
+
+
+def start_worker(
+    env: dict[str, str], log: Path, queues: list[str], concurrency: int = 4
+) -> subprocess.Popen[bytes]:
+    """``carebridge worker`` taking ``queues``, its output appended to ``log``; stop it with
+    :func:`kill` (SIGKILL: a crash, or the end of the test)."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "carebridge",
+                "worker",
+                *(arg for queue in queues for arg in ("--queue", queue)),
+                "--concurrency",
+                str(concurrency),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL: the process gets no chance to finish anything."""
+    process.kill()
+    process.wait()

@@ -118,3 +118,14 @@ def test_production_checks_a_metrics_token_when_one_is_set(tmp_path: Path) -> No
         "CAREBRIDGE_METRICS_TOKEN is a development value; generate a new one for production"
     ]
     assert production(tmp_path, metrics_token=STRONG).problems() == []
+
+
+def test_a_worker_is_taken_for_dead_only_after_missing_two_heartbeats(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CAREBRIDGE_WORKER_HEARTBEAT_SECONDS", "5")
+    monkeypatch.setenv("CAREBRIDGE_WORKER_STALLED_SECONDS", "12.5")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert (settings.worker_heartbeat_seconds, settings.worker_stalled_seconds) == (5, 12.5)
+    with pytest.raises(ValueError, match=r"worker_stalled_seconds\n.*at least twice"):
+        Settings(worker_stalled_seconds=9, _env_file=None)  # type: ignore[call-arg]

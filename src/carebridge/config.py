@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
@@ -93,6 +93,14 @@ class Settings(BaseSettings):
         description="Queues workers take jobs from (comma-separated); all when empty.",
     )
     job_retention_days: int = Field(default=7, ge=1)
+    worker_heartbeat_seconds: float = Field(
+        default=10, gt=0, description="How often a worker tells the queue it is alive."
+    )
+    worker_stalled_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="A worker silent this long is taken for dead: its jobs are run again.",
+    )
 
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
     session_idle_days: int = Field(default=7, ge=1)
@@ -281,6 +289,20 @@ class Settings(BaseSettings):
     def _redis_scheme(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("worker_stalled_seconds")
+    @classmethod
+    def _stalled_after_missed_heartbeats(cls, value: float, info: ValidationInfo) -> float:
+        # One late heartbeat (a busy event loop, a slow database) must not make a live worker
+        # look dead: its job would then run twice at once, its lock notwithstanding. A field
+        # validator, not a model one: the error then shows this value, not every setting.
+        heartbeat = info.data.get("worker_heartbeat_seconds")
+        if heartbeat is not None and value < 2 * heartbeat:
+            raise ValueError(
+                "must be at least twice CAREBRIDGE_WORKER_HEARTBEAT_SECONDS "
+                f"({heartbeat:g} s), so that one late heartbeat is not taken for a dead worker"
+            )
         return value
 
     # -- derived values -------------------------------------------------------------------------

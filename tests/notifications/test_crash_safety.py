@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -21,44 +18,23 @@ from carebridge.notifications.models import Channel, Delivery, DeliveryStatus, N
 from carebridge.notifications.service import notify_many
 from carebridge.notifications.tasks import sweep_task
 from carebridge.platform.db import Database
-from tests.conftest import TEST_SECRET
-from tests.helpers import clean_env
+from tests.helpers import kill, start_worker, worker_env
 from tests.notifications.conftest import SmtpSink
 
 COUNT = 1000
 
 
-def start_worker(settings: Settings, smtp_port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = clean_env(
-        CAREBRIDGE_DATABASE_URL=str(settings.database_url),
-        CAREBRIDGE_DATA_DIR=str(settings.data_dir),
-        CAREBRIDGE_SECRET_KEY=TEST_SECRET,
-        CAREBRIDGE_ENCRYPTION_KEY=TEST_SECRET,
-        CAREBRIDGE_ENVIRONMENT="test",
+def start_mail_worker(settings: Settings, smtp_port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = worker_env(
+        settings,
         CAREBRIDGE_MAIL_TRANSPORT="smtp",
         CAREBRIDGE_SMTP_HOST="127.0.0.1",
         CAREBRIDGE_SMTP_PORT=str(smtp_port),
         CAREBRIDGE_SMTP_SECURITY="none",
         CAREBRIDGE_EMAIL_RATE_LIMIT="100000/second",
         CAREBRIDGE_NOTIFICATION_SENDING_TIMEOUT_SECONDS="10",
-        CAREBRIDGE_LOG_LEVEL="WARNING",
     )
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "carebridge",
-                "worker",
-                "--queue",
-                "notifications",
-                "--concurrency",
-                "4",
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    return start_worker(env, log, ["notifications"])
 
 
 async def email_statuses(database: Database, ids: list[uuid.UUID]) -> Counter[str]:
@@ -93,7 +69,7 @@ async def test_killing_a_worker_mid_delivery_loses_nothing(
         await db.flush()
         ids = [u.id for u in users]
     log = tmp_path / "workers.log"
-    worker = start_worker(settings, port, log)
+    worker = start_mail_worker(settings, port, log)
     try:
         async with database.transaction() as db:
             await notify_many(db, ids, "announcement", "Clinic update", "New opening hours.")
@@ -101,11 +77,10 @@ async def test_killing_a_worker_mid_delivery_loses_nothing(
         while len(sink.received) < COUNT // 4 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         killed_at = len(sink.received)
-        os.kill(worker.pid, signal.SIGKILL)
-        worker.wait()
+        kill(worker)
         assert 0 < killed_at < COUNT, log.read_text()[-2000:]
 
-        worker = start_worker(settings, port, log)
+        worker = start_mail_worker(settings, port, log)
         await asyncio.sleep(11)  # the sending timeout: rows the dead worker held are now stale
         await sweep_task.defer_async(timestamp=int(time.time()))  # as the minutely schedule does
         deadline = time.monotonic() + 90
@@ -126,8 +101,7 @@ async def test_killing_a_worker_mid_delivery_loses_nothing(
         assert duplicates <= 4, duplicates
         print(f"killed after {killed_at} emails; {COUNT} delivered; {duplicates} duplicates")
     finally:
-        worker.kill()
-        worker.wait()
+        kill(worker)
         async with database.transaction() as db:
             await db.execute(delete(User).where(User.id.in_(ids)))
         await database.dispose()

@@ -50,6 +50,26 @@ class FakeStripe:
     idempotent: dict[str, dict[str, Any]] = field(default_factory=dict)
     fail_next: int = 0  # answer this many requests with a 500 first
     lock: threading.Lock = field(default_factory=threading.Lock)
+    refunds_open: threading.Event = field(default_factory=threading.Event)
+    refunds_waiting: int = 0  # refund requests held by hold_refunds() so far
+
+    def __post_init__(self) -> None:
+        self.refunds_open.set()
+
+    def hold_refunds(self) -> None:
+        """A slow Stripe: refund requests wait, unanswered, until ``release_refunds()``; then
+        each is carried out even if its client has gone meanwhile."""
+        self.refunds_open.clear()
+
+    def release_refunds(self) -> None:
+        self.refunds_open.set()
+
+    def wait_if_held(self, method: str, path: str) -> None:
+        if (method, path) != ("POST", "/v1/refunds") or self.refunds_open.is_set():
+            return
+        with self.lock:
+            self.refunds_waiting += 1
+        self.refunds_open.wait(timeout=60)
 
     def refunds_of(self, intent_id: str) -> list[dict[str, Any]]:
         return [r for r in self.refunds if r["payment_intent"] == intent_id]
@@ -118,15 +138,19 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
             if self.headers.get("authorization") != f"Bearer {SECRET_KEY}":
                 status, body = 401, {"error": {"type": "invalid_request_error", "message": "key"}}
             else:
+                fake.wait_if_held(method, self.path)
                 status, body = fake.handle(
                     method, self.path, dict(parse_qsl(raw)), self.headers.get("idempotency-key")
                 )
             out = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
+            try:
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client is gone (a worker killed while it waited)
 
         def do_GET(self) -> None:
             self._serve("GET")
@@ -148,6 +172,7 @@ def stripe_server() -> Iterator[FakeStripe]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield fake
+    fake.release_refunds()
     server.shutdown()
     server.server_close()
 
@@ -327,6 +352,21 @@ async def start_payment(client: httpx.AsyncClient, held: Held) -> dict[str, Any]
     assert answer.status_code == 200, answer.text
     body: dict[str, Any] = answer.json()
     return body
+
+
+async def paid(client: httpx.AsyncClient, held: Held) -> dict[str, Any]:
+    """Start paying and let the local Stripe tell CareBridge it succeeded."""
+    intent = await start_payment(client, held)
+    answer = await send_event(
+        client,
+        "payment_intent.succeeded",
+        succeeded_intent(
+            {"id": intent["provider_payment_id"], "object": "payment_intent", "amount": 5000}
+        ),
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outcome"] == "paid"
+    return intent
 
 
 async def state(database: Database, appointment_id: uuid.UUID) -> tuple[str, str]:

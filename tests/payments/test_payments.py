@@ -38,6 +38,7 @@ from tests.payments.conftest import (
     clear_jobs,
     event_body,
     failed_intent,
+    paid,
     send_event,
     signed,
     start_payment,
@@ -67,21 +68,6 @@ async def payment_of(database: Database, appointment_id: uuid.UUID) -> Payment:
         found = await db.scalar(select(Payment).where(Payment.appointment_id == appointment_id))
     assert found is not None
     return found
-
-
-async def paid(client: httpx.AsyncClient, held: Held) -> dict[str, object]:
-    """Start paying and let the local Stripe tell CareBridge it succeeded."""
-    intent = await start_payment(client, held)
-    answer = await send_event(
-        client,
-        "payment_intent.succeeded",
-        succeeded_intent(
-            {"id": intent["provider_payment_id"], "object": "payment_intent", "amount": 5000}
-        ),
-    )
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["outcome"] == "paid"
-    return intent
 
 
 class TestPayForAppointment:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from procrastinate import JobContext
+from procrastinate.jobs import Job
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carebridge.config import Settings
@@ -20,13 +21,15 @@ from carebridge.platform.access import PUBLIC
 from carebridge.platform.db import Database
 from carebridge.platform.deps import Session
 from carebridge.platform.errors import Conflict
-from carebridge.platform.housekeeping import purge_finished_jobs_task
+from carebridge.platform.housekeeping import purge_finished_jobs_task, retry_stalled_jobs
 from carebridge.platform.jobs import (
     BackoffRetry,
     Deferrals,
     JobRow,
     defer_after_commit,
+    defer_for_row,
     job_app,
+    keyed_by_row,
     run_worker,
 )
 from tests.factories import wait_until
@@ -51,6 +54,25 @@ async def flaky_task(context: JobContext, key: str) -> None:
     ATTEMPTS[key] += 1
     if ATTEMPTS[key] == 1:
         raise ConnectionError("provider unavailable")
+
+
+@keyed_by_row(lock="tests:{key}", queueing_lock="tests:{key}")
+@job_app.task(
+    name="tests.keyed",
+    queue=QUEUE,
+    retry=BackoffRetry(max_attempts=2, base_seconds=0.1, cap_seconds=0.1),
+)
+async def keyed_task(key: str) -> None:
+    RAN.append(key)
+
+
+RELEASE = asyncio.Event()
+
+
+@job_app.task(name="tests.slow", queue=QUEUE)
+async def slow_task(key: str) -> None:
+    await RELEASE.wait()
+    RAN.append(key)
 
 
 @pytest.fixture
@@ -84,7 +106,7 @@ async def work(settings: Settings, database: Database) -> None:
 async def job_rows(task_name: str) -> list[dict[str, object]]:
     return list(
         await job_app.connector.execute_query_all_async(
-            "SELECT id, status::text AS status, attempts, scheduled_at, args "
+            "SELECT id, status::text AS status, attempts, scheduled_at, args, lock "
             "FROM procrastinate_jobs WHERE task_name = %(name)s ORDER BY id",
             name=task_name,
         )
@@ -226,3 +248,128 @@ async def test_housekeeping_purges_old_finished_jobs_and_keeps_failed_ones(
     await job_app.connector.execute_query_async(
         "DELETE FROM procrastinate_jobs WHERE id = %(id)s", id=purge
     )
+
+
+# -- workers that die ------------------------------------------------------------------------------
+
+STALLED = 0.5  # seconds without a heartbeat after which a worker is taken for dead, here
+
+
+async def taken_by_a_worker_that_dies() -> Job:
+    """What a worker killed in the middle of a job leaves behind: it registered, took the next
+    job of the test queue, and never sent another heartbeat."""
+    manager = job_app.job_manager
+    job = await manager.fetch_job(queues=[QUEUE], worker_id=await manager.register_worker())
+    assert job is not None
+    return job
+
+
+async def notice_dead_workers() -> None:
+    """The minutely housekeeping, once the dead worker has been silent long enough."""
+    await asyncio.sleep(STALLED + 0.1)
+    await retry_stalled_jobs(STALLED)
+
+
+async def test_a_job_whose_worker_died_runs_again_as_the_same_job(
+    client: httpx.AsyncClient, jobs: None, settings: Settings, database: Database
+) -> None:
+    key = uuid.uuid4().hex
+    assert await defer_for_row(keyed_task, key=key)
+    lost = await taken_by_a_worker_that_dies()
+
+    await notice_dead_workers()
+
+    (row,) = await job_rows("tests.keyed")
+    # Back in the queue with its lock; the lost run counts as an attempt.
+    assert (row["id"], row["status"], row["lock"], row["attempts"]) == (
+        lost.id, "todo", f"tests:{key}", 1,
+    )  # fmt: skip
+    assert isinstance(row["scheduled_at"], datetime)
+    await wait_until(row["scheduled_at"])  # the task's own backoff
+    await work(settings, database)
+    assert RAN == [key]
+    assert [row["status"] for row in await job_rows("tests.keyed")] == ["succeeded"]
+    assert "deferred_for_retry" in [event["type"] for event in await events(lost.id)]
+
+
+async def test_the_job_waiting_behind_a_dead_workers_job_runs_in_its_place(
+    client: httpx.AsyncClient, jobs: None, settings: Settings, database: Database
+) -> None:
+    key = uuid.uuid4().hex
+    await defer_for_row(keyed_task, key=key)
+    lost = await taken_by_a_worker_that_dies()
+    assert await defer_for_row(keyed_task, key=key)  # as a sweep does: it waits behind the lock
+    await work(settings, database)
+    assert RAN == []  # nothing of that row can run while the dead worker holds its lock
+
+    await notice_dead_workers()  # the lost job cannot go back: another one already waits
+    await work(settings, database)
+
+    assert RAN == [key]
+    statuses = {row["id"]: row["status"] for row in await job_rows("tests.keyed")}
+    assert statuses.pop(lost.id) == "aborted"
+    assert list(statuses.values()) == ["succeeded"]
+
+
+async def test_a_job_that_kills_its_worker_every_time_stops_when_its_attempts_are_spent(
+    client: httpx.AsyncClient, jobs: None
+) -> None:
+    await defer_for_row(keyed_task, key=uuid.uuid4().hex)  # max_attempts=2
+    for attempts in (1, 2):
+        await taken_by_a_worker_that_dies()
+        await notice_dead_workers()
+        (row,) = await job_rows("tests.keyed")
+        assert (row["status"], row["attempts"]) == ("todo", attempts)
+        assert isinstance(row["scheduled_at"], datetime)
+        await wait_until(row["scheduled_at"])
+    await taken_by_a_worker_that_dies()
+    await notice_dead_workers()
+    (row,) = await job_rows("tests.keyed")
+    assert (row["status"], row["attempts"]) == ("failed", 3)
+
+
+async def test_two_runs_of_the_housekeeping_at_once_retry_a_job_once(
+    client: httpx.AsyncClient, jobs: None
+) -> None:
+    await defer_for_row(keyed_task, key=uuid.uuid4().hex)
+    await taken_by_a_worker_that_dies()
+    await asyncio.sleep(STALLED + 0.1)
+    # The second to reach the job finds it no longer ``doing`` and leaves it.
+    await asyncio.gather(retry_stalled_jobs(STALLED), retry_stalled_jobs(STALLED))
+    (row,) = await job_rows("tests.keyed")
+    assert (row["status"], row["attempts"]) == ("todo", 1)
+
+
+async def test_a_stalled_job_of_a_task_without_retries_fails_as_if_it_had_raised(
+    client: httpx.AsyncClient, jobs: None
+) -> None:
+    await record_task.defer_async(key=uuid.uuid4().hex)
+    await taken_by_a_worker_that_dies()
+    await notice_dead_workers()
+    (row,) = await job_rows("tests.record")
+    assert (row["status"], row["attempts"]) == ("failed", 1)
+    assert RAN == []
+
+
+async def test_a_live_worker_keeps_its_job_however_long_it_runs(
+    client: httpx.AsyncClient, jobs: None, settings: Settings, database: Database
+) -> None:
+    RELEASE.clear()
+    beating = settings.model_copy(
+        update={"worker_heartbeat_seconds": 0.1, "worker_stalled_seconds": STALLED}
+    )
+    key = uuid.uuid4().hex
+    await slow_task.defer_async(key=key)
+    worker = asyncio.create_task(work(beating, database))
+    try:
+        while [row["status"] for row in await job_rows("tests.slow")] != ["doing"]:
+            await asyncio.sleep(0.05)
+        await notice_dead_workers()
+        await notice_dead_workers()  # twice the threshold: only its heartbeats keep it alive
+        (row,) = await job_rows("tests.slow")
+        assert (row["status"], row["attempts"]) == ("doing", 0)
+    finally:
+        RELEASE.set()
+        await worker
+    assert RAN == [key]
+    assert [row["status"] for row in await job_rows("tests.slow")] == ["succeeded"]

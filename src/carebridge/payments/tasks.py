@@ -13,10 +13,15 @@ from datetime import timedelta
 
 import structlog
 from procrastinate import JobContext
-from procrastinate.exceptions import AlreadyEnqueued
 
 from carebridge.payments import service
-from carebridge.platform.jobs import DEFAULT_RETRY, job_app, task_resources
+from carebridge.platform.jobs import (
+    DEFAULT_RETRY,
+    defer_for_row,
+    job_app,
+    keyed_by_row,
+    task_resources,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -25,6 +30,7 @@ QUEUE = "payments"
 SWEEP_AFTER = timedelta(minutes=2)
 
 
+@keyed_by_row(lock="payment:{payment_id}", queueing_lock="refund:{payment_id}")
 @job_app.task(name="payments.refund", queue=QUEUE, pass_context=True, retry=DEFAULT_RETRY)
 async def refund_task(context: JobContext, payment_id: str) -> None:
     """Refund one payment at its provider (a provider error fails the job: it is retried)."""
@@ -36,14 +42,7 @@ async def refund_task(context: JobContext, payment_id: str) -> None:
 async def defer_refund(payment_id: uuid.UUID) -> bool:
     """Queue the refund job of a payment unless one is already waiting; returns whether this
     call queued it."""
-    key = str(payment_id)
-    try:
-        await refund_task.configure(
-            lock=f"payment:{key}", queueing_lock=f"refund:{key}"
-        ).defer_async(payment_id=key)
-    except AlreadyEnqueued:
-        return False
-    return True
+    return await defer_for_row(refund_task, payment_id=str(payment_id))
 
 
 @job_app.periodic(cron="* * * * *", periodic_id="minutely")

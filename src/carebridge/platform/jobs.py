@@ -14,17 +14,19 @@ import contextlib
 import json
 import random
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import procrastinate
 import structlog
 from procrastinate import JobContext, RetryDecision, RetryStrategy
 from procrastinate.app import WorkerOptions
+from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.jobs import Job
+from procrastinate.tasks import Task
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -79,6 +81,48 @@ def task_resources(context: JobContext) -> TaskResources:
     if not isinstance(resources, TaskResources):
         raise RuntimeError("the worker was started without CareBridge task resources")
     return resources
+
+
+@dataclass(frozen=True)
+class RowLocks:
+    """The locks of the jobs of a task keyed by one row, as format strings of the job's
+    arguments (``"payment:{payment_id}"``): ``lock`` keeps two jobs of a row from running at
+    once, ``queueing_lock`` keeps more than one from waiting."""
+
+    lock: str
+    queueing_lock: str
+
+
+# Task name -> its row locks. tests/test_locked_jobs.py walks these: a worker killed in the
+# middle of such a job must not leave the row's lock held for ever.
+ROW_LOCKED: dict[str, RowLocks] = {}
+
+AnyTask = Task[Any, Any, Any]
+TaskT = TypeVar("TaskT", bound=AnyTask)
+
+
+def keyed_by_row(*, lock: str, queueing_lock: str) -> Callable[[TaskT], TaskT]:
+    """Declare the row locks of a task (stacked above ``@job_app.task``); defer its jobs with
+    :func:`defer_for_row`."""
+
+    def declare(task: TaskT) -> TaskT:
+        ROW_LOCKED[task.name] = RowLocks(lock=lock, queueing_lock=queueing_lock)
+        return task
+
+    return declare
+
+
+async def defer_for_row(task: AnyTask, **kwargs: str) -> bool:
+    """Queue a job of a task declared with :func:`keyed_by_row` unless one is already waiting
+    for the same row; returns whether this call queued it."""
+    locks = ROW_LOCKED[task.name]
+    try:
+        await task.configure(
+            lock=locks.lock.format(**kwargs), queueing_lock=locks.queueing_lock.format(**kwargs)
+        ).defer_async(**kwargs)
+    except AlreadyEnqueued:
+        return False
+    return True
 
 
 def defer_after_commit(session: AsyncSession, task: Any, **kwargs: Any) -> None:
@@ -283,6 +327,11 @@ async def run_worker(
         "install_signal_handlers": install_signal_handlers,
         "additional_context": {"resources": TaskResources(settings=settings, database=database)},
         "shutdown_graceful_timeout": 20,
+        # The worker's row in procrastinate_workers is touched this often; a worker that starts
+        # deletes the rows silent longer than the stalled threshold (retry_stalled_jobs then
+        # finds their jobs).
+        "update_heartbeat_interval": settings.worker_heartbeat_seconds,
+        "stalled_worker_timeout": settings.worker_stalled_seconds,
     }
     queues = queues or settings.worker_queues
     if queues:

@@ -14,11 +14,16 @@ from datetime import timedelta
 
 import structlog
 from procrastinate import JobContext
-from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.platform.db import after_commit
-from carebridge.platform.jobs import DEFAULT_RETRY, job_app, task_resources
+from carebridge.platform.jobs import (
+    DEFAULT_RETRY,
+    defer_for_row,
+    job_app,
+    keyed_by_row,
+    task_resources,
+)
 from carebridge.prescriptions import documents
 
 log = structlog.get_logger(__name__)
@@ -28,6 +33,9 @@ QUEUE = "prescriptions"
 SWEEP_AFTER = timedelta(minutes=3)
 
 
+@keyed_by_row(
+    lock="prescription-pdf:{prescription_id}", queueing_lock="prescription-pdf:{prescription_id}"
+)
 @job_app.task(name="prescriptions.render_pdf", queue=QUEUE, pass_context=True, retry=DEFAULT_RETRY)
 async def render_pdf_task(context: JobContext, prescription_id: str) -> None:
     """Render and store the PDF of one issued prescription."""
@@ -40,14 +48,7 @@ async def render_pdf_task(context: JobContext, prescription_id: str) -> None:
 async def defer_render(prescription_id: uuid.UUID) -> bool:
     """Queue the PDF job of a prescription unless one is already waiting; returns whether this
     call queued it."""
-    key = str(prescription_id)
-    try:
-        await render_pdf_task.configure(
-            lock=f"prescription-pdf:{key}", queueing_lock=f"prescription-pdf:{key}"
-        ).defer_async(prescription_id=key)
-    except AlreadyEnqueued:
-        return False
-    return True
+    return await defer_for_row(render_pdf_task, prescription_id=str(prescription_id))
 
 
 def defer_render_after_commit(db: AsyncSession, prescription_id: uuid.UUID) -> None:

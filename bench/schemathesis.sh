@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Fuzz a running CareBridge with schemathesis from its OpenAPI document, once anonymously and
+# once as each demo role: no request may answer a server error (5xx).
+#
+#   bash bench/schemathesis.sh            # MAX_EXAMPLES=25 per operation and phase
+#   MAX_EXAMPLES=100 bash bench/schemathesis.sh
+#
+# It starts `carebridge serve --demo` on a fresh data directory (embedded PostgreSQL, unless
+# CAREBRIDGE_DATABASE_URL is set) on port $PORT, signs the demo accounts in, runs schemathesis
+# (fetched by `uv tool run`, not a dependency of CareBridge) and stops the server. The sign-out
+# and revoke routes are left out: they would end the session the rest of the run uses. Reports
+# (JUnit) are written under $OUT. Not part of `make test`: a run takes several minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PORT=${PORT:-8765}
+MAX_EXAMPLES=${MAX_EXAMPLES:-25}
+SCHEMATHESIS=${SCHEMATHESIS:-schemathesis==4.32.5}
+OUT=${OUT:-test-artifacts/schemathesis}
+DATA=$(mktemp -d)
+BASE="http://127.0.0.1:$PORT"
+PASSWORD="carebridge-demo-orchard-42"
+mkdir -p "$OUT"
+
+export CAREBRIDGE_DATA_DIR="$DATA" CAREBRIDGE_PORT="$PORT"
+export CAREBRIDGE_ACCESS_TOKEN_TTL_SECONDS=3600  # a role's run on one sign-in
+uv run --frozen carebridge serve --demo --port "$PORT" >"$OUT/server.log" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$DATA"' EXIT
+for _ in $(seq 120); do
+  curl -fs "$BASE/health/ready" >/dev/null && break
+  sleep 1
+done
+curl -fs "$BASE/health/ready" >/dev/null || { echo "the server did not start: $OUT/server.log"; exit 1; }
+
+token() {
+  curl -fs "$BASE/api/v1/auth/login" -H 'Content-Type: application/json' \
+    -d "{\"email\": \"$1\", \"password\": \"$PASSWORD\"}" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])'
+}
+
+status=0
+for role in anonymous patient doctor nurse admin; do
+  headers=()
+  case $role in
+    patient) headers=(-H "Authorization: Bearer $(token patient@demo.example.org)") ;;
+    doctor) headers=(-H "Authorization: Bearer $(token dr.rivera@demo.example.org)") ;;
+    nurse) headers=(-H "Authorization: Bearer $(token nurse.okafor@demo.example.org)") ;;
+    admin) headers=(-H "Authorization: Bearer $(token admin@demo.example.org)") ;;
+  esac
+  echo "== $role"
+  uv tool run --quiet --from "$SCHEMATHESIS" schemathesis run "$BASE/api/openapi.json" \
+    "${headers[@]}" \
+    --checks not_a_server_error \
+    --phases examples,coverage,fuzzing \
+    --max-examples "$MAX_EXAMPLES" \
+    --exclude-path-regex 'logout|revoke-others|/me/sessions/' \
+    --workers 2 \
+    --report junit --report-dir "$OUT/$role" \
+    --no-color || status=1
+done
+exit $status
