@@ -233,8 +233,10 @@ def book_with(
     """Through the API of ``client``'s app: a doctor with a fee sets a schedule, a patient
     takes the first open slot ``days`` ahead and books it."""
 
-    async def book(client: httpx.AsyncClient, fee: int = 5000, days: int = 5) -> Held:
-        doctor = await make_doctor(f"Dr {uuid.uuid4().hex[:6]}", fee=fee)
+    async def book(
+        client: httpx.AsyncClient, fee: int = 5000, days: int = 5, currency: str = "EUR"
+    ) -> Held:
+        doctor = await make_doctor(f"Dr {uuid.uuid4().hex[:6]}", fee=fee, currency=currency)
         doctor_headers = await token_for(doctor)
         put = await client.put(
             "/api/v1/doctors/me/schedule", json=schedule_body(), headers=doctor_headers
@@ -272,8 +274,8 @@ def held_booking(
 ) -> HoldFor:
     """A booking through the Stripe-paid app: pending payment."""
 
-    async def hold(fee: int = 5000, days: int = 5) -> Held:
-        held = await book_with(pay_client, fee=fee, days=days)
+    async def hold(fee: int = 5000, days: int = 5, currency: str = "EUR") -> Held:
+        held = await book_with(pay_client, fee=fee, days=days, currency=currency)
         return held
 
     return hold
@@ -308,6 +310,21 @@ async def send_event(
     )
 
 
+def stripe_intent(started: dict[str, Any]) -> dict[str, Any]:
+    """The PaymentIntent of a started payment as Stripe's events carry it: the amount in the
+    currency's minor units, the currency in lower case, our metadata."""
+    return {
+        "id": started["provider_payment_id"],
+        "object": "payment_intent",
+        "amount": started["amount"],
+        "currency": started["currency"].lower(),
+        "metadata": {
+            "payment_id": started["payment_id"],
+            "appointment_id": started["appointment_id"],
+        },
+    }
+
+
 def failed_intent(intent: dict[str, Any]) -> dict[str, Any]:
     return {
         **intent,
@@ -317,7 +334,7 @@ def failed_intent(intent: dict[str, Any]) -> dict[str, Any]:
 
 
 def succeeded_intent(intent: dict[str, Any]) -> dict[str, Any]:
-    return {**intent, "status": "succeeded"}
+    return {**intent, "status": "succeeded", "amount_received": intent.get("amount")}
 
 
 async def start_payment(client: httpx.AsyncClient, held: Held) -> dict[str, Any]:
