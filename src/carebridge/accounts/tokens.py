@@ -28,6 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.models import SigningKey
+from carebridge.accounts.sealed import PRIVATE_KEY
 from carebridge.config import Settings
 from carebridge.platform.crypto import Keyring
 from carebridge.platform.errors import Unauthenticated
@@ -118,7 +119,8 @@ class KeyStore:
             for row in rows
         }
         current = next(row for row in rows if row.retired_at is None)
-        raw = self.keyring.decrypt(current.private_key, current.kid.encode())
+        raw = self.keyring.open(PRIVATE_KEY, current)
+        assert raw is not None  # the column is NOT NULL
         private = serialization.load_der_private_key(raw, password=None)
         assert isinstance(private, Ed25519PrivateKey)
         self._signing = (current.kid, private)
@@ -148,12 +150,8 @@ async def create_signing_key(db: AsyncSession, keyring: Keyring) -> SigningKey:
     )
     public_jwk: dict[str, Any] = OKPAlgorithm.to_jwk(private.public_key(), as_dict=True)
     public_jwk.update({"kid": kid, "alg": ALGORITHM, "use": "sig"})
-    row = SigningKey(
-        kid=kid,
-        algorithm=ALGORITHM,
-        private_key=keyring.encrypt(der, kid.encode()),
-        public_jwk=public_jwk,
-    )
+    row = SigningKey(kid=kid, algorithm=ALGORITHM, public_jwk=public_jwk)
+    row.private_key = keyring.seal(PRIVATE_KEY, row, der)
     db.add(row)
     await db.flush()
     return row

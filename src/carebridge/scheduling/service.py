@@ -48,16 +48,13 @@ from carebridge.scheduling.notices import (
 )
 from carebridge.scheduling.policy import visible_appointments
 from carebridge.scheduling.schemas import AppointmentOut, BookIn
+from carebridge.scheduling.sealed import REASON
 
 _Doctor = aliased(User)
 _Patient = aliased(User)
 
 
 # -- reading --------------------------------------------------------------------------------------
-
-
-def _aad(appointment_id: uuid.UUID) -> bytes:
-    return f"appointment:{appointment_id}:reason".encode()
 
 
 def _out(row: Appointment, doctor: str, patient: str, reason: str | None) -> AppointmentOut:
@@ -119,9 +116,8 @@ async def read(
     if found is None:
         raise NotFound("No such appointment.")
     row, doctor, patient = found
-    reason = None
-    if row.reason_sealed is not None:
-        reason = keyring.decrypt(row.reason_sealed, _aad(row.id)).decode()
+    reason = keyring.open_text(REASON, row)
+    if reason is not None:
         await audit(db, actor, row, "appointment.reason_read", context)
     return _out(row, doctor, patient, reason)
 
@@ -412,8 +408,7 @@ async def book(
         confirmed_at=None if paid_online else now,
         created_at=now,
     )
-    if body.reason:
-        row.reason_sealed = keyring.encrypt(body.reason.encode(), _aad(row.id))
+    row.reason_sealed = keyring.seal(REASON, row, body.reason or None)
     reminders = reminders_of(settings, row)
     logged = audit_values(**audit_fields(actor, row, "appointment.booked", context))
     logged["details"] = json.dumps(logged["details"])
