@@ -32,7 +32,7 @@ from carebridge.platform.db import Database
 from carebridge.platform.jobs import job_app
 from carebridge.scheduling.models import Appointment
 from tests.directory.conftest import MakeDoctor, make_doctor  # noqa: F401 - the fixture
-from tests.factories import Headers, MakeUser, TokenFor
+from tests.factories import Headers, MakeUser, TokenFor, serving
 
 SECRET_KEY = "sk_test_local_" + "x" * 16
 WEBHOOK_SECRET = "whsec_local_" + "y" * 16
@@ -182,14 +182,7 @@ async def pay_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An app paid through the local Stripe, in the test's transaction; its lifespan opens the
     job queue."""
-    app = create_app(stripe_settings, database=database)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-            base_url="http://testserver",
-        ) as client,
-    ):
+    async with serving(create_app(stripe_settings, database=database)) as client:
         try:
             yield client
         finally:

@@ -13,11 +13,18 @@ open those values only with :meth:`Keyring.seal` and :meth:`Keyring.open`, so th
 data of a column is written once, and a value that does not open is handled one way for every
 column: :class:`Unreadable` (500 ``unreadable``), logged by column and row, never by content, and
 audited by the compliance domain, which observes the error.
+
+The keyring also makes keyed hashes (HMAC-SHA256) for values that must be compared later but
+never read back, such as a booking request behind an Idempotency-Key. Each purpose has its own
+key, derived with HKDF from the same key material under a label of its own (never the encryption
+key itself), and a hash carries the key id of the material that made it: after a rotation the
+previous keys still verify the hashes they made, as they still open what they sealed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -60,16 +67,24 @@ class Unreadable(CareBridgeError):
         self.reason = reason
 
 
-def _derive(material: str) -> bytes:
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"carebridge-at-rest-v1")
+_AT_REST = b"carebridge-at-rest-v1"
+_KEYED_HASH = b"carebridge-keyed-hash-v1:"
+_HASH_SIZE = 32
+
+
+def _derive(material: str, info: bytes = _AT_REST) -> bytes:
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info)
     return hkdf.derive(material.encode())
 
 
 class Keyring:
     def __init__(self, current: str, previous: tuple[str, ...] = ()) -> None:
-        keys = [_derive(material) for material in (current, *previous)]
+        materials = (current, *previous)
+        keys = [_derive(material) for material in materials]
         self._current_id = self.key_id(keys[0])
         self._keys = {self.key_id(key): AESGCM(key) for key in keys}
+        self._materials = {self.key_id(key): m for key, m in zip(keys, materials, strict=True)}
+        self._hash_keys: dict[tuple[bytes, str], bytes] = {}
 
     @staticmethod
     def key_id(key: bytes) -> bytes:
@@ -124,6 +139,30 @@ class Keyring:
     def open_text(self, column: SealedColumn, row: Row) -> str | None:
         opened = self.open(column, row)
         return None if opened is None else opened.decode()
+
+    def keyed_hash(self, purpose: str, data: bytes) -> bytes:
+        """``key id | HMAC-SHA256(data)`` under the current key's key for ``purpose``."""
+        key_id = self._current_id
+        mac = hmac.new(self._hash_key(key_id, purpose), data, hashlib.sha256).digest()
+        return key_id + mac
+
+    def keyed_hash_matches(self, purpose: str, data: bytes, keyed_hash: bytes | None) -> bool:
+        """Whether ``keyed_hash`` was made of ``data`` for ``purpose`` by any key of the ring.
+        One made by a key no longer in the ring (or not a keyed hash at all) does not match."""
+        if keyed_hash is None or len(keyed_hash) != _KEY_ID_SIZE + _HASH_SIZE:
+            return False
+        key_id, mac = keyed_hash[:_KEY_ID_SIZE], keyed_hash[_KEY_ID_SIZE:]
+        if key_id not in self._materials:
+            return False
+        expected = hmac.new(self._hash_key(key_id, purpose), data, hashlib.sha256).digest()
+        return hmac.compare_digest(mac, expected)
+
+    def _hash_key(self, key_id: bytes, purpose: str) -> bytes:
+        key = self._hash_keys.get((key_id, purpose))
+        if key is None:
+            info = _KEYED_HASH + purpose.encode()
+            key = self._hash_keys[(key_id, purpose)] = _derive(self._materials[key_id], info)
+        return key
 
     def decrypt(self, ciphertext: bytes, aad: bytes) -> bytes:
         header = len(_VERSION) + _KEY_ID_SIZE
