@@ -24,6 +24,7 @@ from carebridge.platform.db import Database
 from carebridge.platform.embedded import EmbeddedPostgres
 from carebridge.platform.logging import configure_logging
 from carebridge.platform.migrate import upgrade
+from tests.factories import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 pytest_plugins = ["tests.factories"]
@@ -152,11 +153,5 @@ def app(settings: Settings, database: Database) -> FastAPI:
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-            base_url="http://testserver",
-        ) as client,
-    ):
+    async with serving(app) as client:
         yield client

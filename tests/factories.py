@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import delete
 
 from carebridge.accounts.models import Role, User, UserStatus
@@ -123,6 +125,21 @@ async def committed(settings: Settings) -> AsyncIterator[Committed]:
         finally:
             async with database.transaction() as db:
                 await db.execute(delete(User).where(User.id == user.id))
+
+
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of ``app`` with its lifespan running (``raise_app_exceptions=False``: a 500 is a
+    response, as in production). The lifespan opens the job queue, which is global: one open
+    lifespan at a time."""
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+            base_url="http://testserver",
+        ) as client,
+    ):
+        yield client
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import RedirectResponse, Response
 
 from carebridge import __version__
+from carebridge.compliance.unreadable import record_unreadable
 from carebridge.config import Settings, load_settings
 from carebridge.platform import health
 from carebridge.platform.db import Database
@@ -101,7 +102,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     )
     app.state.settings = settings
     app.state.metrics = metrics
-    install_problem_handlers(app, html_fallback=HtmlErrorRenderer(render_error_page))
+    install_problem_handlers(
+        app,
+        html_fallback=HtmlErrorRenderer(render_error_page),
+        observers=(record_unreadable,),
+    )
     app.include_router(health.router)
     # Each domain's router is included under /api/v1 directly, not through one /api/v1 router:
     # FastAPI matches a request against every route of each router level it passes, twice per

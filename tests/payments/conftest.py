@@ -32,7 +32,7 @@ from carebridge.platform.db import Database
 from carebridge.platform.jobs import job_app
 from carebridge.scheduling.models import Appointment
 from tests.directory.conftest import MakeDoctor, make_doctor  # noqa: F401 - the fixture
-from tests.factories import Headers, MakeUser, TokenFor
+from tests.factories import Headers, MakeUser, TokenFor, serving
 
 SECRET_KEY = "sk_test_local_" + "x" * 16
 WEBHOOK_SECRET = "whsec_local_" + "y" * 16
@@ -207,14 +207,7 @@ async def pay_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An app paid through the local Stripe, in the test's transaction; its lifespan opens the
     job queue."""
-    app = create_app(stripe_settings, database=database)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-            base_url="http://testserver",
-        ) as client,
-    ):
+    async with serving(create_app(stripe_settings, database=database)) as client:
         try:
             yield client
         finally:
@@ -258,8 +251,10 @@ def book_with(
     """Through the API of ``client``'s app: a doctor with a fee sets a schedule, a patient
     takes the first open slot ``days`` ahead and books it."""
 
-    async def book(client: httpx.AsyncClient, fee: int = 5000, days: int = 5) -> Held:
-        doctor = await make_doctor(f"Dr {uuid.uuid4().hex[:6]}", fee=fee)
+    async def book(
+        client: httpx.AsyncClient, fee: int = 5000, days: int = 5, currency: str = "EUR"
+    ) -> Held:
+        doctor = await make_doctor(f"Dr {uuid.uuid4().hex[:6]}", fee=fee, currency=currency)
         doctor_headers = await token_for(doctor)
         put = await client.put(
             "/api/v1/doctors/me/schedule", json=schedule_body(), headers=doctor_headers
@@ -297,8 +292,8 @@ def held_booking(
 ) -> HoldFor:
     """A booking through the Stripe-paid app: pending payment."""
 
-    async def hold(fee: int = 5000, days: int = 5) -> Held:
-        held = await book_with(pay_client, fee=fee, days=days)
+    async def hold(fee: int = 5000, days: int = 5, currency: str = "EUR") -> Held:
+        held = await book_with(pay_client, fee=fee, days=days, currency=currency)
         return held
 
     return hold
@@ -333,6 +328,21 @@ async def send_event(
     )
 
 
+def stripe_intent(started: dict[str, Any]) -> dict[str, Any]:
+    """The PaymentIntent of a started payment as Stripe's events carry it: the amount in the
+    currency's minor units, the currency in lower case, our metadata."""
+    return {
+        "id": started["provider_payment_id"],
+        "object": "payment_intent",
+        "amount": started["amount"],
+        "currency": started["currency"].lower(),
+        "metadata": {
+            "payment_id": started["payment_id"],
+            "appointment_id": started["appointment_id"],
+        },
+    }
+
+
 def failed_intent(intent: dict[str, Any]) -> dict[str, Any]:
     return {
         **intent,
@@ -342,7 +352,7 @@ def failed_intent(intent: dict[str, Any]) -> dict[str, Any]:
 
 
 def succeeded_intent(intent: dict[str, Any]) -> dict[str, Any]:
-    return {**intent, "status": "succeeded"}
+    return {**intent, "status": "succeeded", "amount_received": intent.get("amount")}
 
 
 async def start_payment(client: httpx.AsyncClient, held: Held) -> dict[str, Any]:
@@ -360,9 +370,7 @@ async def paid(client: httpx.AsyncClient, held: Held) -> dict[str, Any]:
     answer = await send_event(
         client,
         "payment_intent.succeeded",
-        succeeded_intent(
-            {"id": intent["provider_payment_id"], "object": "payment_intent", "amount": 5000}
-        ),
+        succeeded_intent(stripe_intent(intent)),
     )
     assert answer.status_code == 200, answer.text
     assert answer.json()["outcome"] == "paid"

@@ -43,6 +43,7 @@ from tests.payments.conftest import (
     signed,
     start_payment,
     state,
+    stripe_intent,
     stripe_settings_for,
     succeeded_intent,
 )
@@ -258,7 +259,7 @@ class TestWebhook:
         answer = await send_event(
             pay_client,
             "payment_intent.payment_failed",
-            failed_intent({"id": intent["provider_payment_id"]}),
+            failed_intent(stripe_intent(intent)),
         )
         assert answer.json()["outcome"] == "failed"
         assert await state(database, held.appointment_id) == ("cancelled", "failed")
@@ -274,7 +275,7 @@ class TestWebhook:
         late = await send_event(
             pay_client,
             "payment_intent.payment_failed",
-            failed_intent({"id": intent["provider_payment_id"]}),
+            failed_intent(stripe_intent(intent)),
         )
         assert late.status_code == 200
         assert late.json()["outcome"] == "ignored_succeeded"
@@ -286,7 +287,7 @@ class TestWebhook:
     ) -> None:
         held = await held_booking()
         intent = await start_payment(pay_client, held)
-        body = succeeded_intent({"id": intent["provider_payment_id"]})
+        body = succeeded_intent(stripe_intent(intent))
         first = await send_event(pay_client, "payment_intent.succeeded", body, "evt_same")
         again = await send_event(pay_client, "payment_intent.succeeded", body, "evt_same")
         assert first.json() == {"received": True, "duplicate": False, "outcome": "paid"}
@@ -301,7 +302,14 @@ class TestWebhook:
         answer = await send_event(
             pay_client,
             "payment_intent.succeeded",
-            {"id": "pi_early", "status": "succeeded", "metadata": {"payment_id": str(payment.id)}},
+            succeeded_intent(
+                {
+                    "id": "pi_early",
+                    "amount": 5000,
+                    "currency": "eur",
+                    "metadata": {"payment_id": str(payment.id)},
+                }
+            ),
         )
         assert answer.json()["outcome"] == "paid"
         assert (await payment_of(database, held.appointment_id)).provider_payment_id == "pi_early"
@@ -328,7 +336,7 @@ class TestWebhook:
         late = await send_event(
             pay_client,
             "payment_intent.succeeded",
-            succeeded_intent({"id": intent["provider_payment_id"]}),
+            succeeded_intent(stripe_intent(intent)),
         )
         assert late.json()["outcome"] == "refund_requested"
         assert await state(database, held.appointment_id) == ("cancelled", "refund_pending")
@@ -379,7 +387,7 @@ class TestConcurrentDuplicates:
                         send_event(
                             http,
                             "payment_intent.succeeded",
-                            succeeded_intent({"id": intent_id}),
+                            succeeded_intent({"id": intent_id, "amount": 5000, "currency": "eur"}),
                             event_id,
                         )
                         for _ in range(10)

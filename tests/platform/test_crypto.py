@@ -104,3 +104,24 @@ def test_production_refuses_a_short_previous_key(tmp_path: Path) -> None:
     assert _production(tmp_path, f"{KEY_A},too-short").problems() == [
         "CAREBRIDGE_ENCRYPTION_PREVIOUS_KEYS: key 2 is too short (9 chars, at least 32)"
     ]
+
+
+def test_a_keyed_hash_has_its_own_key_per_purpose_and_carries_its_key_id() -> None:
+    keyring = Keyring(KEY_A)
+    made = keyring.keyed_hash("booking-request", b"reason: chest pain")
+    assert made[:8] == keyring.current_key_id
+    assert len(made) == 8 + 32
+    assert keyring.keyed_hash("booking-request", b"reason: chest pain") == made  # no nonce
+    assert keyring.keyed_hash_matches("booking-request", b"reason: chest pain", made)
+    assert not keyring.keyed_hash_matches("booking-request", b"reason: back pain", made)
+    assert not keyring.keyed_hash_matches("another-purpose", b"reason: chest pain", made)
+    assert not keyring.keyed_hash_matches("booking-request", b"reason: chest pain", made[:-1])
+    assert not keyring.keyed_hash_matches("booking-request", b"reason: chest pain", None)
+
+
+def test_a_keyed_hash_verifies_while_its_key_is_in_the_ring() -> None:
+    made = Keyring(KEY_A).keyed_hash("booking-request", b"data")
+    rotated = Keyring(KEY_B, (KEY_A,))
+    assert rotated.keyed_hash_matches("booking-request", b"data", made)
+    assert rotated.keyed_hash("booking-request", b"data")[:8] == rotated.current_key_id
+    assert not Keyring(KEY_B).keyed_hash_matches("booking-request", b"data", made)

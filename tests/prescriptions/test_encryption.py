@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from carebridge.config import Settings
 from carebridge.platform.crypto import DecryptionError, Keyring
 from carebridge.platform.db import Database
-from carebridge.prescriptions import service
+from carebridge.prescriptions.sealed import DIAGNOSIS
 from tests.prescriptions.conftest import CANARY, MakeConsultation
 
 Json = dict[str, Any]
@@ -95,8 +95,8 @@ async def test_one_flipped_bit_is_a_clean_error(
     assert answer.json()["code"] == "unreadable"
     assert CANARY not in answer.text
     with pytest.raises(DecryptionError):
-        service.unseal(
-            Keyring.from_settings(settings), uuid.UUID(draft["id"]), "diagnosis", bytes(sealed)
+        Keyring.from_settings(settings).decrypt(
+            bytes(sealed), DIAGNOSIS.aad({"id": uuid.UUID(draft["id"])})
         )
 
 

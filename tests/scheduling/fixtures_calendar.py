@@ -21,7 +21,7 @@ from carebridge.platform.db import Database
 from carebridge.platform.jobs import job_app
 from tests.directory import conftest as directory
 from tests.directory.conftest import MakeDoctor
-from tests.factories import Headers, TokenFor
+from tests.factories import Headers, TokenFor, serving
 
 make_doctor = directory.make_doctor  # a fixture, bound so that parameters may take its name
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -143,13 +143,7 @@ async def lifespan_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """A client of an app with other settings on the test's database, for a test that does not
     use the ``client`` fixture (the job queue is global: one open lifespan at a time). The jobs
     it deferred are deleted before its queue closes."""
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-            base_url="http://testserver",
-        ) as client,
-    ):
+    async with serving(app) as client:
         try:
             yield client
         finally:

@@ -86,6 +86,7 @@ async def authenticate(db: AsyncSession, keys: KeyStore, token: str) -> Actor:
 
 @caller
 async def any_user(
+    request: Request,
     db: Session,
     keys: Keys,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -93,7 +94,10 @@ async def any_user(
     """Any signed-in user."""
     if credentials is None:
         raise InvalidToken("Sign in first: send 'Authorization: Bearer <access token>'.")
-    return await authenticate(db, keys, credentials.credentials)
+    actor = await authenticate(db, keys, credentials.credentials)
+    # For what is recorded after the route, such as the audit row of an error.
+    request.state.actor = actor
+    return actor
 
 
 AnyUser = Annotated[Actor, Depends(any_user)]

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts import links
 from carebridge.accounts.actors import Actor
+from carebridge.accounts.credentials import CredentialCheck
 from carebridge.accounts.links import RESET_PASSWORD, VERIFY_EMAIL
 from carebridge.accounts.models import TokenPurpose, User, UserStatus
 from carebridge.accounts.schemas import (
@@ -18,14 +19,11 @@ from carebridge.accounts.schemas import (
     PasswordReset,
 )
 from carebridge.accounts.service import (
-    InvalidCredentials,
     audit_user,
     check_password,
     end_sessions,
-    get_me,
     hash_new_password,
     normalize_email,
-    password_matches,
 )
 from carebridge.compliance.service import record
 from carebridge.notifications.models import Priority
@@ -146,16 +144,17 @@ async def reset_password(db: AsyncSession, body: PasswordReset, context: Request
 
 
 async def request_email_change(
-    db: AsyncSession, actor: Actor, body: EmailChange, context: RequestContext
+    db: AsyncSession, check: CredentialCheck, actor: Actor, body: EmailChange
 ) -> None:
-    """Send a verification link to the new address; the change happens when it is opened."""
-    user = await get_me(db, actor)
-    if not await password_matches(user.password_hash, body.current_password):
-        raise InvalidCredentials("The current password is wrong.")
+    """Send a verification link to the new address; the change happens when it is opened.
+    Requires the current password (checked as sign-in checks it)."""
+    user = await check.current_password(
+        db, actor.id, body.current_password, action="auth.email_change_requested"
+    )
     new_email = normalize_email(str(body.new_email))
     if new_email == user.email:
         raise Conflict("This is already your email address.", code="same_email")
     if await db.scalar(select(User.id).where(User.email == new_email)) is not None:
         raise Conflict("Another account uses this email.", code="email_taken")
     await notify_verification(db, user.id, new_email)
-    await audit_user(db, "auth.email_change_requested", user, context)
+    await audit_user(db, "auth.email_change_requested", user, check.context)

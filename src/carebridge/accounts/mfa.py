@@ -15,6 +15,7 @@ from sqlalchemy import delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.models import RecoveryCode, User
+from carebridge.accounts.sealed import TOTP_SECRET
 from carebridge.config import Settings
 from carebridge.platform.crypto import Keyring
 
@@ -28,12 +29,11 @@ def new_secret() -> str:
 
 
 def seal_secret(keyring: Keyring, user_id: uuid.UUID, secret: str) -> bytes:
-    return keyring.encrypt(secret.encode(), user_id.bytes)
+    return keyring.seal(TOTP_SECRET, {"id": user_id}, secret)
 
 
-def open_secret(keyring: Keyring, user: User) -> str:
-    assert user.totp_secret is not None
-    return keyring.decrypt(user.totp_secret, user.id.bytes).decode()
+def open_secret(keyring: Keyring, user: User) -> str | None:
+    return keyring.open_text(TOTP_SECRET, user)
 
 
 def provisioning_uri(secret: str, email: str) -> str:
@@ -60,9 +60,10 @@ def matching_step(secret: str, code: str, now: float | None = None) -> int | Non
 async def accept_code(db: AsyncSession, keyring: Keyring, user: User, code: str) -> bool:
     """True once per code: the step is recorded atomically, so a replayed code (even a
     concurrent one) is refused."""
-    if user.totp_secret is None:
+    secret = open_secret(keyring, user)
+    if secret is None:
         return False
-    step = matching_step(open_secret(keyring, user), code)
+    step = matching_step(secret, code)
     if step is None:
         return False
     claimed = await db.scalar(

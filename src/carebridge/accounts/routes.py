@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 from carebridge.accounts import admin, api_keys, email_flows, service, two_factor
 from carebridge.accounts.actors import AdminActor, AnyUser, Keys
 from carebridge.accounts.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+from carebridge.accounts.credentials import CheckCredentials
 from carebridge.accounts.models import Role, UserStatus
 from carebridge.accounts.schemas import (
     Accepted,
@@ -76,14 +77,14 @@ async def register(body: Registration, db: Session, runtime: RuntimeDep, context
     responses=problem_responses(Unauthenticated, Forbidden, RateLimited),
 )
 async def login(
-    body: Credentials, db: Session, runtime: RuntimeDep, keys: Keys, context: Context
+    body: Credentials, db: Session, check: CheckCredentials
 ) -> TokenPair | MfaChallenge:
     """Exchange email and password for an access token (short-lived JWT) and a refresh token;
     with two-step sign-in on, for `{"mfa_required": true, "mfa_token": ...}` instead (send it
     with a code to `/auth/mfa/verify`).
     Codes: `invalid_credentials`, `account_disabled`, `account_locked` and `rate_limited`
     (both 429 with `Retry-After`)."""
-    return await service.login(db, runtime.ratelimiter, keys, body, context)
+    return await service.login(db, check, body)
 
 
 @auth.post("/refresh", response_model=TokenPair, dependencies=[PUBLIC], responses=_AUTH_ERRORS)
@@ -110,14 +111,16 @@ async def logout_all(actor: AnyUser, db: Session, context: Context) -> Response:
 @auth.post(
     "/password/change",
     response_model=TokenPair,
-    responses=problem_responses(Unauthenticated, Invalid),
+    responses=problem_responses(Unauthenticated, Invalid, RateLimited),
 )
 async def change_password(
-    body: PasswordChange, actor: AnyUser, db: Session, keys: Keys, context: Context
+    body: PasswordChange, actor: AnyUser, db: Session, check: CheckCredentials
 ) -> TokenPair:
     """Change the password (the current one is required). Every session ends; the answer holds
-    a new pair for this device."""
-    return await service.change_password_and_resume(db, keys, actor, body, context)
+    a new pair for this device. A wrong current password counts towards the sign-in lock, and
+    the route is throttled as sign-in is: `invalid_credentials`, `account_locked`,
+    `rate_limited` (429 with `Retry-After`)."""
+    return await service.change_password_and_resume(db, check, actor, body)
 
 
 @me.get("", response_model=UserOut, responses=_AUTH_ERRORS)
@@ -266,14 +269,15 @@ async def reset_password(body: PasswordReset, db: Session, context: Context) -> 
     "/email",
     status_code=202,
     response_model=Accepted,
-    responses=problem_responses(Unauthenticated, Conflict),
+    responses=problem_responses(Unauthenticated, Conflict, RateLimited),
 )
 async def change_email(
-    body: EmailChange, actor: AnyUser, db: Session, context: Context
+    body: EmailChange, actor: AnyUser, db: Session, check: CheckCredentials
 ) -> Accepted:
-    """Ask to change the account's email (the current password is required). A link goes to the
-    new address; the change takes effect when it is opened."""
-    await email_flows.request_email_change(db, actor, body, context)
+    """Ask to change the account's email (the current password is required, checked as at
+    sign-in: a wrong one counts towards the lock; `account_locked`, `rate_limited`). A link goes
+    to the new address; the change takes effect when it is opened."""
+    await email_flows.request_email_change(db, check, actor, body)
     return Accepted(detail="Open the link we sent to the new address to finish the change.")
 
 
@@ -283,13 +287,11 @@ async def change_email(
     dependencies=[PUBLIC],
     responses=problem_responses(Unauthenticated, Invalid, RateLimited),
 )
-async def verify_mfa(
-    body: MfaVerify, db: Session, runtime: RuntimeDep, keys: Keys, context: Context
-) -> TokenPair:
+async def verify_mfa(body: MfaVerify, db: Session, check: CheckCredentials) -> TokenPair:
     """Second sign-in step: the `mfa_token` from login plus a 6-digit code from the
     authenticator app (each code works once) or one of the recovery codes (each works once).
     Codes: `invalid_mfa_token`, `invalid_mfa_code`, `account_locked`."""
-    return await two_factor.verify_mfa(db, runtime.ratelimiter, keys, body, context)
+    return await two_factor.verify_mfa(db, check, body)
 
 
 @auth.post("/mfa/totp/setup", response_model=TotpSetup, responses=problem_responses(Conflict))
@@ -315,13 +317,15 @@ async def totp_enable(
 @auth.post(
     "/mfa/totp/disable",
     status_code=204,
-    responses=problem_responses(Conflict, Unauthenticated),
+    responses=problem_responses(Conflict, Unauthenticated, RateLimited),
 )
 async def totp_disable(
-    body: TotpDisable, actor: AnyUser, db: Session, keys: Keys, context: Context
+    body: TotpDisable, actor: AnyUser, db: Session, check: CheckCredentials
 ) -> Response:
-    """Turn two-step sign-in off: needs the password and a current code (or a recovery code)."""
-    await two_factor.totp_disable(db, keys, actor, body, context)
+    """Turn two-step sign-in off: needs the password and a current code (or a recovery code).
+    Both are checked as at sign-in: wrong ones count towards the lock (`account_locked`,
+    `rate_limited`)."""
+    await two_factor.totp_disable(db, check, actor, body)
     return Response(status_code=204)
 
 

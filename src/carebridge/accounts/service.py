@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
+from carebridge.accounts.credentials import CredentialCheck
 from carebridge.accounts.models import (
     CLINICIAN_ROLES,
     STAFF_ROLES,
@@ -42,7 +43,6 @@ from carebridge.platform.errors import (
     Forbidden,
     Invalid,
     NotFound,
-    RateLimited,
     Unauthenticated,
 )
 from carebridge.platform.events import publish_after_commit
@@ -50,18 +50,10 @@ from carebridge.platform.passwords import (
     hash_password,
     needs_rehash,
     password_problem,
-    verify_password,
 )
 from carebridge.platform.ratelimit import RateLimiter
 
-LOGIN_PER_IP = "30/minute"
-LOGIN_PER_ACCOUNT = "10/minute"
 REGISTER_PER_IP = "20/hour"
-
-
-class InvalidCredentials(Unauthenticated):
-    code = "invalid_credentials"
-    title = "Wrong email or password"
 
 
 async def audit_user(
@@ -92,10 +84,6 @@ def normalize_email(email: str) -> str:
 
 async def hash_new_password(password: str) -> str:
     return await asyncio.to_thread(hash_password, password)
-
-
-async def password_matches(password_hash: str | None, password: str) -> bool:
-    return await asyncio.to_thread(verify_password, password_hash, password)
 
 
 def check_password(password: str, *context_words: str) -> None:
@@ -171,29 +159,12 @@ async def create_admin(db: AsyncSession, *, email: str, name: str, password: str
 
 
 async def first_factor(
-    db: AsyncSession,
-    limiter: RateLimiter,
-    keys: KeyStore,
-    body: Credentials,
-    context: RequestContext,
+    db: AsyncSession, check: CredentialCheck, body: Credentials
 ) -> tuple[User, MfaChallenge | None]:
     """Check email and password (throttled, lockout, audited). Returns the user, and the MFA
     challenge when a second factor is still due."""
-    email = normalize_email(str(body.email))
-    await limiter.hit(LOGIN_PER_IP, "login-ip", context.ip or "-")
-    await limiter.hit(LOGIN_PER_ACCOUNT, "login-account", email)
-    user = await db.scalar(select(User).where(User.email == email).with_for_update())
-    now = datetime.now(UTC)
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        raise RateLimited(
-            "Too many failed sign-ins: this account is locked for a while.",
-            code="account_locked",
-            retry_after=max(1, int((user.locked_until - now).total_seconds())),
-        )
-    known_hash = user.password_hash if user is not None else None
-    if not await password_matches(known_hash, body.password) or user is None:
-        await record_failed_sign_in(db, keys, user, context, now)
-        raise InvalidCredentials("Wrong email or password.", keep_changes=True)
+    user = await check.sign_in(db, normalize_email(str(body.email)), body.password)
+    context = check.context
     if user.status == UserStatus.disabled:
         await audit_user(db, "auth.login", user, context, outcome="denied", reason="disabled")
         raise Forbidden("This account is disabled.", code="account_disabled", keep_changes=True)
@@ -201,7 +172,7 @@ async def first_factor(
         user.password_hash = await hash_new_password(body.password)
     if user.mfa_enabled:
         await audit_user(db, "auth.login", user, context, outcome="mfa_required")
-        return user, MfaChallenge(mfa_token=await issue_mfa_token(db, keys, user.id))
+        return user, MfaChallenge(mfa_token=await issue_mfa_token(db, check.keys, user.id))
     user.failed_logins = 0
     user.locked_until = None
     await audit_user(db, "auth.login", user, context)
@@ -209,46 +180,12 @@ async def first_factor(
 
 
 async def login(
-    db: AsyncSession,
-    limiter: RateLimiter,
-    keys: KeyStore,
-    body: Credentials,
-    context: RequestContext,
+    db: AsyncSession, check: CredentialCheck, body: Credentials
 ) -> TokenPair | MfaChallenge:
-    user, challenge = await first_factor(db, limiter, keys, body, context)
+    user, challenge = await first_factor(db, check, body)
     if challenge is not None:
         return challenge
-    return await start_session(db, keys, user, context)
-
-
-async def record_failed_sign_in(
-    db: AsyncSession,
-    keys: KeyStore,
-    user: User | None,
-    context: RequestContext,
-    now: datetime,
-    action: str = "auth.login",
-) -> None:
-    wrong = "wrong_password" if action == "auth.login" else "wrong_code"
-    details: dict[str, object] = {"reason": "unknown_email" if user is None else wrong}
-    if user is not None:
-        user.failed_logins += 1
-        threshold = keys.settings.login_lock_threshold
-        if user.failed_logins >= threshold:
-            user.locked_until = now + timedelta(minutes=keys.settings.login_lock_minutes)
-            user.failed_logins = 0
-            details["locked"] = True
-    await record(
-        db,
-        action=action,
-        outcome="failure",
-        actor_id=user.id if user else None,
-        actor_role=user.role if user else None,
-        resource_type="user",
-        resource_id=user.id if user else None,
-        context=context,
-        **details,
-    )
+    return await start_session(db, check.keys, user, check.context)
 
 
 async def start_session(
@@ -460,25 +397,24 @@ async def update_me(db: AsyncSession, actor: Actor, body: ProfileUpdate) -> User
 
 
 async def change_password_and_resume(
-    db: AsyncSession, keys: KeyStore, actor: Actor, body: PasswordChange, context: RequestContext
+    db: AsyncSession, check: CredentialCheck, actor: Actor, body: PasswordChange
 ) -> TokenPair:
     """Change the password (every session ends) and give this device a fresh session."""
-    user = await change_password(db, keys, actor, body, context)
-    return await start_session(db, keys, user, context)
+    user = await change_password(db, check, actor, body)
+    return await start_session(db, check.keys, user, check.context)
 
 
 async def change_password(
-    db: AsyncSession, keys: KeyStore, actor: Actor, body: PasswordChange, context: RequestContext
+    db: AsyncSession, check: CredentialCheck, actor: Actor, body: PasswordChange
 ) -> User:
-    """Requires the current password. Every session of the user ends: their tokens and
-    cookies stop working at once."""
-    user = await get_me(db, actor)
-    if not await password_matches(user.password_hash, body.current_password):
-        await audit_user(db, "auth.password_change", user, context, outcome="failure")
-        raise InvalidCredentials("The current password is wrong.", keep_changes=True)
+    """Requires the current password (checked as sign-in checks it). Every session of the user
+    ends: their tokens and cookies stop working at once."""
+    user = await check.current_password(
+        db, actor.id, body.current_password, action="auth.password_change"
+    )
     check_password(body.new_password, user.email, user.name)
     user.password_hash = await hash_new_password(body.new_password)
     user.password_changed_at = datetime.now(UTC)
     ended = await end_sessions(db, user.id, "password_changed")
-    await audit_user(db, "auth.password_change", user, context, sessions_ended=ended)
+    await audit_user(db, "auth.password_change", user, check.context, sessions_ended=ended)
     return user

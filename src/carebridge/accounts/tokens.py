@@ -32,6 +32,7 @@ from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from carebridge.accounts.models import SigningKey
+from carebridge.accounts.sealed import PRIVATE_KEY
 from carebridge.config import Settings
 from carebridge.platform.crypto import Keyring
 from carebridge.platform.db import engine_of
@@ -122,7 +123,8 @@ class KeyStore:
             rows = await usable_keys(db, self._horizon())
         self._public = {row.kid: _public_key(row) for row in rows}
         current = next(row for row in rows if row.retired_at is None)
-        raw = self.keyring.decrypt(current.private_key, current.kid.encode())
+        raw = self.keyring.open(PRIVATE_KEY, current)
+        assert raw is not None  # the column is NOT NULL
         private = serialization.load_der_private_key(raw, password=None)
         assert isinstance(private, Ed25519PrivateKey)
         self._signing = (current.kid, private)
@@ -187,10 +189,15 @@ async def make_first_key(engine: AsyncEngine, keyring: Keyring) -> None:
             select(func.count()).select_from(SigningKey).where(SigningKey.retired_at.is_(None))
         )
         if not current:
-            await connection.execute(insert(SigningKey).values(**_new_key_values(keyring)))
+            key = _new_key(keyring)
+            values = {"kid": key.kid, "algorithm": key.algorithm, "public_jwk": key.public_jwk}
+            await connection.execute(
+                insert(SigningKey).values(**values, private_key=key.private_key)
+            )
 
 
-def _new_key_values(keyring: Keyring) -> dict[str, Any]:
+def _new_key(keyring: Keyring) -> SigningKey:
+    """A new signing key, not yet added to any session."""
     private = Ed25519PrivateKey.generate()
     kid = secrets.token_urlsafe(12)
     der = private.private_bytes(
@@ -200,16 +207,13 @@ def _new_key_values(keyring: Keyring) -> dict[str, Any]:
     )
     public_jwk: dict[str, Any] = OKPAlgorithm.to_jwk(private.public_key(), as_dict=True)
     public_jwk.update({"kid": kid, "alg": ALGORITHM, "use": "sig"})
-    return {
-        "kid": kid,
-        "algorithm": ALGORITHM,
-        "private_key": keyring.encrypt(der, kid.encode()),
-        "public_jwk": public_jwk,
-    }
+    row = SigningKey(kid=kid, algorithm=ALGORITHM, public_jwk=public_jwk)
+    row.private_key = keyring.seal(PRIVATE_KEY, row, der)
+    return row
 
 
 async def create_signing_key(db: AsyncSession, keyring: Keyring) -> SigningKey:
-    row = SigningKey(**_new_key_values(keyring))
+    row = _new_key(keyring)
     db.add(row)
     await db.flush()
     return row

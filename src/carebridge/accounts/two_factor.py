@@ -9,6 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts import mfa
 from carebridge.accounts.actors import Actor
+from carebridge.accounts.credentials import (
+    CredentialCheck,
+    InvalidCredentials,
+    InvalidMfaCode,
+)
 from carebridge.accounts.models import RecoveryCode, User, UserStatus
 from carebridge.accounts.schemas import (
     MfaVerify,
@@ -17,75 +22,32 @@ from carebridge.accounts.schemas import (
     TotpDisable,
     TotpSetup,
 )
-from carebridge.accounts.service import (
-    InvalidCredentials,
-    audit_user,
-    password_matches,
-    record_failed_sign_in,
-    start_session,
-)
+from carebridge.accounts.service import audit_user, start_session
 from carebridge.accounts.tokens import KeyStore, verify_mfa_token
 from carebridge.platform.context import RequestContext
-from carebridge.platform.errors import Conflict, Invalid, NotFound, RateLimited, Unauthenticated
-from carebridge.platform.ratelimit import RateLimiter
+from carebridge.platform.errors import Conflict, Invalid, NotFound
 
 # -- second factor (TOTP) -----------------------------------------------------------------------
 
-MFA_PER_ACCOUNT = "10/minute"
 
-
-class InvalidMfaCode(Unauthenticated):
-    code = "invalid_mfa_code"
-    title = "Wrong or reused code"
-
-
-async def verify_mfa(
-    db: AsyncSession,
-    limiter: RateLimiter,
-    keys: KeyStore,
-    body: MfaVerify,
-    context: RequestContext,
-) -> TokenPair:
+async def verify_mfa(db: AsyncSession, check: CredentialCheck, body: MfaVerify) -> TokenPair:
     """Second sign-in step: the MFA token from /login plus a TOTP code or a recovery code."""
-    user = await second_factor(db, limiter, keys, body, context)
-    return await start_session(db, keys, user, context)
+    user = await second_factor(db, check, body)
+    return await start_session(db, check.keys, user, check.context)
 
 
-async def second_factor(
-    db: AsyncSession,
-    limiter: RateLimiter,
-    keys: KeyStore,
-    body: MfaVerify,
-    context: RequestContext,
-) -> User:
+async def second_factor(db: AsyncSession, check: CredentialCheck, body: MfaVerify) -> User:
     """Check the TOTP or recovery code for the MFA token's user (throttled, lockout, audited)."""
-    user_id = await verify_mfa_token(db, keys, body.mfa_token)
-    await limiter.hit(MFA_PER_ACCOUNT, "mfa", str(user_id))
+    user_id = await verify_mfa_token(db, check.keys, body.mfa_token)
     user = await db.get(User, user_id, with_for_update=True)
     if user is None or user.status == UserStatus.disabled or not user.mfa_enabled:
         raise InvalidCredentials("Sign in again.")
-    now = datetime.now(UTC)
-    if user.locked_until is not None and user.locked_until > now:
-        raise RateLimited(
-            "Too many failed sign-ins: this account is locked for a while.",
-            code="account_locked",
-            retry_after=max(1, int((user.locked_until - now).total_seconds())),
-        )
-    if body.code:
-        method, ok = "totp", await mfa.accept_code(db, keys.keyring, user, body.code)
-    elif body.recovery_code:
-        method = "recovery_code"
-        ok = await mfa.use_recovery_code(db, keys.settings, user.id, body.recovery_code)
-    else:
-        raise Invalid(
-            "Send a code from the authenticator app or a recovery code.", code="code_required"
-        )
-    if not ok:
-        await record_failed_sign_in(db, keys, user, context, now, action="auth.mfa_verify")
-        raise InvalidMfaCode("Wrong or already used code.", keep_changes=True)
+    method = await check.second_factor(
+        db, user, code=body.code, recovery_code=body.recovery_code, action="auth.mfa_verify"
+    )
     user.failed_logins = 0
     user.locked_until = None
-    await audit_user(db, "auth.mfa_verify", user, context, method=method)
+    await audit_user(db, "auth.mfa_verify", user, check.context, method=method)
     return user
 
 
@@ -130,22 +92,21 @@ async def totp_enable(
 
 
 async def totp_disable(
-    db: AsyncSession, keys: KeyStore, actor: Actor, body: TotpDisable, context: RequestContext
+    db: AsyncSession, check: CredentialCheck, actor: Actor, body: TotpDisable
 ) -> None:
-    """Requires the password and a current code (or a recovery code)."""
-    user = await _locked_me(db, actor)
-    if not user.mfa_enabled:
-        raise Conflict("Two-step sign-in is not on.", code="mfa_not_enabled")
-    password_ok = await password_matches(user.password_hash, body.password)
-    code_ok = password_ok and (
-        await mfa.accept_code(db, keys.keyring, user, body.code)
-        or await mfa.use_recovery_code(db, keys.settings, user.id, body.code)
-    )
-    if not code_ok:
-        await audit_user(db, "auth.mfa_disabled", user, context, outcome="failure")
-        raise InvalidCredentials("Wrong password or code.", keep_changes=True)
+    """Requires the password and a current code (or a recovery code), each checked as sign-in
+    checks it. The answer does not say which of the two was wrong."""
+    try:
+        user = await check.current_password(db, actor.id, body.password, action="auth.mfa_disabled")
+        if not user.mfa_enabled:
+            raise Conflict("Two-step sign-in is not on.", code="mfa_not_enabled")
+        await check.second_factor(
+            db, user, code=body.code, recovery_code=body.code, action="auth.mfa_disabled"
+        )
+    except (InvalidCredentials, InvalidMfaCode) as exc:
+        raise InvalidCredentials("Wrong password or code.", keep_changes=True) from exc
     user.totp_secret = None
     user.mfa_enabled_at = None
     user.totp_last_step = None
     await db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-    await audit_user(db, "auth.mfa_disabled", user, context)
+    await audit_user(db, "auth.mfa_disabled", user, check.context)

@@ -20,6 +20,7 @@ from carebridge.accounts.models import User
 from carebridge.compliance.service import record
 from carebridge.directory.models import PatientProfile
 from carebridge.directory.schemas import EmergencyContact, PatientProfileIn, PatientProfileOut
+from carebridge.directory.sealed import ADDRESS, DATE_OF_BIRTH, EMERGENCY_CONTACT
 from carebridge.platform.context import RequestContext
 from carebridge.platform.crypto import Keyring
 from carebridge.platform.errors import NotFound
@@ -30,33 +31,17 @@ def may_read(actor: Actor, patient_id: uuid.UUID) -> bool:
     return actor.id == patient_id
 
 
-def _aad(patient_id: uuid.UUID, field: str) -> bytes:
-    return f"patient_profile:{patient_id}:{field}".encode()
-
-
-def _seal(keyring: Keyring, patient_id: uuid.UUID, field: str, value: str | None) -> bytes | None:
-    if value is None:
-        return None
-    return keyring.encrypt(value.encode(), _aad(patient_id, field))
-
-
-def _open(keyring: Keyring, patient_id: uuid.UUID, field: str, sealed: bytes | None) -> str | None:
-    if sealed is None:
-        return None
-    return keyring.decrypt(sealed, _aad(patient_id, field)).decode()
-
-
 def _profile_out(keyring: Keyring, user: User, profile: PatientProfile | None) -> PatientProfileOut:
     if profile is None:
         return PatientProfileOut(phone=user.phone, updated_at=None)
-    born = _open(keyring, user.id, "date_of_birth", profile.date_of_birth_sealed)
-    contact = _open(keyring, user.id, "emergency_contact", profile.emergency_contact_sealed)
+    born = keyring.open_text(DATE_OF_BIRTH, profile)
+    contact = keyring.open_text(EMERGENCY_CONTACT, profile)
     return PatientProfileOut(
         date_of_birth=None if born is None else date.fromisoformat(born),
         sex=profile.sex,  # the database holds it to the same set
         phone=user.phone,
         emergency_contact=None if contact is None else EmergencyContact(**json.loads(contact)),
-        address=_open(keyring, user.id, "address", profile.address_sealed),
+        address=keyring.open_text(ADDRESS, profile),
         updated_at=profile.updated_at,
     )
 
@@ -107,9 +92,9 @@ async def update_patient_profile(
     born = None if body.date_of_birth is None else body.date_of_birth.isoformat()
     contact = None if body.emergency_contact is None else body.emergency_contact.model_dump_json()
     profile.sex = body.sex
-    profile.date_of_birth_sealed = _seal(keyring, actor.id, "date_of_birth", born)
-    profile.emergency_contact_sealed = _seal(keyring, actor.id, "emergency_contact", contact)
-    profile.address_sealed = _seal(keyring, actor.id, "address", body.address)
+    profile.date_of_birth_sealed = keyring.seal(DATE_OF_BIRTH, profile, born)
+    profile.emergency_contact_sealed = keyring.seal(EMERGENCY_CONTACT, profile, contact)
+    profile.address_sealed = keyring.seal(ADDRESS, profile, body.address)
     user.phone = body.phone
     await db.flush()
     await db.refresh(profile)

@@ -1,4 +1,5 @@
-"""The directory columns sealed with the keyring (associated data as in patients.py)."""
+"""The directory columns sealed with the keyring: a patient's date of birth, address and
+emergency contact, each bound to the patient and the field (``patient_profile:<id>:<field>``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ def _profile_field(field: str) -> SealedColumn:
     )
 
 
-SEALED_COLUMNS: tuple[SealedColumn, ...] = tuple(
-    _profile_field(field) for field in ("date_of_birth", "address", "emergency_contact")
-)
+DATE_OF_BIRTH = _profile_field("date_of_birth")
+ADDRESS = _profile_field("address")
+EMERGENCY_CONTACT = _profile_field("emergency_contact")
+
+SEALED_COLUMNS: tuple[SealedColumn, ...] = (DATE_OF_BIRTH, ADDRESS, EMERGENCY_CONTACT)

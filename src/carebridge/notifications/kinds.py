@@ -81,3 +81,12 @@ ANNOUNCEMENT = register_kind(
         defaults=frozenset({Channel.in_app, Channel.email}),
     )
 )
+# What administrators must look at (a payment that does not match its booking). Not mandatory:
+# each admin chooses the channels, in-app and email by default.
+ADMIN_ALERT = register_kind(
+    Kind(
+        "admin_alert",
+        "For administrators: problems that need a person (payments that do not match)",
+        defaults=frozenset({Channel.in_app, Channel.email}),
+    )
+)

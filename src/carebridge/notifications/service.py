@@ -16,7 +16,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
-from carebridge.notifications.kinds import Kind
+from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.notifications.kinds import ADMIN_ALERT, Kind
 from carebridge.notifications.kinds import kind as find_kind
 from carebridge.notifications.models import (
     Channel,
@@ -243,6 +244,25 @@ async def notify_many(
         created += notification_ids
     deliver_after_commit(db, due)
     return created
+
+
+async def notify_admins(
+    db: AsyncSession,
+    title: str,
+    body: str,
+    *,
+    data: dict[str, Any] | None = None,
+    link: str | None = None,
+    dedup_key: str | None = None,
+) -> list[uuid.UUID]:
+    """Tell every active administrator something that needs a person (kind ``admin_alert``:
+    in-app and email unless an admin turned a channel off)."""
+    admins = await db.scalars(
+        select(User.id).where(User.role == Role.admin, User.status == UserStatus.active)
+    )
+    return await notify_many(
+        db, list(admins), ADMIN_ALERT.name, title, body, data=data, link=link, dedup_key=dedup_key
+    )
 
 
 # -- reading --------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ Locks are always taken in the same order as scheduling takes them: the appointme
 payment. Webhook events are recorded once (the event id is inserted first, so a concurrent
 duplicate waits for the first and then finds it) and converge whatever their order: a failure
 after a success changes nothing, and a success for a booking that is no longer held is refunded.
+An event is applied only to the payment it describes: the intent we created for it, for its
+amount in its currency. Anything else leaves the booking as it is and is put before the admins.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carebridge.accounts.actors import Actor
 from carebridge.compliance.service import record
 from carebridge.config import Settings
-from carebridge.notifications.service import notify
+from carebridge.directory.codes import format_fee
+from carebridge.notifications.service import notify, notify_admins
 from carebridge.payments.models import Payment, PaymentStatus, ProviderEvent
 from carebridge.payments.policy import visible_payments
 from carebridge.payments.providers import ProviderEventIn, provider_for
@@ -44,8 +47,6 @@ from carebridge.scheduling.models import Appointment, AppointmentStatus
 log = structlog.get_logger(__name__)
 
 _PAID = frozenset({PaymentStatus.succeeded, PaymentStatus.refund_pending, PaymentStatus.refunded})
-_ZERO_DECIMAL = frozenset({"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF"})
-_ZERO_DECIMAL |= {"UGX", "VND", "VUV", "XAF", "XOF", "XPF"}
 
 
 # -- scheduling's hooks (inside its transaction) --------------------------------------------------
@@ -221,6 +222,9 @@ async def _apply(db: AsyncSession, provider_name: str, event: ProviderEventIn) -
         return Applied("ignored")
     payment = await _payment_of_event(db, provider_name, event.object)
     if payment is None:
+        # Not one of ours (CareBridge names its payment in every intent's metadata): another
+        # system on the same Stripe account, or a test deployment sharing it.
+        log.warning("payment_event_unknown", type=event.type, intent_id=_intent_id(event.object))
         return Applied("unknown_payment")
     # The appointment first, then the payment: the order scheduling locks them in.
     await db.execute(
@@ -228,6 +232,9 @@ async def _apply(db: AsyncSession, provider_name: str, event: ProviderEventIn) -
     )
     locked = await _locked_payment(db, payment.appointment_id)
     assert locked is not None
+    differences = _differences(locked, event)
+    if differences:
+        return Applied(await _mismatched(db, locked, event, differences), locked.id)
     if event.type == "payment_intent.succeeded":
         outcome = await _succeeded(db, locked, event.object)
     else:
@@ -235,12 +242,104 @@ async def _apply(db: AsyncSession, provider_name: str, event: ProviderEventIn) -
     return Applied(outcome, locked.id)
 
 
+def _intent_id(intent: Mapping[str, Any]) -> str:
+    return str(intent.get("id") or "")
+
+
+def _minor_units(value: Any) -> int | None:
+    # JSON numbers only (a bool is an int to Python): Stripe sends amounts as integers in the
+    # currency's smallest unit, as we store them (cents for CAD, yen for JPY).
+    return value if type(value) is int else None
+
+
+def _received(intent: Mapping[str, Any]) -> str:
+    amount, currency = _minor_units(intent.get("amount")), intent.get("currency")
+    if amount is None or not isinstance(currency, str):
+        return f"amount {intent.get('amount')!r} in {currency!r}"
+    return format_fee(amount, currency.upper())
+
+
+def _named_payment(intent: Mapping[str, Any]) -> str | None:
+    metadata = intent.get("metadata")
+    named = metadata.get("payment_id") if isinstance(metadata, Mapping) else None
+    return None if named is None else str(named)
+
+
+def _differences(payment: Payment, event: ProviderEventIn) -> list[str]:
+    """What in the event's intent differs from ``payment``: its id (once we know the intent),
+    its amount (and, for a success, the amount received) and its currency (Stripe writes ISO
+    codes in lower case)."""
+    intent = event.object
+    differences = []
+    known, named = payment.provider_payment_id, _named_payment(intent)
+    if (known is not None and _intent_id(intent) != known) or named not in (None, str(payment.id)):
+        differences.append("intent")
+    amounts = [intent.get("amount")]
+    if event.type == "payment_intent.succeeded" and "amount_received" in intent:
+        amounts.append(intent["amount_received"])
+    if any(_minor_units(amount) != payment.amount for amount in amounts):
+        differences.append("amount")
+    currency = intent.get("currency")
+    if not isinstance(currency, str) or currency.upper() != payment.currency:
+        differences.append("currency")
+    return differences
+
+
+async def _mismatched(
+    db: AsyncSession, payment: Payment, event: ProviderEventIn, differences: list[str]
+) -> str:
+    """Leave the payment and its booking as they are, and put the event before a person: the
+    money (if any was taken) is for them to return or to match by hand."""
+    intent = event.object
+    intent_id = _intent_id(intent)
+    paid = _received(intent)
+    log.warning(
+        "payment_mismatch",
+        payment_id=str(payment.id),
+        event_id=event.id,
+        type=event.type,
+        intent_id=intent_id,
+        differences=differences,
+        expected=money(payment),
+        received=paid,
+    )
+    await _audit(
+        db,
+        payment,
+        "payment.mismatch",
+        outcome="denied",
+        event_id=event.id,
+        event_type=event.type,
+        intent_id=intent_id,
+        differences=differences,
+    )
+    await notify_admins(
+        db,
+        "A payment does not match its booking",
+        f"Stripe reported {event.type} for PaymentIntent {intent_id} ({paid}), but the "
+        f"payment of appointment {payment.appointment_id} is {money(payment)} under "
+        f"PaymentIntent {payment.provider_payment_id or '(not yet known)'}: "
+        f"{', '.join(differences)} differ. The appointment was left as it was "
+        f"({payment.status.replace('_', ' ')}). Check the PaymentIntent in the Stripe "
+        "dashboard and refund it if the money should not have been taken.",
+        data={
+            "payment_id": str(payment.id),
+            "appointment_id": str(payment.appointment_id),
+            "intent_id": intent_id,
+            "event_id": event.id,
+            "differences": differences,
+        },
+        link=f"/appointments/{payment.appointment_id}",
+    )
+    return "mismatch"
+
+
 async def _payment_of_event(
     db: AsyncSession, provider_name: str, intent: Mapping[str, Any]
 ) -> Payment | None:
     """By the intent's id; failing that by our payment id in its metadata (an event may
     arrive before the request that created the intent has saved its id)."""
-    intent_id = str(intent.get("id") or "")
+    intent_id = _intent_id(intent)
     payment: Payment | None = await db.scalar(
         select(Payment).where(
             Payment.provider == provider_name, Payment.provider_payment_id == intent_id
@@ -248,18 +347,13 @@ async def _payment_of_event(
     )
     if payment is not None:
         return payment
-    metadata = intent.get("metadata")
-    raw = metadata.get("payment_id") if isinstance(metadata, Mapping) else None
     try:
-        payment_id = uuid.UUID(str(raw))
+        payment_id = uuid.UUID(str(_named_payment(intent)))
     except ValueError:
         return None
+    # Whether or not it already has an intent: one with another id is then a mismatch to show.
     payment = await db.scalar(
-        select(Payment).where(
-            Payment.id == payment_id,
-            Payment.provider == provider_name,
-            Payment.provider_payment_id.is_(None),
-        )
+        select(Payment).where(Payment.id == payment_id, Payment.provider == provider_name)
     )
     return payment
 
@@ -267,13 +361,10 @@ async def _payment_of_event(
 async def _succeeded(db: AsyncSession, payment: Payment, intent: Mapping[str, Any]) -> str:
     if payment.status in _PAID:
         return f"already_{payment.status}"
-    if intent.get("amount") not in (None, payment.amount):
-        # We created the intent with the payment's amount; a difference needs a person.
-        log.warning("payment_amount_mismatch", payment_id=str(payment.id))
     payment.status = PaymentStatus.succeeded
     payment.paid_at = datetime.now(UTC)
     payment.failure_reason = None
-    payment.provider_payment_id = payment.provider_payment_id or str(intent.get("id"))
+    payment.provider_payment_id = payment.provider_payment_id or _intent_id(intent)
     await _audit(db, payment, "payment.succeeded")
     held = await moves.mark_paid(db, payment.appointment_id)
     status = held.status if held is not None else await _appointment_status(db, payment)
@@ -403,10 +494,8 @@ async def list_payments(
 
 
 def money(payment: Payment) -> str:
-    """ "50.00 EUR" (minor units shown as the currency writes them)."""
-    if payment.currency in _ZERO_DECIMAL:
-        return f"{payment.amount} {payment.currency}"
-    return f"{payment.amount / 100:.2f} {payment.currency}"
+    """ "50.00 EUR", "15000 JPY" (minor units shown as the currency writes them)."""
+    return format_fee(payment.amount, payment.currency)
 
 
 async def _tell(db: AsyncSession, payment: Payment, title: str, body: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from typing import Any
 
 import asyncpg
@@ -76,7 +77,11 @@ def after_commit(session: AsyncSession, action: AfterCommit) -> None:
 
 async def undo_unless_kept(session: AsyncSession, error: BaseException) -> None:
     """For handlers that answer an error themselves (a form shown again) instead of raising:
-    undo the transaction as a raised error would, unless the error keeps its changes."""
+    undo the transaction as a raised error would, unless the error keeps its changes. A failure
+    of ours (500, such as stored data that does not open) is nothing a form can fix: it is
+    raised on, to the error page and the errors' observers."""
+    if isinstance(error, CareBridgeError) and error.status == HTTPStatus.INTERNAL_SERVER_ERROR:
+        raise error
     if isinstance(error, CareBridgeError) and error.keep_changes:
         return
     unit_of_work(session).discard()

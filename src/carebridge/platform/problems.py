@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -116,12 +116,28 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     ]
 
 
-def install_problem_handlers(app: FastAPI, *, html_fallback: HtmlErrorRenderer | None) -> None:
+# Called with every domain error before it is answered, for what an error itself must leave on
+# record (the audit row of an unreadable sealed value); the domains provide them to create_app.
+ErrorObserver = Callable[[Request, CareBridgeError], Awaitable[None]]
+
+
+def install_problem_handlers(
+    app: FastAPI,
+    *,
+    html_fallback: HtmlErrorRenderer | None,
+    observers: Sequence[ErrorObserver] = (),
+) -> None:
     """Register the handlers that render errors. Unexpected exceptions are handled by the
     request middleware, which owns the request id and the traceback log line."""
 
     async def on_domain_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, CareBridgeError)
+        for observe in observers:
+            try:
+                await observe(request, exc)
+            except Exception:
+                # The error is still answered as it should be; the failed record is logged.
+                log.exception("error_observer_failed", code=exc.error_code)
         if html_fallback is not None and html_fallback.wants_html(request):
             return html_fallback.render(request, exc.status, exc.detail)
         return problem_response(

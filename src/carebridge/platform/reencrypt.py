@@ -22,7 +22,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from carebridge.platform.crypto import DecryptionError, Keyring, SealedColumn
+from carebridge.platform.crypto import Keyring, SealedColumn, Unreadable
 from carebridge.platform.db import Database
 from carebridge.platform.registry import SEALED_COLUMN_MODULES, load_models
 
@@ -126,20 +126,18 @@ def _reseal(
     updates: list[dict[str, Any]] = []
     for row in rows:
         report.seen += 1
-        ciphertext: bytes = row[sealed.column]
-        aad = sealed.associated_data(row)
         try:
-            plaintext = keyring.decrypt(ciphertext, aad)
-        except DecryptionError as error:
-            row_id = "/".join(str(row[name]) for name in sealed.key)
-            report.failed.append(Failure(row_id, str(error)))
+            plaintext = keyring.open(sealed, row)
+        except Unreadable as error:
+            report.failed.append(Failure(error.row_id, error.reason))
             continue
-        if keyring.is_current(ciphertext):
+        assert plaintext is not None  # the walk reads only rows with a value
+        if keyring.is_current(row[sealed.column]):
             report.current += 1
             continue
         report.resealed += 1
         keys = {f"key_{name}": row[name] for name in sealed.key}
-        updates.append({**keys, "sealed_value": keyring.encrypt(plaintext, aad)})
+        updates.append({**keys, "sealed_value": keyring.seal(sealed, row, plaintext)})
     return updates
 
 

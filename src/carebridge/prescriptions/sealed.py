@@ -15,4 +15,7 @@ def _field(field: str) -> SealedColumn:
     )
 
 
-SEALED_COLUMNS: tuple[SealedColumn, ...] = (_field("diagnosis"), _field("notes"))
+DIAGNOSIS = _field("diagnosis")
+NOTES = _field("notes")
+
+SEALED_COLUMNS: tuple[SealedColumn, ...] = (DIAGNOSIS, NOTES)

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import structlog
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,8 +26,8 @@ from carebridge.accounts.models import Role, User
 from carebridge.compliance.service import record
 from carebridge.notifications.service import notify
 from carebridge.platform.context import SYSTEM, RequestContext
-from carebridge.platform.crypto import DecryptionError, Keyring
-from carebridge.platform.errors import CareBridgeError, Conflict, Forbidden, NotFound
+from carebridge.platform.crypto import Keyring
+from carebridge.platform.errors import Conflict, Forbidden, NotFound
 from carebridge.platform.pagination import Page, keyset_page
 from carebridge.prescriptions.kinds import PRESCRIPTION_ISSUED
 from carebridge.prescriptions.models import (
@@ -46,48 +45,15 @@ from carebridge.prescriptions.schemas import (
     PrescriptionPatch,
     PrescriptionSummary,
 )
+from carebridge.prescriptions.sealed import DIAGNOSIS, NOTES
 from carebridge.scheduling import service as scheduling
 from carebridge.scheduling.models import AppointmentStatus
-
-log = structlog.get_logger(__name__)
 
 # Appointments a prescription may be written for: under way or done.
 OPEN_FOR_PRESCRIBING = frozenset({AppointmentStatus.in_progress, AppointmentStatus.completed})
 # Verification codes: 16 characters without look-alikes (0/O, 1/I/L), printed in groups of 4.
 _CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 _CODE_LENGTH = 16
-
-
-class Unreadable(CareBridgeError):
-    """A sealed field does not decrypt: damaged, moved, or sealed under an unknown key."""
-
-    status = 500
-    code = "unreadable"
-    title = "Stored data could not be read"
-
-
-# -- sealing --------------------------------------------------------------------------------------
-
-
-def aad(prescription_id: uuid.UUID, field: str) -> bytes:
-    return f"prescription:{prescription_id}:{field}".encode()
-
-
-def seal(
-    keyring: Keyring, prescription_id: uuid.UUID, field: str, value: str | None
-) -> bytes | None:
-    if value is None:
-        return None
-    return keyring.encrypt(value.encode(), aad(prescription_id, field))
-
-
-def unseal(
-    keyring: Keyring, prescription_id: uuid.UUID, field: str, sealed: bytes | None
-) -> str | None:
-    """The plaintext; raises :class:`DecryptionError` rather than return anything else."""
-    if sealed is None:
-        return None
-    return keyring.decrypt(sealed, aad(prescription_id, field)).decode()
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -171,17 +137,8 @@ async def _out(
     is on record too); a change is audited by its own row."""
     if audit_read:
         await audit(db, actor, row, "prescription.read", context)
-    try:
-        diagnosis = unseal(keyring, row.id, "diagnosis", row.diagnosis_sealed)
-        notes = unseal(keyring, row.id, "notes", row.notes_sealed)
-    except DecryptionError as exc:
-        log.error("prescription_unreadable", prescription_id=str(row.id), reason=str(exc))
-        await audit(db, actor, row, "prescription.unreadable", context)
-        raise Unreadable(
-            "This prescription's sealed fields could not be decrypted; the operators have been "
-            "alerted.",
-            keep_changes=True,
-        ) from exc
+    diagnosis = keyring.open_text(DIAGNOSIS, row)
+    notes = keyring.open_text(NOTES, row)
     names = await _names(db, {row.doctor_id, row.patient_id})
     lines = [LineOut.model_validate(line) for line in await _lines(db, row.id)]
     return PrescriptionOut(
@@ -277,8 +234,8 @@ async def write(
         patient_id=appointment.patient_id,
         status=PrescriptionStatus.draft,
     )
-    row.diagnosis_sealed = seal(keyring, row.id, "diagnosis", body.diagnosis)
-    row.notes_sealed = seal(keyring, row.id, "notes", body.notes)
+    row.diagnosis_sealed = keyring.seal(DIAGNOSIS, row, body.diagnosis)
+    row.notes_sealed = keyring.seal(NOTES, row, body.notes)
     db.add(row)
     await db.flush()
     await _replace_lines(db, row, body.lines)
@@ -302,9 +259,9 @@ async def update(
     _check_draft(row)
     given = body.model_fields_set
     if "diagnosis" in given:
-        row.diagnosis_sealed = seal(keyring, row.id, "diagnosis", body.diagnosis)
+        row.diagnosis_sealed = keyring.seal(DIAGNOSIS, row, body.diagnosis)
     if "notes" in given:
-        row.notes_sealed = seal(keyring, row.id, "notes", body.notes)
+        row.notes_sealed = keyring.seal(NOTES, row, body.notes)
     if "lines" in given:
         await _replace_lines(db, row, body.lines or [])
     await db.flush()

@@ -9,7 +9,6 @@ database's exclusion constraint decides who gets a contested slot (the others ge
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -48,16 +47,13 @@ from carebridge.scheduling.notices import (
 )
 from carebridge.scheduling.policy import visible_appointments
 from carebridge.scheduling.schemas import AppointmentOut, BookIn
+from carebridge.scheduling.sealed import REASON
 
 _Doctor = aliased(User)
 _Patient = aliased(User)
 
 
 # -- reading --------------------------------------------------------------------------------------
-
-
-def _aad(appointment_id: uuid.UUID) -> bytes:
-    return f"appointment:{appointment_id}:reason".encode()
 
 
 def _out(row: Appointment, doctor: str, patient: str, reason: str | None) -> AppointmentOut:
@@ -119,9 +115,8 @@ async def read(
     if found is None:
         raise NotFound("No such appointment.")
     row, doctor, patient = found
-    reason = None
-    if row.reason_sealed is not None:
-        reason = keyring.decrypt(row.reason_sealed, _aad(row.id)).decode()
+    reason = keyring.open_text(REASON, row)
+    if reason is not None:
         await audit(db, actor, row, "appointment.reason_read", context)
     return _out(row, doctor, patient, reason)
 
@@ -168,9 +163,15 @@ class Booked:
     created: bool  # False: the same Idempotency-Key answered with the first result
 
 
-def _request_hash(body: BookIn) -> bytes:
-    canonical = f"{body.doctor_id}|{body.starts_at.astimezone(UTC).isoformat()}|{body.type}|"
-    return hashlib.sha256((canonical + (body.reason or "")).encode()).digest()
+# The keyring's purpose for the hash of a booking request. Keyed: the reason for the visit is in
+# it, and an unkeyed hash would let a copy of the database confirm a guessed reason.
+_REQUEST_HASH = "booking-request"
+
+
+def _booking_request(body: BookIn) -> bytes:
+    """What makes two bookings with one Idempotency-Key the same request."""
+    start = body.starts_at.astimezone(UTC).isoformat()
+    return json.dumps([str(body.doctor_id), start, str(body.type), body.reason or ""]).encode()
 
 
 # A slot is checked by listing the open slots in [start, start + _PROBE) and finding start.
@@ -365,7 +366,9 @@ async def book(
     )
     assert facts is not None  # the caller's own row
     if facts["earlier_id"] is not None:
-        if facts["earlier_hash"] != _request_hash(body):
+        if not keyring.keyed_hash_matches(
+            _REQUEST_HASH, _booking_request(body), facts["earlier_hash"]
+        ):
             raise Invalid(
                 "This Idempotency-Key was used for a different booking; use a new key.",
                 code="idempotency_key_reused",
@@ -408,12 +411,13 @@ async def book(
         fee=fee,
         currency=facts["currency"],
         idempotency_key=idempotency_key,
-        request_hash=_request_hash(body) if idempotency_key else None,
+        request_hash=keyring.keyed_hash(_REQUEST_HASH, _booking_request(body))
+        if idempotency_key
+        else None,
         confirmed_at=None if paid_online else now,
         created_at=now,
     )
-    if body.reason:
-        row.reason_sealed = keyring.encrypt(body.reason.encode(), _aad(row.id))
+    row.reason_sealed = keyring.seal(REASON, row, body.reason or None)
     reminders = reminders_of(settings, row)
     logged = audit_values(**audit_fields(actor, row, "appointment.booked", context))
     logged["details"] = json.dumps(logged["details"])

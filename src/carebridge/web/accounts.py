@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from carebridge.accounts import admin, email_flows, service, two_factor
 from carebridge.accounts.actors import key_store_of
+from carebridge.accounts.credentials import CheckCredentials
 from carebridge.accounts.models import STAFF_ROLES, Role, User, UserStatus
 from carebridge.accounts.schemas import (
     Credentials,
@@ -119,14 +120,14 @@ async def signin(
     db: Session,
     runtime: RuntimeDep,
     context: Context,
+    check: CheckCredentials,
     email: FormStr,
     password: FormStr,
     next: FormStr = "/account",
 ) -> Response:
-    keys = _keys(request, runtime)
     try:
         user, challenge = await service.first_factor(
-            db, runtime.ratelimiter, keys, Credentials(email=email, password=password), context
+            db, check, Credentials(email=email, password=password)
         )
     except (CareBridgeError, ValueError) as exc:
         await undo_unless_kept(db, exc)  # a failed attempt still counts
@@ -178,6 +179,7 @@ async def mfa_verify(
     db: Session,
     runtime: RuntimeDep,
     context: Context,
+    check: CheckCredentials,
     code: FormStr = "",
     recovery_code: FormStr = "",
     next: FormStr = "/account",
@@ -185,10 +187,9 @@ async def mfa_verify(
     token = request.cookies.get(MFA_COOKIE)
     if not token:
         return redirect("/signin")
-    keys = _keys(request, runtime)
     try:
         body = MfaVerify(mfa_token=token, code=code or None, recovery_code=recovery_code or None)
-        user = await two_factor.second_factor(db, runtime.ratelimiter, keys, body, context)
+        user = await two_factor.second_factor(db, check, body)
     except (CareBridgeError, ValueError) as exc:
         await undo_unless_kept(db, exc)
         return render(
@@ -327,17 +328,16 @@ async def change_password(
     db: Session,
     runtime: RuntimeDep,
     context: Context,
+    check: CheckCredentials,
     current_password: FormStr,
     new_password: FormStr,
 ) -> Response:
-    keys = _keys(request, runtime)
     try:
         user = await service.change_password(
             db,
-            keys,
+            check,
             actor,
             PasswordChange(current_password=current_password, new_password=new_password),
-            context,
         )
     except (CareBridgeError, ValueError) as exc:
         await undo_unless_kept(db, exc)

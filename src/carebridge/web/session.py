@@ -110,13 +110,15 @@ async def web_session_actor(request: Request, db: Session, runtime: RuntimeDep) 
             .where(AuthSession.id == session.id)
             .values(last_used_at=now, idle_expires_at=min(now + idle, session.absolute_expires_at))
         )
-    return Actor(
+    actor = Actor(
         id=session.user_id,
         role=Role(row.role),
         status=UserStatus(row.status),
         session_id=session.id,
         mfa_enrolled=row.mfa_enabled_at is not None,
     )
+    request.state.actor = actor  # as the API's callers do
+    return actor
 
 
 @caller

@@ -1,0 +1,298 @@
+"""Every sealed column answers a damaged value the same way: 500 problem+json ``unreadable``
+(never a generic ``internal_error``), and a ``sealed.unreadable`` audit row naming the column and
+the row. The columns come from the registry (``registry.SEALED_COLUMN_MODULES``), so a column
+added later fails here until it says how a row is made and which requests open it.
+
+Most values are shown by a route that reads them back; two never are, and are opened by the
+routes that use them: a signing key's private half by sign-in (it signs the tokens), a TOTP
+secret by the second sign-in step and by turning two-step sign-in off."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pyotp
+import pytest
+from sqlalchemy import select, update
+
+from carebridge.accounts.models import Role, SigningKey, User
+from carebridge.compliance.models import AuditEvent
+from carebridge.platform.crypto import SealedColumn
+from carebridge.platform.db import Database
+from carebridge.platform.reencrypt import load_sealed_columns
+from carebridge.platform.registry import load_models
+from carebridge.scheduling.sealed import REASON as SCHEDULING_REASON
+from tests.directory.conftest import make_doctor  # noqa: F401 - a fixture
+from tests.factories import PASSWORD, Headers, MakeUser, SignIn, TokenFor
+from tests.prescriptions.conftest import (  # noqa: F401 - fixtures
+    MakeConsultation,
+    cleanup_jobs,
+    consultation,
+    write,
+)
+from tests.scheduling.conftest import next_weekday, scheduled_doctor  # noqa: F401 - a fixture
+from tests.web.test_account_pages import csrf, sign_in_browser
+
+HTML = {"accept": "text/html"}
+
+Read = Callable[[], Awaitable[httpx.Response]]
+
+
+@dataclass
+class Made:
+    """A row with a value in the column (its key columns), and the requests that open it."""
+
+    row: dict[str, Any]
+    reads: list[Read]
+
+
+@dataclass
+class World:
+    client: httpx.AsyncClient
+    database: Database
+    make_user: MakeUser
+    token_for: TokenFor
+    sign_in: SignIn
+    scheduled_doctor: Callable[..., Awaitable[Any]]
+    consultation: MakeConsultation
+    write: Callable[..., Awaitable[dict[str, Any]]]
+
+
+Scenario = Callable[[World], Awaitable[Made]]
+
+
+@dataclass
+class Booking:
+    id: uuid.UUID
+    patient: User
+    patient_headers: Headers
+    doctor_headers: Headers
+
+
+async def _booking(world: World) -> Booking:
+    """An appointment booked through the API, with a reason for the visit."""
+    doctor, doctor_headers = await world.scheduled_doctor()
+    patient = await world.make_user(Role.patient)
+    headers = await world.token_for(patient)
+    booked = await world.client.post(
+        "/api/v1/appointments",
+        json={
+            "doctor_id": str(doctor.id),
+            "starts_at": f"{next_weekday(2).isoformat()}T10:00:00+00:00",
+            "type": "video",
+            "reason": "Chest pain since Tuesday",
+        },
+        headers=headers,
+    )
+    assert booked.status_code == 201, booked.text
+    return Booking(uuid.UUID(booked.json()["id"]), patient, headers, doctor_headers)
+
+
+async def _appointment_reason(world: World) -> Made:
+    booking = await _booking(world)
+    url = f"/api/v1/appointments/{booking.id}"
+    return Made(
+        {"id": booking.id},
+        [
+            lambda: world.client.get(url, headers=booking.patient_headers),
+            lambda: world.client.get(url, headers=booking.doctor_headers),
+        ],
+    )
+
+
+async def _patient_profile(world: World) -> Made:
+    patient = await world.make_user(Role.patient)
+    headers = await world.token_for(patient)
+    url = "/api/v1/patients/me/profile"
+    saved = await world.client.put(
+        url,
+        json={
+            "date_of_birth": "1984-03-09",
+            "sex": "female",
+            "phone": "+351912345678",
+            "address": "12 Harbour Lane, Porto",
+            "emergency_contact": {"name": "Rita Alves", "phone": "+351912345679"},
+        },
+        headers=headers,
+    )
+    assert saved.status_code == 200, saved.text
+    return Made({"user_id": patient.id}, [lambda: world.client.get(url, headers=headers)])
+
+
+async def _prescription(world: World) -> Made:
+    visit = await world.consultation()
+    draft = await world.write(visit)  # a draft: the database keeps an issued one unchanged
+    url = f"/api/v1/prescriptions/{draft['id']}"
+    return Made(
+        {"id": uuid.UUID(draft["id"])},
+        [lambda: world.client.get(url, headers=visit.doctor.headers)],
+    )
+
+
+async def _totp_secret(world: World) -> Made:
+    me = await world.sign_in()
+    setup = await world.client.post("/api/v1/auth/mfa/totp/setup", headers=me.headers)
+    secret = setup.json()["secret"]
+    enabled = await world.client.post(
+        "/api/v1/auth/mfa/totp/enable",
+        json={"code": pyotp.TOTP(secret).at(time.time() - 30)},
+        headers=me.headers,
+    )
+    assert enabled.status_code == 200, enabled.text
+
+    async def second_step() -> httpx.Response:
+        login = await world.client.post(
+            "/api/v1/auth/login", json={"email": me.email, "password": PASSWORD}
+        )
+        assert login.json()["mfa_required"] is True, login.text
+        return await world.client.post(
+            "/api/v1/auth/mfa/verify",
+            json={"mfa_token": login.json()["mfa_token"], "code": pyotp.TOTP(secret).now()},
+        )
+
+    async def turn_off() -> httpx.Response:
+        return await world.client.post(
+            "/api/v1/auth/mfa/totp/disable",
+            json={"password": PASSWORD, "code": pyotp.TOTP(secret).now()},
+            headers=me.headers,
+        )
+
+    return Made({"id": me.user_id}, [second_step, turn_off])
+
+
+async def _signing_key(world: World) -> Made:
+    user = await world.make_user(Role.patient)
+    await world.token_for(user)  # a current signing key exists; the app has not loaded it yet
+    async with world.database.sessionmaker() as db:
+        current = await db.scalar(
+            select(SigningKey)
+            .where(SigningKey.retired_at.is_(None))
+            .order_by(SigningKey.created_at.desc())
+            .limit(1)
+        )
+    assert current is not None
+    return Made(
+        {"id": current.id, "kid": current.kid},
+        [
+            lambda: world.client.post(
+                "/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}
+            )
+        ],
+    )
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "appointments.reason_sealed": _appointment_reason,
+    "patient_profiles.date_of_birth_sealed": _patient_profile,
+    "patient_profiles.address_sealed": _patient_profile,
+    "patient_profiles.emergency_contact_sealed": _patient_profile,
+    "prescriptions.diagnosis_sealed": _prescription,
+    "prescriptions.notes_sealed": _prescription,
+    "users.totp_secret": _totp_secret,
+    "signing_keys.private_key": _signing_key,
+}
+
+
+@pytest.fixture
+def world(
+    client: httpx.AsyncClient,
+    database: Database,
+    make_user: MakeUser,
+    token_for: TokenFor,
+    sign_in: SignIn,
+    scheduled_doctor: Callable[..., Awaitable[Any]],  # noqa: F811 - the imported fixture
+    consultation: MakeConsultation,  # noqa: F811 - the imported fixture
+    write: Callable[..., Awaitable[dict[str, Any]]],  # noqa: F811 - the imported fixture
+) -> World:
+    return World(
+        client, database, make_user, token_for, sign_in, scheduled_doctor, consultation, write
+    )
+
+
+async def _flip_a_bit(database: Database, column: SealedColumn, row: dict[str, Any]) -> None:
+    table = load_models().tables[column.table]
+    where = [table.c[name] == row[name] for name in column.key]
+    async with database.transaction() as db:
+        sealed = await db.scalar(select(table.c[column.column]).where(*where))
+        assert isinstance(sealed, bytes), f"{column.name}: the scenario left it empty"
+        damaged = bytearray(sealed)
+        damaged[-5] ^= 0x01  # inside the ciphertext, before the tag
+        await db.execute(update(table).where(*where).values({column.column: bytes(damaged)}))
+
+
+@pytest.mark.parametrize("column", load_sealed_columns(), ids=lambda column: column.name)
+async def test_a_damaged_value_answers_unreadable_and_is_audited(
+    column: SealedColumn, world: World, database: Database
+) -> None:
+    scenario = SCENARIOS.get(column.name)
+    assert scenario is not None, f"{column.name} is sealed: say here how it is made and read"
+    made = await scenario(world)
+    await _flip_a_bit(database, column, made.row)
+
+    for read in made.reads:
+        answer = await read()
+        assert answer.status_code == 500, answer.text
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert answer.json()["code"] == "unreadable"
+        assert answer.json()["title"] == "Stored data could not be read"
+
+    async with database.sessionmaker() as db:
+        audited = list(
+            await db.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.action == "sealed.unreadable",
+                    AuditEvent.resource_id == "/".join(str(made.row[k]) for k in column.key),
+                )
+            )
+        )
+    assert len(audited) == len(made.reads)
+    for row in audited:
+        assert (row.outcome, row.resource_type) == ("failure", column.table)
+        assert row.details["column"] == column.name
+        assert row.details["reason"] == "ciphertext damaged or bound to other data"
+        assert row.request_id is not None
+
+
+def test_every_sealed_column_has_a_scenario() -> None:
+    """Also when a test run is filtered: a new column is not covered until it is listed."""
+    assert {column.name for column in load_sealed_columns()} == set(SCENARIOS)
+
+
+async def test_the_pages_answer_a_damaged_value_with_the_error_page_and_audit_it(
+    world: World, database: Database
+) -> None:
+    """A form that fails on stored data shows the error page (a 500, nothing to fix in the
+    form), and the read is on the audit trail with the signed-in person as its actor."""
+    booking = await _booking(world)
+    appointment_id, patient = booking.id, booking.patient
+    await _flip_a_bit(database, SCHEDULING_REASON, {"id": appointment_id})
+    signed = await sign_in_browser(world.client, patient.email)
+    assert signed.status_code == 303, signed.text
+
+    page = await world.client.get(f"/appointments/{appointment_id}", headers=HTML)
+    token = csrf(await world.client.get("/appointments", headers=HTML))
+    cancelled = await world.client.post(
+        f"/appointments/{appointment_id}/act",
+        # Back to the list: a page that does not show the reason, so only the error shows it.
+        data={"move": "cancel", "back": "list", "csrf_token": token},
+        headers=HTML,
+    )
+    for answer in (page, cancelled):
+        assert answer.status_code == 500, answer.text
+        assert answer.headers["content-type"].startswith("text/html")
+        assert "Chest pain" not in answer.text
+    async with database.sessionmaker() as db:
+        actors = list(
+            await db.scalars(
+                select(AuditEvent.actor_id).where(
+                    AuditEvent.action == "sealed.unreadable",
+                    AuditEvent.resource_id == str(appointment_id),
+                )
+            )
+        )
+    assert actors == [patient.id, patient.id]
