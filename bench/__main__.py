@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import sys
 
-from bench import booking, doctors_list, middleware, notify_fanout, presence_fanout, startup
+from bench import (
+    booking,
+    doctors_list,
+    inputs,
+    middleware,
+    notify_fanout,
+    presence_fanout,
+    startup,
+)
 
 BENCHMARKS = {
     "middleware": middleware.main,
+    "inputs": inputs.main,
     "startup": startup.main,
     "notify_fanout": notify_fanout.main,
     "doctors_list": doctors_list.main,
