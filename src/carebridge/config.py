@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None,
         description="PostgreSQL URL; unset starts an embedded PostgreSQL under the data dir.",
+    )
+    migration_database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL of the role that owns the schema, for migrations only; "
+        "unset: migrations connect with CAREBRIDGE_DATABASE_URL.",
     )
     redis_url: str | None = Field(default=None, description="Redis URL for multi-process fan-out.")
     secret_key: SecretStr | None = Field(default=None, description="Signing key (32+ chars).")
@@ -262,12 +267,14 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("database_url", "redis_url", "storage_url", mode="before")
+    @field_validator(
+        "database_url", "migration_database_url", "redis_url", "storage_url", mode="before"
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "migration_database_url")
     @classmethod
     def _postgres_only(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(
@@ -282,6 +289,24 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _application_role_is_named(self) -> Settings:
+        # Migrations grant the application's privileges to the user of CAREBRIDGE_DATABASE_URL;
+        # without one, libpq would pick a user from the environment and the grants could miss.
+        if self.migration_database_url is None:
+            return self
+        if self.database_url is None:
+            raise ValueError(
+                "CAREBRIDGE_MIGRATION_DATABASE_URL is set without CAREBRIDGE_DATABASE_URL, "
+                "the application's own connection"
+            )
+        if not make_url(self.database_url).username:
+            raise ValueError(
+                "CAREBRIDGE_DATABASE_URL must name its user: migrations grant the "
+                "application's privileges to that role"
+            )
+        return self
 
     # -- derived values -------------------------------------------------------------------------
 
@@ -315,6 +340,13 @@ class Settings(BaseSettings):
     def sqlalchemy_url(self) -> URL:
         """The database URL for SQLAlchemy over asyncpg."""
         return _require_url(self.database_url).set(drivername="postgresql+asyncpg")
+
+    @property
+    def migration_sqlalchemy_url(self) -> URL:
+        """The URL migrations connect with: the schema owner's, or the application's own when
+        no separate one is set."""
+        url = _require_url(self.migration_database_url or self.database_url)
+        return url.set(drivername="postgresql+asyncpg")
 
     @property
     def libpq_url(self) -> str:
