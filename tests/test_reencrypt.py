@@ -32,9 +32,10 @@ from carebridge.platform.db import Database
 from carebridge.platform.migrate import upgrade
 from carebridge.platform.reencrypt import Failure, load_sealed_columns, reencrypt_column
 from carebridge.platform.registry import load_models
+from carebridge.platform.roles import ApplicationRole
 from carebridge.prescriptions.models import Prescription
 from carebridge.scheduling.models import Appointment
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, as_role
 
 KEY_A = "rotation-test-key-A-0123456789abcdefghijklmn"
 KEY_B = "rotation-test-key-B-0123456789abcdefghijklmn"
@@ -54,13 +55,16 @@ def _database_url(server_url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-async def template(postgres_server_url: str) -> AsyncIterator[str]:
+async def template(
+    postgres_server_url: str, application_role: ApplicationRole
+) -> AsyncIterator[str]:
+    """Migrated by the owner, with the grants of the application's role (copies keep them)."""
     name = f"carebridge_reencrypt_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(_admin_url(postgres_server_url), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = make_url(_database_url(postgres_server_url, name)).set(drivername="postgresql+asyncpg")
     engine = create_async_engine(url)
-    await upgrade(engine)
+    await upgrade(engine, grant_to=application_role)
     await engine.dispose()  # a template must have no connections
     yield name
     with psycopg.connect(_admin_url(postgres_server_url), autocommit=True) as conn:
@@ -70,8 +74,8 @@ async def template(postgres_server_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def fresh_url(postgres_server_url: str, template: str) -> Iterator[str]:
-    """A migrated database of this test's own, dropped afterwards."""
+def owner_url(postgres_server_url: str, template: str) -> Iterator[str]:
+    """A migrated database of this test's own, as its owner; dropped afterwards."""
     name = f"{template}_{uuid.uuid4().hex[:6]}"
     admin = _admin_url(postgres_server_url)
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -85,6 +89,12 @@ def fresh_url(postgres_server_url: str, template: str) -> Iterator[str]:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
+
+
+@pytest.fixture
+def fresh_url(owner_url: str, application_role: ApplicationRole) -> str:
+    """That database as the application's role, which re-encryption runs as."""
+    return as_role(owner_url, application_role)
 
 
 @pytest.fixture
@@ -288,13 +298,14 @@ def test_registered_columns_exist_and_hold_bytes() -> None:
             assert name in table.c, sealed.name
 
 
-def _run_cli(tmp_path: Path, database_url: str, *args: str) -> tuple[int, str, str]:
+def _run_cli(tmp_path: Path, database_url: str, owner_url: str, *args: str) -> tuple[int, str, str]:
     """``carebridge reencrypt`` in this process, with current key B and previous key A."""
     env: dict[str, str | None] = {n: None for n in os.environ if n.startswith("CAREBRIDGE_")}
     env.update(
         CAREBRIDGE_ENVIRONMENT="test",
         CAREBRIDGE_DATA_DIR=str(tmp_path),
         CAREBRIDGE_DATABASE_URL=database_url,
+        CAREBRIDGE_MIGRATION_DATABASE_URL=owner_url,
         CAREBRIDGE_SECRET_KEY=TEST_SECRET,
         CAREBRIDGE_ENCRYPTION_KEY=KEY_B,
         CAREBRIDGE_ENCRYPTION_PREVIOUS_KEYS=KEY_A,
@@ -304,29 +315,31 @@ def _run_cli(tmp_path: Path, database_url: str, *args: str) -> tuple[int, str, s
 
 
 async def test_the_command_rotates_reports_and_fails_on_a_damaged_value(
-    fresh: Database, fresh_url: str, tmp_path: Path
+    fresh: Database, fresh_url: str, owner_url: str, tmp_path: Path
 ) -> None:
     expected = await seal_everything(fresh, Keyring(KEY_A))
     total = len(expected)
 
     # The command runs its own event loop: give it a thread of its own.
-    code, out, err = await asyncio.to_thread(_run_cli, tmp_path, fresh_url, "--dry-run")
+    code, out, err = await asyncio.to_thread(_run_cli, tmp_path, fresh_url, owner_url, "--dry-run")
     assert code == 0, err
     assert f"total: {total} seen, {total} would re-seal, 0 already current, 0 failed" in out
     assert await read_all(fresh, Keyring(KEY_A)) == expected
 
-    code, out, err = await asyncio.to_thread(_run_cli, tmp_path, fresh_url, "--batch-size", "2")
+    code, out, err = await asyncio.to_thread(
+        _run_cli, tmp_path, fresh_url, owner_url, "--batch-size", "2"
+    )
     assert code == 0, err
     assert "prescriptions.diagnosis_sealed: 3 seen, 3 re-sealed" in out
     assert f"total: {total} seen, {total} re-sealed, 0 already current, 0 failed" in out
     assert await read_all(fresh, Keyring(KEY_B)) == expected
 
-    code, out, err = await asyncio.to_thread(_run_cli, tmp_path, fresh_url)
+    code, out, err = await asyncio.to_thread(_run_cli, tmp_path, fresh_url, owner_url)
     assert code == 0, err
     assert f"total: {total} seen, 0 re-sealed, {total} already current, 0 failed" in out
 
     damaged_id = await _damage_one_reason(fresh)
-    code, out, err = await asyncio.to_thread(_run_cli, tmp_path, fresh_url)
+    code, out, err = await asyncio.to_thread(_run_cli, tmp_path, fresh_url, owner_url)
     assert code == 1
     assert f"total: {total} seen, 0 re-sealed, {total - 1} already current, 1 failed" in out
     assert f"cannot decrypt appointments.reason_sealed row {damaged_id}: ciphertext damaged" in err
