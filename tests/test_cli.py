@@ -192,6 +192,7 @@ def test_non_postgres_database_url_is_a_clear_message(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.usefixtures("owner_engine")  # migrated: the application may not
 def test_create_admin_and_rotate_keys(tmp_path: Path, database_url: str) -> None:
     env = clean_env(
         CAREBRIDGE_DATA_DIR=str(tmp_path),
@@ -225,6 +226,7 @@ def test_create_admin_and_rotate_keys(tmp_path: Path, database_url: str) -> None
     assert "new signing key" in rotated.stdout
 
 
+@pytest.mark.usefixtures("owner_engine")  # migrated: the application may not
 def test_check_warns_when_the_application_could_switch_off_the_audit_guard(
     tmp_path: Path, database_url: str, owner_database_url: str
 ) -> None:
