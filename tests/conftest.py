@@ -1,5 +1,6 @@
 """Test harness: one real PostgreSQL per session (embedded by default, or
-CAREBRIDGE_TEST_DATABASE_URL), migrated once; every test runs in a transaction rolled back at
+CAREBRIDGE_TEST_DATABASE_URL), migrated once by the database's owner; the application connects
+as a role of its own, as in production, and every test runs in a transaction rolled back at
 the end."""
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from carebridge.platform.db import Database
 from carebridge.platform.embedded import EmbeddedPostgres
 from carebridge.platform.logging import configure_logging
 from carebridge.platform.migrate import upgrade
+from carebridge.platform.roles import ApplicationRole
 from tests.factories import serving
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,8 +60,8 @@ def _admin_url(server_url: str) -> str:
 
 @contextmanager
 def fresh_database(server_url: str, template: str | None = None) -> Iterator[str]:
-    """A new database on the server (empty, or a copy of ``template``), dropped (``WITH
-    (FORCE)``) afterwards."""
+    """A new database on the server (empty, or a copy of ``template``), as the server's admin,
+    dropped (``WITH (FORCE)``) afterwards."""
     name = f"{template or 'carebridge_test'}_{uuid.uuid4().hex[:10]}"
     admin = _admin_url(server_url)
     create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
@@ -77,28 +79,70 @@ def fresh_database(server_url: str, template: str | None = None) -> Iterator[str
 
 
 @pytest.fixture(scope="session")
-def database_url(postgres_server_url: str) -> Iterator[str]:
-    """A fresh database for this test session, dropped at the end."""
+def application_role(postgres_server_url: str) -> Iterator[ApplicationRole]:
+    """The role the application connects as in tests, like production's: it owns nothing, and
+    migrations grant it what it needs. Roles belong to the whole server, which other test
+    sessions share, hence a name of its own; dropped at the end (after the databases that
+    grant it anything, which are dropped first as fixtures that depend on it)."""
+    role = ApplicationRole(f"carebridge_test_app_{uuid.uuid4().hex[:10]}", uuid.uuid4().hex)
+    with psycopg.connect(_admin_url(postgres_server_url), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(role.name), sql.Literal(role.password)
+            )
+        )
+    yield role
+    with psycopg.connect(_admin_url(postgres_server_url), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role.name)))
+
+
+def as_role(url: str, role: ApplicationRole) -> str:
+    """``url`` with ``role``'s name and password."""
+    with_role = make_url(url).set(username=role.name, password=role.password)
+    return with_role.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def owner_database_url(
+    postgres_server_url: str, application_role: ApplicationRole
+) -> Iterator[str]:
+    """A fresh database for this test session, as its owner (the server's admin), who runs the
+    migrations; dropped at the end."""
     with fresh_database(postgres_server_url) as url:
         yield url
 
 
 @pytest.fixture(scope="session")
-async def migrated_template(postgres_server_url: str) -> AsyncIterator[str]:
-    """An empty migrated database that ``fresh_url`` copies (made on first use)."""
+def database_url(owner_database_url: str, application_role: ApplicationRole) -> str:
+    """The session's database as the application's role: what the application connects with."""
+    return as_role(owner_database_url, application_role)
+
+
+@pytest.fixture(scope="session")
+async def migrated_template(
+    postgres_server_url: str, application_role: ApplicationRole
+) -> AsyncIterator[str]:
+    """An empty database migrated by its owner, with the grants of the application's role
+    (copies keep them), that ``fresh_owner_url`` copies; made on first use."""
     with fresh_database(postgres_server_url) as url:
         engine = create_async_engine(make_url(url).set(drivername="postgresql+asyncpg"))
-        await upgrade(engine)
+        await upgrade(engine, grant_to=application_role)
         await engine.dispose()  # a template must have no connections
         yield str(make_url(url).database)
 
 
 @pytest.fixture
-def fresh_url(postgres_server_url: str, migrated_template: str) -> Iterator[str]:
-    """A migrated database of this test's own, with nothing in it (as a new server's), for tests
-    that commit and must see only their own rows; dropped afterwards."""
+def fresh_owner_url(postgres_server_url: str, migrated_template: str) -> Iterator[str]:
+    """A migrated database of this test's own, with nothing in it (as a new server's), as its
+    owner: for tests that commit and must see only their own rows; dropped afterwards."""
     with fresh_database(postgres_server_url, migrated_template) as url:
         yield url
+
+
+@pytest.fixture
+def fresh_url(fresh_owner_url: str, application_role: ApplicationRole) -> str:
+    """That database as the application's role."""
+    return as_role(fresh_owner_url, application_role)
 
 
 @pytest.fixture
@@ -123,16 +167,33 @@ def make_settings(tmp_dir: Path, **overrides: object) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    settings = make_settings(tmp_path_factory.mktemp("data"), database_url=database_url)
+def settings(
+    database_url: str, owner_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    settings = make_settings(
+        tmp_path_factory.mktemp("data"),
+        database_url=database_url,
+        migration_database_url=owner_database_url,
+    )
     configure_logging(settings)
     return settings
 
 
 @pytest.fixture(scope="session")
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+async def owner_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The database's owner, which migrates it to head once and grants the application's role
+    its privileges. Tests use it only for what the application must not be able to do."""
+    engine = create_async_engine(settings.migration_sqlalchemy_url)
+    await upgrade(engine, grant_to=ApplicationRole.of(settings))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings, owner_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """The application's engine: every test runs as the application's role, so the suite
+    shows its grants are enough for every code path."""
     engine = create_async_engine(settings.sqlalchemy_url)
-    await upgrade(engine)
     yield engine
     await engine.dispose()
 

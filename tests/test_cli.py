@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 import socket
+import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psutil
+import psycopg
 import pytest
+from psycopg import sql
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from carebridge.platform.migrate import head_revision
-from tests.conftest import TEST_SECRET
+from carebridge.platform.embedded import EmbeddedPostgres
+from carebridge.platform.migrate import head_revision, upgrade
+from carebridge.platform.roles import ApplicationRole
+from tests.conftest import ROOT, TEST_SECRET, as_role
 from tests.helpers import carebridge, clean_env, free_port, running_server
 
 
@@ -22,19 +32,35 @@ def postgres_gone(pid: int) -> bool:
         return True
 
 
-def test_serve_without_database_url_runs_on_embedded_postgres(tmp_path: Path) -> None:
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A data dir for an embedded PostgreSQL, outside pytest's temporary root: as root, the
+    server runs as another user and needs every parent directory open to it, and each pytest
+    session starting on this machine closes that root again (mode 0700)."""
+    (ROOT / "var" / "test").mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="cli-", dir=ROOT / "var" / "test"))
+    yield path / "var"
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_serve_without_database_url_runs_on_embedded_postgres(data_dir: Path) -> None:
     """The fresh-machine path: no database configured, one command, then Ctrl-C stops it all."""
-    env = clean_env(CAREBRIDGE_DATA_DIR=str(tmp_path / "var"), CAREBRIDGE_ENVIRONMENT="development")
-    log = tmp_path / "serve.log"
+    env = clean_env(CAREBRIDGE_DATA_DIR=str(data_dir), CAREBRIDGE_ENVIRONMENT="development")
+    log = data_dir.parent / "serve.log"
     with running_server(env, log) as (base_url, process):
         ready = httpx.get(f"{base_url}/health/ready").json()
         assert ready["status"] == "ok"
         assert ready["checks"]["migrations"]["status"] == "ok"
         assert httpx.get(f"{base_url}/api/docs").status_code == 200
         assert "carebridge_http_requests_total" in httpx.get(f"{base_url}/metrics").text
-        pgdata = tmp_path / "var" / "postgres"
+        pgdata = data_dir / "postgres"
         postgres_pid = int((pgdata / "postmaster.pid").read_text().split()[0])
         assert not postgres_gone(postgres_pid)
+        # A second command joins the running server; the application's role is its own.
+        checked = carebridge("check", env=env)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert "audit_guard: ok (role carebridge_app cannot alter audit_events" in checked.stdout
+        assert "all good" in checked.stdout
     assert process.returncode is not None
     assert postgres_gone(postgres_pid), "the embedded PostgreSQL outlived the server"
     assert not (pgdata / "postmaster.pid").exists()
@@ -88,16 +114,24 @@ def test_unreachable_database_is_a_clear_message(tmp_path: Path, command: list[s
     assert "Traceback" not in result.stderr
 
 
-def test_migrate_check_and_seed_against_a_database(tmp_path: Path, database_url: str) -> None:
-    env = clean_env(CAREBRIDGE_DATA_DIR=str(tmp_path), CAREBRIDGE_DATABASE_URL=database_url)
+def test_migrate_check_and_seed_against_a_database(
+    tmp_path: Path, database_url: str, owner_database_url: str
+) -> None:
+    env = clean_env(
+        CAREBRIDGE_DATA_DIR=str(tmp_path),
+        CAREBRIDGE_DATABASE_URL=database_url,
+        CAREBRIDGE_MIGRATION_DATABASE_URL=owner_database_url,
+    )
     migrated = carebridge("migrate", env=env)
     assert migrated.returncode == 0, migrated.stderr
     assert f"database is at revision {head_revision()}" in migrated.stdout
 
+    del env["CAREBRIDGE_MIGRATION_DATABASE_URL"]  # as the application's processes run
     checked = carebridge("check", env=env)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "database: ok" in checked.stdout
     assert "migrations: ok" in checked.stdout
+    assert "audit_guard: ok" in checked.stdout
     assert "all good" in checked.stdout
 
     seeded = carebridge("seed", "--demo", env=env)
@@ -158,6 +192,7 @@ def test_non_postgres_database_url_is_a_clear_message(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.usefixtures("owner_engine")  # migrated: the application may not
 def test_create_admin_and_rotate_keys(tmp_path: Path, database_url: str) -> None:
     env = clean_env(
         CAREBRIDGE_DATA_DIR=str(tmp_path),
@@ -189,3 +224,116 @@ def test_create_admin_and_rotate_keys(tmp_path: Path, database_url: str) -> None
     rotated = carebridge("keys", "rotate", env=env)
     assert rotated.returncode == 0, rotated.stderr
     assert "new signing key" in rotated.stdout
+
+
+@pytest.mark.usefixtures("owner_engine")  # migrated: the application may not
+def test_check_warns_when_the_application_could_switch_off_the_audit_guard(
+    tmp_path: Path, database_url: str, owner_database_url: str
+) -> None:
+    quiet = carebridge(
+        "check",
+        env=clean_env(CAREBRIDGE_DATA_DIR=str(tmp_path), CAREBRIDGE_DATABASE_URL=database_url),
+    )
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+    assert "audit_guard: ok" in quiet.stdout
+    assert "warning" not in quiet.stdout
+
+    # Connected as the database's owner (here the server's superuser), as before two roles.
+    as_owner = clean_env(
+        CAREBRIDGE_DATA_DIR=str(tmp_path), CAREBRIDGE_DATABASE_URL=owner_database_url
+    )
+    warned = carebridge("check", env=as_owner)
+    assert warned.returncode == 0, warned.stdout + warned.stderr
+    assert (
+        "audit_guard: warning (role postgres can switch off the audit trail's guard: "
+        "it is a superuser; run the application as a role that owns nothing" in warned.stdout
+    )
+    assert "all good, but for the warning above" in warned.stdout
+
+    production = {
+        **as_owner,
+        "CAREBRIDGE_ENVIRONMENT": "production",
+        "CAREBRIDGE_SECRET_KEY": "s" * 40,
+        "CAREBRIDGE_ENCRYPTION_KEY": "e" * 40,
+        "CAREBRIDGE_PUBLIC_BASE_URL": "https://care.example.org",
+    }
+    failed = carebridge("check", env=production)
+    assert failed.returncode == 1
+    assert "audit_guard: fail (role postgres can switch off" in failed.stdout
+    refused = carebridge("serve", "--port", str(free_port()), env=production)
+    assert refused.returncode == 1
+    assert (
+        "refusing to start: role postgres can switch off the audit trail's guard" in refused.stderr
+    )
+    assert "Traceback" not in refused.stderr
+
+
+def test_migrate_creates_the_application_role_it_is_given(
+    tmp_path: Path, owner_database_url: str
+) -> None:
+    role = ApplicationRole(f"carebridge_test_new_{uuid.uuid4().hex[:8]}", "p@ss:w0rd'%$1")
+    application_url = as_role(owner_database_url, role)
+    env = clean_env(
+        CAREBRIDGE_DATA_DIR=str(tmp_path),
+        CAREBRIDGE_DATABASE_URL=application_url,
+        CAREBRIDGE_MIGRATION_DATABASE_URL=owner_database_url,
+    )
+    try:
+        migrated = carebridge("migrate", env=env)
+        assert migrated.returncode == 0, migrated.stderr
+        checked = carebridge(
+            "check",
+            env=clean_env(
+                CAREBRIDGE_DATA_DIR=str(tmp_path), CAREBRIDGE_DATABASE_URL=application_url
+            ),
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert f"audit_guard: ok (role {role.name} cannot alter audit_events" in checked.stdout
+        assert "migrations: ok" in checked.stdout
+    finally:
+        admin = make_url(owner_database_url).render_as_string(hide_password=False)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role.name)))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role.name)))
+
+
+def test_migrating_as_the_application_role_says_what_is_needed(
+    tmp_path: Path, postgres_server_url: str, application_role: ApplicationRole
+) -> None:
+    name = f"carebridge_test_empty_{uuid.uuid4().hex[:8]}"
+    admin = make_url(postgres_server_url).set(drivername="postgresql")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        url = as_role(
+            admin.set(database=name).render_as_string(hide_password=False), application_role
+        )
+        env = clean_env(CAREBRIDGE_DATA_DIR=str(tmp_path), CAREBRIDGE_DATABASE_URL=url)
+        result = carebridge("migrate", env=env)
+        assert result.returncode == 1
+        assert "cannot migrate (" in result.stderr
+        assert "migrations connect as the schema's owner, CAREBRIDGE_MIGRATION" in result.stderr
+        assert "Traceback" not in result.stderr
+    finally:
+        with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+async def test_a_data_dir_from_before_two_roles_keeps_working(data_dir: Path) -> None:
+    """Made as CareBridge made it until the application had a role of its own: the database
+    and every object in it owned by postgres, which the application connected as."""
+    embedded = EmbeddedPostgres(data_dir / "postgres")
+    engine = create_async_engine(make_url(embedded.start()).set(drivername="postgresql+asyncpg"))
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+        embedded.stop()
+    env = clean_env(CAREBRIDGE_DATA_DIR=str(data_dir), CAREBRIDGE_ENVIRONMENT="development")
+    checked = await asyncio.to_thread(carebridge, "check", env=env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "migrations: ok" in checked.stdout
+    assert "audit_guard: ok (role carebridge_app" in checked.stdout
+    seeded = await asyncio.to_thread(carebridge, "seed", "--demo", env=env)
+    assert seeded.returncode == 0, seeded.stderr
+    assert "demo data: accounts: 5 created" in seeded.stdout

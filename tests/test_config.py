@@ -111,6 +111,41 @@ def test_only_postgresql_and_redis_urls_are_accepted(tmp_path: Path) -> None:
         Settings(database_url="mysql://root@localhost/care", _env_file=None)  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="redis://"):
         Settings(redis_url="http://localhost:6379", _env_file=None)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="postgresql://"):
+        Settings(  # type: ignore[call-arg]
+            database_url="postgresql://app@db/care",
+            migration_database_url="mysql://root@db/care",
+            _env_file=None,
+        )
+
+
+def test_migrations_connect_as_the_owner_when_one_is_set() -> None:
+    app = "postgresql://carebridge_app:pw@db.internal/carebridge"
+    owner = "postgresql://carebridge:secret@db.internal/carebridge"
+    alone = Settings(database_url=app, _env_file=None)  # type: ignore[call-arg]
+    assert alone.migration_sqlalchemy_url.username == "carebridge_app"
+    both = Settings(database_url=app, migration_database_url=owner, _env_file=None)  # type: ignore[call-arg]
+    assert both.migration_sqlalchemy_url.username == "carebridge"
+    assert both.sqlalchemy_url.username == "carebridge_app"
+
+
+@pytest.mark.parametrize(
+    ("database_url", "message"),
+    [
+        (None, "migration_database_url\n.*set without CAREBRIDGE_DATABASE_URL"),
+        # libpq would take the user from the environment: the grants could go to another role.
+        ("postgresql:///carebridge?host=/run/postgresql", "must name its user"),
+    ],
+)
+def test_the_application_role_must_be_unambiguous(database_url: str | None, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as refused:
+        Settings(  # type: ignore[call-arg]
+            database_url=database_url,
+            migration_database_url="postgresql://carebridge@db.internal/carebridge",
+            secret_key=STRONG,
+            _env_file=None,
+        )
+    assert STRONG not in str(refused.value)  # the message shows no other setting's value
 
 
 def test_production_checks_a_metrics_token_when_one_is_set(tmp_path: Path) -> None:

@@ -232,13 +232,16 @@ def test_registered_columns_exist_and_hold_bytes() -> None:
             assert name in table.c, sealed.name
 
 
-def _run_cli(tmp_path: Path, database_url: str, *args: str) -> tuple[int, str, str]:
+def _run_cli(
+    tmp_path: Path, database_url: str, fresh_owner_url: str, *args: str
+) -> tuple[int, str, str]:
     """``carebridge reencrypt`` in this process, with current key B and previous key A."""
     env: dict[str, str | None] = {n: None for n in os.environ if n.startswith("CAREBRIDGE_")}
     env.update(
         CAREBRIDGE_ENVIRONMENT="test",
         CAREBRIDGE_DATA_DIR=str(tmp_path),
         CAREBRIDGE_DATABASE_URL=database_url,
+        CAREBRIDGE_MIGRATION_DATABASE_URL=fresh_owner_url,
         CAREBRIDGE_SECRET_KEY=TEST_SECRET,
         CAREBRIDGE_ENCRYPTION_KEY=KEY_B,
         CAREBRIDGE_ENCRYPTION_PREVIOUS_KEYS=KEY_A,
@@ -248,29 +251,33 @@ def _run_cli(tmp_path: Path, database_url: str, *args: str) -> tuple[int, str, s
 
 
 async def test_the_command_rotates_reports_and_fails_on_a_damaged_value(
-    fresh: Database, fresh_url: str, tmp_path: Path
+    fresh: Database, fresh_url: str, fresh_owner_url: str, tmp_path: Path
 ) -> None:
     expected = await seal_everything(fresh, Keyring(KEY_A))
     total = len(expected)
 
     # The command runs its own event loop: give it a thread of its own.
-    code, out, err = await asyncio.to_thread(_run_cli, tmp_path, fresh_url, "--dry-run")
+    code, out, err = await asyncio.to_thread(
+        _run_cli, tmp_path, fresh_url, fresh_owner_url, "--dry-run"
+    )
     assert code == 0, err
     assert f"total: {total} seen, {total} would re-seal, 0 already current, 0 failed" in out
     assert await read_all(fresh, Keyring(KEY_A)) == expected
 
-    code, out, err = await asyncio.to_thread(_run_cli, tmp_path, fresh_url, "--batch-size", "2")
+    code, out, err = await asyncio.to_thread(
+        _run_cli, tmp_path, fresh_url, fresh_owner_url, "--batch-size", "2"
+    )
     assert code == 0, err
     assert "prescriptions.diagnosis_sealed: 3 seen, 3 re-sealed" in out
     assert f"total: {total} seen, {total} re-sealed, 0 already current, 0 failed" in out
     assert await read_all(fresh, Keyring(KEY_B)) == expected
 
-    code, out, err = await asyncio.to_thread(_run_cli, tmp_path, fresh_url)
+    code, out, err = await asyncio.to_thread(_run_cli, tmp_path, fresh_url, fresh_owner_url)
     assert code == 0, err
     assert f"total: {total} seen, 0 re-sealed, {total} already current, 0 failed" in out
 
     damaged_id = await _damage_one_reason(fresh)
-    code, out, err = await asyncio.to_thread(_run_cli, tmp_path, fresh_url)
+    code, out, err = await asyncio.to_thread(_run_cli, tmp_path, fresh_url, fresh_owner_url)
     assert code == 1
     assert f"total: {total} seen, 0 re-sealed, {total - 1} already current, 1 failed" in out
     assert f"cannot decrypt appointments.reason_sealed row {damaged_id}: ciphertext damaged" in err

@@ -12,17 +12,26 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
+import structlog
 import typer
 import uvicorn
+from sqlalchemy.exc import DBAPIError
 
 from carebridge.config import ConfigurationError, Settings, export_to_environment, load_settings
 from carebridge.platform.db import Database
 from carebridge.platform.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from carebridge.platform.embedded import application_url as embedded_application_url
 from carebridge.platform.logging import configure_logging
 
 if TYPE_CHECKING:
     from carebridge.platform.crypto import Keyring, SealedColumn
     from carebridge.platform.reencrypt import ColumnReport
+    from carebridge.platform.roles import AuditGuard
+
+log = structlog.get_logger("carebridge.cli")
+
+INSUFFICIENT_PRIVILEGE = "42501"  # SQLSTATE of "permission denied" and "must be owner"
+_ROLES_HELP = "run the application as a role that owns nothing (docs/operations.md#database-roles)"
 
 cli = typer.Typer(
     name="carebridge",
@@ -67,19 +76,36 @@ def database_ready(
         return
     embedded = EmbeddedPostgres(settings.embedded_pgdata)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        starting = pool.submit(embedded.start)
+        starting = pool.submit(_start_embedded, embedded, settings)
         if meanwhile is not None:
             meanwhile()
         try:
-            url = starting.result()
-        except EmbeddedPostgresError as exc:
-            fail(str(exc))
+            resolved = starting.result()
+        except BaseException as exc:
+            embedded.stop()  # it may have started before the grants failed
+            if isinstance(exc, EmbeddedPostgresError | Abort):
+                fail(str(exc))
+            raise
     try:
-        resolved = settings.model_copy(update={"database_url": url})
         export_to_environment(resolved)
         yield resolved
     finally:
         embedded.stop()
+
+
+def _start_embedded(embedded: EmbeddedPostgres, settings: Settings) -> Settings:
+    """Start the embedded PostgreSQL; the application connects as its own role, which is
+    created and granted its privileges here, so every command (a worker or a check on a data
+    dir from before there were two roles) finds it ready. Migrations connect as the owner."""
+    owner_url = embedded.start()
+    resolved = settings.model_copy(
+        update={
+            "database_url": embedded_application_url(owner_url),
+            "migration_database_url": owner_url,
+        }
+    )
+    asyncio.run(_grant(resolved))
+    return resolved
 
 
 async def _ping(database: Database) -> None:
@@ -90,23 +116,62 @@ async def _ping(database: Database) -> None:
 
 
 async def _check_database(settings: Settings) -> None:
+    """Reach the database as the application, and refuse to run as a role that could switch
+    off the audit trail's guard in production (elsewhere, log it)."""
+    from carebridge.platform.roles import audit_guard
+
     database = Database.from_settings(settings)
     try:
         await _ping(database)
+        async with database.engine.connect() as conn:
+            guard = await audit_guard(conn)
     finally:
         await database.dispose()
+    if guard.holds:
+        return
+    if settings.is_production:
+        raise Abort(f"refusing to start: {guard.describe()}; {_ROLES_HELP}")
+    log.warning("audit_guard_open", role=guard.role, findings=guard.findings, help=_ROLES_HELP)
 
 
 async def _migrate(settings: Settings) -> str | None:
-    from carebridge.platform.migrate import current_revision, head_revision, upgrade
+    """Migrate as the schema's owner, and grant the application's role its privileges."""
+    from carebridge.platform.migrate import current_revision, grant, head_revision, upgrade
+    from carebridge.platform.roles import ApplicationRole
 
-    database = Database.from_settings(settings)
+    database = Database.from_settings(settings, migrating=True)
+    application = ApplicationRole.of(settings)
     try:
         await _ping(database)
         current = await current_revision(database.engine)
         if current is not None and current == head_revision():
-            return current  # already at head: no need to load Alembic at all
-        return await upgrade(database.engine)
+            # Already at head: no need to load Alembic at all, but the grants may be missing
+            # (a new application role, a release without migrations).
+            if application is not None:
+                await grant(database.engine, application)
+            return current
+        return await upgrade(database.engine, grant_to=application)
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+            raise
+        raise Abort(
+            f"cannot migrate ({_describe(exc)}): migrations connect as the schema's owner, "
+            "CAREBRIDGE_MIGRATION_DATABASE_URL (docs/operations.md#database-roles)"
+        ) from exc
+    finally:
+        await database.dispose()
+
+
+async def _grant(settings: Settings) -> None:
+    from carebridge.platform.migrate import grant
+    from carebridge.platform.roles import ApplicationRole
+
+    application = ApplicationRole.of(settings)
+    assert application is not None
+    database = Database.from_settings(settings, migrating=True)
+    try:
+        await _ping(database)
+        await grant(database.engine, application)
     finally:
         await database.dispose()
 
@@ -153,10 +218,7 @@ def serve(
     except Abort as exc:
         fail(str(exc))
     with database_ready(settings, meanwhile=_import_app) as settings:
-        if settings.should_auto_migrate:
-            _run(_migrate(settings))
-        else:
-            _run(_check_database(settings))
+        _run(_ready_to_serve(settings))
         if demo:
             _run(_seed_demo(settings))
         typer.secho(f"CareBridge is starting on http://{host}:{port}", fg=typer.colors.GREEN)
@@ -171,6 +233,12 @@ def serve(
                 workers=workers,
                 **uvicorn_options(host, port),
             )
+
+
+async def _ready_to_serve(settings: Settings) -> None:
+    if settings.should_auto_migrate:
+        await _migrate(settings)
+    await _check_database(settings)
 
 
 def _import_app() -> None:
@@ -231,7 +299,8 @@ def worker(
 
 @cli.command()
 def migrate() -> None:
-    """Apply database migrations up to the newest revision."""
+    """Apply database migrations up to the newest revision, as the schema's owner
+    (CAREBRIDGE_MIGRATION_DATABASE_URL), and grant the application's role what it needs."""
     settings = _settings()
 
     async def main(settings: Settings) -> None:
@@ -251,7 +320,7 @@ def makemigration(message: Annotated[str, typer.Option("-m", "--message")]) -> N
 
     async def main(settings: Settings) -> None:
         await _migrate(settings)
-        database = Database.from_settings(settings)
+        database = Database.from_settings(settings, migrating=True)
         try:
             await make_revision(database.engine, message)
         finally:
@@ -298,6 +367,7 @@ def check() -> None:
     """Print configuration problems and test connectivity to the database and Redis."""
     from carebridge.platform.health import run_checks
     from carebridge.platform.metrics import Metrics
+    from carebridge.platform.roles import audit_guard
     from carebridge.platform.runtime import Runtime
 
     try:
@@ -310,27 +380,51 @@ def check() -> None:
     for problem in problems:
         typer.secho(f"  config: {problem}", fg=typer.colors.RED)
 
-    async def main(settings: Settings) -> bool:
+    async def main(settings: Settings) -> tuple[bool, bool]:
         runtime = Runtime.create(settings, Metrics())
         await runtime.open()
         try:
             results = await run_checks(runtime)
+            guard = None
+            if results["database"].status == "ok":
+                async with runtime.database.engine.connect() as conn:
+                    guard = await audit_guard(conn)
         finally:
             await runtime.close()
         for name, result in results.items():
             color = typer.colors.GREEN if result.status == "ok" else typer.colors.RED
             line = f"  {name}: {result.status}" + (f" ({result.error})" if result.error else "")
             typer.secho(line, fg=color)
-        return all(result.status == "ok" for result in results.values())
+        guarded = _print_audit_guard(settings, guard)
+        return all(result.status == "ok" for result in results.values()), guarded
 
     if settings.is_production and settings.database_url is None:
         typer.secho("  connectivity: not checked (no database URL)", fg=typer.colors.RED)
         raise typer.Exit(1)
     with database_ready(settings) as settings:
-        healthy = asyncio.run(main(settings))
-    if problems or not healthy:
+        healthy, guarded = asyncio.run(main(settings))
+    if problems or not healthy or (settings.is_production and not guarded):
         raise typer.Exit(1)
+    if not guarded:
+        typer.secho("all good, but for the warning above", fg=typer.colors.YELLOW)
+        return
     typer.secho("all good", fg=typer.colors.GREEN)
+
+
+def _print_audit_guard(settings: Settings, guard: AuditGuard | None) -> bool:
+    """One line on the application's role; True when it cannot switch off the audit guard.
+    A warning outside production, a failure in production (where serve refuses to start)."""
+    if guard is None:
+        typer.secho("  audit_guard: skipped (no database)", fg=typer.colors.RED)
+        return False
+    if guard.holds:
+        typer.secho(f"  audit_guard: ok ({guard.describe()})", fg=typer.colors.GREEN)
+        return True
+    status, color = (
+        ("fail", typer.colors.RED) if settings.is_production else ("warning", typer.colors.YELLOW)
+    )
+    typer.secho(f"  audit_guard: {status} ({guard.describe()}; {_ROLES_HELP})", fg=color)
+    return False
 
 
 users = typer.Typer(help="Manage accounts.", no_args_is_help=True)

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
         default=None,
         description="PostgreSQL URL; unset starts an embedded PostgreSQL under the data dir.",
     )
+    migration_database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL of the role that owns the schema, for migrations only; "
+        "unset: migrations connect with CAREBRIDGE_DATABASE_URL.",
+    )
     redis_url: str | None = Field(default=None, description="Redis URL for multi-process fan-out.")
     secret_key: SecretStr | None = Field(default=None, description="Signing key (32+ chars).")
     encryption_key: SecretStr | None = Field(
@@ -270,12 +275,14 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("database_url", "redis_url", "storage_url", mode="before")
+    @field_validator(
+        "database_url", "migration_database_url", "redis_url", "storage_url", mode="before"
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "migration_database_url")
     @classmethod
     def _postgres_only(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(
@@ -302,6 +309,26 @@ class Settings(BaseSettings):
             raise ValueError(
                 "must be at least twice CAREBRIDGE_WORKER_HEARTBEAT_SECONDS "
                 f"({heartbeat:g} s), so that one late heartbeat is not taken for a dead worker"
+            )
+        return value
+
+    @field_validator("migration_database_url")
+    @classmethod
+    def _application_role_is_named(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Migrations grant the application's privileges to the user of CAREBRIDGE_DATABASE_URL;
+        # without one, libpq would pick a user from the environment and the grants could miss.
+        # A field validator, not a model one: the error then shows no other setting's value.
+        if value is None or "database_url" not in info.data:  # unset, or its own error is shown
+            return value
+        database_url = info.data["database_url"]
+        if database_url is None:
+            raise ValueError(
+                "set without CAREBRIDGE_DATABASE_URL, the application's own connection"
+            )
+        if not make_url(database_url).username:
+            raise ValueError(
+                "CAREBRIDGE_DATABASE_URL must name its user: migrations grant the "
+                "application's privileges to that role"
             )
         return value
 
@@ -337,6 +364,13 @@ class Settings(BaseSettings):
     def sqlalchemy_url(self) -> URL:
         """The database URL for SQLAlchemy over asyncpg."""
         return _require_url(self.database_url).set(drivername="postgresql+asyncpg")
+
+    @property
+    def migration_sqlalchemy_url(self) -> URL:
+        """The URL migrations connect with: the schema owner's, or the application's own when
+        no separate one is set."""
+        url = _require_url(self.migration_database_url or self.database_url)
+        return url.set(drivername="postgresql+asyncpg")
 
     @property
     def libpq_url(self) -> str:

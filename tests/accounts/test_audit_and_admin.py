@@ -8,8 +8,9 @@ import uuid
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carebridge.accounts.actors import DoctorActor
 from carebridge.accounts.models import RefreshToken, Role, User, UserStatus
@@ -84,22 +85,44 @@ async def test_each_auth_event_writes_exactly_one_audit_row(
         assert PASSWORD not in str(row.details)
 
 
+CHANGES = (
+    text("UPDATE audit_events SET outcome = 'success' WHERE id = :id"),
+    text("DELETE FROM audit_events WHERE id = :id"),
+    text("TRUNCATE audit_events"),
+)
+
+
 async def test_the_database_refuses_to_change_or_delete_audit_rows(
     database: Database, make_user: MakeUser, client: httpx.AsyncClient
 ) -> None:
+    """The application's role has no such privilege (tests/platform/test_database_roles.py
+    tries the ways around it)."""
     user = await make_user()
     await client.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD})
     (row,) = await audit_rows(database, resource_id=str(user.id))
-    for statement in (
-        text("UPDATE audit_events SET outcome = 'success' WHERE id = :id"),
-        text("DELETE FROM audit_events WHERE id = :id"),
-        text("TRUNCATE audit_events"),
-    ):
+    for statement in CHANGES:
         async with database.sessionmaker() as db:
-            with pytest.raises(DBAPIError, match="append-only"):
+            with pytest.raises(DBAPIError, match="permission denied for table audit_events"):
                 await db.execute(statement, {"id": row.id})
             await db.rollback()
     assert len(await audit_rows(database, resource_id=str(user.id))) == 1
+
+
+async def test_the_trigger_refuses_even_the_owner(owner_engine: AsyncEngine) -> None:
+    """The second line: a role that may change the table (its owner) is refused by the trigger
+    while the trigger is on."""
+    async with owner_engine.connect() as owner:
+        owned = await owner.scalar(
+            insert(AuditEvent)
+            .values(action="probe.owner", outcome="success")
+            .returning(AuditEvent.id)
+        )
+        for statement in CHANGES:
+            savepoint = await owner.begin_nested()
+            with pytest.raises(DBAPIError, match="append-only"):
+                await owner.execute(statement, {"id": owned})
+            await savepoint.rollback()
+        await owner.rollback()
 
 
 async def test_no_response_of_the_auth_flow_leaks_a_secret(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, async_playwright
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from carebridge.platform.db import Database
 from tests.conftest import ROOT, TEST_SECRET
@@ -62,8 +62,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # tests are done, so it cannot take the jobs that later tests defer and run themselves.
 @pytest.fixture(scope="package")
 def live_server(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory
+    database_url: str, owner_engine: AsyncEngine, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
+    """Connected as the application's role, like a production server; the database's owner has
+    migrated it (``owner_engine``) since that role may not."""
     data_dir = tmp_path_factory.mktemp("e2e")
     env = clean_env(
         CAREBRIDGE_ENVIRONMENT="test",

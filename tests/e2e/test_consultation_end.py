@@ -72,9 +72,10 @@ async def visit(settings: Settings) -> AsyncIterator[Visit]:
         )
         db.add(appointment)
     yield Visit(doctor, patient, appointment)
-    async with database.transaction() as db:
-        # An issued prescription is immutable by design (triggers refuse even its deletion):
-        # the test's own rows go with the triggers off, then everything else as usual.
+    # An issued prescription is immutable by design (triggers refuse even its deletion): the
+    # test's own rows go with the triggers off, which only the database's owner may do.
+    owner = Database.from_settings(settings, migrating=True)
+    async with owner.transaction() as db:
         await db.execute(text("SET LOCAL session_replication_role = replica"))
         written = select(Prescription.id).where(Prescription.appointment_id == appointment.id)
         await db.execute(
@@ -88,6 +89,7 @@ async def visit(settings: Settings) -> AsyncIterator[Visit]:
         await db.execute(delete(Review).where(Review.appointment_id == appointment.id))
         await db.execute(delete(Appointment).where(Appointment.id == appointment.id))
         await db.execute(delete(User).where(User.id.in_([doctor.id, patient.id])))
+    await owner.dispose()
     await database.dispose()
 
 

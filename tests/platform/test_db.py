@@ -22,9 +22,10 @@ ACTIONS: list[str] = []
 
 @pytest.fixture
 async def notes(database: Database) -> None:
-    """A scratch table inside the test's outer transaction (gone after the test)."""
+    """A scratch table inside the test's outer transaction (gone after the test); temporary,
+    since the application's role may not create tables."""
     async with database.sessionmaker() as session:
-        await session.execute(text("CREATE TABLE probe_notes (body text NOT NULL)"))
+        await session.execute(text("CREATE TEMPORARY TABLE probe_notes (body text NOT NULL)"))
         await session.commit()
     ACTIONS.clear()
 

@@ -18,16 +18,16 @@ async def test_models_and_migrations_agree(engine: AsyncEngine) -> None:
     )
 
 
-async def test_concurrent_migrators_wait_for_each_other(engine: AsyncEngine) -> None:
+async def test_concurrent_migrators_wait_for_each_other(owner_engine: AsyncEngine) -> None:
     import asyncio
 
     from sqlalchemy import func, select
 
     from carebridge.platform.migrate import MIGRATION_LOCK_KEY, upgrade
 
-    async with engine.connect() as holder:
+    async with owner_engine.connect() as holder:
         await holder.execute(select(func.pg_advisory_lock(MIGRATION_LOCK_KEY)))
-        waiting = asyncio.create_task(upgrade(engine))
+        waiting = asyncio.create_task(upgrade(owner_engine))
         done, _ = await asyncio.wait({waiting}, timeout=0.5)
         assert not done, "upgrade ran while another process held the migration lock"
         await holder.execute(select(func.pg_advisory_unlock(MIGRATION_LOCK_KEY)))

@@ -166,16 +166,17 @@ class Database:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Database:
+    def from_settings(cls, settings: Settings, *, migrating: bool = False) -> Database:
+        """The application's database; ``migrating``: the same with the schema owner's URL."""
         engine = create_async_engine(
-            settings.sqlalchemy_url,
+            settings.migration_sqlalchemy_url if migrating else settings.sqlalchemy_url,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout_seconds,
             connect_args={
                 "timeout": 5,
                 "server_settings": {
-                    "application_name": "carebridge",
+                    "application_name": "carebridge-migrate" if migrating else "carebridge",
                     "statement_timeout": str(settings.db_statement_timeout_ms),
                 },
             },

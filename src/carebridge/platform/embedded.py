@@ -2,6 +2,10 @@
 
 It lives under ``<data dir>/postgres`` (the first start runs initdb), listens only on a Unix
 socket, and is stopped by :meth:`EmbeddedPostgres.stop` when the command that started it exits.
+
+Two roles, as in production: ``postgres`` (made by initdb, the owner of everything in data dirs
+from before there were two) owns the database and runs migrations; the application connects as
+:data:`APPLICATION_ROLE`, which the CLI creates and grants its privileges to at every start.
 """
 
 from __future__ import annotations
@@ -14,10 +18,19 @@ from types import TracebackType
 import psycopg
 import structlog
 from psycopg import sql
+from sqlalchemy.engine import make_url
 
 log = structlog.get_logger(__name__)
 
 DATABASE_NAME = "carebridge"
+APPLICATION_ROLE = "carebridge_app"
+
+
+def application_url(owner_url: str) -> str:
+    """The same database and socket as ``owner_url``, as the application's role (the socket
+    trusts local users, so there is no password)."""
+    url = make_url(owner_url).set(username=APPLICATION_ROLE, password=None)
+    return url.render_as_string(hide_password=False)
 
 
 class EmbeddedPostgresError(RuntimeError):

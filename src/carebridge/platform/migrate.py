@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import await_only
 
 from carebridge.platform.registry import load_models
+from carebridge.platform.roles import ApplicationRole, grant_application_privileges
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -68,8 +71,12 @@ def alembic_head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> str | None:
-    """Migrate to ``revision``; return the revision the database is at afterwards."""
+async def upgrade(
+    engine: AsyncEngine, revision: str = "head", grant_to: ApplicationRole | None = None
+) -> str | None:
+    """Migrate to ``revision``, then grant the application's role (when it is another role than
+    the one migrating) its privileges on what is there now; return the revision the database is
+    at afterwards."""
 
     from alembic import command
     from alembic.migration import MigrationContext
@@ -80,19 +87,36 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> str | None:
         command.upgrade(config, revision)
         return MigrationContext.configure(connection).get_current_revision()
 
+    async with _migration_lock(engine), engine.connect() as conn:
+        current = await conn.run_sync(run)
+        await conn.commit()
+        if grant_to is not None:
+            await grant_application_privileges(conn, grant_to)
+            await conn.commit()
+    return current
+
+
+async def grant(engine: AsyncEngine, role: ApplicationRole) -> None:
+    """Grant the application's role its privileges without migrating (the database is at head,
+    or is about to be migrated): under the migration lock, since concurrent GRANTs on one
+    table fail with "tuple concurrently updated"."""
+    async with _migration_lock(engine), engine.connect() as conn:
+        await grant_application_privileges(conn, role)
+        await conn.commit()
+
+
+@asynccontextmanager
+async def _migration_lock(engine: AsyncEngine) -> AsyncIterator[None]:
     # Several processes may start at once (auto-migrate): a session-level advisory lock, held on
     # its own connection, lets one migrate while the others wait and then find nothing to do.
     async with engine.connect() as lock:
         await lock.execute(select(func.pg_advisory_lock(MIGRATION_LOCK_KEY)))
         await lock.commit()
         try:
-            async with engine.connect() as conn:
-                current = await conn.run_sync(run)
-                await conn.commit()
+            yield
         finally:
             await lock.execute(select(func.pg_advisory_unlock(MIGRATION_LOCK_KEY)))
             await lock.commit()
-    return current
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
