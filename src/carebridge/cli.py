@@ -17,7 +17,13 @@ import typer
 import uvicorn
 from sqlalchemy.exc import DBAPIError
 
-from carebridge.config import ConfigurationError, Settings, export_to_environment, load_settings
+from carebridge.config import (
+    ConfigurationError,
+    Environment,
+    Settings,
+    export_to_environment,
+    load_settings,
+)
 from carebridge.platform.db import Database
 from carebridge.platform.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from carebridge.platform.embedded import application_url as embedded_application_url
@@ -217,6 +223,9 @@ def serve(
         _ensure_port_free(host, port)
     except Abort as exc:
         fail(str(exc))
+    elsewhere = settings.served_elsewhere(host, port)
+    if elsewhere is not None and settings.environment != Environment.development:
+        log.warning("public_url_differs", detail=elsewhere)
     with database_ready(settings, meanwhile=_import_app) as settings:
         _run(_ready_to_serve(settings))
         if demo:
@@ -380,7 +389,7 @@ def check() -> None:
     for problem in problems:
         typer.secho(f"  config: {problem}", fg=typer.colors.RED)
 
-    async def main(settings: Settings) -> tuple[bool, bool]:
+    async def main(settings: Settings) -> tuple[bool, bool, bool]:
         runtime = Runtime.create(settings, Metrics())
         await runtime.open()
         try:
@@ -396,19 +405,35 @@ def check() -> None:
             line = f"  {name}: {result.status}" + (f" ({result.error})" if result.error else "")
             typer.secho(line, fg=color)
         guarded = _print_audit_guard(settings, guard)
-        return all(result.status == "ok" for result in results.values()), guarded
+        placed = _print_public_url(settings)
+        return all(result.status == "ok" for result in results.values()), guarded, placed
 
     if settings.is_production and settings.database_url is None:
         typer.secho("  connectivity: not checked (no database URL)", fg=typer.colors.RED)
         raise typer.Exit(1)
     with database_ready(settings) as settings:
-        healthy, guarded = asyncio.run(main(settings))
+        healthy, guarded, placed = asyncio.run(main(settings))
     if problems or not healthy or (settings.is_production and not guarded):
         raise typer.Exit(1)
-    if not guarded:
+    if not (guarded and placed):
         typer.secho("all good, but for the warning above", fg=typer.colors.YELLOW)
         return
     typer.secho("all good", fg=typer.colors.GREEN)
+
+
+def _print_public_url(settings: Settings) -> bool:
+    """One line on whether the public URL is where ``serve`` listens (CAREBRIDGE_HOST and
+    _PORT); False (a warning) when it is not, outside development."""
+    elsewhere = settings.served_elsewhere(settings.host, settings.port)
+    if elsewhere is None:
+        typer.secho(f"  public_url: ok ({settings.public_base_url})", fg=typer.colors.GREEN)
+        return True
+    if settings.environment == Environment.development:
+        note = "in development a page of the served address may open the live stream too"
+        typer.secho(f"  public_url: ok ({elsewhere}; {note})", fg=typer.colors.GREEN)
+        return True
+    typer.secho(f"  public_url: warning ({elsewhere})", fg=typer.colors.YELLOW)
+    return False
 
 
 def _print_audit_guard(settings: Settings, guard: AuditGuard | None) -> bool:

@@ -13,6 +13,7 @@ import secrets
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -412,6 +413,29 @@ class Settings(BaseSettings):
                 if getattr(self, name) is None:
                     found.append(f"CAREBRIDGE_{name.upper()} is not set (payment provider stripe)")
         return found
+
+    def served_elsewhere(self, host: str, port: int) -> str | None:
+        """What to say when the public URL is not the address ``host``:``port`` being served
+        (None when it is). Pages opened at another address than the public URL cannot open the
+        live stream: the WebSocket's Origin check refuses them (in development it lets the
+        served address in too)."""
+        public = urlsplit(self.public_base_url)
+        public_port = public.port or (443 if public.scheme == "https" else 80)
+        loopback = {"127.0.0.1", "localhost", "::1"}
+        same_host = (
+            host in ("0.0.0.0", "::", "")  # noqa: S104 - serving every interface: any host
+            or public.hostname == host
+            or (public.hostname in loopback and host in loopback)
+        )
+        if same_host and public_port == port:
+            return None
+        return (
+            f"CAREBRIDGE_PUBLIC_BASE_URL is {self.public_base_url} but CareBridge serves "
+            f"http://{host}:{port}: pages opened at another address than the public URL get no "
+            "live updates (the WebSocket's Origin check refuses them). Behind a proxy that "
+            "serves the public URL this is expected; otherwise set CAREBRIDGE_PUBLIC_BASE_URL "
+            "to the address people open"
+        )
 
     def check(self) -> None:
         problems = self.problems()

@@ -16,6 +16,7 @@ from tests.conftest import ROOT, TEST_SECRET
 from tests.helpers import clean_env, running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
+E2E_DIR = Path(__file__).resolve().parent
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -54,8 +55,24 @@ class LiveServer(str):
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The hook sees every collected item of the session, not only this folder's: mark ours.
     for item in items:
-        item.add_marker(pytest.mark.e2e)
+        if item.path.is_relative_to(E2E_DIR):
+            item.add_marker(pytest.mark.e2e)
+
+
+def server_env(database_url: str, data_dir: Path, **values: str) -> dict[str, str]:
+    """The environment of a live server connected as the application's role, like a production
+    server (the database's owner has migrated it: ``owner_engine``), plus ``values``."""
+    return clean_env(
+        CAREBRIDGE_ENVIRONMENT="test",
+        CAREBRIDGE_DATABASE_URL=database_url,
+        CAREBRIDGE_DATA_DIR=str(data_dir),
+        # Processes that share a database share its keys (signing keys are encrypted with them).
+        CAREBRIDGE_SECRET_KEY=TEST_SECRET,
+        CAREBRIDGE_ENCRYPTION_KEY=TEST_SECRET,
+        **values,
+    )
 
 
 # Package scope: the server (and its worker on the notifications queue) stops when the browser
@@ -64,16 +81,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def live_server(
     database_url: str, owner_engine: AsyncEngine, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    """Connected as the application's role, like a production server; the database's owner has
-    migrated it (``owner_engine``) since that role may not."""
     data_dir = tmp_path_factory.mktemp("e2e")
-    env = clean_env(
-        CAREBRIDGE_ENVIRONMENT="test",
-        CAREBRIDGE_DATABASE_URL=database_url,
-        CAREBRIDGE_DATA_DIR=str(data_dir),
-        # Processes that share a database share its keys (signing keys are encrypted with them).
-        CAREBRIDGE_SECRET_KEY=TEST_SECRET,
-        CAREBRIDGE_ENCRYPTION_KEY=TEST_SECRET,
+    env = server_env(
+        database_url,
+        data_dir,
         # Emails are sent and prescription PDFs rendered by the server's own worker; only those
         # queues, so the jobs other tests defer are left to them.
         CAREBRIDGE_IN_PROCESS_WORKER="true",

@@ -144,8 +144,8 @@ async def subscribe(socket: ClientConnection, topic: str) -> list[dict[str, Any]
 async def serving(database_url: str, tmp_path: Path, **overrides: Any) -> AsyncIterator[Live]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    values = {**FAST, **overrides}
-    settings = make_settings(tmp_path, database_url=database_url, public_base_url=url, **values)
+    values = {"public_base_url": url, **FAST, **overrides}
+    settings = make_settings(tmp_path, database_url=database_url, **values)
     app = create_app(settings)
     config = uvicorn.Config(app, **uvicorn_options("127.0.0.1", port), lifespan="on")
     server = uvicorn.Server(config)

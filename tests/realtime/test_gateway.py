@@ -6,13 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
+from starlette.websockets import WebSocket
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from carebridge.accounts.models import RealtimeTicket
 from carebridge.platform.events import publish
+from carebridge.platform.realtime.gateway import origin_allowed
+from tests.conftest import make_settings
 from tests.realtime.conftest import Live, Serve, next_frame, subscribe
 
 
@@ -53,6 +57,40 @@ class TestOpening:
         async with live.socket(await live.ticket(member), origin=live.url) as socket:
             await socket.send(json.dumps({"type": "ping"}))
             assert (await next_frame(socket))["type"] == "pong"
+
+    async def test_a_page_of_the_served_address_opens_it_when_the_public_url_is_elsewhere(
+        self, serve: Serve
+    ) -> None:
+        # `carebridge serve --port 8010` with the default public URL: outside production the
+        # page's own address may open the stream; another site's still may not.
+        async with serve(public_base_url="http://127.0.0.1:8000") as live:
+            member = await live.member()
+            async with live.socket(await live.ticket(member), origin=live.url) as socket:
+                await socket.send(json.dumps({"type": "ping"}))
+                assert (await next_frame(socket))["type"] == "pong"
+            refused = await refused_status(live, await live.ticket(member), "http://evil.example")
+            assert refused == 403
+
+
+def _upgrade(origin: str, host: str = "127.0.0.1:8010") -> WebSocket:
+    headers = [(b"host", host.encode()), (b"origin", origin.encode())]
+    scope = {"type": "websocket", "scheme": "ws", "path": "/api/v1/ws", "headers": headers}
+    return WebSocket(scope, receive=None, send=None)  # type: ignore[arg-type]
+
+
+def test_production_lets_in_only_the_public_url_and_says_why_it_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    production = make_settings(
+        tmp_path, environment="production", public_base_url="https://clinic.example"
+    )
+    development = make_settings(tmp_path, environment="development")
+    assert origin_allowed(_upgrade("https://clinic.example"), production)
+    assert not origin_allowed(_upgrade("http://127.0.0.1:8010"), production)
+    logged = capsys.readouterr()
+    assert "realtime_origin_refused" in logged.out + logged.err
+    assert origin_allowed(_upgrade("http://127.0.0.1:8010"), development)
+    assert not origin_allowed(_upgrade("http://evil.example"), development)
 
 
 class TestTopics:

@@ -60,11 +60,36 @@ def allowed_origins(settings: Settings) -> set[str]:
     return {_origin_of(origin) for origin in configured}
 
 
+def served_origin(websocket: WebSocket) -> str:
+    """The origin of the address this socket was opened at (its scheme and Host header)."""
+    scheme = "https" if websocket.url.scheme in ("wss", "https") else "http"
+    return f"{scheme}://{websocket.headers.get('host', '')}".lower()
+
+
+_refused_origins: set[str] = set()  # logged once per process each
+
+
 def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
     """Browsers always send Origin: a page of another site may not open our socket. Clients
-    that are not browsers send none and are let through (they still need a ticket)."""
+    that are not browsers send none and are let through (they still need a ticket). Outside
+    production a page of the address being served is let in too (``carebridge serve --port
+    8010`` without changing the public URL): a page of another site cannot have it as its
+    origin."""
     origin = websocket.headers.get("origin")
-    return origin is None or origin.lower() in allowed_origins(settings)
+    if origin is None or origin.lower() in allowed_origins(settings):
+        return True
+    if not settings.is_production and origin.lower() == served_origin(websocket):
+        return True
+    if len(_refused_origins) < 100 and origin.lower() not in _refused_origins:
+        _refused_origins.add(origin.lower())
+        log.warning(
+            "realtime_origin_refused",
+            origin=origin,
+            allowed=sorted(allowed_origins(settings)),
+            hint="pages opened at this address get no live updates; set "
+            "CAREBRIDGE_PUBLIC_BASE_URL (or CAREBRIDGE_REALTIME_ALLOWED_ORIGINS) to it",
+        )
+    return False
 
 
 async def refuse(websocket: WebSocket, status: int, code: str, detail: str) -> None:
