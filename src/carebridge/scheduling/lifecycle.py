@@ -16,7 +16,7 @@ from carebridge.platform.context import SYSTEM, RequestContext
 from carebridge.platform.crypto import Keyring
 from carebridge.platform.errors import Conflict, Forbidden, Invalid
 from carebridge.scheduling.models import Appointment, AppointmentStatus, AppointmentType
-from carebridge.scheduling.moves import stamp
+from carebridge.scheduling.moves import expire_holds, stamp
 from carebridge.scheduling.notices import WORDS, audit, plan_reminders, tell
 from carebridge.scheduling.policy import MOVES, Move
 from carebridge.scheduling.schemas import AppointmentOut
@@ -124,6 +124,9 @@ async def reschedule(
         starts_at,
         ignoring=appointment.id,
     )
+    # A lapsed hold holds no time (the check above passed it by), but the exclusion constraint
+    # still sees it until it is released: as booking does, release first.
+    await expire_holds(db, settings, doctor_id=appointment.doctor_id)
     appointment.starts_at, appointment.ends_at = start, end
     appointment.blocked_until = blocked
     await flush_booking(db)

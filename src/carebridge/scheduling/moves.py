@@ -15,6 +15,7 @@ from carebridge.platform.context import SYSTEM
 from carebridge.scheduling.models import Appointment, AppointmentStatus
 from carebridge.scheduling.notices import WORDS, audit, tell
 from carebridge.scheduling.policy import MOVES
+from carebridge.scheduling.queries import lapsed_hold
 
 
 def stamp(
@@ -82,10 +83,7 @@ async def expire_holds(
     and before each booking, so a lapsed hold never blocks a slot."""
     from carebridge.payments import service as payments
 
-    statement = select(Appointment.id).where(
-        Appointment.status == AppointmentStatus.pending_payment,
-        Appointment.hold_expires_at < datetime.now(UTC),
-    )
+    statement = select(Appointment.id).where(lapsed_hold(datetime.now(UTC)))
     if doctor_id is not None:
         statement = statement.where(Appointment.doctor_id == doctor_id)
     released = 0
@@ -94,4 +92,6 @@ async def expire_holds(
         if appointment is not None:
             await payments.on_cancelled(db, settings, appointment, refund=False)
             released += 1
+    if released:
+        await db.flush()  # before the caller writes over the time the holds gave back
     return released
