@@ -19,7 +19,7 @@ from carebridge.platform.crypto import Keyring
 from carebridge.platform.errors import Conflict, Forbidden, Invalid
 from carebridge.scheduling.models import Appointment, AppointmentStatus, AppointmentType
 from carebridge.scheduling.moves import expire_holds, stamp
-from carebridge.scheduling.notices import WORDS, audit, local_time, plan_reminders, tell
+from carebridge.scheduling.notices import announce, audit, local_time, plan_reminders
 from carebridge.scheduling.policy import MOVES, Move
 from carebridge.scheduling.schemas import AppointmentOut
 from carebridge.scheduling.service import check_slot, flush_booking, get_appointment, read
@@ -161,10 +161,7 @@ async def act(
     if move_name == "cancel":  # within the rules above: refunded if paid
         await payments.on_cancelled(db, settings, appointment, refund=True)
     await audit(db, actor, appointment, f"appointment.{move_name}", context)
-    other = appointment.doctor_id if actor.id == appointment.patient_id else appointment.patient_id
-    await tell(db, appointment, other, *WORDS[move_name])
-    if actor.role == Role.admin and other != appointment.doctor_id:
-        await tell(db, appointment, appointment.doctor_id, *WORDS[move_name])
+    await announce(db, appointment, move_name, actor)
     return await read(db, keyring, actor, appointment.id, context)
 
 
@@ -191,10 +188,11 @@ async def reschedule(
     # A lapsed hold holds no time (the check above passed it by), but the exclusion constraint
     # still sees it until it is released: as booking does, release first.
     await expire_holds(db, settings, doctor_id=appointment.doctor_id)
+    was = appointment.starts_at
     appointment.starts_at, appointment.ends_at = start, end
     appointment.blocked_until = blocked
     await flush_booking(db)
     await plan_reminders(db, settings, appointment)
     await audit(db, actor, appointment, "appointment.reschedule", context)
-    await tell(db, appointment, appointment.doctor_id, *WORDS["reschedule"])
+    await announce(db, appointment, "reschedule", actor, was=was)
     return await read(db, keyring, actor, appointment.id, context)

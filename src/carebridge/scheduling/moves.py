@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carebridge.config import Settings
 from carebridge.platform.context import SYSTEM
 from carebridge.scheduling.models import Appointment, AppointmentStatus
-from carebridge.scheduling.notices import WORDS, audit, tell
+from carebridge.scheduling.notices import announce, audit
 from carebridge.scheduling.policy import MOVES
 from carebridge.scheduling.queries import lapsed_hold
 
@@ -61,8 +61,7 @@ async def mark_paid(db: AsyncSession, appointment_id: uuid.UUID) -> Appointment 
     (already scheduled, or released: the caller refunds)."""
     appointment = await system_move(db, appointment_id, "paid", None)
     if appointment is not None:
-        for person in (appointment.patient_id, appointment.doctor_id):
-            await tell(db, appointment, person, *WORDS["paid"])
+        await announce(db, appointment, "paid", None)
     return appointment
 
 
@@ -72,7 +71,7 @@ async def release_unpaid(
     """Give a held slot back (payment failed or the hold lapsed) and tell the patient."""
     appointment = await system_move(db, appointment_id, "release", reason)
     if appointment is not None:
-        await tell(db, appointment, appointment.patient_id, *WORDS["release"])
+        await announce(db, appointment, "release", None)
     return appointment
 
 

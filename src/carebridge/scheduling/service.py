@@ -4,8 +4,8 @@
 Booking is serialised per patient (an advisory lock) so the cap on upcoming appointments and the
 idempotency key hold under concurrent requests; between patients nothing is serialised, and the
 database's exclusion constraint decides who gets a contested slot (the others get 409
-``slot_taken``). Every change is audited and tells the other party through the outbox.
-"""
+``slot_taken``). Every change is audited and told to the people it concerns through the outbox
+(``notices.announce``)."""
 
 from __future__ import annotations
 
@@ -40,10 +40,10 @@ from carebridge.scheduling.moves import expire_holds
 from carebridge.scheduling.notices import (
     TYPE_LABELS,
     Person,
+    announce,
     audit,
     audit_fields,
     reminders_of,
-    tell,
 )
 from carebridge.scheduling.policy import visible_appointments
 from carebridge.scheduling.queries import BOOKING_FACTS, LOCK_PATIENT, WRITE_BOOKING
@@ -377,7 +377,7 @@ async def book(
         row.doctor_id: Person(facts["doctor_name"], facts["doctor_zone"]),
         row.patient_id: Person(facts["patient_name"], facts["patient_zone"]),
     }
-    await tell(db, row, row.doctor_id, "New appointment", "booked with you", people)
+    await announce(db, row, "booked", actor, people=people)
     # The answer echoes what the patient sent: no read of stored health data.
     out = _out(row, facts["doctor_name"], facts["patient_name"], body.reason)
     return Booked(out, created=True)

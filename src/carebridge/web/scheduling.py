@@ -76,7 +76,7 @@ DONE = {
     "no_show": "Marked as missed.",
     "cancel": "Appointment cancelled.",
     "reschedule": "Appointment moved.",
-    "booked": "Booked. The doctor has been told.",
+    "booked": "Booked. We sent you the details.",
 }
 _ZONES = sorted(available_timezones())
 
