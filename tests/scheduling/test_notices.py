@@ -22,8 +22,8 @@ from carebridge.app import create_app
 from carebridge.config import Settings
 from carebridge.notifications.models import Notification
 from carebridge.platform.db import Database
+from carebridge.platform.times import local_time
 from carebridge.scheduling import moves
-from carebridge.scheduling.notices import local_time
 from tests.factories import MakeUser, TokenFor, jobs, work  # noqa: F401 - the fixture
 from tests.notifications.conftest import SmtpSink, mail_settings, smtp  # noqa: F401 - fixtures
 from tests.scheduling import fixtures_calendar as fixtures

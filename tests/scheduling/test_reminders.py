@@ -22,9 +22,9 @@ from carebridge.app import create_app
 from carebridge.config import Settings
 from carebridge.notifications.models import Notification
 from carebridge.platform.db import Database
+from carebridge.platform.times import local_time
 from carebridge.scheduling.lifecycle import reschedule
 from carebridge.scheduling.models import Appointment, Reminder
-from carebridge.scheduling.notices import local_time
 from carebridge.scheduling.tasks import (
     release_lapsed_holds,
     release_lapsed_holds_task,

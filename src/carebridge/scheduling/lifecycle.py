@@ -17,9 +17,10 @@ from carebridge.config import Settings
 from carebridge.platform.context import SYSTEM, RequestContext
 from carebridge.platform.crypto import Keyring
 from carebridge.platform.errors import Conflict, Forbidden, Invalid
+from carebridge.platform.times import local_time
 from carebridge.scheduling.models import Appointment, AppointmentStatus, AppointmentType
 from carebridge.scheduling.moves import expire_holds, stamp
-from carebridge.scheduling.notices import announce, audit, local_time, plan_reminders
+from carebridge.scheduling.notices import announce, audit, plan_reminders
 from carebridge.scheduling.policy import MOVES, Move
 from carebridge.scheduling.schemas import AppointmentOut
 from carebridge.scheduling.service import check_slot, flush_booking, get_appointment, read

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +19,7 @@ from carebridge.config import Settings
 from carebridge.notifications.models import Priority
 from carebridge.notifications.service import notify
 from carebridge.platform.context import RequestContext
+from carebridge.platform.times import local_time
 from carebridge.scheduling.kinds import APPOINTMENT_CHANGED
 from carebridge.scheduling.models import Appointment, AppointmentStatus, Reminder
 
@@ -132,11 +132,6 @@ def reminders_of(
                 (person, minutes, due) for person in (appointment.patient_id, appointment.doctor_id)
             ]
     return rows
-
-
-def local_time(at: datetime, zone: str) -> str:
-    """ "Mon 30 Mar 2026, 09:00 CEST" in the reader's time zone."""
-    return at.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y, %H:%M %Z")
 
 
 async def people_of(db: AsyncSession, appointment: Appointment) -> dict[uuid.UUID, Person]:

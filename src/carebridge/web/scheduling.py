@@ -32,7 +32,8 @@ from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.downloads import file_response
 from carebridge.platform.errors import CareBridgeError, Forbidden, Invalid, NotFound
 from carebridge.platform.pagination import MAX_PAGE_SIZE
-from carebridge.scheduling import calendar, lifecycle, notices, schedules, service
+from carebridge.platform.times import local_time
+from carebridge.scheduling import calendar, lifecycle, schedules, service
 from carebridge.scheduling.models import AppointmentStatus, AppointmentType
 from carebridge.scheduling.schemas import (
     AppointmentOut,
@@ -108,7 +109,7 @@ def short_day(at: datetime, zone: str) -> str:
 
 
 def when(at: datetime, zone: str) -> str:
-    return notices.local_time(at, zone)
+    return local_time(at, zone)
 
 
 def iso(at: datetime) -> str:
