@@ -19,7 +19,12 @@ from carebridge.platform.context import RequestContext
 from carebridge.platform.crypto import Keyring
 from carebridge.platform.db import Database
 from tests.factories import PASSWORD, MakeUser, jobs, work  # noqa: F401 - the fixture
-from tests.notifications.conftest import SmtpSink, mail_settings, smtp  # noqa: F401 - fixtures
+from tests.notifications.conftest import (  # noqa: F401 - fixtures
+    SmtpSink,
+    mail_settings,
+    plain_text,
+    smtp,
+)
 from tests.web.test_account_pages import sign_in_browser
 
 FIREFOX = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -37,15 +42,6 @@ NEW_SIGN_IN = "New sign-in to your account"
 
 def _sign_in_mails(sink: SmtpSink) -> list[Message]:
     return [m for m in sink.messages() if m["Subject"] == NEW_SIGN_IN]
-
-
-def _text(message: Message) -> str:
-    for part in message.walk():
-        if part.get_content_type() == "text/plain":
-            payload = part.get_payload(decode=True)
-            assert isinstance(payload, bytes)
-            return payload.decode()
-    raise AssertionError("no text part")
 
 
 async def _login(client: httpx.AsyncClient, email: str, agent: str) -> httpx.Response:
@@ -98,7 +94,7 @@ async def test_a_new_device_is_emailed_and_a_known_one_is_not(
     await work(mail_settings, database)
     (mail,) = _sign_in_mails(sink)
     assert mail["To"] == email
-    text = _text(mail)
+    text = plain_text(mail)
     assert "from Mobile Safari on iOS, iPhone (app or API) (IP address 127.0.0.1)" in text
     # The time, on the account's clock (Madrid).
     assert re.search(r"signed in to on \w{3} \d\d \w{3} \d{4}, \d\d:\d\d CES?T from ", text)
@@ -141,7 +137,7 @@ async def test_the_web_sign_in_tells_a_new_browser(
     await work(mail_settings, database)
     (mail,) = _sign_in_mails(sink)
     assert mail["To"] == user.email
-    assert "from Chrome on Windows (web browser)" in _text(mail)
+    assert "from Chrome on Windows (web browser)" in plain_text(mail)
     async with database.sessionmaker() as db:
         (title,) = await db.scalars(
             select(Notification.title).where(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from email.message import Message
+from typing import Any
 
 import httpx
 import time_machine
@@ -25,7 +25,12 @@ from carebridge.platform.db import Database
 from carebridge.platform.times import local_time
 from carebridge.scheduling import moves
 from tests.factories import MakeUser, TokenFor, jobs, work  # noqa: F401 - the fixture
-from tests.notifications.conftest import SmtpSink, mail_settings, smtp  # noqa: F401 - fixtures
+from tests.notifications.conftest import (  # noqa: F401 - fixtures
+    SmtpSink,
+    mail_settings,
+    plain_text,
+    smtp,
+)
 from tests.scheduling import fixtures_calendar as fixtures
 from tests.scheduling.fixtures_calendar import (
     DoctorWithSchedule,
@@ -48,18 +53,9 @@ async def _patient(make_user: MakeUser, database: Database, zone: str = "UTC") -
     return patient
 
 
-def _text(message: Message) -> str:
-    for part in message.walk():
-        if part.get_content_type() == "text/plain":
-            payload = part.get_payload(decode=True)
-            assert isinstance(payload, bytes)
-            return payload.decode()
-    raise AssertionError("no text part")
-
-
 def _mail(sink: SmtpSink, since: int) -> dict[tuple[str, str], str]:
     """The emails received since the ``since``-th: (to, subject) -> text."""
-    return {(m["To"], m["Subject"]): _text(m) for m in sink.messages()[since:]}
+    return {(m["To"], m["Subject"]): plain_text(m) for m in sink.messages()[since:]}
 
 
 async def test_both_people_are_emailed_about_booking_moving_and_cancelling(
@@ -217,6 +213,26 @@ async def test_the_start_is_told_to_the_patient_not_to_the_doctor_who_started_it
     assert priority == "urgent"  # not held back by quiet hours: it is happening now
 
 
+async def _held(
+    client: httpx.AsyncClient,
+    database: Database,
+    make_doctor: fixtures.MakeDoctor,
+    make_user: MakeUser,
+    token_for: TokenFor,
+) -> tuple[User, User, dict[str, Any]]:
+    """(doctor, patient, the booking): an unpaid hold, as online payment books (``client`` of an
+    app with online payment)."""
+    doctor = await make_doctor("Dr Ada Quill", fee=5000)
+    put = await client.put(
+        "/api/v1/doctors/me/schedule", json=fixtures.schedule(), headers=await token_for(doctor)
+    )
+    assert put.status_code == 200, put.text
+    patient = await _patient(make_user, database)
+    booked = await book(client, await token_for(patient), doctor.id, berlin(days_ahead(3), 9))
+    assert booked.json()["status"] == "pending_payment", booked.text
+    return doctor, patient, booked.json()
+
+
 async def test_an_unpaid_hold_is_told_to_the_patient_and_the_doctor_hears_once_paid(
     settings: Settings,
     database: Database,
@@ -224,20 +240,12 @@ async def test_an_unpaid_hold_is_told_to_the_patient_and_the_doctor_hears_once_p
     make_user: MakeUser,
     token_for: TokenFor,
 ) -> None:
-    online = online_settings(settings)
-    async with lifespan_client(create_app(online, database=database)) as client:
-        doctor = await make_doctor("Dr Ada Quill", fee=5000)
-        put = await client.put(
-            "/api/v1/doctors/me/schedule", json=fixtures.schedule(), headers=await token_for(doctor)
-        )
-        assert put.status_code == 200, put.text
-        patient = await _patient(make_user, database)
-        booked = await book(client, await token_for(patient), doctor.id, berlin(days_ahead(3), 9))
-        assert booked.json()["status"] == "pending_payment", booked.text
-        appointment = booked.json()["id"]
+    async with lifespan_client(create_app(online_settings(settings), database=database)) as client:
+        doctor, patient, booked = await _held(client, database, make_doctor, make_user, token_for)
+        appointment = booked["id"]
         (held,) = await _told(database, patient, appointment)
         assert held[0] == "Appointment held: pay to confirm"
-        until = local_time(datetime.fromisoformat(booked.json()["hold_expires_at"]), "UTC")
+        until = local_time(datetime.fromisoformat(booked["hold_expires_at"]), "UTC")
         assert f"It is held for you until {until}: pay by then" in held[1]
         assert await _told(database, doctor, appointment) == []  # a hold may lapse in minutes
 
@@ -258,16 +266,9 @@ async def test_a_released_hold_is_told_to_its_patient_with_the_reason(
     make_user: MakeUser,
     token_for: TokenFor,
 ) -> None:
-    online = online_settings(settings)
-    async with lifespan_client(create_app(online, database=database)) as client:
-        doctor = await make_doctor("Dr Ada Quill", fee=5000)
-        put = await client.put(
-            "/api/v1/doctors/me/schedule", json=fixtures.schedule(), headers=await token_for(doctor)
-        )
-        assert put.status_code == 200, put.text
-        patient = await _patient(make_user, database)
-        booked = await book(client, await token_for(patient), doctor.id, berlin(days_ahead(3), 9))
-        appointment = booked.json()["id"]
+    async with lifespan_client(create_app(online_settings(settings), database=database)) as client:
+        doctor, patient, booked = await _held(client, database, make_doctor, make_user, token_for)
+        appointment = booked["id"]
         async with database.transaction() as db:
             await moves.release_unpaid(db, uuid.UUID(appointment), "payment failed")
         released = [b for t, b in await _told(database, patient, appointment) if "released" in t]
