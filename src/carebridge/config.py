@@ -201,6 +201,18 @@ class Settings(BaseSettings):
         le=720,
         description="Patients cancel (refunded) or reschedule up to this many hours before.",
     )
+    consultation_early_start_minutes: int = Field(
+        default=10,
+        ge=0,
+        le=1440,
+        description="A doctor may start a consultation this many minutes before its time.",
+    )
+    no_show_grace_minutes: int = Field(
+        default=15,
+        ge=0,
+        le=1440,
+        description="A no-show may be marked this many minutes after the appointment's start.",
+    )
     reminder_minutes_before: Annotated[list[int], NoDecode] = Field(
         default_factory=lambda: [1440, 60],
         description="Appointment reminders, minutes before the start (comma-separated).",

@@ -13,6 +13,7 @@ import pyotp
 from playwright.async_api import Browser, ConsoleMessage, Page
 
 from tests.e2e.conftest import LiveServer
+from tests.notifications.conftest import plain_text
 
 PASSWORD = "tidal-compass-meadow-84"
 
@@ -26,15 +27,6 @@ async def wait_for_email(outbox: Path, to: str, timeout: float = 20) -> email.me
                 return message
         await asyncio.sleep(0.2)
     raise AssertionError(f"no email to {to} in {outbox}")
-
-
-def plain_text(message: email.message.Message) -> str:
-    for part in message.walk():
-        if part.get_content_type() == "text/plain":
-            payload = part.get_payload(decode=True)
-            assert isinstance(payload, bytes)
-            return payload.decode()
-    raise AssertionError("no text part")
 
 
 async def sign_in(page: Page, server: str, address: str) -> None:

@@ -35,6 +35,16 @@ class SmtpSink:
         return [email.message_from_bytes(e.content) for e in self.received]  # type: ignore[arg-type]
 
 
+def plain_text(message: Message) -> str:
+    """The text part of an email."""
+    for part in message.walk():
+        if part.get_content_type() == "text/plain":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            return payload.decode()
+    raise AssertionError("no text part")
+
+
 @pytest.fixture
 def smtp() -> Iterator[tuple[SmtpSink, int]]:
     sink = SmtpSink()

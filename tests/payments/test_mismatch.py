@@ -124,10 +124,10 @@ async def test_an_event_that_does_not_match_leaves_the_booking_unpaid_and_alerts
     assert len(alerts) == len(WRONG)
     assert {a.data["appointment_id"] for a in alerts} == {str(held.appointment_id)}
     async with database.sessionmaker() as db:
-        told = await db.scalar(
-            select(Notification.id).where(Notification.recipient_id == held.patient.id)
+        told = await db.scalars(
+            select(Notification.title).where(Notification.recipient_id == held.patient.id)
         )
-    assert told is None  # nothing was paid
+        assert list(told) == ["Appointment held: pay to confirm"]  # when booked; nothing paid
 
     await work(stripe_settings, database)
     mails = [m for m in smtp[0].messages() if m["To"] == admin.email]

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
+import time_machine
 from sqlalchemy import func, select
 
 from carebridge.accounts.models import Role
@@ -322,13 +323,16 @@ class TestLifecycle:
         assert (await client.post(f"{url}/no-show", headers=doctor_headers)).json()[
             "code"
         ] == "too_early"
-        assert (await client.post(f"{url}/start", headers=doctor_headers)).json()[
-            "status"
-        ] == "in_progress"
-        assert (await client.post(f"{url}/start", headers=doctor_headers)).status_code == 409
-        done = await client.post(f"{url}/complete", headers=doctor_headers)
-        assert done.json()["status"] == "completed"
-        late = await client.post(f"{url}/cancel", json={"reason": "x"}, headers=doctor_headers)
+        starts = datetime.fromisoformat(at(next_weekday(3), 16))
+        with time_machine.travel(starts - timedelta(minutes=5), tick=True):
+            doctor_headers = await token_for(doctor)
+            assert (await client.post(f"{url}/start", headers=doctor_headers)).json()[
+                "status"
+            ] == "in_progress"
+            assert (await client.post(f"{url}/start", headers=doctor_headers)).status_code == 409
+            done = await client.post(f"{url}/complete", headers=doctor_headers)
+            assert done.json()["status"] == "completed"
+            late = await client.post(f"{url}/cancel", json={"reason": "x"}, headers=doctor_headers)
         assert late.status_code == 409
         assert late.json()["current_status"] == "completed"
         async with database.transaction() as db:

@@ -8,11 +8,12 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import httpx
 import pytest
+import time_machine
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
@@ -98,6 +99,21 @@ async def book_first_slot(
     match = re.fullmatch(r"/appointments/([0-9a-f-]+)\?done=booked", booked.headers["location"])
     assert match, booked.headers["location"]
     return match.group(1), form["starts_at"]
+
+
+def _tomorrow(hour: int, minute: int) -> datetime:
+    """An instant tomorrow (UTC), for tests that pin the clock around a slot."""
+    day = datetime.now(UTC).date() + timedelta(days=1)
+    return datetime.combine(day, time(hour, minute), tzinfo=UTC)
+
+
+def _entry(page: httpx.Response, appointment: str) -> str:
+    """The part of a page about one appointment (its entry in a list, or the whole page)."""
+    found = re.search(
+        rf'id="appointment-{appointment}".*?(?=id="appointment-|</main>|$)', page.text, re.S
+    )
+    assert found, page.text
+    return found.group(0)
 
 
 class TestCallers:
@@ -517,40 +533,90 @@ class TestAppointments:
         database: Database,
         browser: Browser,
     ) -> None:
+        # Five minutes before a slot: its consultation may start (not earlier: see below).
+        with time_machine.travel(_tomorrow(10, 25), tick=True):
+            doctor = await make_doctor()
+            await open_all_day(database, doctor)
+            patient_user = await make_user(Role.patient)
+            patient = await browser(patient_user)
+            first, _ = await book_first_slot(patient, doctor.id)
+            second, _ = await book_first_slot(patient, doctor.id)
+            office = await browser(doctor)
+            calendar = await office.get("/doctor/appointments")
+            assert calendar.status_code == 200
+            assert f'id="appointment-{first}"' in calendar.text
+            assert patient_user.name in calendar.text
+            assert 'Times in <strong id="zone">UTC</strong>' in calendar.text
+            token = csrf(calendar)
+
+            def move(appointment: str, name: str, **extra: str) -> Awaitable[httpx.Response]:
+                data = {"csrf_token": token, "move": name, "back": "calendar", **extra}
+                return office.post(f"/appointments/{appointment}/act", data=data)
+
+            started = await move(first, "start")
+            assert started.headers["location"] == "/doctor/appointments?done=start"
+            assert (await move(first, "complete")).status_code == 303
+            again = await move(first, "complete")
+            assert again.status_code == 409
+            assert "completed: it cannot be completed now" in again.text
+            no_reason = await move(second, "cancel")
+            assert no_reason.status_code == 422
+            assert "Give the patient a reason" in no_reason.text
+            assert (await move(second, "cancel", reason="Called in sick")).status_code == 303
+            shown = await office.get("/doctor/appointments?done=cancel")
+            assert "Appointment cancelled." in shown.text
+            assert "status-completed" in shown.text
+            assert "status-cancelled" in shown.text
+            unknown = await move(second, "delete")
+            assert unknown.status_code == 422
+
+    async def test_start_is_offered_only_shortly_before_the_time(
+        self,
+        client: httpx.AsyncClient,
+        make_doctor: MakeDoctor,
+        make_user: MakeUser,
+        database: Database,
+        browser: Browser,
+    ) -> None:
+        """The buttons are the moves the service allows now: half an hour before, the doctor
+        sees when the start opens, not a Start button, and a forged start is refused with the
+        time; ten minutes before, Start is there and works."""
         doctor = await make_doctor()
         await open_all_day(database, doctor)
-        patient_user = await make_user(Role.patient)
-        patient = await browser(patient_user)
-        first, _ = await book_first_slot(patient, doctor.id)
-        second, _ = await book_first_slot(patient, doctor.id)
-        office = await browser(doctor)
-        calendar = await office.get("/doctor/appointments")
-        assert calendar.status_code == 200
-        assert f'id="appointment-{first}"' in calendar.text
-        assert patient_user.name in calendar.text
-        assert 'Times in <strong id="zone">UTC</strong>' in calendar.text
-        token = csrf(calendar)
-
-        def move(appointment: str, name: str, **extra: str) -> Awaitable[httpx.Response]:
-            data = {"csrf_token": token, "move": name, "back": "calendar", **extra}
-            return office.post(f"/appointments/{appointment}/act", data=data)
-
-        started = await move(first, "start")
-        assert started.headers["location"] == "/doctor/appointments?done=start"
-        assert (await move(first, "complete")).status_code == 303
-        again = await move(first, "complete")
-        assert again.status_code == 409
-        assert "completed: it cannot be completed now" in again.text
-        no_reason = await move(second, "cancel")
-        assert no_reason.status_code == 422
-        assert "Give the patient a reason" in no_reason.text
-        assert (await move(second, "cancel", reason="Called in sick")).status_code == 303
-        shown = await office.get("/doctor/appointments?done=cancel")
-        assert "Appointment cancelled." in shown.text
-        assert "status-completed" in shown.text
-        assert "status-cancelled" in shown.text
-        unknown = await move(second, "delete")
-        assert unknown.status_code == 422
+        slot, opens = _tomorrow(10, 30), _tomorrow(10, 20)
+        with time_machine.travel(_tomorrow(10, 2), tick=True):
+            patient = await browser(await make_user(Role.patient))
+            appointment, starts_at = await book_first_slot(patient, doctor.id)
+            assert datetime.fromisoformat(starts_at) == slot
+            office = await browser(doctor)
+            for page in ("/doctor/appointments", f"/appointments/{appointment}"):
+                shown = await office.get(page)
+                entry = _entry(shown, appointment)
+                assert 'data-move="start"' not in entry, page
+                assert 'data-move="no_show"' not in entry, page
+                assert 'data-opens="start"' in entry, page
+                assert "Start from" in entry, page
+                assert "10:20" in entry, page
+            forged = await office.post(
+                f"/appointments/{appointment}/act",
+                data={"csrf_token": csrf(shown), "move": "start", "back": "appointment"},
+            )
+            assert forged.status_code == 409
+            assert "The consultation can start from" in forged.text
+            assert "10:20" in forged.text
+        with time_machine.travel(opens, tick=True):
+            shown = await office.get(f"/appointments/{appointment}")
+            entry = _entry(shown, appointment)
+            assert 'data-move="start"' in entry
+            assert 'data-opens="start"' not in entry
+            started = await office.post(
+                f"/appointments/{appointment}/act",
+                data={"csrf_token": csrf(shown), "move": "start", "back": "appointment"},
+            )
+            assert started.status_code == 303
+            shown = await office.get(started.headers["location"])
+            assert "status-in_progress" in shown.text
+            assert 'data-move="complete"' in shown.text
 
 
 def _at(link: str) -> datetime:

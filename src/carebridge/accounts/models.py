@@ -87,6 +87,20 @@ class AuthSession(Model):
     cookie_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
 
 
+class KnownDevice(Model):
+    """A kind of device a user has signed in from, to tell a new one: only a keyed hash of its
+    client (browser or app), browser, operating system and model, never the user agent itself
+    (``accounts.devices``). ``created_at`` is when it was first seen."""
+
+    __tablename__ = "known_devices"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    device_hash: Mapped[bytes] = mapped_column(LargeBinary(40))
+    last_seen_at: Mapped[datetime]
+
+
 class RefreshToken(Model):
     __tablename__ = "refresh_tokens"
 

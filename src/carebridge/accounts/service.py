@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.credentials import CredentialCheck
+from carebridge.accounts.devices import note_sign_in
 from carebridge.accounts.models import (
     CLINICIAN_ROLES,
     STAFF_ROLES,
@@ -203,6 +204,7 @@ async def start_session(
     )
     db.add(session)
     await db.flush()
+    await note_sign_in(db, keys.keyring, settings, user, context, "app")
     return await _issue(db, keys, user, session)
 
 

@@ -5,7 +5,9 @@ move changes an appointment."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,16 +17,76 @@ from carebridge.config import Settings
 from carebridge.platform.context import SYSTEM, RequestContext
 from carebridge.platform.crypto import Keyring
 from carebridge.platform.errors import Conflict, Forbidden, Invalid
+from carebridge.platform.times import local_time
 from carebridge.scheduling.models import Appointment, AppointmentStatus, AppointmentType
-from carebridge.scheduling.moves import stamp
-from carebridge.scheduling.notices import WORDS, audit, plan_reminders, tell
+from carebridge.scheduling.moves import expire_holds, stamp
+from carebridge.scheduling.notices import announce, audit, plan_reminders
 from carebridge.scheduling.policy import MOVES, Move
 from carebridge.scheduling.schemas import AppointmentOut
 from carebridge.scheduling.service import check_slot, flush_booking, get_appointment, read
 
 
+class Timed(Protocol):
+    """What the time rules read of an appointment (a row, or the API's ``AppointmentOut``)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def starts_at(self) -> datetime: ...
+    @property
+    def time_zone(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Window:
+    """When a move may be made: from ``opens`` (if set) until ``closes`` (if set, excluded)."""
+
+    opens: datetime | None = None
+    closes: datetime | None = None
+
+
+def window(settings: Settings, appointment: Timed, move_name: str, role: Role) -> Window:
+    """The time rule of every move, in one place: the service refuses by it and the pages offer
+    by it. A consultation starts from a few minutes before its time (never a day early); a
+    no-show is marked after its start plus a grace; patients cancel a booked appointment and
+    move any of theirs up to the cutoff. Completing needs the consultation started (a status
+    rule); the other moves have no time rule."""
+    starts = appointment.starts_at
+    if move_name == "start":
+        return Window(opens=starts - timedelta(minutes=settings.consultation_early_start_minutes))
+    if move_name == "no_show":
+        return Window(opens=starts + timedelta(minutes=settings.no_show_grace_minutes))
+    unpaid = appointment.status == AppointmentStatus.pending_payment
+    if role == Role.patient and (
+        move_name == "reschedule" or (move_name == "cancel" and not unpaid)
+    ):
+        return Window(closes=starts - timedelta(hours=settings.appointment_change_cutoff_hours))
+    return Window()
+
+
+def _allows(move: Move, role: Role, appointment: Timed) -> bool:
+    return role in move.roles and AppointmentStatus(appointment.status) in move.sources
+
+
+def moves_now(
+    settings: Settings, actor: Actor, appointment: Timed, now: datetime
+) -> dict[str, datetime | None]:
+    """The moves ``actor`` may make on ``appointment``: each maps to None when it may be made
+    now, or to the instant it becomes possible. Moves of another role or status, and those
+    whose time has passed, are left out. What the pages offer."""
+    found: dict[str, datetime | None] = {}
+    for move in MOVES.values():
+        if not _allows(move, actor.role, appointment):
+            continue
+        allowed = window(settings, appointment, move.name, actor.role)
+        if allowed.closes is not None and now >= allowed.closes:
+            continue
+        found[move.name] = allowed.opens if allowed.opens and now < allowed.opens else None
+    return found
+
+
 def check_move(appointment: Appointment, move: Move, actor: Actor | None) -> None:
-    """Raises unless ``actor`` (None: the system) may make ``move`` now."""
+    """Raises unless ``actor`` (None: the system) may make ``move`` from this status."""
     if actor is not None and actor.role not in move.roles:
         raise Forbidden(f"Only the {_who(move)} can do that.", code="not_your_move")
     if AppointmentStatus(appointment.status) not in move.sources:
@@ -36,13 +98,41 @@ def check_move(appointment: Appointment, move: Move, actor: Actor | None) -> Non
         )
 
 
+# What is too early, and how far from the appointment's start the move opens.
+_TOO_EARLY = {
+    "start": ("The consultation can start from {at}", "{minutes} minutes before its time"),
+    "no_show": ("A no-show can be marked from {at}", "{minutes} minutes after its start"),
+}
+_TOO_LATE_VERB = {"cancel": "cancelled", "reschedule": "moved"}
+
+
+def check_time(
+    settings: Settings, appointment: Timed, move_name: str, role: Role, now: datetime
+) -> None:
+    """Raises 409 unless ``move_name`` may be made now (:func:`window`): ``too_early`` with
+    ``possible_from`` (ISO 8601 UTC), or ``too_late``."""
+    allowed = window(settings, appointment, move_name, role)
+    if allowed.opens is not None and now < allowed.opens:
+        minutes = abs(int((allowed.opens - appointment.starts_at).total_seconds() // 60))
+        when, offset = _TOO_EARLY[move_name]
+        detail = when.format(at=local_time(allowed.opens, appointment.time_zone))
+        if minutes:
+            detail += ", " + offset.format(minutes=minutes)
+        raise Conflict(
+            detail + ".",
+            code="too_early",
+            possible_from=allowed.opens.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+    if allowed.closes is not None and now >= allowed.closes:
+        raise Conflict(
+            f"Appointments can be {_TOO_LATE_VERB[move_name]} online up to "
+            f"{settings.appointment_change_cutoff_hours} hours before; please call the clinic.",
+            code="too_late",
+        )
+
+
 def _who(move: Move) -> str:
     return " or ".join(sorted(role.value for role in move.roles)) or "system"
-
-
-def _before_cutoff(settings: Settings, appointment: Appointment) -> bool:
-    cutoff = appointment.starts_at - timedelta(hours=settings.appointment_change_cutoff_hours)
-    return datetime.now(UTC) < cutoff
 
 
 async def act(
@@ -63,40 +153,17 @@ async def act(
     appointment = await get_appointment(db, actor, appointment_id, lock=True)
     check_move(appointment, move, actor)
     now = datetime.now(UTC)
-    refund = False
-    if move_name == "cancel":
-        refund = await _check_cancel(settings, actor, appointment, reason)
-    if move_name == "no_show" and now < appointment.starts_at:
-        raise Conflict("A no-show can be marked once the appointment has begun.", code="too_early")
+    check_time(settings, appointment, move_name, actor.role, now)
+    if move_name == "cancel" and actor.role != Role.patient and not (reason and reason.strip()):
+        raise Invalid("Give the patient a reason for the cancellation.", code="reason_required")
     assert move.target is not None
     appointment.status = str(move.target)
     stamp(appointment, move_name, actor.id, reason, now)
-    if move_name == "cancel":
-        await payments.on_cancelled(db, settings, appointment, refund=refund)
+    if move_name == "cancel":  # within the rules above: refunded if paid
+        await payments.on_cancelled(db, settings, appointment, refund=True)
     await audit(db, actor, appointment, f"appointment.{move_name}", context)
-    other = appointment.doctor_id if actor.id == appointment.patient_id else appointment.patient_id
-    await tell(db, appointment, other, *WORDS[move_name])
-    if actor.role == Role.admin and other != appointment.doctor_id:
-        await tell(db, appointment, appointment.doctor_id, *WORDS[move_name])
+    await announce(db, appointment, move_name, actor)
     return await read(db, keyring, actor, appointment.id, context)
-
-
-async def _check_cancel(
-    settings: Settings, actor: Actor, appointment: Appointment, reason: str | None
-) -> bool:
-    """Whether a payment is refunded; raises when this caller may not cancel now."""
-    if actor.role == Role.patient:
-        unpaid = appointment.status == AppointmentStatus.pending_payment
-        if not unpaid and not _before_cutoff(settings, appointment):
-            raise Conflict(
-                f"Appointments can be cancelled online up to "
-                f"{settings.appointment_change_cutoff_hours} hours before; please call the clinic.",
-                code="too_late",
-            )
-        return True
-    if not (reason and reason.strip()):
-        raise Invalid("Give the patient a reason for the cancellation.", code="reason_required")
-    return True
 
 
 async def reschedule(
@@ -111,12 +178,7 @@ async def reschedule(
     """Move to another open slot of the same doctor and type, up to the cutoff."""
     appointment = await get_appointment(db, actor, appointment_id, lock=True)
     check_move(appointment, MOVES["reschedule"], actor)
-    if not _before_cutoff(settings, appointment):
-        raise Conflict(
-            f"Appointments can be moved online up to {settings.appointment_change_cutoff_hours} "
-            "hours before; please call the clinic.",
-            code="too_late",
-        )
+    check_time(settings, appointment, "reschedule", actor.role, datetime.now(UTC))
     start, end, blocked, _zone = await check_slot(
         db,
         appointment.doctor_id,
@@ -124,10 +186,14 @@ async def reschedule(
         starts_at,
         ignoring=appointment.id,
     )
+    # A lapsed hold holds no time (the check above passed it by), but the exclusion constraint
+    # still sees it until it is released: as booking does, release first.
+    await expire_holds(db, settings, doctor_id=appointment.doctor_id)
+    was = appointment.starts_at
     appointment.starts_at, appointment.ends_at = start, end
     appointment.blocked_until = blocked
     await flush_booking(db)
     await plan_reminders(db, settings, appointment)
     await audit(db, actor, appointment, "appointment.reschedule", context)
-    await tell(db, appointment, appointment.doctor_id, *WORDS["reschedule"])
+    await announce(db, appointment, "reschedule", actor, was=was)
     return await read(db, keyring, actor, appointment.id, context)

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carebridge.config import Settings
 from carebridge.platform.context import SYSTEM
 from carebridge.scheduling.models import Appointment, AppointmentStatus
-from carebridge.scheduling.notices import WORDS, audit, tell
+from carebridge.scheduling.notices import announce, audit
 from carebridge.scheduling.policy import MOVES
+from carebridge.scheduling.queries import lapsed_hold
 
 
 def stamp(
@@ -60,8 +61,7 @@ async def mark_paid(db: AsyncSession, appointment_id: uuid.UUID) -> Appointment 
     (already scheduled, or released: the caller refunds)."""
     appointment = await system_move(db, appointment_id, "paid", None)
     if appointment is not None:
-        for person in (appointment.patient_id, appointment.doctor_id):
-            await tell(db, appointment, person, *WORDS["paid"])
+        await announce(db, appointment, "paid", None)
     return appointment
 
 
@@ -71,7 +71,7 @@ async def release_unpaid(
     """Give a held slot back (payment failed or the hold lapsed) and tell the patient."""
     appointment = await system_move(db, appointment_id, "release", reason)
     if appointment is not None:
-        await tell(db, appointment, appointment.patient_id, *WORDS["release"])
+        await announce(db, appointment, "release", None)
     return appointment
 
 
@@ -82,10 +82,7 @@ async def expire_holds(
     and before each booking, so a lapsed hold never blocks a slot."""
     from carebridge.payments import service as payments
 
-    statement = select(Appointment.id).where(
-        Appointment.status == AppointmentStatus.pending_payment,
-        Appointment.hold_expires_at < datetime.now(UTC),
-    )
+    statement = select(Appointment.id).where(lapsed_hold(datetime.now(UTC)))
     if doctor_id is not None:
         statement = statement.where(Appointment.doctor_id == doctor_id)
     released = 0
@@ -94,4 +91,6 @@ async def expire_holds(
         if appointment is not None:
             await payments.on_cancelled(db, settings, appointment, refund=False)
             released += 1
+    if released:
+        await db.flush()  # before the caller writes over the time the holds gave back
     return released

@@ -250,8 +250,17 @@ def _doctor_move(name: str, doc: str) -> None:
 _doctor_move(
     "confirm", "Doctor: accept a booking still awaiting payment (to be paid at the clinic)."
 )
-_doctor_move("start", "Doctor: the consultation begins (`scheduled` → `in_progress`).")
-_doctor_move("complete", "Doctor: the consultation is over (`in_progress` → `completed`).")
 _doctor_move(
-    "no_show", "Doctor: the patient did not come (`scheduled` → `no_show`), once it has begun."
+    "start",
+    "Doctor: the consultation begins (`scheduled` → `in_progress`), from a few minutes before "
+    "its time (10 by default). Earlier: 409 `too_early` with `possible_from`, the instant it "
+    "becomes possible (ISO 8601 UTC).",
+)
+_doctor_move(
+    "complete", "Doctor: the consultation is over (`in_progress` → `completed`): once started."
+)
+_doctor_move(
+    "no_show",
+    "Doctor: the patient did not come (`scheduled` → `no_show`), from its start plus a grace "
+    "(15 minutes by default). Earlier: 409 `too_early` with `possible_from`.",
 )

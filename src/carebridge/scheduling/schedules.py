@@ -24,6 +24,7 @@ from carebridge.scheduling.models import (
     ScheduleWindow,
     TypeSetting,
 )
+from carebridge.scheduling.queries import holds_time
 from carebridge.scheduling.schemas import (
     ExceptionIn,
     ExceptionOut,
@@ -39,7 +40,7 @@ MAX_SLOT_RANGE = timedelta(days=31)
 # No appointment holds time for longer (types last at most 8 h plus a 4 h buffer: schemas.TypeIn).
 LONGEST_HOLD = timedelta(days=1)
 # How far either side of a span its exceptions and held time are read, by the slot list and check
-# (``around``) and by booking (``service._FACTS``) alike.
+# (``around``) and by booking (``queries.BOOKING_FACTS``) alike.
 NEAR = timedelta(days=1)
 
 
@@ -243,8 +244,8 @@ async def rules_of(
 
 @dataclass(frozen=True)
 class Around:
-    """A doctor's calendar near a time range: extra hours, time off, and what appointments hold
-    (start to end plus buffer, cancelled ones aside)."""
+    """A doctor's calendar near a time range: extra hours, time off, and the time appointments
+    hold (start to end plus buffer; ``queries.holds_time`` says which do)."""
 
     extra: list[slots.Interval]
     time_off: list[slots.Interval]
@@ -272,7 +273,7 @@ async def around(
         literal("held").label("kind"), Appointment.starts_at, Appointment.blocked_until
     ).where(
         Appointment.doctor_id == doctor_id,
-        Appointment.status != "cancelled",
+        holds_time(datetime.now(UTC)),
         Appointment.starts_at < until,
         Appointment.blocked_until > since,
         # Bounds the index scan on (doctor, starts_at) to these days, not the doctor's history.

@@ -4,8 +4,8 @@
 Booking is serialised per patient (an advisory lock) so the cap on upcoming appointments and the
 idempotency key hold under concurrent requests; between patients nothing is serialised, and the
 database's exclusion constraint decides who gets a contested slot (the others get 409
-``slot_taken``). Every change is audited and tells the other party through the outbox.
-"""
+``slot_taken``). Every change is audited and told to the people it concerns through the outbox
+(``notices.announce``)."""
 
 from __future__ import annotations
 
@@ -40,12 +40,13 @@ from carebridge.scheduling.moves import expire_holds
 from carebridge.scheduling.notices import (
     TYPE_LABELS,
     Person,
+    announce,
     audit,
     audit_fields,
     reminders_of,
-    tell,
 )
 from carebridge.scheduling.policy import visible_appointments
+from carebridge.scheduling.queries import BOOKING_FACTS, LOCK_PATIENT, WRITE_BOOKING
 from carebridge.scheduling.schemas import AppointmentOut, BookIn
 from carebridge.scheduling.sealed import REASON
 
@@ -261,70 +262,6 @@ async def flush_booking(db: AsyncSession) -> None:
         raise conflict from exc
 
 
-# A booking is the hot path of the service: it is written in hand-made SQL on the session's
-# own connection (see ``driver_connection``), three statements after the caller's session
-# check: the patient's lock, the facts, and the writes. (Through the ORM it took 14 statements
-# and most of the request's CPU: docs/performance.md.)
-
-# Taken first: bookings of one patient one at a time, so the count of their upcoming
-# appointments and an earlier use of the Idempotency-Key, read next, are current.
-_LOCK_PATIENT = "SELECT pg_advisory_xact_lock(hashtextextended('book:' || $1::text, 0))"
-
-# Everything a booking decides on, in one statement. The doctor's columns are NULL when they
-# are not listed (the conditions of ``presence.service.listed_doctors``); the schedule's when
-# they offer no such type. Near the slot (``schedules.near``, as ``schedules.around``): extra
-# hours, time off, and the appointments that hold time (unpaid holds past their time aside:
-# ``lapsed`` says there are some, to be released first; the lower bound on their start keeps
-# the index scan to the days around the slot, as ``schedules.LONGEST_HOLD`` says).
-_FACTS = """
-SELECT d.name AS doctor_name, d.time_zone AS doctor_zone, p.consultation_fee AS fee, p.currency,
-       s.time_zone, s.booking_horizon_days, s.min_notice_minutes,
-       t.duration_minutes, t.buffer_minutes,
-       ARRAY(SELECT ROW(w.weekday, w.starts, w.ends) FROM schedule_windows w
-             WHERE w.doctor_id = d.id) AS windows,
-       ARRAY(SELECT ROW(e.kind, e.starts_at, e.ends_at) FROM schedule_exceptions e
-             WHERE e.doctor_id = d.id AND e.starts_at < $5 AND e.ends_at > $4) AS exceptions,
-       ARRAY(SELECT ROW(a.starts_at, a.blocked_until) FROM appointments a
-             WHERE a.doctor_id = d.id AND a.status <> 'cancelled'
-               AND a.starts_at < $5 AND a.blocked_until > $4
-               AND a.starts_at > $8
-               AND NOT (a.status = 'pending_payment' AND a.hold_expires_at < $6)) AS held,
-       EXISTS (SELECT 1 FROM appointments a
-               WHERE a.doctor_id = d.id AND a.status = 'pending_payment'
-                 AND a.hold_expires_at < $6) AS lapsed,
-       patient.name AS patient_name, patient.time_zone AS patient_zone,
-       (SELECT count(*) FROM appointments a
-        WHERE a.patient_id = $2 AND a.status IN ('pending_payment', 'scheduled')
-          AND a.starts_at > $6) AS upcoming,
-       earlier.id AS earlier_id, earlier.request_hash AS earlier_hash
-FROM users patient
-LEFT JOIN (users d JOIN doctor_profiles p ON p.user_id = d.id AND p.verified_at IS NOT NULL)
-       ON d.id = $1 AND d.role = 'doctor' AND d.status = 'active'
-LEFT JOIN doctor_schedules s ON s.doctor_id = d.id
-LEFT JOIN appointment_type_settings t ON t.doctor_id = s.doctor_id AND t.type = $3
-LEFT JOIN appointments earlier ON earlier.patient_id = patient.id AND earlier.idempotency_key = $7
-WHERE patient.id = $2
-"""
-
-# The appointment, its reminders and its audit row, in one statement. (Built from constants.)
-_WRITE = f"""
-WITH appointment AS (
-    INSERT INTO appointments (id, doctor_id, patient_id, type, status, starts_at, ends_at,
-        blocked_until, time_zone, reason_sealed, hold_expires_at, fee, currency, confirmed_at,
-        idempotency_key, request_hash, created_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-    RETURNING id
-), reminders AS (
-    INSERT INTO appointment_reminders (appointment_id, recipient_id, minutes_before, due_at)
-    SELECT appointment.id, r.recipient_id, r.minutes_before, r.due_at
-    FROM appointment, unnest($18::uuid[], $19::int[], $20::timestamptz[])
-         AS r(recipient_id, minutes_before, due_at)
-)
-INSERT INTO audit_events ({", ".join(AUDIT_COLUMNS)})
-SELECT {", ".join(f"${21 + i}" for i in range(len(AUDIT_COLUMNS)))} FROM appointment
-"""  # noqa: S608
-
-
 def _rules(facts: asyncpg.Record) -> slots.Rules:
     return slots.Rules(
         time_zone=facts["time_zone"],
@@ -349,12 +286,12 @@ async def book(
     from carebridge.payments import service as payments  # payments reads appointments
 
     connection = await driver_connection(db)
-    await connection.execute(_LOCK_PATIENT, str(actor.id))
+    await connection.execute(LOCK_PATIENT, str(actor.id))
     start = body.starts_at.astimezone(UTC)
     now = datetime.now(UTC)
     since, until = schedules.near(start, start + _PROBE)
     facts = await connection.fetchrow(
-        _FACTS,
+        BOOKING_FACTS,
         body.doctor_id,
         actor.id,
         str(body.type),
@@ -388,9 +325,8 @@ async def book(
     extra = [(a, b) for kind, a, b in facts["exceptions"] if kind == "extra_hours"]
     time_off = [(a, b) for kind, a, b in facts["exceptions"] if kind == "time_off"]
     ends_at, blocked_until = verdict(rules, start, extra, time_off, list(facts["held"]))
-    if facts["lapsed"]:
+    if facts["lapsed"]:  # released before the insert, which the constraints check
         await expire_holds(db, settings, doctor_id=body.doctor_id)
-        await db.flush()  # the released holds, before the insert the constraints check
     fee = facts["fee"] or 0
     paid_online = settings.payment_provider != "offline" and fee > 0
     row = Appointment(
@@ -423,7 +359,7 @@ async def book(
     logged["details"] = json.dumps(logged["details"])
     try:
         await connection.execute(
-            _WRITE,
+            WRITE_BOOKING,
             row.id, row.doctor_id, row.patient_id, row.type, row.status, row.starts_at,
             row.ends_at, row.blocked_until, row.time_zone, row.reason_sealed,
             row.hold_expires_at, row.fee, row.currency, row.confirmed_at, row.idempotency_key,
@@ -441,7 +377,7 @@ async def book(
         row.doctor_id: Person(facts["doctor_name"], facts["doctor_zone"]),
         row.patient_id: Person(facts["patient_name"], facts["patient_zone"]),
     }
-    await tell(db, row, row.doctor_id, "New appointment", "booked with you", people)
+    await announce(db, row, "booked", actor, people=people)
     # The answer echoes what the patient sent: no read of stored health data.
     out = _out(row, facts["doctor_name"], facts["patient_name"], body.reason)
     return Booked(out, created=True)

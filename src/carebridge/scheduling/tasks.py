@@ -26,6 +26,7 @@ from carebridge.config import Settings
 from carebridge.notifications.service import notify
 from carebridge.platform.db import Database
 from carebridge.platform.jobs import DEFAULT_RETRY, job_app, task_resources
+from carebridge.platform.times import local_time
 from carebridge.scheduling import moves, notices
 from carebridge.scheduling.kinds import APPOINTMENT_REMINDER
 from carebridge.scheduling.models import Appointment, AppointmentStatus
@@ -125,7 +126,7 @@ async def _send(db: AsyncSession, row: Claimed, now: datetime) -> bool:
         APPOINTMENT_REMINDER.name,
         f"Appointment {when}",
         f"Your {what} with {with_whom} is {when}: "
-        f"{notices.local_time(appointment.starts_at, zone or 'UTC')}.",
+        f"{local_time(appointment.starts_at, zone or 'UTC')}.",
         data={"appointment_id": str(appointment.id), "minutes_before": row.minutes_before},
         link=f"/appointments/{appointment.id}",
     )

@@ -9,7 +9,7 @@ schedule's zone; the zone is stated on every page that lists times.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from carebridge.accounts.actors import Actor, Keys
 from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.config import Settings
 from carebridge.directory import service as directory
 from carebridge.directory.codes import format_fee
 from carebridge.platform.context import Context
@@ -31,7 +32,8 @@ from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.downloads import file_response
 from carebridge.platform.errors import CareBridgeError, Forbidden, Invalid, NotFound
 from carebridge.platform.pagination import MAX_PAGE_SIZE
-from carebridge.scheduling import calendar, lifecycle, notices, schedules, service
+from carebridge.platform.times import local_time
+from carebridge.scheduling import calendar, lifecycle, schedules, service
 from carebridge.scheduling.models import AppointmentStatus, AppointmentType
 from carebridge.scheduling.schemas import (
     AppointmentOut,
@@ -75,7 +77,7 @@ DONE = {
     "no_show": "Marked as missed.",
     "cancel": "Appointment cancelled.",
     "reschedule": "Appointment moved.",
-    "booked": "Booked. The doctor has been told.",
+    "booked": "Booked. We sent you the details.",
 }
 _ZONES = sorted(available_timezones())
 
@@ -107,7 +109,7 @@ def short_day(at: datetime, zone: str) -> str:
 
 
 def when(at: datetime, zone: str) -> str:
-    return notices.local_time(at, zone)
+    return local_time(at, zone)
 
 
 def iso(at: datetime) -> str:
@@ -126,6 +128,15 @@ def _helpers(**values: Any) -> dict[str, Any]:
         "status_names": {str(k): v for k, v in STATUS_NAMES.items()},
         **values,
     }
+
+
+def _moves(
+    request: Request, actor: Actor, now: datetime
+) -> Callable[[AppointmentOut], dict[str, datetime | None]]:
+    """For the action buttons: the moves the service allows ``actor`` now on an appointment, or
+    when they open (``lifecycle.moves_now``, the rule ``lifecycle.act`` refuses by)."""
+    settings: Settings = request.app.state.runtime.settings
+    return lambda appointment: lifecycle.moves_now(settings, actor, appointment, now)
 
 
 def by_local_day(
@@ -404,6 +415,7 @@ async def _calendar_page(
         today=today,
         weeks=weeks,
         now=datetime.now(UTC),
+        moves=_moves(request, actor, datetime.now(UTC)),
         **_helpers(**values),
     )
 
@@ -605,6 +617,7 @@ async def _list_page(
         upcoming=upcoming,
         past=past,
         now=now,
+        moves=_moves(request, actor, now),
         **_helpers(**values),
     )
 
@@ -628,6 +641,7 @@ async def _appointment_page(
     **values: Any,
 ) -> Response:
     appointment = await service.read(db, keys.keyring, actor, appointment_id, context)
+    now = datetime.now(UTC)
     return render(
         request,
         "scheduling/appointment.html",
@@ -635,7 +649,8 @@ async def _appointment_page(
         status_code=status_code,
         a=appointment,
         zone=await _user_zone(db, actor),
-        now=datetime.now(UTC),
+        now=now,
+        moves=_moves(request, actor, now),
         **_helpers(**values),
     )
 

@@ -16,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from carebridge.accounts.actors import Actor
+from carebridge.accounts.devices import note_sign_in
 from carebridge.accounts.models import STAFF_ROLES, AuthSession, Role, User, UserStatus
 from carebridge.config import Settings
 from carebridge.platform.access import caller
 from carebridge.platform.context import RequestContext
+from carebridge.platform.crypto import Keyring
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import CareBridgeError, Forbidden
 
@@ -67,6 +69,7 @@ async def start_web_session(
         )
     )
     await db.flush()
+    await note_sign_in(db, Keyring.from_settings(settings), settings, user, context, "web")
     return token
 
 
