@@ -20,6 +20,7 @@ from carebridge.accounts.schemas import (
     PasswordReset,
     ProfileUpdate,
     Registration,
+    TotpDisable,
 )
 from carebridge.accounts.tokens import KeyStore
 from carebridge.platform.access import PUBLIC
@@ -55,6 +56,10 @@ def _error(exc: Exception) -> str:
     if callable(errors):
         return "; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in errors())
     return "Please check the form."
+
+
+def _status(exc: Exception) -> int:
+    return exc.status if isinstance(exc, CareBridgeError) else 422
 
 
 # -- sign-up and sign-in -----------------------------------------------------------------------
@@ -370,6 +375,44 @@ async def mfa_enable(
         await undo_unless_kept(db, exc)
         return await _account(request, actor, db, exc.status, error=_error(exc))
     return await _account(request, actor, db, recovery_codes=codes.recovery_codes)
+
+
+@router.post("/account/mfa/recovery-codes", dependencies=[Csrf])
+async def renew_recovery_codes(
+    request: Request,
+    actor: WebUser,
+    db: Session,
+    check: CheckCredentials,
+    password: FormStr = "",
+    code: FormStr = "",
+) -> Response:
+    """New recovery codes, shown once on the page that answers (never again)."""
+    try:
+        body = TotpDisable(password=password, code=code)
+        codes = await two_factor.renew_recovery_codes(db, check, actor, body)
+    except (CareBridgeError, ValueError) as exc:
+        await undo_unless_kept(db, exc)  # a wrong password or code still counts
+        return await _account(request, actor, db, _status(exc), error=_error(exc))
+    return await _account(
+        request, actor, db, recovery_codes=codes.recovery_codes, codes_renewed=True
+    )
+
+
+@router.post("/account/mfa/disable", dependencies=[Csrf])
+async def mfa_disable(
+    request: Request,
+    actor: WebUser,
+    db: Session,
+    check: CheckCredentials,
+    password: FormStr = "",
+    code: FormStr = "",
+) -> Response:
+    try:
+        await two_factor.totp_disable(db, check, actor, TotpDisable(password=password, code=code))
+    except (CareBridgeError, ValueError) as exc:
+        await undo_unless_kept(db, exc)
+        return await _account(request, actor, db, _status(exc), error=_error(exc))
+    return await _account(request, actor, db, notice="Two-step sign-in is off.")
 
 
 @router.post("/account/sessions/{session_id}/revoke", dependencies=[Csrf])
