@@ -1,8 +1,10 @@
-"""Admin use cases on accounts: find users, disable/enable them, approve clinicians."""
+"""Admin use cases on accounts: find users, disable/enable them, approve clinicians; who a user id
+or an email is (for the admin pages of other domains: the audit trail, the deliveries)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import CLINICIAN_ROLES, Role, User, UserStatus
-from carebridge.accounts.service import end_sessions
+from carebridge.accounts.service import end_sessions, normalize_email
 from carebridge.compliance.service import record
 from carebridge.platform.context import RequestContext
 from carebridge.platform.errors import Conflict, NotFound
@@ -43,6 +45,18 @@ async def list_users(
     return await keyset_page(
         db, search_users(query, role, status), User, cursor=cursor, limit=limit
     )
+
+
+async def user_id_by_email(db: AsyncSession, email: str) -> uuid.UUID | None:
+    return await db.scalar(select(User.id).where(User.email == normalize_email(email)))
+
+
+async def emails_of(db: AsyncSession, user_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The email of each of ``user_ids`` that still has an account."""
+    if not user_ids:
+        return {}
+    rows = await db.execute(select(User.id, User.email).where(User.id.in_(set(user_ids))))
+    return {row.id: row.email for row in rows}
 
 
 async def _user(db: AsyncSession, user_id: uuid.UUID) -> User:
