@@ -66,11 +66,42 @@ async def _user(db: AsyncSession, user_id: uuid.UUID) -> User:
     return user
 
 
+def may_disable(actor: Actor, user_id: uuid.UUID) -> bool:
+    """An administrator never disables their own account: nobody could enable it again if they
+    were the last one, and a slip would sign them out mid-task."""
+    return user_id != actor.id
+
+
+def check_may_disable(actor: Actor, user_id: uuid.UUID) -> None:
+    if not may_disable(actor, user_id):
+        raise Conflict("You cannot disable your own account.", code="cannot_disable_self")
+
+
+def user_actions(actor: Actor, user: User) -> list[str]:
+    """What ``actor`` may do to ``user`` now, by the rules of the functions below: the admin
+    pages offer these and nothing else."""
+    actions = []
+    if user.status == UserStatus.pending and user.role in CLINICIAN_ROLES:
+        actions.append("approve")
+    if user.status == UserStatus.disabled:
+        actions.append("enable")
+    elif may_disable(actor, user.id):
+        actions.append("disable")
+    return actions
+
+
+async def get_user(db: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await db.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
 async def disable_user(
     db: AsyncSession, actor: Actor, user_id: uuid.UUID, context: RequestContext
 ) -> User:
-    if user_id == actor.id:
-        raise Conflict("You cannot disable your own account.", code="cannot_disable_self")
+    """Disable an account: every session of it ends at once."""
+    check_may_disable(actor, user_id)
     user = await _user(db, user_id)
     user.status = UserStatus.disabled
     await end_sessions(db, user.id, "user_disabled")
