@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import httpx
 from playwright.async_api import Browser, Locator, Page, WebSocket, expect
@@ -63,6 +64,7 @@ async def test_every_status_badge_follows_the_doctor_without_a_reload(
     browser: Browser,
     live_server: LiveServer,
     doctor_and_patient: tuple[User, User],  # noqa: F811 - the imported fixture
+    artifacts: Path,
 ) -> None:
     doctor, patient = doctor_and_patient
     tag = doctor.name.rsplit(" ", 1)[-1]
@@ -96,14 +98,14 @@ async def test_every_status_badge_follows_the_doctor_without_a_reload(
         await set_status(live_server, doctor, "busy")
         for each in badges:
             await expect(each).to_have_text("In a consultation", timeout=5_000)
-        await directory.screenshot(path="test-artifacts/presence-badges-directory-busy.png")
+        await directory.screenshot(path=str(artifacts / "presence-badges-directory-busy.png"))
 
         await set_status(live_server, doctor, "offline")
         for each in (badges[0], badges[1], badges[3]):
             await expect(each).to_have_text("Offline", timeout=5_000)
         await expect(online_now).to_have_count(0)
-        await profile.screenshot(path="test-artifacts/presence-badges-doctor-offline.png")
-        await home.screenshot(path="test-artifacts/presence-badges-home-offline.png")
+        await profile.screenshot(path=str(artifacts / "presence-badges-doctor-offline.png"))
+        await home.screenshot(path=str(artifacts / "presence-badges-home-offline.png"))
         assert errors == []
     finally:
         await context.close()
