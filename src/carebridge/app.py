@@ -30,6 +30,7 @@ from carebridge.platform.problems import (
 from carebridge.platform.registry import API_ROUTER_MODULES, ROOT_ROUTER_MODULES
 from carebridge.platform.runtime import Runtime
 from carebridge.web import accounts as web_accounts
+from carebridge.web import admin as web_admin
 from carebridge.web import directory as web_directory
 from carebridge.web import notifications as web_notifications
 from carebridge.web import presence as web_presence
@@ -61,6 +62,7 @@ WEB_ROUTERS = [
     web_notifications.router,
     web_directory.router,
     web_presence.router,
+    web_admin.router,
 ]
 
 

@@ -248,6 +248,22 @@ async def test_clinical_actions_wait_for_admin_approval(
     assert self_disable.json()["code"] == "cannot_disable_self"
 
 
+async def test_an_admin_cannot_disable_their_own_account(
+    client: httpx.AsyncClient, database: Database, sign_in: SignIn
+) -> None:
+    admin = await sign_in(Role.admin)
+    refused = await client.post(
+        f"/api/v1/admin/users/{admin.user_id}/disable", headers=admin.headers
+    )
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "cannot_disable_self"
+    assert refused.json()["detail"] == "You cannot disable your own account."
+    me = await client.get("/api/v1/me", headers=admin.headers)
+    assert me.status_code == 200  # still signed in
+    assert me.json()["status"] == "active"
+    assert await audit_rows(database, action="admin.user_disabled", actor_id=admin.user_id) == []
+
+
 async def test_mfa_reset_keys_and_disable_each_write_one_audit_row(
     client: httpx.AsyncClient, database: Database, sign_in: SignIn
 ) -> None:

@@ -156,6 +156,19 @@ async def _api_totp_disable(kit: Kit) -> Guarded:
     return Guarded(user, attempt, "auth.mfa_disabled")
 
 
+async def _api_recovery_codes(kit: Kit) -> Guarded:
+    user, headers, secret = await _enrolled(kit)
+
+    async def attempt(right: bool) -> httpx.Response:
+        return await kit.client.post(
+            "/api/v1/auth/mfa/recovery-codes",
+            json={"password": _password(right), "code": pyotp.TOTP(secret).now()},
+            headers=headers,
+        )
+
+    return Guarded(user, attempt, "auth.mfa_recovery_codes_renewed")
+
+
 async def _api_mfa_verify(kit: Kit) -> Guarded:
     user, _, secret = await _enrolled(kit)
     login = await kit.client.post(LOGIN, json={"email": user.email, "password": PASSWORD})
@@ -201,13 +214,24 @@ async def _web_mfa(kit: Kit) -> Guarded:
     return Guarded(user, attempt, "auth.mfa_verify")
 
 
-async def _web_password_change(kit: Kit) -> Guarded:
-    user = await kit.make_user(Role.patient)
+async def _browser_signed_in(kit: Kit, user: User, secret: str | None = None) -> str:
+    """Signs ``user`` in on the client (with the second step when ``secret`` is given); the
+    browser's form token."""
     token = csrf(await kit.client.get("/signin"))
     signed = await kit.client.post(
         "/signin", data={"email": user.email, "password": PASSWORD, "csrf_token": token}
     )
+    if secret is not None:
+        code = pyotp.TOTP(secret).at(time.time() + 30)  # the enrolment used an earlier step
+        signed = await kit.client.post("/signin/mfa", data={"code": code, "csrf_token": token})
     assert signed.status_code == 303, signed.text
+    assert not signed.headers["location"].startswith("/signin"), signed.headers["location"]
+    return token
+
+
+async def _web_password_change(kit: Kit) -> Guarded:
+    user = await kit.make_user(Role.patient)
+    token = await _browser_signed_in(kit, user)
 
     async def attempt(right: bool) -> httpx.Response:
         return await kit.client.post(
@@ -223,15 +247,47 @@ async def _web_password_change(kit: Kit) -> Guarded:
     return Guarded(user, attempt, "auth.password_change")
 
 
+async def _web_asks_password_and_code(kit: Kit, path: str, action: str) -> Guarded:
+    """A page form of a signed-in browser that asks for the password and a code."""
+    user, _, secret = await _enrolled(kit)
+    token = await _browser_signed_in(kit, user, secret)
+
+    async def attempt(right: bool) -> httpx.Response:
+        return await kit.client.post(
+            path,
+            data={
+                "password": _password(right),
+                "code": pyotp.TOTP(secret).now(),
+                "csrf_token": token,
+            },
+            headers=HTML,
+        )
+
+    return Guarded(user, attempt, action)
+
+
+async def _web_recovery_codes(kit: Kit) -> Guarded:
+    return await _web_asks_password_and_code(
+        kit, "/account/mfa/recovery-codes", "auth.mfa_recovery_codes_renewed"
+    )
+
+
+async def _web_totp_disable(kit: Kit) -> Guarded:
+    return await _web_asks_password_and_code(kit, "/account/mfa/disable", "auth.mfa_disabled")
+
+
 SCENARIOS: dict[str, Callable[[Kit], Awaitable[Guarded]]] = {
     "POST /api/v1/auth/login": _api_login,
     "POST /api/v1/auth/password/change": _api_password_change,
     "POST /api/v1/me/email": _api_email_change,
     "POST /api/v1/auth/mfa/totp/disable": _api_totp_disable,
+    "POST /api/v1/auth/mfa/recovery-codes": _api_recovery_codes,
     "POST /api/v1/auth/mfa/verify": _api_mfa_verify,
     "POST /signin": _web_sign_in,
     "POST /signin/mfa": _web_mfa,
     "POST /account/password": _web_password_change,
+    "POST /account/mfa/recovery-codes": _web_recovery_codes,
+    "POST /account/mfa/disable": _web_totp_disable,
 }
 
 

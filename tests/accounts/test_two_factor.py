@@ -141,6 +141,42 @@ async def test_disable_needs_password_and_code(client: httpx.AsyncClient, sign_i
     assert "access_token" in plain.json()
 
 
+async def test_recovery_codes_are_renewed_with_password_and_code(
+    client: httpx.AsyncClient, sign_in: SignIn
+) -> None:
+    me = await sign_in()
+    renew = "/api/v1/auth/mfa/recovery-codes"
+    before = await client.post(
+        renew, headers=me.headers, json={"password": PASSWORD, "code": "123456"}
+    )
+    assert (before.status_code, before.json()["code"]) == (409, "mfa_not_enabled")
+    secret, old_codes = await enrol(client, me)
+    for password, code in (("not-the-password-7", code_at(secret, 0)), (PASSWORD, "000000")):
+        wrong = await client.post(
+            renew, headers=me.headers, json={"password": password, "code": code}
+        )
+        assert (wrong.status_code, wrong.json()["code"]) == (401, "invalid_credentials")
+        assert wrong.json()["detail"] == "Wrong password or code."
+
+    renewed = await client.post(
+        renew, headers=me.headers, json={"password": PASSWORD, "code": code_at(secret, 0)}
+    )
+    assert renewed.status_code == 200, renewed.text
+    new_codes = renewed.json()["recovery_codes"]
+    assert len(new_codes) == 10
+    assert not set(new_codes) & set(old_codes)
+    old = await client.post(
+        VERIFY,
+        json={"mfa_token": await password_step(client, me.email), "recovery_code": old_codes[1]},
+    )
+    assert (old.status_code, old.json()["code"]) == (401, "invalid_mfa_code")
+    new = await client.post(
+        VERIFY,
+        json={"mfa_token": await password_step(client, me.email), "recovery_code": new_codes[1]},
+    )
+    assert new.status_code == 200, new.text
+
+
 async def test_the_same_code_sent_concurrently_is_accepted_once(committed: Committed) -> None:
     client, email = committed.client, committed.user.email
     pair = (await client.post(LOGIN, json={"email": email, "password": PASSWORD})).json()

@@ -88,7 +88,7 @@ async def test_doctor_online_appears_live_and_followers_are_told(
 
         await doctor_page.goto(live_server + "/home")
         await doctor_page.click("#go-online")
-        await expect(doctor_page.locator("#my-status")).to_have_text("online")
+        await expect(doctor_page.locator("#my-status")).to_have_text("Online now")
 
         # No reload on the patient's side: the socket brought both changes.
         await expect(entry).to_have_count(1, timeout=5_000)

@@ -1,8 +1,10 @@
-"""Admin use cases on accounts: find users, disable/enable them, approve clinicians."""
+"""Admin use cases on accounts: find users, disable/enable them, approve clinicians; who a user id
+or an email is (for the admin pages of other domains: the audit trail, the deliveries)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import CLINICIAN_ROLES, Role, User, UserStatus
-from carebridge.accounts.service import end_sessions
+from carebridge.accounts.service import end_sessions, normalize_email
 from carebridge.compliance.service import record
 from carebridge.platform.context import RequestContext
 from carebridge.platform.errors import Conflict, NotFound
@@ -45,8 +47,51 @@ async def list_users(
     )
 
 
+async def user_id_by_email(db: AsyncSession, email: str) -> uuid.UUID | None:
+    return await db.scalar(select(User.id).where(User.email == normalize_email(email)))
+
+
+async def emails_of(db: AsyncSession, user_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The email of each of ``user_ids`` that still has an account."""
+    if not user_ids:
+        return {}
+    rows = await db.execute(select(User.id, User.email).where(User.id.in_(set(user_ids))))
+    return {row.id: row.email for row in rows}
+
+
 async def _user(db: AsyncSession, user_id: uuid.UUID) -> User:
     user = await db.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+def may_disable(actor: Actor, user_id: uuid.UUID) -> bool:
+    """An administrator never disables their own account: nobody could enable it again if they
+    were the last one, and a slip would sign them out mid-task."""
+    return user_id != actor.id
+
+
+def check_may_disable(actor: Actor, user_id: uuid.UUID) -> None:
+    if not may_disable(actor, user_id):
+        raise Conflict("You cannot disable your own account.", code="cannot_disable_self")
+
+
+def user_actions(actor: Actor, user: User) -> list[str]:
+    """What ``actor`` may do to ``user`` now, by the rules of the functions below: the admin
+    pages offer these and nothing else."""
+    actions = []
+    if user.status == UserStatus.pending and user.role in CLINICIAN_ROLES:
+        actions.append("approve")
+    if user.status == UserStatus.disabled:
+        actions.append("enable")
+    elif may_disable(actor, user.id):
+        actions.append("disable")
+    return actions
+
+
+async def get_user(db: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await db.get(User, user_id)
     if user is None:
         raise NotFound("No such user.")
     return user
@@ -55,8 +100,8 @@ async def _user(db: AsyncSession, user_id: uuid.UUID) -> User:
 async def disable_user(
     db: AsyncSession, actor: Actor, user_id: uuid.UUID, context: RequestContext
 ) -> User:
-    if user_id == actor.id:
-        raise Conflict("You cannot disable your own account.", code="cannot_disable_self")
+    """Disable an account: every session of it ends at once."""
+    check_may_disable(actor, user_id)
     user = await _user(db, user_id)
     user.status = UserStatus.disabled
     await end_sessions(db, user.id, "user_disabled")

@@ -24,6 +24,7 @@ from carebridge.accounts.schemas import (
     PasswordReset,
     ProfileUpdate,
     RecoveryCodes,
+    RecoveryCodesRenewal,
     RefreshRequest,
     Registration,
     SessionOut,
@@ -327,6 +328,21 @@ async def totp_disable(
     `rate_limited`)."""
     await two_factor.totp_disable(db, check, actor, body)
     return Response(status_code=204)
+
+
+@auth.post(
+    "/mfa/recovery-codes",
+    response_model=RecoveryCodes,
+    responses=problem_responses(Conflict, Unauthenticated, RateLimited),
+)
+async def renew_recovery_codes(
+    body: RecoveryCodesRenewal, actor: AnyUser, db: Session, check: CheckCredentials
+) -> RecoveryCodes:
+    """Replace the recovery codes: answers ten new single-use codes, shown this once; the old
+    ones stop working. Needs the password and a current code (or an old recovery code), both
+    checked as at sign-in: wrong ones count towards the lock (`invalid_credentials`, which does
+    not say which was wrong; `account_locked`, `rate_limited`; `mfa_not_enabled`)."""
+    return await two_factor.renew_recovery_codes(db, check, actor, body)
 
 
 admin_keys = APIRouter(prefix="/admin/api-keys", tags=["admin"])

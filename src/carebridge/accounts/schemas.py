@@ -80,6 +80,10 @@ class TotpDisable(BaseModel):
     code: str = Field(min_length=6, max_length=32, description="A TOTP or recovery code")
 
 
+class RecoveryCodesRenewal(TotpDisable):
+    """The password and a current code, to replace the recovery codes."""
+
+
 class RecoveryCodes(BaseModel):
     recovery_codes: list[str] = Field(description="Shown once: store them somewhere safe.")
 

@@ -91,22 +91,41 @@ async def totp_enable(
     return RecoveryCodes(recovery_codes=codes)
 
 
+async def _prove_password_and_code(
+    db: AsyncSession, check: CredentialCheck, actor: Actor, body: TotpDisable, *, action: str
+) -> User:
+    """The signed-in user (locked for update), once the password and a current code (or a
+    recovery code) are both right, each checked as sign-in checks it. The answer does not say
+    which of the two was wrong."""
+    try:
+        user = await check.current_password(db, actor.id, body.password, action=action)
+        if not user.mfa_enabled:
+            raise Conflict("Two-step sign-in is not on.", code="mfa_not_enabled")
+        await check.second_factor(db, user, code=body.code, recovery_code=body.code, action=action)
+    except (InvalidCredentials, InvalidMfaCode) as exc:
+        raise InvalidCredentials("Wrong password or code.", keep_changes=True) from exc
+    return user
+
+
 async def totp_disable(
     db: AsyncSession, check: CredentialCheck, actor: Actor, body: TotpDisable
 ) -> None:
-    """Requires the password and a current code (or a recovery code), each checked as sign-in
-    checks it. The answer does not say which of the two was wrong."""
-    try:
-        user = await check.current_password(db, actor.id, body.password, action="auth.mfa_disabled")
-        if not user.mfa_enabled:
-            raise Conflict("Two-step sign-in is not on.", code="mfa_not_enabled")
-        await check.second_factor(
-            db, user, code=body.code, recovery_code=body.code, action="auth.mfa_disabled"
-        )
-    except (InvalidCredentials, InvalidMfaCode) as exc:
-        raise InvalidCredentials("Wrong password or code.", keep_changes=True) from exc
+    """Requires the password and a current code (or a recovery code)."""
+    user = await _prove_password_and_code(db, check, actor, body, action="auth.mfa_disabled")
     user.totp_secret = None
     user.mfa_enabled_at = None
     user.totp_last_step = None
     await db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     await audit_user(db, "auth.mfa_disabled", user, check.context)
+
+
+async def renew_recovery_codes(
+    db: AsyncSession, check: CredentialCheck, actor: Actor, body: TotpDisable
+) -> RecoveryCodes:
+    """Ten new recovery codes in place of the old ones (used or not), which stop working.
+    Requires the password and a current code (or one of the old recovery codes)."""
+    action = "auth.mfa_recovery_codes_renewed"
+    user = await _prove_password_and_code(db, check, actor, body, action=action)
+    codes = await mfa.new_recovery_codes(db, check.keys.settings, user.id)
+    await audit_user(db, action, user, check.context)
+    return RecoveryCodes(recovery_codes=codes)

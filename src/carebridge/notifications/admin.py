@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
@@ -37,6 +38,43 @@ async def list_deliveries(
     return await keyset_page(db, statement, Delivery, cursor=cursor, limit=limit)
 
 
+def can_retry(row: Delivery) -> bool:
+    """Only a dead delivery is sent again: the others are still on their way, or done."""
+    return row.status == DeliveryStatus.dead
+
+
+@dataclass(frozen=True)
+class DeliveryLine:
+    """A delivery as the admin page lists it: with its notification's kind and recipient, and
+    whether it may be retried."""
+
+    delivery: Delivery
+    kind: str
+    recipient_id: uuid.UUID
+    retryable: bool
+
+
+async def describe(db: AsyncSession, rows: list[Delivery]) -> list[DeliveryLine]:
+    if not rows:
+        return []
+    ids = {row.notification_id for row in rows}
+    found = await db.execute(
+        select(Notification.id, Notification.kind, Notification.recipient_id).where(
+            Notification.id.in_(ids)
+        )
+    )
+    notifications = {n.id: n for n in found}
+    return [
+        DeliveryLine(
+            delivery=row,
+            kind=notifications[row.notification_id].kind,
+            recipient_id=notifications[row.notification_id].recipient_id,
+            retryable=can_retry(row),
+        )
+        for row in rows
+    ]
+
+
 async def retry_delivery(
     db: AsyncSession, actor: Actor, delivery_id: uuid.UUID, context: RequestContext
 ) -> Delivery:
@@ -45,7 +83,7 @@ async def retry_delivery(
     row = await db.get(Delivery, delivery_id, with_for_update=True)
     if row is None:
         raise NotFound("No such delivery.")
-    if row.status != DeliveryStatus.dead:
+    if not can_retry(row):
         raise Conflict("Only a dead delivery can be retried.", code="not_dead")
     await db.execute(
         update(Delivery)

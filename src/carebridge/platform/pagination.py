@@ -106,21 +106,18 @@ async def keyset_page(
     *,
     cursor: str | None,
     limit: int,
+    time_column: str = "created_at",
 ) -> Page[Any]:
-    """Newest first by (created_at, id); ``model`` must have both columns."""
+    """Newest first by (``time_column``, id); ``model`` must have both columns."""
     limit = max(1, min(limit, MAX_PAGE_SIZE))
+    moment = getattr(model, time_column)
     if cursor:
-        created_at, row_id = decode_cursor(cursor)
-        statement = statement.where(
-            or_(
-                model.created_at < created_at,
-                and_(model.created_at == created_at, model.id < row_id),
-            )
-        )
-    statement = statement.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)
+        at, row_id = decode_cursor(cursor)
+        statement = statement.where(or_(moment < at, and_(moment == at, model.id < row_id)))
+    statement = statement.order_by(moment.desc(), model.id.desc()).limit(limit + 1)
     rows = list((await db.scalars(statement)).all())
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id)
+        next_cursor = encode_cursor(getattr(rows[-1], time_column), rows[-1].id)
     return Page(items=rows, next_cursor=next_cursor)

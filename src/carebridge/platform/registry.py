@@ -49,6 +49,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.payments.routes",
     "carebridge.prescriptions.routes",
     "carebridge.reviews.routes",
+    "carebridge.compliance.routes",
 )
 
 # Modules exposing ``root_router``, mounted at the root (well-known URLs, not under /api/v1).

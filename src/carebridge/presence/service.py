@@ -103,7 +103,7 @@ async def set_status(
         presence.last_online_at = now
     await db.flush()
     out = await get_status(db, doctor_id)
-    if await db.scalar(listed_doctors().where(User.id == doctor_id).exists().select()):
+    if await is_listed(db, doctor_id):
         publish_after_commit(db, TOPIC, "status", _event(out), seq=version)
         listing_changed(db)  # cached listings show status (the 'online now' filter)
         if status == Status.online:
@@ -257,9 +257,14 @@ async def refresh_connections(db: AsyncSession, process_id: str) -> None:
 # -- following ---------------------------------------------------------------------------------
 
 
+async def is_listed(db: AsyncSession, doctor_id: uuid.UUID) -> bool:
+    """Whether patients see this doctor: only then does ``doctors.presence`` carry the status."""
+    return bool(await db.scalar(listed_doctors().where(User.id == doctor_id).exists().select()))
+
+
 async def check_listed(db: AsyncSession, doctor_id: uuid.UUID) -> None:
     """404 unless a listed doctor (patients may not learn anything about anyone else)."""
-    if not await db.scalar(listed_doctors().where(User.id == doctor_id).exists().select()):
+    if not await is_listed(db, doctor_id):
         raise NotFound("No such doctor.", code="doctor_not_found")
 
 

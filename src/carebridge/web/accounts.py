@@ -10,9 +10,9 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from carebridge.accounts import admin, email_flows, service, two_factor
-from carebridge.accounts.actors import key_store_of
+from carebridge.accounts.actors import Actor, key_store_of
 from carebridge.accounts.credentials import CheckCredentials
-from carebridge.accounts.models import STAFF_ROLES, Role, User, UserStatus
+from carebridge.accounts.models import STAFF_ROLES, User
 from carebridge.accounts.schemas import (
     Credentials,
     MfaVerify,
@@ -20,6 +20,7 @@ from carebridge.accounts.schemas import (
     PasswordReset,
     ProfileUpdate,
     Registration,
+    TotpDisable,
 )
 from carebridge.accounts.tokens import KeyStore
 from carebridge.platform.access import PUBLIC
@@ -55,6 +56,10 @@ def _error(exc: Exception) -> str:
     if callable(errors):
         return "; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in errors())
     return "Please check the form."
+
+
+def _status(exc: Exception) -> int:
+    return exc.status if isinstance(exc, CareBridgeError) else 422
 
 
 # -- sign-up and sign-in -----------------------------------------------------------------------
@@ -372,6 +377,44 @@ async def mfa_enable(
     return await _account(request, actor, db, recovery_codes=codes.recovery_codes)
 
 
+@router.post("/account/mfa/recovery-codes", dependencies=[Csrf])
+async def renew_recovery_codes(
+    request: Request,
+    actor: WebUser,
+    db: Session,
+    check: CheckCredentials,
+    password: FormStr = "",
+    code: FormStr = "",
+) -> Response:
+    """New recovery codes, shown once on the page that answers (never again)."""
+    try:
+        body = TotpDisable(password=password, code=code)
+        codes = await two_factor.renew_recovery_codes(db, check, actor, body)
+    except (CareBridgeError, ValueError) as exc:
+        await undo_unless_kept(db, exc)  # a wrong password or code still counts
+        return await _account(request, actor, db, _status(exc), error=_error(exc))
+    return await _account(
+        request, actor, db, recovery_codes=codes.recovery_codes, codes_renewed=True
+    )
+
+
+@router.post("/account/mfa/disable", dependencies=[Csrf])
+async def mfa_disable(
+    request: Request,
+    actor: WebUser,
+    db: Session,
+    check: CheckCredentials,
+    password: FormStr = "",
+    code: FormStr = "",
+) -> Response:
+    try:
+        await two_factor.totp_disable(db, check, actor, TotpDisable(password=password, code=code))
+    except (CareBridgeError, ValueError) as exc:
+        await undo_unless_kept(db, exc)
+        return await _account(request, actor, db, _status(exc), error=_error(exc))
+    return await _account(request, actor, db, notice="Two-step sign-in is off.")
+
+
 @router.post("/account/sessions/{session_id}/revoke", dependencies=[Csrf])
 async def revoke_session(
     request: Request, session_id: uuid.UUID, actor: WebUser, db: Session, context: Context
@@ -387,9 +430,14 @@ async def revoke_session(
 # -- admin ------------------------------------------------------------------------------------
 
 
-@router.get("/admin/users")
-async def admin_users(
-    request: Request, actor: WebAdmin, db: Session, q: str | None = None, cursor: str | None = None
+async def _users(
+    request: Request,
+    actor: Actor,
+    db: Session,
+    status_code: int = 200,
+    q: str | None = None,
+    cursor: str | None = None,
+    **values: object,
 ) -> Response:
     page = await admin.list_users(
         db, actor, query=q, role=None, status=None, cursor=cursor, limit=50
@@ -398,11 +446,63 @@ async def admin_users(
         request,
         "accounts/admin_users.html",
         actor,
+        status_code=status_code,
         page=page,
         q=q or "",
-        Role=Role,
-        UserStatus=UserStatus,
+        actions={u.id: admin.user_actions(actor, u) for u in page.items},
+        **values,
     )
+
+
+@router.get("/admin/users")
+async def admin_users(
+    request: Request,
+    actor: WebAdmin,
+    db: Session,
+    q: str | None = None,
+    cursor: str | None = None,
+    disabled: int = 0,
+) -> Response:
+    notice = "The account is disabled: it was signed out everywhere." if disabled else None
+    return await _users(request, actor, db, q=q, cursor=cursor, notice=notice)
+
+
+async def _confirm_disable(
+    request: Request, actor: Actor, db: Session, user_id: uuid.UUID
+) -> Response:
+    try:
+        admin.check_may_disable(actor, user_id)
+        user = await admin.get_user(db, user_id)
+    except CareBridgeError as exc:
+        return await _users(request, actor, db, exc.status, error=_error(exc))
+    return render(request, "accounts/admin_user_disable.html", actor, user=user)
+
+
+@router.get("/admin/users/{user_id}/disable")
+async def disable_user_page(
+    request: Request, user_id: uuid.UUID, actor: WebAdmin, db: Session
+) -> Response:
+    """Disabling asks first: this page names the account and what happens to it."""
+    return await _confirm_disable(request, actor, db, user_id)
+
+
+@router.post("/admin/users/{user_id}/disable", dependencies=[Csrf])
+async def disable_user(
+    request: Request,
+    user_id: uuid.UUID,
+    actor: WebAdmin,
+    db: Session,
+    context: Context,
+    confirm: FormStr = "",
+) -> Response:
+    if confirm != "yes":  # a form without the confirmation (an old page) asks first too
+        return await _confirm_disable(request, actor, db, user_id)
+    try:
+        await admin.disable_user(db, actor, user_id, context)
+    except CareBridgeError as exc:
+        await undo_unless_kept(db, exc)
+        return await _users(request, actor, db, exc.status, error=_error(exc))
+    return redirect("/admin/users?disabled=1")
 
 
 @router.post("/admin/users/{user_id}/{action}", dependencies=[Csrf])
@@ -414,27 +514,12 @@ async def admin_user_action(
     db: Session,
     context: Context,
 ) -> Response:
-    actions = {
-        "disable": admin.disable_user,
-        "enable": admin.enable_user,
-        "approve": admin.approve_clinician,
-    }
+    actions = {"enable": admin.enable_user, "approve": admin.approve_clinician}
     if action not in actions:
         return redirect("/admin/users")
     try:
         await actions[action](db, actor, user_id, context)
     except CareBridgeError as exc:
         await undo_unless_kept(db, exc)
-        page = await admin.list_users(
-            db, actor, query=None, role=None, status=None, cursor=None, limit=50
-        )
-        return render(
-            request,
-            "accounts/admin_users.html",
-            actor,
-            page=page,
-            q="",
-            error=_error(exc),
-            status_code=exc.status,
-        )
+        return await _users(request, actor, db, exc.status, error=_error(exc))
     return redirect("/admin/users")

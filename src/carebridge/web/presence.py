@@ -28,12 +28,27 @@ def _only(actor: Actor, role: Role) -> None:
         raise Forbidden("Your account is waiting for approval.", code="approval_pending")
 
 
+async def _doctor_home(
+    request: Request, actor: Actor, db: Session, status_code: int = 200, **values: object
+) -> Response:
+    """The status switch. The badge follows the topic only while the doctor is listed: the
+    topic does not carry anyone else's status."""
+    return render(
+        request,
+        "presence/doctor_home.html",
+        actor,
+        status_code=status_code,
+        presence=await service.get_status(db, actor.id),
+        listed=await service.is_listed(db, actor.id),
+        **values,
+    )
+
+
 @router.get("/home")
 async def home(request: Request, actor: WebUser, db: Session) -> Response:
     """Where people land after signing in."""
     if actor.role == Role.doctor:
-        status = await service.get_status(db, actor.id)
-        return render(request, "presence/doctor_home.html", actor, presence=status)
+        return await _doctor_home(request, actor, db)
     if actor.role == Role.patient:
         snapshot = await service.live_snapshot(db)
         page = await service.following(db, actor, None, 50)
@@ -56,14 +71,7 @@ async def switch_status(
     try:
         status = Status(str(form.get("status", "")))
     except ValueError:
-        return render(
-            request,
-            "presence/doctor_home.html",
-            actor,
-            status_code=422,
-            presence=await service.get_status(db, actor.id),
-            error="Choose online, busy or offline.",
-        )
+        return await _doctor_home(request, actor, db, 422, error="Choose online, busy or offline.")
     await service.set_status(db, runtime.settings, actor.id, status)
     return redirect("/home")
 
