@@ -11,8 +11,10 @@ from playwright.async_api import Browser, async_playwright
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from carebridge.config import Settings
 from carebridge.platform.db import Database
 from tests.conftest import ROOT, TEST_SECRET
+from tests.e2e.world import World, build_world, remove_world
 from tests.helpers import clean_env, running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -99,3 +101,18 @@ async def browser() -> AsyncIterator[Browser]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+async def world(settings: Settings) -> AsyncIterator[World]:
+    """One person of every role and appointments around now (tests/e2e/world.py), committed."""
+    database = Database.from_settings(settings)
+    async with database.transaction() as db:
+        made = await build_world(db)
+    yield made
+
+    async def remove(db: AsyncSession) -> None:
+        await remove_world(db, made)
+
+    await clean_up(database, remove)
+    await database.dispose()
