@@ -1,9 +1,10 @@
-"""Finding one's way: the doctor's calendar pages through weeks and months, and "Upcoming" holds
-only what is still ahead."""
+"""Finding one's way: the header keeps its menu on the 404 page, the doctor's calendar pages
+through weeks and months, and "Upcoming" holds only what is still ahead."""
 
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
 from playwright.async_api import Browser, Locator, Page, expect
@@ -11,6 +12,42 @@ from playwright.async_api import Browser, Locator, Page, expect
 from carebridge.config import Settings
 from tests.e2e.conftest import LiveServer
 from tests.e2e.world import DESKTOP, World, signed_in_context
+
+
+async def test_the_404_page_keeps_the_signed_in_header_and_tells_nothing_more(
+    browser: Browser, live_server: LiveServer, settings: Settings, world: World
+) -> None:
+    nurse = await signed_in_context(browser, live_server, settings, world.nurse, DESKTOP)
+    visitor = await signed_in_context(browser, live_server, settings, None, DESKTOP)
+    try:
+        page = await nurse.new_page()
+        mains = []
+        # No such page, no such appointment, and someone else's appointment: one answer.
+        for path in (
+            "/no-such-page",
+            f"/appointments/{uuid.uuid4()}",
+            f"/appointments/{world.appointments['today'].id}",
+        ):
+            response = await page.goto(live_server + path)
+            assert response is not None
+            assert response.status == 404
+            await expect(page.locator("h1")).to_have_text("Page not found")
+            await expect(page.locator("#nav-home")).to_be_visible()
+            await expect(page.locator("#signout")).to_be_visible()
+            await expect(page.locator("#nav-signin")).to_have_count(0)
+            shown = await page.locator("main").inner_text()
+            mains.append(re.sub(r"Request id: \S+", "", shown))
+        assert mains[1] == mains[2]
+        assert mains[0] == mains[1]
+
+        anonymous = await visitor.new_page()
+        await anonymous.goto(live_server + "/no-such-page")
+        await expect(anonymous.locator("h1")).to_have_text("Page not found")
+        await expect(anonymous.locator("#nav-signin")).to_be_visible()
+        await expect(anonymous.locator("#signout")).to_have_count(0)
+    finally:
+        await nurse.close()
+        await visitor.close()
 
 
 async def next_until_shown(page: Page, entry: Locator, most: int) -> None:
