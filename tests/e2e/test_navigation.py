@@ -1,5 +1,6 @@
-"""Finding one's way: the header keeps its menu on the 404 page, the doctor's calendar pages
-through weeks and months, and "Upcoming" holds only what is still ahead."""
+"""Finding one's way: each role lands on its own home after signing in, the header keeps its
+menu on the 404 page, a doctor not yet verified is told why they cannot go online, the doctor's
+calendar pages through weeks and months, and "Upcoming" holds only what is still ahead."""
 
 from __future__ import annotations
 
@@ -8,10 +9,64 @@ import uuid
 from pathlib import Path
 
 from playwright.async_api import Browser, Locator, Page, expect
+from sqlalchemy import update
 
+from carebridge.accounts.models import User
 from carebridge.config import Settings
+from carebridge.directory.models import DoctorProfile
+from carebridge.platform.db import Database
 from tests.e2e.conftest import LiveServer
 from tests.e2e.world import DESKTOP, World, signed_in_context
+from tests.factories import PASSWORD
+
+
+async def sign_in_with_the_form(browser: Browser, server: str, user: User) -> Page:
+    context = await browser.new_context(viewport=DESKTOP)
+    page = await context.new_page()
+    await page.goto(server + "/signin")
+    await page.fill("input[name=email]", user.email)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("#signin-submit")
+    await page.wait_for_url("**/home")
+    return page
+
+
+async def test_each_role_lands_on_its_home_after_signing_in(
+    browser: Browser, live_server: LiveServer, world: World, artifacts: Path
+) -> None:
+    patient = await sign_in_with_the_form(browser, live_server, world.patient)
+    next_one = world.appointments["today"]
+    link = patient.locator("#next-appointment-link")
+    await expect(link).to_contain_text(world.doctor.name)
+    assert await link.get_attribute("href") == f"/appointments/{next_one.id}"
+    await expect(patient.get_by_role("heading", name="Doctors online now")).to_be_visible()
+    # The API is for developers: in the footer, not in a patient's menu.
+    await expect(patient.locator("header a[href='/api/docs']")).to_have_count(0)
+    await expect(patient.locator("footer a[href='/api/docs']")).to_be_visible()
+    await patient.screenshot(path=str(artifacts / "home-patient.png"), full_page=True)
+
+    doctor = await sign_in_with_the_form(browser, live_server, world.doctor)
+    today = doctor.locator("#today")
+    for name in ("today", "done_early"):
+        await expect(today.locator(f"#today-{world.appointments[name].id}")).to_be_visible()
+    await expect(today.locator(f"#today-{world.appointments['cancelled'].id}")).to_have_count(0)
+    await expect(today).to_contain_text(world.patient.name)
+    await expect(doctor.locator("#go-online")).to_be_visible()
+    await doctor.screenshot(path=str(artifacts / "home-doctor.png"), full_page=True)
+
+    admin = await sign_in_with_the_form(browser, live_server, world.admin)
+    verify = admin.locator("#attention-verify a")
+    await expect(verify).to_contain_text(re.compile(r"\d+ doctors? waits? for verification"))
+    await expect(admin.locator("#attention-deliveries")).to_contain_text("otification")
+    await expect(admin.locator("#attention-reviews")).to_contain_text("hidden")
+    await admin.screenshot(path=str(artifacts / "home-admin.png"), full_page=True)
+    await verify.click()
+    await expect(admin.locator("#verification-queue")).to_contain_text(world.pending_doctor.name)
+
+    nurse = await sign_in_with_the_form(browser, live_server, world.nurse)
+    await expect(nurse.locator("h1")).to_have_text("Home")
+    for page in (patient, doctor, admin, nurse):
+        await page.context.close()
 
 
 async def test_the_404_page_keeps_the_signed_in_header_and_tells_nothing_more(
@@ -48,6 +103,43 @@ async def test_the_404_page_keeps_the_signed_in_header_and_tells_nothing_more(
     finally:
         await nurse.close()
         await visitor.close()
+
+
+async def test_a_doctor_awaiting_verification_is_told_why_they_cannot_go_online(
+    browser: Browser, live_server: LiveServer, settings: Settings, world: World, artifacts: Path
+) -> None:
+    waiting = await signed_in_context(browser, live_server, settings, world.pending_doctor, DESKTOP)
+    verified = await signed_in_context(browser, live_server, settings, world.doctor, DESKTOP)
+    try:
+        page = await waiting.new_page()
+        await page.goto(live_server + "/home")
+        await expect(page.locator("#not-verified")).to_contain_text(
+            "An administrator must verify your licence before you can go online."
+        )
+        await expect(page.locator("#go-online")).to_have_count(0)
+        await expect(page.locator("#enter-licence")).to_have_attribute("href", "/doctor/profile")
+        await page.screenshot(path=str(artifacts / "home-doctor-not-verified.png"))
+
+        # A verified doctor's page is open when a new licence number puts them back in the
+        # queue: the switch they press answers with the same explanation, not a bare refusal.
+        page = await verified.new_page()
+        await page.goto(live_server + "/home")
+        database = Database.from_settings(settings)
+        async with database.transaction() as db:
+            await db.execute(
+                update(DoctorProfile)
+                .where(DoctorProfile.user_id == world.doctor.id)
+                .values(verified_at=None, license_number="LIC-NEW")
+            )
+        await database.dispose()
+        await page.click("#go-online")
+        await expect(page.locator("[role=alert]")).to_contain_text("must verify your licence")
+        await expect(page.locator("#not-verified")).to_be_visible()
+        await expect(page.locator("header #nav-calendar")).to_be_visible()
+        await expect(page.locator("#go-online")).to_have_count(0)
+    finally:
+        await waiting.close()
+        await verified.close()
 
 
 async def next_until_shown(page: Page, entry: Locator, most: int) -> None:

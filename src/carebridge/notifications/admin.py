@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
@@ -35,6 +35,20 @@ async def list_deliveries(
             Notification.kind == kind
         )
     return await keyset_page(db, statement, Delivery, cursor=cursor, limit=limit)
+
+
+async def count_by_status(
+    db: AsyncSession, statuses: tuple[DeliveryStatus, ...]
+) -> dict[DeliveryStatus, int]:
+    """How many deliveries are in each of ``statuses`` (what an admin looks at: ``failed``,
+    being retried, and ``dead``, given up until an admin retries it)."""
+    rows = await db.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.status.in_(statuses))
+        .group_by(Delivery.status)
+    )
+    found = {DeliveryStatus(status): int(count) for status, count in rows.tuples()}
+    return {status: found.get(status, 0) for status in statuses}
 
 
 async def retry_delivery(

@@ -50,6 +50,20 @@ def listed_doctors() -> Select[uuid.UUID, str]:
     )
 
 
+async def is_listed(db: AsyncSession, doctor_id: uuid.UUID) -> bool:
+    return bool(await db.scalar(listed_doctors().where(User.id == doctor_id).exists().select()))
+
+
+NOT_VERIFIED = "An administrator must verify your licence before you can go online."
+
+
+async def may_go_online(db: AsyncSession, doctor_id: uuid.UUID) -> bool:
+    """Going online (or busy) reaches patients only for a listed doctor: until an administrator
+    has verified them, their switch is replaced by :data:`NOT_VERIFIED`. (The API still records
+    an unlisted doctor's status and shows it to nobody.)"""
+    return await is_listed(db, doctor_id)
+
+
 def _out(presence: DoctorPresence, name: str) -> PresenceOut:
     return PresenceOut(
         doctor_id=presence.doctor_id,
@@ -103,7 +117,7 @@ async def set_status(
         presence.last_online_at = now
     await db.flush()
     out = await get_status(db, doctor_id)
-    if await db.scalar(listed_doctors().where(User.id == doctor_id).exists().select()):
+    if await is_listed(db, doctor_id):
         publish_after_commit(db, TOPIC, "status", _event(out), seq=version)
         listing_changed(db)  # cached listings show status (the 'online now' filter)
         if status == Status.online:
@@ -259,7 +273,7 @@ async def refresh_connections(db: AsyncSession, process_id: str) -> None:
 
 async def check_listed(db: AsyncSession, doctor_id: uuid.UUID) -> None:
     """404 unless a listed doctor (patients may not learn anything about anyone else)."""
-    if not await db.scalar(listed_doctors().where(User.id == doctor_id).exists().select()):
+    if not await is_listed(db, doctor_id):
         raise NotFound("No such doctor.", code="doctor_not_found")
 
 

@@ -29,7 +29,7 @@ from carebridge.platform.context import SYSTEM, RequestContext
 from carebridge.platform.crypto import Keyring
 from carebridge.platform.db import driver_connection
 from carebridge.platform.errors import Conflict, Invalid, NotFound
-from carebridge.platform.pagination import Page, decode_cursor, encode_cursor
+from carebridge.platform.pagination import MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
 from carebridge.scheduling import schedules, slots
 from carebridge.scheduling.models import (
     Appointment,
@@ -182,6 +182,19 @@ async def list_upcoming(
     next appointment, the "Upcoming" list."""
     statement = visible_appointments(actor).where(still_ahead(now)).limit(limit)
     return await _listed(db, statement)
+
+
+async def list_day(
+    db: AsyncSession, actor: Actor, *, start: datetime, end: datetime
+) -> list[AppointmentOut]:
+    """The caller's appointments starting in [start, end), cancelled ones left out, in time
+    order: a doctor's day (``start`` and ``end`` are midnights in the doctor's zone)."""
+    statement = visible_appointments(actor).where(
+        Appointment.starts_at >= start,
+        Appointment.starts_at < end,
+        Appointment.status != AppointmentStatus.cancelled,
+    )
+    return await _listed(db, statement.limit(MAX_PAGE_SIZE))
 
 
 # -- booking --------------------------------------------------------------------------------------

@@ -123,7 +123,7 @@ async def signin(
     check: CheckCredentials,
     email: FormStr,
     password: FormStr,
-    next: FormStr = "/account",
+    next: FormStr = "/home",
 ) -> Response:
     try:
         user, challenge = await service.first_factor(
@@ -182,7 +182,7 @@ async def mfa_verify(
     check: CheckCredentials,
     code: FormStr = "",
     recovery_code: FormStr = "",
-    next: FormStr = "/account",
+    next: FormStr = "/home",
 ) -> Response:
     token = request.cookies.get(MFA_COOKIE)
     if not token:

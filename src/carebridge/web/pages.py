@@ -35,10 +35,10 @@ def redirect(url: str) -> RedirectResponse:
 
 
 def safe_next(target: str | None) -> str:
-    """Only local paths: never redirect off-site after sign-in."""
+    """Only local paths: never redirect off-site after sign-in. Without one: the role's home."""
     if target and target.startswith("/") and not target.startswith("//"):
         return target
-    return "/account"
+    return "/home"
 
 
 async def _signed_in(request: Request) -> Actor | None:
