@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from carebridge.accounts.models import User
 from carebridge.config import Settings
 from carebridge.platform.db import Database
 from tests.conftest import ROOT, TEST_SECRET
-from tests.e2e.world import World, build_world, remove_world
+from tests.e2e.world import PHONE, Browse, World, browsing, build_world, remove_world
 from tests.helpers import clean_env, running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -116,3 +118,15 @@ async def world(settings: Settings) -> AsyncIterator[World]:
 
     await clean_up(database, remove)
     await database.dispose()
+
+
+@pytest.fixture
+def browse(browser: Browser, live_server: LiveServer, settings: Settings) -> Browse:
+    """Open a page signed in as someone (tests/e2e/world.py: ``browsing``)."""
+
+    def open_page(
+        user: User | None, viewport: ViewportSize = PHONE, *, javascript: bool = True
+    ) -> AbstractAsyncContextManager[Page]:
+        return browsing(browser, live_server, settings, user, viewport, javascript=javascript)
+
+    return open_page

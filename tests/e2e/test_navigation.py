@@ -11,30 +11,18 @@ from pathlib import Path
 from playwright.async_api import Browser, Locator, Page, expect
 from sqlalchemy import update
 
-from carebridge.accounts.models import User
 from carebridge.config import Settings
 from carebridge.directory.models import DoctorProfile
 from carebridge.platform.db import Database
 from tests.e2e.conftest import LiveServer
-from tests.e2e.world import DESKTOP, World, signed_in_context
-from tests.factories import PASSWORD
-
-
-async def sign_in_with_the_form(browser: Browser, server: str, user: User) -> Page:
-    context = await browser.new_context(viewport=DESKTOP)
-    page = await context.new_page()
-    await page.goto(server + "/signin")
-    await page.fill("input[name=email]", user.email)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("#signin-submit")
-    await page.wait_for_url("**/home")
-    return page
+from tests.e2e.test_presence_live import signed_in
+from tests.e2e.world import DESKTOP, Browse, World
 
 
 async def test_each_role_lands_on_its_home_after_signing_in(
     browser: Browser, live_server: LiveServer, world: World, artifacts: Path
 ) -> None:
-    patient = await sign_in_with_the_form(browser, live_server, world.patient)
+    _, patient = await signed_in(browser, live_server, world.patient)
     next_one = world.appointments["today"]
     link = patient.locator("#next-appointment-link")
     await expect(link).to_contain_text(world.doctor.name)
@@ -45,7 +33,7 @@ async def test_each_role_lands_on_its_home_after_signing_in(
     await expect(patient.locator("footer a[href='/api/docs']")).to_be_visible()
     await patient.screenshot(path=str(artifacts / "home-patient.png"), full_page=True)
 
-    doctor = await sign_in_with_the_form(browser, live_server, world.doctor)
+    _, doctor = await signed_in(browser, live_server, world.doctor)
     today = doctor.locator("#today")
     for name in ("today", "done_early"):
         await expect(today.locator(f"#today-{world.appointments[name].id}")).to_be_visible()
@@ -54,7 +42,7 @@ async def test_each_role_lands_on_its_home_after_signing_in(
     await expect(doctor.locator("#go-online")).to_be_visible()
     await doctor.screenshot(path=str(artifacts / "home-doctor.png"), full_page=True)
 
-    admin = await sign_in_with_the_form(browser, live_server, world.admin)
+    _, admin = await signed_in(browser, live_server, world.admin)
     verify = admin.locator("#attention-verify a")
     await expect(verify).to_contain_text(re.compile(r"\d+ doctors? waits? for verification"))
     await expect(admin.locator("#attention-deliveries")).to_contain_text("otification")
@@ -63,19 +51,16 @@ async def test_each_role_lands_on_its_home_after_signing_in(
     await verify.click()
     await expect(admin.locator("#verification-queue")).to_contain_text(world.pending_doctor.name)
 
-    nurse = await sign_in_with_the_form(browser, live_server, world.nurse)
+    _, nurse = await signed_in(browser, live_server, world.nurse)
     await expect(nurse.locator("h1")).to_have_text("Home")
     for page in (patient, doctor, admin, nurse):
         await page.context.close()
 
 
 async def test_the_404_page_keeps_the_signed_in_header_and_tells_nothing_more(
-    browser: Browser, live_server: LiveServer, settings: Settings, world: World
+    browse: Browse, live_server: LiveServer, world: World
 ) -> None:
-    nurse = await signed_in_context(browser, live_server, settings, world.nurse, DESKTOP)
-    visitor = await signed_in_context(browser, live_server, settings, None, DESKTOP)
-    try:
-        page = await nurse.new_page()
+    async with browse(world.nurse, DESKTOP) as page:
         mains = []
         # No such page, no such appointment, and someone else's appointment: one answer.
         for path in (
@@ -95,23 +80,17 @@ async def test_the_404_page_keeps_the_signed_in_header_and_tells_nothing_more(
         assert mains[1] == mains[2]
         assert mains[0] == mains[1]
 
-        anonymous = await visitor.new_page()
+    async with browse(None, DESKTOP) as anonymous:
         await anonymous.goto(live_server + "/no-such-page")
         await expect(anonymous.locator("h1")).to_have_text("Page not found")
         await expect(anonymous.locator("#nav-signin")).to_be_visible()
         await expect(anonymous.locator("#signout")).to_have_count(0)
-    finally:
-        await nurse.close()
-        await visitor.close()
 
 
 async def test_a_doctor_awaiting_verification_is_told_why_they_cannot_go_online(
-    browser: Browser, live_server: LiveServer, settings: Settings, world: World, artifacts: Path
+    browse: Browse, live_server: LiveServer, settings: Settings, world: World, artifacts: Path
 ) -> None:
-    waiting = await signed_in_context(browser, live_server, settings, world.pending_doctor, DESKTOP)
-    verified = await signed_in_context(browser, live_server, settings, world.doctor, DESKTOP)
-    try:
-        page = await waiting.new_page()
+    async with browse(world.pending_doctor, DESKTOP) as page:
         await page.goto(live_server + "/home")
         await expect(page.locator("#not-verified")).to_contain_text(
             "An administrator must verify your licence before you can go online."
@@ -120,9 +99,9 @@ async def test_a_doctor_awaiting_verification_is_told_why_they_cannot_go_online(
         await expect(page.locator("#enter-licence")).to_have_attribute("href", "/doctor/profile")
         await page.screenshot(path=str(artifacts / "home-doctor-not-verified.png"))
 
-        # A verified doctor's page is open when a new licence number puts them back in the
-        # queue: the switch they press answers with the same explanation, not a bare refusal.
-        page = await verified.new_page()
+    # A verified doctor's page is open when a new licence number puts them back in the queue:
+    # the switch they press answers with the same explanation, not a bare refusal.
+    async with browse(world.doctor, DESKTOP) as page:
         await page.goto(live_server + "/home")
         database = Database.from_settings(settings)
         async with database.transaction() as db:
@@ -137,9 +116,6 @@ async def test_a_doctor_awaiting_verification_is_told_why_they_cannot_go_online(
         await expect(page.locator("#not-verified")).to_be_visible()
         await expect(page.locator("header #nav-calendar")).to_be_visible()
         await expect(page.locator("#go-online")).to_have_count(0)
-    finally:
-        await waiting.close()
-        await verified.close()
 
 
 async def next_until_shown(page: Page, entry: Locator, most: int) -> None:
@@ -152,11 +128,9 @@ async def next_until_shown(page: Page, entry: Locator, most: int) -> None:
 
 
 async def test_the_doctor_pages_the_calendar_by_weeks_and_months(
-    browser: Browser, live_server: LiveServer, settings: Settings, world: World, artifacts: Path
+    browse: Browse, live_server: LiveServer, world: World, artifacts: Path
 ) -> None:
-    context = await signed_in_context(browser, live_server, settings, world.doctor, DESKTOP)
-    try:
-        page = await context.new_page()
+    async with browse(world.doctor, DESKTOP) as page:
         await page.goto(live_server + "/doctor/appointments")
         far = page.locator(f"#appointment-{world.appointments['in_five_weeks'].id}")
         await expect(page.locator("#week-1 h2")).to_contain_text("This week")
@@ -181,17 +155,13 @@ async def test_the_doctor_pages_the_calendar_by_weeks_and_months(
         await page.goto(live_server + "/doctor/appointments?week=not-a-day")
         await expect(page.locator("[role=alert]")).to_contain_text("no week or month")
         await expect(page.locator("#week-1 h2")).to_contain_text("This week")
-    finally:
-        await context.close()
 
 
 async def test_upcoming_lists_only_scheduled_and_held_appointments_that_have_not_ended(
-    browser: Browser, live_server: LiveServer, settings: Settings, world: World
+    browse: Browse, live_server: LiveServer, world: World
 ) -> None:
     for person in (world.patient, world.doctor):
-        context = await signed_in_context(browser, live_server, settings, person, DESKTOP)
-        try:
-            page = await context.new_page()
+        async with browse(person, DESKTOP) as page:
             await page.goto(live_server + "/appointments")
             for name, section in {
                 "today": "#upcoming",
@@ -204,5 +174,3 @@ async def test_upcoming_lists_only_scheduled_and_held_appointments_that_have_not
                 entry = f"#appointment-{world.appointments[name].id}"
                 await expect(page.locator(f"{section} {entry}")).to_be_visible()
                 await expect(page.locator(entry)).to_have_count(1)
-        finally:
-            await context.close()

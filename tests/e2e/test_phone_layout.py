@@ -14,14 +14,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi.routing import iter_route_contexts
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Page, expect
 
 from carebridge.accounts.models import User
 from carebridge.app import create_app
-from carebridge.config import Settings
 from tests.conftest import make_settings
 from tests.e2e.conftest import LiveServer
-from tests.e2e.world import DESKTOP, PHONE, World, signed_in_context
+from tests.e2e.world import DESKTOP, PHONE, Browse, World
 
 _APP = create_app(
     make_settings(Path(tempfile.mkdtemp()), database_url="postgresql://unused@localhost/none")
@@ -62,19 +61,17 @@ async def _links(page: Page, selector: str) -> set[str]:
     return {h.split("#", 1)[0] for h in hrefs if h and h.startswith("/") and not h.startswith("//")}
 
 
-async def main_pages(context: BrowserContext, server: str, person: User | None) -> list[str]:
+async def main_pages(page: Page, server: str, person: User | None) -> list[str]:
     """The addresses this person reaches: header, footer and home links, and every
     parameterless page route that answers them with a whole page (not a fragment, not a
     redirect elsewhere, not a refusal)."""
-    page = await context.new_page()
     await page.goto(server + ("/home" if person else "/"))
     found = await _links(page, "header a[href], footer a[href], main a[href]")
-    await page.close()
     pages = []
     for path in sorted(found | page_routes()):
         if _DOWNLOADS.search(urlsplit(path).path):
             continue
-        response = await context.request.get(server + path, max_redirects=0)
+        response = await page.context.request.get(server + path, max_redirects=0)
         if response.status == 200 and "<header" in await response.text():
             pages.append(path)
     return pages
@@ -88,7 +85,7 @@ async def _overflow(page: Page) -> str | None:
 
 
 async def test_every_main_page_of_every_role_fits_a_phone(
-    browser: Browser, live_server: LiveServer, settings: Settings, world: World, artifacts: Path
+    browse: Browse, live_server: LiveServer, world: World, artifacts: Path
 ) -> None:
     people: dict[str, User | None] = {"visitor": None, **world.people}
     wide: dict[str, str] = {}
@@ -96,10 +93,8 @@ async def test_every_main_page_of_every_role_fits_a_phone(
     shots = artifacts / "phone"
     shots.mkdir(exist_ok=True)
     for name, person in people.items():
-        context = await signed_in_context(browser, live_server, settings, person, PHONE)
-        try:
-            walked[name] = await main_pages(context, live_server, person)
-            page = await context.new_page()
+        async with browse(person, PHONE) as page:
+            walked[name] = await main_pages(page, live_server, person)
             for path in walked[name]:
                 response = await page.goto(live_server + path)
                 assert response is not None
@@ -110,8 +105,6 @@ async def test_every_main_page_of_every_role_fits_a_phone(
                     wide[f"{name} {path}"] = problem
                 slug = path.strip("/").replace("/", "-") or "landing"
                 await page.screenshot(path=str(shots / f"{name}-{slug}.png"), full_page=True)
-        finally:
-            await context.close()
     # The walk really covered each role's own pages.
     assert "/doctor/appointments" in walked["doctor"]
     assert {"/appointments", "/prescriptions"} <= set(walked["patient"])
@@ -122,11 +115,9 @@ async def test_every_main_page_of_every_role_fits_a_phone(
 
 
 async def test_the_phone_menu_folds_behind_a_button(
-    browser: Browser, live_server: LiveServer, settings: Settings, world: World, artifacts: Path
+    browse: Browse, live_server: LiveServer, world: World, artifacts: Path
 ) -> None:
-    context = await signed_in_context(browser, live_server, settings, world.patient, PHONE)
-    try:
-        page = await context.new_page()
+    async with browse(world.patient, PHONE) as page:
         await page.goto(live_server + "/home")
         button = page.locator("#menu-button")
         menu = page.locator("#site-menu")
@@ -153,18 +144,12 @@ async def test_the_phone_menu_folds_behind_a_button(
         await menu.get_by_role("link", name="Appointments").click()
         await expect(page.locator("h1")).to_have_text("Your appointments")
         assert await _overflow(page) is None
-    finally:
-        await context.close()
 
 
 async def test_the_phone_menu_works_without_javascript(
-    browser: Browser, live_server: LiveServer, settings: Settings, world: World, artifacts: Path
+    browse: Browse, live_server: LiveServer, world: World, artifacts: Path
 ) -> None:
-    context = await signed_in_context(
-        browser, live_server, settings, world.doctor, PHONE, javascript=False
-    )
-    try:
-        page = await context.new_page()
+    async with browse(world.doctor, PHONE, javascript=False) as page:
         await page.goto(live_server + "/home")
         menu = page.locator("#site-menu")
         await expect(menu).to_be_hidden()
@@ -174,17 +159,13 @@ async def test_the_phone_menu_works_without_javascript(
         await menu.get_by_role("link", name="Calendar").click()
         await expect(page).to_have_url(re.compile(r"/doctor/appointments"))
         assert await _overflow(page) is None
-    finally:
-        await context.close()
 
 
 async def test_the_desktop_header_shows_the_whole_menu_in_one_row(
-    browser: Browser, live_server: LiveServer, settings: Settings, world: World, artifacts: Path
+    browse: Browse, live_server: LiveServer, world: World, artifacts: Path
 ) -> None:
     for name, person in {"visitor": None, **world.people}.items():
-        context = await signed_in_context(browser, live_server, settings, person, DESKTOP)
-        try:
-            page = await context.new_page()
+        async with browse(person, DESKTOP) as page:
             await page.goto(live_server + ("/home" if person else "/"))
             await expect(page.locator("#menu-button")).to_be_hidden()
             links = page.locator("#site-menu a, #site-menu button")
@@ -198,5 +179,3 @@ async def test_the_desktop_header_shows_the_whole_menu_in_one_row(
             assert max(tops) - min(tops) <= 4, f"{name}: the menu wraps onto a second row"
             assert await _overflow(page) is None, name
             await page.screenshot(path=str(artifacts / f"desktop-{name}-home.png"))
-        finally:
-            await context.close()

@@ -6,11 +6,14 @@ Browsers get a signed-in session cookie without the sign-in form (it has tests o
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from playwright.async_api import Browser, BrowserContext, ViewportSize
+from playwright.async_api import Browser, Page, ViewportSize
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -166,7 +169,8 @@ async def remove_world(db: AsyncSession, world: World) -> None:
     await db.execute(delete(User).where(User.id.in_([p.id for p in world.people.values()])))
 
 
-async def signed_in_context(
+@asynccontextmanager
+async def browsing(
     browser: Browser,
     server: str,
     settings: Settings,
@@ -174,15 +178,27 @@ async def signed_in_context(
     viewport: ViewportSize = PHONE,
     *,
     javascript: bool = True,
-) -> BrowserContext:
-    """A browser for ``user`` (None: a visitor) with a live session cookie."""
+) -> AsyncIterator[Page]:
+    """A page in a browser of its own for ``user`` (None: a visitor) with a live session
+    cookie; the browser context is closed afterwards."""
     context = await browser.new_context(viewport=viewport, java_script_enabled=javascript)
-    if user is not None:
-        database = Database.from_settings(settings)
-        try:
-            async with database.transaction() as db:
-                token = await start_web_session(db, settings, user, SYSTEM)
-        finally:
-            await database.dispose()
-        await context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": server}])
-    return context
+    try:
+        if user is not None:
+            database = Database.from_settings(settings)
+            try:
+                async with database.transaction() as db:
+                    token = await start_web_session(db, settings, user, SYSTEM)
+            finally:
+                await database.dispose()
+            await context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": server}])
+        yield await context.new_page()
+    finally:
+        await context.close()
+
+
+class Browse(Protocol):
+    """The ``browse`` fixture: ``async with browse(user, viewport) as page: ...``."""
+
+    def __call__(
+        self, user: User | None, viewport: ViewportSize = PHONE, *, javascript: bool = True
+    ) -> AbstractAsyncContextManager[Page]: ...
