@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from carebridge.accounts.models import User
+from carebridge.config import Settings
 from carebridge.platform.db import Database
 from tests.conftest import ROOT, TEST_SECRET
+from tests.e2e.world import PHONE, Browse, World, browsing, build_world, remove_world
 from tests.helpers import clean_env, running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -110,3 +114,30 @@ async def browser() -> AsyncIterator[Browser]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+async def world(settings: Settings) -> AsyncIterator[World]:
+    """One person of every role and appointments around now (tests/e2e/world.py), committed."""
+    database = Database.from_settings(settings)
+    async with database.transaction() as db:
+        made = await build_world(db)
+    yield made
+
+    async def remove(db: AsyncSession) -> None:
+        await remove_world(db, made)
+
+    await clean_up(database, remove)
+    await database.dispose()
+
+
+@pytest.fixture
+def browse(browser: Browser, live_server: LiveServer, settings: Settings) -> Browse:
+    """Open a page signed in as someone (tests/e2e/world.py: ``browsing``)."""
+
+    def open_page(
+        user: User | None, viewport: ViewportSize = PHONE, *, javascript: bool = True
+    ) -> AbstractAsyncContextManager[Page]:
+        return browsing(browser, live_server, settings, user, viewport, javascript=javascript)
+
+    return open_page

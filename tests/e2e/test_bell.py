@@ -47,7 +47,7 @@ async def test_bell_count_rises_with_a_new_notification_and_falls_when_read(
     await page.fill("input[name=email]", user.email)
     await page.fill("input[name=password]", PASSWORD)
     await page.click("#signin-submit")
-    await page.wait_for_url("**/account")
+    await page.wait_for_url("**/home")
     bell = page.locator("#bell-count")
     await expect(bell).to_have_text("")
 

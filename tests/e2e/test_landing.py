@@ -5,6 +5,8 @@ from urllib.parse import urlsplit
 
 from playwright.async_api import Browser, ConsoleMessage, Error, Route
 
+from tests.promises import PROMISES, registered_domains, unbuilt_promises
+
 
 async def test_landing_page_renders_without_console_errors(
     browser: Browser, live_server: str, artifacts: Path
@@ -40,6 +42,23 @@ async def test_landing_page_renders_without_console_errors(
     await page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.stat().st_size > 10_000
     assert problems == []
+    await page.close()
+
+
+async def test_the_landing_page_promises_only_what_is_built(
+    browser: Browser, live_server: str
+) -> None:
+    """What a visitor reads (and what a search engine shows) names no feature of a domain that
+    is not registered yet: no chat, video calls, home visits, health records or FHIR today."""
+    assert set(PROMISES) - registered_domains(), "every domain is built: drop this test"
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await page.goto(live_server + "/")
+    read = await page.locator("body").inner_text()
+    shown = await page.locator("meta[name=description]").get_attribute("content")
+    assert unbuilt_promises(" ".join([await page.title(), shown or "", read])) == {}
+    # What it does say is what works: the directory, presence, booking and prescriptions.
+    for words in ("online right now", "book an appointment", "prescription"):
+        assert words in read
     await page.close()
 
 

@@ -60,7 +60,7 @@ async def signed_in(browser: Browser, server: str, user: User) -> tuple[BrowserC
     await page.fill("input[name=email]", user.email)
     await page.fill("input[name=password]", PASSWORD)
     await page.click("#signin-submit")
-    await page.wait_for_url("**/account")
+    await page.wait_for_url("**/home")
     return context, page
 
 

@@ -106,7 +106,7 @@ async def test_sign_in_never_redirects_off_site(
     user = await make_user()
     for target in ("https://evil.example/", "//evil.example/x"):
         response = await sign_in_browser(client, user.email, target)
-        assert response.headers["location"] == "/account"
+        assert response.headers["location"] == "/home"
 
 
 async def test_idle_browser_sessions_end(

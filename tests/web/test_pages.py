@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import httpx
 
+from tests.conftest import ROOT
+from tests.promises import unbuilt_promises
+
 
 async def test_landing_page_explains_carebridge_and_links_onward(client: httpx.AsyncClient) -> None:
     response = await client.get("/")
@@ -36,3 +39,12 @@ async def test_static_assets_are_built(client: httpx.AsyncClient) -> None:
         "css/app.css",
     ):
         assert (await client.get(f"/static/{path}")).status_code == 200, path
+
+
+async def test_the_readme_and_the_api_description_promise_only_what_is_built(
+    client: httpx.AsyncClient,
+) -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert unbuilt_promises(readme) == {}
+    spec = (await client.get("/api/openapi.json")).json()
+    assert unbuilt_promises(spec["info"]["description"]) == {}

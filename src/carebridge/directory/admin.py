@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
@@ -21,11 +21,9 @@ from carebridge.platform.errors import Conflict, NotFound
 from carebridge.platform.pagination import keyset_page
 
 
-async def list_doctors(
-    db: AsyncSession, *, verified: bool | None, cursor: str | None, limit: int
-) -> AdminDoctorPage:
-    """Doctor accounts (not disabled), newest first; ``verified=false`` is the queue of those
-    to verify (with or without a profile yet)."""
+def _doctors(verified: bool | None) -> Select[User]:
+    """Doctor accounts (not disabled); ``verified=False``: the queue of those to verify (with or
+    without a profile yet)."""
     statement = (
         select(User)
         .outerjoin(DoctorProfile, DoctorProfile.user_id == User.id)
@@ -35,7 +33,15 @@ async def list_doctors(
         statement = statement.where(DoctorProfile.verified_at.is_not(None))
     elif verified is False:
         statement = statement.where(DoctorProfile.verified_at.is_(None))
-    page = await keyset_page(db, statement, User, cursor=cursor, limit=limit)
+    return statement
+
+
+async def list_doctors(
+    db: AsyncSession, *, verified: bool | None, cursor: str | None, limit: int
+) -> AdminDoctorPage:
+    """Doctor accounts (not disabled), newest first; ``verified=false`` is the queue of those
+    to verify (with or without a profile yet)."""
+    page = await keyset_page(db, _doctors(verified), User, cursor=cursor, limit=limit)
     ids = [user.id for user in page.items]
     profiles = {
         p.user_id: p
@@ -47,6 +53,12 @@ async def list_doctors(
         for user in page.items
     ]
     return AdminDoctorPage(items=items, next_cursor=page.next_cursor)
+
+
+async def count_to_verify(db: AsyncSession) -> int:
+    """How many doctors wait in the verification queue (``list_doctors(verified=False)``)."""
+    queue = _doctors(verified=False).subquery()
+    return int(await db.scalar(select(func.count()).select_from(queue)) or 0)
 
 
 def admin_doctor_out(

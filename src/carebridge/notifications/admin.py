@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
@@ -73,6 +73,20 @@ async def describe(db: AsyncSession, rows: list[Delivery]) -> list[DeliveryLine]
         )
         for row in rows
     ]
+
+
+async def count_by_status(
+    db: AsyncSession, statuses: tuple[DeliveryStatus, ...]
+) -> dict[DeliveryStatus, int]:
+    """How many deliveries are in each of ``statuses`` (what an admin looks at: ``failed``,
+    being retried, and ``dead``, given up until an admin retries it)."""
+    rows = await db.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.status.in_(statuses))
+        .group_by(Delivery.status)
+    )
+    found = {DeliveryStatus(status): int(count) for status, count in rows.tuples()}
+    return {status: found.get(status, 0) for status in statuses}
 
 
 async def retry_delivery(

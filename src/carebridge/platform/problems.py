@@ -139,7 +139,7 @@ def install_problem_handlers(
                 # The error is still answered as it should be; the failed record is logged.
                 log.exception("error_observer_failed", code=exc.error_code)
         if html_fallback is not None and html_fallback.wants_html(request):
-            return html_fallback.render(request, exc.status, exc.detail)
+            return await html_fallback.render(request, exc.status, exc.detail)
         return problem_response(
             exc.status,
             exc.error_code,
@@ -166,7 +166,7 @@ def install_problem_handlers(
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         if html_fallback is not None and html_fallback.wants_html(request):
-            return html_fallback.render(request, exc.status_code, str(exc.detail))
+            return await html_fallback.render(request, exc.status_code, str(exc.detail))
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return problem_response(
             exc.status_code,
@@ -197,7 +197,7 @@ def install_problem_handlers(
 class HtmlErrorRenderer:
     """Renders error pages for people (browsers asking for HTML outside the API)."""
 
-    def __init__(self, render: Callable[[Request, int, str], Response]) -> None:
+    def __init__(self, render: Callable[[Request, int, str], Awaitable[Response]]) -> None:
         self._render = render
 
     def wants_html(self, request: Request) -> bool:
@@ -205,5 +205,5 @@ class HtmlErrorRenderer:
             return False
         return "text/html" in request.headers.get("accept", "")
 
-    def render(self, request: Request, status: int, detail: str) -> Response:
-        return self._render(request, status, detail)
+    async def render(self, request: Request, status: int, detail: str) -> Response:
+        return await self._render(request, status, detail)

@@ -50,6 +50,21 @@ def listed_doctors() -> Select[uuid.UUID, str]:
     )
 
 
+async def is_listed(db: AsyncSession, doctor_id: uuid.UUID) -> bool:
+    """Whether patients see this doctor: only then does ``doctors.presence`` carry the status."""
+    return bool(await db.scalar(listed_doctors().where(User.id == doctor_id).exists().select()))
+
+
+NOT_VERIFIED = "An administrator must verify your licence before you can go online."
+
+
+async def may_go_online(db: AsyncSession, doctor_id: uuid.UUID) -> bool:
+    """Going online (or busy) reaches patients only for a listed doctor: until an administrator
+    has verified them, their switch is replaced by :data:`NOT_VERIFIED`. (The API still records
+    an unlisted doctor's status and shows it to nobody.)"""
+    return await is_listed(db, doctor_id)
+
+
 def _out(presence: DoctorPresence, name: str) -> PresenceOut:
     return PresenceOut(
         doctor_id=presence.doctor_id,
@@ -255,11 +270,6 @@ async def refresh_connections(db: AsyncSession, process_id: str) -> None:
 
 
 # -- following ---------------------------------------------------------------------------------
-
-
-async def is_listed(db: AsyncSession, doctor_id: uuid.UUID) -> bool:
-    """Whether patients see this doctor: only then does ``doctors.presence`` carry the status."""
-    return bool(await db.scalar(listed_doctors().where(User.id == doctor_id).exists().select()))
 
 
 async def check_listed(db: AsyncSession, doctor_id: uuid.UUID) -> None:

@@ -188,6 +188,25 @@ async def admin_reviews(
     return Page(items=items, next_cursor=next_cursor)
 
 
+@dataclass(frozen=True)
+class ModerationCounts:
+    written_since: int  # reviews written since the given instant (to read)
+    hidden: int  # reviews hidden by an admin, all time
+
+
+async def moderation_counts(db: AsyncSession, since: datetime) -> ModerationCounts:
+    """What the moderation list holds for an admin's attention."""
+    row = (
+        await db.execute(
+            select(
+                func.count().filter(Review.created_at >= since),
+                func.count().filter(Review.hidden_at.is_not(None)),
+            ).select_from(Review)
+        )
+    ).one()
+    return ModerationCounts(written_since=int(row[0]), hidden=int(row[1]))
+
+
 # -- the rating ---------------------------------------------------------------------------------
 
 

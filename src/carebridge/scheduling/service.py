@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Select, func
+from sqlalchemy import ColumnElement, Select, and_, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -29,7 +29,7 @@ from carebridge.platform.context import SYSTEM, RequestContext
 from carebridge.platform.crypto import Keyring
 from carebridge.platform.db import driver_connection
 from carebridge.platform.errors import Conflict, Invalid, NotFound
-from carebridge.platform.pagination import Page, decode_cursor, encode_cursor
+from carebridge.platform.pagination import MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
 from carebridge.scheduling import schedules, slots
 from carebridge.scheduling.models import (
     Appointment,
@@ -153,6 +153,49 @@ async def list_appointments(
         last = rows[limit - 1][0]
         next_cursor = encode_cursor(last.starts_at, last.id)
     return Page(items=items, next_cursor=next_cursor)
+
+
+def still_ahead(now: datetime) -> ColumnElement[bool]:
+    """An appointment still ahead of both people: scheduled, or held for payment while its hold
+    lasts, and not yet ended. (Not in progress, completed, missed or cancelled.)"""
+    return and_(
+        Appointment.ends_at > now,
+        or_(
+            Appointment.status == AppointmentStatus.scheduled,
+            and_(
+                Appointment.status == AppointmentStatus.pending_payment,
+                Appointment.hold_expires_at > now,
+            ),
+        ),
+    )
+
+
+async def _listed(db: AsyncSession, statement: Select[Any]) -> list[AppointmentOut]:
+    statement = statement.order_by(Appointment.starts_at, Appointment.id)
+    rows = (await db.execute(_with_names(statement))).all()
+    return [_out(row, doctor, patient, None) for row, doctor, patient in rows]
+
+
+async def list_upcoming(
+    db: AsyncSession, actor: Actor, *, now: datetime, limit: int
+) -> list[AppointmentOut]:
+    """The caller's appointments still ahead (:func:`still_ahead`), soonest first: a patient's
+    next appointment, the "Upcoming" list."""
+    statement = visible_appointments(actor).where(still_ahead(now)).limit(limit)
+    return await _listed(db, statement)
+
+
+async def list_day(
+    db: AsyncSession, actor: Actor, *, start: datetime, end: datetime
+) -> list[AppointmentOut]:
+    """The caller's appointments starting in [start, end), cancelled ones left out, in time
+    order: a doctor's day (``start`` and ``end`` are midnights in the doctor's zone)."""
+    statement = visible_appointments(actor).where(
+        Appointment.starts_at >= start,
+        Appointment.starts_at < end,
+        Appointment.status != AppointmentStatus.cancelled,
+    )
+    return await _listed(db, statement.limit(MAX_PAGE_SIZE))
 
 
 # -- booking --------------------------------------------------------------------------------------

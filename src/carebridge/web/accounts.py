@@ -128,7 +128,7 @@ async def signin(
     check: CheckCredentials,
     email: FormStr,
     password: FormStr,
-    next: FormStr = "/account",
+    next: FormStr = "/home",
 ) -> Response:
     try:
         user, challenge = await service.first_factor(
@@ -187,7 +187,7 @@ async def mfa_verify(
     check: CheckCredentials,
     code: FormStr = "",
     recovery_code: FormStr = "",
-    next: FormStr = "/account",
+    next: FormStr = "/home",
 ) -> Response:
     token = request.cookies.get(MFA_COOKIE)
     if not token:

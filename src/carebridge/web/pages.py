@@ -1,16 +1,19 @@
-"""Rendering pages: the template context every page gets, and the CSRF cookie."""
+"""Rendering pages: the template context every page gets, the CSRF cookie, and error pages."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from fastapi import Request
-from starlette.responses import HTMLResponse, RedirectResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from carebridge.accounts.actors import Actor
 from carebridge.platform.runtime import Runtime
-from carebridge.web.session import csrf_token, remember_csrf
-from carebridge.web.templating import templates
+from carebridge.web.session import SESSION_COOKIE, csrf_token, remember_csrf, web_session_actor
+from carebridge.web.templating import error_text, templates
+
+log = structlog.get_logger(__name__)
 
 
 def render(
@@ -32,7 +35,35 @@ def redirect(url: str) -> RedirectResponse:
 
 
 def safe_next(target: str | None) -> str:
-    """Only local paths: never redirect off-site after sign-in."""
+    """Only local paths: never redirect off-site after sign-in. Without one: the role's home."""
     if target and target.startswith("/") and not target.startswith("//"):
         return target
-    return "/account"
+    return "/home"
+
+
+async def _signed_in(request: Request) -> Actor | None:
+    """Who is signed in, for an error page: the actor a page's caller already found, else the
+    session cookie's (a path that matched no route ran no caller)."""
+    known = getattr(request.state, "actor", None)
+    if isinstance(known, Actor):
+        return known
+    if SESSION_COOKIE not in request.cookies:
+        return None
+    runtime: Runtime = request.app.state.runtime
+    try:
+        async with runtime.database.transaction() as db:
+            return await web_session_actor(request, db, runtime)
+    except Exception:
+        # An error page must still render: without the menu, as for a visitor.
+        log.warning("error_page_session_unknown", exc_info=True)
+        return None
+
+
+async def error_page(request: Request, status: int, detail: str) -> Response:
+    """The error page for people, under the header of every page: a signed-in visitor keeps
+    their menu. It says no more than the error's own words, to anyone."""
+    title, text = error_text(status, detail)
+    actor = await _signed_in(request) if status < 500 else None
+    request_id = request.scope.get("state", {}).get("request_id")
+    values = {"status": status, "title": title, "text": text, "request_id": request_id}
+    return render(request, "error.html", actor, status_code=status, **values)

@@ -1,5 +1,5 @@
-"""Live pages: the signed-in home (patients: doctors online now, live; doctors: the status
-switch), follow buttons, and the browser's ticket for the real-time stream."""
+"""Live pages: the doctor's status switch (on their home, web/home.py), a doctor's status badge
+and follow buttons, and the browser's ticket for the real-time stream."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from carebridge.accounts.actors import Actor
-from carebridge.accounts.models import Role, UserStatus
+from carebridge.accounts.models import Role
 from carebridge.accounts.realtime import issue_ticket
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import Forbidden
 from carebridge.presence import service
 from carebridge.presence.models import Status
+from carebridge.web.home import doctor_home
 from carebridge.web.pages import redirect, render
 from carebridge.web.session import Csrf, CsrfHeader, WebUser, WebVisitor
 
@@ -24,54 +25,24 @@ router = APIRouter(include_in_schema=False)
 def _only(actor: Actor, role: Role) -> None:
     if actor.role != role:
         raise Forbidden("This page is not for your role.", code="wrong_role")
-    if role != Role.patient and actor.status != UserStatus.active:
-        raise Forbidden("Your account is waiting for approval.", code="approval_pending")
-
-
-async def _doctor_home(
-    request: Request, actor: Actor, db: Session, status_code: int = 200, **values: object
-) -> Response:
-    """The status switch. The badge follows the topic only while the doctor is listed: the
-    topic does not carry anyone else's status."""
-    return render(
-        request,
-        "presence/doctor_home.html",
-        actor,
-        status_code=status_code,
-        presence=await service.get_status(db, actor.id),
-        listed=await service.is_listed(db, actor.id),
-        **values,
-    )
-
-
-@router.get("/home")
-async def home(request: Request, actor: WebUser, db: Session) -> Response:
-    """Where people land after signing in."""
-    if actor.role == Role.doctor:
-        return await _doctor_home(request, actor, db)
-    if actor.role == Role.patient:
-        snapshot = await service.live_snapshot(db)
-        page = await service.following(db, actor, None, 50)
-        return render(
-            request,
-            "presence/patient_home.html",
-            actor,
-            online=snapshot["doctors"],
-            following=page.items,
-        )
-    return render(request, "presence/staff_home.html", actor)
 
 
 @router.post("/doctor/status", dependencies=[Csrf])
 async def switch_status(
     request: Request, actor: WebUser, db: Session, runtime: RuntimeDep
 ) -> Response:
-    _only(actor, Role.doctor)
+    """The switch of the doctor's home. Going offline is always possible; going online or busy
+    only for a doctor patients can see (``presence.service.may_go_online``)."""
+    _only(actor, Role.doctor)  # also a doctor still waiting: told why, below
     form = await request.form()
     try:
         status = Status(str(form.get("status", "")))
     except ValueError:
-        return await _doctor_home(request, actor, db, 422, error="Choose online, busy or offline.")
+        return await doctor_home(
+            request, actor, db, status_code=422, error="Choose online, busy or offline."
+        )
+    if status != Status.offline and not await service.may_go_online(db, actor.id):
+        return await doctor_home(request, actor, db, status_code=403, error=service.NOT_VERIFIED)
     await service.set_status(db, runtime.settings, actor.id, status)
     return redirect("/home")
 

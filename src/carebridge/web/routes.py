@@ -1,5 +1,5 @@
 """Public pages: the landing page and the offline API documentation. Also gathers page routers
-that app.py does not include by name (scheduling)."""
+that app.py does not include by name (the role homes, scheduling, reviews)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 from carebridge.platform.access import PUBLIC
 from carebridge.platform.errors import NotFound
 from carebridge.platform.runtime import Runtime
-from carebridge.web import reviews, scheduling
+from carebridge.web import home, reviews, scheduling
 from carebridge.web.templating import templates
 
 # Each route declares its caller: the public pages below say PUBLIC, included routers their own.
@@ -32,5 +32,6 @@ async def api_docs(request: Request) -> HTMLResponse:
     )
 
 
+router.include_router(home.router)
 router.include_router(scheduling.router)
 router.include_router(reviews.router)

@@ -43,6 +43,7 @@ from carebridge.scheduling.schemas import (
     ScheduleOut,
     SlotOut,
 )
+from carebridge.web.calendar_range import calendar_range
 from carebridge.web.pages import redirect, render
 from carebridge.web.session import Csrf, WebUser
 
@@ -189,7 +190,7 @@ def _readable(error: Any) -> str:
     return f"{', '.join(words)}: {message}" if words else message[:1].upper() + message[1:]
 
 
-async def _user_zone(db: Session, actor: Actor) -> str:
+async def reader_zone(db: Session, actor: Actor) -> str:
     """Where the reader's clock is: a doctor's schedule zone, anyone else's account zone."""
     if actor.role == Role.doctor:
         return (await schedules.get_schedule(db, actor)).time_zone
@@ -394,18 +395,30 @@ async def _all_appointments(
 
 
 async def _calendar_page(
-    request: Request, actor: Actor, db: Session, status_code: int = 200, **values: Any
+    request: Request,
+    actor: Actor,
+    db: Session,
+    status_code: int = 200,
+    **values: Any,
 ) -> Response:
-    zone = await _user_zone(db, actor)
+    """The range the address names (this week and the next after a form's POST)."""
+    zone = await reader_zone(db, actor)
     today = datetime.now(UTC).astimezone(ZoneInfo(zone)).date()
-    monday = today - timedelta(days=today.weekday())
-    weeks = []
-    for n, title in enumerate(("This week", "Next week")):
-        first = monday + timedelta(days=7 * n)
-        start = datetime.combine(first, time(0), tzinfo=ZoneInfo(zone))
-        end = datetime.combine(first + timedelta(days=7), time(0), tzinfo=ZoneInfo(zone))
-        items = await _all_appointments(db, actor, start, end)
-        weeks.append((title, first, first + timedelta(days=6), by_local_day(items, zone)))
+    query = request.query_params
+    try:
+        shown = calendar_range(today, query.get("week"), query.get("month"))
+    except Invalid as exc:
+        shown, status_code = calendar_range(today, None, None), exc.status
+        values["error"] = exc.detail
+
+    def midnight(day: date) -> datetime:
+        return datetime.combine(day, time(0), tzinfo=ZoneInfo(zone))
+
+    sections = []
+    for section in shown.sections:
+        start, end = midnight(section.first), midnight(section.last + timedelta(days=1))
+        items = await _all_appointments(db, actor, start, end, most=2000)
+        sections.append((section, by_local_day(items, zone)))
     return render(
         request,
         "scheduling/calendar.html",
@@ -413,7 +426,8 @@ async def _calendar_page(
         status_code=status_code,
         zone=zone,
         today=today,
-        weeks=weeks,
+        shown=shown,
+        sections=sections,
         now=datetime.now(UTC),
         moves=_moves(request, actor, datetime.now(UTC)),
         **_helpers(**values),
@@ -422,6 +436,8 @@ async def _calendar_page(
 
 @router.get("/doctor/appointments")
 async def calendar_page(request: Request, actor: WebUser, db: Session) -> Response:
+    """Two weeks from a Monday (``?week=YYYY-MM-DD``, default this week) or a month
+    (``?month=YYYY-MM``), with links to the ranges before and after."""
     _only(actor, Role.doctor)
     return await _calendar_page(
         request, actor, db, notice=DONE.get(request.query_params.get("done") or "")
@@ -471,7 +487,7 @@ async def _booking_page(
     offered = await _offered(db, doctor_id)
     kind = _kind(kind_name, offered)
     slots = await _open_slots(db, doctor_id, kind) if offered else []
-    zone = await _user_zone(db, actor)
+    zone = await reader_zone(db, actor)
     return render(
         request,
         "scheduling/book.html",
@@ -527,7 +543,7 @@ async def _confirm_page(
         kind=str(kind),
         starts_at=starts_at,
         ends_at=ends_at,
-        zone=await _user_zone(db, actor),
+        zone=await reader_zone(db, actor),
         doctor_zone=doctor_zone,
         idempotency_key=str(uuid.uuid4()),
         **_helpers(**values),
@@ -602,20 +618,20 @@ async def _list_page(
     request: Request, actor: Actor, db: Session, status_code: int = 200, **values: Any
 ) -> Response:
     now = datetime.now(UTC)
-    zone = await _user_zone(db, actor)
-    recent = await _all_appointments(db, actor, now - timedelta(days=1), None)
-    upcoming = [a for a in recent if a.ends_at > now or a.status == AppointmentStatus.in_progress]
-    past = await _all_appointments(db, actor, now - timedelta(days=365), now, most=200)
-    coming = {a.id for a in upcoming}
-    past = [a for a in past if a.id not in coming][::-1]
+    zone = await reader_zone(db, actor)
+    upcoming = await service.list_upcoming(db, actor, now=now, limit=MAX_PAGE_SIZE)
+    year = await _all_appointments(db, actor, now - timedelta(days=365), None, most=700)
+    running = [a for a in year if a.status == AppointmentStatus.in_progress]
+    listed = {a.id for a in upcoming} | {a.id for a in running}
     return render(
         request,
         "scheduling/appointments.html",
         actor,
         status_code=status_code,
         zone=zone,
+        running=running,
         upcoming=upcoming,
-        past=past,
+        past=[a for a in reversed(year) if a.id not in listed],
         now=now,
         moves=_moves(request, actor, now),
         **_helpers(**values),
@@ -624,7 +640,8 @@ async def _list_page(
 
 @router.get("/appointments")
 async def appointments_page(request: Request, actor: WebUser, db: Session) -> Response:
-    """Your appointments: upcoming soonest first, then past ones, latest first."""
+    """Your appointments: any in progress; upcoming (scheduled or held, not ended) soonest
+    first; then the others of the last year (past, completed, cancelled), latest first."""
     return await _list_page(
         request, actor, db, notice=DONE.get(request.query_params.get("done") or "")
     )
@@ -648,7 +665,7 @@ async def _appointment_page(
         actor,
         status_code=status_code,
         a=appointment,
-        zone=await _user_zone(db, actor),
+        zone=await reader_zone(db, actor),
         now=now,
         moves=_moves(request, actor, now),
         **_helpers(**values),
@@ -737,7 +754,7 @@ async def _reschedule_page(
     row = await service.get_appointment(db, actor, appointment_id)
     kind = AppointmentType(row.type)
     doctor = await directory.get_doctor(db, row.doctor_id)
-    zone = await _user_zone(db, actor)
+    zone = await reader_zone(db, actor)
     slots = await _open_slots(db, row.doctor_id, kind)
     return render(
         request,

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import Request
 from fastapi.templating import Jinja2Templates
-from starlette.responses import HTMLResponse, Response
 
 from carebridge import __version__
 
@@ -36,13 +34,14 @@ def assets_built() -> bool:
     return (VENDOR_DIR / ".built").is_file()
 
 
+def error_text(status: int, detail: str) -> tuple[str, str]:
+    """The title and sentence of an error page."""
+    return _ERROR_TEXT.get(status, ("Request not completed", detail))
+
+
 def error_page_html(status: int, detail: str, request_id: str | None) -> str:
-    """The error page for people, as HTML text (usable where no Request object exists)."""
-    title, text = _ERROR_TEXT.get(status, ("Request not completed", detail))
+    """The error page without a header's menu, as HTML text: for the request middleware's 500,
+    where no Request object (nor, perhaps, a database) is at hand."""
+    title, text = error_text(status, detail)
     page = templates.get_template("error.html")
     return page.render(status=status, title=title, text=text, request_id=request_id)
-
-
-def render_error_page(request: Request, status: int, detail: str) -> Response:
-    request_id = request.scope.get("state", {}).get("request_id")
-    return HTMLResponse(error_page_html(status, detail, request_id), status_code=status)
