@@ -28,7 +28,7 @@ ADMIN_PAGES = {
 
 
 def menu(page: httpx.Response) -> dict[str, str]:
-    nav = re.search(r"<nav>(.*?)</nav>", page.text, re.S)
+    nav = re.search(r"<nav[^>]*>(.*?)</nav>", page.text, re.S)
     assert nav, page.text[:1000]
     return dict(re.findall(r'<a href="(/[^"]*)"[^>]*>([^<]+)</a>', nav.group(1)))
 
