@@ -28,7 +28,6 @@ from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from ua_parser import parse
 
 from carebridge.accounts.models import KnownDevice, User
 from carebridge.config import Settings
@@ -72,6 +71,8 @@ def device_of(user_agent: str | None, client: Client) -> Device:
     its matchers then; see :func:`note_sign_in`)."""
     if not user_agent:
         return Device(client, "", "", "")
+    from ua_parser import parse  # on first use: not needed at start-up (docs/performance.md)
+
     parsed = parse(user_agent[:400])
     browser = parsed.user_agent.family if parsed.user_agent else ""
     if not browser or browser == "Other":  # an app or tool: its product name, as it says it

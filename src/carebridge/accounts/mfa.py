@@ -10,7 +10,6 @@ import uuid
 from datetime import UTC, datetime
 
 import pyotp
-import segno
 from sqlalchemy import delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +40,8 @@ def provisioning_uri(secret: str, email: str) -> str:
 
 
 def qr_svg(uri: str) -> str:
+    import segno  # on first use: not needed at start-up (docs/performance.md)
+
     return str(segno.make(uri, error="m").svg_inline(scale=4, border=2))
 
 

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 PASSWORD = Field(min_length=1, max_length=1024)
@@ -171,6 +170,8 @@ class Accepted(BaseModel):
 
 def check_phone(value: str) -> str:
     """An international phone number, returned in E.164 (``+14155550123``)."""
+    import phonenumbers  # on first use: not needed at start-up (docs/performance.md)
+
     try:
         number = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException as exc:

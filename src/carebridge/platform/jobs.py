@@ -339,12 +339,20 @@ async def run_worker(
     await job_app.run_worker_async(**options)
 
 
+IN_PROCESS_WORKER_DELAY_SECONDS = 1.0
+
+
 @asynccontextmanager
 async def in_process_worker(settings: Settings, database: Database) -> AsyncIterator[None]:
-    """A worker running inside the web process (development: one command does everything)."""
-    task = asyncio.create_task(
-        run_worker(settings, database, install_signal_handlers=False, name="in-process")
-    )
+    """A worker running inside the web process (development: one command does everything). It
+    starts a second after the server: its start (registering and deferring the periodic tasks,
+    running the first sweeps) would otherwise hold up the first requests."""
+
+    async def run_soon() -> None:
+        await asyncio.sleep(IN_PROCESS_WORKER_DELAY_SECONDS)
+        await run_worker(settings, database, install_signal_handlers=False, name="in-process")
+
+    task = asyncio.create_task(run_soon())
     log.info("in_process_worker_started")
     try:
         yield

@@ -11,8 +11,6 @@ import hashlib
 import hmac
 from typing import Protocol
 
-import httpx
-import phonenumbers
 import structlog
 
 from carebridge.config import Settings
@@ -49,6 +47,8 @@ def fit(text: str, max_segments: int) -> str:
 
 
 def valid_number(number: str) -> bool:
+    import phonenumbers  # on first use: not needed at start-up (docs/performance.md)
+
     try:
         return phonenumbers.is_valid_number(phonenumbers.parse(number, None))
     except phonenumbers.NumberParseException:
@@ -78,6 +78,8 @@ class TwilioSms:
         form = {"To": to, "From": self.sender, "Body": body}
         if status_callback:
             form["StatusCallback"] = status_callback
+        import httpx  # on first use: not needed at start-up (docs/performance.md)
+
         try:
             async with httpx.AsyncClient(timeout=15) as client:
                 response = await client.post(self.url, data=form, auth=(self.sid, self.token))

@@ -16,10 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-
-import segno
-from fpdf import FPDF
-from fpdf.enums import XPos, YPos
+from typing import Any
 
 _FONT_DIRS = (
     Path("/usr/share/fonts/truetype/dejavu"),
@@ -66,6 +63,12 @@ def _unicode_font() -> tuple[Path, Path] | None:
 
 class _Sheet:
     def __init__(self) -> None:
+        # fpdf2 (and fontTools under it) is imported on the first render: most of a second of
+        # start-up that the web process never needs (docs/performance.md, "Start-up").
+        from fpdf import FPDF
+        from fpdf.enums import XPos, YPos
+
+        self.next_line: dict[str, Any] = {"new_x": XPos.LMARGIN, "new_y": YPos.NEXT}
         self.pdf = FPDF(format="A4")
         self.pdf.set_auto_page_break(auto=True, margin=20)
         self.pdf.set_margins(20, 20, 20)
@@ -86,7 +89,7 @@ class _Sheet:
 
     def line(self, value: str, *, size: float = 10, bold: bool = False, height: float = 5) -> None:
         self.pdf.set_font(self.family, "B" if bold else "", size)
-        self.pdf.multi_cell(0, height, self.text(value), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.pdf.multi_cell(0, height, self.text(value), **self.next_line)
 
     def rule(self) -> None:
         y = self.pdf.get_y() + 2
@@ -103,6 +106,8 @@ def _details(line: PrintedLine) -> str:
 
 
 def _qr_png(url: str) -> io.BytesIO:
+    import segno  # with fpdf2, on the first render
+
     buffer = io.BytesIO()
     segno.make(url, error="m").save(buffer, kind="png", scale=6, border=2)
     buffer.seek(0)

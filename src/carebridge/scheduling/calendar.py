@@ -12,14 +12,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Path, Response
-from icalendar import Calendar, Event, vDuration
-from icalendar.enums import STATUS
 from pydantic import BaseModel
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,7 +31,7 @@ from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.downloads import file_response
 from carebridge.platform.errors import Forbidden, NotFound, Unauthenticated
 from carebridge.platform.problems import problem_responses
-from carebridge.scheduling import notices, service
+from carebridge.scheduling import service
 from carebridge.scheduling.models import Appointment, AppointmentStatus, CalendarFeed
 
 router = APIRouter(tags=["scheduling"])
@@ -47,73 +43,8 @@ FEED_AHEAD = timedelta(days=365)
 # so subscribed calendars show them struck through rather than silently gone.
 FEED_CANCELLED_FOR = timedelta(days=14)
 FEED_MAX_EVENTS = 5000
-FEED_REFRESH = timedelta(minutes=5)
-_STATUS = {
-    AppointmentStatus.pending_payment: STATUS.TENTATIVE,  # held until paid
-    AppointmentStatus.cancelled: STATUS.CANCELLED,
-}
 _Doctor = aliased(User)
 _Patient = aliased(User)
-
-
-# -- building -------------------------------------------------------------------------------------
-
-
-def _host(settings: Settings) -> str:
-    return urlsplit(settings.public_base_url).hostname or "carebridge"
-
-
-def _event(
-    settings: Settings, appointment: Appointment, summary: str, doctor: str, patient: str
-) -> Event:
-    kind = notices.TYPE_LABELS.get(appointment.type, appointment.type)
-    link = f"{settings.public_base_url}/appointments/{appointment.id}"
-    return Event.new(
-        uid=f"appointment-{appointment.id}@{_host(settings)}",
-        start=appointment.starts_at.astimezone(UTC),
-        end=appointment.ends_at.astimezone(UTC),
-        stamp=datetime.now(UTC),
-        last_modified=appointment.updated_at.astimezone(UTC),
-        summary=summary,
-        description=f"{kind.capitalize()}\nDoctor: {doctor}\nPatient: {patient}\n{link}",
-        url=link,
-        status=_STATUS.get(AppointmentStatus(appointment.status), STATUS.CONFIRMED),
-    )
-
-
-def _summary(viewer: Actor | None, appointment: Appointment, doctor: str, patient: str) -> str:
-    """Named from the reader's side: the patient sees their doctor, the doctor their patient."""
-    kind = notices.TYPE_LABELS.get(appointment.type, appointment.type).capitalize()
-    if viewer is not None and viewer.id == appointment.patient_id:
-        return f"{kind} with {doctor}"
-    if viewer is None or viewer.id == appointment.doctor_id:
-        return f"{kind} with {patient}"
-    return f"{kind}: {doctor} with {patient}"
-
-
-def to_ical(
-    settings: Settings,
-    viewer: Actor | None,
-    rows: Iterable[tuple[Appointment, str, str]],
-    *,
-    uid: str,
-    name: str | None = None,
-) -> bytes:
-    """A calendar of ``rows`` (appointment, doctor's name, patient's name); ``name`` makes it a
-    subscribable feed (its apps are told to refresh every 5 minutes)."""
-    calendar = Calendar.new(
-        prodid="-//CareBridge//Appointments//EN",
-        uid=f"{uid}@{_host(settings)}",
-        name=name,
-        refresh_interval=FEED_REFRESH if name else None,
-    )
-    if name:
-        calendar.add("X-PUBLISHED-TTL", vDuration(FEED_REFRESH))
-    for appointment, doctor, patient in rows:
-        summary = _summary(viewer, appointment, doctor, patient)
-        calendar.add_component(_event(settings, appointment, summary, doctor, patient))
-    ical: bytes = calendar.to_ical()
-    return ical
 
 
 async def appointment_ical(
@@ -129,6 +60,8 @@ async def appointment_ical(
     names = {row.id: row.name for row in rows}
     doctor = names.get(appointment.doctor_id, "your doctor")
     patient = names.get(appointment.patient_id, "a patient")
+    from carebridge.scheduling.ics import to_ical  # icalendar: a tenth of a second at start-up
+
     return to_ical(
         settings, actor, [(appointment, doctor, patient)], uid=f"appointment-{appointment.id}"
     )
@@ -219,6 +152,8 @@ async def feed_ical(db: AsyncSession, settings: Settings, token: str) -> bytes:
         .limit(FEED_MAX_EVENTS)
     )
     rows = [(appointment, doctor, patient) for appointment, doctor, patient in result]
+    from carebridge.scheduling.ics import to_ical
+
     return to_ical(settings, None, rows, uid=f"feed-{doctor_id}", name="CareBridge appointments")
 
 
