@@ -338,7 +338,7 @@ async def _seed_demo(settings: Settings) -> None:
         raise Abort("demo data is for development and trials, never for production")
     database = Database.from_settings(settings)
     try:
-        results = await seed_demo(database)
+        results = await seed_demo(database, settings)
     finally:
         await database.dispose()
     if not results:

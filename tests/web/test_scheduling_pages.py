@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.config import Settings
 from carebridge.directory.models import DoctorProfile
 from carebridge.platform.db import Database
 from carebridge.scheduling import schedules
@@ -563,10 +564,14 @@ def _days(n: int) -> datetime:
 
 class TestDemo:
     async def test_every_demo_doctor_takes_bookings_after_seeding(
-        self, client: httpx.AsyncClient, database: Database, make_user: MakeUser
+        self,
+        client: httpx.AsyncClient,
+        database: Database,
+        settings: Settings,
+        make_user: MakeUser,
     ) -> None:
-        await seed_demo(database)
-        again = await seed_demo(database)
+        await seed_demo(database, settings)
+        again = await seed_demo(database, settings)
         assert again["scheduling"] == 0
         async with database.transaction() as db:
             rows = (

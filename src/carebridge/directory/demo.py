@@ -3,13 +3,13 @@ among them), ten patients, and the demo nurse's profile.
 
 Idempotent: accounts and profiles that exist are left as they are. Patient profiles hold only
 what needs no encryption key (sex; the phone is on the account): the demo seed runs without the
-application's keyring, and patients fill in the rest themselves.
+application's keyring, and patients fill in the rest themselves. Ratings are not set here: the
+reviews domain's demo writes reviews, and the ratings follow from them.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import NamedTuple
 
 from sqlalchemy import select
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.demo import DEMO_PASSWORD
 from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.config import Settings
 from carebridge.directory.models import DoctorProfile, NurseProfile, PatientProfile
 from carebridge.directory.service import set_specialties, specialty_ids
 from carebridge.platform.passwords import hash_password
@@ -31,7 +32,6 @@ class DemoDoctor(NamedTuple):
     fee: int  # minor units of currency
     currency: str
     years: int
-    rating: str
     focus: str  # the bio is made from it
 
 
@@ -45,7 +45,6 @@ DOCTORS = [
         6500,
         "EUR",
         14,
-        "4.8",
         "high blood pressure, palpitations and heart failure follow-up",
     ),
     (
@@ -57,7 +56,6 @@ DOCTORS = [
         4000,
         "EUR",
         9,
-        "4.7",
         "everyday illnesses, check-ups and care for the whole family",
     ),
     (
@@ -69,7 +67,6 @@ DOCTORS = [
         4500,
         "GBP",
         11,
-        "4.9",
         "newborn checks, childhood fevers, rashes and vaccinations",
     ),
     (
@@ -81,7 +78,6 @@ DOCTORS = [
         90000,
         "SEK",
         16,
-        "4.6",
         "acne, eczema, psoriasis and mole checks from photos",
     ),
     (
@@ -93,7 +89,6 @@ DOCTORS = [
         8000,
         "EUR",
         12,
-        "4.7",
         "depression, anxiety disorders and medication reviews",
     ),
     (
@@ -105,7 +100,6 @@ DOCTORS = [
         150000,
         "CZK",
         8,
-        "4.8",
         "cognitive behavioural therapy for anxiety, stress and insomnia",
     ),
     (
@@ -117,7 +111,6 @@ DOCTORS = [
         60000,
         "GHS",
         15,
-        "4.5",
         "migraine, epilepsy and numbness or tingling",
     ),
     (
@@ -129,7 +122,6 @@ DOCTORS = [
         8000,
         "JPY",
         10,
-        "4.6",
         "type 1 and type 2 diabetes, thyroid disease and weight",
     ),
     (
@@ -141,7 +133,6 @@ DOCTORS = [
         5500,
         "EUR",
         13,
-        "4.4",
         "reflux, irritable bowel and liver test results",
     ),
     (
@@ -153,7 +144,6 @@ DOCTORS = [
         25000,
         "PLN",
         17,
-        "4.9",
         "contraception, pregnancy questions and menopause",
     ),
     (
@@ -165,7 +155,6 @@ DOCTORS = [
         7000,
         "EUR",
         19,
-        "4.5",
         "knee and shoulder injuries, back pain and return to sport",
     ),
     (
@@ -177,7 +166,6 @@ DOCTORS = [
         6000,
         "EUR",
         11,
-        "4.6",
         "sinusitis, ear infections, hearing loss and dizziness",
     ),
     (
@@ -189,7 +177,6 @@ DOCTORS = [
         6000,
         "GBP",
         12,
-        "4.7",
         "red or painful eyes, blurred vision and glaucoma follow-up",
     ),
     (
@@ -201,7 +188,6 @@ DOCTORS = [
         6500,
         "EUR",
         20,
-        "4.3",
         "urinary infections, kidney stones and prostate questions",
     ),
     (
@@ -213,7 +199,6 @@ DOCTORS = [
         6500,
         "EUR",
         14,
-        "4.6",
         "asthma, COPD, persistent cough and sleep apnea",
     ),
     (
@@ -225,7 +210,6 @@ DOCTORS = [
         7000,
         "EUR",
         18,
-        "4.5",
         "chronic kidney disease, dialysis planning and blood pressure",
     ),
     (
@@ -237,7 +221,6 @@ DOCTORS = [
         6000,
         "EUR",
         13,
-        "4.7",
         "rheumatoid arthritis, lupus and gout flares",
     ),
     (
@@ -249,7 +232,6 @@ DOCTORS = [
         50000,
         "ILS",
         22,
-        "4.9",
         "second opinions on cancer treatment and anemia work-up",
     ),
     (
@@ -261,7 +243,6 @@ DOCTORS = [
         12000,
         "CAD",
         9,
-        "4.6",
         "hay fever, food allergies and hives",
     ),
     (
@@ -273,7 +254,6 @@ DOCTORS = [
         3000000,
         "NGN",
         15,
-        "4.8",
         "travel vaccines, malaria prevention and complex infections",
     ),
     (
@@ -285,7 +265,6 @@ DOCTORS = [
         5000,
         "EUR",
         25,
-        "4.8",
         "older adults on many medicines, falls and memory concerns",
     ),
     (
@@ -297,7 +276,6 @@ DOCTORS = [
         90000,
         "MXN",
         8,
-        "4.5",
         "running injuries, sprains and training plans",
     ),
     (
@@ -309,7 +287,6 @@ DOCTORS = [
         60000,
         "KRW",
         7,
-        "4.4",
         "meal plans for diabetes, weight and food intolerance",
     ),
     (
@@ -321,7 +298,6 @@ DOCTORS = [
         60000,
         "DKK",
         10,
-        "4.7",
         "rehabilitation after surgery and long-lasting back pain",
     ),
     (
@@ -333,7 +309,6 @@ DOCTORS = [
         4000,
         "EUR",
         12,
-        "4.3",
         "toothache, dental emergencies and gum problems",
     ),
     (
@@ -345,7 +320,6 @@ DOCTORS = [
         3500,
         "GBP",
         6,
-        "4.6",
         "same-day advice, infections and sick notes",
     ),
     (
@@ -357,7 +331,6 @@ DOCTORS = [
         80000,
         "NOK",
         16,
-        "4.5",
         "several long-term conditions at once and unexplained symptoms",
     ),
     (
@@ -369,7 +342,6 @@ DOCTORS = [
         30000,
         "BRL",
         11,
-        "4.8",
         "children with asthma, eczema and food allergies",
     ),
     (
@@ -381,7 +353,6 @@ DOCTORS = [
         250000,
         "TRY",
         18,
-        "4.6",
         "chest pain assessment, cholesterol and heart rhythm",
     ),
     (
@@ -393,7 +364,6 @@ DOCTORS = [
         5000,
         "EUR",
         10,
-        "4.5",
         "thyroid problems, PCOS and metabolic health",
     ),
     (
@@ -405,7 +375,6 @@ DOCTORS = [
         9000,
         "USD",
         9,
-        "4.7",
         "contraception, STI testing and preventive care",
     ),
     (
@@ -417,7 +386,6 @@ DOCTORS = [
         15000,
         "CAD",
         13,
-        "4.6",
         "ADHD in adults, insomnia and mood disorders",
     ),
     (
@@ -429,7 +397,6 @@ DOCTORS = [
         6000,
         "EUR",
         8,
-        "4.5",
         "contact allergies, chronic itch and skin infections",
     ),
     (
@@ -441,7 +408,6 @@ DOCTORS = [
         5500,
         "EUR",
         21,
-        "4.4",
         "chronic headaches, nerve pain and pain management plans",
     ),
     (
@@ -453,7 +419,6 @@ DOCTORS = [
         40000,
         "AED",
         14,
-        "4.9",
         "fertility questions, pregnancy care and heavy periods",
     ),
     (
@@ -465,7 +430,6 @@ DOCTORS = [
         9000,
         "AUD",
         12,
-        "4.5",
         "travel health, minor injuries and repeat prescriptions",
     ),
     (
@@ -477,7 +441,6 @@ DOCTORS = [
         2500000,
         "HUF",
         11,
-        "4.8",
         "grief, burnout and relationship difficulties",
     ),
     (
@@ -489,7 +452,6 @@ DOCTORS = [
         90000,
         "ZAR",
         17,
-        "4.6",
         "HIV care, tuberculosis and fever after travel",
     ),
     (
@@ -501,7 +463,6 @@ DOCTORS = [
         15000000,
         "COP",
         12,
-        "4.4",
         "coeliac disease, bloating and healthy eating plans",
     ),
     (
@@ -513,7 +474,6 @@ DOCTORS = [
         7000,
         "EUR",
         23,
-        "4.7",
         "cataract questions, dry eyes and sight in older age",
     ),
 ]
@@ -574,7 +534,7 @@ def _bio(name: str, years: int, focus: str, languages: list[str]) -> str:
     )
 
 
-async def seed_demo(db: AsyncSession) -> int:
+async def seed_demo(db: AsyncSession, settings: Settings) -> int:
     users = {u.email: u for u in (await db.scalars(select(User))).all()}
     accounts = _Accounts(db, users)
     doctors = [
@@ -624,8 +584,6 @@ async def _doctor_profiles(db: AsyncSession, doctors: list[tuple[User, DemoDocto
                 license_number=f"DEMO-{d.local.upper()}",
                 time_zone=d.time_zone,
                 verified_at=now,
-                rating_average=Decimal(d.rating),
-                rating_count=12 + d.years * 3,
             )
         )
         await db.flush()
