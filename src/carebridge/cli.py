@@ -136,7 +136,13 @@ async def _check_database(settings: Settings) -> None:
 
 async def _migrate(settings: Settings) -> str | None:
     """Migrate as the schema's owner, and grant the application's role its privileges."""
-    from carebridge.platform.migrate import current_revision, grant, head_revision, upgrade
+    from carebridge.platform.migrate import (
+        MigrationRefused,
+        current_revision,
+        grant,
+        head_revision,
+        upgrade,
+    )
     from carebridge.platform.roles import ApplicationRole
 
     database = Database.from_settings(settings, migrating=True)
@@ -150,7 +156,11 @@ async def _migrate(settings: Settings) -> str | None:
             if application is not None:
                 await grant(database.engine, application)
             return current
-        return await upgrade(database.engine, grant_to=application)
+        return await upgrade(
+            database.engine, grant_to=application, clinic_currency=settings.currency
+        )
+    except MigrationRefused as exc:
+        raise Abort(f"cannot migrate: {exc}") from exc
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
             raise

@@ -75,7 +75,7 @@ async def seed_demo(db: AsyncSession, settings: Settings) -> int:
             starts = first_day - timedelta(days=slot // PER_DAY) + timedelta(hours=slot % PER_DAY)
             if not await _free(db, doctor.id, patient.id, starts):
                 continue
-            appointment = _consultation(profile, patient.id, starts, key)
+            appointment = _consultation(profile, patient.id, starts, key, settings.currency)
             db.add(appointment)
             await db.flush()
             comment = COMMENTS[(index + n) % len(COMMENTS)]
@@ -86,7 +86,7 @@ async def seed_demo(db: AsyncSession, settings: Settings) -> int:
 
 
 def _consultation(
-    profile: DoctorProfile, patient_id: uuid.UUID, starts: datetime, key: str
+    profile: DoctorProfile, patient_id: uuid.UUID, starts: datetime, key: str, currency: str
 ) -> Appointment:
     ends = starts + CONSULTATION
     fee = profile.consultation_fee or 0
@@ -101,7 +101,7 @@ def _consultation(
         blocked_until=ends,
         time_zone=profile.time_zone,
         fee=fee,
-        currency=profile.currency if fee else None,
+        currency=currency if fee else None,
         confirmed_at=starts - timedelta(days=3),
         started_at=starts,
         completed_at=ends,

@@ -277,7 +277,7 @@ _LOCK_PATIENT = "SELECT pg_advisory_xact_lock(hashtextextended('book:' || $1::te
 # ``lapsed`` says there are some, to be released first; the lower bound on their start keeps
 # the index scan to the days around the slot, as ``schedules.LONGEST_HOLD`` says).
 _FACTS = """
-SELECT d.name AS doctor_name, d.time_zone AS doctor_zone, p.consultation_fee AS fee, p.currency,
+SELECT d.name AS doctor_name, d.time_zone AS doctor_zone, p.consultation_fee AS fee,
        s.time_zone, s.booking_horizon_days, s.min_notice_minutes,
        t.duration_minutes, t.buffer_minutes,
        ARRAY(SELECT ROW(w.weekday, w.starts, w.ends) FROM schedule_windows w
@@ -409,7 +409,7 @@ async def book(
         if paid_online
         else None,
         fee=fee,
-        currency=facts["currency"],
+        currency=settings.currency if fee else None,  # the clinic's one currency
         idempotency_key=idempotency_key,
         request_hash=keyring.keyed_hash(_REQUEST_HASH, _booking_request(body))
         if idempotency_key

@@ -27,6 +27,12 @@ def render(
     return response
 
 
+def clinic_currency(request: Request) -> str:
+    """``CAREBRIDGE_CURRENCY``: the one currency of every fee."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime.settings.currency
+
+
 def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 

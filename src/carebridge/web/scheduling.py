@@ -24,7 +24,6 @@ from starlette.responses import Response
 from carebridge.accounts.actors import Actor, Keys
 from carebridge.accounts.models import Role, User, UserStatus
 from carebridge.directory import service as directory
-from carebridge.directory.codes import format_fee
 from carebridge.platform.context import Context
 from carebridge.platform.db import undo_unless_kept
 from carebridge.platform.deps import RuntimeDep, Session
@@ -41,7 +40,7 @@ from carebridge.scheduling.schemas import (
     ScheduleOut,
     SlotOut,
 )
-from carebridge.web.pages import redirect, render
+from carebridge.web.pages import clinic_currency, redirect, render
 from carebridge.web.session import Csrf, WebUser
 
 router = APIRouter(include_in_schema=False)
@@ -121,7 +120,6 @@ def _helpers(**values: Any) -> dict[str, Any]:
         "short_day": short_day,
         "day_name": day_name,
         "iso": iso,
-        "format_fee": format_fee,
         "type_names": {str(k): v for k, v in TYPE_NAMES.items()},
         "status_names": {str(k): v for k, v in STATUS_NAMES.items()},
         **values,
@@ -455,7 +453,7 @@ async def _booking_page(
     status_code: int = 200,
     **values: Any,
 ) -> Response:
-    doctor = await directory.get_doctor(db, doctor_id)
+    doctor = await directory.get_doctor(db, doctor_id, clinic_currency(request))
     offered = await _offered(db, doctor_id)
     kind = _kind(kind_name, offered)
     slots = await _open_slots(db, doctor_id, kind) if offered else []
@@ -504,7 +502,7 @@ async def _confirm_page(
     status_code: int = 200,
     **values: Any,
 ) -> Response:
-    doctor = await directory.get_doctor(db, doctor_id)
+    doctor = await directory.get_doctor(db, doctor_id, clinic_currency(request))
     starts_at, ends_at, _blocked, doctor_zone = await service.check_slot(db, doctor_id, kind, at)
     return render(
         request,
@@ -721,7 +719,7 @@ async def _reschedule_page(
 ) -> Response:
     row = await service.get_appointment(db, actor, appointment_id)
     kind = AppointmentType(row.type)
-    doctor = await directory.get_doctor(db, row.doctor_id)
+    doctor = await directory.get_doctor(db, row.doctor_id, clinic_currency(request))
     zone = await _user_zone(db, actor)
     slots = await _open_slots(db, row.doctor_id, kind)
     return render(

@@ -9,6 +9,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse, Response
 
 from carebridge import __version__
+from carebridge.platform.money import amount_example, amount_step, format_money
 
 WEB_DIR = Path(__file__).parent
 STATIC_DIR = WEB_DIR / "static"
@@ -25,6 +26,10 @@ def static_url(path: str) -> str:
 
 
 templates.env.globals["static"] = static_url
+# The one way amounts are shown ("45.00 EUR"), and what a fee field of a form needs.
+templates.env.globals["money"] = format_money
+templates.env.globals["amount_example"] = amount_example
+templates.env.globals["amount_step"] = amount_step
 
 _ERROR_TEXT = {
     404: ("Page not found", "The page you asked for does not exist or has moved."),
