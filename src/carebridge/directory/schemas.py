@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from carebridge.accounts.schemas import check_phone, check_time_zone
 from carebridge.directory.codes import LANGUAGES
-from carebridge.platform.inputs import Int32
+from carebridge.platform.inputs import Int32, Name
 from carebridge.platform.money import check_currency
 
 MAX_PAGE_SIZE = 50
@@ -287,7 +287,7 @@ class NurseProfileOut(NurseProfileIn):
 class EmergencyContact(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     phone: str = Field(description="E.164, e.g. +14155550123")
 
     @field_validator("phone")
