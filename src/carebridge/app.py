@@ -40,6 +40,7 @@ from carebridge.web.templating import (
     assets_built,
     error_page_html,
     render_error_page,
+    render_invalid_page,
 )
 
 log = structlog.get_logger(__name__)
@@ -104,7 +105,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.metrics = metrics
     install_problem_handlers(
         app,
-        html_fallback=HtmlErrorRenderer(render_error_page),
+        html_fallback=HtmlErrorRenderer(render_error_page, render_invalid_page),
         observers=(record_unreadable,),
     )
     app.include_router(health.router)

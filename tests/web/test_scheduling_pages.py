@@ -182,10 +182,10 @@ class TestScheduleEditor:
                 "must not overlap",
             ),
             ({"offer_video": None}, "Appointment types"),
-            ({"video_duration": "abc"}, "valid integer"),
-            ({"video_duration": "2"}, "greater than or equal to 5"),
-            ({"window_starts": ["9 am"]}, "Weekly hours, row 1, Start"),
-            ({"booking_horizon_days": "999"}, "Booking horizon"),
+            ({"video_duration": "abc"}, "Video call, Length: a whole number of minutes"),
+            ({"video_duration": "2"}, "Video call, Length: at least 5 minutes"),
+            ({"window_starts": ["9 am"]}, "Weekly hours, row 1, From: a time such as 09:30"),
+            ({"booking_horizon_days": "999"}, "Booking horizon: at most 366 days"),
         ],
     )
     async def test_bad_input_is_shown_next_to_the_form_and_nothing_is_saved(

@@ -24,6 +24,7 @@ from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import CareBridgeError, Forbidden, Invalid
 from carebridge.platform.money import amount_example, format_money, major_amount, parse_amount
 from carebridge.reviews import service as reviews
+from carebridge.web.forms import FormLanguage, Label
 from carebridge.web.pages import clinic_currency, redirect, render
 from carebridge.web.session import Csrf, WebAdmin, WebUser, WebVisitor
 
@@ -36,14 +37,23 @@ def _only(actor: Actor, role: Role) -> None:
         raise Forbidden("This page is not for your role.", code="wrong_role")
 
 
-def _problem(exc: Exception) -> str:
-    if isinstance(exc, CareBridgeError):
-        return exc.detail
-    if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in exc.errors()
-        )
-    return "Please check the form."
+# Each form's words for its fields (others are called as the schema names them).
+SEARCH = FormLanguage({"q": "Search", "min_rating": "Rating", "limit": "Doctors per page"})
+DOCTOR_PROFILE = FormLanguage(
+    {
+        "specialties": Label("Specialties", "specialties"),
+        "bio": "About you",
+        "languages": Label("Languages", "languages"),
+        "photo_url": "Photo URL",
+    }
+)
+HEALTH_PROFILE = FormLanguage(
+    {
+        "emergency_contact": "Emergency contact",
+        "emergency_contact.name": "Emergency contact name",
+        "emergency_contact.phone": "Emergency contact phone",
+    }
+)
 
 
 def language_names(codes: list[str]) -> str:
@@ -89,7 +99,7 @@ async def _results(request: Request, db: Session) -> dict[str, Any]:
         )
         found["page"] = await search.search(db, query, currency)
     except (CareBridgeError, ValidationError) as exc:
-        return found | {"error": _problem(exc)}
+        return found | {"error": SEARCH.explain(exc)}
     following = {k: v for k, v in params.items() if k not in ("cursor", "max_fee")}
     return found | {"params": following, "fee_up_to": format_money(max_fee, currency) or None}
 
@@ -187,7 +197,7 @@ async def save_doctor_profile(
         await service.update_doctor_profile(db, actor, body, context, currency)
     except (CareBridgeError, ValidationError) as exc:
         await undo_unless_kept(db, exc)
-        return await _doctor_form(request, actor, db, 422, error=_problem(exc))
+        return await _doctor_form(request, actor, db, 422, error=DOCTOR_PROFILE.explain(exc))
     return await _doctor_form(request, actor, db, notice="Profile saved.")
 
 
@@ -244,7 +254,7 @@ async def save_patient_profile(
             "directory/patient_profile.html",
             actor,
             profile=current,
-            error=_problem(exc),
+            error=HEALTH_PROFILE.explain(exc),
             status_code=422,
         )
     return render(

@@ -40,6 +40,7 @@ from carebridge.scheduling.schemas import (
     ScheduleOut,
     SlotOut,
 )
+from carebridge.web.forms import FormLanguage, Label, filled
 from carebridge.web.pages import clinic_currency, redirect, render
 from carebridge.web.session import Csrf, WebUser
 
@@ -136,44 +137,26 @@ def by_local_day(
     return list(days.items())
 
 
-def problem(exc: Exception) -> str:
-    """A message people can read: the service's words, or pydantic's errors named after the
-    form's fields."""
-    if isinstance(exc, CareBridgeError):
-        return exc.detail
-    if isinstance(exc, ValidationError):
-        return "; ".join(_readable(e) for e in exc.errors())
-    return "Please check the form."
-
-
-_FIELDS = {
-    "time_zone": "Time zone",
-    "booking_horizon_days": "Booking horizon",
-    "min_notice_minutes": "Notice",
-    "windows": "Weekly hours",
-    "types": "Appointment types",
-    "date": "Date",
-    "starts": "Start",
-    "ends": "End",
-    "kind": "Kind",
-    "note": "Note",
-    "reason": "Reason",
-    "starts_at": "Time",
-}
-
-
-def _readable(error: Any) -> str:
-    loc = [str(part) for part in error["loc"]]
-    words: list[str] = []
-    if len(loc) >= 2 and loc[0] == "windows" and loc[1].isdigit():
-        words.append(f"Weekly hours, row {int(loc[1]) + 1}")
-        loc = loc[2:]
-    elif len(loc) >= 2 and loc[0] == "types" and loc[1].isdigit():
-        words.append(f"Appointment type {int(loc[1]) + 1}")
-        loc = loc[2:]
-    words += [_FIELDS.get(part, part.replace("_", " ")) for part in loc]
-    message = str(error["msg"]).removeprefix("Value error, ").replace("`", "")
-    return f"{', '.join(words)}: {message}" if words else message[:1].upper() + message[1:]
+# The forms' words for their fields. The schedule editor's rows: "Weekly hours, row 2"; its
+# appointment types by name ("Video call, Length: at least 5 minutes").
+SCHEDULE = FormLanguage(
+    {
+        "booking_horizon_days": Label("Booking horizon", "days"),
+        "min_notice_minutes": Label("Booking notice", "minutes"),
+        "windows": "Weekly hours",
+        "windows.*": "Weekly hours, row {n}",
+        "weekday": "Day",
+        "starts": "From",
+        "ends": "To",
+        "types": "Appointment types",
+        "types.*": "{n}",
+        "duration_minutes": Label("Length", "minutes"),
+        "buffer_minutes": Label("Pause after", "minutes"),
+    }
+)
+BOOKING = FormLanguage(
+    {"type": "Type of appointment", "starts_at": "Time", "reason": "Reason for the visit"}
+)
 
 
 async def _user_zone(db: Session, actor: Actor) -> str:
@@ -330,8 +313,10 @@ async def save_schedule(request: Request, actor: WebUser, db: Session) -> Respon
                 for e in exc.errors()
                 if len(e["loc"]) > 1 and e["loc"][0] == "windows" and isinstance(e["loc"][1], int)
             }
+        offered = {"types": [t.name for t in form.types if t.offered]}
+        message = SCHEDULE.explain(exc, rows=offered)
         return await _schedule_page(
-            request, actor, db, form, 422, schedule_error=problem(exc), error=None
+            request, actor, db, form, 422, schedule_error=message, error=None
         )
     return redirect("/doctor/schedule?saved=1")
 
@@ -347,7 +332,13 @@ async def add_exception(request: Request, actor: WebUser, db: Session) -> Respon
     except (CareBridgeError, ValidationError) as exc:
         await undo_unless_kept(db, exc)
         return await _schedule_page(
-            request, actor, db, None, 422, exception_error=problem(exc), exception_form=values
+            request,
+            actor,
+            db,
+            None,
+            422,
+            exception_error=SCHEDULE.explain(exc),
+            exception_form=values,
         )
     return redirect("/doctor/schedule?saved=exception#exceptions")
 
@@ -534,7 +525,7 @@ async def confirm_page(
     except (CareBridgeError, ValueError) as exc:
         if isinstance(exc, NotFound):
             raise
-        message = problem(exc) if isinstance(exc, CareBridgeError) else "Pick a type."
+        message = exc.detail if isinstance(exc, CareBridgeError) else "Pick a type."
         return await _booking_page(
             request, actor, db, doctor_id, kind_name, _status(exc), error=message
         )
@@ -562,8 +553,7 @@ async def book(
         body = BookIn.model_validate(
             {
                 "doctor_id": doctor_id,
-                "type": kind_name,
-                "starts_at": str(form.get("starts_at", "")),
+                **filled(type=kind_name, starts_at=str(form.get("starts_at", ""))),
                 "reason": str(form.get("reason", "")).strip() or None,
             }
         )
@@ -576,7 +566,7 @@ async def book(
             raise
         # Taken, no longer a slot, too many: the list again, as it is now.
         return await _booking_page(
-            request, actor, db, doctor_id, kind_name, _status(exc), error=problem(exc)
+            request, actor, db, doctor_id, kind_name, _status(exc), error=BOOKING.explain(exc)
         )
     return redirect(f"/appointments/{booked.appointment.id}?done=booked")
 

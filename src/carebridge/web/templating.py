@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse, Response
 
 from carebridge import __version__
 from carebridge.platform.money import amount_example, amount_step, format_money
+from carebridge.web.forms import PLAIN
 
 WEB_DIR = Path(__file__).parent
 STATIC_DIR = WEB_DIR / "static"
@@ -41,9 +43,12 @@ def assets_built() -> bool:
     return (VENDOR_DIR / ".built").is_file()
 
 
+_TITLES = {422: "Please check what you sent"}
+
+
 def error_page_html(status: int, detail: str, request_id: str | None) -> str:
     """The error page for people, as HTML text (usable where no Request object exists)."""
-    title, text = _ERROR_TEXT.get(status, ("Request not completed", detail))
+    title, text = _ERROR_TEXT.get(status, (_TITLES.get(status, "Request not completed"), detail))
     page = templates.get_template("error.html")
     return page.render(status=status, title=title, text=text, request_id=request_id)
 
@@ -51,3 +56,13 @@ def error_page_html(status: int, detail: str, request_id: str | None) -> str:
 def render_error_page(request: Request, status: int, detail: str) -> Response:
     request_id = request.scope.get("state", {}).get("request_id")
     return HTMLResponse(error_page_html(status, detail, request_id), status_code=status)
+
+
+def render_invalid_page(request: Request, exc: RequestValidationError) -> Response:
+    """Invalid input on a page that no form of its own took back: an address whose id is not
+    one names no page (404); anything else (a NUL, a form field missing) is the error page with
+    each problem in words (422)."""
+    errors = exc.errors()
+    if errors and all(tuple(error.get("loc", ()))[:1] == ("path",) for error in errors):
+        return render_error_page(request, 404, "Page not found")
+    return render_error_page(request, 422, PLAIN.explain(exc))
