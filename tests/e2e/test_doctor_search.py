@@ -12,12 +12,12 @@ from playwright.async_api import Browser, expect
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.accounts.models import Role, User
 from carebridge.config import Settings
 from carebridge.directory.models import DoctorProfile
 from carebridge.platform.db import Database
 from tests.e2e.conftest import LiveServer, clean_up
-from tests.factories import _HASH
+from tests.e2e.test_booking import _user
 
 
 @pytest.fixture
@@ -26,14 +26,7 @@ async def two_doctors(settings: Settings) -> AsyncIterator[str]:
     database = Database.from_settings(settings)
     word = "zq" + uuid.uuid4().hex[:10]
     users = [
-        User(
-            email=f"{name.lower()}-{word}@example.org",
-            name=f"Dr. {name} {word}",
-            role=Role.doctor,
-            status=UserStatus.active,
-            password_hash=_HASH,
-            approved_at=datetime.now(UTC),
-        )
+        _user(f"{word}-{name.lower()}", Role.doctor, f"Dr. {name} {word}", "Europe/Berlin")
         for name in ("Cheap", "Dear")
     ]
     async with database.transaction() as db:
