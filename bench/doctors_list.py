@@ -103,11 +103,11 @@ SELECT 'bench-' || g || '@bench.example.org',
 FROM generate_series(1, %(n)s) AS g;
 
 INSERT INTO doctor_profiles (user_id, bio, languages, years_of_experience, consultation_fee,
-                             currency, license_number, verified_at, rating_average, rating_count)
+                             license_number, verified_at, rating_average, rating_count)
 SELECT u.id,
        'Sees patients by video for ' || (%(focus)s::text[])[1 + n %% 8] || '.',
        (%(languages)s::text[])[1 + n %% 8]::varchar[],
-       1 + n %% 30, 2000 + (n %% 9) * 1000, 'EUR', 'BENCH-' || n, now(),
+       1 + n %% 30, 2000 + (n %% 9) * 1000, 'BENCH-' || n, now(),
        (3 + (n %% 21) / 10.0)::numeric(3, 2), n %% 200
 FROM (SELECT id, row_number() OVER (ORDER BY email) AS n FROM users
       WHERE email LIKE 'bench-%%') AS u;
@@ -230,7 +230,7 @@ def reference_app() -> Any:
                 "languages": list(r["languages"]),
                 "years_of_experience": r["years_of_experience"],
                 "consultation_fee": r["consultation_fee"],
-                "currency": r["currency"],
+                "currency": "EUR" if r["consultation_fee"] is not None else None,
                 "clinic_address": r["clinic_address"],
                 "photo_url": r["photo_url"],
                 "time_zone": r["time_zone"],

@@ -5,7 +5,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from carebridge.config import Environment, Settings, load_settings
 
@@ -164,3 +164,15 @@ def test_a_worker_is_taken_for_dead_only_after_missing_two_heartbeats(
     assert (settings.worker_heartbeat_seconds, settings.worker_stalled_seconds) == (5, 12.5)
     with pytest.raises(ValueError, match=r"worker_stalled_seconds\n.*at least twice"):
         Settings(worker_stalled_seconds=9, _env_file=None)  # type: ignore[call-arg]
+
+
+def test_the_clinic_has_one_currency_from_the_iso_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert production(tmp_path).currency == "EUR"  # the default
+    monkeypatch.setenv("CAREBRIDGE_CURRENCY", " jpy ")
+    assert production(tmp_path).currency == "JPY"
+    for wrong in ("EURO", "XYZ", ""):
+        monkeypatch.setenv("CAREBRIDGE_CURRENCY", wrong)
+        with pytest.raises(ValidationError, match="ISO 4217"):
+            production(tmp_path)

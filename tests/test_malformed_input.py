@@ -465,3 +465,107 @@ async def test_malformed_input_answers_4xx_never_5xx(
         if answer.status_code >= 500 or (answer.status_code >= 400 and not problem):
             failures.append((".".join(map(str, at)), value, answer.status_code, answer.text[:300]))
     assert failures == []
+
+
+# -- blank text ----------------------------------------------------------------------------------
+
+# Required strings that are not text people read: secrets, codes and keys (a password may be
+# anything a person chose), and values checked by their own rule (a time zone, a phone number).
+NOT_TEXT = {
+    "password",
+    "current_password",
+    "new_password",
+    "refresh_token",
+    "token",
+    "mfa_token",
+    "code",
+    "recovery_code",
+    "p256dh",
+    "auth",
+    "endpoint",
+    "scopes",
+    "time_zone",
+    "phone",
+}
+NOT_BLANK = r"\S"  # the JSON Schema pattern of platform/inputs.py's not_blank(): a visible char
+
+
+def text_leaves(
+    schema: Json, at: Location, required: bool = True
+) -> Iterator[tuple[Location, Json, bool]]:
+    """Every string of a body, with its location and whether it must be given."""
+    schema = resolve(schema)
+    for union in ("anyOf", "oneOf"):
+        for member in schema.get(union, []):
+            if resolve(member).get("type") != "null":
+                yield from text_leaves(member, at, False)
+    if schema.get("type") == "object":
+        needed = set(schema.get("required", []))
+        for name, sub in schema.get("properties", {}).items():
+            yield from text_leaves(sub, (*at, name), required and name in needed)
+    elif schema.get("type") == "array":
+        yield from text_leaves(schema.get("items", {}), (*at, 0), required)
+    elif schema.get("type") == "string":
+        yield at, schema, required
+
+
+def must_say_something(at: Location, schema: Json, required: bool) -> bool:
+    """A name anywhere, and any other text a request must carry, may not be blank."""
+    name = next(str(part) for part in reversed(at) if isinstance(part, str))  # scopes.0: scopes
+    if name == "name" or name.endswith("_name"):
+        return True
+    free = not {"format", "enum", "pattern"} & set(schema) or schema.get("pattern") == NOT_BLANK
+    return required and free and name not in NOT_TEXT
+
+
+def blank_refusing(method: str, path: str) -> list[Location]:
+    content = _DOC["paths"][path][method.lower()].get("requestBody", {}).get("content", {})
+    if "application/json" not in content:
+        return []
+    leaves_ = text_leaves(content["application/json"]["schema"], ("body",))
+    return [at for at, schema, required in leaves_ if must_say_something(at, schema, required)]
+
+
+WITH_TEXT = [(m, p) for m, p in OPERATIONS if blank_refusing(m, p)]
+
+
+def test_every_name_and_required_text_is_not_blank_in_the_schema() -> None:
+    """The shared type (platform/inputs.py's ``Name``, or ``not_blank()``) on every such field:
+    a new ``name`` without it fails here."""
+    missing = []
+    for method, path in OPERATIONS:
+        operation = _DOC["paths"][path][method.lower()]
+        content = operation.get("requestBody", {}).get("content", {})
+        if "application/json" not in content:
+            continue
+        for at, schema, required in text_leaves(content["application/json"]["schema"], ("body",)):
+            if must_say_something(at, schema, required) and schema.get("pattern") != NOT_BLANK:
+                missing.append(f"{method} {path} {'.'.join(map(str, at))}")
+    assert WITH_TEXT
+    assert missing == []
+
+
+@pytest.mark.parametrize(("method", "path"), WITH_TEXT, ids=[f"{m} {p}" for m, p in WITH_TEXT])
+async def test_blank_text_is_refused(
+    client: httpx.AsyncClient,
+    database: Database,
+    world: World,
+    token_for: TokenFor,
+    jobs_emptied: None,
+    method: str,
+    path: str,
+) -> None:
+    """Only spaces (or tabs, or a line break) where a name or a required text goes: 422 naming
+    the field, and nothing written."""
+    parts = baseline(method, path, world)
+    async with undone(database):
+        role, answer = await caller_of(client, method, path, parts, world, token_for)
+    assert answer.status_code < 400, (role, answer.text)  # the baseline is accepted
+    headers = {} if role == "anonymous" else await token_for(world.users[role])
+    for at in blank_refusing(method, path):
+        for blank in (" ", "   ", "\t \n"):
+            async with undone(database):
+                answer = await send(client, method, path, with_value(parts, at, blank), headers)
+            assert answer.status_code == 422, (at, blank, answer.text)
+            fields = [error["field"] for error in answer.json()["errors"]]
+            assert ".".join(map(str, at)) in fields, (at, answer.text)

@@ -35,7 +35,7 @@ from carebridge.web import directory as web_directory
 from carebridge.web import notifications as web_notifications
 from carebridge.web import presence as web_presence
 from carebridge.web import routes as web_routes
-from carebridge.web.pages import error_page
+from carebridge.web.pages import error_page, invalid_page
 from carebridge.web.session import SignInRequired
 from carebridge.web.templating import STATIC_DIR, assets_built, error_page_html
 
@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.metrics = metrics
     install_problem_handlers(
         app,
-        html_fallback=HtmlErrorRenderer(error_page),
+        html_fallback=HtmlErrorRenderer(error_page, invalid_page),
         observers=(record_unreadable,),
     )
     app.include_router(health.router)

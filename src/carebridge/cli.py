@@ -145,7 +145,13 @@ async def _check_database(settings: Settings) -> None:
 
 async def _migrate(settings: Settings) -> str | None:
     """Migrate as the schema's owner, and grant the application's role its privileges."""
-    from carebridge.platform.migrate import current_revision, grant, head_revision, upgrade
+    from carebridge.platform.migrate import (
+        MigrationRefused,
+        current_revision,
+        grant,
+        head_revision,
+        upgrade,
+    )
     from carebridge.platform.roles import ApplicationRole
 
     database = Database.from_settings(settings, migrating=True)
@@ -159,7 +165,11 @@ async def _migrate(settings: Settings) -> str | None:
             if application is not None:
                 await grant(database.engine, application)
             return current
-        return await upgrade(database.engine, grant_to=application)
+        return await upgrade(
+            database.engine, grant_to=application, clinic_currency=settings.currency
+        )
+    except MigrationRefused as exc:
+        raise Abort(f"cannot migrate: {exc}") from exc
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
             raise
@@ -351,7 +361,7 @@ async def _seed_demo(settings: Settings) -> None:
         raise Abort("demo data is for development and trials, never for production")
     database = Database.from_settings(settings)
     try:
-        results = await seed_demo(database)
+        results = await seed_demo(database, settings)
     finally:
         await database.dispose()
     if not results:

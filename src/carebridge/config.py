@@ -19,6 +19,8 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
+from carebridge.platform.money import check_currency
+
 
 class Environment(StrEnum):
     development = "development"
@@ -254,6 +256,10 @@ class Settings(BaseSettings):
     review_edit_days: int = Field(
         default=14, ge=0, le=365, description="A patient may edit a review this many days."
     )
+    currency: str = Field(
+        default="EUR",
+        description="ISO 4217: the one currency of the clinic's fees, bookings and payments.",
+    )
 
     @field_validator("cors_origins", "worker_queues", "realtime_allowed_origins", mode="before")
     @classmethod
@@ -282,6 +288,11 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_currency(cls, value: str) -> str:
+        return check_currency(value)
 
     @field_validator("log_level", mode="before")
     @classmethod

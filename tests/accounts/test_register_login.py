@@ -4,6 +4,7 @@ import httpx
 from sqlalchemy import func, select
 
 from carebridge.accounts.models import User
+from carebridge.config import Settings
 from carebridge.platform.db import Database
 from tests.factories import PASSWORD, MakeUser
 
@@ -165,12 +166,14 @@ async def test_old_password_hashes_are_upgraded_at_sign_in(
     assert "m=65536,t=3,p=1" in upgraded
 
 
-async def test_demo_accounts_sign_in(client: httpx.AsyncClient, database: Database) -> None:
+async def test_demo_accounts_sign_in(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
     from carebridge.accounts.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
 
     async with database.transaction() as db:
-        assert await seed_demo(db) == len(DEMO_USERS)
-        assert await seed_demo(db) == 0
+        assert await seed_demo(db, settings) == len(DEMO_USERS)
+        assert await seed_demo(db, settings) == 0
     for email, _, _ in DEMO_USERS:
         response = await client.post(LOGIN, json={"email": email, "password": DEMO_PASSWORD})
         assert response.status_code == 200, email

@@ -6,6 +6,7 @@ import httpx
 from sqlalchemy import func, select
 
 from carebridge.accounts.models import User
+from carebridge.config import Settings
 from carebridge.directory import demo
 from carebridge.directory.models import DoctorProfile, NurseProfile, PatientProfile
 from carebridge.platform.db import Database
@@ -13,11 +14,11 @@ from carebridge.seed import seed_demo
 
 
 async def test_the_demo_lists_forty_verified_doctors_idempotently(
-    client: httpx.AsyncClient, database: Database
+    client: httpx.AsyncClient, database: Database, settings: Settings
 ) -> None:
-    first = await seed_demo(database)
-    second = await seed_demo(database)
-    assert set(second) >= {"accounts", "directory", "scheduling"}
+    first = await seed_demo(database, settings)
+    second = await seed_demo(database, settings)
+    assert set(second) >= {"accounts", "directory", "scheduling", "reviews"}
     assert set(second.values()) == {0}  # a second run adds nothing
     emails = [f"{d[0]}@{demo.DOMAIN}" for d in demo.DOCTORS]
     assert {"dr.rivera@demo.example.org", "dr.chen@demo.example.org"} <= set(emails)

@@ -91,8 +91,7 @@ class TestProfilePages:
             "specialties": ["cardiology", "geriatrics"],
             "bio": "Hearts of older people.",
             "languages": "en, de",
-            "consultation_fee": "5000",
-            "currency": "eur",
+            "consultation_fee": "50.00",
             "license_number": "LIC-77",
             "time_zone": "Europe/Berlin",
         }

@@ -240,6 +240,7 @@ class Held:
 
 
 HoldFor = Callable[..., Awaitable[Held]]
+BookWith = Callable[..., Awaitable[Held]]
 
 
 @pytest.fixture
@@ -248,13 +249,11 @@ def book_with(
     make_user: MakeUser,
     token_for: TokenFor,
 ) -> Callable[..., Awaitable[Held]]:
-    """Through the API of ``client``'s app: a doctor with a fee sets a schedule, a patient
-    takes the first open slot ``days`` ahead and books it."""
+    """Through the API of ``client``'s app: a doctor with a fee (in the app's currency) sets a
+    schedule, a patient takes the first open slot ``days`` ahead and books it."""
 
-    async def book(
-        client: httpx.AsyncClient, fee: int = 5000, days: int = 5, currency: str = "EUR"
-    ) -> Held:
-        doctor = await make_doctor(f"Dr {uuid.uuid4().hex[:6]}", fee=fee, currency=currency)
+    async def book(client: httpx.AsyncClient, fee: int = 5000, days: int = 5) -> Held:
+        doctor = await make_doctor(f"Dr {uuid.uuid4().hex[:6]}", fee=fee)
         doctor_headers = await token_for(doctor)
         put = await client.put(
             "/api/v1/doctors/me/schedule", json=schedule_body(), headers=doctor_headers
@@ -292,8 +291,8 @@ def held_booking(
 ) -> HoldFor:
     """A booking through the Stripe-paid app: pending payment."""
 
-    async def hold(fee: int = 5000, days: int = 5, currency: str = "EUR") -> Held:
-        held = await book_with(pay_client, fee=fee, days=days, currency=currency)
+    async def hold(fee: int = 5000, days: int = 5) -> Held:
+        held = await book_with(pay_client, fee=fee, days=days)
         return held
 
     return hold

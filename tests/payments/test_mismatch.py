@@ -12,15 +12,18 @@ import pytest
 from sqlalchemy import select
 
 from carebridge.accounts.models import Role
+from carebridge.app import create_app
 from carebridge.compliance.models import AuditEvent
 from carebridge.config import Settings
 from carebridge.notifications.models import Notification
 from carebridge.platform.db import Database
-from tests.factories import MakeUser, work
+from tests.factories import MakeUser, serving, work
 from tests.notifications.conftest import SmtpSink, smtp  # noqa: F401 - the fixture
 from tests.payments.conftest import (
+    BookWith,
     FakeStripe,
     HoldFor,
+    clear_jobs,
     failed_intent,
     send_event,
     start_payment,
@@ -46,9 +49,11 @@ def stripe_settings(
     stripe_server: FakeStripe,
     smtp: tuple[SmtpSink, int],  # noqa: F811 - the imported fixture
 ) -> Settings:
-    """Paid through the local Stripe; email through the local SMTP server."""
+    """A clinic in Canada (fees in CAD), paid through the local Stripe; email through the local
+    SMTP server."""
     return stripe_settings_for(settings, stripe_server).model_copy(
         update={
+            "currency": "CAD",
             "mail_transport": "smtp",
             "smtp_host": "127.0.0.1",
             "smtp_port": smtp[1],
@@ -87,7 +92,7 @@ async def test_an_event_that_does_not_match_leaves_the_booking_unpaid_and_alerts
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     admin = await make_user(Role.admin)
-    held = await held_booking(fee=15000, currency="CAD")
+    held = await held_booking(fee=15000)
     started = await start_payment(pay_client, held)
     right = succeeded_intent(stripe_intent(started))
 
@@ -181,10 +186,22 @@ async def test_an_intent_that_names_no_payment_of_ours_is_acknowledged_and_logge
 
 
 async def test_a_zero_decimal_currency_is_compared_as_stripe_writes_it(
-    pay_client: httpx.AsyncClient, held_booking: HoldFor, database: Database
+    stripe_settings: Settings, book_with: BookWith, database: Database
 ) -> None:
-    """15000 JPY is 15000 at Stripe (no minor unit): no conversion, and "jpy" is "JPY"."""
-    held = await held_booking(fee=15000, currency="JPY")
+    """A clinic in Japan: 15000 JPY is 15000 at Stripe (no minor unit): no conversion, and "jpy"
+    is "JPY"."""
+    yen = stripe_settings.model_copy(update={"currency": "JPY"})
+    async with serving(create_app(yen, database=database)) as pay_client:
+        try:
+            await _pay_in_yen(pay_client, book_with, database)
+        finally:
+            await clear_jobs()
+
+
+async def _pay_in_yen(
+    pay_client: httpx.AsyncClient, book_with: BookWith, database: Database
+) -> None:
+    held = await book_with(pay_client, fee=15000)
     started = await start_payment(pay_client, held)
     assert (started["amount"], started["currency"]) == (15000, "JPY")
     intent = succeeded_intent(stripe_intent(started))

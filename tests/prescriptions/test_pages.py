@@ -100,3 +100,34 @@ async def test_the_patient_sees_and_downloads_theirs(
     assert (await other.get(f"/prescriptions/{done['id']}/pdf")).status_code == 404
     refused = await patient.get(f"/appointments/{visit.appointment.id}/prescriptions/new")
     assert refused.status_code == 403
+
+
+async def test_the_form_says_what_to_fix_in_its_own_words(
+    consultation: MakeConsultation, browser: Browser
+) -> None:
+    """Errors name the form's fields as the doctor sees them ("Medication 2"), not the
+    schema's locations ("lines 0 refills"), in plain words, not pydantic's."""
+    visit = await consultation()
+    doctor = await browser(visit.doctor.user)
+    url = f"/appointments/{visit.appointment.id}/prescriptions"
+    form = await doctor.get(f"{url}/new")
+    fields = {"csrf_token": csrf(form), "line1_name": "Amoxicillin", "line1_refills": "13"}
+    first = await doctor.post(url, data=fields)
+    assert first.status_code == 422
+    assert "Medication 1: at most 12 refills" in first.text
+    second = await doctor.post(
+        url,
+        data={
+            "csrf_token": csrf(form),
+            "line2_name": "Ibuprofen",
+            "line2_refills": "many",
+            "line3_name": "x" * 201,
+            "diagnosis": "d" * 4001,
+        },
+    )
+    assert second.status_code == 422
+    assert "Medication 2: a whole number of refills" in second.text
+    assert "Medication 3 name: at most 200 characters" in second.text
+    assert "Diagnosis: at most 4000 characters" in second.text
+    for schema_words in ("lines", "Input should", "String should", "refills:"):
+        assert schema_words not in second.text.replace('name="line', ""), schema_words

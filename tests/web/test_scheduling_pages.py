@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.config import Settings
 from carebridge.directory.models import DoctorProfile
 from carebridge.platform.db import Database
 from carebridge.scheduling import schedules
@@ -197,10 +198,10 @@ class TestScheduleEditor:
                 "must not overlap",
             ),
             ({"offer_video": None}, "Appointment types"),
-            ({"video_duration": "abc"}, "valid integer"),
-            ({"video_duration": "2"}, "greater than or equal to 5"),
-            ({"window_starts": ["9 am"]}, "Weekly hours, row 1, Start"),
-            ({"booking_horizon_days": "999"}, "Booking horizon"),
+            ({"video_duration": "abc"}, "Video call, Length: a whole number of minutes"),
+            ({"video_duration": "2"}, "Video call, Length: at least 5 minutes"),
+            ({"window_starts": ["9 am"]}, "Weekly hours, row 1, From: a time such as 09:30"),
+            ({"booking_horizon_days": "999"}, "Booking horizon: at most 366 days"),
         ],
     )
     async def test_bad_input_is_shown_next_to_the_form_and_nothing_is_saved(
@@ -629,10 +630,14 @@ def _days(n: int) -> datetime:
 
 class TestDemo:
     async def test_every_demo_doctor_takes_bookings_after_seeding(
-        self, client: httpx.AsyncClient, database: Database, make_user: MakeUser
+        self,
+        client: httpx.AsyncClient,
+        database: Database,
+        settings: Settings,
+        make_user: MakeUser,
     ) -> None:
-        await seed_demo(database)
-        again = await seed_demo(database)
+        await seed_demo(database, settings)
+        again = await seed_demo(database, settings)
         assert again["scheduling"] == 0
         async with database.transaction() as db:
             rows = (

@@ -29,6 +29,7 @@ from carebridge.platform.access import caller
 from carebridge.platform.context import RequestContext
 from carebridge.platform.deps import Session
 from carebridge.platform.errors import Forbidden, NotFound, Unauthenticated
+from carebridge.platform.inputs import not_blank
 
 SCOPE_PATTERN = r"^[a-z][a-z_]{1,30}:(read|write)$"
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key (cbk_...)")
@@ -37,7 +38,7 @@ _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API k
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=120)
+    name: Annotated[str, not_blank(120)]
     scopes: list[str] = Field(min_length=1, max_length=20)
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.config import Settings
 from carebridge.platform.passwords import hash_password
 
 DEMO_PASSWORD = "carebridge-demo-orchard-42"  # noqa: S105 - demo data; refused in production
@@ -24,7 +25,7 @@ DEMO_USERS = (
 )
 
 
-async def seed_demo(db: AsyncSession) -> int:
+async def seed_demo(db: AsyncSession, settings: Settings) -> int:
     existing = set((await db.scalars(select(User.email))).all())
     password_hash = hash_password(DEMO_PASSWORD)
     now = datetime.now(UTC)

@@ -65,6 +65,8 @@ class User(Model):
         CheckConstraint(_one_of("role", Role), name="role"),
         CheckConstraint(_one_of("status", UserStatus), name="status"),
         CheckConstraint("email = lower(email)", name="email_lower"),
+        # A name shows everywhere (admin tables, notices, the directory): never only blanks.
+        CheckConstraint(r"name ~ '\S'", name="name_not_blank"),
     )
 
 
@@ -186,3 +188,5 @@ class ApiKey(Model):
     last_used_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+    __table_args__ = (CheckConstraint(r"name ~ '\S'", name="name_not_blank"),)

@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
+from carebridge.platform.inputs import Name
+
 PASSWORD = Field(min_length=1, max_length=1024)
 
 
@@ -20,7 +22,7 @@ class Registration(BaseModel):
 
     email: EmailStr
     password: str = PASSWORD
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     role: Literal["patient", "doctor", "nurse"] = "patient"
     time_zone: str = "UTC"
     locale: str = Field(default="en", pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
@@ -111,7 +113,7 @@ class UserOut(BaseModel):
 class ProfileUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Name | None = None
     phone: str | None = Field(default=None, description="E.164, e.g. +14155550123; '' removes it")
     time_zone: str | None = None
     locale: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[A-Z]{2})?$")

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,6 +48,7 @@ from carebridge.platform.errors import (
     Unauthenticated,
 )
 from carebridge.platform.events import publish_after_commit
+from carebridge.platform.inputs import Name
 from carebridge.platform.passwords import (
     hash_password,
     needs_rehash,
@@ -133,9 +135,23 @@ async def register(
     return user
 
 
+_NAME = TypeAdapter(Name)
+
+
+def check_name(name: str) -> str:
+    """A name given outside a request body (the command line), held to the rule of every name."""
+    try:
+        return _NAME.validate_python(name)
+    except ValidationError as exc:
+        raise Invalid(
+            "A name needs at least one letter (at most 200 characters).", code="bad_name"
+        ) from exc
+
+
 async def create_admin(db: AsyncSession, *, email: str, name: str, password: str) -> User:
     """The first admin (and later ones), from the command line."""
     email = normalize_email(email)
+    name = check_name(name)
     check_password(password, email, name)
     user = User(
         email=email,

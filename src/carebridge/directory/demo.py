@@ -3,13 +3,15 @@ among them), ten patients, and the demo nurse's profile.
 
 Idempotent: accounts and profiles that exist are left as they are. Patient profiles hold only
 what needs no encryption key (sex; the phone is on the account): the demo seed runs without the
-application's keyring, and patients fill in the rest themselves.
+application's keyring, and patients fill in the rest themselves. Ratings are not set here: the
+reviews domain's demo writes reviews, and the ratings follow from them. Fees are minor units of
+the clinic's one currency, whichever it is: 6500 is 65.00 EUR in a clinic in euros, 6500 yen in
+one in yen.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import NamedTuple
 
 from sqlalchemy import select
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.demo import DEMO_PASSWORD
 from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.config import Settings
 from carebridge.directory.models import DoctorProfile, NurseProfile, PatientProfile
 from carebridge.directory.service import set_specialties, specialty_ids
 from carebridge.platform.passwords import hash_password
@@ -28,10 +31,8 @@ class DemoDoctor(NamedTuple):
     specialties: list[str]
     languages: list[str]
     time_zone: str
-    fee: int  # minor units of currency
-    currency: str
+    fee: int  # minor units of the clinic's currency (CAREBRIDGE_CURRENCY): 6500 is 65.00 EUR
     years: int
-    rating: str
     focus: str  # the bio is made from it
 
 
@@ -43,9 +44,7 @@ DOCTORS = [
         ["es", "en"],
         "Europe/Berlin",
         6500,
-        "EUR",
         14,
-        "4.8",
         "high blood pressure, palpitations and heart failure follow-up",
     ),
     (
@@ -55,9 +54,7 @@ DOCTORS = [
         ["zh", "en", "de"],
         "Europe/Berlin",
         4000,
-        "EUR",
         9,
-        "4.7",
         "everyday illnesses, check-ups and care for the whole family",
     ),
     (
@@ -66,10 +63,8 @@ DOCTORS = [
         ["pediatrics"],
         ["en", "ig", "fr"],
         "Europe/London",
-        4500,
-        "GBP",
+        5200,
         11,
-        "4.9",
         "newborn checks, childhood fevers, rashes and vaccinations",
     ),
     (
@@ -78,10 +73,8 @@ DOCTORS = [
         ["dermatology"],
         ["sv", "en", "de"],
         "Europe/Stockholm",
-        90000,
-        "SEK",
+        8000,
         16,
-        "4.6",
         "acne, eczema, psoriasis and mole checks from photos",
     ),
     (
@@ -91,9 +84,7 @@ DOCTORS = [
         ["ar", "fr", "en"],
         "Europe/Paris",
         8000,
-        "EUR",
         12,
-        "4.7",
         "depression, anxiety disorders and medication reviews",
     ),
     (
@@ -102,10 +93,8 @@ DOCTORS = [
         ["psychology"],
         ["cs", "en", "de"],
         "Europe/Prague",
-        150000,
-        "CZK",
+        6000,
         8,
-        "4.8",
         "cognitive behavioural therapy for anxiety, stress and insomnia",
     ),
     (
@@ -114,10 +103,8 @@ DOCTORS = [
         ["neurology"],
         ["en", "tw"],
         "Africa/Accra",
-        60000,
-        "GHS",
+        4000,
         15,
-        "4.5",
         "migraine, epilepsy and numbness or tingling",
     ),
     (
@@ -126,10 +113,8 @@ DOCTORS = [
         ["endocrinology"],
         ["ja", "en"],
         "Asia/Tokyo",
-        8000,
-        "JPY",
+        5000,
         10,
-        "4.6",
         "type 1 and type 2 diabetes, thyroid disease and weight",
     ),
     (
@@ -139,9 +124,7 @@ DOCTORS = [
         ["pt", "es", "en"],
         "Europe/Lisbon",
         5500,
-        "EUR",
         13,
-        "4.4",
         "reflux, irritable bowel and liver test results",
     ),
     (
@@ -150,10 +133,8 @@ DOCTORS = [
         ["obstetrics-gynecology"],
         ["pl", "en"],
         "Europe/Warsaw",
-        25000,
-        "PLN",
+        6000,
         17,
-        "4.9",
         "contraception, pregnancy questions and menopause",
     ),
     (
@@ -163,9 +144,7 @@ DOCTORS = [
         ["en", "ga"],
         "Europe/Dublin",
         7000,
-        "EUR",
         19,
-        "4.5",
         "knee and shoulder injuries, back pain and return to sport",
     ),
     (
@@ -175,9 +154,7 @@ DOCTORS = [
         ["it", "en"],
         "Europe/Rome",
         6000,
-        "EUR",
         11,
-        "4.6",
         "sinusitis, ear infections, hearing loss and dizziness",
     ),
     (
@@ -186,10 +163,8 @@ DOCTORS = [
         ["ophthalmology"],
         ["en", "hi", "gu"],
         "Europe/London",
-        6000,
-        "GBP",
+        7000,
         12,
-        "4.7",
         "red or painful eyes, blurred vision and glaucoma follow-up",
     ),
     (
@@ -199,9 +174,7 @@ DOCTORS = [
         ["de", "en"],
         "Europe/Berlin",
         6500,
-        "EUR",
         20,
-        "4.3",
         "urinary infections, kidney stones and prostate questions",
     ),
     (
@@ -211,9 +184,7 @@ DOCTORS = [
         ["ru", "uk", "en"],
         "Europe/Vienna",
         6500,
-        "EUR",
         14,
-        "4.6",
         "asthma, COPD, persistent cough and sleep apnea",
     ),
     (
@@ -223,9 +194,7 @@ DOCTORS = [
         ["fr", "en"],
         "Europe/Paris",
         7000,
-        "EUR",
         18,
-        "4.5",
         "chronic kidney disease, dialysis planning and blood pressure",
     ),
     (
@@ -235,9 +204,7 @@ DOCTORS = [
         ["es", "ca", "en"],
         "Europe/Madrid",
         6000,
-        "EUR",
         13,
-        "4.7",
         "rheumatoid arthritis, lupus and gout flares",
     ),
     (
@@ -246,10 +213,8 @@ DOCTORS = [
         ["oncology", "hematology"],
         ["he", "en"],
         "Asia/Jerusalem",
-        50000,
-        "ILS",
+        12000,
         22,
-        "4.9",
         "second opinions on cancer treatment and anemia work-up",
     ),
     (
@@ -258,10 +223,8 @@ DOCTORS = [
         ["allergy-immunology"],
         ["vi", "en", "fr"],
         "America/Toronto",
-        12000,
-        "CAD",
+        8000,
         9,
-        "4.6",
         "hay fever, food allergies and hives",
     ),
     (
@@ -270,10 +233,8 @@ DOCTORS = [
         ["infectious-disease", "travel-medicine"],
         ["en", "yo"],
         "Africa/Lagos",
-        3000000,
-        "NGN",
+        3000,
         15,
-        "4.8",
         "travel vaccines, malaria prevention and complex infections",
     ),
     (
@@ -283,9 +244,7 @@ DOCTORS = [
         ["de", "en"],
         "Europe/Berlin",
         5000,
-        "EUR",
         25,
-        "4.8",
         "older adults on many medicines, falls and memory concerns",
     ),
     (
@@ -294,10 +253,8 @@ DOCTORS = [
         ["sports-medicine", "physiotherapy"],
         ["es", "en"],
         "America/Mexico_City",
-        90000,
-        "MXN",
+        4500,
         8,
-        "4.5",
         "running injuries, sprains and training plans",
     ),
     (
@@ -306,10 +263,8 @@ DOCTORS = [
         ["nutrition-dietetics"],
         ["ko", "en"],
         "Asia/Seoul",
-        60000,
-        "KRW",
+        4000,
         7,
-        "4.4",
         "meal plans for diabetes, weight and food intolerance",
     ),
     (
@@ -318,10 +273,8 @@ DOCTORS = [
         ["physiotherapy"],
         ["da", "en", "de"],
         "Europe/Copenhagen",
-        60000,
-        "DKK",
+        8000,
         10,
-        "4.7",
         "rehabilitation after surgery and long-lasting back pain",
     ),
     (
@@ -331,9 +284,7 @@ DOCTORS = [
         ["fr", "en"],
         "Europe/Paris",
         4000,
-        "EUR",
         12,
-        "4.3",
         "toothache, dental emergencies and gum problems",
     ),
     (
@@ -342,10 +293,8 @@ DOCTORS = [
         ["general-practice"],
         ["en", "tw", "fr"],
         "Europe/London",
-        3500,
-        "GBP",
+        4000,
         6,
-        "4.6",
         "same-day advice, infections and sick notes",
     ),
     (
@@ -354,10 +303,8 @@ DOCTORS = [
         ["internal-medicine"],
         ["sv", "no", "en"],
         "Europe/Oslo",
-        80000,
-        "NOK",
+        7000,
         16,
-        "4.5",
         "several long-term conditions at once and unexplained symptoms",
     ),
     (
@@ -366,10 +313,8 @@ DOCTORS = [
         ["pediatrics", "allergy-immunology"],
         ["pt", "en"],
         "America/Sao_Paulo",
-        30000,
-        "BRL",
+        5000,
         11,
-        "4.8",
         "children with asthma, eczema and food allergies",
     ),
     (
@@ -378,10 +323,8 @@ DOCTORS = [
         ["cardiology"],
         ["tr", "de", "en"],
         "Europe/Istanbul",
-        250000,
-        "TRY",
+        7000,
         18,
-        "4.6",
         "chest pain assessment, cholesterol and heart rhythm",
     ),
     (
@@ -391,9 +334,7 @@ DOCTORS = [
         ["el", "en"],
         "Europe/Athens",
         5000,
-        "EUR",
         10,
-        "4.5",
         "thyroid problems, PCOS and metabolic health",
     ),
     (
@@ -402,10 +343,8 @@ DOCTORS = [
         ["family-medicine", "sexual-health"],
         ["en"],
         "America/New_York",
-        9000,
-        "USD",
+        8500,
         9,
-        "4.7",
         "contraception, STI testing and preventive care",
     ),
     (
@@ -414,10 +353,8 @@ DOCTORS = [
         ["psychiatry", "sleep-medicine"],
         ["en", "pa", "hi"],
         "America/Vancouver",
-        15000,
-        "CAD",
+        10000,
         13,
-        "4.6",
         "ADHD in adults, insomnia and mood disorders",
     ),
     (
@@ -427,9 +364,7 @@ DOCTORS = [
         ["nl", "en", "de"],
         "Europe/Amsterdam",
         6000,
-        "EUR",
         8,
-        "4.5",
         "contact allergies, chronic itch and skin infections",
     ),
     (
@@ -439,9 +374,7 @@ DOCTORS = [
         ["hr", "en", "de"],
         "Europe/Zagreb",
         5500,
-        "EUR",
         21,
-        "4.4",
         "chronic headaches, nerve pain and pain management plans",
     ),
     (
@@ -450,10 +383,8 @@ DOCTORS = [
         ["obstetrics-gynecology", "sexual-health"],
         ["ar", "ur", "en"],
         "Asia/Dubai",
-        40000,
-        "AED",
+        10000,
         14,
-        "4.9",
         "fertility questions, pregnancy care and heavy periods",
     ),
     (
@@ -462,10 +393,8 @@ DOCTORS = [
         ["general-practice", "travel-medicine"],
         ["en"],
         "Australia/Sydney",
-        9000,
-        "AUD",
+        5500,
         12,
-        "4.5",
         "travel health, minor injuries and repeat prescriptions",
     ),
     (
@@ -474,10 +403,8 @@ DOCTORS = [
         ["psychology"],
         ["hu", "en", "de"],
         "Europe/Budapest",
-        2500000,
-        "HUF",
+        6500,
         11,
-        "4.8",
         "grief, burnout and relationship difficulties",
     ),
     (
@@ -486,10 +413,8 @@ DOCTORS = [
         ["infectious-disease", "internal-medicine"],
         ["en", "zu", "xh"],
         "Africa/Johannesburg",
-        90000,
-        "ZAR",
+        4500,
         17,
-        "4.6",
         "HIV care, tuberculosis and fever after travel",
     ),
     (
@@ -498,10 +423,8 @@ DOCTORS = [
         ["gastroenterology", "nutrition-dietetics"],
         ["es", "pt", "en"],
         "America/Bogota",
-        15000000,
-        "COP",
+        3500,
         12,
-        "4.4",
         "coeliac disease, bloating and healthy eating plans",
     ),
     (
@@ -511,9 +434,7 @@ DOCTORS = [
         ["sv", "fi", "en"],
         "Europe/Helsinki",
         7000,
-        "EUR",
         23,
-        "4.7",
         "cataract questions, dry eyes and sight in older age",
     ),
 ]
@@ -574,7 +495,7 @@ def _bio(name: str, years: int, focus: str, languages: list[str]) -> str:
     )
 
 
-async def seed_demo(db: AsyncSession) -> int:
+async def seed_demo(db: AsyncSession, settings: Settings) -> int:
     users = {u.email: u for u in (await db.scalars(select(User))).all()}
     accounts = _Accounts(db, users)
     doctors = [
@@ -620,12 +541,9 @@ async def _doctor_profiles(db: AsyncSession, doctors: list[tuple[User, DemoDocto
                 languages=d.languages,
                 years_of_experience=d.years,
                 consultation_fee=d.fee,
-                currency=d.currency,
                 license_number=f"DEMO-{d.local.upper()}",
                 time_zone=d.time_zone,
                 verified_at=now,
-                rating_average=Decimal(d.rating),
-                rating_count=12 + d.years * 3,
             )
         )
         await db.flush()

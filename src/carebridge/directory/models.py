@@ -75,8 +75,8 @@ class DoctorProfile(_Timestamps, Base):
     bio: Mapped[str] = mapped_column(Text, server_default="")
     languages: Mapped[list[str]] = mapped_column(ARRAY(String(2)), server_default="{}")
     years_of_experience: Mapped[int | None] = mapped_column(SmallInteger)
-    consultation_fee: Mapped[int | None] = mapped_column(Integer)  # minor units of currency
-    currency: Mapped[str | None] = mapped_column(String(3))
+    # Minor units of the clinic's one currency (CAREBRIDGE_CURRENCY); no currency per doctor.
+    consultation_fee: Mapped[int | None] = mapped_column(Integer)
     license_number: Mapped[str | None] = mapped_column(String(64))
     clinic_address: Mapped[str | None] = mapped_column(String(500))
     photo_url: Mapped[str | None] = mapped_column(String(2048))
@@ -97,8 +97,6 @@ class DoctorProfile(_Timestamps, Base):
     __table_args__ = (
         CheckConstraint("years_of_experience BETWEEN 0 AND 80", name="years"),
         CheckConstraint("consultation_fee >= 0", name="fee"),
-        CheckConstraint("consultation_fee IS NULL OR currency IS NOT NULL", name="fee_currency"),
-        CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency"),
         CheckConstraint("photo_url LIKE 'https://%'", name="photo_https"),
         CheckConstraint("rating_average BETWEEN 0 AND 5", name="rating"),
         CheckConstraint("rating_count >= 0", name="rating_count"),

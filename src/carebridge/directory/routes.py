@@ -102,7 +102,8 @@ async def search_doctors(
     it works as type-ahead. Results are ranked: a search that is exactly a specialty or a
     doctor's name lists those doctors first. Filters combine: `specialty` (a slug from
     `/specialties`), `online=true` (online now; `false` for everyone else), `language` (ISO
-    639-1), `min_rating`, `max_fee` (minor units). `sort`: `relevance` (the default with `q`),
+    639-1), `min_rating`, `max_fee` (in minor units of the clinic's currency, the `currency`
+    of every fee: `max_fee=5000` is up to 50.00 EUR). `sort`: `relevance` (the default with `q`),
     `name` (the default without), `fee` (lowest first) or `rating` (highest first).
 
     Pages hold `limit` doctors (1 to 50; more is refused with 422); pass `next_cursor` back as
@@ -112,7 +113,8 @@ async def search_doctors(
     fee, `limit` over 50), `bad_cursor`, `unknown_specialty`."""
 
     async def build(db: AsyncSession) -> bytes:
-        return (await search.search(db, query)).model_dump_json().encode()
+        page = await search.search(db, query, runtime.settings.currency)
+        return page.model_dump_json().encode()
 
     key = f"doctors:{query.cache_key()}"
     return _json(await service.cached_listing(cache, runtime.database, key, build))
@@ -134,28 +136,33 @@ async def online_doctors(
     `status`. Open to anyone. Cursor-paginated like `/doctors` (code `bad_cursor`)."""
 
     async def build(db: AsyncSession) -> bytes:
-        return (await search.online_now(db, cursor, limit)).model_dump_json().encode()
+        page = await search.online_now(db, cursor, limit, runtime.settings.currency)
+        return page.model_dump_json().encode()
 
     key = f"online:{limit}:{cursor or ''}"
     return _json(await service.cached_listing(cache, runtime.database, key, build))
 
 
 @router.get("/doctors/me/profile", response_model=DoctorProfileOut, responses=_SIGNED_IN)
-async def get_my_doctor_profile(actor: AnyDoctor, db: Session) -> DoctorProfileOut:
+async def get_my_doctor_profile(
+    actor: AnyDoctor, db: Session, runtime: RuntimeDep
+) -> DoctorProfileOut:
     """Your profile as a doctor, with its verification. Doctors waiting for approval may read
     and fill it in: an administrator verifies it (the license number is required)."""
-    return await service.get_own_doctor_profile(db, actor)
+    return await service.get_own_doctor_profile(db, actor, runtime.settings.currency)
 
 
 @router.put("/doctors/me/profile", response_model=DoctorProfileOut, responses=_SIGNED_IN)
 async def put_my_doctor_profile(
-    body: DoctorProfileIn, actor: AnyDoctor, db: Session, context: Context
+    body: DoctorProfileIn, actor: AnyDoctor, db: Session, context: Context, runtime: RuntimeDep
 ) -> DoctorProfileOut:
     """Replace your profile (fields left out are cleared). Changing the license number of a
     verified profile takes it out of the listings until it is verified again. Verification and
-    ratings cannot be sent (422). Codes: `validation_error` (bad time zone, currency, language,
-    photo URL not https, a fee without currency), `unknown_specialty`."""
-    return await service.update_doctor_profile(db, actor, body, context)
+    ratings cannot be sent (422). The fee is in minor units of the clinic's one currency (the
+    `currency` of every answer); leave `currency` out. Codes: `validation_error` (bad time zone,
+    language, photo URL not https), `wrong_currency` (a currency other than the clinic's),
+    `unknown_specialty`."""
+    return await service.update_doctor_profile(db, actor, body, context, runtime.settings.currency)
 
 
 @router.get(
@@ -164,10 +171,10 @@ async def put_my_doctor_profile(
     dependencies=[PUBLIC],
     responses=problem_responses(NotFound),
 )
-async def get_doctor(doctor_id: uuid.UUID, db: Session) -> DoctorOut:
+async def get_doctor(doctor_id: uuid.UUID, db: Session, runtime: RuntimeDep) -> DoctorOut:
     """One verified doctor with presence. Open to anyone; a doctor who is not verified (or
     whose account is not active) is not found."""
-    return await service.get_doctor(db, doctor_id)
+    return await service.get_doctor(db, doctor_id, runtime.settings.currency)
 
 
 @router.get("/nurses/me/profile", response_model=NurseProfileOut, responses=_SIGNED_IN)

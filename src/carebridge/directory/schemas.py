@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, date, datetime
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from carebridge.accounts.schemas import check_phone, check_time_zone
-from carebridge.directory.codes import CURRENCY_MINOR_UNITS, LANGUAGES
-from carebridge.platform.inputs import Int32
+from carebridge.directory.codes import LANGUAGES
+from carebridge.platform.inputs import Int32, Name
+from carebridge.platform.money import check_currency
 
 MAX_PAGE_SIZE = 50
 DEFAULT_PAGE_SIZE = 20
@@ -35,15 +36,6 @@ def check_language(value: str) -> str:
 def check_languages(values: list[str]) -> list[str]:
     codes = [check_language(v) for v in values]
     return list(dict.fromkeys(codes))  # without duplicates, in the given order
-
-
-def check_currency(value: str | None) -> str | None:
-    if value is None:
-        return None
-    code = value.strip().upper()
-    if code not in CURRENCY_MINOR_UNITS:
-        raise ValueError(f"{value!r} is not an ISO 4217 currency code such as 'EUR' or 'USD'")
-    return code
 
 
 def blank_is_none(value: object) -> object:
@@ -75,8 +67,12 @@ class DoctorOut(BaseModel):
     bio: str
     languages: list[str] = Field(description="ISO 639-1 codes")
     years_of_experience: int | None
-    consultation_fee: int | None = Field(description="In minor units of `currency` (cents).")
-    currency: str | None = Field(description="ISO 4217")
+    consultation_fee: int | None = Field(
+        description="In minor units of `currency`: 4500 is 45.00 EUR, 4500 JPY is 4500 yen."
+    )
+    currency: str | None = Field(
+        description="ISO 4217: the clinic's one currency (every fee is in it); null without a fee."
+    )
     clinic_address: str | None
     photo_url: str | None
     time_zone: str
@@ -102,7 +98,11 @@ class DoctorQuery(BaseModel):
     online: bool | None = Field(default=None, description="true: online now; false: not online.")
     language: str | None = Field(default=None, description="ISO 639-1 code the doctor speaks.")
     min_rating: float | None = Field(default=None, ge=0, le=5)
-    max_fee: Int32 | None = Field(default=None, ge=0, description="In minor units.")
+    max_fee: Int32 | None = Field(
+        default=None,
+        ge=0,
+        description="In minor units of the clinic's currency: 5000 is 50.00 EUR.",
+    )
     sort: Sort | None = Field(
         default=None, description="Default: `relevance` with `q`, else `name`."
     )
@@ -156,9 +156,17 @@ class DoctorProfileIn(BaseModel):
     languages: list[str] = Field(default_factory=list, max_length=12, description="ISO 639-1")
     years_of_experience: int | None = Field(default=None, ge=0, le=80)
     consultation_fee: int | None = Field(
-        default=None, ge=0, le=100_000_000, description="In minor units of `currency`."
+        default=None,
+        ge=0,
+        le=100_000_000,
+        description="In minor units of the clinic's currency: 4500 is 45.00 EUR.",
     )
-    currency: str | None = Field(default=None, description="ISO 4217, required with a fee.")
+    currency: str | None = Field(
+        default=None,
+        json_schema_extra={"deprecated": True},  # in the document only: no runtime warning
+        description="Leave it out: every fee is in the clinic's one currency. Accepted for "
+        "older clients when it names that currency; any other answers 422 `wrong_currency`.",
+    )
     license_number: str | None = Field(default=None, max_length=64)
     clinic_address: str | None = Field(default=None, max_length=500)
     photo_url: str | None = Field(default=None, max_length=2048, description="https:// only")
@@ -185,7 +193,7 @@ class DoctorProfileIn(BaseModel):
     @field_validator("currency")
     @classmethod
     def _currency(cls, value: str | None) -> str | None:
-        return check_currency(value)
+        return None if value is None else check_currency(value)
 
     @field_validator("photo_url")
     @classmethod
@@ -196,12 +204,6 @@ class DoctorProfileIn(BaseModel):
     @classmethod
     def _zone(cls, value: str) -> str:
         return check_time_zone(value)
-
-    @model_validator(mode="after")
-    def _fee_needs_currency(self) -> Self:
-        if self.consultation_fee is not None and self.currency is None:
-            raise ValueError("a consultation fee needs its currency")
-        return self
 
 
 def check_https_url(value: str) -> str:
@@ -285,7 +287,7 @@ class NurseProfileOut(NurseProfileIn):
 class EmergencyContact(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     phone: str = Field(description="E.164, e.g. +14155550123")
 
     @field_validator("phone")

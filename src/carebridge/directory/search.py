@@ -124,7 +124,6 @@ def listed_doctors() -> Rows:
             DoctorProfile.languages,
             DoctorProfile.years_of_experience,
             DoctorProfile.consultation_fee,
-            DoctorProfile.currency,
             DoctorProfile.clinic_address,
             DoctorProfile.photo_url,
             DoctorProfile.time_zone,
@@ -352,7 +351,12 @@ def paginate(statement: Rows, order: SortKey, after: bool) -> Rows:
 
 
 async def run_page(
-    db: AsyncSession, statement: Rows, params: dict[str, Any], order: SortKey, limit: int
+    db: AsyncSession,
+    statement: Rows,
+    params: dict[str, Any],
+    order: SortKey,
+    limit: int,
+    currency: str,
 ) -> DoctorPage:
     rows = list((await db.execute(statement, params)).all())
     next_cursor = None
@@ -360,24 +364,25 @@ async def run_page(
         rows = rows[:limit]
         last = rows[-1]
         next_cursor = encode_cursor(order.sort, last.sort_key, last.id)
-    return DoctorPage(items=[doctor_out(row) for row in rows], next_cursor=next_cursor)
+    return DoctorPage(items=[doctor_out(row, currency) for row in rows], next_cursor=next_cursor)
 
 
-async def search(db: AsyncSession, query: DoctorQuery) -> DoctorPage:
+async def search(db: AsyncSession, query: DoctorQuery, currency: str) -> DoctorPage:
+    """One page of the search; fees are in ``currency``, the clinic's."""
     statement, order, params = search_statement(query)
-    page = await run_page(db, statement, params, order, query.limit)
+    page = await run_page(db, statement, params, order, query.limit, currency)
     if not page.items and query.specialty is not None:
         await check_specialty(db, query.specialty)  # nothing found: say if the slug is wrong
     return page
 
 
-async def online_now(db: AsyncSession, cursor: str | None, limit: int) -> DoctorPage:
+async def online_now(db: AsyncSession, cursor: str | None, limit: int, currency: str) -> DoctorPage:
     """Verified doctors who are online or busy, by name."""
     statement, order = _online_statement(cursor is not None)
     params: dict[str, Any] = {"page_size": limit + 1}
     if cursor is not None:
         params.update(cursor_params(cursor, order.sort))
-    return await run_page(db, statement, params, order, limit)
+    return await run_page(db, statement, params, order, limit, currency)
 
 
 @functools.lru_cache(maxsize=2)
@@ -408,7 +413,6 @@ _PROFILE_FIELDS = (
     "bio",
     "years_of_experience",
     "consultation_fee",
-    "currency",
     "clinic_address",
     "photo_url",
     "time_zone",
@@ -416,16 +420,18 @@ _PROFILE_FIELDS = (
 )
 
 
-def profile_fields(source: Any) -> dict[str, Any]:
-    """What every view of a doctor shows, from a listing row or a ``DoctorProfile``."""
+def profile_fields(source: Any, currency: str) -> dict[str, Any]:
+    """What every view of a doctor shows, from a listing row or a ``DoctorProfile``; a fee is
+    in ``currency``, the clinic's."""
     fields = {name: getattr(source, name) for name in _PROFILE_FIELDS}
+    fields["currency"] = None if source.consultation_fee is None else currency
     rating = source.rating_average
     fields["rating_average"] = None if rating is None else float(rating)
     fields["languages"] = list(source.languages)
     return fields
 
 
-def doctor_out(row: Any) -> DoctorOut:
+def doctor_out(row: Any, currency: str) -> DoctorOut:
     """A doctor from a row of :func:`listed_doctors` (one validation call: nested models built
     from dicts by pydantic-core cost a fraction of building each in Python)."""
     return DoctorOut.model_validate(
@@ -435,6 +441,6 @@ def doctor_out(row: Any) -> DoctorOut:
             "specialties": row.specialties,
             "status": row.status,
             "last_online_at": row.last_online_at,
-            **profile_fields(row),
+            **profile_fields(row, currency),
         }
     )

@@ -1,21 +1,22 @@
 """Directory use cases: the specialties catalog, doctor and nurse profiles, one doctor, and the
 cache of listings.
 
-Listings (``GET /doctors``, ``/doctors/online``, ``/specialties``) are cached under the
-``directory`` namespace of :mod:`carebridge.platform.cache`. Whatever changes what a listing
-shows calls :func:`listing_changed` in its transaction: a profile update, a verification, and a
-doctor's presence status (the presence domain calls it). Changes made outside this domain that
-a listing shows (a doctor renamed on /me, an account disabled) are seen when cached entries
-expire, after ``CAREBRIDGE_CACHE_TTL_SECONDS``.
+Listings (``GET /doctors``, ``/doctors/online``, ``/specialties``, the languages listed doctors
+speak) are cached under the ``directory`` namespace of :mod:`carebridge.platform.cache`.
+Whatever changes what a listing shows calls :func:`listing_changed` in its transaction: a
+profile update, a verification, and a doctor's presence status (the presence domain calls it).
+Changes made outside this domain that a listing shows (a doctor renamed on /me, an account
+disabled) are seen when cached entries expire, after ``CAREBRIDGE_CACHE_TTL_SECONDS``.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,6 +33,7 @@ from carebridge.directory.schemas import (
     SpecialtyRef,
 )
 from carebridge.directory.search import (
+    LISTED,
     doctor_out,
     listed_doctors,
     profile_fields,
@@ -90,28 +92,54 @@ async def specialty_ids(db: AsyncSession, slugs: Sequence[str]) -> list[uuid.UUI
     return [found[slug] for slug in slugs]
 
 
+async def languages_spoken(db: AsyncSession) -> list[str]:
+    """The ISO 639-1 codes the listed doctors speak, each once (what the search's language
+    filter offers: choosing any other would find no one)."""
+    code = func.unnest(DoctorProfile.languages)
+    statement = (
+        select(code)
+        .select_from(DoctorProfile)
+        .join(User, User.id == DoctorProfile.user_id)
+        .where(LISTED)
+        .distinct()
+    )
+    return sorted((await db.scalars(statement)).all())
+
+
+async def cached_languages(cache: Cache, database: Database) -> list[str]:
+    """:func:`languages_spoken`, cached with the listings (a verification, a profile update
+    drops it)."""
+
+    async def build(db: AsyncSession) -> bytes:
+        return json.dumps(await languages_spoken(db)).encode()
+
+    codes = json.loads(await cached_listing(cache, database, "languages", build))
+    return [str(code) for code in codes]
+
+
 # -- doctors ----------------------------------------------------------------------------------
 
 
-async def get_doctor(db: AsyncSession, doctor_id: uuid.UUID) -> DoctorOut:
-    """A listed doctor (verified, account active); any other id is not found."""
+async def get_doctor(db: AsyncSession, doctor_id: uuid.UUID, currency: str) -> DoctorOut:
+    """A listed doctor (verified, account active), the fee in ``currency`` (the clinic's); any
+    other id is not found."""
     row = (await db.execute(listed_doctors().where(User.id == doctor_id))).one_or_none()
     if row is None:
         raise NotFound("No such doctor.")
-    return doctor_out(row)
+    return doctor_out(row, currency)
 
 
-async def get_own_doctor_profile(db: AsyncSession, actor: Actor) -> DoctorProfileOut:
+async def get_own_doctor_profile(db: AsyncSession, actor: Actor, currency: str) -> DoctorProfileOut:
     user = await db.get_one(User, actor.id)
     profile = await db.get(DoctorProfile, actor.id) or DoctorProfile(
         user_id=actor.id, bio="", languages=[], time_zone=user.time_zone, rating_count=0
     )
     specialties = (await specialties_of(db, [actor.id])).get(actor.id, [])
-    return own_doctor_profile(user, profile, specialties)
+    return own_doctor_profile(user, profile, specialties, currency)
 
 
 def own_doctor_profile(
-    user: User, profile: DoctorProfile, specialties: list[SpecialtyRef]
+    user: User, profile: DoctorProfile, specialties: list[SpecialtyRef], currency: str
 ) -> DoctorProfileOut:
     return DoctorProfileOut(
         id=user.id,
@@ -120,7 +148,7 @@ def own_doctor_profile(
         license_number=profile.license_number,
         verified_at=profile.verified_at,
         listed=profile.verified_at is not None and user.status == UserStatus.active,
-        **profile_fields(profile),
+        **profile_fields(profile, currency),
     )
 
 
@@ -129,7 +157,6 @@ _DOCTOR_FIELDS = (
     "languages",
     "years_of_experience",
     "consultation_fee",
-    "currency",
     "license_number",
     "clinic_address",
     "photo_url",
@@ -138,10 +165,16 @@ _DOCTOR_FIELDS = (
 
 
 async def update_doctor_profile(
-    db: AsyncSession, actor: Actor, body: DoctorProfileIn, context: RequestContext
+    db: AsyncSession,
+    actor: Actor,
+    body: DoctorProfileIn,
+    context: RequestContext,
+    currency: str,
 ) -> DoctorProfileOut:
     """Replace the doctor's profile. A new license number needs verifying again: it takes a
-    verified profile out of the listings until an administrator verifies it."""
+    verified profile out of the listings until an administrator verifies it. The fee is in
+    ``currency``, the clinic's: a body naming another currency is refused."""
+    check_clinic_currency(body.currency, currency)
     chosen = await specialty_ids(db, body.specialties)
     profile = await db.get(DoctorProfile, actor.id, with_for_update=True)
     if profile is None:
@@ -167,7 +200,18 @@ async def update_doctor_profile(
     )
     listing_changed(db)
     db.expire(profile)  # the triggers rewrote it (search vector, timestamps)
-    return await get_own_doctor_profile(db, actor)
+    return await get_own_doctor_profile(db, actor, currency)
+
+
+def check_clinic_currency(given: str | None, currency: str) -> None:
+    """A profile names no currency (every fee is in the clinic's); older clients that still send
+    one may send only the clinic's."""
+    if given is not None and given != currency:
+        raise Invalid(
+            f"Fees are in {currency}, the clinic's currency: leave `currency` out.",
+            code="wrong_currency",
+            clinic_currency=currency,
+        )
 
 
 async def set_specialties(

@@ -29,7 +29,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carebridge.accounts.actors import Actor
 from carebridge.compliance.service import record
 from carebridge.config import Settings
-from carebridge.directory.codes import format_fee
 from carebridge.notifications.service import notify, notify_admins
 from carebridge.payments.models import Payment, PaymentStatus, ProviderEvent
 from carebridge.payments.policy import visible_payments
@@ -38,6 +37,7 @@ from carebridge.payments.schemas import PaymentIntentOut, PaymentOut, WebhookOut
 from carebridge.platform.context import SYSTEM, RequestContext
 from carebridge.platform.db import Database, after_commit
 from carebridge.platform.errors import Conflict
+from carebridge.platform.money import format_money
 from carebridge.platform.pagination import Page, keyset_page
 from carebridge.scheduling import moves
 from carebridge.scheduling import service as scheduling
@@ -256,7 +256,7 @@ def _received(intent: Mapping[str, Any]) -> str:
     amount, currency = _minor_units(intent.get("amount")), intent.get("currency")
     if amount is None or not isinstance(currency, str):
         return f"amount {intent.get('amount')!r} in {currency!r}"
-    return format_fee(amount, currency.upper())
+    return format_money(amount, currency.upper())
 
 
 def _named_payment(intent: Mapping[str, Any]) -> str | None:
@@ -495,7 +495,7 @@ async def list_payments(
 
 def money(payment: Payment) -> str:
     """ "50.00 EUR", "15000 JPY" (minor units shown as the currency writes them)."""
-    return format_fee(payment.amount, payment.currency)
+    return format_money(payment.amount, payment.currency)
 
 
 async def _tell(db: AsyncSession, payment: Payment, title: str, body: str) -> None:

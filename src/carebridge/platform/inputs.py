@@ -11,6 +11,12 @@ that hold for every route.
   (year 1 with +14:00, 9999-12-31 plus a day) overflowed.
 - **Wall-clock times** (:data:`WallTime`) carry no offset: they are read in a time zone named
   elsewhere (the doctor's, the user's).
+- **Text that must say something** (a name, a reason, a reply): :data:`Name`, or
+  ``Annotated[str, not_blank(n)]``. Surrounding white space is dropped, then at least one
+  character must be left: a name of only spaces is refused (422), never saved as a blank that
+  shows as nothing. Its JSON Schema says so (``minLength`` 1, ``pattern`` ``\\S``), and
+  ``tests/test_malformed_input.py`` fails for a ``name`` field (or any other required text)
+  without it.
 
 Cursors are checked when they are decoded (``platform/pagination.py``) by the same rules.
 """
@@ -25,7 +31,7 @@ from typing import Annotated, Any
 from annotated_types import Interval
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator
+from pydantic import AfterValidator, StringConstraints
 from starlette.requests import HTTPConnection
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -58,6 +64,18 @@ def check_wall_time(value: time) -> time:
     return value
 
 
+NOT_BLANK = r"\S"  # JSON Schema (unanchored): at least one character that is not white space
+
+
+def not_blank(max_length: int) -> StringConstraints:
+    """The rule of text that must say something, at most ``max_length`` characters once its
+    surrounding white space is dropped (the ``pattern`` tells clients; ``min_length`` refuses)."""
+    return StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=max_length, pattern=NOT_BLANK
+    )
+
+
+Name = Annotated[str, not_blank(200)]  # a person's name; users.name holds 200
 Int32 = Annotated[int, Interval(ge=INT32_MIN, le=INT32_MAX)]
 Instant = Annotated[datetime, AfterValidator(check_instant)]
 Day = Annotated[date, AfterValidator(check_day)]

@@ -21,7 +21,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carebridge.config import Settings
 from carebridge.platform.metrics import Metrics
-from carebridge.platform.problems import API_PATH_PREFIXES, PROBLEM_MEDIA_TYPE, TYPE_PREFIX
+from carebridge.platform.problems import (
+    API_PATH_PREFIXES,
+    PROBLEM_MEDIA_TYPE,
+    TYPE_PREFIX,
+    wants_page,
+)
 
 log = structlog.get_logger("carebridge.http")
 
@@ -120,19 +125,19 @@ class RequestMiddleware:
         try:
             if _declared_length(scope) > self.max_body:
                 status = 413
-                await self._problem(send, 413, "payload_too_large", self._too_large(), request_id)
+                await self._too_large_answer(send, scope, request_id)
                 return
             await self.app(scope, self._limited(receive), send_wrapper)
         except BodyTooLarge:
             status = 413
             if not response_started:
-                await self._problem(send, 413, "payload_too_large", self._too_large(), request_id)
+                await self._too_large_answer(send, scope, request_id)
         except Exception:
             status = 500
             log.exception("unhandled_exception", method=scope["method"], path=path)
             if not response_started:
                 detail = f"An unexpected error occurred. Quote request id {request_id} to support."
-                if not is_api and self.error_page is not None and _accepts_html(scope):
+                if self.error_page is not None and _wants_page(scope):
                     await self._page(send, 500, detail, request_id)
                 else:
                     await self._problem(send, 500, "internal_error", detail, request_id)
@@ -155,6 +160,12 @@ class RequestMiddleware:
 
     def _too_large(self) -> str:
         return f"The request body exceeds {self.max_body} bytes."
+
+    async def _too_large_answer(self, send: Send, scope: Scope, request_id: str) -> None:
+        if self.error_page is not None and _wants_page(scope):
+            await self._page(send, 413, self._too_large(), request_id)
+        else:
+            await self._problem(send, 413, "payload_too_large", self._too_large(), request_id)
 
     def _limited(self, receive: Receive) -> Receive:
         received = 0
@@ -227,8 +238,9 @@ class RequestMiddleware:
         await send({"type": "http.response.body", "body": payload})
 
 
-def _accepts_html(scope: Scope) -> bool:
-    return any(name == b"accept" and b"text/html" in value for name, value in scope["headers"])
+def _wants_page(scope: Scope) -> bool:
+    accept = next((value for name, value in scope["headers"] if name == b"accept"), b"")
+    return wants_page(scope["path"], accept.decode("latin-1"))
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -71,12 +71,22 @@ def alembic_head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+class MigrationRefused(Exception):
+    """A migration found data it must not change without a person's decision; the message says
+    what to do. Nothing of that migration was applied."""
+
+
 async def upgrade(
-    engine: AsyncEngine, revision: str = "head", grant_to: ApplicationRole | None = None
+    engine: AsyncEngine,
+    revision: str = "head",
+    grant_to: ApplicationRole | None = None,
+    *,
+    clinic_currency: str | None = None,
 ) -> str | None:
     """Migrate to ``revision``, then grant the application's role (when it is another role than
     the one migrating) its privileges on what is there now; return the revision the database is
-    at afterwards."""
+    at afterwards. ``clinic_currency`` (``CAREBRIDGE_CURRENCY``) is what revision
+    ``0016_clinic_currency`` keeps doctors' fees in (the setting's default when not given)."""
 
     from alembic import command
     from alembic.migration import MigrationContext
@@ -84,6 +94,7 @@ async def upgrade(
     def run(connection: Connection) -> str | None:
         config = alembic_config()
         config.attributes["connection"] = connection
+        config.attributes["clinic_currency"] = clinic_currency
         command.upgrade(config, revision)
         return MigrationContext.configure(connection).get_current_revision()
 

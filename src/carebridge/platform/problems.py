@@ -19,6 +19,17 @@ from carebridge.platform.errors import CareBridgeError
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 # Paths answered for programs (JSON, problem+json errors, no-store); everything else is pages.
 API_PATH_PREFIXES = ("/api/", "/health/", "/metrics", "/.well-known/")
+
+
+def wants_page(path: str, accept: str) -> bool:
+    """Whether an answer (an error's too) is a page: on every path outside the API's, unless the
+    client asks for JSON and not HTML (a script negotiating a problem). Browsers ask for HTML;
+    htmx and ``fetch`` send ``*/*``, and get pages."""
+    if path.startswith(API_PATH_PREFIXES):
+        return False
+    return "text/html" in accept or "json" not in accept
+
+
 TYPE_PREFIX = "urn:carebridge:problem:"
 
 log = structlog.get_logger(__name__)
@@ -152,6 +163,8 @@ def install_problem_handlers(
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
+        if html_fallback is not None and html_fallback.wants_html(request):
+            return await html_fallback.render_invalid(request, exc)
         fields = _field_errors(exc)
         names = ", ".join(sorted({f["field"] for f in fields})) or "input"
         return problem_response(
@@ -195,15 +208,22 @@ def install_problem_handlers(
 
 
 class HtmlErrorRenderer:
-    """Renders error pages for people (browsers asking for HTML outside the API)."""
+    """Renders error pages for people: every error on a page's path (:func:`wants_page`),
+    invalid input (a NUL, a form field missing, a path parameter that is not an id) included."""
 
-    def __init__(self, render: Callable[[Request, int, str], Awaitable[Response]]) -> None:
+    def __init__(
+        self,
+        render: Callable[[Request, int, str], Awaitable[Response]],
+        render_invalid: Callable[[Request, RequestValidationError], Awaitable[Response]],
+    ) -> None:
         self._render = render
+        self._render_invalid = render_invalid
 
     def wants_html(self, request: Request) -> bool:
-        if request.url.path.startswith(API_PATH_PREFIXES):
-            return False
-        return "text/html" in request.headers.get("accept", "")
+        return wants_page(request.url.path, request.headers.get("accept", ""))
 
     async def render(self, request: Request, status: int, detail: str) -> Response:
         return await self._render(request, status, detail)
+
+    async def render_invalid(self, request: Request, exc: RequestValidationError) -> Response:
+        return await self._render_invalid(request, exc)

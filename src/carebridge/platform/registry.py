@@ -78,12 +78,13 @@ REALTIME_MODULES: tuple[str, ...] = (
 # Modules exposing ``async def scrape(metrics, session)``, run at each /metrics scrape.
 METRICS_MODULES: tuple[str, ...] = ("carebridge.notifications.metrics",)
 
-# Modules exposing ``async def seed_demo(session) -> int`` (rows created), run in this order;
-# a module's ``describe() -> str``, if it has one, is printed after seeding (credentials).
+# Modules exposing ``async def seed_demo(session, settings) -> int`` (rows created), run in this
+# order; a module's ``describe() -> str``, if it has one, is printed after seeding (credentials).
 DEMO_SEED_MODULES: tuple[str, ...] = (
     "carebridge.accounts.demo",
     "carebridge.directory.demo",
     "carebridge.scheduling.demo",
+    "carebridge.reviews.demo",  # after scheduling: reviews follow past appointments
 )
 
 # Modules exposing ``SEALED_COLUMNS: tuple[SealedColumn, ...]`` (platform/crypto.py): every column

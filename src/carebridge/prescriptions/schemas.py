@@ -6,24 +6,20 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
+from carebridge.platform.inputs import Name, not_blank
 from carebridge.prescriptions.models import PdfStatus, PrescriptionStatus
 
 MAX_LINES = 50
 MAX_TEXT = 4000
 
 
-def _text(max_length: int) -> StringConstraints:
-    return StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)
-
-
-Name = Annotated[str, _text(200)]
-Short = Annotated[str, _text(100)]
-RouteText = Annotated[str, _text(50)]
-Quantity = Annotated[str, _text(50)]
-Instructions = Annotated[str, _text(1000)]
-LongText = Annotated[str, _text(MAX_TEXT)]
+Short = Annotated[str, not_blank(100)]
+RouteText = Annotated[str, not_blank(50)]
+Quantity = Annotated[str, not_blank(50)]
+Instructions = Annotated[str, not_blank(1000)]
+LongText = Annotated[str, not_blank(MAX_TEXT)]
 
 
 class _In(BaseModel):
@@ -59,7 +55,7 @@ class PrescriptionPatch(_In):
 
 
 class CancelIn(_In):
-    reason: Annotated[str, _text(500)] = Field(description="Told to the patient.")
+    reason: Annotated[str, not_blank(500)] = Field(description="Told to the patient.")
 
 
 class LineOut(BaseModel):

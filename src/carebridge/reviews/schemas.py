@@ -9,6 +9,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from carebridge.platform.inputs import not_blank
+
 # Plain text: surrounding blanks dropped, escaped wherever it is shown.
 Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 Rating = Annotated[int, Field(ge=1, le=5, description="Stars, 1 to 5.")]
@@ -33,13 +35,13 @@ class ReviewEdit(BaseModel):
 class ReplyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reply: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    reply: Annotated[str, not_blank(2000)]
 
 
 class HideIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    reason: Annotated[str, not_blank(500)]
 
 
 class ReviewOut(BaseModel):

@@ -43,7 +43,7 @@ from carebridge.reviews.schemas import (
     ReviewIn,
     ReviewOut,
 )
-from carebridge.scheduling.models import AppointmentStatus
+from carebridge.scheduling.models import Appointment, AppointmentStatus
 from carebridge.scheduling.service import get_appointment
 
 _Patient = aliased(User)
@@ -274,33 +274,7 @@ async def create(
     appointment = await get_appointment(db, actor, appointment_id)
     if appointment.patient_id != actor.id:
         raise NotFound("No such appointment.")
-    if appointment.status != AppointmentStatus.completed:
-        raise Conflict(
-            "Only a completed appointment can be reviewed.",
-            code="not_completed",
-            current_status=appointment.status,
-        )
-    if await db.scalar(select(Review.id).where(Review.appointment_id == appointment.id)):
-        raise _already_reviewed()
-    review = Review(
-        id=uuid.uuid4(),
-        appointment_id=appointment.id,
-        doctor_id=appointment.doctor_id,
-        patient_id=actor.id,
-        rating=body.rating,
-        comment=body.comment or None,
-        created_at=datetime.now(UTC),
-    )
-    db.add(review)
-    try:
-        await db.flush()
-    except IntegrityError as exc:
-        # Two submissions at once: the unique constraint lets one through. No savepoint: the
-        # refusal ends the request, and its transaction rolls back.
-        if "uq_reviews_appointment_id" in str(exc.orig):
-            raise _already_reviewed() from exc
-        raise
-    await refresh_rating(db, review.doctor_id)
+    review = await add_review(db, appointment, body, at=datetime.now(UTC))
     await _audit(db, actor, review, "review.created", context, rating=review.rating)
     patient = await db.scalar(select(User.name).where(User.id == actor.id)) or ""
     await notify(
@@ -313,6 +287,41 @@ async def create(
         link=f"/appointments/{appointment.id}/review",
     )
     return review_out(settings, review)
+
+
+async def add_review(
+    db: AsyncSession, appointment: Appointment, body: ReviewIn, *, at: datetime
+) -> Review:
+    """Write the review of a completed appointment by its patient, once, and recompute the
+    doctor's rating: the rules every review is written under (the patient's, and the demo's)."""
+    if appointment.status != AppointmentStatus.completed:
+        raise Conflict(
+            "Only a completed appointment can be reviewed.",
+            code="not_completed",
+            current_status=appointment.status,
+        )
+    if await db.scalar(select(Review.id).where(Review.appointment_id == appointment.id)):
+        raise _already_reviewed()
+    review = Review(
+        id=uuid.uuid4(),
+        appointment_id=appointment.id,
+        doctor_id=appointment.doctor_id,
+        patient_id=appointment.patient_id,
+        rating=body.rating,
+        comment=body.comment or None,
+        created_at=at,
+    )
+    db.add(review)
+    try:
+        await db.flush()
+    except IntegrityError as exc:
+        # Two submissions at once: the unique constraint lets one through. No savepoint: the
+        # refusal ends the request, and its transaction rolls back.
+        if "uq_reviews_appointment_id" in str(exc.orig):
+            raise _already_reviewed() from exc
+        raise
+    await refresh_rating(db, review.doctor_id)
+    return review
 
 
 def _already_reviewed() -> Conflict:

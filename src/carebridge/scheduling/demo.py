@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.config import Settings
 from carebridge.directory.demo import DOMAIN
 from carebridge.directory.models import DoctorProfile
 from carebridge.scheduling import schedules
@@ -43,7 +44,7 @@ def demo_schedule(time_zone: str) -> ScheduleIn:
     )
 
 
-async def seed_demo(db: AsyncSession) -> int:
+async def seed_demo(db: AsyncSession, settings: Settings) -> int:
     doctors = await db.execute(
         select(User.id, User.status, DoctorProfile.time_zone)
         .join(DoctorProfile, DoctorProfile.user_id == User.id)

@@ -65,7 +65,7 @@ appointments and an earlier use of the Idempotency-Key, read next, are current.
 ``$1`` the patient's id."""
 
 BOOKING_FACTS = f"""
-SELECT d.name AS doctor_name, d.time_zone AS doctor_zone, p.consultation_fee AS fee, p.currency,
+SELECT d.name AS doctor_name, d.time_zone AS doctor_zone, p.consultation_fee AS fee,
        s.time_zone, s.booking_horizon_days, s.min_notice_minutes,
        t.duration_minutes, t.buffer_minutes,
        ARRAY(SELECT ROW(w.weekday, w.starts, w.ends) FROM schedule_windows w

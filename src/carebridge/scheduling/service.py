@@ -388,7 +388,7 @@ async def book(
         if paid_online
         else None,
         fee=fee,
-        currency=facts["currency"],
+        currency=settings.currency if fee else None,  # the clinic's one currency
         idempotency_key=idempotency_key,
         request_hash=keyring.keyed_hash(_REQUEST_HASH, _booking_request(body))
         if idempotency_key

@@ -28,6 +28,7 @@ from carebridge.platform.context import Context
 from carebridge.platform.db import undo_unless_kept
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import CareBridgeError
+from carebridge.web.forms import PLAIN, FormLanguage, filled
 from carebridge.web.pages import redirect, render, safe_next
 from carebridge.web.session import (
     MFA_COOKIE,
@@ -49,13 +50,13 @@ def _keys(request: Request, runtime: RuntimeDep) -> KeyStore:
     return key_store_of(request, runtime.settings)
 
 
-def _error(exc: Exception) -> str:
-    if isinstance(exc, CareBridgeError):
-        return exc.detail
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        return "; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in errors())
-    return "Please check the form."
+# The forms' own words for their fields (the others are called as the schema names them:
+# "Email", "Password", "Time zone", "Current password").
+SIGN_UP = FormLanguage({"name": "Full name"})
+
+
+def _error(exc: Exception, language: FormLanguage = PLAIN) -> str:
+    return language.explain(exc)
 
 
 def _status(exc: Exception) -> int:
@@ -76,19 +77,15 @@ async def signup(
     db: Session,
     runtime: RuntimeDep,
     context: Context,
-    name: FormStr,
-    email: FormStr,
-    password: FormStr,
+    name: FormStr = "",
+    email: FormStr = "",
+    password: FormStr = "",
     role: FormStr = "patient",
     time_zone: FormStr = "UTC",
 ) -> Response:
     try:
-        body = Registration(
-            name=name,
-            email=email,
-            password=password,
-            role=role,
-            time_zone=time_zone,
+        body = Registration.model_validate(
+            filled(name=name, email=email, password=password, role=role, time_zone=time_zone)
         )
         await service.register(db, runtime.ratelimiter, body, context)
     except (CareBridgeError, ValueError) as exc:
@@ -96,7 +93,7 @@ async def signup(
         return render(
             request,
             "accounts/signup.html",
-            error=_error(exc),
+            error=_error(exc, SIGN_UP),
             status_code=422,
             form={"name": name, "email": email, "role": role},
         )
@@ -126,14 +123,13 @@ async def signin(
     runtime: RuntimeDep,
     context: Context,
     check: CheckCredentials,
-    email: FormStr,
-    password: FormStr,
+    email: FormStr = "",
+    password: FormStr = "",
     next: FormStr = "/home",
 ) -> Response:
     try:
-        user, challenge = await service.first_factor(
-            db, check, Credentials(email=email, password=password)
-        )
+        credentials = Credentials.model_validate(filled(email=email, password=password))
+        user, challenge = await service.first_factor(db, check, credentials)
     except (CareBridgeError, ValueError) as exc:
         await undo_unless_kept(db, exc)  # a failed attempt still counts
         return render(
@@ -142,7 +138,7 @@ async def signin(
             error=_error(exc),
             next=safe_next(next),
             email=email,
-            status_code=401,
+            status_code=401 if isinstance(exc, CareBridgeError) else 422,
         )
     if challenge is not None:
         response = redirect(f"/signin/mfa?next={safe_next(next)}")
@@ -312,7 +308,7 @@ async def update_profile(
     request: Request,
     actor: WebUser,
     db: Session,
-    name: FormStr,
+    name: FormStr = "",
     phone: FormStr = "",
     time_zone: FormStr = "UTC",
 ) -> Response:
@@ -334,15 +330,17 @@ async def change_password(
     runtime: RuntimeDep,
     context: Context,
     check: CheckCredentials,
-    current_password: FormStr,
-    new_password: FormStr,
+    current_password: FormStr = "",
+    new_password: FormStr = "",
 ) -> Response:
     try:
         user = await service.change_password(
             db,
             check,
             actor,
-            PasswordChange(current_password=current_password, new_password=new_password),
+            PasswordChange.model_validate(
+                filled(current_password=current_password, new_password=new_password)
+            ),
         )
     except (CareBridgeError, ValueError) as exc:
         await undo_unless_kept(db, exc)

@@ -14,20 +14,22 @@ from starlette.responses import Response
 from carebridge.accounts.actors import Actor, key_store_of
 from carebridge.accounts.models import Role
 from carebridge.directory import admin, patients, search, service
-from carebridge.directory.codes import LANGUAGES, format_fee
+from carebridge.directory.codes import LANGUAGES
 from carebridge.directory.schemas import DoctorProfileIn, DoctorQuery, PatientProfileIn
 from carebridge.platform.access import PUBLIC
+from carebridge.platform.cache import CacheDep
 from carebridge.platform.context import Context
 from carebridge.platform.db import undo_unless_kept
 from carebridge.platform.deps import RuntimeDep, Session
-from carebridge.platform.errors import CareBridgeError, Forbidden
+from carebridge.platform.errors import CareBridgeError, Forbidden, Invalid
+from carebridge.platform.money import amount_example, format_money, major_amount, parse_amount
 from carebridge.reviews import service as reviews
-from carebridge.web.pages import redirect, render
+from carebridge.web.forms import FormLanguage, Label
+from carebridge.web.pages import clinic_currency, redirect, render
 from carebridge.web.session import Csrf, WebAdmin, WebUser, WebVisitor
 
 router = APIRouter(include_in_schema=False)
 FormStr = Annotated[str, Form()]
-_LANGUAGES = sorted(LANGUAGES.items(), key=lambda item: item[1])
 
 
 def _only(actor: Actor, role: Role) -> None:
@@ -35,14 +37,23 @@ def _only(actor: Actor, role: Role) -> None:
         raise Forbidden("This page is not for your role.", code="wrong_role")
 
 
-def _problem(exc: Exception) -> str:
-    if isinstance(exc, CareBridgeError):
-        return exc.detail
-    if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in exc.errors()
-        )
-    return "Please check the form."
+# Each form's words for its fields (others are called as the schema names them).
+SEARCH = FormLanguage({"q": "Search", "min_rating": "Rating", "limit": "Doctors per page"})
+DOCTOR_PROFILE = FormLanguage(
+    {
+        "specialties": Label("Specialties", "specialties"),
+        "bio": "About you",
+        "languages": Label("Languages", "languages"),
+        "photo_url": "Photo URL",
+    }
+)
+HEALTH_PROFILE = FormLanguage(
+    {
+        "emergency_contact": "Emergency contact",
+        "emergency_contact.name": "Emergency contact name",
+        "emergency_contact.phone": "Emergency contact phone",
+    }
+)
 
 
 def language_names(codes: list[str]) -> str:
@@ -50,26 +61,60 @@ def language_names(codes: list[str]) -> str:
 
 
 def _page_values(**values: Any) -> dict[str, Any]:
-    helpers = {"language_names": language_names, "format_fee": format_fee}
-    return {"language_choices": _LANGUAGES, **helpers, **values}
+    return {"language_names": language_names, **values}
+
+
+def fee_text(amount: int | None, currency: str) -> str:
+    """A fee as a form field shows it: major units, "45.50"."""
+    return "" if amount is None else major_amount(amount, currency)
+
+
+def typed_fee(text: str, currency: str, label: str) -> int | None:
+    """The minor units of a fee typed in major units; None when left empty."""
+    if not text.strip():
+        return None
+    try:
+        return parse_amount(text, currency)
+    except ValueError:
+        raise Invalid(
+            f"{label}: an amount such as {amount_example(currency)}", code="bad_amount"
+        ) from None
 
 
 # -- the search ---------------------------------------------------------------------------------
 
+# Pages take the highest fee in major units ("fee_up_to=50" is up to 50.00 EUR); the API's
+# ``max_fee`` (minor units) is not read from a page's address.
+_PAGE_ONLY = ("fee_up_to", "max_fee")
+
 
 async def _results(request: Request, db: Session) -> dict[str, Any]:
     params = {k: v for k, v in request.query_params.items() if v.strip()}
+    currency = clinic_currency(request)
+    found: dict[str, Any] = {"page": None, "params": params, "error": None, "fee_up_to": None}
     try:
-        query = DoctorQuery.model_validate(params)
-        page = await search.search(db, query)
+        max_fee = typed_fee(params.get("fee_up_to", ""), currency, "Fee up to")
+        query = DoctorQuery.model_validate(
+            {k: v for k, v in params.items() if k not in _PAGE_ONLY} | {"max_fee": max_fee}
+        )
+        found["page"] = await search.search(db, query, currency)
     except (CareBridgeError, ValidationError) as exc:
-        return {"page": None, "error": _problem(exc), "params": params}
-    following = {k: v for k, v in params.items() if k != "cursor"}
-    return {"page": page, "params": following, "error": None}
+        return found | {"error": SEARCH.explain(exc)}
+    following = {k: v for k, v in params.items() if k not in ("cursor", "max_fee")}
+    return found | {"params": following, "fee_up_to": format_money(max_fee, currency) or None}
+
+
+async def _languages(request: Request, cache: CacheDep) -> list[tuple[str, str]]:
+    """The language filter's choices: what the listed doctors speak, by name."""
+    runtime = request.app.state.runtime
+    codes = await service.cached_languages(cache, runtime.database)
+    return sorted(((code, LANGUAGES.get(code, code)) for code in codes), key=lambda c: c[1])
 
 
 @router.get("/doctors", dependencies=[PUBLIC])
-async def doctors_page(request: Request, actor: WebVisitor, db: Session) -> Response:
+async def doctors_page(
+    request: Request, actor: WebVisitor, db: Session, cache: CacheDep
+) -> Response:
     found = await _results(request, db)
     specialties = await service.list_specialties(db)
     return render(
@@ -78,6 +123,8 @@ async def doctors_page(request: Request, actor: WebVisitor, db: Session) -> Resp
         actor,
         specialties=specialties,
         results=found,
+        language_choices=await _languages(request, cache),
+        currency=clinic_currency(request),
         **_page_values(),
     )
 
@@ -93,7 +140,7 @@ async def doctors_results(request: Request, actor: WebVisitor, db: Session) -> R
 async def doctor_page(
     request: Request, doctor_id: uuid.UUID, actor: WebVisitor, db: Session
 ) -> Response:
-    doctor = await service.get_doctor(db, doctor_id)
+    doctor = await service.get_doctor(db, doctor_id, clinic_currency(request))
     latest = await reviews.public_reviews(db, doctor_id, cursor=None, limit=5)
     return render(
         request, "directory/doctor.html", actor, doctor=doctor, reviews=latest, **_page_values()
@@ -106,7 +153,8 @@ async def doctor_page(
 async def _doctor_form(
     request: Request, actor: Actor, db: Session, status_code: int = 200, **values: Any
 ) -> Response:
-    profile = await service.get_own_doctor_profile(db, actor)
+    currency = clinic_currency(request)
+    profile = await service.get_own_doctor_profile(db, actor, currency)
     specialties = await service.list_specialties(db)
     return render(
         request,
@@ -115,6 +163,8 @@ async def _doctor_form(
         status_code=status_code,
         profile=profile,
         specialties=specialties,
+        currency=currency,
+        fee=fee_text(profile.consultation_fee, currency),
         **_page_values(**values),
     )
 
@@ -130,21 +180,24 @@ async def save_doctor_profile(
     request: Request, actor: WebUser, db: Session, context: Context
 ) -> Response:
     _only(actor, Role.doctor)
+    currency = clinic_currency(request)
     form = await request.form()
     fields = {k: str(v) for k, v in form.items() if k not in ("csrf_token", "specialties")}
     fields.pop("languages", None)
+    fee = fields.pop("consultation_fee", "")
     try:
         body = DoctorProfileIn.model_validate(
             {
                 **{k: v for k, v in fields.items() if v.strip()},
                 "specialties": [str(v) for v in form.getlist("specialties")],
                 "languages": str(form.get("languages", "")).replace(",", " ").split(),
+                "consultation_fee": typed_fee(fee, currency, "Consultation fee"),
             }
         )
-        await service.update_doctor_profile(db, actor, body, context)
+        await service.update_doctor_profile(db, actor, body, context, currency)
     except (CareBridgeError, ValidationError) as exc:
         await undo_unless_kept(db, exc)
-        return await _doctor_form(request, actor, db, 422, error=_problem(exc))
+        return await _doctor_form(request, actor, db, 422, error=DOCTOR_PROFILE.explain(exc))
     return await _doctor_form(request, actor, db, notice="Profile saved.")
 
 
@@ -201,7 +254,7 @@ async def save_patient_profile(
             "directory/patient_profile.html",
             actor,
             profile=current,
-            error=_problem(exc),
+            error=HEALTH_PROFILE.explain(exc),
             status_code=422,
         )
     return render(

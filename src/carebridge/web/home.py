@@ -23,7 +23,7 @@ from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.presence import service as presence
 from carebridge.reviews import service as reviews
 from carebridge.scheduling import service as scheduling
-from carebridge.web.pages import render
+from carebridge.web.pages import clinic_currency, render
 from carebridge.web.scheduling import STATUS_NAMES, TYPE_NAMES, day_name, hhmm, reader_zone, when
 from carebridge.web.session import WebUser, web_admin
 
@@ -80,7 +80,11 @@ async def doctor_home(
     start = datetime.combine(today, time(0), tzinfo=ZoneInfo(zone))
     end = datetime.combine(today + timedelta(days=1), time(0), tzinfo=ZoneInfo(zone))
     may_go_online = await presence.may_go_online(db, actor.id)
-    profile = None if may_go_online else await directory.get_own_doctor_profile(db, actor)
+    profile = (
+        None
+        if may_go_online
+        else await directory.get_own_doctor_profile(db, actor, clinic_currency(request))
+    )
     return render(
         request,
         "presence/doctor_home.html",

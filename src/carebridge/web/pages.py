@@ -6,10 +6,12 @@ from typing import Any
 
 import structlog
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from carebridge.accounts.actors import Actor
 from carebridge.platform.runtime import Runtime
+from carebridge.web.forms import PLAIN
 from carebridge.web.session import SESSION_COOKIE, csrf_token, remember_csrf, web_session_actor
 from carebridge.web.templating import error_text, templates
 
@@ -28,6 +30,12 @@ def render(
     response = templates.TemplateResponse(request, template, context, status_code=status_code)
     remember_csrf(request, response, runtime.settings)
     return response
+
+
+def clinic_currency(request: Request) -> str:
+    """``CAREBRIDGE_CURRENCY``: the one currency of every fee."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime.settings.currency
 
 
 def redirect(url: str) -> RedirectResponse:
@@ -67,3 +75,13 @@ async def error_page(request: Request, status: int, detail: str) -> Response:
     request_id = request.scope.get("state", {}).get("request_id")
     values = {"status": status, "title": title, "text": text, "request_id": request_id}
     return render(request, "error.html", actor, status_code=status, **values)
+
+
+async def invalid_page(request: Request, exc: RequestValidationError) -> Response:
+    """Invalid input on a page that no form of its own took back: an address whose id is not
+    one names no page (404); anything else (a NUL, a form field missing) is the error page with
+    each problem in words (422)."""
+    errors = exc.errors()
+    if errors and all(tuple(error.get("loc", ()))[:1] == ("path",) for error in errors):
+        return await error_page(request, 404, "Page not found")
+    return await error_page(request, 422, PLAIN.explain(exc))

@@ -25,6 +25,7 @@ from carebridge.platform.errors import CareBridgeError, Forbidden, NotFound
 from carebridge.prescriptions import documents, service
 from carebridge.prescriptions.schemas import PrescriptionIn
 from carebridge.scheduling import service as scheduling
+from carebridge.web.forms import FormLanguage, Label
 from carebridge.web.pages import redirect, render
 from carebridge.web.session import Csrf, WebUser
 
@@ -39,8 +40,22 @@ DONE = {
 }
 
 
-def _parse(form: FormData) -> PrescriptionIn:
+# The form's words: "Medication 2" is the second block of the form, whichever blocks before it
+# were left empty (``_fields`` tells which form row each line came from).
+PRESCRIPTION = FormLanguage(
+    {
+        **{f"lines.*.{f}": f"Medication {{n}} {f}" for f in (*LINE_FIELDS, "instructions")},
+        "lines.*.refills": Label("Medication {n}", "refills"),
+        "lines": Label("Medications", "medications"),
+    }
+)
+
+
+def _fields(form: FormData) -> tuple[dict[str, Any], list[int]]:
+    """The prescription's fields as the schema reads them, and the form's number of each of its
+    lines (empty blocks are skipped)."""
     lines: list[dict[str, Any]] = []
+    numbers: list[int] = []
     for number in range(1, FORM_LINES + 1):
         values = {f: str(form.get(f"line{number}_{f}", "")).strip() for f in LINE_FIELDS}
         if not values["name"]:
@@ -51,14 +66,9 @@ def _parse(form: FormData) -> PrescriptionIn:
         if extra:
             line["instructions"] = extra
         lines.append(line)
+        numbers.append(number)
     texts = {k: str(form.get(k, "")).strip() or None for k in ("diagnosis", "notes")}
-    return PrescriptionIn.model_validate({**texts, "lines": lines})
-
-
-def _readable(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = " ".join(str(part) for part in first["loc"])
-    return f"{where}: {first['msg']}"
+    return {**texts, "lines": lines}, numbers
 
 
 async def _form_page(
@@ -101,12 +111,12 @@ async def write_prescription(
     context: Context,
 ) -> Response:
     form = await request.form()
+    fields, numbers = _fields(form)
     try:
-        body = _parse(form)
+        body = PrescriptionIn.model_validate(fields)
     except ValidationError as exc:
-        return await _form_page(
-            request, actor, db, appointment_id, 422, error=_readable(exc), form=form
-        )
+        error = PRESCRIPTION.explain(exc, rows={"lines": numbers})
+        return await _form_page(request, actor, db, appointment_id, 422, error=error, form=form)
     try:
         written = await service.write(db, keys.keyring, actor, appointment_id, body, context)
     except CareBridgeError as exc:

@@ -22,11 +22,15 @@ from carebridge.reviews import service
 from carebridge.reviews.schemas import HideIn, ReplyIn, ReviewEdit, ReviewIn
 from carebridge.scheduling.models import AppointmentStatus, AppointmentType
 from carebridge.scheduling.service import get_appointment
+from carebridge.web.forms import FormLanguage, Label
 from carebridge.web.pages import redirect, render
-from carebridge.web.scheduling import TYPE_NAMES, problem, when
+from carebridge.web.scheduling import TYPE_NAMES, when
 from carebridge.web.session import Csrf, WebAdmin, WebUser
 
 router = APIRouter(include_in_schema=False)
+# The forms' words: the patient's review and the doctor's reply; the admin's hiding.
+REVIEW = FormLanguage({"rating": Label("Rating", "stars"), "reply": "Your reply"})
+MODERATION = FormLanguage({"reason": "Reason"})
 
 DONE = {
     "saved": "Thank you: your review is saved.",
@@ -135,7 +139,7 @@ async def _refused(
         raise exc
     status = exc.status if isinstance(exc, CareBridgeError) else 422
     return await _review_page(
-        request, actor, db, runtime, appointment_id, status, error=problem(exc), form=form
+        request, actor, db, runtime, appointment_id, status, error=REVIEW.explain(exc), form=form
     )
 
 
@@ -212,7 +216,9 @@ async def hide(
     except (CareBridgeError, ValidationError) as exc:
         await undo_unless_kept(db, exc)
         status = exc.status if isinstance(exc, CareBridgeError) else 422
-        return await _moderation_page(request, actor, db, runtime, status, error=problem(exc))
+        return await _moderation_page(
+            request, actor, db, runtime, status, error=MODERATION.explain(exc)
+        )
     return redirect("/admin/reviews?done=hidden")
 
 

@@ -25,7 +25,6 @@ from carebridge.accounts.actors import Actor, Keys
 from carebridge.accounts.models import Role, User, UserStatus
 from carebridge.config import Settings
 from carebridge.directory import service as directory
-from carebridge.directory.codes import format_fee
 from carebridge.platform.context import Context
 from carebridge.platform.db import undo_unless_kept
 from carebridge.platform.deps import RuntimeDep, Session
@@ -44,7 +43,8 @@ from carebridge.scheduling.schemas import (
     SlotOut,
 )
 from carebridge.web.calendar_range import calendar_range
-from carebridge.web.pages import redirect, render
+from carebridge.web.forms import FormLanguage, Label, filled
+from carebridge.web.pages import clinic_currency, redirect, render
 from carebridge.web.session import Csrf, WebUser
 
 router = APIRouter(include_in_schema=False)
@@ -124,7 +124,6 @@ def _helpers(**values: Any) -> dict[str, Any]:
         "short_day": short_day,
         "day_name": day_name,
         "iso": iso,
-        "format_fee": format_fee,
         "type_names": {str(k): v for k, v in TYPE_NAMES.items()},
         "status_names": {str(k): v for k, v in STATUS_NAMES.items()},
         **values,
@@ -150,44 +149,26 @@ def by_local_day(
     return list(days.items())
 
 
-def problem(exc: Exception) -> str:
-    """A message people can read: the service's words, or pydantic's errors named after the
-    form's fields."""
-    if isinstance(exc, CareBridgeError):
-        return exc.detail
-    if isinstance(exc, ValidationError):
-        return "; ".join(_readable(e) for e in exc.errors())
-    return "Please check the form."
-
-
-_FIELDS = {
-    "time_zone": "Time zone",
-    "booking_horizon_days": "Booking horizon",
-    "min_notice_minutes": "Notice",
-    "windows": "Weekly hours",
-    "types": "Appointment types",
-    "date": "Date",
-    "starts": "Start",
-    "ends": "End",
-    "kind": "Kind",
-    "note": "Note",
-    "reason": "Reason",
-    "starts_at": "Time",
-}
-
-
-def _readable(error: Any) -> str:
-    loc = [str(part) for part in error["loc"]]
-    words: list[str] = []
-    if len(loc) >= 2 and loc[0] == "windows" and loc[1].isdigit():
-        words.append(f"Weekly hours, row {int(loc[1]) + 1}")
-        loc = loc[2:]
-    elif len(loc) >= 2 and loc[0] == "types" and loc[1].isdigit():
-        words.append(f"Appointment type {int(loc[1]) + 1}")
-        loc = loc[2:]
-    words += [_FIELDS.get(part, part.replace("_", " ")) for part in loc]
-    message = str(error["msg"]).removeprefix("Value error, ").replace("`", "")
-    return f"{', '.join(words)}: {message}" if words else message[:1].upper() + message[1:]
+# The forms' words for their fields. The schedule editor's rows: "Weekly hours, row 2"; its
+# appointment types by name ("Video call, Length: at least 5 minutes").
+SCHEDULE = FormLanguage(
+    {
+        "booking_horizon_days": Label("Booking horizon", "days"),
+        "min_notice_minutes": Label("Booking notice", "minutes"),
+        "windows": "Weekly hours",
+        "windows.*": "Weekly hours, row {n}",
+        "weekday": "Day",
+        "starts": "From",
+        "ends": "To",
+        "types": "Appointment types",
+        "types.*": "{n}",
+        "duration_minutes": Label("Length", "minutes"),
+        "buffer_minutes": Label("Pause after", "minutes"),
+    }
+)
+BOOKING = FormLanguage(
+    {"type": "Type of appointment", "starts_at": "Time", "reason": "Reason for the visit"}
+)
 
 
 async def reader_zone(db: Session, actor: Actor) -> str:
@@ -344,8 +325,10 @@ async def save_schedule(request: Request, actor: WebUser, db: Session) -> Respon
                 for e in exc.errors()
                 if len(e["loc"]) > 1 and e["loc"][0] == "windows" and isinstance(e["loc"][1], int)
             }
+        offered = {"types": [t.name for t in form.types if t.offered]}
+        message = SCHEDULE.explain(exc, rows=offered)
         return await _schedule_page(
-            request, actor, db, form, 422, schedule_error=problem(exc), error=None
+            request, actor, db, form, 422, schedule_error=message, error=None
         )
     return redirect("/doctor/schedule?saved=1")
 
@@ -361,7 +344,13 @@ async def add_exception(request: Request, actor: WebUser, db: Session) -> Respon
     except (CareBridgeError, ValidationError) as exc:
         await undo_unless_kept(db, exc)
         return await _schedule_page(
-            request, actor, db, None, 422, exception_error=problem(exc), exception_form=values
+            request,
+            actor,
+            db,
+            None,
+            422,
+            exception_error=SCHEDULE.explain(exc),
+            exception_form=values,
         )
     return redirect("/doctor/schedule?saved=exception#exceptions")
 
@@ -483,7 +472,7 @@ async def _booking_page(
     status_code: int = 200,
     **values: Any,
 ) -> Response:
-    doctor = await directory.get_doctor(db, doctor_id)
+    doctor = await directory.get_doctor(db, doctor_id, clinic_currency(request))
     offered = await _offered(db, doctor_id)
     kind = _kind(kind_name, offered)
     slots = await _open_slots(db, doctor_id, kind) if offered else []
@@ -532,7 +521,7 @@ async def _confirm_page(
     status_code: int = 200,
     **values: Any,
 ) -> Response:
-    doctor = await directory.get_doctor(db, doctor_id)
+    doctor = await directory.get_doctor(db, doctor_id, clinic_currency(request))
     starts_at, ends_at, _blocked, doctor_zone = await service.check_slot(db, doctor_id, kind, at)
     return render(
         request,
@@ -564,7 +553,7 @@ async def confirm_page(
     except (CareBridgeError, ValueError) as exc:
         if isinstance(exc, NotFound):
             raise
-        message = problem(exc) if isinstance(exc, CareBridgeError) else "Pick a type."
+        message = exc.detail if isinstance(exc, CareBridgeError) else "Pick a type."
         return await _booking_page(
             request, actor, db, doctor_id, kind_name, _status(exc), error=message
         )
@@ -592,8 +581,7 @@ async def book(
         body = BookIn.model_validate(
             {
                 "doctor_id": doctor_id,
-                "type": kind_name,
-                "starts_at": str(form.get("starts_at", "")),
+                **filled(type=kind_name, starts_at=str(form.get("starts_at", ""))),
                 "reason": str(form.get("reason", "")).strip() or None,
             }
         )
@@ -606,7 +594,7 @@ async def book(
             raise
         # Taken, no longer a slot, too many: the list again, as it is now.
         return await _booking_page(
-            request, actor, db, doctor_id, kind_name, _status(exc), error=problem(exc)
+            request, actor, db, doctor_id, kind_name, _status(exc), error=BOOKING.explain(exc)
         )
     return redirect(f"/appointments/{booked.appointment.id}?done=booked")
 
@@ -753,7 +741,7 @@ async def _reschedule_page(
 ) -> Response:
     row = await service.get_appointment(db, actor, appointment_id)
     kind = AppointmentType(row.type)
-    doctor = await directory.get_doctor(db, row.doctor_id)
+    doctor = await directory.get_doctor(db, row.doctor_id, clinic_currency(request))
     zone = await reader_zone(db, actor)
     slots = await _open_slots(db, row.doctor_id, kind)
     return render(
