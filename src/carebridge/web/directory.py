@@ -12,7 +12,6 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from carebridge.accounts.actors import Actor, key_store_of
-from carebridge.accounts.models import Role
 from carebridge.directory import admin, patients, search, service
 from carebridge.directory.codes import LANGUAGES
 from carebridge.directory.schemas import DoctorProfileIn, DoctorQuery, PatientProfileIn
@@ -21,20 +20,16 @@ from carebridge.platform.cache import CacheDep
 from carebridge.platform.context import Context
 from carebridge.platform.db import undo_unless_kept
 from carebridge.platform.deps import RuntimeDep, Session
-from carebridge.platform.errors import CareBridgeError, Forbidden, Invalid
+from carebridge.platform.errors import CareBridgeError, Invalid
 from carebridge.platform.money import amount_example, format_money, major_amount, parse_amount
 from carebridge.reviews import service as reviews
+from carebridge.web.callers import WebAdmin, WebAnyDoctor, WebPatient, WebVisitor
 from carebridge.web.forms import FormLanguage, Label
 from carebridge.web.pages import clinic_currency, redirect, render
-from carebridge.web.session import Csrf, WebAdmin, WebUser, WebVisitor
+from carebridge.web.session import Csrf
 
 router = APIRouter(include_in_schema=False)
 FormStr = Annotated[str, Form()]
-
-
-def _only(actor: Actor, role: Role) -> None:
-    if actor.role != role:
-        raise Forbidden("This page is not for your role.", code="wrong_role")
 
 
 # Each form's words for its fields (others are called as the schema names them).
@@ -170,16 +165,14 @@ async def _doctor_form(
 
 
 @router.get("/doctor/profile")
-async def doctor_profile_page(request: Request, actor: WebUser, db: Session) -> Response:
-    _only(actor, Role.doctor)
+async def doctor_profile_page(request: Request, actor: WebAnyDoctor, db: Session) -> Response:
     return await _doctor_form(request, actor, db)
 
 
 @router.post("/doctor/profile", dependencies=[Csrf])
 async def save_doctor_profile(
-    request: Request, actor: WebUser, db: Session, context: Context
+    request: Request, actor: WebAnyDoctor, db: Session, context: Context
 ) -> Response:
-    _only(actor, Role.doctor)
     currency = clinic_currency(request)
     form = await request.form()
     fields = {k: str(v) for k, v in form.items() if k not in ("csrf_token", "specialties")}
@@ -206,9 +199,8 @@ async def save_doctor_profile(
 
 @router.get("/me/profile")
 async def patient_profile_page(
-    request: Request, actor: WebUser, db: Session, runtime: RuntimeDep, context: Context
+    request: Request, actor: WebPatient, db: Session, runtime: RuntimeDep, context: Context
 ) -> Response:
-    _only(actor, Role.patient)
     keyring = key_store_of(request, runtime.settings).keyring
     profile = await patients.get_patient_profile(db, keyring, actor, actor.id, context)
     return render(request, "directory/patient_profile.html", actor, profile=profile)
@@ -217,7 +209,7 @@ async def patient_profile_page(
 @router.post("/me/profile", dependencies=[Csrf])
 async def save_patient_profile(
     request: Request,
-    actor: WebUser,
+    actor: WebPatient,
     db: Session,
     runtime: RuntimeDep,
     context: Context,
@@ -228,7 +220,6 @@ async def save_patient_profile(
     emergency_name: FormStr = "",
     emergency_phone: FormStr = "",
 ) -> Response:
-    _only(actor, Role.patient)
     keyring = key_store_of(request, runtime.settings).keyring
     contact = (
         {"name": emergency_name, "phone": emergency_phone}

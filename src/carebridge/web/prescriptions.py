@@ -16,18 +16,18 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from carebridge.accounts.actors import Actor, Keys
-from carebridge.accounts.models import Role
 from carebridge.platform.context import Context
 from carebridge.platform.db import undo_unless_kept
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.downloads import file_response
-from carebridge.platform.errors import CareBridgeError, Forbidden, NotFound
+from carebridge.platform.errors import CareBridgeError, NotFound
 from carebridge.prescriptions import documents, service
 from carebridge.prescriptions.schemas import PrescriptionIn
 from carebridge.scheduling import service as scheduling
+from carebridge.web.callers import WebAnyDoctor, WebUser
 from carebridge.web.forms import FormLanguage, Label
 from carebridge.web.pages import redirect, render
-from carebridge.web.session import Csrf, WebUser
+from carebridge.web.session import Csrf
 
 root_router = APIRouter(include_in_schema=False)
 
@@ -79,8 +79,6 @@ async def _form_page(
     status_code: int = 200,
     **values: Any,
 ) -> Response:
-    if actor.role != Role.doctor:
-        raise Forbidden("Only doctors write prescriptions.", code="wrong_role")
     appointment = await scheduling.get_appointment(db, actor, appointment_id)
     return render(
         request,
@@ -95,7 +93,7 @@ async def _form_page(
 
 @root_router.get("/appointments/{appointment_id}/prescriptions/new")
 async def new_prescription_page(
-    request: Request, appointment_id: uuid.UUID, actor: WebUser, db: Session
+    request: Request, appointment_id: uuid.UUID, actor: WebAnyDoctor, db: Session
 ) -> Response:
     """The doctor's form: diagnosis, notes and up to five medication lines."""
     return await _form_page(request, actor, db, appointment_id)
@@ -105,7 +103,7 @@ async def new_prescription_page(
 async def write_prescription(
     request: Request,
     appointment_id: uuid.UUID,
-    actor: WebUser,
+    actor: WebAnyDoctor,
     db: Session,
     keys: Keys,
     context: Context,

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from starlette.responses import Response
 
 from carebridge.accounts.actors import Actor
-from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.accounts.models import Role, User
 from carebridge.platform.context import Context
 from carebridge.platform.db import undo_unless_kept
 from carebridge.platform.deps import RuntimeDep, Session
@@ -22,10 +22,11 @@ from carebridge.reviews import service
 from carebridge.reviews.schemas import HideIn, ReplyIn, ReviewEdit, ReviewIn
 from carebridge.scheduling.models import AppointmentStatus, AppointmentType
 from carebridge.scheduling.service import get_appointment
+from carebridge.web.callers import WebAdmin, WebDoctor, WebPatient, WebUser
 from carebridge.web.forms import FormLanguage, Label
 from carebridge.web.pages import redirect, render
 from carebridge.web.scheduling import TYPE_NAMES, when
-from carebridge.web.session import Csrf, WebAdmin, WebUser
+from carebridge.web.session import Csrf
 
 router = APIRouter(include_in_schema=False)
 # The forms' words: the patient's review and the doctor's reply; the admin's hiding.
@@ -103,7 +104,7 @@ def _rating_form(values: dict[str, str]) -> dict[str, Any]:
 async def save_review(
     request: Request,
     appointment_id: uuid.UUID,
-    actor: WebUser,
+    actor: WebPatient,
     db: Session,
     runtime: RuntimeDep,
     context: Context,
@@ -111,8 +112,6 @@ async def save_review(
     """Write the review, or change it while it may still be edited."""
     form = {k: str(v) for k, v in (await request.form()).items()}
     try:
-        if actor.role != Role.patient:
-            raise Forbidden("Only the patient reviews an appointment.", code="wrong_role")
         existing = await service.for_appointment(db, runtime.settings, actor, appointment_id)
         if existing is None:
             body = ReviewIn.model_validate(_rating_form(form))
@@ -147,7 +146,7 @@ async def _refused(
 async def reply(
     request: Request,
     appointment_id: uuid.UUID,
-    actor: WebUser,
+    actor: WebDoctor,
     db: Session,
     runtime: RuntimeDep,
     context: Context,
@@ -155,8 +154,6 @@ async def reply(
     """The doctor answers the review of their appointment, once."""
     form = {k: str(v) for k, v in (await request.form()).items()}
     try:
-        if actor.role != Role.doctor or actor.status != UserStatus.active:
-            raise Forbidden("Only the doctor replies to a review.", code="wrong_role")
         review = await service.for_appointment(db, runtime.settings, actor, appointment_id)
         if review is None:
             raise NotFound("No such review.", code="review_not_found")

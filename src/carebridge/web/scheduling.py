@@ -22,14 +22,14 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from carebridge.accounts.actors import Actor, Keys
-from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.accounts.models import Role, User
 from carebridge.config import Settings
 from carebridge.directory import service as directory
 from carebridge.platform.context import Context
 from carebridge.platform.db import undo_unless_kept
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.downloads import file_response
-from carebridge.platform.errors import CareBridgeError, Forbidden, Invalid, NotFound
+from carebridge.platform.errors import CareBridgeError, Invalid, NotFound
 from carebridge.platform.pagination import MAX_PAGE_SIZE
 from carebridge.platform.times import local_time
 from carebridge.scheduling import calendar, lifecycle, schedules, service
@@ -43,9 +43,10 @@ from carebridge.scheduling.schemas import (
     SlotOut,
 )
 from carebridge.web.calendar_range import calendar_range
+from carebridge.web.callers import WebDoctor, WebPatient, WebUser
 from carebridge.web.forms import FormLanguage, Label, filled
 from carebridge.web.pages import clinic_currency, redirect, render
-from carebridge.web.session import Csrf, WebUser
+from carebridge.web.session import Csrf
 
 router = APIRouter(include_in_schema=False)
 
@@ -81,13 +82,6 @@ DONE = {
     "booked": "Booked. We sent you the details.",
 }
 _ZONES = sorted(available_timezones())
-
-
-def _only(actor: Actor, role: Role) -> None:
-    if actor.role != role:
-        raise Forbidden("This page is not for your role.", code="wrong_role")
-    if role == Role.doctor and actor.status != UserStatus.active:
-        raise Forbidden("Your account is waiting for approval.", code="approval_pending")
 
 
 # -- formatting -----------------------------------------------------------------------------------
@@ -304,16 +298,14 @@ async def _schedule_page(
 
 
 @router.get("/doctor/schedule")
-async def schedule_page(request: Request, actor: WebUser, db: Session) -> Response:
-    _only(actor, Role.doctor)
+async def schedule_page(request: Request, actor: WebDoctor, db: Session) -> Response:
     saved = request.query_params.get("saved")
     notice = {"1": "Schedule saved.", "exception": "Added.", "deleted": "Removed."}.get(saved or "")
     return await _schedule_page(request, actor, db, notice=notice)
 
 
 @router.post("/doctor/schedule", dependencies=[Csrf])
-async def save_schedule(request: Request, actor: WebUser, db: Session) -> Response:
-    _only(actor, Role.doctor)
+async def save_schedule(request: Request, actor: WebDoctor, db: Session) -> Response:
     form = _posted_form(await request.form())
     try:
         await schedules.put_schedule(db, actor, _schedule_in(form))
@@ -334,8 +326,7 @@ async def save_schedule(request: Request, actor: WebUser, db: Session) -> Respon
 
 
 @router.post("/doctor/schedule/exceptions", dependencies=[Csrf])
-async def add_exception(request: Request, actor: WebUser, db: Session) -> Response:
-    _only(actor, Role.doctor)
+async def add_exception(request: Request, actor: WebDoctor, db: Session) -> Response:
     form = await request.form()
     values = {k: str(form.get(k, "")).strip() for k in ("kind", "date", "starts", "ends", "note")}
     try:
@@ -357,9 +348,8 @@ async def add_exception(request: Request, actor: WebUser, db: Session) -> Respon
 
 @router.post("/doctor/schedule/exceptions/{exception_id}/delete", dependencies=[Csrf])
 async def delete_exception(
-    request: Request, exception_id: uuid.UUID, actor: WebUser, db: Session
+    request: Request, exception_id: uuid.UUID, actor: WebDoctor, db: Session
 ) -> Response:
-    _only(actor, Role.doctor)
     await schedules.delete_exception(db, actor, exception_id)
     return redirect("/doctor/schedule?saved=deleted#exceptions")
 
@@ -424,10 +414,9 @@ async def _calendar_page(
 
 
 @router.get("/doctor/appointments")
-async def calendar_page(request: Request, actor: WebUser, db: Session) -> Response:
+async def calendar_page(request: Request, actor: WebDoctor, db: Session) -> Response:
     """Two weeks from a Monday (``?week=YYYY-MM-DD``, default this week) or a month
     (``?month=YYYY-MM``), with links to the ranges before and after."""
-    _only(actor, Role.doctor)
     return await _calendar_page(
         request, actor, db, notice=DONE.get(request.query_params.get("done") or "")
     )
@@ -494,10 +483,9 @@ async def _booking_page(
 
 @router.get("/doctors/{doctor_id}/book")
 async def booking_page(
-    request: Request, doctor_id: uuid.UUID, actor: WebUser, db: Session
+    request: Request, doctor_id: uuid.UUID, actor: WebPatient, db: Session
 ) -> Response:
     """The doctor's open slots for one type, by day in the patient's zone."""
-    _only(actor, Role.patient)
     return await _booking_page(request, actor, db, doctor_id, request.query_params.get("type"))
 
 
@@ -541,10 +529,9 @@ async def _confirm_page(
 
 @router.get("/doctors/{doctor_id}/book/confirm")
 async def confirm_page(
-    request: Request, doctor_id: uuid.UUID, actor: WebUser, db: Session
+    request: Request, doctor_id: uuid.UUID, actor: WebPatient, db: Session
 ) -> Response:
     """The slot picked, to confirm with a reason; a slot gone meanwhile sends back to the list."""
-    _only(actor, Role.patient)
     kind_name = request.query_params.get("type")
     try:
         kind = AppointmentType(kind_name or "")
@@ -567,13 +554,12 @@ def _status(exc: Exception) -> int:
 async def book(
     request: Request,
     doctor_id: uuid.UUID,
-    actor: WebUser,
+    actor: WebPatient,
     db: Session,
     runtime: RuntimeDep,
     keys: Keys,
     context: Context,
 ) -> Response:
-    _only(actor, Role.patient)
     form = await request.form()
     kind_name = str(form.get("type", ""))
     key = str(form.get("idempotency_key", "")).strip()[:200] or None
@@ -761,9 +747,8 @@ async def _reschedule_page(
 
 @router.get("/appointments/{appointment_id}/reschedule")
 async def reschedule_page(
-    request: Request, appointment_id: uuid.UUID, actor: WebUser, db: Session
+    request: Request, appointment_id: uuid.UUID, actor: WebPatient, db: Session
 ) -> Response:
-    _only(actor, Role.patient)
     return await _reschedule_page(request, actor, db, appointment_id)
 
 
@@ -771,13 +756,12 @@ async def reschedule_page(
 async def reschedule(
     request: Request,
     appointment_id: uuid.UUID,
-    actor: WebUser,
+    actor: WebPatient,
     db: Session,
     runtime: RuntimeDep,
     keys: Keys,
     context: Context,
 ) -> Response:
-    _only(actor, Role.patient)
     form = await request.form()
     try:
         at = _slot_time(str(form.get("starts_at", "")))
