@@ -9,11 +9,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
-from sqlalchemy import select
 from starlette.responses import Response
 
+from carebridge.accounts import service as accounts
 from carebridge.accounts.actors import Actor
-from carebridge.accounts.models import Role, User
+from carebridge.accounts.models import Role
 from carebridge.platform.context import Context
 from carebridge.platform.db import undo_unless_kept
 from carebridge.platform.deps import RuntimeDep, Session
@@ -53,13 +53,8 @@ async def _review_page(
     settings = runtime.settings
     appointment = await get_appointment(db, actor, appointment_id)
     review = await service.for_appointment(db, settings, actor, appointment_id)
-    rows = await db.execute(
-        select(User.id, User.name).where(
-            User.id.in_((appointment.doctor_id, appointment.patient_id))
-        )
-    )
-    names = {row.id: row.name for row in rows}
-    zone = await db.scalar(select(User.time_zone).where(User.id == actor.id)) or "UTC"
+    names = await accounts.names_of(db, (appointment.doctor_id, appointment.patient_id))
+    zone = await accounts.time_zone_of(db, actor.id)
     is_patient = actor.id == appointment.patient_id
     completed = appointment.status == AppointmentStatus.completed
     return render(

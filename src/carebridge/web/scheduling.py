@@ -17,12 +17,11 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
-from sqlalchemy import select
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from carebridge.accounts.actors import Actor, Keys
-from carebridge.accounts.models import Role, User
+from carebridge.accounts.models import Role
 from carebridge.config import Settings
 from carebridge.directory import service as directory
 from carebridge.platform.context import Context
@@ -163,14 +162,6 @@ SCHEDULE = FormLanguage(
 BOOKING = FormLanguage(
     {"type": "Type of appointment", "starts_at": "Time", "reason": "Reason for the visit"}
 )
-
-
-async def reader_zone(db: Session, actor: Actor) -> str:
-    """Where the reader's clock is: a doctor's schedule zone, anyone else's account zone."""
-    if actor.role == Role.doctor:
-        return (await schedules.get_schedule(db, actor)).time_zone
-    zone = await db.scalar(select(User.time_zone).where(User.id == actor.id))
-    return zone or "UTC"
 
 
 # -- the doctor's schedule ------------------------------------------------------------------------
@@ -381,7 +372,7 @@ async def _calendar_page(
     **values: Any,
 ) -> Response:
     """The range the address names (this week and the next after a form's POST)."""
-    zone = await reader_zone(db, actor)
+    zone = await schedules.reader_zone(db, actor)
     today = datetime.now(UTC).astimezone(ZoneInfo(zone)).date()
     query = request.query_params
     try:
@@ -465,7 +456,7 @@ async def _booking_page(
     offered = await _offered(db, doctor_id)
     kind = _kind(kind_name, offered)
     slots = await _open_slots(db, doctor_id, kind) if offered else []
-    zone = await reader_zone(db, actor)
+    zone = await schedules.reader_zone(db, actor)
     return render(
         request,
         "scheduling/book.html",
@@ -520,7 +511,7 @@ async def _confirm_page(
         kind=str(kind),
         starts_at=starts_at,
         ends_at=ends_at,
-        zone=await reader_zone(db, actor),
+        zone=await schedules.reader_zone(db, actor),
         doctor_zone=doctor_zone,
         idempotency_key=str(uuid.uuid4()),
         **_helpers(**values),
@@ -592,7 +583,7 @@ async def _list_page(
     request: Request, actor: Actor, db: Session, status_code: int = 200, **values: Any
 ) -> Response:
     now = datetime.now(UTC)
-    zone = await reader_zone(db, actor)
+    zone = await schedules.reader_zone(db, actor)
     upcoming = await service.list_upcoming(db, actor, now=now, limit=MAX_PAGE_SIZE)
     year = await _all_appointments(db, actor, now - timedelta(days=365), None, most=700)
     running = [a for a in year if a.status == AppointmentStatus.in_progress]
@@ -639,7 +630,7 @@ async def _appointment_page(
         actor,
         status_code=status_code,
         a=appointment,
-        zone=await reader_zone(db, actor),
+        zone=await schedules.reader_zone(db, actor),
         now=now,
         moves=_moves(request, actor, now),
         **_helpers(**values),
@@ -728,7 +719,7 @@ async def _reschedule_page(
     row = await service.get_appointment(db, actor, appointment_id)
     kind = AppointmentType(row.type)
     doctor = await directory.get_doctor(db, row.doctor_id, clinic_currency(request))
-    zone = await reader_zone(db, actor)
+    zone = await schedules.reader_zone(db, actor)
     slots = await _open_slots(db, row.doctor_id, kind)
     return render(
         request,
