@@ -25,7 +25,7 @@ from carebridge.reviews import service as reviews
 from carebridge.scheduling import schedules
 from carebridge.scheduling import service as scheduling
 from carebridge.web.pages import clinic_currency, render
-from carebridge.web.scheduling import STATUS_NAMES, TYPE_NAMES, day_name, hhmm, when
+from carebridge.web.scheduling.common import STATUS_NAMES, TYPE_NAMES, day_name, hhmm, when
 from carebridge.web.session import WebUser, web_admin
 
 router = APIRouter(include_in_schema=False)

@@ -25,7 +25,7 @@ from carebridge.scheduling.service import get_appointment
 from carebridge.web.callers import WebAdmin, WebDoctor, WebPatient, WebUser
 from carebridge.web.forms import FormLanguage, Label
 from carebridge.web.pages import redirect, render
-from carebridge.web.scheduling import TYPE_NAMES, when
+from carebridge.web.scheduling.common import TYPE_NAMES, when
 from carebridge.web.session import Csrf
 
 router = APIRouter(include_in_schema=False)
