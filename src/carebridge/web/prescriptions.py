@@ -8,6 +8,7 @@ Mounted at the root through ``registry.ROOT_ROUTER_MODULES`` (``root_router``).
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -22,6 +23,7 @@ from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.downloads import file_response
 from carebridge.platform.errors import CareBridgeError, NotFound
 from carebridge.prescriptions import documents, service
+from carebridge.prescriptions.policy import allowed_actions
 from carebridge.prescriptions.schemas import PrescriptionIn
 from carebridge.scheduling import service as scheduling
 from carebridge.web.callers import WebAnyDoctor, WebUser
@@ -131,7 +133,13 @@ async def write_prescription(
 async def prescriptions_page(request: Request, actor: WebUser, db: Session) -> Response:
     """Your prescriptions (as patient: issued to you; as doctor: written by you)."""
     page = await service.list_prescriptions(db, actor, limit=100)
-    return render(request, "prescriptions/list.html", actor, items=page.items)
+    return render(
+        request,
+        "prescriptions/list.html",
+        actor,
+        items=page.items,
+        actions=partial(allowed_actions, actor),
+    )
 
 
 async def _detail_page(
@@ -151,6 +159,7 @@ async def _detail_page(
         actor,
         status_code=status_code,
         p=prescription,
+        actions=allowed_actions(actor, prescription),
         **values,
     )
 

@@ -5,6 +5,7 @@ the API; comments and replies are plain text, escaped by the templates."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,14 +14,14 @@ from starlette.responses import Response
 
 from carebridge.accounts import service as accounts
 from carebridge.accounts.actors import Actor
-from carebridge.accounts.models import Role
 from carebridge.platform.context import Context
 from carebridge.platform.db import undo_unless_kept
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import CareBridgeError, Forbidden, NotFound
 from carebridge.reviews import service
+from carebridge.reviews.policy import review_actions
 from carebridge.reviews.schemas import HideIn, ReplyIn, ReviewEdit, ReviewIn
-from carebridge.scheduling.models import AppointmentStatus, AppointmentType
+from carebridge.scheduling.models import AppointmentType
 from carebridge.scheduling.service import get_appointment
 from carebridge.web.callers import WebAdmin, WebDoctor, WebPatient, WebUser
 from carebridge.web.forms import FormLanguage, Label
@@ -55,8 +56,6 @@ async def _review_page(
     review = await service.for_appointment(db, settings, actor, appointment_id)
     names = await accounts.names_of(db, (appointment.doctor_id, appointment.patient_id))
     zone = await accounts.time_zone_of(db, actor.id)
-    is_patient = actor.id == appointment.patient_id
-    completed = appointment.status == AppointmentStatus.completed
     return render(
         request,
         "reviews/review.html",
@@ -67,10 +66,7 @@ async def _review_page(
         doctor_name=names.get(appointment.doctor_id, ""),
         patient_name=names.get(appointment.patient_id, ""),
         review=review,
-        can_review=is_patient and completed and review is None,
-        can_edit=is_patient and review is not None and service.can_edit(settings, review),
-        can_reply=actor.id == appointment.doctor_id and review is not None and not review.reply,
-        can_moderate=actor.role == Role.admin and review is not None,
+        actions=review_actions(actor, appointment, review, datetime.now(UTC)),
         when=when,
         zone=zone,
         edit_days=settings.review_edit_days,

@@ -18,6 +18,8 @@ from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.downloads import file_response
 from carebridge.platform.errors import CareBridgeError, Invalid, NotFound
 from carebridge.platform.pagination import MAX_PAGE_SIZE
+from carebridge.prescriptions import policy as prescriptions
+from carebridge.reviews import policy as reviews
 from carebridge.scheduling import calendar, lifecycle, schedules, service
 from carebridge.scheduling.models import AppointmentStatus
 from carebridge.web.callers import WebUser
@@ -86,6 +88,9 @@ async def _appointment_page(
         zone=await schedules.reader_zone(db, actor),
         now=now,
         moves=moves_of(request, actor, now),
+        reviewable=reviews.reviewable(appointment),
+        prescribing_open=prescriptions.prescribing_open(appointment),
+        may_prescribe=prescriptions.may_prescribe(actor, appointment),
         **helpers(**values),
     )
 

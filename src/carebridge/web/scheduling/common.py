@@ -91,9 +91,9 @@ def moves_of(
     request: Request, actor: Actor, now: datetime
 ) -> Callable[[AppointmentOut], dict[str, datetime | None]]:
     """For the action buttons: the moves the service allows ``actor`` now on an appointment, or
-    when they open (``lifecycle.moves_now``, the rule ``lifecycle.act`` refuses by)."""
+    when they open (``lifecycle.allowed_moves``: the rules ``lifecycle.act`` refuses by)."""
     settings: Settings = request.app.state.runtime.settings
-    return lambda appointment: lifecycle.moves_now(settings, actor, appointment, now)
+    return lambda appointment: lifecycle.allowed_moves(settings, actor, appointment, now)
 
 
 def by_local_day(
