@@ -8,7 +8,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from pydantic import ValidationError
+from pydantic import ConfigDict, ValidationError
 from starlette.responses import Response
 
 from carebridge.accounts.actors import Actor, key_store_of
@@ -24,7 +24,7 @@ from carebridge.platform.errors import CareBridgeError, Invalid
 from carebridge.platform.money import amount_example, format_money, major_amount, parse_amount
 from carebridge.reviews import service as reviews
 from carebridge.web.callers import WebAdmin, WebAnyDoctor, WebPatient, WebVisitor
-from carebridge.web.forms import FormLanguage, Label
+from carebridge.web.forms import FormLanguage, FormModel, Label
 from carebridge.web.pages import clinic_currency, redirect, render
 from carebridge.web.session import Csrf
 
@@ -169,22 +169,46 @@ async def doctor_profile_page(request: Request, actor: WebAnyDoctor, db: Session
     return await _doctor_form(request, actor, db)
 
 
+class DoctorProfileForm(FormModel):
+    """The doctor's profile form. A field it does not show is passed on as posted, for the
+    schema to refuse ("not a field of this form"): a form never sets verification."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    bio: str = ""
+    years_of_experience: str = ""
+    license_number: str = ""
+    clinic_address: str = ""
+    photo_url: str = ""
+    time_zone: str = ""
+    specialties: list[str] = []
+    languages: str = ""  # codes, separated by spaces or commas
+    consultation_fee: str = ""  # in major units: "45.50"
+
+    def texts(self) -> dict[str, str]:
+        """The text fields filled in, and any field the form does not show (its last value)."""
+        given = self.model_dump(exclude={"specialties", "languages", "consultation_fee"})
+        given.pop("csrf_token", None)
+        last = {k: str(v[-1] if isinstance(v, list) else v) for k, v in given.items()}
+        return {k: v for k, v in last.items() if v.strip()}
+
+
 @router.post("/doctor/profile", dependencies=[Csrf])
 async def save_doctor_profile(
-    request: Request, actor: WebAnyDoctor, db: Session, context: Context
+    request: Request,
+    actor: WebAnyDoctor,
+    db: Session,
+    context: Context,
+    form: Annotated[DoctorProfileForm, Form()],
 ) -> Response:
     currency = clinic_currency(request)
-    form = await request.form()
-    fields = {k: str(v) for k, v in form.items() if k not in ("csrf_token", "specialties")}
-    fields.pop("languages", None)
-    fee = fields.pop("consultation_fee", "")
     try:
         body = DoctorProfileIn.model_validate(
             {
-                **{k: v for k, v in fields.items() if v.strip()},
-                "specialties": [str(v) for v in form.getlist("specialties")],
-                "languages": str(form.get("languages", "")).replace(",", " ").split(),
-                "consultation_fee": typed_fee(fee, currency, "Consultation fee"),
+                **form.texts(),
+                "specialties": form.specialties,
+                "languages": form.languages.replace(",", " ").split(),
+                "consultation_fee": typed_fee(form.consultation_fee, currency, "Consultation fee"),
             }
         )
         await service.update_doctor_profile(db, actor, body, context, currency)

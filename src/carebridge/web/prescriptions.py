@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import uuid
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.responses import Response
@@ -27,7 +27,7 @@ from carebridge.prescriptions.policy import allowed_actions
 from carebridge.prescriptions.schemas import PrescriptionIn
 from carebridge.scheduling import service as scheduling
 from carebridge.web.callers import WebAnyDoctor, WebUser
-from carebridge.web.forms import FormLanguage, Label
+from carebridge.web.forms import FormLanguage, FormModel, Label
 from carebridge.web.pages import redirect, render
 from carebridge.web.session import Csrf
 
@@ -178,6 +178,13 @@ async def prescription_page(
     return await _detail_page(request, actor, db, keys, context, prescription_id, notice=notice)
 
 
+class PrescriptionMoveForm(FormModel):
+    """Issue or cancel (``move``), with the reason for cancelling."""
+
+    move: str = ""
+    reason: str = ""
+
+
 @root_router.post("/prescriptions/{prescription_id}/act", dependencies=[Csrf])
 async def act(
     request: Request,
@@ -186,16 +193,16 @@ async def act(
     db: Session,
     keys: Keys,
     context: Context,
+    form: Annotated[PrescriptionMoveForm, Form()],
 ) -> Response:
     """Issue or cancel; back to the prescription's page."""
-    form = await request.form()
-    move = str(form.get("move", ""))
+    move = form.move
     try:
         if move == "issue":
             await service.issue(db, keys.keyring, actor, prescription_id, context)
             done = "issued"
         else:
-            reason = str(form.get("reason", "")).strip()[:500] or "Cancelled by the doctor"
+            reason = form.reason.strip()[:500] or "Cancelled by the doctor"
             await service.cancel(db, keys.keyring, actor, prescription_id, reason, context)
             done = "cancelled"
     except CareBridgeError as exc:

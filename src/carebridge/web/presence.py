@@ -4,8 +4,9 @@ and follow buttons, and the browser's ticket for the real-time stream."""
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from carebridge.accounts.models import Role
@@ -14,6 +15,7 @@ from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.presence import service
 from carebridge.presence.models import Status
 from carebridge.web.callers import WebAnyDoctor, WebPatient, WebUser, WebVisitor
+from carebridge.web.forms import FormModel
 from carebridge.web.home import doctor_home
 from carebridge.web.pages import redirect, render
 from carebridge.web.session import Csrf, CsrfHeader
@@ -21,16 +23,25 @@ from carebridge.web.session import Csrf, CsrfHeader
 router = APIRouter(include_in_schema=False)
 
 
+class StatusForm(FormModel):
+    """The switch's button: online, busy or offline."""
+
+    status: str = ""
+
+
 @router.post("/doctor/status", dependencies=[Csrf])
 async def switch_status(
-    request: Request, actor: WebAnyDoctor, db: Session, runtime: RuntimeDep
+    request: Request,
+    actor: WebAnyDoctor,
+    db: Session,
+    runtime: RuntimeDep,
+    form: Annotated[StatusForm, Form()],
 ) -> Response:
     """The switch of the doctor's home. Going offline is always possible; going online or busy
     only for a doctor patients can see (``presence.service.may_go_online``): a doctor still
     waiting for approval opens it too, and is told why."""
-    form = await request.form()
     try:
-        status = Status(str(form.get("status", "")))
+        status = Status(form.status)
     except ValueError:
         return await doctor_home(
             request, actor, db, status_code=422, error="Choose online, busy or offline."

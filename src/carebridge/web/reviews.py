@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
@@ -24,7 +24,7 @@ from carebridge.reviews.schemas import HideIn, ReplyIn, ReviewEdit, ReviewIn
 from carebridge.scheduling.models import AppointmentType
 from carebridge.scheduling.service import get_appointment
 from carebridge.web.callers import WebAdmin, WebDoctor, WebPatient, WebUser
-from carebridge.web.forms import FormLanguage, Label
+from carebridge.web.forms import FormLanguage, FormModel, Label
 from carebridge.web.pages import redirect, render
 from carebridge.web.scheduling.common import TYPE_NAMES, when
 from carebridge.web.session import Csrf
@@ -87,8 +87,22 @@ async def review_page(
     return await _review_page(request, actor, db, runtime, appointment_id, notice=notice)
 
 
-def _rating_form(values: dict[str, str]) -> dict[str, Any]:
-    return {"rating": values.get("rating") or None, "comment": values.get("comment", "")}
+class ReviewForm(FormModel):
+    """The review page's forms: the patient's rating and comment, the doctor's reply (shown
+    again, as typed, when refused)."""
+
+    rating: str = ""
+    comment: str = ""
+    reply: str = ""
+
+    def rating_fields(self) -> dict[str, Any]:
+        return {"rating": self.rating or None, "comment": self.comment}
+
+
+class HideForm(FormModel):
+    """The admin's reason for hiding a review."""
+
+    reason: str = ""
 
 
 @router.post("/appointments/{appointment_id}/review", dependencies=[Csrf])
@@ -99,16 +113,16 @@ async def save_review(
     db: Session,
     runtime: RuntimeDep,
     context: Context,
+    form: Annotated[ReviewForm, Form()],
 ) -> Response:
     """Write the review, or change it while it may still be edited."""
-    form = {k: str(v) for k, v in (await request.form()).items()}
     try:
         existing = await service.for_appointment(db, runtime.settings, actor, appointment_id)
         if existing is None:
-            body = ReviewIn.model_validate(_rating_form(form))
+            body = ReviewIn.model_validate(form.rating_fields())
             await service.create(db, runtime.settings, actor, appointment_id, body, context)
         else:
-            edit = ReviewEdit.model_validate(_rating_form(form))
+            edit = ReviewEdit.model_validate(form.rating_fields())
             await service.edit(db, runtime.settings, actor, existing.id, edit, context)
     except (CareBridgeError, ValidationError) as exc:
         return await _refused(request, actor, db, runtime, appointment_id, exc, form)
@@ -122,7 +136,7 @@ async def _refused(
     runtime: RuntimeDep,
     appointment_id: uuid.UUID,
     exc: Exception,
-    form: dict[str, str],
+    form: ReviewForm,
 ) -> Response:
     await undo_unless_kept(db, exc)
     if isinstance(exc, NotFound | Forbidden):
@@ -141,14 +155,14 @@ async def reply(
     db: Session,
     runtime: RuntimeDep,
     context: Context,
+    form: Annotated[ReviewForm, Form()],
 ) -> Response:
     """The doctor answers the review of their appointment, once."""
-    form = {k: str(v) for k, v in (await request.form()).items()}
     try:
         review = await service.for_appointment(db, runtime.settings, actor, appointment_id)
         if review is None:
             raise NotFound("No such review.", code="review_not_found")
-        body = ReplyIn.model_validate({"reply": form.get("reply", "")})
+        body = ReplyIn.model_validate({"reply": form.reply})
         await service.reply(db, runtime.settings, actor, review.id, body, context)
     except (CareBridgeError, ValidationError) as exc:
         return await _refused(request, actor, db, runtime, appointment_id, exc, form)
@@ -196,10 +210,10 @@ async def hide(
     db: Session,
     runtime: RuntimeDep,
     context: Context,
+    form: Annotated[HideForm, Form()],
 ) -> Response:
-    form = await request.form()
     try:
-        body = HideIn.model_validate({"reason": str(form.get("reason", ""))})
+        body = HideIn.model_validate({"reason": form.reason})
         await service.hide(db, runtime.settings, actor, review_id, body, context)
     except (CareBridgeError, ValidationError) as exc:
         await undo_unless_kept(db, exc)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from carebridge.accounts.actors import Actor, Keys
@@ -23,6 +23,7 @@ from carebridge.reviews import policy as reviews
 from carebridge.scheduling import calendar, lifecycle, schedules, service
 from carebridge.scheduling.models import AppointmentStatus
 from carebridge.web.callers import WebUser
+from carebridge.web.forms import FormModel
 from carebridge.web.pages import redirect, render
 from carebridge.web.scheduling.calendar import show_calendar
 from carebridge.web.scheduling.common import DONE, all_appointments, helpers, moves_of
@@ -123,6 +124,15 @@ async def appointment_ics(
 _BACK = {"calendar": "/doctor/appointments", "list": "/appointments"}
 
 
+class MoveForm(FormModel):
+    """A move's button (``move``), the page it came from (``back``) and, for a cancellation,
+    the reason."""
+
+    move: str = ""
+    back: str = ""
+    reason: str = ""
+
+
 @router.post("/appointments/{appointment_id}/act", dependencies=[Csrf])
 async def act(
     request: Request,
@@ -132,12 +142,11 @@ async def act(
     runtime: RuntimeDep,
     keys: Keys,
     context: Context,
+    form: Annotated[MoveForm, Form()],
 ) -> Response:
     """Confirm, start, complete, mark missed or cancel; back to the page it came from."""
-    form = await request.form()
-    move = str(form.get("move", ""))
-    back = str(form.get("back", ""))
-    reason = str(form.get("reason", "")).strip()[:500] or None
+    move, back = form.move, form.back
+    reason = form.reason.strip()[:500] or None
     try:
         if move not in (*DOCTOR_MOVES, "cancel"):
             raise Invalid("Unknown action.", code="unknown_action")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
@@ -22,7 +22,7 @@ from carebridge.scheduling import lifecycle, schedules, service
 from carebridge.scheduling.models import AppointmentType
 from carebridge.scheduling.schemas import BookIn, SlotOut
 from carebridge.web.callers import WebPatient
-from carebridge.web.forms import FormLanguage, filled
+from carebridge.web.forms import FormLanguage, FormModel, filled
 from carebridge.web.pages import clinic_currency, redirect, render
 from carebridge.web.scheduling.common import TYPE_NAMES, by_local_day, helpers, status_of
 from carebridge.web.session import Csrf
@@ -160,6 +160,15 @@ async def confirm_page(
         )
 
 
+class BookingForm(FormModel):
+    """The slot picked (type and start), the reason, and the page's idempotency key."""
+
+    type: str = ""
+    starts_at: str = ""
+    reason: str = ""
+    idempotency_key: str = ""
+
+
 @router.post("/doctors/{doctor_id}/book", dependencies=[Csrf])
 async def book(
     request: Request,
@@ -169,16 +178,16 @@ async def book(
     runtime: RuntimeDep,
     keys: Keys,
     context: Context,
+    form: Annotated[BookingForm, Form()],
 ) -> Response:
-    form = await request.form()
-    kind_name = str(form.get("type", ""))
-    key = str(form.get("idempotency_key", "")).strip()[:200] or None
+    kind_name = form.type
+    key = form.idempotency_key.strip()[:200] or None
     try:
         body = BookIn.model_validate(
             {
                 "doctor_id": doctor_id,
-                **filled(type=kind_name, starts_at=str(form.get("starts_at", ""))),
-                "reason": str(form.get("reason", "")).strip() or None,
+                **filled(type=kind_name, starts_at=form.starts_at),
+                "reason": form.reason.strip() or None,
             }
         )
         booked = await service.book(
@@ -230,6 +239,12 @@ async def reschedule_page(
     return await _reschedule_page(request, actor, db, appointment_id)
 
 
+class SlotForm(FormModel):
+    """The new slot picked from the list."""
+
+    starts_at: str = ""
+
+
 @router.post("/appointments/{appointment_id}/reschedule", dependencies=[Csrf])
 async def reschedule(
     request: Request,
@@ -239,10 +254,10 @@ async def reschedule(
     runtime: RuntimeDep,
     keys: Keys,
     context: Context,
+    form: Annotated[SlotForm, Form()],
 ) -> Response:
-    form = await request.form()
     try:
-        at = _slot_time(str(form.get("starts_at", "")))
+        at = _slot_time(form.starts_at)
         await lifecycle.reschedule(
             db, runtime.settings, keys.keyring, actor, appointment_id, at, context
         )

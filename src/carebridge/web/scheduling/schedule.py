@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import available_timezones
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from pydantic import ValidationError
-from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from carebridge.accounts.actors import Actor
@@ -21,7 +20,7 @@ from carebridge.scheduling import schedules
 from carebridge.scheduling.models import AppointmentType
 from carebridge.scheduling.schemas import ExceptionIn, ScheduleIn, ScheduleOut
 from carebridge.web.callers import WebDoctor
-from carebridge.web.forms import FormLanguage, Label
+from carebridge.web.forms import FormLanguage, FormModel, Label
 from carebridge.web.pages import redirect, render
 from carebridge.web.scheduling.common import TYPE_NAMES, WEEKDAYS, helpers
 from carebridge.web.session import Csrf
@@ -103,35 +102,46 @@ def _form_of(schedule: ScheduleOut) -> ScheduleForm:
     )
 
 
-def _posted_form(form: FormData) -> ScheduleForm:
-    def text(name: str) -> str:
-        return str(form.get(name, "")).strip()
+class PostedSchedule(FormModel):
+    """The editor's form: the rules, one row of weekly hours per three ``window_*`` fields, and
+    per appointment type its ``offer_<type>`` checkbox, ``<type>_duration`` and ``_buffer``."""
 
+    time_zone: str = ""
+    booking_horizon_days: str = ""
+    min_notice_minutes: str = ""
+    window_weekday: list[str] = []
+    window_starts: list[str] = []
+    window_ends: list[str] = []
+    offer_video: str | None = None
+    video_duration: str = ""
+    video_buffer: str = ""
+    offer_in_person: str | None = None
+    in_person_duration: str = ""
+    in_person_buffer: str = ""
+    offer_chat: str | None = None
+    chat_duration: str = ""
+    chat_buffer: str = ""
+
+    def type_row(self, kind: AppointmentType, name: str) -> TypeRow:
+        def field(suffix: str) -> str:
+            return str(getattr(self, f"{kind}_{suffix}")).strip()
+
+        offered = getattr(self, f"offer_{kind}") is not None
+        return TypeRow(str(kind), name, offered, field("duration"), field("buffer"))
+
+
+def _posted_form(form: PostedSchedule) -> ScheduleForm:
     windows = [
-        {"weekday": str(w).strip(), "starts": str(s).strip(), "ends": str(e).strip()}
-        for w, s, e in zip(
-            form.getlist("window_weekday"),
-            form.getlist("window_starts"),
-            form.getlist("window_ends"),
-            strict=False,
-        )
+        {"weekday": w.strip(), "starts": s.strip(), "ends": e.strip()}
+        for w, s, e in zip(form.window_weekday, form.window_starts, form.window_ends, strict=False)
     ]
     return ScheduleForm(
-        time_zone=text("time_zone"),
-        booking_horizon_days=text("booking_horizon_days"),
-        min_notice_minutes=text("min_notice_minutes"),
+        time_zone=form.time_zone.strip(),
+        booking_horizon_days=form.booking_horizon_days.strip(),
+        min_notice_minutes=form.min_notice_minutes.strip(),
         # A row with neither time is an empty row (or one the doctor cleared): not a window.
         windows=[w for w in windows if w["starts"] or w["ends"]],
-        types=[
-            TypeRow(
-                str(kind),
-                name,
-                form.get(f"offer_{kind}") is not None,
-                text(f"{kind}_duration"),
-                text(f"{kind}_buffer"),
-            )
-            for kind, name in TYPE_NAMES.items()
-        ],
+        types=[form.type_row(kind, name) for kind, name in TYPE_NAMES.items()],
     )
 
 
@@ -188,8 +198,10 @@ async def schedule_page(request: Request, actor: WebDoctor, db: Session) -> Resp
 
 
 @router.post("/doctor/schedule", dependencies=[Csrf])
-async def save_schedule(request: Request, actor: WebDoctor, db: Session) -> Response:
-    form = _posted_form(await request.form())
+async def save_schedule(
+    request: Request, actor: WebDoctor, db: Session, posted: Annotated[PostedSchedule, Form()]
+) -> Response:
+    form = _posted_form(posted)
     try:
         await schedules.put_schedule(db, actor, _schedule_in(form))
     except (CareBridgeError, ValidationError) as exc:
@@ -208,10 +220,21 @@ async def save_schedule(request: Request, actor: WebDoctor, db: Session) -> Resp
     return redirect("/doctor/schedule?saved=1")
 
 
+class ExceptionForm(FormModel):
+    """Time off or extra hours on one date."""
+
+    kind: str = ""
+    date: str = ""
+    starts: str = ""
+    ends: str = ""
+    note: str = ""
+
+
 @router.post("/doctor/schedule/exceptions", dependencies=[Csrf])
-async def add_exception(request: Request, actor: WebDoctor, db: Session) -> Response:
-    form = await request.form()
-    values = {k: str(form.get(k, "")).strip() for k in ("kind", "date", "starts", "ends", "note")}
+async def add_exception(
+    request: Request, actor: WebDoctor, db: Session, form: Annotated[ExceptionForm, Form()]
+) -> Response:
+    values = {name: str(value).strip() for name, value in form.model_dump().items()}
     try:
         body = ExceptionIn.model_validate({k: v for k, v in values.items() if v})
         await schedules.add_exception(db, actor, body)
