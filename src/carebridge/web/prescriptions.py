@@ -12,8 +12,7 @@ from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from pydantic import ValidationError
-from starlette.datastructures import FormData
+from pydantic import ConfigDict, ValidationError
 from starlette.responses import Response
 
 from carebridge.accounts.actors import Actor, Keys
@@ -53,24 +52,40 @@ PRESCRIPTION = FormLanguage(
 )
 
 
-def _fields(form: FormData) -> tuple[dict[str, Any], list[int]]:
-    """The prescription's fields as the schema reads them, and the form's number of each of its
-    lines (empty blocks are skipped)."""
-    lines: list[dict[str, Any]] = []
-    numbers: list[int] = []
-    for number in range(1, FORM_LINES + 1):
-        values = {f: str(form.get(f"line{number}_{f}", "")).strip() for f in LINE_FIELDS}
-        if not values["name"]:
-            continue
-        line: dict[str, Any] = {k: v for k, v in values.items() if v}
-        line["refills"] = str(form.get(f"line{number}_refills", "0")).strip() or "0"
-        extra = str(form.get(f"line{number}_instructions", "")).strip()
-        if extra:
-            line["instructions"] = extra
-        lines.append(line)
-        numbers.append(number)
-    texts = {k: str(form.get(k, "")).strip() or None for k in ("diagnosis", "notes")}
-    return {**texts, "lines": lines}, numbers
+class PrescriptionForm(FormModel):
+    """The doctor's form: diagnosis, notes and ``FORM_LINES`` blocks of medication fields, each
+    posted as ``line<n>_<field>`` (``line2_dose``), kept by name (the extra fields)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    diagnosis: str = ""
+    notes: str = ""
+
+    def get(self, name: str, default: str = "") -> str:
+        """A field as posted (the form shows it again): ``diagnosis`` or ``line2_dose``."""
+        value = getattr(self, name) if name in type(self).model_fields else None
+        if value is None:
+            value = (self.model_extra or {}).get(name, default)
+        return str(value[-1] if isinstance(value, list) else value)
+
+    def fields(self) -> tuple[dict[str, Any], list[int]]:
+        """The prescription's fields as the schema reads them, and the form's number of each
+        of its lines (empty blocks are skipped)."""
+        lines: list[dict[str, Any]] = []
+        numbers: list[int] = []
+        for number in range(1, FORM_LINES + 1):
+            values = {f: self.get(f"line{number}_{f}").strip() for f in LINE_FIELDS}
+            if not values["name"]:
+                continue
+            line: dict[str, Any] = {k: v for k, v in values.items() if v}
+            line["refills"] = self.get(f"line{number}_refills", "0").strip() or "0"
+            extra = self.get(f"line{number}_instructions").strip()
+            if extra:
+                line["instructions"] = extra
+            lines.append(line)
+            numbers.append(number)
+        texts = {k: self.get(k).strip() or None for k in ("diagnosis", "notes")}
+        return {**texts, "lines": lines}, numbers
 
 
 async def _form_page(
@@ -109,9 +124,9 @@ async def write_prescription(
     db: Session,
     keys: Keys,
     context: Context,
+    form: Annotated[PrescriptionForm, Form()],
 ) -> Response:
-    form = await request.form()
-    fields, numbers = _fields(form)
+    fields, numbers = form.fields()
     try:
         body = PrescriptionIn.model_validate(fields)
     except ValidationError as exc:
