@@ -327,7 +327,7 @@ async def cancel(
         raise Forbidden("Only the prescribing doctor or an admin cancels.", code="wrong_role")
     row = await get_prescription(db, actor, prescription_id, lock=True)
     if not may_cancel(actor, row):
-        _check_author(actor, row)
+        _check_author(actor, row)  # refuses: a doctor who did not write it
     if row.status == PrescriptionStatus.cancelled:
         raise Conflict(
             "This prescription is already cancelled.",
