@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import delete
 
+from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import Role, User, UserStatus
 from carebridge.accounts.service import start_session
 from carebridge.accounts.tokens import KeyStore
@@ -193,3 +194,8 @@ def doctor_and_patients(prefix: str, count: int) -> tuple[User, list[User]]:
         for n in range(count)
     ]
     return doctor, patients
+
+
+def an_actor(role: Role, user_id: uuid.UUID | None = None) -> Actor:
+    """A caller for a rule that reads no row (a policy's predicates): active, signed in."""
+    return Actor(user_id or uuid.uuid4(), role, UserStatus.active, uuid.uuid4())

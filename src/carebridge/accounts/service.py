@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from pydantic import TypeAdapter, ValidationError
@@ -397,6 +398,18 @@ async def get_me(db: AsyncSession, actor: Actor) -> User:
     if user is None:
         raise NotFound("No such user.")
     return user
+
+
+async def time_zone_of(db: AsyncSession, user_id: uuid.UUID) -> str:
+    """The IANA zone a person's account keeps their clock in (UTC when unknown)."""
+    zone = await db.scalar(select(User.time_zone).where(User.id == user_id))
+    return zone or "UTC"
+
+
+async def names_of(db: AsyncSession, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The names people are shown by, by user id (an id that names nobody is left out)."""
+    rows = await db.execute(select(User.id, User.name).where(User.id.in_(set(user_ids))))
+    return {row.id: row.name for row in rows}
 
 
 async def update_me(db: AsyncSession, actor: Actor, body: ProfileUpdate) -> User:

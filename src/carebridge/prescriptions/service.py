@@ -36,7 +36,12 @@ from carebridge.prescriptions.models import (
     PrescriptionLine,
     PrescriptionStatus,
 )
-from carebridge.prescriptions.policy import may_change, visible_prescriptions
+from carebridge.prescriptions.policy import (
+    may_cancel,
+    may_change,
+    prescribing_open,
+    visible_prescriptions,
+)
 from carebridge.prescriptions.schemas import (
     LineIn,
     LineOut,
@@ -47,10 +52,7 @@ from carebridge.prescriptions.schemas import (
 )
 from carebridge.prescriptions.sealed import DIAGNOSIS, NOTES
 from carebridge.scheduling import service as scheduling
-from carebridge.scheduling.models import AppointmentStatus
 
-# Appointments a prescription may be written for: under way or done.
-OPEN_FOR_PRESCRIBING = frozenset({AppointmentStatus.in_progress, AppointmentStatus.completed})
 # Verification codes: 16 characters without look-alikes (0/O, 1/I/L), printed in groups of 4.
 _CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 _CODE_LENGTH = 16
@@ -221,7 +223,7 @@ async def write(
     if actor.role != Role.doctor:
         raise Forbidden("Only doctors write prescriptions.", code="wrong_role")
     appointment = await scheduling.get_appointment(db, actor, appointment_id)
-    if appointment.status not in OPEN_FOR_PRESCRIBING:
+    if not prescribing_open(appointment):
         raise Conflict(
             f"This appointment is {appointment.status}: prescribe during or after it.",
             code="appointment_not_open",
@@ -324,8 +326,8 @@ async def cancel(
     if actor.role not in (Role.doctor, Role.admin):
         raise Forbidden("Only the prescribing doctor or an admin cancels.", code="wrong_role")
     row = await get_prescription(db, actor, prescription_id, lock=True)
-    if actor.role != Role.admin:
-        _check_author(actor, row)
+    if not may_cancel(actor, row):
+        _check_author(actor, row)  # refuses: a doctor who did not write it
     if row.status == PrescriptionStatus.cancelled:
         raise Conflict(
             "This prescription is already cancelled.",

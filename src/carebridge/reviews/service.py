@@ -34,7 +34,7 @@ from carebridge.platform.pagination import MAX_PAGE_SIZE, Page, decode_cursor, e
 from carebridge.presence.service import check_listed
 from carebridge.reviews.kinds import REVIEW_RECEIVED, REVIEW_REPLIED
 from carebridge.reviews.models import Review
-from carebridge.reviews.policy import visible_reviews
+from carebridge.reviews.policy import reviewable, visible_reviews
 from carebridge.reviews.schemas import (
     HideIn,
     PublicReviewOut,
@@ -43,7 +43,7 @@ from carebridge.reviews.schemas import (
     ReviewIn,
     ReviewOut,
 )
-from carebridge.scheduling.models import Appointment, AppointmentStatus
+from carebridge.scheduling.models import Appointment
 from carebridge.scheduling.service import get_appointment
 
 _Patient = aliased(User)
@@ -77,11 +77,6 @@ def review_out(settings: Settings, review: Review) -> ReviewOut:
         hidden_at=review.hidden_at,
         hidden_reason=review.hidden_reason,
     )
-
-
-def can_edit(settings: Settings, review: ReviewOut) -> bool:
-    """Whether the patient may still change the review (the window is open, it is shown)."""
-    return not review.hidden and datetime.now(UTC) <= review.editable_until
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -294,7 +289,7 @@ async def add_review(
 ) -> Review:
     """Write the review of a completed appointment by its patient, once, and recompute the
     doctor's rating: the rules every review is written under (the patient's, and the demo's)."""
-    if appointment.status != AppointmentStatus.completed:
+    if not reviewable(appointment):
         raise Conflict(
             "Only a completed appointment can be reviewed.",
             code="not_completed",

@@ -85,6 +85,35 @@ def moves_now(
     return found
 
 
+class Held(Timed, Protocol):
+    """What :func:`allowed_moves` also reads: whose booking it is, and how long it is held."""
+
+    @property
+    def patient_id(self) -> uuid.UUID: ...
+    @property
+    def hold_expires_at(self) -> datetime | None: ...
+
+
+def allowed_moves(
+    settings: Settings, actor: Actor, appointment: Held, now: datetime
+) -> dict[str, datetime | None]:
+    """Everything ``actor`` may do to ``appointment`` now, as :func:`moves_now` says it (None:
+    now; an instant: from then), and also ``pay`` (its patient, while the booking is held for
+    payment) and ``calendar`` (add it to a calendar: any appointment not cancelled). The pages
+    show these actions and no others."""
+    found = moves_now(settings, actor, appointment, now)
+    hold = appointment.hold_expires_at
+    if (
+        actor.id == appointment.patient_id
+        and appointment.status == AppointmentStatus.pending_payment
+        and (hold is None or now < hold)
+    ):
+        found["pay"] = None
+    if appointment.status != AppointmentStatus.cancelled:
+        found["calendar"] = None
+    return found
+
+
 def check_move(appointment: Appointment, move: Move, actor: Actor | None) -> None:
     """Raises unless ``actor`` (None: the system) may make ``move`` from this status."""
     if actor is not None and actor.role not in move.roles:

@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, literal, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from carebridge.accounts import service as accounts
 from carebridge.accounts.actors import Actor
+from carebridge.accounts.models import Role
 from carebridge.directory.models import DoctorProfile
 from carebridge.platform.errors import Invalid, NotFound
 from carebridge.presence.service import listed_doctors
@@ -65,6 +67,14 @@ async def get_schedule(db: AsyncSession, actor: Actor) -> ScheduleOut:
             updated_at=None,
         )
     return await _schedule_out(db, schedule)
+
+
+async def reader_zone(db: AsyncSession, actor: Actor) -> str:
+    """Where the reader of appointment times keeps their clock: a doctor in their schedule's
+    zone, anyone else in their account's."""
+    if actor.role == Role.doctor:
+        return (await get_schedule(db, actor)).time_zone
+    return await accounts.time_zone_of(db, actor.id)
 
 
 async def _schedule_out(db: AsyncSession, schedule: Schedule) -> ScheduleOut:

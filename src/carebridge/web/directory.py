@@ -8,11 +8,10 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from pydantic import ValidationError
+from pydantic import ConfigDict, ValidationError
 from starlette.responses import Response
 
 from carebridge.accounts.actors import Actor, key_store_of
-from carebridge.accounts.models import Role
 from carebridge.directory import admin, patients, search, service
 from carebridge.directory.codes import LANGUAGES
 from carebridge.directory.schemas import DoctorProfileIn, DoctorQuery, PatientProfileIn
@@ -21,20 +20,16 @@ from carebridge.platform.cache import CacheDep
 from carebridge.platform.context import Context
 from carebridge.platform.db import undo_unless_kept
 from carebridge.platform.deps import RuntimeDep, Session
-from carebridge.platform.errors import CareBridgeError, Forbidden, Invalid
+from carebridge.platform.errors import CareBridgeError, Invalid
 from carebridge.platform.money import amount_example, format_money, major_amount, parse_amount
 from carebridge.reviews import service as reviews
-from carebridge.web.forms import FormLanguage, Label
+from carebridge.web.callers import WebAdmin, WebAnyDoctor, WebPatient, WebVisitor
+from carebridge.web.forms import FormLanguage, FormModel, Label
 from carebridge.web.pages import clinic_currency, redirect, render
-from carebridge.web.session import Csrf, WebAdmin, WebUser, WebVisitor
+from carebridge.web.session import Csrf
 
 router = APIRouter(include_in_schema=False)
 FormStr = Annotated[str, Form()]
-
-
-def _only(actor: Actor, role: Role) -> None:
-    if actor.role != role:
-        raise Forbidden("This page is not for your role.", code="wrong_role")
 
 
 # Each form's words for its fields (others are called as the schema names them).
@@ -170,28 +165,50 @@ async def _doctor_form(
 
 
 @router.get("/doctor/profile")
-async def doctor_profile_page(request: Request, actor: WebUser, db: Session) -> Response:
-    _only(actor, Role.doctor)
+async def doctor_profile_page(request: Request, actor: WebAnyDoctor, db: Session) -> Response:
     return await _doctor_form(request, actor, db)
+
+
+class DoctorProfileForm(FormModel):
+    """The doctor's profile form. A field it does not show is passed on as posted, for the
+    schema to refuse ("not a field of this form"): a form never sets verification."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    bio: str = ""
+    years_of_experience: str = ""
+    license_number: str = ""
+    clinic_address: str = ""
+    photo_url: str = ""
+    time_zone: str = ""
+    specialties: list[str] = []
+    languages: str = ""  # codes, separated by spaces or commas
+    consultation_fee: str = ""  # in major units: "45.50"
+
+    def texts(self) -> dict[str, str]:
+        """The text fields filled in, and any field the form does not show (its last value)."""
+        given = self.model_dump(exclude={"specialties", "languages", "consultation_fee"})
+        given.pop("csrf_token", None)
+        last = {k: str(v[-1] if isinstance(v, list) else v) for k, v in given.items()}
+        return {k: v for k, v in last.items() if v.strip()}
 
 
 @router.post("/doctor/profile", dependencies=[Csrf])
 async def save_doctor_profile(
-    request: Request, actor: WebUser, db: Session, context: Context
+    request: Request,
+    actor: WebAnyDoctor,
+    db: Session,
+    context: Context,
+    form: Annotated[DoctorProfileForm, Form()],
 ) -> Response:
-    _only(actor, Role.doctor)
     currency = clinic_currency(request)
-    form = await request.form()
-    fields = {k: str(v) for k, v in form.items() if k not in ("csrf_token", "specialties")}
-    fields.pop("languages", None)
-    fee = fields.pop("consultation_fee", "")
     try:
         body = DoctorProfileIn.model_validate(
             {
-                **{k: v for k, v in fields.items() if v.strip()},
-                "specialties": [str(v) for v in form.getlist("specialties")],
-                "languages": str(form.get("languages", "")).replace(",", " ").split(),
-                "consultation_fee": typed_fee(fee, currency, "Consultation fee"),
+                **form.texts(),
+                "specialties": form.specialties,
+                "languages": form.languages.replace(",", " ").split(),
+                "consultation_fee": typed_fee(form.consultation_fee, currency, "Consultation fee"),
             }
         )
         await service.update_doctor_profile(db, actor, body, context, currency)
@@ -206,9 +223,8 @@ async def save_doctor_profile(
 
 @router.get("/me/profile")
 async def patient_profile_page(
-    request: Request, actor: WebUser, db: Session, runtime: RuntimeDep, context: Context
+    request: Request, actor: WebPatient, db: Session, runtime: RuntimeDep, context: Context
 ) -> Response:
-    _only(actor, Role.patient)
     keyring = key_store_of(request, runtime.settings).keyring
     profile = await patients.get_patient_profile(db, keyring, actor, actor.id, context)
     return render(request, "directory/patient_profile.html", actor, profile=profile)
@@ -217,7 +233,7 @@ async def patient_profile_page(
 @router.post("/me/profile", dependencies=[Csrf])
 async def save_patient_profile(
     request: Request,
-    actor: WebUser,
+    actor: WebPatient,
     db: Session,
     runtime: RuntimeDep,
     context: Context,
@@ -228,7 +244,6 @@ async def save_patient_profile(
     emergency_name: FormStr = "",
     emergency_phone: FormStr = "",
 ) -> Response:
-    _only(actor, Role.patient)
     keyring = key_store_of(request, runtime.settings).keyring
     contact = (
         {"name": emergency_name, "phone": emergency_phone}

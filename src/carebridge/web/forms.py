@@ -12,6 +12,11 @@ form does not name is called by its schema name in words (``time_zone``: "Time z
 Messages written by our own validators (``ValueError`` in a schema) are already sentences for
 people ("must be an IANA time zone such as Europe/Berlin"): they are kept. A service's refusal
 (:class:`~carebridge.platform.errors.CareBridgeError`) is shown as its ``detail``.
+
+A handler reads its form through a :class:`FormModel`, declared next to it and taken as a
+dependency (``form: Annotated[BookingForm, Form()]``): the fields as the page posts them, all
+text and all optional, so that a form left empty reaches the handler, which checks it with the
+domain's schema and shows the form again with this language's messages.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from carebridge.platform.errors import CareBridgeError
 from carebridge.platform.inputs import NOT_BLANK
@@ -178,3 +183,11 @@ def filled(**values: str) -> dict[str, str]:
 # For a form that names no field of its own: each is called by its schema name in words (the
 # search box of every page aside).
 PLAIN = FormLanguage({"q": "Search"})
+
+
+class FormModel(BaseModel):
+    """The fields a page's form posts, as text; a field not posted is empty ("" or [] or None
+    for a checkbox left unticked). Fields the form does not declare (the CSRF token) are
+    ignored: the domain's schema decides what is valid."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)

@@ -22,9 +22,10 @@ from carebridge.notifications.models import DeliveryStatus
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.presence import service as presence
 from carebridge.reviews import service as reviews
+from carebridge.scheduling import schedules
 from carebridge.scheduling import service as scheduling
 from carebridge.web.pages import clinic_currency, render
-from carebridge.web.scheduling import STATUS_NAMES, TYPE_NAMES, day_name, hhmm, reader_zone, when
+from carebridge.web.scheduling.common import STATUS_NAMES, TYPE_NAMES, day_name, hhmm, when
 from carebridge.web.session import WebUser, web_admin
 
 router = APIRouter(include_in_schema=False)
@@ -64,7 +65,7 @@ async def _patient_home(request: Request, actor: Actor, db: Session) -> Response
         "presence/patient_home.html",
         actor,
         next_appointment=upcoming[0] if upcoming else None,
-        zone=await reader_zone(db, actor),
+        zone=await schedules.reader_zone(db, actor),
         online=snapshot["doctors"],
         following=following.items,
         **_names(),
@@ -75,7 +76,7 @@ async def doctor_home(
     request: Request, actor: Actor, db: Session, status_code: int = 200, **values: Any
 ) -> Response:
     """Today in the doctor's zone, and the status switch if they may go online."""
-    zone = await reader_zone(db, actor)
+    zone = await schedules.reader_zone(db, actor)
     today = datetime.now(UTC).astimezone(ZoneInfo(zone)).date()
     start = datetime.combine(today, time(0), tzinfo=ZoneInfo(zone))
     end = datetime.combine(today + timedelta(days=1), time(0), tzinfo=ZoneInfo(zone))

@@ -7,6 +7,7 @@ from datetime import time
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
+from pydantic import ConfigDict
 from starlette.responses import PlainTextResponse, Response
 
 from carebridge.notifications import preferences, push, service
@@ -18,6 +19,7 @@ from carebridge.platform.db import undo_unless_kept
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import CareBridgeError
 from carebridge.platform.push import vapid_key
+from carebridge.web.forms import FormModel
 from carebridge.web.pages import redirect, render
 from carebridge.web.session import Csrf, CsrfHeader, WebUser
 
@@ -74,19 +76,31 @@ async def push_subscription(
     return Response(status_code=204)
 
 
+class PreferencesForm(FormModel):
+    """Quiet hours, and one checkbox per kind and channel (``appointment_booked:email``),
+    posted only when ticked (kept by name: the extra fields)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    quiet_starts: str = ""
+    quiet_ends: str = ""
+
+    def ticked(self, kind: str, channel: str) -> bool:
+        return f"{kind}:{channel}" in (self.model_extra or {})
+
+
 @router.post("/notifications/preferences", dependencies=[Csrf])
 async def save_preferences(
     request: Request,
     actor: WebUser,
     db: Session,
-    quiet_starts: Annotated[str, Form()] = "",
-    quiet_ends: Annotated[str, Form()] = "",
+    form: Annotated[PreferencesForm, Form()],
 ) -> Response:
-    form = await request.form()
+    quiet_starts, quiet_ends = form.quiet_starts, form.quiet_ends
     current = await preferences.get_preferences(db, actor)
     choices = {
         k.kind: {
-            c: f"{k.kind}:{c}" in form for c in k.channels if not (k.mandatory and k.channels[c])
+            c: form.ticked(k.kind, c) for c in k.channels if not (k.mandatory and k.channels[c])
         }
         for k in current.kinds
     }

@@ -8,26 +8,27 @@ Mounted at the root through ``registry.ROOT_ROUTER_MODULES`` (``root_router``).
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from functools import partial
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from pydantic import ValidationError
-from starlette.datastructures import FormData
+from fastapi import APIRouter, Form, Request
+from pydantic import ConfigDict, ValidationError
 from starlette.responses import Response
 
 from carebridge.accounts.actors import Actor, Keys
-from carebridge.accounts.models import Role
 from carebridge.platform.context import Context
 from carebridge.platform.db import undo_unless_kept
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.downloads import file_response
-from carebridge.platform.errors import CareBridgeError, Forbidden, NotFound
+from carebridge.platform.errors import CareBridgeError, NotFound
 from carebridge.prescriptions import documents, service
+from carebridge.prescriptions.policy import allowed_actions
 from carebridge.prescriptions.schemas import PrescriptionIn
 from carebridge.scheduling import service as scheduling
-from carebridge.web.forms import FormLanguage, Label
+from carebridge.web.callers import WebAnyDoctor, WebUser
+from carebridge.web.forms import FormLanguage, FormModel, Label
 from carebridge.web.pages import redirect, render
-from carebridge.web.session import Csrf, WebUser
+from carebridge.web.session import Csrf
 
 root_router = APIRouter(include_in_schema=False)
 
@@ -51,24 +52,40 @@ PRESCRIPTION = FormLanguage(
 )
 
 
-def _fields(form: FormData) -> tuple[dict[str, Any], list[int]]:
-    """The prescription's fields as the schema reads them, and the form's number of each of its
-    lines (empty blocks are skipped)."""
-    lines: list[dict[str, Any]] = []
-    numbers: list[int] = []
-    for number in range(1, FORM_LINES + 1):
-        values = {f: str(form.get(f"line{number}_{f}", "")).strip() for f in LINE_FIELDS}
-        if not values["name"]:
-            continue
-        line: dict[str, Any] = {k: v for k, v in values.items() if v}
-        line["refills"] = str(form.get(f"line{number}_refills", "0")).strip() or "0"
-        extra = str(form.get(f"line{number}_instructions", "")).strip()
-        if extra:
-            line["instructions"] = extra
-        lines.append(line)
-        numbers.append(number)
-    texts = {k: str(form.get(k, "")).strip() or None for k in ("diagnosis", "notes")}
-    return {**texts, "lines": lines}, numbers
+class PrescriptionForm(FormModel):
+    """The doctor's form: diagnosis, notes and ``FORM_LINES`` blocks of medication fields, each
+    posted as ``line<n>_<field>`` (``line2_dose``), kept by name (the extra fields)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    diagnosis: str = ""
+    notes: str = ""
+
+    def get(self, name: str, default: str = "") -> str:
+        """A field as posted (the form shows it again): ``diagnosis`` or ``line2_dose``."""
+        value = getattr(self, name) if name in type(self).model_fields else None
+        if value is None:
+            value = (self.model_extra or {}).get(name, default)
+        return str(value[-1] if isinstance(value, list) else value)
+
+    def fields(self) -> tuple[dict[str, Any], list[int]]:
+        """The prescription's fields as the schema reads them, and the form's number of each
+        of its lines (empty blocks are skipped)."""
+        lines: list[dict[str, Any]] = []
+        numbers: list[int] = []
+        for number in range(1, FORM_LINES + 1):
+            values = {f: self.get(f"line{number}_{f}").strip() for f in LINE_FIELDS}
+            if not values["name"]:
+                continue
+            line: dict[str, Any] = {k: v for k, v in values.items() if v}
+            line["refills"] = self.get(f"line{number}_refills", "0").strip() or "0"
+            extra = self.get(f"line{number}_instructions").strip()
+            if extra:
+                line["instructions"] = extra
+            lines.append(line)
+            numbers.append(number)
+        texts = {k: self.get(k).strip() or None for k in ("diagnosis", "notes")}
+        return {**texts, "lines": lines}, numbers
 
 
 async def _form_page(
@@ -79,8 +96,6 @@ async def _form_page(
     status_code: int = 200,
     **values: Any,
 ) -> Response:
-    if actor.role != Role.doctor:
-        raise Forbidden("Only doctors write prescriptions.", code="wrong_role")
     appointment = await scheduling.get_appointment(db, actor, appointment_id)
     return render(
         request,
@@ -95,7 +110,7 @@ async def _form_page(
 
 @root_router.get("/appointments/{appointment_id}/prescriptions/new")
 async def new_prescription_page(
-    request: Request, appointment_id: uuid.UUID, actor: WebUser, db: Session
+    request: Request, appointment_id: uuid.UUID, actor: WebAnyDoctor, db: Session
 ) -> Response:
     """The doctor's form: diagnosis, notes and up to five medication lines."""
     return await _form_page(request, actor, db, appointment_id)
@@ -105,13 +120,13 @@ async def new_prescription_page(
 async def write_prescription(
     request: Request,
     appointment_id: uuid.UUID,
-    actor: WebUser,
+    actor: WebAnyDoctor,
     db: Session,
     keys: Keys,
     context: Context,
+    form: Annotated[PrescriptionForm, Form()],
 ) -> Response:
-    form = await request.form()
-    fields, numbers = _fields(form)
+    fields, numbers = form.fields()
     try:
         body = PrescriptionIn.model_validate(fields)
     except ValidationError as exc:
@@ -133,7 +148,13 @@ async def write_prescription(
 async def prescriptions_page(request: Request, actor: WebUser, db: Session) -> Response:
     """Your prescriptions (as patient: issued to you; as doctor: written by you)."""
     page = await service.list_prescriptions(db, actor, limit=100)
-    return render(request, "prescriptions/list.html", actor, items=page.items)
+    return render(
+        request,
+        "prescriptions/list.html",
+        actor,
+        items=page.items,
+        actions=partial(allowed_actions, actor),
+    )
 
 
 async def _detail_page(
@@ -153,6 +174,7 @@ async def _detail_page(
         actor,
         status_code=status_code,
         p=prescription,
+        actions=allowed_actions(actor, prescription),
         **values,
     )
 
@@ -171,6 +193,13 @@ async def prescription_page(
     return await _detail_page(request, actor, db, keys, context, prescription_id, notice=notice)
 
 
+class PrescriptionMoveForm(FormModel):
+    """Issue or cancel (``move``), with the reason for cancelling."""
+
+    move: str = ""
+    reason: str = ""
+
+
 @root_router.post("/prescriptions/{prescription_id}/act", dependencies=[Csrf])
 async def act(
     request: Request,
@@ -179,16 +208,16 @@ async def act(
     db: Session,
     keys: Keys,
     context: Context,
+    form: Annotated[PrescriptionMoveForm, Form()],
 ) -> Response:
     """Issue or cancel; back to the prescription's page."""
-    form = await request.form()
-    move = str(form.get("move", ""))
+    move = form.move
     try:
         if move == "issue":
             await service.issue(db, keys.keyring, actor, prescription_id, context)
             done = "issued"
         else:
-            reason = str(form.get("reason", "")).strip()[:500] or "Cancelled by the doctor"
+            reason = form.reason.strip()[:500] or "Cancelled by the doctor"
             await service.cancel(db, keys.keyring, actor, prescription_id, reason, context)
             done = "cancelled"
     except CareBridgeError as exc:

@@ -4,39 +4,44 @@ and follow buttons, and the browser's ticket for the real-time stream."""
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import Role
 from carebridge.accounts.realtime import issue_ticket
 from carebridge.platform.deps import RuntimeDep, Session
-from carebridge.platform.errors import Forbidden
 from carebridge.presence import service
 from carebridge.presence.models import Status
+from carebridge.web.callers import WebAnyDoctor, WebPatient, WebUser, WebVisitor
+from carebridge.web.forms import FormModel
 from carebridge.web.home import doctor_home
 from carebridge.web.pages import redirect, render
-from carebridge.web.session import Csrf, CsrfHeader, WebUser, WebVisitor
+from carebridge.web.session import Csrf, CsrfHeader
 
 router = APIRouter(include_in_schema=False)
 
 
-def _only(actor: Actor, role: Role) -> None:
-    if actor.role != role:
-        raise Forbidden("This page is not for your role.", code="wrong_role")
+class StatusForm(FormModel):
+    """The switch's button: online, busy or offline."""
+
+    status: str = ""
 
 
 @router.post("/doctor/status", dependencies=[Csrf])
 async def switch_status(
-    request: Request, actor: WebUser, db: Session, runtime: RuntimeDep
+    request: Request,
+    actor: WebAnyDoctor,
+    db: Session,
+    runtime: RuntimeDep,
+    form: Annotated[StatusForm, Form()],
 ) -> Response:
     """The switch of the doctor's home. Going offline is always possible; going online or busy
-    only for a doctor patients can see (``presence.service.may_go_online``)."""
-    _only(actor, Role.doctor)  # also a doctor still waiting: told why, below
-    form = await request.form()
+    only for a doctor patients can see (``presence.service.may_go_online``): a doctor still
+    waiting for approval opens it too, and is told why."""
     try:
-        status = Status(str(form.get("status", "")))
+        status = Status(form.status)
     except ValueError:
         return await doctor_home(
             request, actor, db, status_code=422, error="Choose online, busy or offline."
@@ -63,15 +68,13 @@ async def presence_controls(
 
 
 @router.post("/doctors/{doctor_id}/follow", dependencies=[Csrf])
-async def follow(doctor_id: uuid.UUID, actor: WebUser, db: Session) -> Response:
-    _only(actor, Role.patient)
+async def follow(doctor_id: uuid.UUID, actor: WebPatient, db: Session) -> Response:
     await service.follow(db, actor, doctor_id)
     return redirect(f"/doctors/{doctor_id}")
 
 
 @router.post("/doctors/{doctor_id}/unfollow", dependencies=[Csrf])
-async def unfollow(doctor_id: uuid.UUID, actor: WebUser, db: Session) -> Response:
-    _only(actor, Role.patient)
+async def unfollow(doctor_id: uuid.UUID, actor: WebPatient, db: Session) -> Response:
     await service.unfollow(db, actor, doctor_id)
     return redirect(f"/doctors/{doctor_id}")
 

@@ -5,27 +5,29 @@ the API; comments and replies are plain text, escaped by the templates."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from pydantic import ValidationError
-from sqlalchemy import select
 from starlette.responses import Response
 
+from carebridge.accounts import service as accounts
 from carebridge.accounts.actors import Actor
-from carebridge.accounts.models import Role, User, UserStatus
 from carebridge.platform.context import Context
 from carebridge.platform.db import undo_unless_kept
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import CareBridgeError, Forbidden, NotFound
 from carebridge.reviews import service
+from carebridge.reviews.policy import review_actions
 from carebridge.reviews.schemas import HideIn, ReplyIn, ReviewEdit, ReviewIn
-from carebridge.scheduling.models import AppointmentStatus, AppointmentType
+from carebridge.scheduling.models import AppointmentType
 from carebridge.scheduling.service import get_appointment
-from carebridge.web.forms import FormLanguage, Label
+from carebridge.web.callers import WebAdmin, WebDoctor, WebPatient, WebUser
+from carebridge.web.forms import FormLanguage, FormModel, Label
 from carebridge.web.pages import redirect, render
-from carebridge.web.scheduling import TYPE_NAMES, when
-from carebridge.web.session import Csrf, WebAdmin, WebUser
+from carebridge.web.scheduling.common import TYPE_NAMES, when
+from carebridge.web.session import Csrf
 
 router = APIRouter(include_in_schema=False)
 # The forms' words: the patient's review and the doctor's reply; the admin's hiding.
@@ -52,15 +54,8 @@ async def _review_page(
     settings = runtime.settings
     appointment = await get_appointment(db, actor, appointment_id)
     review = await service.for_appointment(db, settings, actor, appointment_id)
-    rows = await db.execute(
-        select(User.id, User.name).where(
-            User.id.in_((appointment.doctor_id, appointment.patient_id))
-        )
-    )
-    names = {row.id: row.name for row in rows}
-    zone = await db.scalar(select(User.time_zone).where(User.id == actor.id)) or "UTC"
-    is_patient = actor.id == appointment.patient_id
-    completed = appointment.status == AppointmentStatus.completed
+    names = await accounts.names_of(db, (appointment.doctor_id, appointment.patient_id))
+    zone = await accounts.time_zone_of(db, actor.id)
     return render(
         request,
         "reviews/review.html",
@@ -71,10 +66,7 @@ async def _review_page(
         doctor_name=names.get(appointment.doctor_id, ""),
         patient_name=names.get(appointment.patient_id, ""),
         review=review,
-        can_review=is_patient and completed and review is None,
-        can_edit=is_patient and review is not None and service.can_edit(settings, review),
-        can_reply=actor.id == appointment.doctor_id and review is not None and not review.reply,
-        can_moderate=actor.role == Role.admin and review is not None,
+        actions=review_actions(actor, appointment, review, datetime.now(UTC)),
         when=when,
         zone=zone,
         edit_days=settings.review_edit_days,
@@ -95,30 +87,42 @@ async def review_page(
     return await _review_page(request, actor, db, runtime, appointment_id, notice=notice)
 
 
-def _rating_form(values: dict[str, str]) -> dict[str, Any]:
-    return {"rating": values.get("rating") or None, "comment": values.get("comment", "")}
+class ReviewForm(FormModel):
+    """The review page's forms: the patient's rating and comment, the doctor's reply (shown
+    again, as typed, when refused)."""
+
+    rating: str = ""
+    comment: str = ""
+    reply: str = ""
+
+    def rating_fields(self) -> dict[str, Any]:
+        return {"rating": self.rating or None, "comment": self.comment}
+
+
+class HideForm(FormModel):
+    """The admin's reason for hiding a review."""
+
+    reason: str = ""
 
 
 @router.post("/appointments/{appointment_id}/review", dependencies=[Csrf])
 async def save_review(
     request: Request,
     appointment_id: uuid.UUID,
-    actor: WebUser,
+    actor: WebPatient,
     db: Session,
     runtime: RuntimeDep,
     context: Context,
+    form: Annotated[ReviewForm, Form()],
 ) -> Response:
     """Write the review, or change it while it may still be edited."""
-    form = {k: str(v) for k, v in (await request.form()).items()}
     try:
-        if actor.role != Role.patient:
-            raise Forbidden("Only the patient reviews an appointment.", code="wrong_role")
         existing = await service.for_appointment(db, runtime.settings, actor, appointment_id)
         if existing is None:
-            body = ReviewIn.model_validate(_rating_form(form))
+            body = ReviewIn.model_validate(form.rating_fields())
             await service.create(db, runtime.settings, actor, appointment_id, body, context)
         else:
-            edit = ReviewEdit.model_validate(_rating_form(form))
+            edit = ReviewEdit.model_validate(form.rating_fields())
             await service.edit(db, runtime.settings, actor, existing.id, edit, context)
     except (CareBridgeError, ValidationError) as exc:
         return await _refused(request, actor, db, runtime, appointment_id, exc, form)
@@ -132,7 +136,7 @@ async def _refused(
     runtime: RuntimeDep,
     appointment_id: uuid.UUID,
     exc: Exception,
-    form: dict[str, str],
+    form: ReviewForm,
 ) -> Response:
     await undo_unless_kept(db, exc)
     if isinstance(exc, NotFound | Forbidden):
@@ -147,20 +151,18 @@ async def _refused(
 async def reply(
     request: Request,
     appointment_id: uuid.UUID,
-    actor: WebUser,
+    actor: WebDoctor,
     db: Session,
     runtime: RuntimeDep,
     context: Context,
+    form: Annotated[ReviewForm, Form()],
 ) -> Response:
     """The doctor answers the review of their appointment, once."""
-    form = {k: str(v) for k, v in (await request.form()).items()}
     try:
-        if actor.role != Role.doctor or actor.status != UserStatus.active:
-            raise Forbidden("Only the doctor replies to a review.", code="wrong_role")
         review = await service.for_appointment(db, runtime.settings, actor, appointment_id)
         if review is None:
             raise NotFound("No such review.", code="review_not_found")
-        body = ReplyIn.model_validate({"reply": form.get("reply", "")})
+        body = ReplyIn.model_validate({"reply": form.reply})
         await service.reply(db, runtime.settings, actor, review.id, body, context)
     except (CareBridgeError, ValidationError) as exc:
         return await _refused(request, actor, db, runtime, appointment_id, exc, form)
@@ -208,10 +210,10 @@ async def hide(
     db: Session,
     runtime: RuntimeDep,
     context: Context,
+    form: Annotated[HideForm, Form()],
 ) -> Response:
-    form = await request.form()
     try:
-        body = HideIn.model_validate({"reason": str(form.get("reason", ""))})
+        body = HideIn.model_validate({"reason": form.reason})
         await service.hide(db, runtime.settings, actor, review_id, body, context)
     except (CareBridgeError, ValidationError) as exc:
         await undo_unless_kept(db, exc)
