@@ -54,7 +54,7 @@ async def run(settings: Settings) -> None:
     await jobs.open()
     started = time.perf_counter()
     async with database.transaction() as db:
-        await notify_many(db, ids, "announcement", "Flu shots", "Available this week.")
+        await notify_many(db, ids, "review_received", "Flu shots", "Available this week.")
     written = time.perf_counter() - started
     print(
         f"in-app rows for {RECIPIENTS} recipients written and committed in {written:.2f} s "

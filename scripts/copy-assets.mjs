@@ -10,7 +10,6 @@ const vendor = join(root, "src/carebridge/web/static/vendor");
 const files = {
   "htmx/htmx.min.js": "htmx.org/dist/htmx.min.js",
   "pico/pico.min.css": "@picocss/pico/css/pico.min.css",
-  "chart.js/chart.umd.min.js": "chart.js/dist/chart.umd.min.js",
   "swagger-ui/swagger-ui-bundle.js": "swagger-ui-dist/swagger-ui-bundle.js",
   "swagger-ui/swagger-ui.css": "swagger-ui-dist/swagger-ui.css",
 };

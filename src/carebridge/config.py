@@ -131,7 +131,6 @@ class Settings(BaseSettings):
     notification_sending_timeout_seconds: int = Field(
         default=300, ge=10, description="A delivery left 'sending' this long is retried."
     )
-    notification_dedup_minutes: int = Field(default=60, ge=1)
     email_rate_limit: str = Field(default="50/second", description="Emails sent per second.")
 
     vapid_private_key: SecretStr | None = Field(

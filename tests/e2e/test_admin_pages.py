@@ -43,7 +43,7 @@ async def office(settings: Settings) -> AsyncIterator[Office]:
         db.add_all([admin, patient])
         await db.flush()
         notification = Notification(
-            recipient_id=patient.id, kind="announcement", title="Clinic news", body="Hello."
+            recipient_id=patient.id, kind="review_received", title="Clinic news", body="Hello."
         )
         db.add(notification)
         await db.flush()

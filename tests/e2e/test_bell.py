@@ -52,7 +52,9 @@ async def test_bell_count_rises_with_a_new_notification_and_falls_when_read(
     await expect(bell).to_have_text("")
 
     async with database.transaction() as db:
-        await notify(db, user.id, "announcement", "Your lab results are ready", "Open to see them.")
+        await notify(
+            db, user.id, "review_received", "Your lab results are ready", "Open to see them."
+        )
     await expect(bell).to_have_text("1", timeout=15_000)
 
     await page.click("#bell")

@@ -26,7 +26,7 @@ HTML = {"accept": "text/html"}
 async def dead_email(database: Database, recipient: uuid.UUID) -> Delivery:
     """A notification whose email delivery gave up (its in-app row is sent)."""
     async with database.transaction() as db:
-        notification_id = await notify(db, recipient, "announcement", "Hello", "World")
+        notification_id = await notify(db, recipient, "review_received", "Hello", "World")
         row = await db.scalar(
             update(Delivery)
             .where(Delivery.notification_id == notification_id, Delivery.channel == Channel.email)
@@ -68,7 +68,7 @@ async def test_an_admin_filters_and_retries_a_dead_delivery(
     page = await client.get("/admin/deliveries", params={"status": "dead", "channel": "email"})
     assert page.status_code == 200
     row = row_of(page, dead.id)
-    assert "announcement" in row
+    assert "review_received" in row
     assert patient.email in row
     assert "550 mailbox unavailable" in row
     assert "Retry" in row

@@ -72,7 +72,7 @@ async def test_killing_a_worker_mid_delivery_loses_nothing(
     worker = start_mail_worker(settings, port, log)
     try:
         async with database.transaction() as db:
-            await notify_many(db, ids, "announcement", "Clinic update", "New opening hours.")
+            await notify_many(db, ids, "review_received", "Clinic update", "New opening hours.")
         deadline = time.monotonic() + 60
         while len(sink.received) < COUNT // 4 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)

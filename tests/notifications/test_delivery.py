@@ -41,7 +41,7 @@ async def test_email_arrives_with_text_html_and_link(
         notification_id = await notify(
             db,
             user.id,
-            "announcement",
+            "review_received",
             "Your results are ready",
             "Dr Rivera shared your lab results.",
             link="/records/1",
@@ -77,7 +77,7 @@ async def test_a_busy_server_is_retried_until_it_accepts(
     sink.replies = ["451 4.3.0 Try again later"]
     user = await make_user()
     async with database.transaction() as db:
-        notification_id = await notify(db, user.id, "announcement", "Reminder", "Tomorrow 9:00")
+        notification_id = await notify(db, user.id, "review_received", "Reminder", "Tomorrow 9:00")
     assert notification_id is not None
     await work(mail_settings, database)
     row = await email_delivery(database, notification_id)
@@ -102,7 +102,7 @@ async def test_a_refusing_server_makes_the_delivery_dead(
     sink.always = "550 5.1.1 No such user"
     user = await make_user()
     async with database.transaction() as db:
-        notification_id = await notify(db, user.id, "announcement", "Hello", "World")
+        notification_id = await notify(db, user.id, "review_received", "Hello", "World")
     assert notification_id is not None
     await work(mail_settings, database)
     row = await email_delivery(database, notification_id)
@@ -121,7 +121,7 @@ async def test_temporary_failures_end_dead_after_the_configured_attempts(
     sink.always = "451 4.3.0 Busy"
     user = await make_user()
     async with database.transaction() as db:
-        notification_id = await notify(db, user.id, "announcement", "Hello", "World")
+        notification_id = await notify(db, user.id, "review_received", "Hello", "World")
     assert notification_id is not None
     for _ in range(mail_settings.notification_max_attempts):
         await work(mail_settings, database)
@@ -137,7 +137,7 @@ async def test_rows_left_sending_by_a_dead_worker_are_swept_back(
 ) -> None:
     user = await make_user()
     async with database.transaction() as db:
-        notification_id = await notify(db, user.id, "announcement", "Hello", "World")
+        notification_id = await notify(db, user.id, "review_received", "Hello", "World")
     assert notification_id is not None
     async with database.transaction() as db:
         await db.execute(
@@ -161,8 +161,8 @@ async def test_inbox_api(
     me = await sign_in()
     other = await sign_in()
     async with database.transaction() as db:
-        ids = [await notify(db, me.user_id, "announcement", f"N{i}", "B") for i in range(3)]
-        theirs = await notify(db, other.user_id, "announcement", "Private", "B")
+        ids = [await notify(db, me.user_id, "review_received", f"N{i}", "B") for i in range(3)]
+        theirs = await notify(db, other.user_id, "review_received", "Private", "B")
     count = await client.get("/api/v1/notifications/unread-count", headers=me.headers)
     assert count.json() == {"unread": 3}
     page = (
@@ -204,7 +204,7 @@ async def test_admin_sees_deliveries_and_retries_a_dead_one(
     admin = await sign_in(Role.admin)
     patient = await sign_in()
     async with database.transaction() as db:
-        notification_id = await notify(db, patient.user_id, "announcement", "Hello", "World")
+        notification_id = await notify(db, patient.user_id, "review_received", "Hello", "World")
         await db.execute(
             update(Delivery)
             .where(Delivery.notification_id == notification_id, Delivery.channel == Channel.email)
@@ -216,7 +216,7 @@ async def test_admin_sees_deliveries_and_retries_a_dead_one(
     dead = (
         await client.get(
             "/api/v1/admin/deliveries",
-            params={"status": "dead", "channel": "email", "kind": "announcement"},
+            params={"status": "dead", "channel": "email", "kind": "review_received"},
             headers=admin.headers,
         )
     ).json()["items"]
@@ -241,7 +241,7 @@ async def test_metrics_show_deliveries_attempts_and_lag(
 
     user = await make_user()
     async with database.transaction() as db:
-        notification_id = await notify(db, user.id, "announcement", "Hello", "World")
+        notification_id = await notify(db, user.id, "review_received", "Hello", "World")
         await db.execute(
             update(Delivery)
             .where(Delivery.notification_id == notification_id, Delivery.channel == Channel.email)

@@ -44,7 +44,7 @@ async def test_notify_writes_rows_and_defers_delivery_only_after_commit(
             notification_id = await notify(
                 db,
                 user.id,
-                "announcement",
+                "review_received",
                 "Clinic closed Friday",
                 "We are closed on Friday.",
                 link="/notifications",
@@ -69,7 +69,7 @@ async def test_rolled_back_notification_leaves_nothing(
     user = await make_user()
     try:
         async with database.transaction() as db:
-            await notify(db, user.id, "announcement", "T", "B")
+            await notify(db, user.id, "review_received", "T", "B")
             raise RuntimeError("the change that caused it failed")
     except RuntimeError:
         pass
@@ -91,10 +91,10 @@ async def test_same_dedup_key_within_the_window_creates_nothing_new(
     user = await make_user()
     async with database.transaction() as db:
         first = await notify(
-            db, user.id, "announcement", "Dr X is online", "Now", dedup_key="online:x"
+            db, user.id, "review_received", "Dr X is online", "Now", dedup_key="online:x"
         )
         second = await notify(
-            db, user.id, "announcement", "Dr X is online", "Now", dedup_key="online:x"
+            db, user.id, "review_received", "Dr X is online", "Now", dedup_key="online:x"
         )
     assert first is not None
     assert second is None
@@ -107,7 +107,7 @@ async def test_same_dedup_key_within_the_window_creates_nothing_new(
         third = await notify(
             db,
             user.id,
-            "announcement",
+            "review_received",
             "Dr X is online",
             "Now",
             dedup_key="online:x",
@@ -129,13 +129,13 @@ async def test_turned_off_channels_are_skipped_and_mandatory_ones_stay_on(
     ok = await client.put(
         "/api/v1/notifications/preferences",
         headers=me.headers,
-        json={"channels": {"announcement": {"email": False}}},
+        json={"channels": {"review_received": {"email": False}}},
     )
     assert ok.status_code == 200
     choices = {k["kind"]: k["channels"] for k in ok.json()["kinds"]}
-    assert choices["announcement"]["email"] is False
+    assert choices["review_received"]["email"] is False
     async with database.transaction() as db:
-        off = await notify(db, me.user_id, "announcement", "News", "Body")
+        off = await notify(db, me.user_id, "review_received", "News", "Body")
         security = await notify(db, me.user_id, "account_security", "New sign-in", "From Firefox")
     assert off is not None
     assert security is not None
@@ -161,9 +161,14 @@ async def test_quiet_hours_hold_normal_notifications_but_not_urgent_ones(
     )
     assert response.status_code == 200, response.text
     async with database.transaction() as db:
-        normal = await notify(db, me.user_id, "announcement", "Newsletter", "Tips")
+        normal = await notify(db, me.user_id, "review_received", "Newsletter", "Tips")
         urgent = await notify(
-            db, me.user_id, "announcement", "Your visit moved", "Now 9:00", priority=Priority.urgent
+            db,
+            me.user_id,
+            "review_received",
+            "Your visit moved",
+            "Now 9:00",
+            priority=Priority.urgent,
         )
     assert normal is not None
     assert urgent is not None
@@ -197,7 +202,7 @@ async def test_fan_out_to_a_thousand_recipients_batches_rows_and_jobs(
         await db.flush()
         ids = [u.id for u in users]
     async with database.transaction() as db:
-        created = await notify_many(db, ids, "announcement", "Flu shots", "Available now")
+        created = await notify_many(db, ids, "review_received", "Flu shots", "Available now")
     assert len(created) == 1000
     assert await queued() == 10  # 1,000 email deliveries in jobs of 100
 

@@ -39,3 +39,44 @@ def test_the_quick_head_agrees_with_alembic() -> None:
     from carebridge.platform.migrate import alembic_head_revision
 
     assert head_revision() == alembic_head_revision()
+
+
+# What a revision may import: the migration tools, the standard library and the platform's
+# migration helpers. Values from live code (domain lists, settings, a library's schema) are
+# copied into the revision, so a later change to them cannot change what an old revision does.
+_REVISION_IMPORTS = frozenset({"alembic", "sqlalchemy", "structlog", "carebridge.platform.migrate"})
+
+
+def test_revisions_import_no_live_values() -> None:
+    import ast
+    import sys
+    from pathlib import Path
+
+    import carebridge.platform.migrations as migrations
+
+    versions = Path(migrations.__file__).parent / "versions"
+    offending: dict[str, list[str]] = {}
+    for revision in sorted(versions.glob("*.py")):
+        tree = ast.parse(revision.read_text(encoding="utf-8"))
+        imported = [
+            name
+            for node in ast.walk(tree)
+            for name in (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+        ]
+        allowed = [
+            name
+            for name in imported
+            if name in _REVISION_IMPORTS
+            or name.split(".")[0] in _REVISION_IMPORTS
+            or name.split(".")[0] in sys.stdlib_module_names
+            or name == "__future__"
+        ]
+        if wrong := sorted(set(imported) - set(allowed)):
+            offending[revision.name] = wrong
+    assert offending == {}

@@ -155,7 +155,7 @@ async def test_notification_preferences_page_saves_choices_and_quiet_hours(
         "/notifications/preferences",
         data={
             "csrf_token": csrf(page),
-            "announcement:in_app": "on",
+            "review_received:in_app": "on",
             "quiet_starts": "22:00",
             "quiet_ends": "07:00",
         },

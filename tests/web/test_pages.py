@@ -35,7 +35,6 @@ async def test_static_assets_are_built(client: httpx.AsyncClient) -> None:
     for path in (
         "vendor/htmx/htmx.min.js",
         "vendor/pico/pico.min.css",
-        "vendor/chart.js/chart.umd.min.js",
         "css/app.css",
     ):
         assert (await client.get(f"/static/{path}")).status_code == 200, path

@@ -37,10 +37,6 @@ class Actor:
     session_id: uuid.UUID
     mfa_enrolled: bool = False
 
-    @property
-    def is_admin(self) -> bool:
-        return self.role == Role.admin
-
 
 def key_store_of(request: Request, settings: Settings) -> KeyStore:
     """One key cache per application instance."""

@@ -74,13 +74,6 @@ ACCOUNT_SECURITY = register_kind(
         mandatory=True,
     )
 )
-ANNOUNCEMENT = register_kind(
-    Kind(
-        "announcement",
-        "News from your clinic",
-        defaults=frozenset({Channel.in_app, Channel.email}),
-    )
-)
 # What administrators must look at (a payment that does not match its booking). Not mandatory:
 # each admin chooses the channels, in-app and email by default.
 ADMIN_ALERT = register_kind(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -78,9 +78,3 @@ async def unsubscribe(db: AsyncSession, actor: Actor, subscription_id: uuid.UUID
     )
     if removed is None:
         raise NotFound("No such push subscription.")
-
-
-async def my_subscriptions(db: AsyncSession, actor: Actor) -> list[PushSubscription]:
-    return list(
-        await db.scalars(select(PushSubscription).where(PushSubscription.user_id == actor.id))
-    )

@@ -112,6 +112,8 @@ def ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
 
 _DRIVER_KEY = "carebridge.driver_connection"
 _ENGINE_KEY = "carebridge.engine"
+# Sent through SQLAlchemy to begin the adapter's transaction (see driver_connection).
+_BEGIN_WITH = "SELECT 1"
 
 
 async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
@@ -127,15 +129,16 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
         return known[1]  # type: ignore[no-any-return]
     connection = await session.connection()
     raw = await connection.get_raw_connection()
-    adapted = raw.dbapi_connection
-    assert adapted is not None
-    # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its first statement: begin it here
-    # if the session has sent none yet (its private method; the version is pinned in uv.lock,
-    # and every booking and notification test goes through this).
-    if getattr(adapted, "_transaction", None) is None and not adapted.autocommit:
-        await adapted._start_transaction()
     driver = raw.driver_connection
     assert isinstance(driver, asyncpg.Connection)
+    # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with the first statement sent through
+    # it, and offers no public call that begins without one: if the session has sent nothing
+    # yet, one statement through SQLAlchemy makes the adapter begin the transaction that the
+    # session then commits or rolls back.
+    adapted = raw.dbapi_connection
+    assert adapted is not None
+    if not driver.is_in_transaction() and not adapted.autocommit:
+        await connection.exec_driver_sql(_BEGIN_WITH)
     session.info[_DRIVER_KEY] = (session.sync_session.get_transaction(), driver)
     return driver
 

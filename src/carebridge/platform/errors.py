@@ -64,18 +64,6 @@ class Conflict(CareBridgeError):
     title = "Conflict with the current state"
 
 
-class Gone(CareBridgeError):
-    status = 410
-    code = "gone"
-    title = "No longer available"
-
-
-class PayloadTooLarge(CareBridgeError):
-    status = 413
-    code = "payload_too_large"
-    title = "Request body too large"
-
-
 class RateLimited(CareBridgeError):
     status = 429
     code = "rate_limited"

@@ -1,7 +1,9 @@
-"""Job queue: the procrastinate schema, as shipped with the pinned procrastinate release.
+"""Job queue: the procrastinate schema, as shipped with procrastinate 3.10.0.
 
-When procrastinate is upgraded, add a revision that runs the SQL files of its
-``sql/migrations`` folder that are newer than the release pinned before.
+The schema is a frozen copy, ``0001_job_queue.sql`` next to this file (procrastinate's
+``SchemaManager.get_schema()`` of that release, byte for byte), so that upgrading the library
+cannot change what this revision creates. When procrastinate is upgraded, add a revision that
+runs the SQL files of its ``sql/migrations`` folder that are newer than 3.10.0.
 
 Revision ID: 0001_job_queue
 Revises:
@@ -9,8 +11,7 @@ Create Date: 2026-11-23
 """
 
 from collections.abc import Sequence
-
-from procrastinate.schema import SchemaManager
+from pathlib import Path
 
 from carebridge.platform.migrate import execute_script
 
@@ -19,9 +20,11 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+SCHEMA = Path(__file__).with_suffix(".sql")
+
 
 def upgrade() -> None:
-    execute_script(SchemaManager.get_schema())
+    execute_script(SCHEMA.read_text(encoding="utf-8"))
 
 
 def downgrade() -> None:

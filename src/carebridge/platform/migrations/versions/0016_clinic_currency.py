@@ -34,12 +34,15 @@ depends_on: str | Sequence[str] | None = None
 log = structlog.get_logger(__name__)
 
 
-def clinic_currency() -> str:
-    """The currency ``upgrade()`` was given; the setting's default when none was."""
-    from carebridge.config import Settings
+# CAREBRIDGE_CURRENCY's default when this revision was written (frozen: a later default must not
+# change what this revision does).
+DEFAULT_CURRENCY = "EUR"
 
+
+def clinic_currency() -> str:
+    """The currency ``upgrade()`` was given; the setting's default of then when none was."""
     given = context.config.attributes.get("clinic_currency")
-    return str(given or Settings.model_fields["currency"].default)
+    return str(given or DEFAULT_CURRENCY)
 
 
 def upgrade() -> None:
