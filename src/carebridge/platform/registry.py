@@ -75,6 +75,10 @@ REALTIME_MODULES: tuple[str, ...] = (
     "carebridge.presence.realtime",
 )
 
+# Modules that subscribe to another domain's hooks (platform/hooks.py), imported before a hook
+# first fires.
+HOOK_SUBSCRIPTION_MODULES: tuple[str, ...] = ("carebridge.payments.subscriptions",)
+
 # Modules exposing ``async def scrape(metrics, session)``, run at each /metrics scrape.
 METRICS_MODULES: tuple[str, ...] = ("carebridge.notifications.metrics",)
 
