@@ -62,7 +62,6 @@ ROOT_ROUTER_MODULES: tuple[str, ...] = (
 # Modules that register notification kinds (loaded before any kind is looked up, so a worker
 # process knows every kind's templates without importing the web app).
 NOTIFICATION_KIND_MODULES: tuple[str, ...] = (
-    "carebridge.accounts.links",
     "carebridge.presence.kinds",
     "carebridge.scheduling.kinds",
     "carebridge.prescriptions.kinds",
@@ -77,7 +76,10 @@ REALTIME_MODULES: tuple[str, ...] = (
 
 # Modules that subscribe to another domain's hooks (platform/hooks.py), imported before a hook
 # first fires.
-HOOK_SUBSCRIPTION_MODULES: tuple[str, ...] = ("carebridge.payments.subscriptions",)
+HOOK_SUBSCRIPTION_MODULES: tuple[str, ...] = (
+    "carebridge.notifications.subscriptions",
+    "carebridge.payments.subscriptions",
+)
 
 # Modules exposing ``async def scrape(metrics, session)``, run at each /metrics scrape.
 METRICS_MODULES: tuple[str, ...] = ("carebridge.notifications.metrics",)
