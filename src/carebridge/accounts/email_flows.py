@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carebridge.accounts import links
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.credentials import CredentialCheck
-from carebridge.accounts.hooks import RESET_PASSWORD, VERIFY_EMAIL, Message, send
+from carebridge.accounts.hooks import RESET_PASSWORD, VERIFY_EMAIL, Message, record, send
 from carebridge.accounts.models import TokenPurpose, User, UserStatus
 from carebridge.accounts.schemas import (
     EmailChange,
@@ -25,7 +25,6 @@ from carebridge.accounts.service import (
     hash_new_password,
     normalize_email,
 )
-from carebridge.compliance.service import record
 from carebridge.platform.context import RequestContext
 from carebridge.platform.errors import Conflict
 from carebridge.platform.ratelimit import RateLimiter

@@ -77,6 +77,7 @@ REALTIME_MODULES: tuple[str, ...] = (
 # Modules that subscribe to another domain's hooks (platform/hooks.py), imported before a hook
 # first fires.
 HOOK_SUBSCRIPTION_MODULES: tuple[str, ...] = (
+    "carebridge.compliance.subscriptions",
     "carebridge.notifications.subscriptions",
     "carebridge.payments.subscriptions",
 )
