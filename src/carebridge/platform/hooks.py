@@ -10,6 +10,10 @@ every subscriber is there whichever modules the process loaded before.
 Subscribers run one after the other in the firing transaction: what they write commits or rolls
 back with it, and an exception reaches the code that fired, as if it had made the call itself.
 Real-time events, which go out after the commit, are ``platform/events.py``.
+
+A :class:`Supplied` value is the other way round a lower domain asks a higher one: something it
+needs but may not import (the doctor listing's presence columns, which presence keeps), supplied
+once by the domain above from the same ``subscriptions.py`` modules.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carebridge.platform.registry import HOOK_SUBSCRIPTION_MODULES
 
 Event = TypeVar("Event")
+Value = TypeVar("Value")
 
 
 class Hook(Generic[Event]):
@@ -51,6 +56,32 @@ class Hook(Generic[Event]):
         """Run every subscriber in ``db``'s transaction; the first exception stops and escapes."""
         for subscriber in self.subscribers():
             await subscriber(db, event)
+
+
+class Supplied(Generic[Value]):
+    """A value one domain needs and a domain above it supplies."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._value: Value | None = None
+
+    def __repr__(self) -> str:
+        return f"Supplied({self.name!r})"
+
+    def supply(self, value: Value) -> Value:
+        if self._value is not None and self._value != value:
+            raise RuntimeError(f"{self.name} is supplied twice")
+        self._value = value
+        return value
+
+    def get(self) -> Value:
+        if self._value is None:
+            load_subscriptions()
+        if self._value is None:
+            raise LookupError(
+                f"nothing supplies {self.name}: see registry.HOOK_SUBSCRIPTION_MODULES"
+            )
+        return self._value
 
 
 @cache

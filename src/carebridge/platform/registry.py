@@ -80,6 +80,7 @@ HOOK_SUBSCRIPTION_MODULES: tuple[str, ...] = (
     "carebridge.compliance.subscriptions",
     "carebridge.notifications.subscriptions",
     "carebridge.payments.subscriptions",
+    "carebridge.presence.subscriptions",
 )
 
 # Modules exposing ``async def scrape(metrics, session)``, run at each /metrics scrape.
