@@ -12,9 +12,9 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
+from carebridge.accounts.hooks import record
 from carebridge.accounts.models import CLINICIAN_ROLES, Role, User, UserStatus
 from carebridge.accounts.service import end_sessions, normalize_email
-from carebridge.compliance.service import record
 from carebridge.platform.context import RequestContext
 from carebridge.platform.errors import Conflict, NotFound
 from carebridge.platform.pagination import Page, keyset_page

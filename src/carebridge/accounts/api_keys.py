@@ -23,8 +23,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
+from carebridge.accounts.hooks import record
 from carebridge.accounts.models import ApiKey
-from carebridge.compliance.service import record
 from carebridge.platform.access import caller
 from carebridge.platform.context import RequestContext
 from carebridge.platform.deps import Session

@@ -24,9 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts import mfa
 from carebridge.accounts.actors import Keys
+from carebridge.accounts.hooks import record
 from carebridge.accounts.models import User
 from carebridge.accounts.tokens import KeyStore
-from carebridge.compliance.service import record
 from carebridge.platform.context import Context, RequestContext
 from carebridge.platform.deps import RuntimeDep
 from carebridge.platform.errors import Invalid, NotFound, RateLimited, Unauthenticated

@@ -29,11 +29,9 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from carebridge.accounts.hooks import ACCOUNT_SECURITY, Message, send
 from carebridge.accounts.models import KnownDevice, User
 from carebridge.config import Settings
-from carebridge.notifications.kinds import ACCOUNT_SECURITY
-from carebridge.notifications.models import Priority
-from carebridge.notifications.service import notify
 from carebridge.platform.context import RequestContext
 from carebridge.platform.crypto import Keyring
 from carebridge.platform.times import local_time
@@ -129,10 +127,9 @@ async def _tell(
     now: datetime,
 ) -> None:
     address = f" (IP address {context.ip})" if context.ip else ""
-    await notify(
-        db,
+    message = Message(
         user.id,
-        ACCOUNT_SECURITY.name,
+        ACCOUNT_SECURITY,
         "New sign-in to your account",
         f"Your CareBridge account was signed in to on {local_time(now, user.time_zone)} from "
         f"{device.label}{address}, a device not used with your account before.\n\n"
@@ -142,5 +139,5 @@ async def _tell(
         f"your password: {settings.public_base_url}/forgot-password",
         data={"device": device.label},
         link="/account",
-        priority=Priority.urgent,
     )
+    await send(db, message)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carebridge.accounts import links
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.credentials import CredentialCheck
-from carebridge.accounts.links import RESET_PASSWORD, VERIFY_EMAIL
+from carebridge.accounts.hooks import RESET_PASSWORD, VERIFY_EMAIL, Message, record, send
 from carebridge.accounts.models import TokenPurpose, User, UserStatus
 from carebridge.accounts.schemas import (
     EmailChange,
@@ -25,9 +25,6 @@ from carebridge.accounts.service import (
     hash_new_password,
     normalize_email,
 )
-from carebridge.compliance.service import record
-from carebridge.notifications.models import Priority
-from carebridge.notifications.service import notify
 from carebridge.platform.context import RequestContext
 from carebridge.platform.errors import Conflict
 from carebridge.platform.ratelimit import RateLimiter
@@ -39,15 +36,14 @@ async def notify_verification(
     db: AsyncSession, user_id: uuid.UUID, new_email: str | None = None
 ) -> None:
     """Queue the confirmation email (its link is made when it is sent)."""
-    await notify(
-        db,
+    message = Message(
         user_id,
-        VERIFY_EMAIL.name,
+        VERIFY_EMAIL,
         "Confirm your email address",
         "We emailed you a link to confirm your address.",
         data={"new_email": new_email} if new_email else None,
-        priority=Priority.urgent,
     )
+    await send(db, message)
 
 
 RESEND_PER_IP = "10/hour"
@@ -114,14 +110,13 @@ async def forgot_password(
     user = await db.scalar(select(User).where(User.email == email))
     if user is None or user.status == UserStatus.disabled:
         return
-    await notify(
-        db,
+    message = Message(
         user.id,
-        RESET_PASSWORD.name,
+        RESET_PASSWORD,
         "Reset your CareBridge password",
         "We emailed you a link to choose a new password.",
-        priority=Priority.urgent,
     )
+    await send(db, message)
     await audit_user(db, "auth.password_reset_requested", user, context)
 
 

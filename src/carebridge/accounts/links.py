@@ -7,7 +7,7 @@ import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,9 +15,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carebridge.accounts.models import OneTimeToken, TokenPurpose, User
 from carebridge.accounts.tokens import hash_refresh_token as hash_token
 from carebridge.config import Settings
-from carebridge.notifications.kinds import Kind, register_kind
-from carebridge.notifications.models import Channel, Notification
 from carebridge.platform.errors import Invalid
+
+# The templates of the emails below (``verify_email``, ``reset_password``), which notifications
+# registers as those kinds' emails.
+EMAIL_TEMPLATES = Path(__file__).parent / "templates" / "email"
+
+
+class Sent(Protocol):
+    """The notification an email is made for: what it was queued with."""
+
+    @property
+    def data(self) -> dict[str, Any]: ...
 
 
 class InvalidLink(Invalid):
@@ -65,7 +74,7 @@ async def spend(db: AsyncSession, token: str, *purposes: TokenPurpose) -> OneTim
 
 
 async def verification_email(
-    db: AsyncSession, notification: Notification, user: User, settings: Settings
+    db: AsyncSession, notification: Sent, user: User, settings: Settings
 ) -> dict[str, Any]:
     """Made when the email is sent: the link's raw token exists only in the message."""
     new_email = notification.data.get("new_email")
@@ -83,7 +92,7 @@ async def verification_email(
 
 
 async def reset_email(
-    db: AsyncSession, notification: Notification, user: User, settings: Settings
+    db: AsyncSession, notification: Sent, user: User, settings: Settings
 ) -> dict[str, Any]:
     minutes = settings.reset_token_minutes
     token = await issue(db, user.id, TokenPurpose.reset_password, timedelta(minutes=minutes))
@@ -92,27 +101,3 @@ async def reset_email(
         "subject": "Reset your CareBridge password",
         "link": f"{settings.public_base_url}/reset-password?token={token}",
     }
-
-
-TEMPLATES = Path(__file__).parent / "templates" / "email"
-
-VERIFY_EMAIL = register_kind(
-    Kind(
-        "verify_email",
-        "Email address confirmation",
-        defaults=frozenset({Channel.email}),
-        mandatory=True,
-        email_templates=TEMPLATES,
-        email_context=verification_email,
-    )
-)
-RESET_PASSWORD = register_kind(
-    Kind(
-        "reset_password",
-        "Password reset links",
-        defaults=frozenset({Channel.email}),
-        mandatory=True,
-        email_templates=TEMPLATES,
-        email_context=reset_email,
-    )
-)

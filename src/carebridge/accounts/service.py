@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.credentials import CredentialCheck
 from carebridge.accounts.devices import note_sign_in
+from carebridge.accounts.hooks import record
 from carebridge.accounts.models import (
     CLINICIAN_ROLES,
     STAFF_ROLES,
@@ -39,7 +40,6 @@ from carebridge.accounts.tokens import (
     issue_mfa_token,
     new_refresh_token,
 )
-from carebridge.compliance.service import record
 from carebridge.platform.context import RequestContext
 from carebridge.platform.errors import (
     Conflict,

@@ -52,11 +52,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
 from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.directory.hooks import LISTING_PRESENCE
 from carebridge.directory.models import DoctorProfile, Specialty, doctor_specialties
 from carebridge.directory.schemas import DoctorOut, DoctorPage, DoctorQuery, Sort, SpecialtyRef
 from carebridge.platform.errors import Invalid
 from carebridge.platform.pagination import cursor_id, decode_cursor_data, encode_cursor_data
-from carebridge.presence.models import DoctorPresence
 
 # A select of any number of columns (SQLAlchemy 2.1 types each column).
 Rows: TypeAlias = Select[*tuple[Any, ...]]
@@ -65,12 +65,18 @@ _WEIGHTS: ColumnElement[Any] = literal_column("'{0.1, 0.2, 0.4, 1.0}'::float4[]"
 _RANK_NORMALISATION = 32  # rank / (rank + 1): always below 1, so the bonuses decide first
 _NO_FEE = 2**31 - 1
 
-STATUS = func.coalesce(DoctorPresence.status, literal("offline"))
 LISTED = and_(
     DoctorProfile.verified_at.is_not(None),
     User.status == UserStatus.active,
     User.role == Role.doctor,
 )
+
+
+@functools.cache
+def status() -> ColumnElement[str]:
+    """The doctor's presence status in a listing: 'offline' when presence has no row (one
+    expression, so every statement reads it the same way)."""
+    return func.coalesce(LISTING_PRESENCE.get().status, literal("offline"))
 
 
 def _plain(text_column: Any) -> ColumnElement[str]:
@@ -116,6 +122,7 @@ SPECIALTIES_JSON = type_coerce(
 def listed_doctors() -> Rows:
     """Verified doctors with an active account, with their specialties and presence (no
     presence row: offline)."""
+    presence = LISTING_PRESENCE.get()
     statement: Rows = (
         select(
             User.id,
@@ -129,13 +136,13 @@ def listed_doctors() -> Rows:
             DoctorProfile.time_zone,
             DoctorProfile.rating_average,
             DoctorProfile.rating_count,
-            STATUS.label("status"),
-            DoctorPresence.last_online_at,
+            status().label("status"),
+            presence.last_online_at,
             SPECIALTIES_JSON.label("specialties"),
         )
         .select_from(DoctorProfile)
         .join(User, User.id == DoctorProfile.user_id)
-        .outerjoin(DoctorPresence, DoctorPresence.doctor_id == DoctorProfile.user_id)
+        .outerjoin(presence.table, presence.doctor_id == DoctorProfile.user_id)
         .where(LISTED)
     )
     return statement
@@ -272,9 +279,9 @@ def shaped_statement(shape: Shape) -> tuple[Rows, SortKey]:
             _specialty_of_doctor(Specialty.slug == bindparam("specialty", type_=String))
         )
     if shape.online is True:
-        statement = statement.where(DoctorPresence.status == "online")
+        statement = statement.where(LISTING_PRESENCE.get().status == "online")
     elif shape.online is False:
-        statement = statement.where(STATUS != "online")
+        statement = statement.where(status() != "online")
     if shape.language:
         language = bindparam("language", type_=DoctorProfile.languages.type)
         statement = statement.where(DoctorProfile.languages.contains(language))
@@ -387,7 +394,7 @@ async def online_now(db: AsyncSession, cursor: str | None, limit: int, currency:
 
 @functools.lru_cache(maxsize=2)
 def _online_statement(after: bool) -> tuple[Rows, SortKey]:
-    statement = listed_doctors().where(DoctorPresence.status.in_(("online", "busy")))
+    statement = listed_doctors().where(LISTING_PRESENCE.get().status.in_(("online", "busy")))
     order = sort_key("name", None)
     return paginate(statement, order, after), order
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 from functools import partial
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -230,6 +232,34 @@ async def set_specialties(
             .values([{"doctor_id": doctor_id, "specialty_id": s} for s in chosen])
             .on_conflict_do_nothing()
         )
+
+
+@dataclass(frozen=True)
+class Rating:
+    count: int
+    average: Decimal | None  # 2 decimals; None while nothing is rated
+
+
+async def rate_doctor(
+    db: AsyncSession, doctor_id: uuid.UUID, tally: Callable[[], Awaitable[Rating]]
+) -> None:
+    """Set the doctor's rating to what ``tally`` counts while this transaction holds the
+    doctor's profile row (``SELECT ... FOR UPDATE``). ``tally`` runs after the lock, so its
+    statement sees what the lock's previous holders committed (READ COMMITTED): two ratings
+    written at the same moment cannot leave a rating that misses one of them. Nothing happens
+    to a doctor without a profile."""
+    locked = await db.scalar(
+        select(DoctorProfile.user_id).where(DoctorProfile.user_id == doctor_id).with_for_update()
+    )
+    if locked is None:
+        return
+    rating = await tally()
+    await db.execute(
+        update(DoctorProfile)
+        .where(DoctorProfile.user_id == doctor_id)
+        .values(rating_count=rating.count, rating_average=rating.average)
+    )
+    listing_changed(db)  # cached listings show the rating and filter and sort by it
 
 
 # -- nurses -----------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from carebridge.accounts import hooks as accounts
+from carebridge.accounts.links import EMAIL_TEMPLATES, reset_email, verification_email
 from carebridge.notifications.models import Channel
 
 if TYPE_CHECKING:
@@ -68,7 +70,7 @@ def kind(name: str) -> Kind:
 
 ACCOUNT_SECURITY = register_kind(
     Kind(
-        "account_security",
+        accounts.ACCOUNT_SECURITY,
         "Security of your account (new sign-ins, password and email changes)",
         defaults=frozenset({Channel.in_app, Channel.email}),
         mandatory=True,
@@ -81,5 +83,26 @@ ADMIN_ALERT = register_kind(
         "admin_alert",
         "For administrators: problems that need a person (payments that do not match)",
         defaults=frozenset({Channel.in_app, Channel.email}),
+    )
+)
+# The emails of accounts' one-time links: the link is made when the email is sent.
+VERIFY_EMAIL = register_kind(
+    Kind(
+        accounts.VERIFY_EMAIL,
+        "Email address confirmation",
+        defaults=frozenset({Channel.email}),
+        mandatory=True,
+        email_templates=EMAIL_TEMPLATES,
+        email_context=verification_email,
+    )
+)
+RESET_PASSWORD = register_kind(
+    Kind(
+        accounts.RESET_PASSWORD,
+        "Password reset links",
+        defaults=frozenset({Channel.email}),
+        mandatory=True,
+        email_templates=EMAIL_TEMPLATES,
+        email_context=reset_email,
     )
 )

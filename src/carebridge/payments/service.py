@@ -41,6 +41,7 @@ from carebridge.platform.money import format_money
 from carebridge.platform.pagination import Page, keyset_page
 from carebridge.scheduling import moves
 from carebridge.scheduling import service as scheduling
+from carebridge.scheduling.hooks import Booking, Cancellation
 from carebridge.scheduling.kinds import PAYMENT_CHANGED
 from carebridge.scheduling.models import Appointment, AppointmentStatus
 
@@ -49,18 +50,19 @@ log = structlog.get_logger(__name__)
 _PAID = frozenset({PaymentStatus.succeeded, PaymentStatus.refund_pending, PaymentStatus.refunded})
 
 
-# -- scheduling's hooks (inside its transaction) --------------------------------------------------
+# -- scheduling's hooks (inside its transaction; payments/subscriptions.py) -----------------------
 
 
-async def on_booked(db: AsyncSession, settings: Settings, appointment: Appointment) -> None:
+async def on_booked(db: AsyncSession, booked: Booking) -> None:
     """A booking with a fee gets its payment row: paid at the clinic (offline) or online."""
+    appointment = booked.appointment
     if appointment.fee <= 0 or appointment.currency is None:
         return
     db.add(
         Payment(
             appointment_id=appointment.id,
             patient_id=appointment.patient_id,
-            provider=settings.payment_provider,
+            provider=booked.settings.payment_provider,
             amount=appointment.fee,
             currency=appointment.currency,
             status=PaymentStatus.requires_payment,
@@ -69,14 +71,13 @@ async def on_booked(db: AsyncSession, settings: Settings, appointment: Appointme
     await db.flush()
 
 
-async def on_cancelled(
-    db: AsyncSession, settings: Settings, appointment: Appointment, *, refund: bool
-) -> None:
+async def on_cancelled(db: AsyncSession, cancelled: Cancellation) -> None:
     """The booking was cancelled (its row is locked by the caller): an unpaid payment is
     cancelled with it; a paid one is refunded when the policy says so."""
-    payment = await _locked_payment(db, appointment.id)
+    payment = await _locked_payment(db, cancelled.appointment.id)
     if payment is None:
         return
+    refund = cancelled.refund
     if payment.status == PaymentStatus.requires_payment:
         payment.status = PaymentStatus.cancelled
     elif payment.status == PaymentStatus.succeeded and refund and payment.provider != "offline":

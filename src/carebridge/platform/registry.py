@@ -62,7 +62,6 @@ ROOT_ROUTER_MODULES: tuple[str, ...] = (
 # Modules that register notification kinds (loaded before any kind is looked up, so a worker
 # process knows every kind's templates without importing the web app).
 NOTIFICATION_KIND_MODULES: tuple[str, ...] = (
-    "carebridge.accounts.links",
     "carebridge.presence.kinds",
     "carebridge.scheduling.kinds",
     "carebridge.prescriptions.kinds",
@@ -73,6 +72,15 @@ NOTIFICATION_KIND_MODULES: tuple[str, ...] = (
 REALTIME_MODULES: tuple[str, ...] = (
     "carebridge.accounts.realtime",
     "carebridge.presence.realtime",
+)
+
+# Modules that subscribe to another domain's hooks (platform/hooks.py), imported before a hook
+# first fires.
+HOOK_SUBSCRIPTION_MODULES: tuple[str, ...] = (
+    "carebridge.compliance.subscriptions",
+    "carebridge.notifications.subscriptions",
+    "carebridge.payments.subscriptions",
+    "carebridge.presence.subscriptions",
 )
 
 # Modules exposing ``async def scrape(metrics, session)``, run at each /metrics scrape.

@@ -2,10 +2,11 @@
 and the doctor's rating.
 
 A doctor's ``rating_average`` and ``rating_count`` are recomputed from the visible reviews in the
-transaction of every change that affects them. The doctor's profile row is locked first
-(``SELECT ... FOR UPDATE``), and only then are the reviews counted, in a new statement: under READ
-COMMITTED that statement sees every review committed by a transaction that held the lock before,
-so two reviews written at the same moment cannot leave an average that misses one of them.
+transaction of every change that affects them, through ``directory.service.rate_doctor``: the
+doctor's profile row is locked first (``SELECT ... FOR UPDATE``), and only then are the reviews
+counted, in a new statement: under READ COMMITTED that statement sees every review committed by a
+transaction that held the lock before, so two reviews written at the same moment cannot leave an
+average that misses one of them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -25,8 +26,7 @@ from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import User
 from carebridge.compliance.service import record
 from carebridge.config import Settings
-from carebridge.directory.models import DoctorProfile
-from carebridge.directory.service import listing_changed
+from carebridge.directory.service import Rating, rate_doctor
 from carebridge.notifications.service import notify
 from carebridge.platform.context import SYSTEM, RequestContext
 from carebridge.platform.errors import Conflict, Invalid, NotFound
@@ -208,28 +208,19 @@ async def moderation_counts(db: AsyncSession, since: datetime) -> ModerationCoun
 async def refresh_rating(db: AsyncSession, doctor_id: uuid.UUID) -> None:
     """Recompute the doctor's average (2 decimals) and count from the visible reviews."""
     await db.flush()  # the session does not autoflush: the change must be in what we count
-    locked = await db.scalar(
-        select(DoctorProfile.user_id).where(DoctorProfile.user_id == doctor_id).with_for_update()
-    )
-    if locked is None:
-        return
-    # A new statement after the lock: it sees what the lock's previous holders committed.
-    count, average = (
-        await db.execute(
-            select(func.count(), func.round(func.avg(Review.rating), 2)).where(
-                Review.doctor_id == doctor_id, Review.hidden_at.is_(None)
+
+    async def tally() -> Rating:
+        # Run by directory under the profile row's lock: it sees what earlier holders committed.
+        count, average = (
+            await db.execute(
+                select(func.count(), func.round(func.avg(Review.rating), 2)).where(
+                    Review.doctor_id == doctor_id, Review.hidden_at.is_(None)
+                )
             )
-        )
-    ).one()
-    await db.execute(
-        update(DoctorProfile)
-        .where(DoctorProfile.user_id == doctor_id)
-        .values(
-            rating_count=int(count),
-            rating_average=None if average is None else Decimal(average),
-        )
-    )
-    listing_changed(db)  # cached listings show the rating and filter and sort by it
+        ).one()
+        return Rating(int(count), None if average is None else Decimal(average))
+
+    await rate_doctor(db, doctor_id, tally)
 
 
 async def _audit(

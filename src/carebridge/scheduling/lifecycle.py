@@ -18,6 +18,7 @@ from carebridge.platform.context import SYSTEM, RequestContext
 from carebridge.platform.crypto import Keyring
 from carebridge.platform.errors import Conflict, Forbidden, Invalid
 from carebridge.platform.times import local_time
+from carebridge.scheduling.hooks import CANCELLED, Cancellation
 from carebridge.scheduling.models import Appointment, AppointmentStatus, AppointmentType
 from carebridge.scheduling.moves import expire_holds, stamp
 from carebridge.scheduling.notices import announce, audit, plan_reminders
@@ -176,8 +177,6 @@ async def act(
     context: RequestContext = SYSTEM,
 ) -> AppointmentOut:
     """Confirm, start, complete, mark a no-show or cancel: the one place statuses change."""
-    from carebridge.payments import service as payments
-
     move = MOVES[move_name]
     appointment = await get_appointment(db, actor, appointment_id, lock=True)
     check_move(appointment, move, actor)
@@ -189,7 +188,7 @@ async def act(
     appointment.status = str(move.target)
     stamp(appointment, move_name, actor.id, reason, now)
     if move_name == "cancel":  # within the rules above: refunded if paid
-        await payments.on_cancelled(db, settings, appointment, refund=True)
+        await CANCELLED.fire(db, Cancellation(appointment, settings, refund=True))
     await audit(db, actor, appointment, f"appointment.{move_name}", context)
     await announce(db, appointment, move_name, actor)
     return await read(db, keyring, actor, appointment.id, context)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.config import Settings
 from carebridge.platform.context import SYSTEM
+from carebridge.scheduling.hooks import CANCELLED, Cancellation
 from carebridge.scheduling.models import Appointment, AppointmentStatus
 from carebridge.scheduling.notices import announce, audit
 from carebridge.scheduling.policy import MOVES
@@ -80,8 +81,6 @@ async def expire_holds(
 ) -> int:
     """Release every unpaid hold past its time (of one doctor, or all). Run by the periodic job
     and before each booking, so a lapsed hold never blocks a slot."""
-    from carebridge.payments import service as payments
-
     statement = select(Appointment.id).where(lapsed_hold(datetime.now(UTC)))
     if doctor_id is not None:
         statement = statement.where(Appointment.doctor_id == doctor_id)
@@ -89,7 +88,7 @@ async def expire_holds(
     for appointment_id in list(await db.scalars(statement.limit(500))):
         appointment = await release_unpaid(db, appointment_id, "not paid in time")
         if appointment is not None:
-            await payments.on_cancelled(db, settings, appointment, refund=False)
+            await CANCELLED.fire(db, Cancellation(appointment, settings, refund=False))
             released += 1
     if released:
         await db.flush()  # before the caller writes over the time the holds gave back

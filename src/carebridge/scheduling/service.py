@@ -31,6 +31,7 @@ from carebridge.platform.db import driver_connection
 from carebridge.platform.errors import Conflict, Invalid, NotFound
 from carebridge.platform.pagination import MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
 from carebridge.scheduling import schedules, slots
+from carebridge.scheduling.hooks import BOOKED, Booking
 from carebridge.scheduling.models import (
     Appointment,
     AppointmentStatus,
@@ -326,8 +327,6 @@ async def book(
     idempotency_key: str | None,
     context: RequestContext = SYSTEM,
 ) -> Booked:
-    from carebridge.payments import service as payments  # payments reads appointments
-
     connection = await driver_connection(db)
     await connection.execute(LOCK_PATIENT, str(actor.id))
     start = body.starts_at.astimezone(UTC)
@@ -415,7 +414,7 @@ async def book(
         if conflict is None:
             raise
         raise conflict from exc
-    await payments.on_booked(db, settings, row)
+    await BOOKED.fire(db, Booking(row, settings))
     people = {
         row.doctor_id: Person(facts["doctor_name"], facts["doctor_zone"]),
         row.patient_id: Person(facts["patient_name"], facts["patient_zone"]),
