@@ -27,14 +27,12 @@ from carebridge.platform.problems import (
     HtmlErrorRenderer,
     install_problem_handlers,
 )
-from carebridge.platform.registry import API_ROUTER_MODULES, ROOT_ROUTER_MODULES
+from carebridge.platform.registry import (
+    API_ROUTER_MODULES,
+    PAGE_ROUTER_MODULES,
+    ROOT_ROUTER_MODULES,
+)
 from carebridge.platform.runtime import Runtime
-from carebridge.web import accounts as web_accounts
-from carebridge.web import admin as web_admin
-from carebridge.web import directory as web_directory
-from carebridge.web import notifications as web_notifications
-from carebridge.web import presence as web_presence
-from carebridge.web import routes as web_routes
 from carebridge.web.pages import error_page, invalid_page
 from carebridge.web.session import SignInRequired
 from carebridge.web.templating import STATIC_DIR, assets_built, error_page_html
@@ -52,22 +50,16 @@ The CareBridge API: patients, doctors, nurses and admins of one clinic.
 """
 
 
-WEB_ROUTERS = [
-    web_routes.router,
-    web_accounts.router,
-    web_notifications.router,
-    web_directory.router,
-    web_presence.router,
-    web_admin.router,
-]
-
-
 def api_routers() -> list[APIRouter]:
     return [importlib.import_module(path).router for path in API_ROUTER_MODULES]
 
 
 def root_routers() -> list[APIRouter]:
-    return [importlib.import_module(path).root_router for path in ROOT_ROUTER_MODULES]
+    """The well-known URLs, then the web app's pages, in the order they are matched."""
+    return [
+        *(importlib.import_module(path).root_router for path in ROOT_ROUTER_MODULES),
+        *(importlib.import_module(path).router for path in PAGE_ROUTER_MODULES),
+    ]
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
@@ -114,7 +106,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         app.include_router(
             router, prefix=API_PREFIX, responses=VALIDATION_RESPONSES, dependencies=[NO_NUL]
         )
-    for router in [*root_routers(), *WEB_ROUTERS]:
+    for router in root_routers():
         app.include_router(router, dependencies=[NO_NUL])
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

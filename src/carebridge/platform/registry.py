@@ -53,10 +53,22 @@ API_ROUTER_MODULES: tuple[str, ...] = (
 )
 
 # Modules exposing ``root_router``, mounted at the root (well-known URLs, not under /api/v1).
-ROOT_ROUTER_MODULES: tuple[str, ...] = (
-    "carebridge.accounts.routes",
+ROOT_ROUTER_MODULES: tuple[str, ...] = ("carebridge.accounts.routes",)
+
+# Modules exposing ``router``: the web app's pages, mounted at the root after the well-known URLs,
+# in this order (a request is matched against the routes in the order they were mounted).
+PAGE_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.web.verify",  # the public check of a printed prescription
-    "carebridge.web.prescriptions",  # prescription pages (no fixed prefix)
+    "carebridge.web.prescriptions",
+    "carebridge.web.routes",  # the landing page and the API docs page
+    "carebridge.web.home",
+    "carebridge.web.scheduling",
+    "carebridge.web.reviews",
+    "carebridge.web.accounts",
+    "carebridge.web.notifications",
+    "carebridge.web.directory",
+    "carebridge.web.presence",
+    "carebridge.web.admin",
 )
 
 # Modules that register notification kinds (loaded before any kind is looked up, so a worker

@@ -2,7 +2,7 @@
 the patient sees theirs and downloads the PDF. Forms post to the same services as the API, so
 every rule (who, when, immutability) and every audit row is the API's.
 
-Mounted at the root through ``registry.ROOT_ROUTER_MODULES`` (``root_router``).
+Mounted with the other pages through ``registry.PAGE_ROUTER_MODULES``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from carebridge.web.forms import FormLanguage, FormModel, Label
 from carebridge.web.pages import redirect, render
 from carebridge.web.session import Csrf
 
-root_router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False)
 
 FORM_LINES = 5
 LINE_FIELDS = ("name", "strength", "dose", "route", "frequency", "duration", "quantity")
@@ -108,7 +108,7 @@ async def _form_page(
     )
 
 
-@root_router.get("/appointments/{appointment_id}/prescriptions/new")
+@router.get("/appointments/{appointment_id}/prescriptions/new")
 async def new_prescription_page(
     request: Request, appointment_id: uuid.UUID, actor: WebAnyDoctor, db: Session
 ) -> Response:
@@ -116,7 +116,7 @@ async def new_prescription_page(
     return await _form_page(request, actor, db, appointment_id)
 
 
-@root_router.post("/appointments/{appointment_id}/prescriptions", dependencies=[Csrf])
+@router.post("/appointments/{appointment_id}/prescriptions", dependencies=[Csrf])
 async def write_prescription(
     request: Request,
     appointment_id: uuid.UUID,
@@ -144,7 +144,7 @@ async def write_prescription(
     return redirect(f"/prescriptions/{written.id}?done=written")
 
 
-@root_router.get("/prescriptions")
+@router.get("/prescriptions")
 async def prescriptions_page(request: Request, actor: WebUser, db: Session) -> Response:
     """Your prescriptions (as patient: issued to you; as doctor: written by you)."""
     page = await service.list_prescriptions(db, actor, limit=100)
@@ -179,7 +179,7 @@ async def _detail_page(
     )
 
 
-@root_router.get("/prescriptions/{prescription_id}")
+@router.get("/prescriptions/{prescription_id}")
 async def prescription_page(
     request: Request,
     prescription_id: uuid.UUID,
@@ -200,7 +200,7 @@ class PrescriptionMoveForm(FormModel):
     reason: str = ""
 
 
-@root_router.post("/prescriptions/{prescription_id}/act", dependencies=[Csrf])
+@router.post("/prescriptions/{prescription_id}/act", dependencies=[Csrf])
 async def act(
     request: Request,
     prescription_id: uuid.UUID,
@@ -230,7 +230,7 @@ async def act(
     return redirect(f"/prescriptions/{prescription_id}?done={done}")
 
 
-@root_router.get("/prescriptions/{prescription_id}/pdf")
+@router.get("/prescriptions/{prescription_id}/pdf")
 async def prescription_pdf(
     prescription_id: uuid.UUID,
     actor: WebUser,

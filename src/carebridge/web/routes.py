@@ -1,5 +1,4 @@
-"""Public pages: the landing page and the offline API documentation. Also gathers page routers
-that app.py does not include by name (the role homes, scheduling, reviews)."""
+"""Public pages: the landing page and the offline API documentation."""
 
 from __future__ import annotations
 
@@ -9,10 +8,9 @@ from fastapi.responses import HTMLResponse
 from carebridge.platform.access import PUBLIC
 from carebridge.platform.errors import NotFound
 from carebridge.platform.runtime import Runtime
-from carebridge.web import home, reviews, scheduling
 from carebridge.web.templating import templates
 
-# Each route declares its caller: the public pages below say PUBLIC, included routers their own.
+# Each route declares its caller: these public pages say PUBLIC.
 router = APIRouter(include_in_schema=False)
 
 
@@ -30,8 +28,3 @@ async def api_docs(request: Request) -> HTMLResponse:
     return templates.TemplateResponse(
         request, "api_docs.html", {"openapi_url": request.app.openapi_url}
     )
-
-
-router.include_router(home.router)
-router.include_router(scheduling.router)
-router.include_router(reviews.router)

@@ -3,7 +3,7 @@ points). Anyone holding the paper may check it: the page says whether the prescr
 or cancelled, when it was issued and by which doctor, and nothing else: no patient, no
 diagnosis, no medication. An unknown code is a 404 page.
 
-Mounted at the root through ``registry.ROOT_ROUTER_MODULES`` (``root_router``).
+Mounted with the other pages through ``registry.PAGE_ROUTER_MODULES``.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from carebridge.platform.deps import Session
 from carebridge.prescriptions import service
 from carebridge.web.pages import render
 
-root_router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False)
 
 # The code is the whole credential of this page: keep it out of caches and referrers.
 _PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
-@root_router.get("/verify/{code}", dependencies=[PUBLIC])
+@router.get("/verify/{code}", dependencies=[PUBLIC])
 async def verify_page(request: Request, code: str, db: Session) -> Response:
     found = await service.verify(db, code[:64])
     response = render(
