@@ -8,8 +8,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 import psycopg
@@ -26,11 +24,22 @@ from carebridge.platform.embedded import EmbeddedPostgres
 from carebridge.platform.logging import configure_logging
 from carebridge.platform.migrate import upgrade
 from carebridge.platform.roles import ApplicationRole
-from tests.factories import serving
+from tests.factories.apps import serving
+from tests.factories.databases import admin_url, as_role, fresh_database
+from tests.factories.settings import ROOT, make_settings
 
-ROOT = Path(__file__).resolve().parent.parent
-pytest_plugins = ["tests.factories"]
-TEST_SECRET = "test-only-secret-key-0123456789abcdefghijklmnop"
+# The fixtures that test folders share: registered once, for every test (a folder's own
+# fixtures stay in its conftest). Their helpers are imported from tests.factories.
+pytest_plugins = [
+    "tests.factories.users",
+    "tests.factories.apps",
+    "tests.factories.directory",
+    "tests.factories.notifications",
+    "tests.factories.scheduling",
+    "tests.factories.payments",
+    "tests.factories.prescriptions",
+    "tests.factories.web",
+]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -54,30 +63,6 @@ def postgres_server_url() -> Iterator[str]:
     embedded.stop()
 
 
-def _admin_url(server_url: str) -> str:
-    return make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@contextmanager
-def fresh_database(server_url: str, template: str | None = None) -> Iterator[str]:
-    """A new database on the server (empty, or a copy of ``template``), as the server's admin,
-    dropped (``WITH (FORCE)``) afterwards."""
-    name = f"{template or 'carebridge_test'}_{uuid.uuid4().hex[:10]}"
-    admin = _admin_url(server_url)
-    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-    if template is not None:
-        create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(create)
-    try:
-        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-
-
 @pytest.fixture(scope="session")
 def application_role(postgres_server_url: str) -> Iterator[ApplicationRole]:
     """The role the application connects as in tests, like production's: it owns nothing, and
@@ -85,21 +70,15 @@ def application_role(postgres_server_url: str) -> Iterator[ApplicationRole]:
     sessions share, hence a name of its own; dropped at the end (after the databases that
     grant it anything, which are dropped first as fixtures that depend on it)."""
     role = ApplicationRole(f"carebridge_test_app_{uuid.uuid4().hex[:10]}", uuid.uuid4().hex)
-    with psycopg.connect(_admin_url(postgres_server_url), autocommit=True) as conn:
+    with psycopg.connect(admin_url(postgres_server_url), autocommit=True) as conn:
         conn.execute(
             sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
                 sql.Identifier(role.name), sql.Literal(role.password)
             )
         )
     yield role
-    with psycopg.connect(_admin_url(postgres_server_url), autocommit=True) as conn:
+    with psycopg.connect(admin_url(postgres_server_url), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role.name)))
-
-
-def as_role(url: str, role: ApplicationRole) -> str:
-    """``url`` with ``role``'s name and password."""
-    with_role = make_url(url).set(username=role.name, password=role.password)
-    return with_role.render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -150,20 +129,6 @@ async def fresh(fresh_url: str) -> AsyncIterator[Database]:
     engine = create_async_engine(make_url(fresh_url).set(drivername="postgresql+asyncpg"))
     yield Database(engine)
     await engine.dispose()
-
-
-def make_settings(tmp_dir: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "environment": "test",
-        "data_dir": tmp_dir,
-        "secret_key": TEST_SECRET,
-        "encryption_key": TEST_SECRET,
-        "in_process_worker": False,
-        "redis_url": None,
-        "_env_file": None,
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from carebridge.config import Settings
-from tests.conftest import TEST_SECRET
+from tests.factories.settings import TEST_SECRET
 
 
 def free_port() -> int:

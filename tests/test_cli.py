@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from carebridge.platform.embedded import EmbeddedPostgres
 from carebridge.platform.migrate import head_revision, upgrade
 from carebridge.platform.roles import ApplicationRole
-from tests.conftest import ROOT, TEST_SECRET, as_role
+from tests.factories.databases import as_role
+from tests.factories.settings import ROOT, TEST_SECRET
 from tests.helpers import carebridge, clean_env, free_port, running_server
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from carebridge.platform import registry
-from tests.conftest import ROOT
+from tests.factories.settings import ROOT
 
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
 

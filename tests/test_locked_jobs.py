@@ -30,27 +30,18 @@ from carebridge.platform.jobs import ROW_LOCKED, job_app
 from carebridge.platform.migrate import upgrade
 from carebridge.platform.registry import TASK_MODULES
 from carebridge.prescriptions.models import Prescription
-from tests.conftest import ROOT, fresh_database, make_settings
-from tests.directory.conftest import make_doctor  # noqa: F401 - the fixture
-from tests.helpers import kill, start_worker, worker_env
-from tests.payments.conftest import (
+from tests.factories.databases import fresh_database
+from tests.factories.payments import (
     SECRET_KEY,
     WEBHOOK_SECRET,
     FakeStripe,
     Held,
-    book_with,  # noqa: F401 - the fixture
     paid,
-    stripe_server,  # noqa: F401 - the fixture
     stripe_settings_for,
 )
-from tests.prescriptions.conftest import (  # noqa: F401 - the fixtures
-    Json,
-    MakeConsultation,
-    cleanup_jobs,
-    consultation,
-    issued,
-    write,
-)
+from tests.factories.prescriptions import Json, MakeConsultation
+from tests.factories.settings import ROOT, make_settings
+from tests.helpers import kill, start_worker, worker_env
 
 # The workers' settings: a worker silent for 2 s is taken for dead.
 HEARTBEATS = {
@@ -85,7 +76,7 @@ async def database(settings: Settings, migrated: None) -> AsyncIterator[Database
 
 
 @pytest.fixture
-def app(settings: Settings, database: Database, stripe_server: FakeStripe) -> FastAPI:  # noqa: F811
+def app(settings: Settings, database: Database, stripe_server: FakeStripe) -> FastAPI:
     return create_app(stripe_settings_for(settings, stripe_server), database=database)
 
 
@@ -107,10 +98,10 @@ def kit(
     client: httpx.AsyncClient,
     settings: Settings,
     database: Database,
-    stripe_server: FakeStripe,  # noqa: F811
-    consultation: MakeConsultation,  # noqa: F811
-    issued: Callable[..., Awaitable[Json]],  # noqa: F811
-    book_with: Callable[..., Awaitable[Held]],  # noqa: F811
+    stripe_server: FakeStripe,
+    consultation: MakeConsultation,
+    issued: Callable[..., Awaitable[Json]],
+    book_with: Callable[..., Awaitable[Held]],
 ) -> Kit:
     env = worker_env(
         settings,

@@ -43,10 +43,9 @@ from carebridge.platform.db import Database
 from carebridge.platform.jobs import job_app
 from carebridge.platform.problems import PROBLEM_MEDIA_TYPE
 from carebridge.scheduling.models import Appointment
-from tests.conftest import make_settings
-from tests.directory.conftest import make_doctor  # noqa: F401 - the fixture
 from tests.factories import PASSWORD, MakeUser, TokenFor
-from tests.scheduling.conftest import next_weekday, scheduled_doctor  # noqa: F401
+from tests.factories.scheduling import next_weekday
+from tests.factories.settings import make_settings
 
 Json = dict[str, Any]
 Location = tuple[str | int, ...]  # ("body", "lines", 0, "name"), ("query", "from"), ...
@@ -238,7 +237,7 @@ async def world(
     database: Database,
     make_user: MakeUser,
     token_for: TokenFor,
-    scheduled_doctor: Any,  # noqa: F811 - the imported fixture
+    scheduled_doctor: Any,
 ) -> World:
     doctor, doctor_headers = await scheduled_doctor()
     patient, admin, nurse = [

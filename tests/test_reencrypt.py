@@ -28,7 +28,7 @@ from carebridge.platform.reencrypt import Failure, load_sealed_columns, reencryp
 from carebridge.platform.registry import load_models
 from carebridge.prescriptions.models import Prescription
 from carebridge.scheduling.models import Appointment
-from tests.conftest import TEST_SECRET
+from tests.factories.settings import TEST_SECRET
 
 KEY_A = "rotation-test-key-A-0123456789abcdefghijklmn"
 KEY_B = "rotation-test-key-B-0123456789abcdefghijklmn"

@@ -27,16 +27,10 @@ from carebridge.platform.db import Database
 from carebridge.platform.reencrypt import load_sealed_columns
 from carebridge.platform.registry import load_models
 from carebridge.scheduling.sealed import REASON as SCHEDULING_REASON
-from tests.directory.conftest import make_doctor  # noqa: F401 - a fixture
 from tests.factories import PASSWORD, Headers, MakeUser, SignIn, TokenFor
-from tests.prescriptions.conftest import (  # noqa: F401 - fixtures
-    MakeConsultation,
-    cleanup_jobs,
-    consultation,
-    write,
-)
-from tests.scheduling.conftest import next_weekday, scheduled_doctor  # noqa: F401 - a fixture
-from tests.web.test_account_pages import csrf, sign_in_browser
+from tests.factories.prescriptions import MakeConsultation
+from tests.factories.scheduling import next_weekday
+from tests.factories.web import csrf, sign_in_browser
 
 HTML = {"accept": "text/html"}
 
@@ -205,9 +199,9 @@ def world(
     make_user: MakeUser,
     token_for: TokenFor,
     sign_in: SignIn,
-    scheduled_doctor: Callable[..., Awaitable[Any]],  # noqa: F811 - the imported fixture
-    consultation: MakeConsultation,  # noqa: F811 - the imported fixture
-    write: Callable[..., Awaitable[dict[str, Any]]],  # noqa: F811 - the imported fixture
+    scheduled_doctor: Callable[..., Awaitable[Any]],
+    consultation: MakeConsultation,
+    write: Callable[..., Awaitable[dict[str, Any]]],
 ) -> World:
     return World(
         client, database, make_user, token_for, sign_in, scheduled_doctor, consultation, write

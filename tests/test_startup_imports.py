@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.factories.settings import ROOT
 
 # Each is a tenth of a second of start-up or more, for something a request may never need.
 ON_FIRST_USE = (

@@ -33,7 +33,7 @@ from carebridge.compliance.models import AuditEvent
 from carebridge.config import Settings
 from carebridge.platform.db import Database
 from tests.factories import PASSWORD, Headers, MakeUser, TokenFor
-from tests.web.test_account_pages import csrf
+from tests.factories.web import csrf
 
 LOGIN = "/api/v1/auth/login"
 NEW_PASSWORD = "harbor-cinnamon-glacier-58"

@@ -20,8 +20,8 @@ from carebridge.accounts.tokens import KeyStore, rotate_signing_key
 from carebridge.app import create_app
 from carebridge.platform.context import SYSTEM
 from carebridge.platform.db import Database
-from tests.conftest import make_settings
-from tests.factories import _HASH, PASSWORD
+from tests.factories import PASSWORD, PASSWORD_HASH
+from tests.factories.settings import make_settings
 
 PER_PROCESS = 4
 ME = "/api/v1/me"
@@ -53,7 +53,7 @@ async def add_patients(database: Database, count: int) -> list[User]:
                 name=f"First {n}",
                 role=Role.patient,
                 status=UserStatus.active,
-                password_hash=_HASH,
+                password_hash=PASSWORD_HASH,
             )
             for n in range(count)
         ]

@@ -16,8 +16,8 @@ from carebridge.accounts.service import create_admin
 from carebridge.platform.db import Database
 from carebridge.platform.errors import Invalid
 from carebridge.platform.migrate import upgrade
-from tests.conftest import fresh_database
 from tests.factories import PASSWORD, MakeUser
+from tests.factories.databases import fresh_database
 
 
 async def test_the_command_line_refuses_a_blank_admin_name(database: Database) -> None:

@@ -1,8 +1,6 @@
 """A session started from a device the account has not used before sends a security email: not
 on the account's first sign-in, not on a token refresh, not for a device already seen."""
 
-# ruff: noqa: F811 - tests take the imported fixtures as parameters
-
 from __future__ import annotations
 
 import re
@@ -18,14 +16,9 @@ from carebridge.notifications.models import Notification
 from carebridge.platform.context import RequestContext
 from carebridge.platform.crypto import Keyring
 from carebridge.platform.db import Database
-from tests.factories import PASSWORD, MakeUser, jobs, work  # noqa: F401 - the fixture
-from tests.notifications.conftest import (  # noqa: F401 - fixtures
-    SmtpSink,
-    mail_settings,
-    plain_text,
-    smtp,
-)
-from tests.web.test_account_pages import sign_in_browser
+from tests.factories import PASSWORD, MakeUser, work
+from tests.factories.notifications import SmtpSink, plain_text
+from tests.factories.web import sign_in_browser
 
 FIREFOX = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 FIREFOX_NEWER = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:131.0) Gecko/20100101 Firefox/131.0"

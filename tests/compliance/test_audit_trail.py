@@ -2,8 +2,6 @@
 action (or its beginning), object and time, newest first in pages; only administrators may, and
 each search is itself on the trail."""
 
-# ruff: noqa: F811 - tests take imported fixtures as parameters
-
 from __future__ import annotations
 
 import re
@@ -19,8 +17,7 @@ from carebridge.accounts.models import Role, User
 from carebridge.compliance.models import AuditEvent
 from carebridge.platform.db import Database
 from tests.factories import MakeUser, SignIn
-from tests.web.test_account_pages import sign_in_browser
-from tests.web.test_scheduling_pages import Browser, browser  # noqa: F401 - the fixture
+from tests.factories.web import Browser, sign_in_browser
 
 API = "/api/v1/admin/audit-events"
 HTML = {"accept": "text/html"}

@@ -10,9 +10,8 @@ from sqlalchemy import select
 from carebridge.accounts.models import Role, UserStatus
 from carebridge.compliance.models import AuditEvent
 from carebridge.platform.db import Database
-from tests.directory.conftest import MakeDoctor, tag
-from tests.directory.test_profiles import DOCTOR, GOOD_DOCTOR
 from tests.factories import SignIn
+from tests.factories.directory import DOCTOR, GOOD_DOCTOR, MakeDoctor, tag
 
 QUEUE = "/api/v1/admin/doctors"
 

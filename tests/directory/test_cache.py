@@ -18,9 +18,8 @@ from carebridge.directory.models import DoctorProfile
 from carebridge.directory.service import NAMESPACE, listing_changed
 from carebridge.platform.cache import Cache, MemoryBackend, RedisBackend, cache_of
 from carebridge.platform.db import Database
-from tests.directory.conftest import MakeDoctor, tag
-from tests.directory.test_profiles import DOCTOR, GOOD_DOCTOR
 from tests.factories import SignIn
+from tests.factories.directory import DOCTOR, GOOD_DOCTOR, MakeDoctor, tag
 
 
 async def found(client: httpx.AsyncClient, word: str, **params: object) -> list[str]:

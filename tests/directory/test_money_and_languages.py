@@ -17,10 +17,10 @@ from carebridge.app import create_app
 from carebridge.config import Settings
 from carebridge.platform.db import Database
 from carebridge.platform.migrate import MigrationRefused, upgrade
-from tests.conftest import fresh_database
-from tests.directory.conftest import MakeDoctor, tag
 from tests.factories import SignIn, serving
-from tests.web.test_account_pages import csrf, sign_in_browser
+from tests.factories.databases import fresh_database
+from tests.factories.directory import MakeDoctor, tag
+from tests.factories.web import csrf, sign_in_browser
 
 DOCTOR = "/api/v1/doctors/me/profile"
 

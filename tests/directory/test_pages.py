@@ -8,9 +8,9 @@ import re
 import httpx
 
 from carebridge.accounts.models import Role, UserStatus
-from tests.directory.conftest import MakeDoctor, tag
 from tests.factories import MakeUser
-from tests.web.test_account_pages import csrf, sign_in_browser
+from tests.factories.directory import MakeDoctor, tag
+from tests.factories.web import csrf, sign_in_browser
 
 
 class TestSearchPages:

@@ -18,25 +18,11 @@ from carebridge.platform.context import SYSTEM
 from carebridge.platform.crypto import Keyring
 from carebridge.platform.db import Database
 from carebridge.platform.errors import NotFound
-from tests.directory.conftest import tag
 from tests.factories import SignIn
+from tests.factories.directory import DOCTOR, GOOD_DOCTOR, tag
 
-DOCTOR = "/api/v1/doctors/me/profile"
 NURSE = "/api/v1/nurses/me/profile"
 PATIENT = "/api/v1/patients/me/profile"
-
-GOOD_DOCTOR = {
-    "specialties": ["cardiology", "internal-medicine"],
-    "bio": "Heart rhythm problems and blood pressure.",
-    "languages": ["en", "ES"],
-    "years_of_experience": 12,
-    "consultation_fee": 6000,
-    "currency": "eur",
-    "license_number": "DE-12345",
-    "clinic_address": "Hauptstrasse 1, Berlin",
-    "photo_url": "https://cdn.clinic.example/rivera.jpg",
-    "time_zone": "Europe/Berlin",
-}
 
 
 async def refused(client: httpx.AsyncClient, sign_in: SignIn, url: str, allowed: Role) -> None:

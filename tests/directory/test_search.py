@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from carebridge.accounts.models import UserStatus
 from carebridge.platform.db import Database
-from tests.directory.conftest import MakeDoctor, tag
+from tests.factories.directory import MakeDoctor, tag
 
 
 async def search(client: httpx.AsyncClient, **params: object) -> list[dict[str, object]]:

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, ViewportSize, async_playwright
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from carebridge.accounts.models import User
+from carebridge.accounts.models import Role, User, UserStatus
 from carebridge.config import Settings
+from carebridge.directory.models import DoctorProfile
 from carebridge.platform.db import Database
-from tests.conftest import ROOT, TEST_SECRET
 from tests.e2e.world import PHONE, Browse, World, browsing, build_world, remove_world
-from tests.helpers import clean_env, running_server
+from tests.factories.live import LiveServer, clean_up, mark_browser_tests, server_env
+from tests.factories.settings import ROOT
+from tests.factories.users import PASSWORD_HASH
+from tests.helpers import running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
-E2E_DIR = Path(__file__).resolve().parent
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -33,50 +36,8 @@ CHROMIUM_ARGS = [
 ]
 
 
-async def clean_up(database: Database, remove: Callable[[AsyncSession], Awaitable[None]]) -> None:
-    """Remove a test's committed rows. The live server's worker may still be working on them
-    (a delivery, a presence sweep), so a deadlock with it is retried."""
-    for attempt in range(1, 4):
-        try:
-            async with database.transaction() as db:
-                await remove(db)
-            return
-        except DBAPIError as error:
-            if "deadlock detected" not in str(error.orig) or attempt == 3:
-                raise
-            await asyncio.sleep(0.2 * attempt)
-
-
-class LiveServer(str):
-    """The server's base URL, which also knows its data dir (where its emails are written)."""
-
-    data_dir: Path
-
-    def __new__(cls, url: str, data_dir: Path) -> LiveServer:
-        server = super().__new__(cls, url)
-        server.data_dir = data_dir
-        return server
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # The hook sees every collected item of the session, not only this folder's: mark ours.
-    for item in items:
-        if item.path.is_relative_to(E2E_DIR):
-            item.add_marker(pytest.mark.e2e)
-
-
-def server_env(database_url: str, data_dir: Path, **values: str) -> dict[str, str]:
-    """The environment of a live server connected as the application's role, like a production
-    server (the database's owner has migrated it: ``owner_engine``), plus ``values``."""
-    return clean_env(
-        CAREBRIDGE_ENVIRONMENT="test",
-        CAREBRIDGE_DATABASE_URL=database_url,
-        CAREBRIDGE_DATA_DIR=str(data_dir),
-        # Processes that share a database share its keys (signing keys are encrypted with them).
-        CAREBRIDGE_SECRET_KEY=TEST_SECRET,
-        CAREBRIDGE_ENCRYPTION_KEY=TEST_SECRET,
-        **values,
-    )
+    mark_browser_tests(items)
 
 
 # Package scope: the server (and its worker on the notifications queue) stops when the browser
@@ -141,3 +102,36 @@ def browse(browser: Browser, live_server: LiveServer, settings: Settings) -> Bro
         return browsing(browser, live_server, settings, user, viewport, javascript=javascript)
 
     return open_page
+
+
+@pytest.fixture
+async def doctor_and_patient(settings: Settings) -> AsyncIterator[tuple[User, User]]:
+    database = Database.from_settings(settings)
+    now = datetime.now(UTC)
+    tag = uuid.uuid4().hex[:6]
+    async with database.transaction() as db:
+        doctor = User(
+            email=f"dr-live-{tag}@example.org",
+            name=f"Dr. Live {tag}",
+            role=Role.doctor,
+            status=UserStatus.active,
+            password_hash=PASSWORD_HASH,
+            approved_at=now,
+        )
+        patient = User(
+            email=f"pt-live-{tag}@example.org",
+            name="Pat Live",
+            role=Role.patient,
+            status=UserStatus.active,
+            password_hash=PASSWORD_HASH,
+        )
+        db.add_all([doctor, patient])
+        await db.flush()
+        db.add(DoctorProfile(user_id=doctor.id, verified_at=now, bio="Family doctor."))
+    yield doctor, patient
+
+    async def remove(db: AsyncSession) -> None:
+        await db.execute(delete(User).where(User.id.in_([doctor.id, patient.id])))
+
+    await clean_up(database, remove)
+    await database.dispose()

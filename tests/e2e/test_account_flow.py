@@ -12,8 +12,8 @@ from pathlib import Path
 import pyotp
 from playwright.async_api import Browser, ConsoleMessage, Page
 
-from tests.e2e.conftest import LiveServer
-from tests.notifications.conftest import plain_text
+from tests.factories.live import LiveServer
+from tests.factories.notifications import plain_text
 
 PASSWORD = "tidal-compass-meadow-84"
 

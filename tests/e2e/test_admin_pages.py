@@ -19,9 +19,7 @@ from carebridge.accounts.models import Role, User
 from carebridge.config import Settings
 from carebridge.notifications.models import Delivery, Notification
 from carebridge.platform.db import Database
-from tests.e2e.conftest import LiveServer, clean_up
-from tests.e2e.test_booking import _user
-from tests.e2e.test_presence_live import signed_in
+from tests.factories.live import LiveServer, clean_up, new_user, signed_in
 
 
 @dataclass
@@ -37,8 +35,8 @@ async def office(settings: Settings) -> AsyncIterator[Office]:
     """An administrator, and a patient whose reminder email gave up (a dead delivery)."""
     database = Database.from_settings(settings)
     tag = uuid.uuid4().hex[:6]
-    admin = _user(tag, Role.admin, "Ada Admin", "UTC")
-    patient = _user(tag, Role.patient, "Pia Patient", "UTC")
+    admin = new_user(tag, Role.admin, "Ada Admin", "UTC")
+    patient = new_user(tag, Role.patient, "Pia Patient", "UTC")
     async with database.transaction() as db:
         db.add_all([admin, patient])
         await db.flush()

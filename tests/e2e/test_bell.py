@@ -13,8 +13,8 @@ from carebridge.accounts.models import Role, User, UserStatus
 from carebridge.config import Settings
 from carebridge.notifications.service import notify
 from carebridge.platform.db import Database
-from tests.e2e.conftest import LiveServer
-from tests.factories import _HASH, PASSWORD
+from tests.factories import PASSWORD, PASSWORD_HASH
+from tests.factories.live import LiveServer
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ async def committed_user(settings: Settings) -> AsyncIterator[tuple[Database, Us
             name="Bell Tester",
             role=Role.patient,
             status=UserStatus.active,
-            password_hash=_HASH,
+            password_hash=PASSWORD_HASH,
         )
         db.add(user)
     yield database, user

@@ -23,9 +23,7 @@ from carebridge.platform.db import Database
 from carebridge.scheduling import schedules
 from carebridge.scheduling.models import Appointment
 from carebridge.scheduling.schemas import ScheduleIn
-from tests.e2e.conftest import LiveServer
-from tests.e2e.test_presence_live import signed_in
-from tests.factories import _HASH
+from tests.factories.live import LiveServer, new_user, signed_in
 
 
 @dataclass
@@ -35,26 +33,14 @@ class People:
     second: User
 
 
-def _user(tag: str, role: Role, name: str, zone: str) -> User:
-    return User(
-        email=f"{role}-{name.split()[0].lower()}-{tag}@example.org",
-        name=name,
-        role=role,
-        status=UserStatus.active,
-        password_hash=_HASH,
-        approved_at=datetime.now(UTC) if role == Role.doctor else None,
-        time_zone=zone,
-    )
-
-
 @pytest.fixture
 async def people(settings: Settings) -> AsyncIterator[People]:
     """A doctor in Berlin open every day (bookable at once), two patients in New York."""
     database = Database.from_settings(settings)
     tag = uuid.uuid4().hex[:6]
-    doctor = _user(tag, Role.doctor, f"Dr. Booking {tag}", "Europe/Berlin")
-    first = _user(tag, Role.patient, "Ada First", "America/New_York")
-    second = _user(tag, Role.patient, "Ben Second", "America/New_York")
+    doctor = new_user(tag, Role.doctor, f"Dr. Booking {tag}", "Europe/Berlin")
+    first = new_user(tag, Role.patient, "Ada First", "America/New_York")
+    second = new_user(tag, Role.patient, "Ben Second", "America/New_York")
     async with database.transaction() as db:
         db.add_all([doctor, first, second])
         await db.flush()

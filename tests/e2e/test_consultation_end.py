@@ -23,9 +23,7 @@ from carebridge.platform.db import Database
 from carebridge.prescriptions.models import Prescription
 from carebridge.reviews.models import Review
 from carebridge.scheduling.models import Appointment
-from tests.e2e.conftest import LiveServer
-from tests.e2e.test_booking import _user
-from tests.e2e.test_presence_live import signed_in
+from tests.factories.live import LiveServer, new_user, signed_in
 
 
 @dataclass
@@ -40,8 +38,8 @@ async def visit(settings: Settings) -> AsyncIterator[Visit]:
     """A verified doctor and a patient whose video consultation ended an hour ago."""
     database = Database.from_settings(settings)
     tag = uuid.uuid4().hex[:6]
-    doctor = _user(tag, Role.doctor, f"Dr. Clara Ende {tag}", "Europe/Berlin")
-    patient = _user(tag, Role.patient, "Paul Kranke", "Europe/Berlin")
+    doctor = new_user(tag, Role.doctor, f"Dr. Clara Ende {tag}", "Europe/Berlin")
+    patient = new_user(tag, Role.patient, "Paul Kranke", "Europe/Berlin")
     started = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     async with database.transaction() as db:
         db.add_all([doctor, patient])

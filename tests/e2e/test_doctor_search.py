@@ -16,8 +16,7 @@ from carebridge.accounts.models import Role, User
 from carebridge.config import Settings
 from carebridge.directory.models import DoctorProfile
 from carebridge.platform.db import Database
-from tests.e2e.conftest import LiveServer, clean_up
-from tests.e2e.test_booking import _user
+from tests.factories.live import LiveServer, clean_up, new_user
 
 
 @pytest.fixture
@@ -26,7 +25,7 @@ async def two_doctors(settings: Settings) -> AsyncIterator[str]:
     database = Database.from_settings(settings)
     word = "zq" + uuid.uuid4().hex[:10]
     users = [
-        _user(f"{word}-{name.lower()}", Role.doctor, f"Dr. {name} {word}", "Europe/Berlin")
+        new_user(f"{word}-{name.lower()}", Role.doctor, f"Dr. {name} {word}", "Europe/Berlin")
         for name in ("Cheap", "Dear")
     ]
     async with database.transaction() as db:

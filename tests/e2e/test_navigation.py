@@ -14,9 +14,8 @@ from sqlalchemy import update
 from carebridge.config import Settings
 from carebridge.directory.models import DoctorProfile
 from carebridge.platform.db import Database
-from tests.e2e.conftest import LiveServer
-from tests.e2e.test_presence_live import signed_in
 from tests.e2e.world import DESKTOP, Browse, World
+from tests.factories.live import LiveServer, signed_in
 
 
 async def test_each_role_lands_on_its_home_after_signing_in(

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from carebridge.accounts.models import Role, User, UserStatus
 from carebridge.config import Settings
 from carebridge.platform.db import Database
-from tests.e2e.conftest import clean_up, server_env
-from tests.factories import _HASH, PASSWORD
+from tests.factories import PASSWORD, PASSWORD_HASH
+from tests.factories.live import clean_up, server_env
 from tests.helpers import running_server
 
 
@@ -41,7 +41,7 @@ async def patient(settings: Settings) -> AsyncIterator[User]:
             name="Pat Port",
             role=Role.patient,
             status=UserStatus.active,
-            password_hash=_HASH,
+            password_hash=PASSWORD_HASH,
         )
         db.add(user)
     yield user

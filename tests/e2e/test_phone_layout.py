@@ -18,9 +18,9 @@ from playwright.async_api import Page, expect
 
 from carebridge.accounts.models import User
 from carebridge.app import create_app
-from tests.conftest import make_settings
-from tests.e2e.conftest import LiveServer
 from tests.e2e.world import DESKTOP, PHONE, Browse, World
+from tests.factories.live import LiveServer
+from tests.factories.settings import make_settings
 
 _APP = create_app(
     make_settings(Path(tempfile.mkdtemp()), database_url="postgresql://unused@localhost/none")

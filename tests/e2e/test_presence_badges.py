@@ -13,9 +13,8 @@ import httpx
 from playwright.async_api import Browser, Locator, Page, WebSocket, expect
 
 from carebridge.accounts.models import User
-from tests.e2e.conftest import LiveServer
-from tests.e2e.test_presence_live import doctor_and_patient, signed_in  # noqa: F401 - fixture
 from tests.factories import PASSWORD
+from tests.factories.live import LiveServer, signed_in
 
 
 def connected(page: Page) -> asyncio.Event:
@@ -63,7 +62,7 @@ async def open_live(page: Page, url: str) -> None:
 async def test_every_status_badge_follows_the_doctor_without_a_reload(
     browser: Browser,
     live_server: LiveServer,
-    doctor_and_patient: tuple[User, User],  # noqa: F811 - the imported fixture
+    doctor_and_patient: tuple[User, User],
     artifacts: Path,
 ) -> None:
     doctor, patient = doctor_and_patient

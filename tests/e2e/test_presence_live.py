@@ -3,65 +3,10 @@ reload; the patient followed the doctor, so the bell shows the notification too.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from playwright.async_api import Browser, expect
 
-import pytest
-from playwright.async_api import Browser, BrowserContext, Page, expect
-from sqlalchemy import delete
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from carebridge.accounts.models import Role, User, UserStatus
-from carebridge.config import Settings
-from carebridge.directory.models import DoctorProfile
-from carebridge.platform.db import Database
-from tests.e2e.conftest import LiveServer, clean_up
-from tests.factories import _HASH, PASSWORD
-
-
-@pytest.fixture
-async def doctor_and_patient(settings: Settings) -> AsyncIterator[tuple[User, User]]:
-    database = Database.from_settings(settings)
-    now = datetime.now(UTC)
-    tag = uuid.uuid4().hex[:6]
-    async with database.transaction() as db:
-        doctor = User(
-            email=f"dr-live-{tag}@example.org",
-            name=f"Dr. Live {tag}",
-            role=Role.doctor,
-            status=UserStatus.active,
-            password_hash=_HASH,
-            approved_at=now,
-        )
-        patient = User(
-            email=f"pt-live-{tag}@example.org",
-            name="Pat Live",
-            role=Role.patient,
-            status=UserStatus.active,
-            password_hash=_HASH,
-        )
-        db.add_all([doctor, patient])
-        await db.flush()
-        db.add(DoctorProfile(user_id=doctor.id, verified_at=now, bio="Family doctor."))
-    yield doctor, patient
-
-    async def remove(db: AsyncSession) -> None:
-        await db.execute(delete(User).where(User.id.in_([doctor.id, patient.id])))
-
-    await clean_up(database, remove)
-    await database.dispose()
-
-
-async def signed_in(browser: Browser, server: str, user: User) -> tuple[BrowserContext, Page]:
-    context = await browser.new_context()
-    page = await context.new_page()
-    await page.goto(server + "/signin")
-    await page.fill("input[name=email]", user.email)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("#signin-submit")
-    await page.wait_for_url("**/home")
-    return context, page
+from carebridge.accounts.models import User
+from tests.factories.live import LiveServer, signed_in
 
 
 async def test_doctor_online_appears_live_and_followers_are_told(

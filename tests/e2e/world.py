@@ -27,7 +27,7 @@ from carebridge.scheduling import schedules
 from carebridge.scheduling.models import Appointment
 from carebridge.scheduling.schemas import ScheduleIn
 from carebridge.web.session import SESSION_COOKIE, start_web_session
-from tests.factories import _HASH
+from tests.factories import PASSWORD_HASH
 
 PHONE: ViewportSize = {"width": 390, "height": 844}
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
@@ -64,14 +64,14 @@ class World:
         }
 
 
-def _user(tag: str, role: Role, name: str, zone: str, *, approved: bool = True) -> User:
+def new_user(tag: str, role: Role, name: str, zone: str, *, approved: bool = True) -> User:
     now = datetime.now(UTC)
     return User(
         email=f"{role}-{name.split()[-1].lower()}-{tag}@example.org",
         name=name,
         role=role,
         status=UserStatus.active if approved else UserStatus.pending,
-        password_hash=_HASH,
+        password_hash=PASSWORD_HASH,
         approved_at=now if approved and role in (Role.doctor, Role.nurse) else None,
         email_verified_at=now,
         time_zone=zone,
@@ -134,11 +134,11 @@ def _appointments(doctor: User, patient: User, zone: str) -> dict[str, Appointme
 async def build_world(db: AsyncSession) -> World:
     tag = uuid.uuid4().hex[:6]
     zone = midday_zone(datetime.now(UTC))
-    doctor = _user(tag, Role.doctor, f"Dr. Amal World{tag}", zone)
-    patient = _user(tag, Role.patient, f"Pat Worldpatient{tag}", zone)
-    pending = _user(tag, Role.doctor, f"Dr. Ines Waiting{tag}", zone, approved=False)
-    nurse = _user(tag, Role.nurse, f"Nia Nurse{tag}", zone)
-    admin = _user(tag, Role.admin, f"Ada Admin{tag}", zone)
+    doctor = new_user(tag, Role.doctor, f"Dr. Amal World{tag}", zone)
+    patient = new_user(tag, Role.patient, f"Pat Worldpatient{tag}", zone)
+    pending = new_user(tag, Role.doctor, f"Dr. Ines Waiting{tag}", zone, approved=False)
+    nurse = new_user(tag, Role.nurse, f"Nia Nurse{tag}", zone)
+    admin = new_user(tag, Role.admin, f"Ada Admin{tag}", zone)
     db.add_all([doctor, patient, pending, nurse, admin])
     await db.flush()
     db.add(

@@ -1,8 +1,6 @@
 """The deliveries page: an administrator filters deliveries by state and channel and sends a dead
 one again, through the same service as the admin API."""
 
-# ruff: noqa: F811 - tests take imported fixtures as parameters
-
 from __future__ import annotations
 
 import re
@@ -17,8 +15,7 @@ from carebridge.notifications.models import Channel, Delivery, DeliveryStatus
 from carebridge.notifications.service import notify
 from carebridge.platform.db import Database
 from tests.factories import MakeUser
-from tests.web.test_account_pages import csrf, sign_in_browser
-from tests.web.test_scheduling_pages import Browser, browser  # noqa: F401 - the fixture
+from tests.factories.web import Browser, csrf, sign_in_browser
 
 HTML = {"accept": "text/html"}
 

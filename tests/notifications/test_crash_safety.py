@@ -18,8 +18,8 @@ from carebridge.notifications.models import Channel, Delivery, DeliveryStatus, N
 from carebridge.notifications.service import notify_many
 from carebridge.notifications.tasks import sweep_task
 from carebridge.platform.db import Database
+from tests.factories.notifications import SmtpSink
 from tests.helpers import kill, start_worker, worker_env
-from tests.notifications.conftest import SmtpSink
 
 COUNT = 1000
 

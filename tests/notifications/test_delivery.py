@@ -13,8 +13,8 @@ from carebridge.notifications.delivery import due_deliveries
 from carebridge.notifications.models import Channel, Delivery, DeliveryStatus
 from carebridge.notifications.service import notify
 from carebridge.platform.db import Database
-from tests.factories import MakeUser, SignIn, wait_until
-from tests.notifications.conftest import SmtpSink, queued, work
+from tests.factories import MakeUser, SignIn, wait_until, work
+from tests.factories.notifications import SmtpSink, queued
 
 
 async def email_delivery(database: Database, notification_id: uuid.UUID) -> Delivery:

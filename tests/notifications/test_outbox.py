@@ -20,7 +20,7 @@ from carebridge.notifications.service import notify, notify_many
 from carebridge.platform.db import Database
 from carebridge.platform.events import listen
 from tests.factories import MakeUser, SignIn
-from tests.notifications.conftest import queued
+from tests.factories.notifications import queued
 
 
 async def deliveries(database: Database, notification_id: uuid.UUID) -> dict[str, Delivery]:

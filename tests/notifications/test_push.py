@@ -21,8 +21,7 @@ from carebridge.notifications.kinds import Kind, register_kind
 from carebridge.notifications.models import Channel, Delivery, DeliveryStatus, PushSubscription
 from carebridge.notifications.service import notify
 from carebridge.platform.db import Database
-from tests.factories import SignIn
-from tests.notifications.conftest import work
+from tests.factories import SignIn, work
 
 PUSHED = register_kind(
     Kind("test_push", "Test pushes", defaults=frozenset({Channel.in_app, Channel.push}))

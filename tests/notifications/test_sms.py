@@ -22,8 +22,7 @@ from carebridge.notifications.models import Channel, Delivery, DeliveryStatus
 from carebridge.notifications.service import notify
 from carebridge.platform.db import Database
 from carebridge.platform.sms import fit, twilio_signature
-from tests.factories import MakeUser, wait_until
-from tests.notifications.conftest import work
+from tests.factories import MakeUser, wait_until, work
 
 SID, TOKEN = "AC0123456789abcdef", "twilio-test-token"
 REMINDER = register_kind(

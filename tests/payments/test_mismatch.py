@@ -18,8 +18,8 @@ from carebridge.config import Settings
 from carebridge.notifications.models import Notification
 from carebridge.platform.db import Database
 from tests.factories import MakeUser, serving, work
-from tests.notifications.conftest import SmtpSink, smtp  # noqa: F401 - the fixture
-from tests.payments.conftest import (
+from tests.factories.notifications import SmtpSink
+from tests.factories.payments import (
     BookWith,
     FakeStripe,
     HoldFor,
@@ -47,7 +47,7 @@ HELD = ("pending_payment", "requires_payment")
 def stripe_settings(
     settings: Settings,
     stripe_server: FakeStripe,
-    smtp: tuple[SmtpSink, int],  # noqa: F811 - the imported fixture
+    smtp: tuple[SmtpSink, int],
 ) -> Settings:
     """A clinic in Canada (fees in CAD), paid through the local Stripe; email through the local
     SMTP server."""
@@ -88,7 +88,7 @@ async def test_an_event_that_does_not_match_leaves_the_booking_unpaid_and_alerts
     make_user: MakeUser,
     database: Database,
     stripe_settings: Settings,
-    smtp: tuple[SmtpSink, int],  # noqa: F811 - the imported fixture
+    smtp: tuple[SmtpSink, int],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     admin = await make_user(Role.admin)

@@ -28,13 +28,12 @@ from carebridge.platform.db import Database
 from carebridge.platform.passwords import hash_password
 from carebridge.scheduling.models import Appointment
 from carebridge.scheduling.tasks import release_lapsed_holds
-from tests.factories import MakeUser, work
-from tests.payments.conftest import (
+from tests.factories import MakeUser, TokenFor, work
+from tests.factories.payments import (
     WEBHOOK_SECRET,
     FakeStripe,
     Held,
     HoldFor,
-    TokenFor,
     clear_jobs,
     event_body,
     failed_intent,

@@ -9,7 +9,7 @@ from pydantic import SecretStr
 
 from carebridge.config import Settings
 from carebridge.platform.crypto import DecryptionError, Keyring
-from tests.conftest import make_settings
+from tests.factories.settings import make_settings
 
 KEY_A = "a-first-encryption-key-0123456789abcdefghij"
 KEY_B = "b-second-encryption-key-0123456789abcdefghij"

@@ -7,7 +7,7 @@ import pytest
 
 from carebridge.app import create_app
 from carebridge.config import Settings
-from tests.conftest import make_settings
+from tests.factories.settings import make_settings
 
 
 async def test_live_answers_without_touching_dependencies(client: httpx.AsyncClient) -> None:

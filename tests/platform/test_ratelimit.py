@@ -8,7 +8,7 @@ import pytest
 
 from carebridge.platform.errors import RateLimited
 from carebridge.platform.ratelimit import RateLimiter
-from tests.conftest import make_settings
+from tests.factories.settings import make_settings
 
 
 async def exhaust(limiter: RateLimiter, key: str, allowed: int) -> None:

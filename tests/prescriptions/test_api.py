@@ -13,7 +13,8 @@ from carebridge.accounts.models import Role
 from carebridge.compliance.models import AuditEvent
 from carebridge.notifications.models import Notification
 from carebridge.platform.db import Database
-from tests.prescriptions.conftest import CANARY, MakeConsultation, Person, body
+from tests.factories import Person
+from tests.factories.prescriptions import CANARY, MakeConsultation, body
 
 Json = dict[str, Any]
 Make = Callable[..., Awaitable[Json]]

@@ -16,7 +16,7 @@ from carebridge.config import Settings
 from carebridge.platform.crypto import DecryptionError, Keyring
 from carebridge.platform.db import Database
 from carebridge.prescriptions.sealed import DIAGNOSIS
-from tests.prescriptions.conftest import CANARY, MakeConsultation
+from tests.factories.prescriptions import CANARY, MakeConsultation
 
 Json = dict[str, Any]
 Make = Callable[..., Awaitable[Json]]

@@ -11,8 +11,8 @@ import pytest
 from fastapi import FastAPI
 
 from carebridge.accounts.models import User
-from tests.prescriptions.conftest import CANARY, MakeConsultation
-from tests.web.test_account_pages import csrf, sign_in_browser
+from tests.factories.prescriptions import CANARY, MakeConsultation
+from tests.factories.web import csrf, sign_in_browser
 
 HTML = {"accept": "text/html"}
 Browser = Callable[[User], Awaitable[httpx.AsyncClient]]

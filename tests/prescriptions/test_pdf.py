@@ -20,8 +20,8 @@ from carebridge.platform.db import Database
 from carebridge.platform.storage import storage_for
 from carebridge.prescriptions import documents, tasks
 from carebridge.prescriptions.models import Prescription
-from tests.factories import work
-from tests.prescriptions.conftest import CANARY, MakeConsultation, Person
+from tests.factories import Person, work
+from tests.factories.prescriptions import CANARY, MakeConsultation
 
 Json = dict[str, Any]
 Make = Callable[..., Awaitable[Json]]

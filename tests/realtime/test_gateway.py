@@ -16,8 +16,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from carebridge.accounts.models import RealtimeTicket
 from carebridge.platform.events import publish
 from carebridge.platform.realtime.gateway import origin_allowed
-from tests.conftest import make_settings
-from tests.realtime.conftest import Live, Serve, next_frame, subscribe
+from tests.factories.realtime import Live, Serve, next_frame, subscribe
+from tests.factories.settings import make_settings
 
 
 async def refused_status(live: Live, ticket: str, origin: str | None = None) -> int:

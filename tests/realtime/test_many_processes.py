@@ -18,10 +18,10 @@ from websockets.asyncio.client import connect
 from carebridge.accounts.models import Role, User, UserStatus
 from carebridge.directory.models import DoctorProfile
 from carebridge.platform.db import Database
-from tests.conftest import TEST_SECRET
-from tests.factories import _HASH, PASSWORD
+from tests.factories import PASSWORD, PASSWORD_HASH
+from tests.factories.realtime import next_frame, subscribe
+from tests.factories.settings import TEST_SECRET
 from tests.helpers import clean_env, running_server
-from tests.realtime.conftest import next_frame, subscribe
 
 pytestmark = pytest.mark.redis
 
@@ -40,7 +40,7 @@ async def people(engine: AsyncEngine) -> AsyncIterator[dict[str, str]]:
             name="Dr. Across",
             role=Role.doctor,
             status=UserStatus.active,
-            password_hash=_HASH,
+            password_hash=PASSWORD_HASH,
             approved_at=now,
         )
         patient = User(
@@ -48,7 +48,7 @@ async def people(engine: AsyncEngine) -> AsyncIterator[dict[str, str]]:
             name="Pat Across",
             role=Role.patient,
             status=UserStatus.active,
-            password_hash=_HASH,
+            password_hash=PASSWORD_HASH,
         )
         db.add_all([doctor, patient])
         await db.flush()

@@ -11,7 +11,7 @@ from websockets.asyncio.client import ClientConnection
 
 from carebridge.accounts.models import Role, User
 from carebridge.notifications.models import Notification
-from tests.realtime.conftest import Live, Member, Serve, next_frame, subscribe
+from tests.factories.realtime import Live, Member, Serve, next_frame, subscribe
 
 TOPIC = "doctors.presence"
 

@@ -1,29 +1,23 @@
-"""Factories for reviews tests: appointments written straight into the table with the status a
+"""Fixtures of the reviews tests: appointments written straight into the table with the status a
 test needs (a completed consultation in the past, by default)."""
 
 from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
-import httpx
 import pytest
-from sqlalchemy import select
 
 from carebridge.accounts.models import Role, User
-from carebridge.directory.models import DoctorProfile
 from carebridge.platform.db import Database
 from carebridge.scheduling.models import Appointment
-from tests.directory.conftest import MakeDoctor, make_doctor  # noqa: F401 - the fixture
-from tests.factories import Headers, MakeUser, TokenFor
+from tests.factories.directory import MakeDoctor
+from tests.factories.reviews import Cast, MakeAppointment, MakeCast
+from tests.factories.scheduling import written_appointment
+from tests.factories.users import MakeUser, Person, TokenFor
 
 _slots = itertools.count(1)
-
-MakeAppointment = Callable[..., Awaitable[Appointment]]
 
 
 @pytest.fixture
@@ -33,19 +27,8 @@ def make_appointment(database: Database) -> MakeAppointment:
 
     async def make(doctor: User, patient: User, status: str = "completed") -> Appointment:
         starts = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3, hours=next(_slots))
-        appointment = Appointment(
-            id=uuid.uuid4(),
-            doctor_id=doctor.id,
-            patient_id=patient.id,
-            type="video",
-            status=status,
-            starts_at=starts,
-            ends_at=starts + timedelta(minutes=30),
-            blocked_until=starts + timedelta(minutes=30),
-            time_zone="UTC",
-            fee=0,
-            completed_at=starts + timedelta(minutes=30) if status == "completed" else None,
-        )
+        completed_at = starts + timedelta(minutes=30) if status == "completed" else None
+        appointment = written_appointment(doctor.id, patient.id, status, starts, completed_at)
         async with database.transaction() as db:
             db.add(appointment)
         return appointment
@@ -53,25 +36,9 @@ def make_appointment(database: Database) -> MakeAppointment:
     return make
 
 
-@dataclass
-class Person:
-    user: User
-    headers: Headers
-
-
-@dataclass
-class Cast:
-    doctor: Person
-    patient: Person
-    appointment: Appointment
-
-
-MakeCast = Callable[..., Awaitable[Cast]]
-
-
 @pytest.fixture
 def cast(
-    make_doctor: MakeDoctor,  # noqa: F811 - the imported fixture
+    make_doctor: MakeDoctor,
     make_user: MakeUser,
     make_appointment: MakeAppointment,
     token_for: TokenFor,
@@ -88,28 +55,3 @@ def cast(
         return Cast(doctor, patient, appointment)
 
     return make
-
-
-async def post_review(
-    client: httpx.AsyncClient, cast: Cast, rating: int, comment: str | None = None
-) -> httpx.Response:
-    body: dict[str, object] = {"rating": rating}
-    if comment is not None:
-        body["comment"] = comment
-    return await client.post(
-        f"/api/v1/appointments/{cast.appointment.id}/review",
-        json=body,
-        headers=cast.patient.headers,
-    )
-
-
-async def rating_of(database: Database, doctor: User) -> tuple[Decimal | None, int]:
-    async with database.transaction() as db:
-        row = (
-            await db.execute(
-                select(DoctorProfile.rating_average, DoctorProfile.rating_count).where(
-                    DoctorProfile.user_id == doctor.id
-                )
-            )
-        ).one()
-    return row.rating_average, row.rating_count

@@ -21,7 +21,7 @@ from carebridge.platform.db import Database
 from carebridge.platform.migrate import upgrade
 from carebridge.reviews.models import Review
 from carebridge.seed import seed_demo
-from tests.conftest import fresh_database
+from tests.factories.databases import fresh_database
 
 
 def expected_rating(ratings: list[int]) -> tuple[float | None, int]:

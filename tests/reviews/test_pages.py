@@ -1,17 +1,14 @@
 """Review pages over HTTP: the patient reviews from the appointment's page, the doctor replies,
 the doctor's public page shows the latest reviews escaped, an admin hides one from the list."""
 
-# ruff: noqa: F811 - tests take imported fixtures as parameters
-
 from __future__ import annotations
 
 import httpx
 
 from carebridge.accounts.models import Role
 from tests.factories import MakeUser, TokenFor
-from tests.reviews.conftest import MakeAppointment, MakeCast, post_review
-from tests.web.test_account_pages import csrf
-from tests.web.test_scheduling_pages import Browser, browser  # noqa: F401 - the fixture
+from tests.factories.reviews import MakeAppointment, MakeCast, post_review
+from tests.factories.web import Browser, csrf
 
 HTML = {"accept": "text/html"}
 

@@ -1,8 +1,6 @@
 """Reviews over HTTP: who may review, reply and hide; one review per appointment; the edit window;
 the doctor's rating recomputed exactly on every change; the public list of a doctor's reviews."""
 
-# ruff: noqa: F811 - tests take the imported make_doctor fixture as a parameter
-
 from __future__ import annotations
 
 import uuid
@@ -17,9 +15,9 @@ from carebridge.accounts.models import Role, User
 from carebridge.compliance.models import AuditEvent
 from carebridge.notifications.models import Notification
 from carebridge.platform.db import Database
-from tests.directory.conftest import MakeDoctor, make_doctor  # noqa: F401 - the fixture
 from tests.factories import MakeUser, TokenFor
-from tests.reviews.conftest import MakeAppointment, MakeCast, post_review, rating_of
+from tests.factories.directory import MakeDoctor
+from tests.factories.reviews import MakeAppointment, MakeCast, post_review, rating_of
 
 
 class TestReviewing:

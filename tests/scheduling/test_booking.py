@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
-import httpx
 import time_machine
 from sqlalchemy import func, select
 
@@ -15,33 +13,7 @@ from carebridge.notifications.models import Notification
 from carebridge.platform.db import Database
 from carebridge.scheduling.models import Appointment
 from tests.factories import MakeUser
-from tests.scheduling.conftest import next_weekday
-
-BERLIN = ZoneInfo("Europe/Berlin")
-
-
-def at(day, hour: int, minute: int = 0) -> str:  # type: ignore[no-untyped-def]
-    return datetime.combine(day, time(hour, minute), tzinfo=BERLIN).isoformat()
-
-
-async def slots(client: httpx.AsyncClient, doctor_id, headers, kind="video", day=None):  # type: ignore[no-untyped-def]
-    day = day or next_weekday(1)
-    answer = await client.get(
-        f"/api/v1/doctors/{doctor_id}/slots",
-        params={"type": kind, "from": at(day, 0), "to": at(day + timedelta(days=1), 0)},
-        headers=headers,
-    )
-    assert answer.status_code == 200, answer.text
-    return answer.json()
-
-
-async def book(client, headers, doctor_id, starts_at, kind="video", key=None, reason=None):  # type: ignore[no-untyped-def]
-    extra = {"Idempotency-Key": key} if key else {}
-    return await client.post(
-        "/api/v1/appointments",
-        json={"doctor_id": str(doctor_id), "starts_at": starts_at, "type": kind, "reason": reason},
-        headers={**headers, **extra},
-    )
+from tests.factories.scheduling import BERLIN, at, book, next_weekday, slots
 
 
 class TestCallers:

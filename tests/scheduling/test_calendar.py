@@ -15,21 +15,10 @@ from sqlalchemy import select
 from carebridge.accounts.models import Role, User
 from carebridge.platform.db import Database
 from carebridge.scheduling.models import CalendarFeed
-from tests.factories import MakeUser
-from tests.scheduling import fixtures_calendar as fixtures
-from tests.scheduling.fixtures_calendar import (
-    DoctorWithSchedule,
-    Headers,
-    TokenFor,
-    berlin,
-    book,
-    days_ahead,
-)
+from tests.factories import Headers, MakeUser, TokenFor
+from tests.factories.calendar import DoctorWithSchedule, berlin, book, days_ahead
 
 # Fixtures of this module (bound here, not imported, so that parameters may take their names).
-doctor_with_schedule = fixtures.doctor_with_schedule
-make_doctor = fixtures.make_doctor
-scheduling_jobs = fixtures.scheduling_jobs
 
 FEED = "/api/v1/doctors/me/calendar-feed"
 

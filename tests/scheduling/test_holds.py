@@ -16,8 +16,7 @@ from carebridge.accounts.models import Role
 from carebridge.platform.db import Database
 from carebridge.scheduling.models import Appointment
 from tests.factories import MakeUser
-from tests.scheduling.conftest import next_weekday
-from tests.scheduling.test_booking import at, book, slots
+from tests.factories.scheduling import at, book, next_weekday, slots
 
 
 async def _hold(database: Database, appointment_id: str, expires_in: timedelta) -> None:

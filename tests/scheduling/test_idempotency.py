@@ -28,10 +28,10 @@ from carebridge.platform.crypto import Keyring
 from carebridge.platform.db import Database
 from carebridge.platform.migrate import upgrade
 from carebridge.scheduling.models import Appointment
-from tests.conftest import TEST_SECRET
-from tests.directory.conftest import MakeDoctor
 from tests.factories import Headers, MakeUser, TokenFor, serving
-from tests.scheduling.conftest import next_weekday, schedule_body
+from tests.factories.directory import MakeDoctor
+from tests.factories.scheduling import next_weekday, schedule_body
+from tests.factories.settings import TEST_SECRET
 
 REASON = "Chest pain since Tuesday"
 NEW_KEY = "rotated-encryption-key-0123456789abcdefghijklmn"

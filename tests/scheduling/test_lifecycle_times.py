@@ -21,11 +21,7 @@ from carebridge.platform.db import Database
 from carebridge.platform.errors import Conflict
 from carebridge.scheduling import lifecycle
 from tests.factories import MakeUser, TokenFor
-from tests.scheduling import fixtures_calendar as fixtures
-from tests.scheduling.fixtures_calendar import DoctorWithSchedule, berlin, book, days_ahead
-
-doctor_with_schedule = fixtures.doctor_with_schedule
-make_doctor = fixtures.make_doctor
+from tests.factories.calendar import DoctorWithSchedule, berlin, book, days_ahead
 
 
 async def _booked(

@@ -4,8 +4,6 @@ The patient is told of everything that happens to their appointment, their own b
 cancellation included (a receipt); the doctor of what others do to an appointment that holds
 their time; nobody of the moves they made themselves on screen."""
 
-# ruff: noqa: F811 - tests take the imported fixtures as parameters
-
 from __future__ import annotations
 
 import uuid
@@ -24,25 +22,18 @@ from carebridge.notifications.models import Notification
 from carebridge.platform.db import Database
 from carebridge.platform.times import local_time
 from carebridge.scheduling import moves
-from tests.factories import MakeUser, TokenFor, jobs, work  # noqa: F401 - the fixture
-from tests.notifications.conftest import (  # noqa: F401 - fixtures
-    SmtpSink,
-    mail_settings,
-    plain_text,
-    smtp,
-)
-from tests.scheduling import fixtures_calendar as fixtures
-from tests.scheduling.fixtures_calendar import (
+from tests.factories import MakeUser, TokenFor, work
+from tests.factories.calendar import (
     DoctorWithSchedule,
     berlin,
     book,
     days_ahead,
     lifespan_client,
+    schedule,
 )
-from tests.scheduling.test_reminders import online_settings
-
-doctor_with_schedule = fixtures.doctor_with_schedule
-make_doctor = fixtures.make_doctor
+from tests.factories.directory import MakeDoctor
+from tests.factories.notifications import SmtpSink, plain_text
+from tests.factories.payments import online_settings
 
 
 async def _patient(make_user: MakeUser, database: Database, zone: str = "UTC") -> User:
@@ -216,7 +207,7 @@ async def test_the_start_is_told_to_the_patient_not_to_the_doctor_who_started_it
 async def _held(
     client: httpx.AsyncClient,
     database: Database,
-    make_doctor: fixtures.MakeDoctor,
+    make_doctor: MakeDoctor,
     make_user: MakeUser,
     token_for: TokenFor,
 ) -> tuple[User, User, dict[str, Any]]:
@@ -224,7 +215,7 @@ async def _held(
     app with online payment)."""
     doctor = await make_doctor("Dr Ada Quill", fee=5000)
     put = await client.put(
-        "/api/v1/doctors/me/schedule", json=fixtures.schedule(), headers=await token_for(doctor)
+        "/api/v1/doctors/me/schedule", json=schedule(), headers=await token_for(doctor)
     )
     assert put.status_code == 200, put.text
     patient = await _patient(make_user, database)
@@ -236,7 +227,7 @@ async def _held(
 async def test_an_unpaid_hold_is_told_to_the_patient_and_the_doctor_hears_once_paid(
     settings: Settings,
     database: Database,
-    make_doctor: fixtures.MakeDoctor,
+    make_doctor: MakeDoctor,
     make_user: MakeUser,
     token_for: TokenFor,
 ) -> None:
@@ -262,7 +253,7 @@ async def test_an_unpaid_hold_is_told_to_the_patient_and_the_doctor_hears_once_p
 async def test_a_released_hold_is_told_to_its_patient_with_the_reason(
     settings: Settings,
     database: Database,
-    make_doctor: fixtures.MakeDoctor,
+    make_doctor: MakeDoctor,
     make_user: MakeUser,
     token_for: TokenFor,
 ) -> None:

@@ -23,8 +23,7 @@ from carebridge.platform.context import SYSTEM
 from carebridge.platform.db import Database
 from carebridge.scheduling.models import Appointment
 from tests.factories import doctor_and_patients
-from tests.scheduling.conftest import next_weekday, schedule_body
-from tests.scheduling.test_booking import BERLIN
+from tests.factories.scheduling import BERLIN, next_weekday, schedule_body
 
 PATIENTS = 200
 

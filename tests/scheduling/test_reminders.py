@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 import time_machine
-from pydantic import SecretStr
 from sqlalchemy import delete, func, select, update
 
 from carebridge.accounts.actors import Actor
@@ -31,12 +30,9 @@ from carebridge.scheduling.tasks import (
     send_due_reminders,
     send_reminders_task,
 )
-from tests.factories import MakeUser, work
-from tests.scheduling import fixtures_calendar as fixtures
-from tests.scheduling.fixtures_calendar import (
+from tests.factories import Headers, MakeUser, TokenFor, work
+from tests.factories.calendar import (
     DoctorWithSchedule,
-    Headers,
-    TokenFor,
     berlin,
     book,
     count_of_kind,
@@ -45,11 +41,9 @@ from tests.scheduling.fixtures_calendar import (
     reminders_of,
     schedule,
 )
+from tests.factories.payments import online_settings
 
 # Fixtures of this module (bound here, not imported, so that parameters may take their names).
-doctor_with_schedule = fixtures.doctor_with_schedule
-make_doctor = fixtures.make_doctor
-scheduling_jobs = fixtures.scheduling_jobs
 
 DAY = timedelta(days=1)
 
@@ -341,16 +335,6 @@ class TestConcurrentRuns:
                 await db.execute(delete(Appointment).where(Appointment.doctor_id.in_(ids)))
                 await db.execute(delete(User).where(User.id.in_(ids)))
             await database.dispose()
-
-
-def online_settings(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={
-            "payment_provider": "stripe",
-            "stripe_secret_key": SecretStr("sk_test_local"),
-            "stripe_webhook_secret": SecretStr("whsec_local"),
-        }
-    )
 
 
 async def held_slot(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -11,22 +10,7 @@ from sqlalchemy import update
 from carebridge.accounts.models import AuthSession, Role
 from carebridge.platform.db import Database
 from tests.factories import PASSWORD, MakeUser
-
-
-def csrf(page: httpx.Response) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert match, page.text[:500]
-    return match.group(1)
-
-
-async def sign_in_browser(
-    client: httpx.AsyncClient, email: str, next_url: str = "/account"
-) -> httpx.Response:
-    form = await client.get("/signin")
-    return await client.post(
-        "/signin",
-        data={"email": email, "password": PASSWORD, "next": next_url, "csrf_token": csrf(form)},
-    )
+from tests.factories.web import csrf, sign_in_browser
 
 
 async def test_pages_for_signed_in_people_send_others_to_sign_in(client: httpx.AsyncClient) -> None:

@@ -2,8 +2,6 @@
 administrator cannot disable their own account (the list does not offer it, the service refuses
 it)."""
 
-# ruff: noqa: F811 - tests take imported fixtures as parameters
-
 from __future__ import annotations
 
 import re
@@ -14,8 +12,7 @@ from sqlalchemy import select
 from carebridge.accounts.models import AuthSession, Role, User
 from carebridge.platform.db import Database
 from tests.factories import MakeUser
-from tests.web.test_account_pages import csrf, sign_in_browser
-from tests.web.test_scheduling_pages import Browser, browser  # noqa: F401 - the fixture
+from tests.factories.web import Browser, csrf, sign_in_browser
 
 HTML = {"accept": "text/html"}
 ADMIN_PAGES = {

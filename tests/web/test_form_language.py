@@ -9,9 +9,9 @@ import html
 import httpx
 
 from carebridge.accounts.models import Role
-from tests.directory.conftest import MakeDoctor, make_doctor  # noqa: F401 - the fixture
 from tests.factories import PASSWORD, MakeUser
-from tests.web.test_account_pages import csrf, sign_in_browser
+from tests.factories.directory import MakeDoctor
+from tests.factories.web import csrf, sign_in_browser
 
 SCHEMA_WORDS = ("Input should", "String should", "Value error", "body.", "value is not")
 
@@ -69,7 +69,7 @@ async def test_the_account_profile_refuses_a_blank_name(
 async def test_the_booking_form(
     client: httpx.AsyncClient,
     make_user: MakeUser,
-    make_doctor: MakeDoctor,  # noqa: F811
+    make_doctor: MakeDoctor,
 ) -> None:
     doctor = await make_doctor("Dr. Words")
     patient = await make_user(Role.patient)
@@ -82,7 +82,7 @@ async def test_the_booking_form(
 async def test_the_health_and_doctor_profiles(
     client: httpx.AsyncClient,
     make_user: MakeUser,
-    make_doctor: MakeDoctor,  # noqa: F811
+    make_doctor: MakeDoctor,
 ) -> None:
     patient = await make_user(Role.patient)
     await sign_in_browser(client, patient.email)

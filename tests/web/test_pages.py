@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import ROOT
+from tests.factories.settings import ROOT
 from tests.promises import unbuilt_promises
 
 

@@ -18,7 +18,7 @@ from fastapi.routing import iter_route_contexts
 from carebridge.accounts.models import Role
 from carebridge.platform.problems import API_PATH_PREFIXES
 from tests.factories import MakeUser
-from tests.web.test_account_pages import csrf, sign_in_browser
+from tests.factories.web import csrf, sign_in_browser
 
 Client = Callable[[Role | None], Awaitable[httpx.AsyncClient]]
 _PARAMETER = re.compile(r"\{[^}]+\}")

@@ -2,14 +2,12 @@
 is listed: the topic's snapshot does not carry anyone else, so an unlisted doctor's live badge
 would read 'Offline' while they are online."""
 
-# ruff: noqa: F811 - tests take imported fixtures as parameters
-
 from __future__ import annotations
 
 import re
 
-from tests.directory.conftest import MakeDoctor, make_doctor  # noqa: F401 - the fixture
-from tests.web.test_scheduling_pages import Browser, browser  # noqa: F401 - the fixture
+from tests.factories.directory import MakeDoctor
+from tests.factories.web import Browser
 
 
 async def test_the_dashboard_badge_is_live_for_a_listed_doctor_only(

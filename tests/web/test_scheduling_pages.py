@@ -1,20 +1,17 @@
 """Scheduling pages over HTTP: the doctor's schedule form, exceptions and calendar; a patient
 books from the slot list, loses a contested slot to someone faster, cancels and reschedules."""
 
-# ruff: noqa: F811 - tests take the imported make_doctor fixture as a parameter
-
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import httpx
 import pytest
 import time_machine
-from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from carebridge.accounts.actors import Actor
@@ -26,32 +23,11 @@ from carebridge.scheduling import schedules
 from carebridge.scheduling.models import Appointment, Schedule
 from carebridge.scheduling.schemas import ScheduleIn
 from carebridge.seed import seed_demo
-from tests.directory.conftest import MakeDoctor, make_doctor  # noqa: F401 - the fixture
 from tests.factories import MakeUser
-from tests.web.test_account_pages import csrf, sign_in_browser
+from tests.factories.directory import MakeDoctor
+from tests.factories.web import Browser, csrf, sign_in_browser
 
 HTML = {"accept": "text/html"}
-Browser = Callable[[User], Awaitable[httpx.AsyncClient]]
-
-
-@pytest.fixture
-async def browser(app: FastAPI, client: httpx.AsyncClient) -> AsyncIterator[Browser]:
-    """Another signed-in browser (its own cookies) on the app ``client`` already started."""
-    opened: list[httpx.AsyncClient] = []
-
-    async def open_as(user: User) -> httpx.AsyncClient:
-        other = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-            base_url="http://testserver",
-        )
-        opened.append(other)
-        signed = await sign_in_browser(other, user.email)
-        assert signed.status_code == 303, signed.text
-        return other
-
-    yield open_as
-    for other in opened:
-        await other.aclose()
 
 
 async def open_all_day(database: Database, doctor: User, **overrides: Any) -> None:

@@ -9,7 +9,7 @@ from carebridge.app import create_app
 from carebridge.config import Settings
 from carebridge.platform.db import Database
 from tests.factories import MakeUser
-from tests.web.test_account_pages import sign_in_browser
+from tests.factories.web import sign_in_browser
 
 
 @pytest.fixture

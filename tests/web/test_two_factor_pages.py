@@ -16,7 +16,7 @@ from carebridge.accounts.models import Role, User
 from carebridge.compliance.models import AuditEvent
 from carebridge.platform.db import Database
 from tests.factories import PASSWORD, MakeUser
-from tests.web.test_account_pages import csrf, sign_in_browser
+from tests.factories.web import csrf, sign_in_browser
 
 HTML = {"accept": "text/html"}
 

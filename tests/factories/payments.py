@@ -1,7 +1,8 @@
 """A local Stripe: a real HTTP server on 127.0.0.1 speaking the part of Stripe's API that
 CareBridge calls (create and retrieve a PaymentIntent, create a Refund, with idempotency keys),
 the official library pointed at it by ``stripe_api_base``; webhooks signed with the library's own
-helper. Plus a CareBridge app configured for Stripe, and held bookings to pay for."""
+helper. Plus a CareBridge app configured for Stripe, and held bookings to pay for; settings of a
+clinic that takes payment online (with no Stripe to talk to)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -31,12 +31,13 @@ from carebridge.payments.models import Payment
 from carebridge.platform.db import Database
 from carebridge.platform.jobs import job_app
 from carebridge.scheduling.models import Appointment
-from tests.directory.conftest import MakeDoctor, make_doctor  # noqa: F401 - the fixture
-from tests.factories import Headers, MakeUser, TokenFor, serving
+from tests.factories.apps import serving
+from tests.factories.directory import MakeDoctor
+from tests.factories.scheduling import BERLIN, VIDEO_30, doctor_on_schedule, schedule_body
+from tests.factories.users import Headers, MakeUser, TokenFor
 
 SECRET_KEY = "sk_test_local_" + "x" * 16
 WEBHOOK_SECRET = "whsec_local_" + "y" * 16
-BERLIN = ZoneInfo("Europe/Berlin")
 
 
 @dataclass
@@ -189,6 +190,18 @@ def stripe_settings_for(settings: Settings, fake: FakeStripe) -> Settings:
     )
 
 
+def online_settings(settings: Settings) -> Settings:
+    """Payment is taken online, through Stripe (no Stripe answers: for tests of the time a
+    booking holds its slot unpaid)."""
+    return settings.model_copy(
+        update={
+            "payment_provider": "stripe",
+            "stripe_secret_key": SecretStr("sk_test_local"),
+            "stripe_webhook_secret": SecretStr("whsec_local"),
+        }
+    )
+
+
 @pytest.fixture
 def stripe_settings(settings: Settings, stripe_server: FakeStripe) -> Settings:
     return stripe_settings_for(settings, stripe_server)
@@ -214,16 +227,6 @@ async def pay_client(
             await clear_jobs()
 
 
-def schedule_body() -> dict[str, Any]:
-    return {
-        "time_zone": "Europe/Berlin",
-        "booking_horizon_days": 120,
-        "min_notice_minutes": 0,
-        "windows": [{"weekday": d, "starts": "09:00", "ends": "17:00"} for d in range(7)],
-        "types": [{"type": "video", "duration_minutes": 30, "buffer_minutes": 0}],
-    }
-
-
 def day_ahead(days: int) -> date:
     return datetime.now(UTC).date() + timedelta(days=days)
 
@@ -245,7 +248,7 @@ BookWith = Callable[..., Awaitable[Held]]
 
 @pytest.fixture
 def book_with(
-    make_doctor: MakeDoctor,  # noqa: F811 - the imported fixture
+    make_doctor: MakeDoctor,
     make_user: MakeUser,
     token_for: TokenFor,
 ) -> Callable[..., Awaitable[Held]]:
@@ -253,12 +256,10 @@ def book_with(
     schedule, a patient takes the first open slot ``days`` ahead and books it."""
 
     async def book(client: httpx.AsyncClient, fee: int = 5000, days: int = 5) -> Held:
-        doctor = await make_doctor(f"Dr {uuid.uuid4().hex[:6]}", fee=fee)
-        doctor_headers = await token_for(doctor)
-        put = await client.put(
-            "/api/v1/doctors/me/schedule", json=schedule_body(), headers=doctor_headers
+        body = schedule_body(types=[VIDEO_30])
+        doctor, doctor_headers = await doctor_on_schedule(
+            client, make_doctor, token_for, body, fee=fee
         )
-        assert put.status_code == 200, put.text
         patient = await make_user(Role.patient)
         headers = await token_for(patient)
         day = day_ahead(days)

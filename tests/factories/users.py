@@ -1,17 +1,15 @@
-"""Factories for accounts tests: real users in the test's transaction, real sign-ins over HTTP."""
+"""People: real users in the test's transaction, sign-ins over HTTP, bearer headers without a
+password round trip, and users a test commits itself."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import delete
 
 from carebridge.accounts.actors import Actor
@@ -22,11 +20,10 @@ from carebridge.app import create_app
 from carebridge.config import Settings
 from carebridge.platform.context import SYSTEM
 from carebridge.platform.db import Database
-from carebridge.platform.jobs import job_app, run_worker
 from carebridge.platform.passwords import hash_password
 
 PASSWORD = "sturdy-lantern-orchid-42"
-_HASH = hash_password(PASSWORD)  # hashing is slow on purpose: do it once for all factories
+PASSWORD_HASH = hash_password(PASSWORD)  # hashing is slow on purpose: do it once for all factories
 
 
 @dataclass
@@ -41,9 +38,19 @@ class SignedIn:
         return {"Authorization": f"Bearer {self.access_token}"}
 
 
+Headers = dict[str, str]
+
+
+@dataclass
+class Person:
+    """A user and the bearer headers of a session of theirs."""
+
+    user: User
+    headers: Headers
+
+
 MakeUser = Callable[..., Awaitable[User]]
 SignIn = Callable[..., Awaitable[SignedIn]]
-Headers = dict[str, str]
 TokenFor = Callable[[User], Awaitable[Headers]]
 
 
@@ -58,7 +65,7 @@ def make_user(database: Database) -> MakeUser:
                 name=f"Test {role}",
                 role=role,
                 status=status,
-                password_hash=_HASH,
+                password_hash=PASSWORD_HASH,
             )
             db.add(user)
         return user
@@ -118,7 +125,7 @@ async def committed(settings: Settings) -> AsyncIterator[Committed]:
                 name="Race",
                 role=Role.patient,
                 status=UserStatus.active,
-                password_hash=_HASH,
+                password_hash=PASSWORD_HASH,
             )
             db.add(user)
         try:
@@ -126,49 +133,6 @@ async def committed(settings: Settings) -> AsyncIterator[Committed]:
         finally:
             async with database.transaction() as db:
                 await db.execute(delete(User).where(User.id == user.id))
-
-
-@asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of ``app`` with its lifespan running (``raise_app_exceptions=False``: a 500 is a
-    response, as in production). The lifespan opens the job queue, which is global: one open
-    lifespan at a time."""
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-            base_url="http://testserver",
-        ) as client,
-    ):
-        yield client
-
-
-@pytest.fixture
-async def jobs(client: httpx.AsyncClient) -> AsyncIterator[None]:
-    """The app's lifespan opens the job queue; the notifications queue is emptied afterwards
-    (jobs are committed outside the test's transaction)."""
-    yield
-    await job_app.connector.execute_query_async(
-        "DELETE FROM procrastinate_jobs WHERE queue_name = 'notifications'"
-    )
-
-
-async def work(settings: Settings, database: Database, queue: str = "notifications") -> None:
-    """Run a worker until ``queue`` is empty. One job at a time: the test's database is a single
-    connection (one outer transaction)."""
-    await run_worker(
-        settings,
-        database,
-        queues=[queue],
-        wait=False,
-        install_signal_handlers=False,
-        concurrency=1,
-    )
-
-
-async def wait_until(moment: datetime) -> None:
-    """Sleep until ``moment`` (a retry time) has passed."""
-    await asyncio.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()) + 0.2)
 
 
 def doctor_and_patients(prefix: str, count: int) -> tuple[User, list[User]]:

@@ -1,5 +1,7 @@
-"""Helpers of the reminder, hold-sweep and calendar tests (imported explicitly by them): doctors
-with a schedule set through the API, bearer headers without a password round trip, bookings."""
+"""Helpers of the reminder, hold-sweep, notice and calendar tests: a doctor's schedule as the API
+takes it, days and times in Berlin, bookings, the reminders and notices a person was sent, and a
+client whose deferred jobs are deleted afterwards (the fixtures that use them are in
+tests/scheduling/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
@@ -19,25 +19,16 @@ from carebridge.accounts.models import User
 from carebridge.notifications.models import Notification
 from carebridge.platform.db import Database
 from carebridge.platform.jobs import job_app
-from tests.directory import conftest as directory
-from tests.directory.conftest import MakeDoctor
-from tests.factories import Headers, TokenFor, serving
+from tests.factories.apps import serving
+from tests.factories.scheduling import BERLIN, VIDEO_30, schedule_body
+from tests.factories.users import Headers
 
-make_doctor = directory.make_doctor  # a fixture, bound so that parameters may take its name
-BERLIN = ZoneInfo("Europe/Berlin")
 DoctorWithSchedule = Callable[..., Awaitable[tuple[User, Headers]]]
 
 
 def schedule(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "time_zone": "Europe/Berlin",
-        "windows": [{"weekday": d, "starts": "09:00", "ends": "17:00"} for d in range(7)],
-        "types": [{"type": "video", "duration_minutes": 30, "buffer_minutes": 0}],
-        "min_notice_minutes": 0,
-        "booking_horizon_days": 60,
-    }
-    body.update(overrides)
-    return body
+    """Video consultations only, bookable 60 days ahead."""
+    return schedule_body(**{"booking_horizon_days": 60, "types": [VIDEO_30], **overrides})
 
 
 def days_ahead(days: int) -> date:
@@ -46,24 +37,6 @@ def days_ahead(days: int) -> date:
 
 def berlin(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=BERLIN)
-
-
-@pytest.fixture
-def doctor_with_schedule(
-    client: httpx.AsyncClient, make_doctor: MakeDoctor, token_for: TokenFor
-) -> DoctorWithSchedule:
-    async def make(
-        name: str | None = None, fee: int | None = None, **overrides: Any
-    ) -> tuple[User, Headers]:
-        doctor = await make_doctor(name or f"Dr {uuid.uuid4().hex[:6]}", fee=fee)
-        headers = await token_for(doctor)
-        answer = await client.put(
-            "/api/v1/doctors/me/schedule", json=schedule(**overrides), headers=headers
-        )
-        assert answer.status_code == 200, answer.text
-        return doctor, headers
-
-    return make
 
 
 async def open_slots(
@@ -120,15 +93,7 @@ async def count_of_kind(database: Database, recipient_id: uuid.UUID, kind: str) 
         return int(found or 0)
 
 
-@pytest.fixture
-async def scheduling_jobs(client: httpx.AsyncClient) -> AsyncIterator[None]:
-    """The app's lifespan opens the job queue; jobs are committed outside the test's
-    transaction, so the queues these tests fill are emptied afterwards."""
-    yield
-    await _delete_test_jobs()
-
-
-async def _delete_test_jobs() -> None:
+async def delete_test_jobs() -> None:
     await job_app.connector.execute_query_async(
         "DELETE FROM procrastinate_jobs WHERE queue_name IN ('scheduling', 'notifications')"
     )
@@ -147,4 +112,4 @@ async def lifespan_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         try:
             yield client
         finally:
-            await _delete_test_jobs()
+            await delete_test_jobs()

@@ -14,24 +14,19 @@ from typing import Any
 import httpx
 import pytest
 
-from carebridge.accounts.models import Role, User
+from carebridge.accounts.models import Role
 from carebridge.config import Settings
 from carebridge.platform.db import Database
 from carebridge.platform.jobs import job_app
 from carebridge.prescriptions import documents
 from carebridge.scheduling.models import Appointment
-from tests.directory.conftest import MakeDoctor, make_doctor  # noqa: F401 - the fixture
-from tests.factories import Headers, MakeUser, TokenFor
+from tests.factories.directory import MakeDoctor
+from tests.factories.scheduling import written_appointment
+from tests.factories.users import MakeUser, Person, TokenFor
 
 _hours = itertools.count(1)
 
 CANARY = "zqcanary-pneumonia-7f3a"
-
-
-@dataclass
-class Person:
-    user: User
-    headers: Headers
 
 
 @dataclass
@@ -90,7 +85,7 @@ def person(make_user: MakeUser, token_for: TokenFor) -> Callable[..., Awaitable[
 @pytest.fixture
 def consultation(
     database: Database,
-    make_doctor: MakeDoctor,  # noqa: F811 - the imported fixture
+    make_doctor: MakeDoctor,
     make_user: MakeUser,
     token_for: TokenFor,
     cleanup_jobs: None,
@@ -103,18 +98,7 @@ def consultation(
             doctor = Person(user, await token_for(user))
         patient = await make_user(Role.patient)
         starts = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=next(_hours))
-        appointment = Appointment(
-            id=uuid.uuid4(),
-            doctor_id=doctor.user.id,
-            patient_id=patient.id,
-            type="video",
-            status=status,
-            starts_at=starts,
-            ends_at=starts + timedelta(minutes=30),
-            blocked_until=starts + timedelta(minutes=30),
-            time_zone="UTC",
-            fee=0,
-        )
+        appointment = written_appointment(doctor.user.id, patient.id, status, starts)
         async with database.transaction() as db:
             db.add(appointment)
         return Consultation(appointment, doctor, Person(patient, await token_for(patient)))

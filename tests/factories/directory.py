@@ -1,4 +1,4 @@
-"""Factories for directory tests: doctors with profiles, specialties and presence."""
+"""Doctors with profiles, specialties and presence; a doctor's profile as the API takes it."""
 
 from __future__ import annotations
 
@@ -15,9 +15,23 @@ from carebridge.directory.models import DoctorProfile
 from carebridge.directory.service import set_specialties, specialty_ids
 from carebridge.platform.db import Database
 from carebridge.presence.models import DoctorPresence, presence_version
-from tests.factories import MakeUser
+from tests.factories.users import MakeUser
 
 MakeDoctor = Callable[..., Awaitable[User]]
+
+DOCTOR = "/api/v1/doctors/me/profile"
+GOOD_DOCTOR = {
+    "specialties": ["cardiology", "internal-medicine"],
+    "bio": "Heart rhythm problems and blood pressure.",
+    "languages": ["en", "ES"],
+    "years_of_experience": 12,
+    "consultation_fee": 6000,
+    "currency": "eur",
+    "license_number": "DE-12345",
+    "clinic_address": "Hauptstrasse 1, Berlin",
+    "photo_url": "https://cdn.clinic.example/rivera.jpg",
+    "time_zone": "Europe/Berlin",
+}
 
 
 def tag() -> str:

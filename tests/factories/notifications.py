@@ -1,3 +1,6 @@
+"""A real SMTP server on localhost and settings that send email through it; the notifications
+waiting in the job queue."""
+
 from __future__ import annotations
 
 import socket
@@ -10,7 +13,6 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from carebridge.config import Settings
 from carebridge.platform.jobs import job_app
-from tests.factories import work  # noqa: F401 - the tests import it from here
 
 
 class SmtpSink:

@@ -1,0 +1,45 @@
+"""Databases of a test's own on the test PostgreSQL server, and URLs that connect as the
+application's role."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from carebridge.platform.roles import ApplicationRole
+
+
+def admin_url(server_url: str) -> str:
+    """``server_url`` for psycopg (the server's admin connects with it)."""
+    return make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextmanager
+def fresh_database(server_url: str, template: str | None = None) -> Iterator[str]:
+    """A new database on the server (empty, or a copy of ``template``), as the server's admin,
+    dropped (``WITH (FORCE)``) afterwards."""
+    name = f"{template or 'carebridge_test'}_{uuid.uuid4().hex[:10]}"
+    admin = admin_url(server_url)
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(create)
+    try:
+        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def as_role(url: str, role: ApplicationRole) -> str:
+    """``url`` with ``role``'s name and password."""
+    with_role = make_url(url).set(username=role.name, password=role.password)
+    return with_role.render_as_string(hide_password=False)
