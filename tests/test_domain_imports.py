@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from tests.conftest import ROOT
+from tests.factories.settings import ROOT
 
 SOURCE = ROOT / "src" / "carebridge"
 ARCHITECTURE = ROOT / "docs" / "architecture.md"

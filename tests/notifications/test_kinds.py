@@ -13,8 +13,10 @@ from tests.factories import SignIn
 
 SOURCE = Path(carebridge.__file__).parent
 TESTS = Path(__file__).parents[1]
-# The functions that write a notification, and where their kind argument stands.
-_SENDERS = {"notify": 2, "notify_many": 2}
+# The calls that write a notification, and where their kind argument stands: notify and
+# notify_many, and accounts' Message (sent through its MESSAGE hook, which notifications
+# subscribes to with notify).
+_SENDERS = {"notify": 2, "notify_many": 2, "Message": 1}
 
 
 def _registered_names(tree: ast.Module) -> dict[str, str]:
@@ -51,6 +53,19 @@ def _trees(folder: Path) -> list[ast.Module]:
     return [ast.parse(path.read_text(encoding="utf-8")) for path in folder.rglob("*.py")]
 
 
+def _string_constants(tree: ast.Module) -> dict[str, str]:
+    """``NAME = "kind"`` at a module's top level (accounts names its message kinds so)."""
+    return {
+        target.id: node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+
+
 def kinds_of_tests() -> set[str]:
     """Kinds that test modules register for themselves (offered once such a module is
     imported)."""
@@ -58,18 +73,23 @@ def kinds_of_tests() -> set[str]:
 
 
 def sent_kinds() -> set[str]:
-    """The kinds named at a call of ``notify``/``notify_many`` anywhere in the application: a
-    string, or ``CONSTANT.name`` of a registered kind."""
+    """The kinds named at a call of ``notify``/``notify_many`` (or a ``Message``) anywhere in the
+    application: a string, a module's string constant, or ``CONSTANT.name`` of a registered
+    kind."""
     trees = _trees(SOURCE)
     constants: dict[str, str] = {}
+    strings: dict[str, str] = {}
     for tree in trees:
         constants.update(_registered_names(tree))
+        strings.update(_string_constants(tree))
     sent: set[str] = set()
     for tree in trees:
         for node in ast.walk(tree):
             argument = _kind_argument(node) if isinstance(node, ast.Call) else None
             if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
                 sent.add(argument.value)
+            elif isinstance(argument, ast.Name) and argument.id in strings:
+                sent.add(strings[argument.id])
             elif (
                 isinstance(argument, ast.Attribute)
                 and argument.attr == "name"
@@ -90,6 +110,6 @@ async def test_every_kind_offered_in_the_preferences_is_sent_somewhere(
     assert offered, "the preferences offer no kind at all"
     never_sent = offered - sent_kinds()
     assert never_sent == set(), (
-        "offered in the preferences but sent by no code (no notify/notify_many call names it): "
+        "offered in the preferences but sent by no code (no notify/notify_many/Message names it): "
         f"{sorted(never_sent)}"
     )

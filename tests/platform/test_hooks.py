@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 
 from carebridge.platform.hooks import Hook, Supplied, load_subscriptions
-from tests.conftest import ROOT
+from tests.factories.settings import ROOT
 
 
 def declared() -> dict[str, Hook[object] | Supplied[object]]:

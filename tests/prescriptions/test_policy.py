@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from carebridge.accounts.models import Role
 from carebridge.prescriptions import policy
-from tests.factories import an_actor
+from tests.factories.users import an_actor
 
 
 @dataclass

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from carebridge.accounts.models import Role
 from carebridge.reviews.policy import review_actions, reviewable
 from carebridge.reviews.schemas import ReviewOut
-from tests.factories import an_actor
+from tests.factories.users import an_actor
 
 NOW = datetime(2030, 5, 6, 9, 0, tzinfo=UTC)
 

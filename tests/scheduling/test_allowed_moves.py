@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from carebridge.accounts.models import Role
 from carebridge.config import Settings
 from carebridge.scheduling import lifecycle
-from tests.factories import an_actor
+from tests.factories.users import an_actor
 
 NOW = datetime(2030, 5, 6, 9, 0, tzinfo=UTC)
 
