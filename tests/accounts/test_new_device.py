@@ -13,7 +13,7 @@ from carebridge.accounts.devices import device_of, note_sign_in
 from carebridge.accounts.models import KnownDevice, User
 from carebridge.config import Settings
 from carebridge.notifications.models import Notification
-from carebridge.platform.context import RequestContext
+from carebridge.platform.context import CallScope, RequestContext
 from carebridge.platform.crypto import Keyring
 from carebridge.platform.db import Database
 from tests.factories import PASSWORD, MakeUser, work
@@ -147,9 +147,9 @@ async def test_a_device_stays_known_across_a_key_rotation(
     old, new = "old-key-" + "a" * 40, "new-key-" + "b" * 40
     firefox = RequestContext(ip="192.0.2.7", user_agent=FIREFOX)
     async with database.transaction() as db:
-        await note_sign_in(db, Keyring(old), settings, user, firefox, "web")
+        await note_sign_in(db, CallScope(settings, Keyring(old), firefox), user, "web")
     async with database.transaction() as db:  # rotated: the old key is a previous one
-        await note_sign_in(db, Keyring(new, (old,)), settings, user, firefox, "web")
+        await note_sign_in(db, CallScope(settings, Keyring(new, (old,)), firefox), user, "web")
     async with database.sessionmaker() as db:
         (device,) = await db.scalars(select(KnownDevice).where(KnownDevice.user_id == user.id))
         told = await db.scalar(select(Notification.id).where(Notification.recipient_id == user.id))

@@ -14,8 +14,7 @@ from carebridge.accounts.models import Role, UserStatus
 from carebridge.compliance.models import AuditEvent
 from carebridge.config import Settings
 from carebridge.directory import patients
-from carebridge.platform.context import SYSTEM
-from carebridge.platform.crypto import Keyring
+from carebridge.platform.context import CallScope
 from carebridge.platform.db import Database
 from carebridge.platform.errors import NotFound
 from tests.factories import SignIn
@@ -254,7 +253,7 @@ class TestPatientProfile:
     ) -> None:
         patient = await sign_in(Role.patient)
         await client.put(PATIENT, json=GOOD_PATIENT, headers=patient.headers)
-        keyring = Keyring.from_settings(settings)
+        scope = CallScope.system(settings)
         for role in Role:
             other = await sign_in(role)
             actor = Actor(
@@ -262,7 +261,7 @@ class TestPatientProfile:
             )
             async with database.sessionmaker() as db:
                 with pytest.raises(NotFound):
-                    await patients.get_patient_profile(db, keyring, actor, patient.user_id, SYSTEM)
+                    await patients.get_patient_profile(db, scope, actor, patient.user_id)
             # and over HTTP the route only ever answers the caller's own profile
             own = await client.get(PATIENT, headers=other.headers)
             if role == Role.patient:

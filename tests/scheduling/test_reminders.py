@@ -16,10 +16,10 @@ from sqlalchemy import delete, func, select, update
 
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import Role, User, UserStatus
-from carebridge.accounts.tokens import KeyStore
 from carebridge.app import create_app
 from carebridge.config import Settings
 from carebridge.notifications.models import Notification
+from carebridge.platform.context import CallScope
 from carebridge.platform.db import Database
 from carebridge.platform.times import local_time
 from carebridge.scheduling.lifecycle import reschedule
@@ -245,8 +245,7 @@ class TestReminders:
             async with database.transaction() as db:
                 moved = await reschedule(
                     db,
-                    no_cutoff,
-                    KeyStore(settings).keyring,
+                    CallScope.system(no_cutoff),
                     actor,
                     uuid.UUID(appointment["id"]),
                     berlin(days_ahead(6), 11),

@@ -31,9 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.hooks import ACCOUNT_SECURITY, Message, send
 from carebridge.accounts.models import KnownDevice, User
-from carebridge.config import Settings
-from carebridge.platform.context import RequestContext
-from carebridge.platform.crypto import Keyring
+from carebridge.platform.context import CallScope
 from carebridge.platform.times import local_time
 
 Client = Literal["web", "app"]
@@ -83,16 +81,14 @@ def device_of(user_agent: str | None, client: Client) -> Device:
 
 async def note_sign_in(
     db: AsyncSession,
-    keyring: Keyring,
-    settings: Settings,
+    scope: CallScope,
     user: User,
-    context: RequestContext,
     client: Client,
 ) -> None:
     """Remember the device a new session of ``user`` starts from, and tell the user by email
     (and in the app) when it is one their account has not used before, unless it is the first
     device the account has ever been seen with."""
-    device = await asyncio.to_thread(device_of, context.user_agent, client)
+    device = await asyncio.to_thread(device_of, scope.origin.user_agent, client)
     fingerprint = device.fingerprint()
     now = datetime.now(UTC)
     # Sign-ins of one user one at a time, so that two at once from a new device make one row
@@ -101,6 +97,7 @@ async def note_sign_in(
         select(func.pg_advisory_xact_lock(func.hashtextextended(f"devices:{user.id}", 0)))
     )
     known = list(await db.scalars(select(KnownDevice).where(KnownDevice.user_id == user.id)))
+    keyring = scope.keyring
     for row in known:
         if keyring.keyed_hash_matches(_PURPOSE, fingerprint, row.device_hash):
             row.last_seen_at = now
@@ -115,18 +112,17 @@ async def note_sign_in(
         )
     )
     if known:
-        await _tell(db, settings, user, device, context, now)
+        await _tell(db, scope, user, device, now)
 
 
 async def _tell(
     db: AsyncSession,
-    settings: Settings,
+    scope: CallScope,
     user: User,
     device: Device,
-    context: RequestContext,
     now: datetime,
 ) -> None:
-    address = f" (IP address {context.ip})" if context.ip else ""
+    address = f" (IP address {scope.origin.ip})" if scope.origin.ip else ""
     message = Message(
         user.id,
         ACCOUNT_SECURITY,
@@ -136,7 +132,7 @@ async def _tell(
         "If this was you, there is nothing to do.\n\n"
         'If it was not you, sign that device out on your account page, under "Where you are '
         'signed in", and change your password there. If you cannot sign in any more, reset '
-        f"your password: {settings.public_base_url}/forgot-password",
+        f"your password: {scope.settings.public_base_url}/forgot-password",
         data={"device": device.label},
         link="/account",
     )

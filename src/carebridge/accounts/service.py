@@ -40,7 +40,7 @@ from carebridge.accounts.tokens import (
     issue_mfa_token,
     new_refresh_token,
 )
-from carebridge.platform.context import RequestContext
+from carebridge.platform.context import CallScope, RequestContext
 from carebridge.platform.errors import (
     Conflict,
     Forbidden,
@@ -221,7 +221,7 @@ async def start_session(
     )
     db.add(session)
     await db.flush()
-    await note_sign_in(db, keys.keyring, settings, user, context, "app")
+    await note_sign_in(db, CallScope(settings, keys.keyring, context), user, "app")
     return await _issue(db, keys, user, session)
 
 

@@ -21,7 +21,7 @@ from carebridge.compliance.service import record
 from carebridge.directory.models import PatientProfile
 from carebridge.directory.schemas import EmergencyContact, PatientProfileIn, PatientProfileOut
 from carebridge.directory.sealed import ADDRESS, DATE_OF_BIRTH, EMERGENCY_CONTACT
-from carebridge.platform.context import RequestContext
+from carebridge.platform.context import CallScope, RequestContext
 from carebridge.platform.crypto import Keyring
 from carebridge.platform.errors import NotFound
 
@@ -62,26 +62,24 @@ async def _audit(
 
 async def get_patient_profile(
     db: AsyncSession,
-    keyring: Keyring,
+    scope: CallScope,
     actor: Actor,
     patient_id: uuid.UUID,
-    context: RequestContext,
 ) -> PatientProfileOut:
     """The profile of ``patient_id``, if ``actor`` may read it (else: not found)."""
     if not may_read(actor, patient_id):
         raise NotFound("No such patient profile.")
     user = await db.get_one(User, patient_id)
     profile = await db.get(PatientProfile, patient_id)
-    await _audit(db, actor, "patient_profile.read", patient_id, context)
-    return _profile_out(keyring, user, profile)
+    await _audit(db, actor, "patient_profile.read", patient_id, scope.origin)
+    return _profile_out(scope.keyring, user, profile)
 
 
 async def update_patient_profile(
     db: AsyncSession,
-    keyring: Keyring,
+    scope: CallScope,
     actor: Actor,
     body: PatientProfileIn,
-    context: RequestContext,
 ) -> PatientProfileOut:
     """Replace the patient's own profile (a field left out is cleared)."""
     user = await db.get_one(User, actor.id, with_for_update=True)
@@ -92,11 +90,11 @@ async def update_patient_profile(
     born = None if body.date_of_birth is None else body.date_of_birth.isoformat()
     contact = None if body.emergency_contact is None else body.emergency_contact.model_dump_json()
     profile.sex = body.sex
-    profile.date_of_birth_sealed = keyring.seal(DATE_OF_BIRTH, profile, born)
-    profile.emergency_contact_sealed = keyring.seal(EMERGENCY_CONTACT, profile, contact)
-    profile.address_sealed = keyring.seal(ADDRESS, profile, body.address)
+    profile.date_of_birth_sealed = scope.keyring.seal(DATE_OF_BIRTH, profile, born)
+    profile.emergency_contact_sealed = scope.keyring.seal(EMERGENCY_CONTACT, profile, contact)
+    profile.address_sealed = scope.keyring.seal(ADDRESS, profile, body.address)
     user.phone = body.phone
     await db.flush()
     await db.refresh(profile)
-    await _audit(db, actor, "patient_profile.updated", actor.id, context)
-    return _profile_out(keyring, user, profile)
+    await _audit(db, actor, "patient_profile.updated", actor.id, scope.origin)
+    return _profile_out(scope.keyring, user, profile)

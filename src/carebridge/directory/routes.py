@@ -12,7 +12,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from carebridge.accounts.actors import AdminActor, AnyDoctor, AnyNurse, Keys, PatientActor
+from carebridge.accounts.actors import AdminActor, AnyDoctor, AnyNurse, PatientActor
 from carebridge.directory import admin, patients, search, service
 from carebridge.directory.schemas import (
     DEFAULT_PAGE_SIZE,
@@ -33,7 +33,7 @@ from carebridge.directory.schemas import (
 from carebridge.platform.access import PUBLIC
 from carebridge.platform.cache import CacheDep
 from carebridge.platform.context import Context
-from carebridge.platform.deps import RuntimeDep, Session
+from carebridge.platform.deps import RuntimeDep, Scope, Session
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from carebridge.platform.problems import problem_responses
 
@@ -193,19 +193,19 @@ async def put_my_nurse_profile(
 
 @router.get("/patients/me/profile", response_model=PatientProfileOut, responses=_SIGNED_IN)
 async def get_my_patient_profile(
-    actor: PatientActor, db: Session, keys: Keys, context: Context
+    actor: PatientActor, db: Session, scope: Scope
 ) -> PatientProfileOut:
     """Your profile as a patient. Only you read it; each read is recorded in the audit trail."""
-    return await patients.get_patient_profile(db, keys.keyring, actor, actor.id, context)
+    return await patients.get_patient_profile(db, scope, actor, actor.id)
 
 
 @router.put("/patients/me/profile", response_model=PatientProfileOut, responses=_SIGNED_IN)
 async def put_my_patient_profile(
-    body: PatientProfileIn, actor: PatientActor, db: Session, keys: Keys, context: Context
+    body: PatientProfileIn, actor: PatientActor, db: Session, scope: Scope
 ) -> PatientProfileOut:
     """Replace your patient profile (fields left out are cleared). `phone` is your account's
     phone number (E.164). Date of birth, address and emergency contact are stored encrypted."""
-    return await patients.update_patient_profile(db, keys.keyring, actor, body, context)
+    return await patients.update_patient_profile(db, scope, actor, body)
 
 
 @router.get(

@@ -1,4 +1,5 @@
-"""Where a request came from, for the audit trail and throttling."""
+"""Where a request came from, for the audit trail and throttling; and the scope of a service
+call (``CallScope``): what it needs besides its session and its caller."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+
+from carebridge.config import Settings
+from carebridge.platform.crypto import Keyring
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,26 @@ class RequestContext:
 
 
 SYSTEM = RequestContext()
+
+
+@dataclass(frozen=True)
+class CallScope:
+    """What a service call needs besides its session and its caller: the settings, the keyring
+    that seals and opens health data, and where the call came from (for the audit trail).
+
+    One per request (``platform.deps.Scope``); jobs, the CLI, demo seeding and tests make one
+    with :meth:`system`, whose origin is ``SYSTEM``. A service function takes
+    ``(db, scope, actor, ...)``.
+    """
+
+    settings: Settings
+    keyring: Keyring
+    origin: RequestContext = SYSTEM
+
+    @classmethod
+    def system(cls, settings: Settings, keyring: Keyring | None = None) -> CallScope:
+        """A scope for work no request started: the keyring of ``settings`` unless given."""
+        return cls(settings, keyring or Keyring.from_settings(settings))
 
 
 async def get_request_context(request: Request) -> RequestContext:

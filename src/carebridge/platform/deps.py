@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from carebridge.platform.context import CallScope, Context
 from carebridge.platform.runtime import Runtime
 
 
@@ -33,3 +34,12 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 # scope="function": the commit happens when the route function returns, before the response is
 # sent, so a failed commit answers an error instead of a success that was not saved.
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_call_scope(runtime: RuntimeDep, context: Context) -> CallScope:
+    """The request's scope: the process's settings and keyring, and where the request came
+    from."""
+    return CallScope(runtime.settings, runtime.keyring, context)
+
+
+Scope = Annotated[CallScope, Depends(get_call_scope)]

@@ -1,4 +1,4 @@
-"""The long-lived resources of one process: database, job queue, Redis, metrics."""
+"""The long-lived resources of one process: database, job queue, Redis, metrics, keyring."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from carebridge.config import Settings
+from carebridge.platform.crypto import Keyring
 from carebridge.platform.db import Database
 from carebridge.platform.jobs import JobQueue
 from carebridge.platform.metrics import Metrics
@@ -25,6 +26,7 @@ class Runtime:
     metrics: Metrics
     ratelimiter: RateLimiter
     realtime: Gateway
+    keyring: Keyring
     redis: Redis | None = None
     owns_database: bool = True
     migrations_head: str | None = field(default_factory=head_revision)
@@ -53,6 +55,7 @@ class Runtime:
             metrics=metrics,
             ratelimiter=RateLimiter(settings),
             realtime=Gateway(settings, metrics, database, redis),
+            keyring=Keyring.from_settings(settings),
             redis=redis,
             owns_database=owns_database,
         )

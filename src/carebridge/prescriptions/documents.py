@@ -23,7 +23,7 @@ from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import User
 from carebridge.config import Settings
 from carebridge.directory.models import DoctorProfile
-from carebridge.platform.context import SYSTEM, RequestContext
+from carebridge.platform.context import CallScope
 from carebridge.platform.db import Database
 from carebridge.platform.errors import Conflict
 from carebridge.platform.storage import FileMissing, Storage, storage_for
@@ -154,10 +154,9 @@ def _not_ready() -> Conflict:
 
 async def download(
     db: AsyncSession,
-    settings: Settings,
+    scope: CallScope,
     actor: Actor,
     prescription_id: uuid.UUID,
-    context: RequestContext = SYSTEM,
     storage: Storage | None = None,
 ) -> Download:
     """The PDF, for its patient, its doctor and admins (404 for anyone else); each download is
@@ -170,7 +169,7 @@ async def download(
     if row.pdf_status != PdfStatus.ready or row.pdf_key is None:
         raise _not_ready()
     try:
-        content = await (storage or storage_for(settings)).get(row.pdf_key)
+        content = await (storage or storage_for(scope.settings)).get(row.pdf_key)
     except FileMissing:
         # Lost from storage (a restored backup, a wiped volume): render it again.
         log.error("prescription_pdf_missing", prescription_id=str(row.id))
@@ -178,5 +177,5 @@ async def download(
         await db.flush()
         defer_render_after_commit(db, row.id)
         raise _not_ready() from None
-    await audit(db, actor, row, "prescription.pdf_downloaded", context)
+    await audit(db, actor, row, "prescription.pdf_downloaded", scope.origin)
     return Download(filename=f"prescription-{row.verification_code}.pdf", content=content)

@@ -10,9 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from carebridge.accounts.actors import AnyUser, DoctorActor, Keys
-from carebridge.platform.context import Context
-from carebridge.platform.deps import RuntimeDep, Session
+from carebridge.accounts.actors import AnyUser, DoctorActor
+from carebridge.platform.deps import Scope, Session
 from carebridge.platform.downloads import file_response
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from carebridge.platform.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
@@ -41,13 +40,12 @@ async def write_prescription(
     body: PrescriptionIn,
     actor: DoctorActor,
     db: Session,
-    keys: Keys,
-    context: Context,
+    scope: Scope,
 ) -> PrescriptionOut:
     """Doctor: write a draft prescription for one of your appointments that is `in_progress` or
     `completed` (409 `appointment_not_open` otherwise). `diagnosis` and `notes` are encrypted at
     rest. Nothing reaches the patient until you issue it."""
-    return await service.write(db, keys.keyring, actor, appointment_id, body, context)
+    return await service.write(db, scope, actor, appointment_id, body)
 
 
 @router.get(
@@ -76,10 +74,10 @@ async def list_prescriptions(
     responses=problem_responses(Unauthenticated, NotFound),
 )
 async def get_prescription(
-    prescription_id: uuid.UUID, actor: AnyUser, db: Session, keys: Keys, context: Context
+    prescription_id: uuid.UUID, actor: AnyUser, db: Session, scope: Scope
 ) -> PrescriptionOut:
     """One prescription with its diagnosis, notes and medication lines (the read is audited)."""
-    return await service.read(db, keys.keyring, actor, prescription_id, context)
+    return await service.read(db, scope, actor, prescription_id)
 
 
 @router.patch("/prescriptions/{prescription_id}", response_model=PrescriptionOut, responses=_CHANGE)
@@ -88,24 +86,23 @@ async def update_prescription(
     body: PrescriptionPatch,
     actor: DoctorActor,
     db: Session,
-    keys: Keys,
-    context: Context,
+    scope: Scope,
 ) -> PrescriptionOut:
     """Doctor: change a draft. Fields given replace the stored ones (`lines` replaces all
     lines, `null` clears a text). An issued or cancelled prescription answers 409 `not_draft`."""
-    return await service.update(db, keys.keyring, actor, prescription_id, body, context)
+    return await service.update(db, scope, actor, prescription_id, body)
 
 
 @router.post(
     "/prescriptions/{prescription_id}/issue", response_model=PrescriptionOut, responses=_CHANGE
 )
 async def issue_prescription(
-    prescription_id: uuid.UUID, actor: DoctorActor, db: Session, keys: Keys, context: Context
+    prescription_id: uuid.UUID, actor: DoctorActor, db: Session, scope: Scope
 ) -> PrescriptionOut:
     """Doctor: issue a draft (at least one line, else 409 `no_lines`). It can no longer change;
     it gets a `verification_code`; the patient is told; its PDF is rendered in the background
     (`pdf_status` goes from `pending` to `ready`)."""
-    return await service.issue(db, keys.keyring, actor, prescription_id, context)
+    return await service.issue(db, scope, actor, prescription_id)
 
 
 @router.post(
@@ -116,13 +113,12 @@ async def cancel_prescription(
     body: CancelIn,
     actor: AnyUser,
     db: Session,
-    keys: Keys,
-    context: Context,
+    scope: Scope,
 ) -> PrescriptionOut:
     """The prescribing doctor or an admin: cancel a draft or an issued prescription, with a
     `reason`. The verify page then says it is cancelled; the patient is told. 409
     `invalid_transition` if it already is."""
-    return await service.cancel(db, keys.keyring, actor, prescription_id, body.reason, context)
+    return await service.cancel(db, scope, actor, prescription_id, body.reason)
 
 
 @router.get(
@@ -137,11 +133,10 @@ async def download_pdf(
     prescription_id: uuid.UUID,
     actor: AnyUser,
     db: Session,
-    runtime: RuntimeDep,
-    context: Context,
+    scope: Scope,
 ) -> Response:
     """The PDF of an issued prescription, for its patient, its doctor and admins. 409
     `pdf_not_ready` (with `Retry-After`) while it is being rendered, `not_issued` for a draft.
     Every download is recorded in the audit trail."""
-    pdf = await documents.download(db, runtime.settings, actor, prescription_id, context)
+    pdf = await documents.download(db, scope, actor, prescription_id)
     return file_response(pdf.content, "application/pdf", pdf.filename)

@@ -25,8 +25,7 @@ from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import Role, User
 from carebridge.compliance.service import record
 from carebridge.notifications.service import notify
-from carebridge.platform.context import SYSTEM, RequestContext
-from carebridge.platform.crypto import Keyring
+from carebridge.platform.context import CallScope, RequestContext
 from carebridge.platform.errors import Conflict, Forbidden, NotFound
 from carebridge.platform.pagination import Page, keyset_page
 from carebridge.prescriptions.kinds import PRESCRIPTION_ISSUED
@@ -128,19 +127,18 @@ async def audit(
 
 async def _out(
     db: AsyncSession,
-    keyring: Keyring,
+    scope: CallScope,
     actor: Actor,
     row: Prescription,
-    context: RequestContext,
     *,
     audit_read: bool = False,
 ) -> PrescriptionOut:
     """The full answer: opens the sealed fields. A plain read is audited first (so a failed one
     is on record too); a change is audited by its own row."""
     if audit_read:
-        await audit(db, actor, row, "prescription.read", context)
-    diagnosis = keyring.open_text(DIAGNOSIS, row)
-    notes = keyring.open_text(NOTES, row)
+        await audit(db, actor, row, "prescription.read", scope.origin)
+    diagnosis = scope.keyring.open_text(DIAGNOSIS, row)
+    notes = scope.keyring.open_text(NOTES, row)
     names = await _names(db, {row.doctor_id, row.patient_id})
     lines = [LineOut.model_validate(line) for line in await _lines(db, row.id)]
     return PrescriptionOut(
@@ -156,14 +154,13 @@ async def _out(
 
 async def read(
     db: AsyncSession,
-    keyring: Keyring,
+    scope: CallScope,
     actor: Actor,
     prescription_id: uuid.UUID,
-    context: RequestContext = SYSTEM,
 ) -> PrescriptionOut:
     """One prescription with its diagnosis, notes and lines."""
     row = await get_prescription(db, actor, prescription_id)
-    return await _out(db, keyring, actor, row, context, audit_read=True)
+    return await _out(db, scope, actor, row, audit_read=True)
 
 
 async def list_prescriptions(
@@ -213,11 +210,10 @@ async def _replace_lines(db: AsyncSession, row: Prescription, lines: list[LineIn
 
 async def write(
     db: AsyncSession,
-    keyring: Keyring,
+    scope: CallScope,
     actor: Actor,
     appointment_id: uuid.UUID,
     body: PrescriptionIn,
-    context: RequestContext = SYSTEM,
 ) -> PrescriptionOut:
     """A draft prescription for one of the doctor's appointments, under way or completed."""
     if actor.role != Role.doctor:
@@ -236,24 +232,23 @@ async def write(
         patient_id=appointment.patient_id,
         status=PrescriptionStatus.draft,
     )
-    row.diagnosis_sealed = keyring.seal(DIAGNOSIS, row, body.diagnosis)
-    row.notes_sealed = keyring.seal(NOTES, row, body.notes)
+    row.diagnosis_sealed = scope.keyring.seal(DIAGNOSIS, row, body.diagnosis)
+    row.notes_sealed = scope.keyring.seal(NOTES, row, body.notes)
     db.add(row)
     await db.flush()
     await _replace_lines(db, row, body.lines)
     await db.flush()
     await db.refresh(row)
-    await audit(db, actor, row, "prescription.created", context, lines=len(body.lines))
-    return await _out(db, keyring, actor, row, context)
+    await audit(db, actor, row, "prescription.created", scope.origin, lines=len(body.lines))
+    return await _out(db, scope, actor, row)
 
 
 async def update(
     db: AsyncSession,
-    keyring: Keyring,
+    scope: CallScope,
     actor: Actor,
     prescription_id: uuid.UUID,
     body: PrescriptionPatch,
-    context: RequestContext = SYSTEM,
 ) -> PrescriptionOut:
     """Change a draft: the fields given replace the stored ones."""
     row = await get_prescription(db, actor, prescription_id, lock=True)
@@ -261,15 +256,15 @@ async def update(
     _check_draft(row)
     given = body.model_fields_set
     if "diagnosis" in given:
-        row.diagnosis_sealed = keyring.seal(DIAGNOSIS, row, body.diagnosis)
+        row.diagnosis_sealed = scope.keyring.seal(DIAGNOSIS, row, body.diagnosis)
     if "notes" in given:
-        row.notes_sealed = keyring.seal(NOTES, row, body.notes)
+        row.notes_sealed = scope.keyring.seal(NOTES, row, body.notes)
     if "lines" in given:
         await _replace_lines(db, row, body.lines or [])
     await db.flush()
     await db.refresh(row)
-    await audit(db, actor, row, "prescription.updated", context, fields=sorted(given))
-    return await _out(db, keyring, actor, row, context)
+    await audit(db, actor, row, "prescription.updated", scope.origin, fields=sorted(given))
+    return await _out(db, scope, actor, row)
 
 
 def new_verification_code() -> str:
@@ -288,10 +283,9 @@ def normalize_code(code: str) -> str | None:
 
 async def issue(
     db: AsyncSession,
-    keyring: Keyring,
+    scope: CallScope,
     actor: Actor,
     prescription_id: uuid.UUID,
-    context: RequestContext = SYSTEM,
 ) -> PrescriptionOut:
     """Issue a draft: it can no longer change; the patient is told; the PDF is rendered."""
     from carebridge.prescriptions.tasks import defer_render_after_commit  # tasks import us
@@ -307,19 +301,18 @@ async def issue(
     row.pdf_status = PdfStatus.pending
     await db.flush()
     await db.refresh(row)
-    await audit(db, actor, row, "prescription.issued", context)
+    await audit(db, actor, row, "prescription.issued", scope.origin)
     await _tell_patient(db, row, "New prescription", "issued a prescription for you")
     defer_render_after_commit(db, row.id)
-    return await _out(db, keyring, actor, row, context)
+    return await _out(db, scope, actor, row)
 
 
 async def cancel(
     db: AsyncSession,
-    keyring: Keyring,
+    scope: CallScope,
     actor: Actor,
     prescription_id: uuid.UUID,
     reason: str,
-    context: RequestContext = SYSTEM,
 ) -> PrescriptionOut:
     """Cancel a draft or an issued prescription (its doctor, or an admin). The verify page then
     says it is cancelled."""
@@ -340,10 +333,10 @@ async def cancel(
     row.cancel_reason = reason
     await db.flush()
     await db.refresh(row)
-    await audit(db, actor, row, "prescription.cancelled", context, was_issued=was_issued)
+    await audit(db, actor, row, "prescription.cancelled", scope.origin, was_issued=was_issued)
     if was_issued:
         await _tell_patient(db, row, "Prescription cancelled", "cancelled a prescription")
-    return await _out(db, keyring, actor, row, context)
+    return await _out(db, scope, actor, row)
 
 
 async def _tell_patient(db: AsyncSession, row: Prescription, title: str, what: str) -> None:

@@ -10,8 +10,7 @@ from fastapi import APIRouter, Query
 
 from carebridge.accounts.actors import AdminActor, AnyUser, DoctorActor, PatientActor
 from carebridge.platform.access import PUBLIC
-from carebridge.platform.context import Context
-from carebridge.platform.deps import RuntimeDep, Session
+from carebridge.platform.deps import RuntimeDep, Scope, Session
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from carebridge.platform.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from carebridge.platform.problems import problem_responses
@@ -40,14 +39,13 @@ async def review_appointment(
     body: ReviewIn,
     actor: PatientActor,
     db: Session,
-    runtime: RuntimeDep,
-    context: Context,
+    scope: Scope,
 ) -> ReviewOut:
     """Review one of your completed appointments: 1 to 5 stars and an optional plain-text
     comment (at most 2000 characters). One review per appointment; you can edit it for 14 days
     (`CAREBRIDGE_REVIEW_EDIT_DAYS`). The doctor is told. Codes: `not_completed` (409, with
     `current_status`), `already_reviewed` (409)."""
-    return await service.create(db, runtime.settings, actor, appointment_id, body, context)
+    return await service.create(db, scope, actor, appointment_id, body)
 
 
 @router.get(
@@ -68,13 +66,12 @@ async def edit_review(
     body: ReviewEdit,
     actor: PatientActor,
     db: Session,
-    runtime: RuntimeDep,
-    context: Context,
+    scope: Scope,
 ) -> ReviewOut:
     """Change your review's `rating` and/or `comment` (`null` removes the comment) until
     `editable_until`. Codes: `edit_window_closed` (409), `review_hidden` (409),
     `nothing_to_change` (422)."""
-    return await service.edit(db, runtime.settings, actor, review_id, body, context)
+    return await service.edit(db, scope, actor, review_id, body)
 
 
 @router.post("/reviews/{review_id}/reply", response_model=ReviewOut, responses=_CHANGE)
@@ -83,12 +80,11 @@ async def reply_to_review(
     body: ReplyIn,
     actor: DoctorActor,
     db: Session,
-    runtime: RuntimeDep,
-    context: Context,
+    scope: Scope,
 ) -> ReviewOut:
     """Doctor: answer a review of one of your appointments, once (plain text, at most 2000
     characters). The patient is told. Code: `already_replied` (409)."""
-    return await service.reply(db, runtime.settings, actor, review_id, body, context)
+    return await service.reply(db, scope, actor, review_id, body)
 
 
 @router.post("/admin/reviews/{review_id}/hide", response_model=ReviewOut, responses=_CHANGE)
@@ -97,20 +93,19 @@ async def hide_review(
     body: HideIn,
     actor: AdminActor,
     db: Session,
-    runtime: RuntimeDep,
-    context: Context,
+    scope: Scope,
 ) -> ReviewOut:
     """Admin: take a review off the doctor's page and out of their rating, with a `reason`
     (kept in the audit trail). Code: `already_hidden` (409)."""
-    return await service.hide(db, runtime.settings, actor, review_id, body, context)
+    return await service.hide(db, scope, actor, review_id, body)
 
 
 @router.post("/admin/reviews/{review_id}/unhide", response_model=ReviewOut, responses=_CHANGE)
 async def unhide_review(
-    review_id: uuid.UUID, actor: AdminActor, db: Session, runtime: RuntimeDep, context: Context
+    review_id: uuid.UUID, actor: AdminActor, db: Session, scope: Scope
 ) -> ReviewOut:
     """Admin: show a hidden review again; it counts in the rating again. Code: `not_hidden`."""
-    return await service.unhide(db, runtime.settings, actor, review_id, context)
+    return await service.unhide(db, scope, actor, review_id)
 
 
 @router.get(

@@ -28,7 +28,7 @@ from carebridge.compliance.service import record
 from carebridge.config import Settings
 from carebridge.directory.service import Rating, rate_doctor
 from carebridge.notifications.service import notify
-from carebridge.platform.context import SYSTEM, RequestContext
+from carebridge.platform.context import CallScope, RequestContext
 from carebridge.platform.errors import Conflict, Invalid, NotFound
 from carebridge.platform.pagination import MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor
 from carebridge.presence.service import check_listed
@@ -250,18 +250,17 @@ async def _audit(
 
 async def create(
     db: AsyncSession,
-    settings: Settings,
+    scope: CallScope,
     actor: Actor,
     appointment_id: uuid.UUID,
     body: ReviewIn,
-    context: RequestContext = SYSTEM,
 ) -> ReviewOut:
     """The patient reviews a completed appointment of theirs, once."""
     appointment = await get_appointment(db, actor, appointment_id)
     if appointment.patient_id != actor.id:
         raise NotFound("No such appointment.")
     review = await add_review(db, appointment, body, at=datetime.now(UTC))
-    await _audit(db, actor, review, "review.created", context, rating=review.rating)
+    await _audit(db, actor, review, "review.created", scope.origin, rating=review.rating)
     patient = await db.scalar(select(User.name).where(User.id == actor.id)) or ""
     await notify(
         db,
@@ -272,7 +271,7 @@ async def create(
         data={"review_id": str(review.id), "appointment_id": str(appointment.id)},
         link=f"/appointments/{appointment.id}/review",
     )
-    return review_out(settings, review)
+    return review_out(scope.settings, review)
 
 
 async def add_review(
@@ -316,11 +315,10 @@ def _already_reviewed() -> Conflict:
 
 async def edit(
     db: AsyncSession,
-    settings: Settings,
+    scope: CallScope,
     actor: Actor,
     review_id: uuid.UUID,
     body: ReviewEdit,
-    context: RequestContext = SYSTEM,
 ) -> ReviewOut:
     """The patient changes the rating or the comment, within the edit window."""
     review = await get_review(db, actor, review_id, lock=True)
@@ -331,10 +329,10 @@ async def edit(
     if "rating" in body.model_fields_set and body.rating is None:
         raise Invalid("A review keeps a rating from 1 to 5.", code="rating_required")
     now = datetime.now(UTC)
-    until = editable_until(settings, review)
+    until = editable_until(scope.settings, review)
     if now > until:
         raise Conflict(
-            f"Reviews can be edited for {settings.review_edit_days} days.",
+            f"Reviews can be edited for {scope.settings.review_edit_days} days.",
             code="edit_window_closed",
             editable_until=until.isoformat(),
         )
@@ -348,8 +346,8 @@ async def edit(
     review.edited_at = now
     if rating_changed:
         await refresh_rating(db, review.doctor_id)
-    await _audit(db, actor, review, "review.edited", context, rating=review.rating)
-    return review_out(settings, review)
+    await _audit(db, actor, review, "review.edited", scope.origin, rating=review.rating)
+    return review_out(scope.settings, review)
 
 
 # -- the doctor's reply -------------------------------------------------------------------------
@@ -357,11 +355,10 @@ async def edit(
 
 async def reply(
     db: AsyncSession,
-    settings: Settings,
+    scope: CallScope,
     actor: Actor,
     review_id: uuid.UUID,
     body: ReplyIn,
-    context: RequestContext = SYSTEM,
 ) -> ReviewOut:
     """The doctor answers a review of theirs, once."""
     review = await get_review(db, actor, review_id, lock=True)
@@ -371,7 +368,7 @@ async def reply(
         raise Conflict("You have already replied to this review.", code="already_replied")
     review.reply = body.reply
     review.replied_at = datetime.now(UTC)
-    await _audit(db, actor, review, "review.replied", context)
+    await _audit(db, actor, review, "review.replied", scope.origin)
     doctor = await db.scalar(select(User.name).where(User.id == actor.id)) or "Your doctor"
     await notify(
         db,
@@ -382,7 +379,7 @@ async def reply(
         data={"review_id": str(review.id), "appointment_id": str(review.appointment_id)},
         link=f"/appointments/{review.appointment_id}/review",
     )
-    return review_out(settings, review)
+    return review_out(scope.settings, review)
 
 
 # -- moderation ---------------------------------------------------------------------------------
@@ -390,11 +387,10 @@ async def reply(
 
 async def hide(
     db: AsyncSession,
-    settings: Settings,
+    scope: CallScope,
     actor: Actor,
     review_id: uuid.UUID,
     body: HideIn,
-    context: RequestContext = SYSTEM,
 ) -> ReviewOut:
     """An admin takes a review off the doctor's page (and out of the rating), with a reason."""
     review = await get_review(db, actor, review_id, lock=True)
@@ -404,16 +400,15 @@ async def hide(
     review.hidden_by = actor.id
     review.hidden_reason = body.reason
     await refresh_rating(db, review.doctor_id)
-    await _audit(db, actor, review, "review.hidden", context, reason=body.reason)
-    return review_out(settings, review)
+    await _audit(db, actor, review, "review.hidden", scope.origin, reason=body.reason)
+    return review_out(scope.settings, review)
 
 
 async def unhide(
     db: AsyncSession,
-    settings: Settings,
+    scope: CallScope,
     actor: Actor,
     review_id: uuid.UUID,
-    context: RequestContext = SYSTEM,
 ) -> ReviewOut:
     """An admin shows a hidden review again (it counts in the rating again)."""
     review = await get_review(db, actor, review_id, lock=True)
@@ -423,5 +418,5 @@ async def unhide(
     review.hidden_by = None
     review.hidden_reason = None
     await refresh_rating(db, review.doctor_id)
-    await _audit(db, actor, review, "review.unhidden", context)
-    return review_out(settings, review)
+    await _audit(db, actor, review, "review.unhidden", scope.origin)
+    return review_out(scope.settings, review)

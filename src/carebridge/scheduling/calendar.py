@@ -26,8 +26,8 @@ from carebridge.accounts.models import User
 from carebridge.compliance.service import record
 from carebridge.config import Settings
 from carebridge.platform.access import PUBLIC
-from carebridge.platform.context import SYSTEM, Context, RequestContext
-from carebridge.platform.deps import RuntimeDep, Session
+from carebridge.platform.context import SYSTEM, CallScope, Context, RequestContext
+from carebridge.platform.deps import RuntimeDep, Scope, Session
 from carebridge.platform.downloads import file_response
 from carebridge.platform.errors import Forbidden, NotFound, Unauthenticated
 from carebridge.platform.problems import problem_responses
@@ -101,9 +101,7 @@ async def _lock_feeds(db: AsyncSession, doctor_id: uuid.UUID) -> None:
     )
 
 
-async def create_feed(
-    db: AsyncSession, settings: Settings, actor: Actor, context: RequestContext = SYSTEM
-) -> FeedOut:
+async def create_feed(db: AsyncSession, scope: CallScope, actor: Actor) -> FeedOut:
     """A new secret feed URL for the doctor, answered once; the previous one stops working."""
     await _lock_feeds(db, actor.id)
     now = datetime.now(UTC)
@@ -112,8 +110,8 @@ async def create_feed(
     feed = CalendarFeed(id=uuid.uuid4(), doctor_id=actor.id, token_hash=_digest(token))
     db.add(feed)
     await db.flush()
-    await _audit(db, actor, feed.id, "calendar_feed.created", context)
-    url = feed_url(settings, token)
+    await _audit(db, actor, feed.id, "calendar_feed.created", scope.origin)
+    url = feed_url(scope.settings, token)
     return FeedOut(url=url, webcal_url="webcal://" + url.split("://", 1)[1], created_at=now)
 
 
@@ -208,14 +206,12 @@ async def appointment_calendar(
     response_model=FeedOut,
     responses=problem_responses(Unauthenticated, Forbidden),
 )
-async def new_calendar_feed(
-    actor: DoctorActor, db: Session, runtime: RuntimeDep, context: Context
-) -> FeedOut:
+async def new_calendar_feed(actor: DoctorActor, db: Session, scope: Scope) -> FeedOut:
     """A private iCalendar feed of your appointments (30 days back, a year ahead) for your
     calendar app. The URL is the secret: it is shown only now, and anyone who has it can read
     your appointment times and patients' names. Asking again makes a new URL and the old one
     stops working."""
-    return await create_feed(db, runtime.settings, actor, context)
+    return await create_feed(db, scope, actor)
 
 
 @router.delete(

@@ -14,8 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import Role
 from carebridge.config import Settings
-from carebridge.platform.context import SYSTEM, RequestContext
-from carebridge.platform.crypto import Keyring
+from carebridge.platform.context import CallScope
 from carebridge.platform.errors import Conflict, Forbidden, Invalid
 from carebridge.platform.times import local_time
 from carebridge.scheduling.hooks import CANCELLED, Cancellation
@@ -167,20 +166,19 @@ def _who(move: Move) -> str:
 
 async def act(
     db: AsyncSession,
-    settings: Settings,
-    keyring: Keyring,
+    scope: CallScope,
     actor: Actor,
     appointment_id: uuid.UUID,
     move_name: str,
     *,
     reason: str | None = None,
-    context: RequestContext = SYSTEM,
 ) -> AppointmentOut:
     """Confirm, start, complete, mark a no-show or cancel: the one place statuses change."""
     move = MOVES[move_name]
     appointment = await get_appointment(db, actor, appointment_id, lock=True)
     check_move(appointment, move, actor)
     now = datetime.now(UTC)
+    settings = scope.settings
     check_time(settings, appointment, move_name, actor.role, now)
     if move_name == "cancel" and actor.role != Role.patient and not (reason and reason.strip()):
         raise Invalid("Give the patient a reason for the cancellation.", code="reason_required")
@@ -189,21 +187,16 @@ async def act(
     stamp(appointment, move_name, actor.id, reason, now)
     if move_name == "cancel":  # within the rules above: refunded if paid
         await CANCELLED.fire(db, Cancellation(appointment, settings, refund=True))
-    await audit(db, actor, appointment, f"appointment.{move_name}", context)
+    await audit(db, actor, appointment, f"appointment.{move_name}", scope.origin)
     await announce(db, appointment, move_name, actor)
-    return await read(db, keyring, actor, appointment.id, context)
+    return await read(db, scope, actor, appointment.id)
 
 
 async def reschedule(
-    db: AsyncSession,
-    settings: Settings,
-    keyring: Keyring,
-    actor: Actor,
-    appointment_id: uuid.UUID,
-    starts_at: datetime,
-    context: RequestContext = SYSTEM,
+    db: AsyncSession, scope: CallScope, actor: Actor, appointment_id: uuid.UUID, starts_at: datetime
 ) -> AppointmentOut:
     """Move to another open slot of the same doctor and type, up to the cutoff."""
+    settings = scope.settings
     appointment = await get_appointment(db, actor, appointment_id, lock=True)
     check_move(appointment, MOVES["reschedule"], actor)
     check_time(settings, appointment, "reschedule", actor.role, datetime.now(UTC))
@@ -222,6 +215,6 @@ async def reschedule(
     appointment.blocked_until = blocked
     await flush_booking(db)
     await plan_reminders(db, settings, appointment)
-    await audit(db, actor, appointment, "appointment.reschedule", context)
+    await audit(db, actor, appointment, "appointment.reschedule", scope.origin)
     await announce(db, appointment, "reschedule", actor, was=was)
-    return await read(db, keyring, actor, appointment.id, context)
+    return await read(db, scope, actor, appointment.id)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Query, Response
 
 from carebridge.accounts.actors import AnyUser, DoctorActor, Keys, PatientActor
 from carebridge.platform.context import Context
-from carebridge.platform.deps import RuntimeDep, Session
+from carebridge.platform.deps import RuntimeDep, Scope, Session
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from carebridge.platform.inputs import Instant
 from carebridge.platform.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
@@ -168,10 +168,10 @@ async def list_appointments(
     responses=problem_responses(Unauthenticated, NotFound),
 )
 async def get_appointment(
-    appointment_id: uuid.UUID, actor: AnyUser, db: Session, keys: Keys, context: Context
+    appointment_id: uuid.UUID, actor: AnyUser, db: Session, scope: Scope
 ) -> AppointmentOut:
     """One of your appointments, with the reason for the visit (the read is audited)."""
-    return await service.read(db, keys.keyring, actor, appointment_id, context)
+    return await service.read(db, scope, actor, appointment_id)
 
 
 @router.post(
@@ -181,23 +181,14 @@ async def cancel_appointment(
     appointment_id: uuid.UUID,
     actor: AnyUser,
     db: Session,
-    runtime: RuntimeDep,
-    keys: Keys,
-    context: Context,
+    scope: Scope,
     body: CancelIn | None = None,
 ) -> AppointmentOut:
     """Cancel. Patients: up to the cutoff (24 hours by default) before, refunded if paid.
     Doctors and admins: any time before it starts, with a `reason` for the patient (refunded).
     Codes: `too_late`, `reason_required`, `invalid_transition` (409, with `current_status`)."""
     return await lifecycle.act(
-        db,
-        runtime.settings,
-        keys.keyring,
-        actor,
-        appointment_id,
-        "cancel",
-        reason=body.reason if body else None,
-        context=context,
+        db, scope, actor, appointment_id, "cancel", reason=body.reason if body else None
     )
 
 
@@ -211,29 +202,18 @@ async def reschedule_appointment(
     body: RescheduleIn,
     actor: PatientActor,
     db: Session,
-    runtime: RuntimeDep,
-    keys: Keys,
-    context: Context,
+    scope: Scope,
 ) -> AppointmentOut:
     """Move your appointment to another open slot of the same doctor and type, up to the
     cutoff. Codes: `slot_taken`, `not_a_slot`, `too_late`, `invalid_transition`."""
-    return await lifecycle.reschedule(
-        db, runtime.settings, keys.keyring, actor, appointment_id, body.starts_at, context
-    )
+    return await lifecycle.reschedule(db, scope, actor, appointment_id, body.starts_at)
 
 
 def _doctor_move(name: str, doc: str) -> None:
     async def move(
-        appointment_id: uuid.UUID,
-        actor: DoctorActor,
-        db: Session,
-        runtime: RuntimeDep,
-        keys: Keys,
-        context: Context,
+        appointment_id: uuid.UUID, actor: DoctorActor, db: Session, scope: Scope
     ) -> AppointmentOut:
-        return await lifecycle.act(
-            db, runtime.settings, keys.keyring, actor, appointment_id, name, context=context
-        )
+        return await lifecycle.act(db, scope, actor, appointment_id, name)
 
     move.__doc__ = doc
     move.__name__ = f"{name}_appointment"

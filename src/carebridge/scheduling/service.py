@@ -25,7 +25,7 @@ from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import User
 from carebridge.compliance.service import AUDIT_COLUMNS, audit_values
 from carebridge.config import Settings
-from carebridge.platform.context import SYSTEM, RequestContext
+from carebridge.platform.context import SYSTEM, CallScope, RequestContext
 from carebridge.platform.crypto import Keyring
 from carebridge.platform.db import driver_connection
 from carebridge.platform.errors import Conflict, Invalid, NotFound
@@ -102,11 +102,7 @@ async def get_appointment(
 
 
 async def read(
-    db: AsyncSession,
-    keyring: Keyring,
-    actor: Actor,
-    appointment_id: uuid.UUID,
-    context: RequestContext = SYSTEM,
+    db: AsyncSession, scope: CallScope, actor: Actor, appointment_id: uuid.UUID
 ) -> AppointmentOut:
     """One appointment with its reason for the visit (a read of health data: audited)."""
     found = (
@@ -117,9 +113,9 @@ async def read(
     if found is None:
         raise NotFound("No such appointment.")
     row, doctor, patient = found
-    reason = keyring.open_text(REASON, row)
+    reason = scope.keyring.open_text(REASON, row)
     if reason is not None:
-        await audit(db, actor, row, "appointment.reason_read", context)
+        await audit(db, actor, row, "appointment.reason_read", scope.origin)
     return _out(row, doctor, patient, reason)
 
 
@@ -352,7 +348,9 @@ async def book(
                 "This Idempotency-Key was used for a different booking; use a new key.",
                 code="idempotency_key_reused",
             )
-        return Booked(await read(db, keyring, actor, facts["earlier_id"]), created=False)
+        return Booked(
+            await read(db, CallScope(settings, keyring), actor, facts["earlier_id"]), created=False
+        )
     if facts["doctor_name"] is None:
         raise NotFound("No such doctor.")
     if facts["upcoming"] >= settings.max_future_appointments:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Request
 from pydantic import ConfigDict, ValidationError
 from starlette.responses import Response
 
-from carebridge.accounts.actors import Actor, key_store_of
+from carebridge.accounts.actors import Actor
 from carebridge.directory import admin, patients, search, service
 from carebridge.directory.codes import LANGUAGES
 from carebridge.directory.schemas import DoctorProfileIn, DoctorQuery, PatientProfileIn
@@ -19,7 +19,7 @@ from carebridge.platform.access import PUBLIC
 from carebridge.platform.cache import CacheDep
 from carebridge.platform.context import Context
 from carebridge.platform.db import undo_unless_kept
-from carebridge.platform.deps import RuntimeDep, Session
+from carebridge.platform.deps import Scope, Session
 from carebridge.platform.errors import CareBridgeError, Invalid
 from carebridge.platform.money import amount_example, format_money, major_amount, parse_amount
 from carebridge.reviews import service as reviews
@@ -223,10 +223,9 @@ async def save_doctor_profile(
 
 @router.get("/me/profile")
 async def patient_profile_page(
-    request: Request, actor: WebPatient, db: Session, runtime: RuntimeDep, context: Context
+    request: Request, actor: WebPatient, db: Session, scope: Scope
 ) -> Response:
-    keyring = key_store_of(request, runtime.settings).keyring
-    profile = await patients.get_patient_profile(db, keyring, actor, actor.id, context)
+    profile = await patients.get_patient_profile(db, scope, actor, actor.id)
     return render(request, "directory/patient_profile.html", actor, profile=profile)
 
 
@@ -235,8 +234,7 @@ async def save_patient_profile(
     request: Request,
     actor: WebPatient,
     db: Session,
-    runtime: RuntimeDep,
-    context: Context,
+    scope: Scope,
     date_of_birth: FormStr = "",
     sex: FormStr = "",
     phone: FormStr = "",
@@ -244,7 +242,6 @@ async def save_patient_profile(
     emergency_name: FormStr = "",
     emergency_phone: FormStr = "",
 ) -> Response:
-    keyring = key_store_of(request, runtime.settings).keyring
     contact = (
         {"name": emergency_name, "phone": emergency_phone}
         if emergency_name or emergency_phone
@@ -260,10 +257,10 @@ async def save_patient_profile(
                 "emergency_contact": contact,
             }
         )
-        profile = await patients.update_patient_profile(db, keyring, actor, body, context)
+        profile = await patients.update_patient_profile(db, scope, actor, body)
     except (CareBridgeError, ValidationError) as exc:
         await undo_unless_kept(db, exc)
-        current = await patients.get_patient_profile(db, keyring, actor, actor.id, context)
+        current = await patients.get_patient_profile(db, scope, actor, actor.id)
         return render(
             request,
             "directory/patient_profile.html",

@@ -15,10 +15,10 @@ from fastapi import APIRouter, Form, Request
 from pydantic import ConfigDict, ValidationError
 from starlette.responses import Response
 
-from carebridge.accounts.actors import Actor, Keys
-from carebridge.platform.context import Context
+from carebridge.accounts.actors import Actor
+from carebridge.platform.context import CallScope
 from carebridge.platform.db import undo_unless_kept
-from carebridge.platform.deps import RuntimeDep, Session
+from carebridge.platform.deps import Scope, Session
 from carebridge.platform.downloads import file_response
 from carebridge.platform.errors import CareBridgeError, NotFound
 from carebridge.prescriptions import documents, service
@@ -122,8 +122,7 @@ async def write_prescription(
     appointment_id: uuid.UUID,
     actor: WebAnyDoctor,
     db: Session,
-    keys: Keys,
-    context: Context,
+    scope: Scope,
     form: Annotated[PrescriptionForm, Form()],
 ) -> Response:
     fields, numbers = form.fields()
@@ -133,7 +132,7 @@ async def write_prescription(
         error = PRESCRIPTION.explain(exc, rows={"lines": numbers})
         return await _form_page(request, actor, db, appointment_id, 422, error=error, form=form)
     try:
-        written = await service.write(db, keys.keyring, actor, appointment_id, body, context)
+        written = await service.write(db, scope, actor, appointment_id, body)
     except CareBridgeError as exc:
         await undo_unless_kept(db, exc)
         if isinstance(exc, NotFound):
@@ -161,13 +160,12 @@ async def _detail_page(
     request: Request,
     actor: Actor,
     db: Session,
-    keys: Keys,
-    context: Context,
+    scope: CallScope,
     prescription_id: uuid.UUID,
     status_code: int = 200,
     **values: Any,
 ) -> Response:
-    prescription = await service.read(db, keys.keyring, actor, prescription_id, context)
+    prescription = await service.read(db, scope, actor, prescription_id)
     return render(
         request,
         "prescriptions/detail.html",
@@ -185,12 +183,11 @@ async def prescription_page(
     prescription_id: uuid.UUID,
     actor: WebUser,
     db: Session,
-    keys: Keys,
-    context: Context,
+    scope: Scope,
 ) -> Response:
     """One prescription (the read of its diagnosis is audited); others' are 404."""
     notice = DONE.get(request.query_params.get("done") or "")
-    return await _detail_page(request, actor, db, keys, context, prescription_id, notice=notice)
+    return await _detail_page(request, actor, db, scope, prescription_id, notice=notice)
 
 
 class PrescriptionMoveForm(FormModel):
@@ -206,26 +203,25 @@ async def act(
     prescription_id: uuid.UUID,
     actor: WebUser,
     db: Session,
-    keys: Keys,
-    context: Context,
+    scope: Scope,
     form: Annotated[PrescriptionMoveForm, Form()],
 ) -> Response:
     """Issue or cancel; back to the prescription's page."""
     move = form.move
     try:
         if move == "issue":
-            await service.issue(db, keys.keyring, actor, prescription_id, context)
+            await service.issue(db, scope, actor, prescription_id)
             done = "issued"
         else:
             reason = form.reason.strip()[:500] or "Cancelled by the doctor"
-            await service.cancel(db, keys.keyring, actor, prescription_id, reason, context)
+            await service.cancel(db, scope, actor, prescription_id, reason)
             done = "cancelled"
     except CareBridgeError as exc:
         await undo_unless_kept(db, exc)
         if isinstance(exc, NotFound):
             raise
         return await _detail_page(
-            request, actor, db, keys, context, prescription_id, exc.status, error=exc.detail
+            request, actor, db, scope, prescription_id, exc.status, error=exc.detail
         )
     return redirect(f"/prescriptions/{prescription_id}?done={done}")
 
@@ -235,9 +231,8 @@ async def prescription_pdf(
     prescription_id: uuid.UUID,
     actor: WebUser,
     db: Session,
-    runtime: RuntimeDep,
-    context: Context,
+    scope: Scope,
 ) -> Response:
     """The PDF (each download audited); 409 while it is being prepared."""
-    pdf = await documents.download(db, runtime.settings, actor, prescription_id, context)
+    pdf = await documents.download(db, scope, actor, prescription_id)
     return file_response(pdf.content, "application/pdf", pdf.filename)

@@ -14,9 +14,8 @@ from starlette.responses import Response
 
 from carebridge.accounts import service as accounts
 from carebridge.accounts.actors import Actor
-from carebridge.platform.context import Context
 from carebridge.platform.db import undo_unless_kept
-from carebridge.platform.deps import RuntimeDep, Session
+from carebridge.platform.deps import RuntimeDep, Scope, Session
 from carebridge.platform.errors import CareBridgeError, Forbidden, NotFound
 from carebridge.reviews import service
 from carebridge.reviews.policy import review_actions
@@ -112,7 +111,7 @@ async def save_review(
     actor: WebPatient,
     db: Session,
     runtime: RuntimeDep,
-    context: Context,
+    scope: Scope,
     form: Annotated[ReviewForm, Form()],
 ) -> Response:
     """Write the review, or change it while it may still be edited."""
@@ -120,10 +119,10 @@ async def save_review(
         existing = await service.for_appointment(db, runtime.settings, actor, appointment_id)
         if existing is None:
             body = ReviewIn.model_validate(form.rating_fields())
-            await service.create(db, runtime.settings, actor, appointment_id, body, context)
+            await service.create(db, scope, actor, appointment_id, body)
         else:
             edit = ReviewEdit.model_validate(form.rating_fields())
-            await service.edit(db, runtime.settings, actor, existing.id, edit, context)
+            await service.edit(db, scope, actor, existing.id, edit)
     except (CareBridgeError, ValidationError) as exc:
         return await _refused(request, actor, db, runtime, appointment_id, exc, form)
     return redirect(f"/appointments/{appointment_id}/review?done=saved")
@@ -154,7 +153,7 @@ async def reply(
     actor: WebDoctor,
     db: Session,
     runtime: RuntimeDep,
-    context: Context,
+    scope: Scope,
     form: Annotated[ReviewForm, Form()],
 ) -> Response:
     """The doctor answers the review of their appointment, once."""
@@ -163,7 +162,7 @@ async def reply(
         if review is None:
             raise NotFound("No such review.", code="review_not_found")
         body = ReplyIn.model_validate({"reply": form.reply})
-        await service.reply(db, runtime.settings, actor, review.id, body, context)
+        await service.reply(db, scope, actor, review.id, body)
     except (CareBridgeError, ValidationError) as exc:
         return await _refused(request, actor, db, runtime, appointment_id, exc, form)
     return redirect(f"/appointments/{appointment_id}/review?done=replied")
@@ -209,12 +208,12 @@ async def hide(
     actor: WebAdmin,
     db: Session,
     runtime: RuntimeDep,
-    context: Context,
+    scope: Scope,
     form: Annotated[HideForm, Form()],
 ) -> Response:
     try:
         body = HideIn.model_validate({"reason": form.reason})
-        await service.hide(db, runtime.settings, actor, review_id, body, context)
+        await service.hide(db, scope, actor, review_id, body)
     except (CareBridgeError, ValidationError) as exc:
         await undo_unless_kept(db, exc)
         status = exc.status if isinstance(exc, CareBridgeError) else 422
@@ -231,10 +230,10 @@ async def unhide(
     actor: WebAdmin,
     db: Session,
     runtime: RuntimeDep,
-    context: Context,
+    scope: Scope,
 ) -> Response:
     try:
-        await service.unhide(db, runtime.settings, actor, review_id, context)
+        await service.unhide(db, scope, actor, review_id)
     except CareBridgeError as exc:
         await undo_unless_kept(db, exc)
         return await _moderation_page(request, actor, db, runtime, exc.status, error=exc.detail)

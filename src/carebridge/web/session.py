@@ -20,7 +20,7 @@ from carebridge.accounts.devices import note_sign_in
 from carebridge.accounts.models import STAFF_ROLES, AuthSession, Role, User, UserStatus
 from carebridge.config import Settings
 from carebridge.platform.access import caller
-from carebridge.platform.context import RequestContext
+from carebridge.platform.context import CallScope, RequestContext
 from carebridge.platform.crypto import Keyring
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import CareBridgeError, Forbidden
@@ -69,7 +69,9 @@ async def start_web_session(
         )
     )
     await db.flush()
-    await note_sign_in(db, Keyring.from_settings(settings), settings, user, context, "web")
+    await note_sign_in(
+        db, CallScope(settings, Keyring.from_settings(settings), context), user, "web"
+    )
     return token
 
 

@@ -10,11 +10,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from carebridge.accounts.actors import Actor, Keys
+from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import Role
-from carebridge.platform.context import Context
+from carebridge.platform.context import CallScope
 from carebridge.platform.db import undo_unless_kept
-from carebridge.platform.deps import RuntimeDep, Session
+from carebridge.platform.deps import RuntimeDep, Scope, Session
 from carebridge.platform.downloads import file_response
 from carebridge.platform.errors import CareBridgeError, Invalid, NotFound
 from carebridge.platform.pagination import MAX_PAGE_SIZE
@@ -72,13 +72,12 @@ async def _appointment_page(
     request: Request,
     actor: Actor,
     db: Session,
-    keys: Keys,
-    context: Context,
+    scope: CallScope,
     appointment_id: uuid.UUID,
     status_code: int = 200,
     **values: Any,
 ) -> Response:
-    appointment = await service.read(db, keys.keyring, actor, appointment_id, context)
+    appointment = await service.read(db, scope, actor, appointment_id)
     now = datetime.now(UTC)
     return render(
         request,
@@ -102,12 +101,11 @@ async def appointment_page(
     appointment_id: uuid.UUID,
     actor: WebUser,
     db: Session,
-    keys: Keys,
-    context: Context,
+    scope: Scope,
 ) -> Response:
     """One appointment with the reason for the visit (the read is audited); others' are 404."""
     notice = DONE.get(request.query_params.get("done") or "")
-    return await _appointment_page(request, actor, db, keys, context, appointment_id, notice=notice)
+    return await _appointment_page(request, actor, db, scope, appointment_id, notice=notice)
 
 
 @router.get("/appointments/{appointment_id}/calendar.ics")
@@ -139,9 +137,7 @@ async def act(
     appointment_id: uuid.UUID,
     actor: WebUser,
     db: Session,
-    runtime: RuntimeDep,
-    keys: Keys,
-    context: Context,
+    scope: Scope,
     form: Annotated[MoveForm, Form()],
 ) -> Response:
     """Confirm, start, complete, mark missed or cancel; back to the page it came from."""
@@ -150,16 +146,7 @@ async def act(
     try:
         if move not in (*DOCTOR_MOVES, "cancel"):
             raise Invalid("Unknown action.", code="unknown_action")
-        await lifecycle.act(
-            db,
-            runtime.settings,
-            keys.keyring,
-            actor,
-            appointment_id,
-            move,
-            reason=reason,
-            context=context,
-        )
+        await lifecycle.act(db, scope, actor, appointment_id, move, reason=reason)
     except CareBridgeError as exc:
         await undo_unless_kept(db, exc)
         if isinstance(exc, NotFound):
@@ -169,7 +156,7 @@ async def act(
         if back == "list":
             return await _list_page(request, actor, db, exc.status, error=exc.detail)
         return await _appointment_page(
-            request, actor, db, keys, context, appointment_id, exc.status, error=exc.detail
+            request, actor, db, scope, appointment_id, exc.status, error=exc.detail
         )
     target = _BACK.get(back, f"/appointments/{appointment_id}")
     return redirect(f"{target}?done={move}")

@@ -16,7 +16,7 @@ from carebridge.accounts.actors import Actor, Keys
 from carebridge.directory import service as directory
 from carebridge.platform.context import Context
 from carebridge.platform.db import undo_unless_kept
-from carebridge.platform.deps import RuntimeDep, Session
+from carebridge.platform.deps import RuntimeDep, Scope, Session
 from carebridge.platform.errors import CareBridgeError, Invalid, NotFound
 from carebridge.scheduling import lifecycle, schedules, service
 from carebridge.scheduling.models import AppointmentType
@@ -251,16 +251,12 @@ async def reschedule(
     appointment_id: uuid.UUID,
     actor: WebPatient,
     db: Session,
-    runtime: RuntimeDep,
-    keys: Keys,
-    context: Context,
+    scope: Scope,
     form: Annotated[SlotForm, Form()],
 ) -> Response:
     try:
         at = _slot_time(form.starts_at)
-        await lifecycle.reschedule(
-            db, runtime.settings, keys.keyring, actor, appointment_id, at, context
-        )
+        await lifecycle.reschedule(db, scope, actor, appointment_id, at)
     except CareBridgeError as exc:
         await undo_unless_kept(db, exc)
         if isinstance(exc, NotFound):
