@@ -24,6 +24,7 @@ from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import User, UserStatus
 from carebridge.compliance.service import record
 from carebridge.directory.models import DoctorProfile, NurseProfile, Specialty, doctor_specialties
+from carebridge.directory.policy import listed_doctor, listed_doctors
 from carebridge.directory.schemas import (
     DoctorOut,
     DoctorProfileIn,
@@ -33,9 +34,8 @@ from carebridge.directory.schemas import (
     SpecialtyRef,
 )
 from carebridge.directory.search import (
-    LISTED,
+    doctor_listing,
     doctor_out,
-    listed_doctors,
     profile_fields,
     specialties_of,
 )
@@ -100,7 +100,7 @@ async def languages_spoken(db: AsyncSession) -> list[str]:
         select(code)
         .select_from(DoctorProfile)
         .join(User, User.id == DoctorProfile.user_id)
-        .where(LISTED)
+        .where(listed_doctor())
         .distinct()
     )
     return sorted((await db.scalars(statement)).all())
@@ -120,10 +120,15 @@ async def cached_languages(cache: Cache, database: Database) -> list[str]:
 # -- doctors ----------------------------------------------------------------------------------
 
 
+async def is_listed(db: AsyncSession, doctor_id: uuid.UUID) -> bool:
+    """Whether patients see this doctor (:func:`~carebridge.directory.policy.listed_doctor`)."""
+    return bool(await db.scalar(listed_doctors().where(User.id == doctor_id).exists().select()))
+
+
 async def get_doctor(db: AsyncSession, doctor_id: uuid.UUID, currency: str) -> DoctorOut:
     """A listed doctor (verified, account active), the fee in ``currency`` (the clinic's); any
     other id is not found."""
-    row = (await db.execute(listed_doctors().where(User.id == doctor_id))).one_or_none()
+    row = (await db.execute(doctor_listing().where(User.id == doctor_id))).one_or_none()
     if row is None:
         raise NotFound("No such doctor.")
     return doctor_out(row, currency)
