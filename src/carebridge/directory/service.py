@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
-from carebridge.accounts.models import User, UserStatus
+from carebridge.accounts.models import User
 from carebridge.compliance.service import record
 from carebridge.directory.models import DoctorProfile, NurseProfile, Specialty, doctor_specialties
 from carebridge.directory.policy import listed_doctor, listed_doctors
@@ -140,11 +140,17 @@ async def get_own_doctor_profile(db: AsyncSession, actor: Actor, currency: str) 
         user_id=actor.id, bio="", languages=[], time_zone=user.time_zone, rating_count=0
     )
     specialties = (await specialties_of(db, [actor.id])).get(actor.id, [])
-    return own_doctor_profile(user, profile, specialties, currency)
+    listed = await is_listed(db, actor.id)
+    return own_doctor_profile(user, profile, specialties, currency, listed=listed)
 
 
 def own_doctor_profile(
-    user: User, profile: DoctorProfile, specialties: list[SpecialtyRef], currency: str
+    user: User,
+    profile: DoctorProfile,
+    specialties: list[SpecialtyRef],
+    currency: str,
+    *,
+    listed: bool,
 ) -> DoctorProfileOut:
     return DoctorProfileOut(
         id=user.id,
@@ -152,7 +158,7 @@ def own_doctor_profile(
         specialties=specialties,
         license_number=profile.license_number,
         verified_at=profile.verified_at,
-        listed=profile.verified_at is not None and user.status == UserStatus.active,
+        listed=listed,
         **profile_fields(profile, currency),
     )
 
