@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, DateTime, and_, literal_column, not_
+from sqlalchemy import ColumnElement, DateTime, TextClause, and_, literal_column, not_, text
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.util import AliasedClass
 
@@ -166,3 +166,33 @@ SELECT {_values("audit", AUDIT_COLUMNS)} FROM appointment
 )
 """Writes a booking decided on: the appointment, its reminders and its audit row, in one
 statement. Decides nothing (the exclusion constraints refuse a taken slot); uses no rule."""
+
+
+class DueReminders(NamedTuple):
+    now: datetime
+    batch: int  # the most reminders claimed at once
+
+
+CLAIM_DUE_REMINDERS: TextClause = text(
+    """
+    UPDATE appointment_reminders AS r
+    SET sent_at = :now
+    FROM (
+        SELECT appointment_id, recipient_id, minutes_before
+        FROM appointment_reminders
+        WHERE sent_at IS NULL AND due_at <= :now
+        ORDER BY due_at
+        LIMIT :batch
+        FOR UPDATE SKIP LOCKED
+    ) AS due
+    WHERE r.appointment_id = due.appointment_id
+      AND r.recipient_id = due.recipient_id
+      AND r.minutes_before = due.minutes_before
+      AND r.sent_at IS NULL
+    RETURNING r.appointment_id, r.recipient_id, r.minutes_before, r.due_at
+    """
+)
+"""Claims a batch of reminders due at ``now`` (on the ORM session, parameters by name from
+:class:`DueReminders`): rows locked by a concurrent run are skipped, rows it has already claimed
+no longer match ``sent_at IS NULL`` (re-checked after the lock), so no row is claimed twice.
+Hand-written for ``SKIP LOCKED`` in an ``UPDATE ... FROM``; uses no rule."""
