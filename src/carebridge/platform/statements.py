@@ -41,7 +41,9 @@ def _getter(name: str) -> Callable[[Any], Any]:
 
     def nested(record: Any) -> Any:
         value = getattr(record, field)
-        return value[key] if isinstance(value, Mapping) else getattr(value, key)
+        if type(value) is dict or isinstance(value, Mapping):  # a dict first: the usual, fast
+            return value[key]
+        return getattr(value, key)
 
     return nested
 
@@ -73,4 +75,4 @@ class Statement(Generic[Record]):
 
     def args(self, record: Record) -> tuple[Any, ...]:
         """The values of ``record`` as the statement's positional parameters."""
-        return tuple(get(record) for get in self._getters)
+        return tuple([get(record) for get in self._getters])
