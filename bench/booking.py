@@ -315,15 +315,26 @@ def floor_app() -> Any:
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
 
-    from carebridge.accounts.actors import _LIVE_SESSION
-    from carebridge.compliance.service import AUDIT_COLUMNS, audit_values
+    from carebridge.accounts.queries import LIVE_SESSION, SessionOfToken
+    from carebridge.compliance.service import audit_values
     from carebridge.notifications.models import Priority
-    from carebridge.notifications.service import _INSERT, _recipients, plan
-    from carebridge.platform.jobs import _DEFER_JOBS
+    from carebridge.notifications.queries import WRITE_NOTIFICATIONS, NewNotifications
+    from carebridge.notifications.service import load_recipients, plan
+    from carebridge.platform.jobs import DEFER_JOBS, JobsToDefer
+    from carebridge.platform.registry import load_models
     from carebridge.scheduling import schedules
     from carebridge.scheduling.kinds import APPOINTMENT_CHANGED
-    from carebridge.scheduling.service import _FACTS, _LOCK_PATIENT, _WRITE
+    from carebridge.scheduling.models import Appointment
+    from carebridge.scheduling.queries import (
+        BOOKING_FACTS,
+        LOCK_PATIENT,
+        WRITE_BOOKING,
+        BookingQuestion,
+        NewBooking,
+        PatientLock,
+    )
 
+    load_models()  # the appointment's mapper refers to other domains' models
     # Who calls, by bearer token: the session and user in its claims (read, not verified).
     callers = {}
     for token in json.loads(Path(os.environ["BENCH_CALLERS"]).read_text()):
@@ -343,13 +354,31 @@ def floor_app() -> Any:
         async with state["pool"].acquire() as conn:
             try:
                 async with conn.transaction():
-                    await conn.fetchrow(_LIVE_SESSION, session_id, patient, now)
-                    await conn.execute(_LOCK_PATIENT, str(patient))
-                    day = timedelta(days=1)
                     await conn.fetchrow(
-                        _FACTS, doctor, patient, "video", start - day,
-                        start + timedelta(minutes=1) + day, now, None,
-                        start - day - schedules.LONGEST_HOLD,
+                        LIVE_SESSION.sql,
+                        *LIVE_SESSION.args(SessionOfToken(session_id, patient, now)),
+                    )
+                    await conn.execute(
+                        LOCK_PATIENT.sql, *LOCK_PATIENT.args(PatientLock(str(patient)))
+                    )
+                    day = timedelta(days=1)
+                    question = BookingQuestion(
+                        doctor_id=doctor,
+                        patient_id=patient,
+                        type="video",
+                        since=start - day,
+                        until=start + timedelta(minutes=1) + day,
+                        now=now,
+                        idempotency_key=None,
+                        held_since=start - day - schedules.LONGEST_HOLD,
+                    )
+                    await conn.fetchrow(BOOKING_FACTS.sql, *BOOKING_FACTS.args(question))
+                    row = Appointment(
+                        id=appointment, doctor_id=doctor, patient_id=patient, type="video",
+                        status="scheduled", starts_at=start, ends_at=end, blocked_until=end,
+                        time_zone="UTC", reason_sealed=None, hold_expires_at=None, fee=0,
+                        currency="EUR", confirmed_at=now, idempotency_key=None,
+                        request_hash=None, created_at=now,
                     )  # fmt: skip
                     due = [(m, start - timedelta(minutes=m)) for m in (1440, 60)]
                     logged = audit_values(
@@ -357,34 +386,47 @@ def floor_app() -> Any:
                         resource_type="appointment", resource_id=appointment, status="scheduled",
                     )  # fmt: skip
                     logged["details"] = json.dumps(logged["details"])
-                    await conn.execute(
-                        _WRITE, appointment, doctor, patient, "video", "scheduled", start, end,
-                        end, "UTC", None, None, 0, "EUR", now, None, None, now,
-                        [patient, doctor, patient, doctor], [m for m, _ in due for _ in (1, 2)],
-                        [at for _, at in due for _ in (1, 2)],
-                        *(logged[column] for column in AUDIT_COLUMNS),
-                    )  # fmt: skip
-                    (recipient,) = await _recipients(conn, [doctor], kind.name)
+                    written = NewBooking(
+                        appointment=row,
+                        recipient_ids=[patient, doctor, patient, doctor],
+                        minutes_before=[m for m, _ in due for _ in (1, 2)],
+                        due_at=[at for _, at in due for _ in (1, 2)],
+                        audit=logged,
+                    )
+                    await conn.execute(WRITE_BOOKING.sql, *WRITE_BOOKING.args(written))
+                    (recipient,) = await load_recipients(conn, [doctor], kind.name)
                     planned = plan(kind, recipient, Priority.normal, now)
                     deliveries = [
-                        (uuid.uuid4(), notification, str(c), str(s), at, why, None)
-                        for c, s, at, why in planned
+                        (uuid.uuid4(), str(c), str(s), at, why, None) for c, s, at, why in planned
                     ]
-                    await conn.execute(
-                        _INSERT, [notification], [doctor], kind.name, "New appointment",
-                        f"The video call on {start:%a %d %b %Y, %H:%M} was booked with you.",
-                        json.dumps({"appointment_id": str(appointment)}),
-                        f"/appointments/{appointment}", "normal", None,
-                        *(list(column) for column in zip(*deliveries, strict=True)),
-                    )  # fmt: skip
+                    notified = NewNotifications(
+                        notification_ids=[notification],
+                        recipient_ids=[doctor],
+                        kind=kind.name,
+                        title="New appointment",
+                        body=f"The video call on {start:%a %d %b %Y, %H:%M} was booked with you.",
+                        data=json.dumps({"appointment_id": str(appointment)}),
+                        link=f"/appointments/{appointment}",
+                        priority="normal",
+                        dedup_key=None,
+                        delivery_ids=[d[0] for d in deliveries],
+                        delivery_notification_ids=[notification for _ in deliveries],
+                        channels=[d[1] for d in deliveries],
+                        statuses=[d[2] for d in deliveries],
+                        next_attempt_at=[d[3] for d in deliveries],
+                        last_errors=[d[4] for d in deliveries],
+                        sent_at=[d[5] for d in deliveries],
+                    )
+                    await conn.execute(WRITE_NOTIFICATIONS.sql, *WRITE_NOTIFICATIONS.args(notified))
             except asyncpg.ExclusionViolationError:
                 return JSONResponse({"code": "slot_taken"}, status_code=409)
-            pending = [str(d[0]) for d in deliveries if d[3] == "pending"]
+            pending = [str(d[0]) for d in deliveries if d[2] == "pending"]
             if pending:
-                await conn.fetch(
-                    _DEFER_JOBS, ["notifications"], ["notifications.deliver"], [0], [None],
-                    [None], [json.dumps({"delivery_ids": pending})], [None],
+                jobs = JobsToDefer.of(
+                    [("notifications", "notifications.deliver", 0, None, None,
+                      json.dumps({"delivery_ids": pending}), None)]
                 )  # fmt: skip
+                await conn.fetch(DEFER_JOBS.sql, *DEFER_JOBS.args(jobs))
         return JSONResponse({"id": str(appointment), **body}, status_code=201)
 
     return _booking_app(book, state)

@@ -171,7 +171,7 @@ async def prepare(settings: Settings, doctors: int) -> dict[str, Any]:
     """Migrate, seed, and compile CareBridge's SQL of every URL (for the reference)."""
     database = Database.from_settings(settings)
     await upgrade(database.engine)
-    await seed_demo(database)
+    await seed_demo(database, settings)
     await asyncio.to_thread(seed_doctors, settings, doctors)
     compiled = {}
     dialect = postgresql.asyncpg.dialect()  # type: ignore[attr-defined]

@@ -21,7 +21,7 @@ from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import Role, User, UserStatus
 from carebridge.config import Settings
 from carebridge.directory.models import DoctorProfile
-from carebridge.platform.context import SYSTEM
+from carebridge.platform.context import CallScope
 from carebridge.platform.db import Database
 from carebridge.scheduling import schedules
 from carebridge.scheduling.models import Appointment
@@ -187,7 +187,7 @@ async def browsing(
             database = Database.from_settings(settings)
             try:
                 async with database.transaction() as db:
-                    token = await start_web_session(db, settings, user, SYSTEM)
+                    token = await start_web_session(db, CallScope.system(settings), user)
             finally:
                 await database.dispose()
             await context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": server}])

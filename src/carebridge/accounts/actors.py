@@ -19,6 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.models import STAFF_ROLES, Role, UserStatus
+from carebridge.accounts.queries import LIVE_SESSION, SessionOfToken
 from carebridge.accounts.tokens import InvalidToken, KeyStore, verify_access_token
 from carebridge.config import Settings
 from carebridge.platform.access import caller
@@ -54,21 +55,11 @@ async def get_key_store(request: Request, runtime: RuntimeDep) -> KeyStore:
 Keys = Annotated[KeyStore, Depends(get_key_store)]
 
 
-# Every authenticated request runs this: hand-written, on the session's own connection.
-_LIVE_SESSION = """
-SELECT u.role, u.status, u.mfa_enabled_at IS NOT NULL AS mfa_enrolled
-FROM auth_sessions s JOIN users u ON u.id = s.user_id
-WHERE s.id = $1 AND u.id = $2 AND s.revoked_at IS NULL
-  AND s.absolute_expires_at > $3 AND s.idle_expires_at > $3 AND u.status <> 'disabled'
-"""
-
-
 async def authenticate(db: AsyncSession, keys: KeyStore, token: str) -> Actor:
     claims = await verify_access_token(db, keys, token)
     connection = await driver_connection(db)
-    row = await connection.fetchrow(
-        _LIVE_SESSION, claims.session_id, claims.user_id, datetime.now(UTC)
-    )
+    params = SessionOfToken(claims.session_id, claims.user_id, datetime.now(UTC))
+    row = await connection.fetchrow(LIVE_SESSION.sql, *LIVE_SESSION.args(params))
     if row is None:
         raise InvalidToken("The session of this token has ended; sign in again.")
     return Actor(

@@ -16,11 +16,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, WebSocket
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor, AnyUser
-from carebridge.accounts.models import AuthSession, RealtimeTicket, User, UserStatus
+from carebridge.accounts.models import AuthSession, RealtimeTicket, User
+from carebridge.accounts.policy import live_session
 from carebridge.config import Settings
 from carebridge.platform.access import caller
 from carebridge.platform.deps import RuntimeDep, Session
@@ -71,9 +72,7 @@ async def redeem_ticket(db: AsyncSession, ticket: str) -> Identity | None:
         await db.execute(
             select(User.id, User.role)
             .join(AuthSession, AuthSession.user_id == User.id)
-            .where(
-                AuthSession.id == row.session_id, *_live(now), User.status != UserStatus.disabled
-            )
+            .where(AuthSession.id == row.session_id, live_session(now))
         )
     ).one_or_none()
     if owner is None:
@@ -81,22 +80,12 @@ async def redeem_ticket(db: AsyncSession, ticket: str) -> Identity | None:
     return Identity(user_id=owner.id, session_id=row.session_id, role=str(owner.role))
 
 
-def _live(now: datetime) -> tuple[ColumnElement[bool], ...]:
-    return (
-        AuthSession.revoked_at.is_(None),
-        AuthSession.idle_expires_at > now,
-        AuthSession.absolute_expires_at > now,
-    )
-
-
 async def live_sessions(db: AsyncSession, session_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
     now = datetime.now(UTC)
     rows = await db.scalars(
         select(AuthSession.id)
         .join(User, User.id == AuthSession.user_id)
-        .where(
-            AuthSession.id.in_(list(session_ids)), *_live(now), User.status != UserStatus.disabled
-        )
+        .where(AuthSession.id.in_(list(session_ids)), live_session(now))
     )
     return set(rows.all())
 

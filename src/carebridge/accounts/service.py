@@ -25,6 +25,7 @@ from carebridge.accounts.models import (
     User,
     UserStatus,
 )
+from carebridge.accounts.policy import live_session
 from carebridge.accounts.schemas import (
     Credentials,
     MfaChallenge,
@@ -357,12 +358,8 @@ async def list_sessions(db: AsyncSession, actor: Actor) -> list[AuthSession]:
     now = datetime.now(UTC)
     rows = await db.scalars(
         select(AuthSession)
-        .where(
-            AuthSession.user_id == actor.id,
-            AuthSession.revoked_at.is_(None),
-            AuthSession.idle_expires_at > now,
-            AuthSession.absolute_expires_at > now,
-        )
+        .join(User, User.id == AuthSession.user_id)
+        .where(AuthSession.user_id == actor.id, live_session(now))
         .order_by(AuthSession.last_used_at.desc())
     )
     return list(rows)

@@ -34,7 +34,6 @@ from sqlalchemy import (
     Select,
     String,
     Uuid,
-    and_,
     bindparam,
     case,
     cast,
@@ -51,9 +50,10 @@ from sqlalchemy.dialects.postgresql import JSON, TSQUERY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
-from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.accounts.models import User
 from carebridge.directory.hooks import LISTING_PRESENCE
 from carebridge.directory.models import DoctorProfile, Specialty, doctor_specialties
+from carebridge.directory.policy import listed_doctors
 from carebridge.directory.schemas import DoctorOut, DoctorPage, DoctorQuery, Sort, SpecialtyRef
 from carebridge.platform.errors import Invalid
 from carebridge.platform.pagination import cursor_id, decode_cursor_data, encode_cursor_data
@@ -64,12 +64,6 @@ Rows: TypeAlias = Select[*tuple[Any, ...]]
 _WEIGHTS: ColumnElement[Any] = literal_column("'{0.1, 0.2, 0.4, 1.0}'::float4[]")
 _RANK_NORMALISATION = 32  # rank / (rank + 1): always below 1, so the bonuses decide first
 _NO_FEE = 2**31 - 1
-
-LISTED = and_(
-    DoctorProfile.verified_at.is_not(None),
-    User.status == UserStatus.active,
-    User.role == Role.doctor,
-)
 
 
 @functools.cache
@@ -119,14 +113,13 @@ SPECIALTIES_JSON = type_coerce(
 )
 
 
-def listed_doctors() -> Rows:
-    """Verified doctors with an active account, with their specialties and presence (no
-    presence row: offline)."""
+def doctor_listing() -> Rows:
+    """Listed doctors (:func:`~carebridge.directory.policy.listed_doctors`) with their profile,
+    specialties and presence (no presence row: offline): the rows :func:`doctor_out` reads."""
     presence = LISTING_PRESENCE.get()
     statement: Rows = (
-        select(
-            User.id,
-            User.name,
+        listed_doctors()
+        .add_columns(
             DoctorProfile.bio,
             DoctorProfile.languages,
             DoctorProfile.years_of_experience,
@@ -140,10 +133,7 @@ def listed_doctors() -> Rows:
             presence.last_online_at,
             SPECIALTIES_JSON.label("specialties"),
         )
-        .select_from(DoctorProfile)
-        .join(User, User.id == DoctorProfile.user_id)
         .outerjoin(presence.table, presence.doctor_id == DoctorProfile.user_id)
-        .where(LISTED)
     )
     return statement
 
@@ -268,7 +258,7 @@ class Shape:
 
 @functools.lru_cache(maxsize=1024)
 def shaped_statement(shape: Shape) -> tuple[Rows, SortKey]:
-    statement = listed_doctors()
+    statement = doctor_listing()
     rank = None
     if shape.text:
         query = text_query(shape.head)
@@ -394,7 +384,7 @@ async def online_now(db: AsyncSession, cursor: str | None, limit: int, currency:
 
 @functools.lru_cache(maxsize=2)
 def _online_statement(after: bool) -> tuple[Rows, SortKey]:
-    statement = listed_doctors().where(LISTING_PRESENCE.get().status.in_(("online", "busy")))
+    statement = doctor_listing().where(LISTING_PRESENCE.get().status.in_(("online", "busy")))
     order = sort_key("name", None)
     return paginate(statement, order, after), order
 
@@ -439,7 +429,7 @@ def profile_fields(source: Any, currency: str) -> dict[str, Any]:
 
 
 def doctor_out(row: Any, currency: str) -> DoctorOut:
-    """A doctor from a row of :func:`listed_doctors` (one validation call: nested models built
+    """A doctor from a row of :func:`doctor_listing` (one validation call: nested models built
     from dicts by pydantic-core cost a fraction of building each in Python)."""
     return DoctorOut.model_validate(
         {

@@ -23,9 +23,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
-from carebridge.accounts.models import User, UserStatus
+from carebridge.accounts.models import User
 from carebridge.compliance.service import record
 from carebridge.directory.models import DoctorProfile, NurseProfile, Specialty, doctor_specialties
+from carebridge.directory.policy import listed_doctor, listed_doctors
 from carebridge.directory.schemas import (
     DoctorOut,
     DoctorProfileIn,
@@ -35,9 +36,8 @@ from carebridge.directory.schemas import (
     SpecialtyRef,
 )
 from carebridge.directory.search import (
-    LISTED,
+    doctor_listing,
     doctor_out,
-    listed_doctors,
     profile_fields,
     specialties_of,
 )
@@ -102,7 +102,7 @@ async def languages_spoken(db: AsyncSession) -> list[str]:
         select(code)
         .select_from(DoctorProfile)
         .join(User, User.id == DoctorProfile.user_id)
-        .where(LISTED)
+        .where(listed_doctor())
         .distinct()
     )
     return sorted((await db.scalars(statement)).all())
@@ -122,10 +122,15 @@ async def cached_languages(cache: Cache, database: Database) -> list[str]:
 # -- doctors ----------------------------------------------------------------------------------
 
 
+async def is_listed(db: AsyncSession, doctor_id: uuid.UUID) -> bool:
+    """Whether patients see this doctor (:func:`~carebridge.directory.policy.listed_doctor`)."""
+    return bool(await db.scalar(listed_doctors().where(User.id == doctor_id).exists().select()))
+
+
 async def get_doctor(db: AsyncSession, doctor_id: uuid.UUID, currency: str) -> DoctorOut:
     """A listed doctor (verified, account active), the fee in ``currency`` (the clinic's); any
     other id is not found."""
-    row = (await db.execute(listed_doctors().where(User.id == doctor_id))).one_or_none()
+    row = (await db.execute(doctor_listing().where(User.id == doctor_id))).one_or_none()
     if row is None:
         raise NotFound("No such doctor.")
     return doctor_out(row, currency)
@@ -137,11 +142,17 @@ async def get_own_doctor_profile(db: AsyncSession, actor: Actor, currency: str) 
         user_id=actor.id, bio="", languages=[], time_zone=user.time_zone, rating_count=0
     )
     specialties = (await specialties_of(db, [actor.id])).get(actor.id, [])
-    return own_doctor_profile(user, profile, specialties, currency)
+    listed = await is_listed(db, actor.id)
+    return own_doctor_profile(user, profile, specialties, currency, listed=listed)
 
 
 def own_doctor_profile(
-    user: User, profile: DoctorProfile, specialties: list[SpecialtyRef], currency: str
+    user: User,
+    profile: DoctorProfile,
+    specialties: list[SpecialtyRef],
+    currency: str,
+    *,
+    listed: bool,
 ) -> DoctorProfileOut:
     return DoctorProfileOut(
         id=user.id,
@@ -149,7 +160,7 @@ def own_doctor_profile(
         specialties=specialties,
         license_number=profile.license_number,
         verified_at=profile.verified_at,
-        listed=profile.verified_at is not None and user.status == UserStatus.active,
+        listed=listed,
         **profile_fields(profile, currency),
     )
 

@@ -25,6 +25,14 @@ from carebridge.notifications.models import (
     Notification,
     Priority,
 )
+from carebridge.notifications.queries import (
+    MANY_RECIPIENTS,
+    ONE_RECIPIENT,
+    WRITE_NOTIFICATIONS,
+    NewNotifications,
+    RecipientOf,
+    RecipientsOf,
+)
 from carebridge.notifications.quiet import quiet_until
 from carebridge.platform.db import driver_connection
 from carebridge.platform.errors import NotFound
@@ -32,24 +40,6 @@ from carebridge.platform.events import publish_after_commit
 from carebridge.platform.pagination import Page, keyset_page
 
 _INSERT_CHUNK = 5000
-# The notifications of a chunk and their deliveries, in one statement (arrays unnested by
-# PostgreSQL): fan-out to thousands of recipients costs a few round trips, not one per row.
-# Sent on the session's own asyncpg connection: every domain writes notifications.
-_INSERT = """
-WITH written AS (
-    INSERT INTO notifications (id, recipient_id, kind, title, body, data, link, priority,
-                               dedup_key)
-    SELECT n.id, n.recipient_id, $3, $4, $5, $6::jsonb, $7, $8, $9
-    FROM unnest($1::uuid[], $2::uuid[]) AS n(id, recipient_id)
-    RETURNING id
-)
-INSERT INTO notification_deliveries
-    (id, notification_id, channel, status, next_attempt_at, last_error, sent_at)
-SELECT d.* FROM unnest($10::uuid[], $11::uuid[], $12::text[], $13::text[], $14::timestamptz[],
-                       $15::text[], $16::timestamptz[])
-     AS d(id, notification_id, channel, status, next_attempt_at, last_error, sent_at)
-WHERE d.notification_id IN (SELECT id FROM written)
-"""
 # Channels whose transports exist; the others are skipped with a reason until they do.
 DELIVERED_CHANNELS = (Channel.email, Channel.sms, Channel.push)
 
@@ -95,31 +85,17 @@ def plan(
     return rows
 
 
-# Everything the plan needs about each recipient, in one statement (it runs for every
-# notification written: one round trip instead of four). One recipient, the usual case, is
-# matched by equality: PostgreSQL keeps a generic plan for it, where for `= ANY($1)` it planned
-# every run again (most of the statement's cost).
-_RECIPIENTS = """
-    SELECT u.id, u.time_zone, u.phone IS NOT NULL AND u.phone <> '' AS has_phone,
-           EXISTS (SELECT 1 FROM push_subscriptions p WHERE p.user_id = u.id) AS has_push,
-           q.starts AS quiet_starts, q.ends AS quiet_ends,
-           ARRAY(SELECT ROW(np.channel, np.enabled) FROM notification_preferences np
-                 WHERE np.user_id = u.id AND np.kind = $2) AS choices
-    FROM users u
-    LEFT JOIN notification_quiet_hours q ON q.user_id = u.id
-    WHERE {match}
-"""
-_ONE_RECIPIENT = _RECIPIENTS.format(match="u.id = $1")
-_MANY_RECIPIENTS = _RECIPIENTS.format(match="u.id = ANY($1::uuid[])")
-
-
-async def _recipients(
+async def load_recipients(
     connection: asyncpg.Connection, ids: Sequence[uuid.UUID], kind: str
 ) -> list[Recipient]:
+    """What :func:`plan` needs about each of ``ids`` for ``kind``, in one statement (it runs
+    for every notification written: one round trip instead of four)."""
     if len(ids) == 1:
-        rows = await connection.fetch(_ONE_RECIPIENT, ids[0], kind)
+        one = RecipientOf(ids[0], kind)
+        rows = await connection.fetch(ONE_RECIPIENT.sql, *ONE_RECIPIENT.args(one))
     else:
-        rows = await connection.fetch(_MANY_RECIPIENTS, list(ids), kind)
+        many = RecipientsOf(list(ids), kind)
+        rows = await connection.fetch(MANY_RECIPIENTS.sql, *MANY_RECIPIENTS.args(many))
     return [
         Recipient(
             row["id"],
@@ -209,7 +185,7 @@ async def notify_many(
     due: list[uuid.UUID] = []
     connection = await driver_connection(db)
     for start in range(0, len(ids), _INSERT_CHUNK):
-        recipients = await _recipients(connection, ids[start : start + _INSERT_CHUNK], kind)
+        recipients = await load_recipients(connection, ids[start : start + _INSERT_CHUNK], kind)
         notification_ids = [uuid.uuid4() for _ in recipients]
         deliveries: list[tuple[Any, ...]] = []
         for notification_id, recipient in zip(notification_ids, recipients, strict=True):
@@ -227,20 +203,27 @@ async def notify_many(
                 "notification.created",
                 {"id": str(notification_id), "kind": kind, "title": title, "link": link},
             )
-        columns = list(zip(*deliveries, strict=True)) if deliveries else [()] * 7
-        await connection.execute(
-            _INSERT,
-            notification_ids,
-            [r.id for r in recipients],
-            kind,
-            title,
-            body,
-            json.dumps(data or {}),
-            link,
-            str(priority),
-            dedup_key,
-            *(list(column) for column in columns),
+        columns = [list(c) for c in zip(*deliveries, strict=True)] if deliveries else [[]] * 7
+        delivery_ids, of_notifications, channels, statuses, attempts, errors, sent_times = columns
+        written = NewNotifications(
+            notification_ids=notification_ids,
+            recipient_ids=[r.id for r in recipients],
+            kind=kind,
+            title=title,
+            body=body,
+            data=json.dumps(data or {}),
+            link=link,
+            priority=str(priority),
+            dedup_key=dedup_key,
+            delivery_ids=delivery_ids,
+            delivery_notification_ids=of_notifications,
+            channels=channels,
+            statuses=statuses,
+            next_attempt_at=attempts,
+            last_errors=errors,
+            sent_at=sent_times,
         )
+        await connection.execute(WRITE_NOTIFICATIONS.sql, *WRITE_NOTIFICATIONS.args(written))
         created += notification_ids
     deliver_after_commit(db, due)
     return created

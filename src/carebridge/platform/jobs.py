@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import procrastinate
 import structlog
@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from carebridge.config import Settings
 from carebridge.platform.db import Database, after_commit, engine_of
 from carebridge.platform.registry import TASK_MODULES
+from carebridge.platform.statements import Statement
 
 log = structlog.get_logger(__name__)
 
@@ -130,20 +131,43 @@ def defer_after_commit(session: AsyncSession, task: Any, **kwargs: Any) -> None:
     defer_batch_after_commit(session, task, [kwargs])
 
 
-# procrastinate's own SQL function for deferring (the one its connector calls), sent on the
-# application's asyncpg pool: one autocommitted statement for any number of jobs, of any tasks.
-_DEFER_JOBS = """
+# A job to write: queue, task name, priority, lock, queueing lock, JSON arguments, scheduled at.
+JobRow = tuple[str, str, int, str | None, str | None, str, datetime | None]
+
+
+class JobsToDefer(NamedTuple):
+    """Jobs to defer, one item of each list per job (the columns of their :data:`JobRow`)."""
+
+    queues: list[str]
+    tasks: list[str]
+    priorities: list[int]
+    locks: list[str | None]
+    queueing_locks: list[str | None]
+    args: list[str]  # JSON
+    scheduled_at: list[datetime | None]
+
+    @classmethod
+    def of(cls, rows: list[JobRow]) -> JobsToDefer:
+        queues, tasks, priorities, locks, queueing_locks, args, scheduled_at = (
+            list(column) for column in zip(*rows, strict=True)
+        )
+        return cls(queues, tasks, priorities, locks, queueing_locks, args, scheduled_at)
+
+
+DEFER_JOBS = Statement(
+    """
 SELECT unnest(procrastinate_defer_jobs_v1(ARRAY(
     SELECT ROW(queue, task, priority, lock, queueing_lock, args,
                scheduled_at)::procrastinate_job_to_defer_v1
-    FROM unnest($1::varchar[], $2::varchar[], $3::int[], $4::text[], $5::text[], $6::jsonb[],
-                $7::timestamptz[]) AS job(queue, task, priority, lock, queueing_lock, args,
-                                          scheduled_at)
+    FROM unnest(:queues::varchar[], :tasks::varchar[], :priorities::int[], :locks::text[],
+                :queueing_locks::text[], :args::jsonb[], :scheduled_at::timestamptz[])
+         AS job(queue, task, priority, lock, queueing_lock, args, scheduled_at)
 )))
-"""
-
-# A job to write: queue, task name, priority, lock, queueing lock, JSON arguments, scheduled at.
-JobRow = tuple[str, str, int, str | None, str | None, str, datetime | None]
+""",
+    JobsToDefer,
+)
+"""procrastinate's own SQL function for deferring (the one its connector calls), sent on the
+application's asyncpg pool: one autocommitted statement for any number of jobs, of any tasks."""
 
 
 class Deferrals:
@@ -179,7 +203,7 @@ class Deferrals:
                         assert raw.driver_connection is not None
                         # Outside a transaction: asyncpg commits the statement by itself.
                         await raw.driver_connection.fetch(
-                            _DEFER_JOBS, *(list(column) for column in zip(*rows, strict=True))
+                            DEFER_JOBS.sql, *DEFER_JOBS.args(JobsToDefer.of(rows))
                         )
                     self.statements += 1
                 except Exception as error:

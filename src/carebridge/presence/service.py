@@ -12,15 +12,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select, tuple_, update
+from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
-from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.accounts.models import User
 from carebridge.config import Settings
-from carebridge.directory.models import DoctorProfile
-from carebridge.directory.service import listing_changed
+from carebridge.directory.policy import listed_doctors
+from carebridge.directory.service import is_listed, listing_changed
 from carebridge.notifications.service import notify_many
 from carebridge.platform.errors import NotFound
 from carebridge.platform.events import publish_after_commit
@@ -35,24 +35,6 @@ from carebridge.presence.models import (
 from carebridge.presence.schemas import FollowOut, PresenceOut
 
 TOPIC = "doctors.presence"
-
-
-def listed_doctors() -> Select[uuid.UUID, str]:
-    """Doctors patients may see: verified profile, active account."""
-    return (
-        select(User.id, User.name)
-        .join(DoctorProfile, DoctorProfile.user_id == User.id)
-        .where(
-            User.role == Role.doctor,
-            User.status == UserStatus.active,
-            DoctorProfile.verified_at.is_not(None),
-        )
-    )
-
-
-async def is_listed(db: AsyncSession, doctor_id: uuid.UUID) -> bool:
-    """Whether patients see this doctor: only then does ``doctors.presence`` carry the status."""
-    return bool(await db.scalar(listed_doctors().where(User.id == doctor_id).exists().select()))
 
 
 NOT_VERIFIED = "An administrator must verify your licence before you can go online."

@@ -9,9 +9,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
-from carebridge.accounts.actors import AnyUser, DoctorActor, Keys, PatientActor
-from carebridge.platform.context import Context
-from carebridge.platform.deps import RuntimeDep, Scope, Session
+from carebridge.accounts.actors import AnyUser, DoctorActor, PatientActor
+from carebridge.platform.deps import Scope, Session
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from carebridge.platform.inputs import Instant
 from carebridge.platform.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
@@ -115,9 +114,7 @@ async def book_appointment(
     response: Response,
     actor: PatientActor,
     db: Session,
-    runtime: RuntimeDep,
-    keys: Keys,
-    context: Context,
+    scope: Scope,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> AppointmentOut:
     """Book an open slot for yourself. With online payment the slot is held for you
@@ -125,15 +122,7 @@ async def book_appointment(
     once. Send an `Idempotency-Key` header to retry safely: the same key answers the first
     result (200). Codes: `slot_taken` (409: someone was faster), `overlaps_your_appointment`,
     `too_many_appointments`, `not_a_slot`, `no_such_type`, `idempotency_key_reused`."""
-    booked = await service.book(
-        db,
-        runtime.settings,
-        keys.keyring,
-        actor,
-        body,
-        idempotency_key=idempotency_key,
-        context=context,
-    )
+    booked = await service.book(db, scope, actor, body, idempotency_key=idempotency_key)
     if not booked.created:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"

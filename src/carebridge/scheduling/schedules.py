@@ -14,8 +14,8 @@ from carebridge.accounts import service as accounts
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import Role
 from carebridge.directory.models import DoctorProfile
+from carebridge.directory.service import is_listed
 from carebridge.platform.errors import Invalid, NotFound
-from carebridge.presence.service import listed_doctors
 from carebridge.scheduling import slots
 from carebridge.scheduling.models import (
     Appointment,
@@ -333,8 +333,7 @@ async def open_slots(
         raise Invalid("`to` must be after `from`.", code="bad_range")
     if end - start > MAX_SLOT_RANGE:
         raise Invalid("Ask for at most 31 days at a time.", code="range_too_long")
-    listed = await db.scalar(listed_doctors().where(DoctorProfile.user_id == doctor_id))
-    if listed is None:
+    if not await is_listed(db, doctor_id):
         raise NotFound("No such doctor.")
     found = await rules_of(db, doctor_id, kind)
     if found is None:

@@ -23,9 +23,9 @@ from sqlalchemy.orm import aliased
 
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import User
-from carebridge.compliance.service import AUDIT_COLUMNS, audit_values
+from carebridge.compliance.service import audit_values
 from carebridge.config import Settings
-from carebridge.platform.context import SYSTEM, CallScope, RequestContext
+from carebridge.platform.context import CallScope
 from carebridge.platform.crypto import Keyring
 from carebridge.platform.db import driver_connection
 from carebridge.platform.errors import Conflict, Invalid, NotFound
@@ -47,7 +47,14 @@ from carebridge.scheduling.notices import (
     reminders_of,
 )
 from carebridge.scheduling.policy import visible_appointments
-from carebridge.scheduling.queries import BOOKING_FACTS, LOCK_PATIENT, WRITE_BOOKING
+from carebridge.scheduling.queries import (
+    BOOKING_FACTS,
+    LOCK_PATIENT,
+    WRITE_BOOKING,
+    BookingQuestion,
+    NewBooking,
+    PatientLock,
+)
 from carebridge.scheduling.schemas import AppointmentOut, BookIn
 from carebridge.scheduling.sealed import REASON
 
@@ -315,42 +322,73 @@ def _rules(facts: asyncpg.Record) -> slots.Rules:
 
 async def book(
     db: AsyncSession,
-    settings: Settings,
-    keyring: Keyring,
+    scope: CallScope,
     actor: Actor,
     body: BookIn,
     *,
     idempotency_key: str | None,
-    context: RequestContext = SYSTEM,
 ) -> Booked:
+    """Book the slot ``body`` names for the patient ``actor``: load what decides it, decide,
+    write. A request repeating an earlier Idempotency-Key answers the first booking."""
     connection = await driver_connection(db)
-    await connection.execute(LOCK_PATIENT, str(actor.id))
-    start = body.starts_at.astimezone(UTC)
     now = datetime.now(UTC)
-    since, until = schedules.near(start, start + _PROBE)
-    facts = await connection.fetchrow(
-        BOOKING_FACTS,
-        body.doctor_id,
-        actor.id,
-        str(body.type),
-        since,
-        until,
-        now,
-        idempotency_key,
-        since - schedules.LONGEST_HOLD,
-    )
-    assert facts is not None  # the caller's own row
+    facts = await _booking_facts(connection, actor, body, idempotency_key, now)
     if facts["earlier_id"] is not None:
-        if not keyring.keyed_hash_matches(
-            _REQUEST_HASH, _booking_request(body), facts["earlier_hash"]
-        ):
-            raise Invalid(
-                "This Idempotency-Key was used for a different booking; use a new key.",
-                code="idempotency_key_reused",
-            )
-        return Booked(
-            await read(db, CallScope(settings, keyring), actor, facts["earlier_id"]), created=False
+        _check_same_request(scope.keyring, body, facts["earlier_hash"])
+        return Booked(await read(db, scope, actor, facts["earlier_id"]), created=False)
+    row = _decide_booking(scope.settings, scope.keyring, actor, body, facts, idempotency_key, now)
+    await _write_booking(db, connection, scope, actor, row, facts)
+    # The answer echoes what the patient sent: no read of stored health data.
+    out = _out(row, facts["doctor_name"], facts["patient_name"], body.reason)
+    return Booked(out, created=True)
+
+
+async def _booking_facts(
+    connection: asyncpg.Connection,
+    actor: Actor,
+    body: BookIn,
+    idempotency_key: str | None,
+    now: datetime,
+) -> asyncpg.Record:
+    """The patient's lock, then everything the booking decides on (``queries.BOOKING_FACTS``)."""
+    await connection.execute(LOCK_PATIENT.sql, *LOCK_PATIENT.args(PatientLock(str(actor.id))))
+    start = body.starts_at.astimezone(UTC)
+    since, until = schedules.near(start, start + _PROBE)
+    question = BookingQuestion(
+        doctor_id=body.doctor_id,
+        patient_id=actor.id,
+        type=str(body.type),
+        since=since,
+        until=until,
+        now=now,
+        idempotency_key=idempotency_key,
+        held_since=since - schedules.LONGEST_HOLD,
+    )
+    facts = await connection.fetchrow(BOOKING_FACTS.sql, *BOOKING_FACTS.args(question))
+    assert facts is not None  # the caller's own row
+    return facts
+
+
+def _check_same_request(keyring: Keyring, body: BookIn, earlier_hash: bytes | None) -> None:
+    """422 ``idempotency_key_reused`` unless ``body`` is the request first sent with its key."""
+    if not keyring.keyed_hash_matches(_REQUEST_HASH, _booking_request(body), earlier_hash):
+        raise Invalid(
+            "This Idempotency-Key was used for a different booking; use a new key.",
+            code="idempotency_key_reused",
         )
+
+
+def _decide_booking(
+    settings: Settings,
+    keyring: Keyring,
+    actor: Actor,
+    body: BookIn,
+    facts: asyncpg.Record,
+    idempotency_key: str | None,
+    now: datetime,
+) -> Appointment:
+    """The appointment to write, or the refusal: 404 unless a listed doctor, 409
+    ``too_many_appointments``, 422 ``no_such_type``, then the slot's :func:`verdict`."""
     if facts["doctor_name"] is None:
         raise NotFound("No such doctor.")
     if facts["upcoming"] >= settings.max_future_appointments:
@@ -361,12 +399,10 @@ async def book(
         )
     if facts["duration_minutes"] is None:
         raise _no_such_type(body.type)
-    rules = _rules(facts)
+    start = body.starts_at.astimezone(UTC)
     extra = [(a, b) for kind, a, b in facts["exceptions"] if kind == "extra_hours"]
     time_off = [(a, b) for kind, a, b in facts["exceptions"] if kind == "time_off"]
-    ends_at, blocked_until = verdict(rules, start, extra, time_off, list(facts["held"]))
-    if facts["lapsed"]:  # released before the insert, which the constraints check
-        await expire_holds(db, settings, doctor_id=body.doctor_id)
+    ends_at, blocked_until = verdict(_rules(facts), start, extra, time_off, list(facts["held"]))
     fee = facts["fee"] or 0
     paid_online = settings.payment_provider != "offline" and fee > 0
     row = Appointment(
@@ -394,19 +430,35 @@ async def book(
         created_at=now,
     )
     row.reason_sealed = keyring.seal(REASON, row, body.reason or None)
+    return row
+
+
+async def _write_booking(
+    db: AsyncSession,
+    connection: asyncpg.Connection,
+    scope: CallScope,
+    actor: Actor,
+    row: Appointment,
+    facts: asyncpg.Record,
+) -> None:
+    """Write the decided appointment with its reminders and audit row
+    (``queries.WRITE_BOOKING``; the database's constraints refuse a slot taken meanwhile), then
+    tell payments and both people."""
+    settings = scope.settings
+    if facts["lapsed"]:  # released before the insert, which the constraints check
+        await expire_holds(db, settings, doctor_id=row.doctor_id)
     reminders = reminders_of(settings, row)
-    logged = audit_values(**audit_fields(actor, row, "appointment.booked", context))
+    logged = audit_values(**audit_fields(actor, row, "appointment.booked", scope.origin))
     logged["details"] = json.dumps(logged["details"])
+    written = NewBooking(
+        appointment=row,
+        recipient_ids=[r[0] for r in reminders],
+        minutes_before=[r[1] for r in reminders],
+        due_at=[r[2] for r in reminders],
+        audit=logged,
+    )
     try:
-        await connection.execute(
-            WRITE_BOOKING,
-            row.id, row.doctor_id, row.patient_id, row.type, row.status, row.starts_at,
-            row.ends_at, row.blocked_until, row.time_zone, row.reason_sealed,
-            row.hold_expires_at, row.fee, row.currency, row.confirmed_at, row.idempotency_key,
-            row.request_hash, row.created_at,
-            [r[0] for r in reminders], [r[1] for r in reminders], [r[2] for r in reminders],
-            *(logged[column] for column in AUDIT_COLUMNS),
-        )  # fmt: skip
+        await connection.execute(WRITE_BOOKING.sql, *WRITE_BOOKING.args(written))
     except asyncpg.IntegrityConstraintViolationError as exc:
         conflict = _conflict_of(exc.constraint_name or "")
         if conflict is None:
@@ -418,6 +470,3 @@ async def book(
         row.patient_id: Person(facts["patient_name"], facts["patient_zone"]),
     }
     await announce(db, row, "booked", actor, people=people)
-    # The answer echoes what the patient sent: no read of stored health data.
-    out = _out(row, facts["doctor_name"], facts["patient_name"], body.reason)
-    return Booked(out, created=True)

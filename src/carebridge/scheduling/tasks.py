@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import structlog
 from procrastinate import JobContext
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -30,34 +30,12 @@ from carebridge.platform.times import local_time
 from carebridge.scheduling import moves, notices
 from carebridge.scheduling.kinds import APPOINTMENT_REMINDER
 from carebridge.scheduling.models import Appointment, AppointmentStatus
+from carebridge.scheduling.queries import CLAIM_DUE_REMINDERS, DueReminders
 
 log = structlog.get_logger(__name__)
 
 QUEUE = "scheduling"
 REMINDER_BATCH = 200
-
-# One statement claims a batch: rows locked by a concurrent run are skipped, rows it has already
-# claimed no longer match ``sent_at IS NULL`` (re-checked after the lock), so no row is claimed
-# twice.
-_CLAIM_DUE = text(
-    """
-    UPDATE appointment_reminders AS r
-    SET sent_at = :now
-    FROM (
-        SELECT appointment_id, recipient_id, minutes_before
-        FROM appointment_reminders
-        WHERE sent_at IS NULL AND due_at <= :now
-        ORDER BY due_at
-        LIMIT :batch
-        FOR UPDATE SKIP LOCKED
-    ) AS due
-    WHERE r.appointment_id = due.appointment_id
-      AND r.recipient_id = due.recipient_id
-      AND r.minutes_before = due.minutes_before
-      AND r.sent_at IS NULL
-    RETURNING r.appointment_id, r.recipient_id, r.minutes_before, r.due_at
-    """
-)
 
 _Doctor = aliased(User)
 _Patient = aliased(User)
@@ -136,7 +114,8 @@ async def _send(db: AsyncSession, row: Claimed, now: datetime) -> bool:
 async def _send_batch(database: Database, now: datetime) -> tuple[int, int]:
     """(claimed, sent) of one batch, claimed and told in one transaction."""
     async with database.transaction() as db:
-        rows = (await db.execute(_CLAIM_DUE, {"now": now, "batch": REMINDER_BATCH})).all()
+        due = DueReminders(now=now, batch=REMINDER_BATCH)
+        rows = (await db.execute(CLAIM_DUE_REMINDERS, due._asdict())).all()
         claimed = [
             Claimed(r.appointment_id, r.recipient_id, r.minutes_before, r.due_at) for r in rows
         ]

@@ -24,7 +24,7 @@ from carebridge.accounts.schemas import (
 )
 from carebridge.accounts.tokens import KeyStore
 from carebridge.platform.access import PUBLIC
-from carebridge.platform.context import Context
+from carebridge.platform.context import CallScope, Context
 from carebridge.platform.db import undo_unless_kept
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import CareBridgeError
@@ -158,7 +158,8 @@ async def signin(
 async def _signed_in(
     db: Session, runtime: RuntimeDep, user: User, context: Context, target: str
 ) -> Response:
-    token = await start_web_session(db, runtime.settings, user, context)
+    scope = CallScope(runtime.settings, runtime.keyring, context)
+    token = await start_web_session(db, scope, user)
     if runtime.settings.staff_need_mfa and user.role in STAFF_ROLES and not user.mfa_enabled:
         target = "/account?enrol=1#mfa"  # staff enrol the second factor before anything else
     response = redirect(target)

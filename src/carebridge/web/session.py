@@ -3,7 +3,6 @@ every form, idle and absolute timeouts. The same services as the API run underne
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -11,24 +10,22 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, Form, Request
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from carebridge.accounts.actors import Actor
+from carebridge.accounts.browser import cookie_actor, cookie_digest
 from carebridge.accounts.devices import note_sign_in
-from carebridge.accounts.models import STAFF_ROLES, AuthSession, Role, User, UserStatus
+from carebridge.accounts.models import STAFF_ROLES, AuthSession, Role, User
 from carebridge.config import Settings
 from carebridge.platform.access import caller
-from carebridge.platform.context import CallScope, RequestContext
-from carebridge.platform.crypto import Keyring
+from carebridge.platform.context import CallScope
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import CareBridgeError, Forbidden
 
 SESSION_COOKIE = "cb_session"
 CSRF_COOKIE = "cb_csrf"
 MFA_COOKIE = "cb_mfa"
-_TOUCH_EVERY = timedelta(minutes=1)
 
 
 class SignInRequired(CareBridgeError):
@@ -48,13 +45,8 @@ def secure_cookies(settings: Settings) -> bool:
     return settings.public_base_url.startswith("https://")
 
 
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
-
-
-async def start_web_session(
-    db: AsyncSession, settings: Settings, user: User, context: RequestContext
-) -> str:
+async def start_web_session(db: AsyncSession, scope: CallScope, user: User) -> str:
+    settings, context = scope.settings, scope.origin
     token = secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     db.add(
@@ -65,13 +57,11 @@ async def start_web_session(
             last_used_at=now,
             idle_expires_at=now + timedelta(minutes=settings.web_idle_minutes),
             absolute_expires_at=now + timedelta(hours=settings.web_absolute_hours),
-            cookie_hash=_digest(token),
+            cookie_hash=cookie_digest(token),
         )
     )
     await db.flush()
-    await note_sign_in(
-        db, CallScope(settings, Keyring.from_settings(settings), context), user, "web"
-    )
+    await note_sign_in(db, scope, user, "web")
     return token
 
 
@@ -91,37 +81,9 @@ async def web_session_actor(request: Request, db: Session, runtime: RuntimeDep) 
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    now = datetime.now(UTC)
-    row = (
-        await db.execute(
-            select(AuthSession, User.role, User.status, User.mfa_enabled_at)
-            .join(User, User.id == AuthSession.user_id)
-            .where(
-                AuthSession.cookie_hash == _digest(token),
-                AuthSession.revoked_at.is_(None),
-                AuthSession.idle_expires_at > now,
-                AuthSession.absolute_expires_at > now,
-                User.status != UserStatus.disabled,
-            )
-        )
-    ).one_or_none()
-    if row is None:
+    actor = await cookie_actor(db, runtime.settings, token)
+    if actor is None:
         return None
-    session = row[0]
-    if now - session.last_used_at > _TOUCH_EVERY:
-        idle = timedelta(minutes=runtime.settings.web_idle_minutes)
-        await db.execute(
-            update(AuthSession)
-            .where(AuthSession.id == session.id)
-            .values(last_used_at=now, idle_expires_at=min(now + idle, session.absolute_expires_at))
-        )
-    actor = Actor(
-        id=session.user_id,
-        role=Role(row.role),
-        status=UserStatus(row.status),
-        session_id=session.id,
-        mfa_enrolled=row.mfa_enabled_at is not None,
-    )
     request.state.actor = actor  # as the API's callers do
     return actor
 

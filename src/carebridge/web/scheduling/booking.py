@@ -12,11 +12,10 @@ from fastapi import APIRouter, Form, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from carebridge.accounts.actors import Actor, Keys
+from carebridge.accounts.actors import Actor
 from carebridge.directory import service as directory
-from carebridge.platform.context import Context
 from carebridge.platform.db import undo_unless_kept
-from carebridge.platform.deps import RuntimeDep, Scope, Session
+from carebridge.platform.deps import Scope, Session
 from carebridge.platform.errors import CareBridgeError, Invalid, NotFound
 from carebridge.scheduling import lifecycle, schedules, service
 from carebridge.scheduling.models import AppointmentType
@@ -175,9 +174,7 @@ async def book(
     doctor_id: uuid.UUID,
     actor: WebPatient,
     db: Session,
-    runtime: RuntimeDep,
-    keys: Keys,
-    context: Context,
+    scope: Scope,
     form: Annotated[BookingForm, Form()],
 ) -> Response:
     kind_name = form.type
@@ -190,9 +187,7 @@ async def book(
                 "reason": form.reason.strip() or None,
             }
         )
-        booked = await service.book(
-            db, runtime.settings, keys.keyring, actor, body, idempotency_key=key, context=context
-        )
+        booked = await service.book(db, scope, actor, body, idempotency_key=key)
     except (CareBridgeError, ValidationError) as exc:
         await undo_unless_kept(db, exc)
         if isinstance(exc, NotFound):
