@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from carebridge.config import Settings
@@ -26,7 +27,6 @@ class Runtime:
     metrics: Metrics
     ratelimiter: RateLimiter
     realtime: Gateway
-    keyring: Keyring
     redis: Redis | None = None
     owns_database: bool = True
     migrations_head: str | None = field(default_factory=head_revision)
@@ -55,10 +55,15 @@ class Runtime:
             metrics=metrics,
             ratelimiter=RateLimiter(settings),
             realtime=Gateway(settings, metrics, database, redis),
-            keyring=Keyring.from_settings(settings),
             redis=redis,
             owns_database=owns_database,
         )
+
+    @cached_property
+    def keyring(self) -> Keyring:
+        """Made on first use, once per process: a command that only checks the configuration
+        (``carebridge check``) reports a missing encryption key instead of failing on it."""
+        return Keyring.from_settings(self.settings)
 
     async def open(self) -> None:
         await self.jobs.open()
