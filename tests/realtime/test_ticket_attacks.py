@@ -31,7 +31,7 @@ async def refusal(live: Live, ticket: str, origin: str | None = None) -> tuple[i
 async def opens(live: Live, ticket: str) -> bool:
     async with live.socket(ticket, origin=live.url) as socket:
         await socket.send(json.dumps({"type": "ping"}))
-        return (await next_frame(socket))["type"] == "pong"
+        return bool((await next_frame(socket))["type"] == "pong")
 
 
 async def test_a_ticket_tried_from_another_site_is_spent(live: Live) -> None:
