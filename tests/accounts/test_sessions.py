@@ -59,8 +59,10 @@ async def test_twenty_concurrent_refreshes_with_one_token_succeed_once(
 async def test_logout_ends_this_session_at_once(client: httpx.AsyncClient, sign_in: SignIn) -> None:
     me = await sign_in()
     assert (await client.post("/api/v1/auth/logout", headers=me.headers)).status_code == 204
-    assert (await client.get(ME, headers=me.headers)).status_code == 401
-    assert (await refresh(client, me.refresh_token)).status_code == 401
+    ended = await client.get(ME, headers=me.headers)
+    assert (ended.status_code, ended.json()["code"]) == (401, "invalid_token")
+    spent = await refresh(client, me.refresh_token)
+    assert (spent.status_code, spent.json()["code"]) == (401, "invalid_refresh_token")
 
 
 async def test_logout_all_ends_every_session(
@@ -121,13 +123,17 @@ async def test_disabling_a_user_ends_their_tokens(
 ) -> None:
     admin = await sign_in(Role.admin)
     patient = await sign_in()
+    # In use: this process remembers the token as verified, which must not keep it working.
+    assert (await client.get(ME, headers=patient.headers)).status_code == 200
     response = await client.post(
         f"/api/v1/admin/users/{patient.user_id}/disable", headers=admin.headers
     )
     assert response.status_code == 200
     assert response.json()["status"] == "disabled"
-    assert (await client.get(ME, headers=patient.headers)).status_code == 401
-    assert (await refresh(client, patient.refresh_token)).status_code == 401
+    ended = await client.get(ME, headers=patient.headers)
+    assert (ended.status_code, ended.json()["code"]) == (401, "invalid_token")
+    spent = await refresh(client, patient.refresh_token)
+    assert (spent.status_code, spent.json()["code"]) == (401, "invalid_refresh_token")
     relogin = await client.post(
         "/api/v1/auth/login", json={"email": patient.email, "password": PASSWORD}
     )

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hmac
-import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -28,27 +25,16 @@ from carebridge.config import Settings
 from carebridge.platform.crypto import Keyring
 from carebridge.platform.db import Database
 from tests.factories import SignedIn, SignIn
+from tests.factories.tokens import b64, hs256, parts
 
 ME = "/api/v1/me"
-
-
-def parts(token: str) -> tuple[dict[str, object], dict[str, object]]:
-    header, payload, _ = token.split(".")
-    decode = lambda s: json.loads(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)))  # noqa: E731
-    return decode(header), decode(payload)
-
-
-def b64(data: dict[str, object]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
 
 def hs256_with_public_key(
     header: dict[str, object], claims: dict[str, object], public: dict[str, str]
 ) -> str:
     """The classic key-confusion forgery: HMAC-signed with the published public key."""
-    signing_input = f"{b64({**header, 'alg': 'HS256'})}.{b64(claims)}"
-    mac = hmac.new(public["x"].encode(), signing_input.encode(), "sha256").digest()
-    return signing_input + "." + base64.urlsafe_b64encode(mac).decode().rstrip("=")
+    return hs256(header, claims, public["x"].encode())
 
 
 async def jwks_key(client: httpx.AsyncClient, kid: str) -> dict[str, str]:

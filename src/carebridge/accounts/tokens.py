@@ -281,7 +281,7 @@ async def verify_access_token(db: AsyncSession, keys: KeyStore, token: str) -> A
         verified = AccessClaims(
             user_id=uuid.UUID(claims["sub"]),
             role=str(claims["role"]),
-            session_id=uuid.UUID(claims["sid"]),
+            session_id=uuid.UUID(str(claims["sid"])),  # a custom claim: PyJWT checks no type
             token_id=str(claims["jti"]),
             expires_at=datetime.fromtimestamp(claims["exp"], UTC),
         )
