@@ -1,11 +1,12 @@
 """The Content-Security-Policy keeps scripts to files served by CareBridge itself.
 
-Every HTML answer of a page reachable by GET without path parameters, for a visitor and a
-signed-in patient, doctor and admin, carries the policy, and its script sources allow neither
-``'unsafe-inline'`` nor ``'unsafe-eval'``. Since the policy then runs no inline code, no page may
-rely on any: every template, and every page as served, has only ``<script src=...>`` elements
-with no body (or JSON data blocks, which browsers never run), no ``on*=`` event-handler
-attributes, no ``javascript:`` addresses and no htmx ``hx-on`` handlers (htmx's eval is off)."""
+Every HTML answer of a page reachable by GET without path parameters, and of the error pages,
+for a visitor and a signed-in patient, doctor and admin, carries the policy, and its script
+sources allow neither ``'unsafe-inline'`` nor ``'unsafe-eval'``. Since the policy then runs no
+inline code, no page may rely on any: every template, and every page as served, has only
+``<script src=...>`` elements with no body (or JSON data blocks, which browsers never run), no
+``on*=`` event-handler attributes, no ``javascript:`` addresses and no htmx ``hx-on`` handlers
+(htmx's eval is off)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
 from carebridge.accounts.models import Role
+from carebridge.config import Settings
 from tests.factories import MakeUser
 from tests.factories.web import Browser
 
@@ -126,15 +128,24 @@ async def test_every_page_has_a_policy_without_inline_script(
     client: httpx.AsyncClient,
     browser: Browser,
     make_user: MakeUser,
+    settings: Settings,
     role: Role | None,
 ) -> None:
     person = client if role is None else await browser(await make_user(role))
+    answers = [await person.get(path) for path in get_routes(app)]
+    # The error pages too: not found, a bad address, a form without its token, too large.
+    answers += [
+        await person.get("/no-such-page"),
+        await person.get("/doctors/notauuid"),
+        await person.post("/signout", data={}),
+        await person.post("/signin", content=b"x" * (settings.max_body_bytes + 1)),
+    ]
     pages, problems = [], []
-    for path in get_routes(app):
-        answer = await person.get(path)
+    for answer in answers:
         if not answer.headers.get("content-type", "").startswith("text/html"):
             continue
-        pages.append(path)
+        path = answer.request.url.path
+        pages.append(f"{answer.status_code} {path}")
         policy = answer.headers.get("content-security-policy")
         if policy is None:
             problems.append(f"GET {path}: no Content-Security-Policy")
@@ -143,8 +154,11 @@ async def test_every_page_has_a_policy_without_inline_script(
         problems += [f"GET {path}: {found}" for found in inline_scripts(answer.text)]
     assert problems == []
     # The pages everyone can open, and the home and account pages of the signed in.
-    assert {"/", "/signin", "/doctors", "/api/docs"} <= set(pages)
-    assert role is None or {"/home", "/account", "/notifications"} <= set(pages)
+    assert {"200 /", "200 /signin", "200 /doctors", "200 /api/docs"} <= set(pages)
+    assert {"404 /no-such-page", "404 /doctors/notauuid", "403 /signout", "413 /signin"} <= set(
+        pages
+    )
+    assert role is None or {"200 /home", "200 /account", "200 /notifications"} <= set(pages)
 
 
 def test_no_template_needs_inline_script() -> None:
