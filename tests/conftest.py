@@ -39,6 +39,7 @@ pytest_plugins = [
     "tests.factories.payments",
     "tests.factories.prescriptions",
     "tests.factories.web",
+    "tests.factories.openapi",
 ]
 
 

@@ -1,0 +1,318 @@
+"""Walking the OpenAPI document with valid requests: the document of the application, its
+operations, a valid example of each schema, a small world of objects whose ids the examples
+use (a doctor with a schedule, a patient with an upcoming and a completed appointment, a
+prescription, a review, an admin, a nurse: the ``api_world`` fixture), the baseline request of
+each operation, the first role an operation lets in, and a savepoint that undoes what a request
+wrote. Shared by the generated tests (malformed input, mass assignment)."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import httpx
+import jwt
+import pytest
+from sqlalchemy import select
+
+from carebridge.accounts.models import Role, User
+from carebridge.app import create_app
+from carebridge.notifications.models import Notification
+from carebridge.platform.access import anonymous, declared_callers, endpoints
+from carebridge.platform.db import Database
+from carebridge.platform.jobs import job_app
+from carebridge.scheduling.models import Appointment
+from tests.factories.scheduling import next_weekday
+from tests.factories.settings import make_settings
+from tests.factories.users import PASSWORD, MakeUser, TokenFor
+
+Json = dict[str, Any]
+_APP = create_app(
+    make_settings(Path(tempfile.mkdtemp()), database_url="postgresql://unused@localhost/none")
+)
+DOC: Json = _APP.openapi()
+PUBLIC_PATHS = {
+    path for path, dependant in endpoints(_APP.routes) if anonymous in declared_callers(dependant)
+}
+SCHEMAS: Json = DOC["components"]["schemas"]
+OPERATIONS = [
+    (method.upper(), path)
+    for path, operations in DOC["paths"].items()
+    for method in operations
+    if method in ("get", "post", "put", "patch", "delete")
+]
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+# -- walking the schemas -----------------------------------------------------------------------
+
+
+def resolve(schema: Json) -> Json:
+    while "$ref" in schema:
+        schema = SCHEMAS[schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def concrete(schema: Json) -> Json:
+    """The schema without ``$ref`` and without the ``null`` of an optional value."""
+    schema = resolve(schema)
+    for union in ("anyOf", "oneOf"):
+        if union in schema:
+            members = [resolve(s) for s in schema[union] if resolve(s).get("type") != "null"]
+            return concrete(members[0])
+    return schema
+
+
+# -- the world ---------------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    ids: dict[str, str]  # id field or path parameter -> an object the caller may act on
+    users: dict[str, User]  # by role
+    free_slot: str  # a time the doctor can be booked at
+    completed: str = ""  # a past appointment (prescriptions and reviews follow one)
+
+
+def _at(weekday: int, hour: int) -> str:
+    return datetime.combine(next_weekday(weekday), time(hour), tzinfo=BERLIN).isoformat()
+
+
+# Values the schema alone cannot make valid, by field name (the world's ids are added per test).
+EXAMPLES: dict[str, Any] = {
+    "password": PASSWORD,
+    "new_email": "malformed-new@clinic.example",
+    "current_password": PASSWORD,
+    "new_password": "another-sturdy-lantern-93",
+    "time_zone": "Europe/Berlin",
+    "locale": "en",
+    "phone": "+14155550123",
+    "languages": "en",
+    "language": "en",
+    "currency": "EUR",
+    "photo_url": "https://photos.example.org/doctor.jpg",
+    "endpoint": "https://push.example.org/send/abcdef",
+    "p256dh": "B" + "A" * 86,
+    "auth": "AAAAAAAAAAAAAAAAAAAAAA",
+    "scopes": "fhir:read",
+    "specialties": "cardiology",
+    "starts": "10:00:00",
+    "ends": "11:00:00",
+    "date": next_weekday(4).isoformat(),
+    "date_of_birth": "1990-05-17",
+    "from": datetime.now(UTC).isoformat(),
+    "to": (datetime.now(UTC) + timedelta(days=7)).isoformat(),
+    "mfa_token": "x" * 40,
+    "token": "x" * 43,
+    "code": "123456",
+    "limit": 10,
+    "rating": 4,
+}
+
+
+def example(schema: Json, name: str | int, world: World) -> Any:
+    """A valid value for ``schema`` (every property of an object, optional ones too, so that
+    each can be made bad in turn)."""
+    schema = concrete(schema)
+    kind = schema.get("type")
+    if "enum" in schema:
+        return schema["enum"][0]
+    if kind == "object":
+        properties = schema.get("properties", {})
+        return {key: example(sub, key, world) for key, sub in properties.items()}
+    if kind == "array":
+        return [example(schema.get("items", {}), name, world)]
+    if name in world.ids:
+        return world.ids[name]
+    if name in EXAMPLES:
+        return EXAMPLES[name]
+    if kind == "integer":
+        return int(schema.get("minimum", 1))
+    if kind == "number":
+        return float(schema.get("minimum", 1))
+    if kind == "boolean":
+        return True
+    return _example_text(schema, world)
+
+
+def _example_text(schema: Json, world: World) -> str:
+    shape = schema.get("format")
+    if shape == "date-time":
+        return world.free_slot
+    if shape == "email":
+        return f"malformed-{uuid.uuid4().hex[:8]}@clinic.example"
+    if shape == "uuid":
+        return str(uuid.uuid4())
+    return "Checked words".ljust(int(schema.get("minLength", 0)), "x")
+
+
+@pytest.fixture
+async def api_world(
+    client: httpx.AsyncClient,
+    database: Database,
+    make_user: MakeUser,
+    token_for: TokenFor,
+    scheduled_doctor: Any,
+) -> World:
+    doctor, doctor_headers = await scheduled_doctor()
+    patient, admin, nurse = [
+        await make_user(role) for role in (Role.patient, Role.admin, Role.nurse)
+    ]
+    patient_headers, admin_headers = await token_for(patient), await token_for(admin)
+    booked = await client.post(
+        "/api/v1/appointments",
+        json={"doctor_id": str(doctor.id), "starts_at": _at(2, 11), "type": "video"},
+        headers=patient_headers,
+    )
+    assert booked.status_code == 201, booked.text
+    past = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+    completed = Appointment(
+        doctor_id=doctor.id,
+        patient_id=patient.id,
+        type="video",
+        status="completed",
+        starts_at=past,
+        ends_at=past + timedelta(minutes=30),
+        blocked_until=past + timedelta(minutes=30),
+        time_zone="UTC",
+        fee=0,
+    )
+    async with database.transaction() as db:
+        db.add(completed)
+    made = {
+        "prescription_id": await _made(
+            client,
+            f"/api/v1/appointments/{completed.id}/prescriptions",
+            {"diagnosis": "Sprain", "lines": [{"name": "Ibuprofen", "dose": "1 tablet"}]},
+            doctor_headers,
+        ),
+        "review_id": await _made(
+            client, f"/api/v1/appointments/{completed.id}/review", {"rating": 5}, patient_headers
+        ),
+        "exception_id": await _made(
+            client,
+            "/api/v1/doctors/me/exceptions",
+            {"kind": "time_off", "date": next_weekday(5).isoformat()},
+            doctor_headers,
+        ),
+        "key_id": await _made(
+            client,
+            "/api/v1/admin/api-keys",
+            {"name": "lab", "scopes": ["fhir:read"]},
+            admin_headers,
+        ),
+    }
+    session = jwt.decode(patient_headers["Authorization"][7:], options={"verify_signature": False})
+    async with database.transaction() as db:
+        notification = await db.scalar(select(Notification.id).limit(1))
+    ids = {
+        "doctor_id": str(doctor.id),
+        "user_id": str(patient.id),
+        "appointment_id": booked.json()["id"],
+        "session_id": session["sid"],
+        "notification_id": str(notification or uuid.uuid4()),
+        **made,
+    }
+    users = {"patient": patient, "doctor": doctor, "admin": admin, "nurse": nurse}
+    ids["email"] = patient.email  # signs in (registration takes a new one: see baseline)
+    return World(ids, users, free_slot=_at(3, 11), completed=str(completed.id))
+
+
+async def _made(client: httpx.AsyncClient, path: str, body: Json, headers: dict[str, str]) -> str:
+    answer = await client.post(path, json=body, headers=headers)
+    assert answer.status_code in (200, 201), (path, answer.text)
+    return str(answer.json()["id"])
+
+
+# -- one operation -----------------------------------------------------------------------------
+
+
+def baseline(method: str, path: str, world: World) -> tuple[Json, Json, Any]:
+    """Path values, query values and body of a valid request."""
+    operation = DOC["paths"][path][method.lower()]
+    if "/prescriptions" in path or "/review" in path:  # written after a consultation
+        world = replace(world, ids={**world.ids, "appointment_id": world.completed})
+    if path.endswith("/auth/register"):  # a new account, so that its fields reach the insert
+        world = replace(world, ids={**world.ids, "email": f"new-{uuid.uuid4().hex[:8]}@x.example"})
+    path_values: Json = {}
+    query: Json = {}
+    for parameter in operation.get("parameters", []):
+        name, where = parameter["name"], parameter["in"]
+        if where == "path":
+            path_values[name] = example(parameter["schema"], name, world)
+        elif where == "query" and parameter.get("required"):
+            query[name] = example(parameter["schema"], name, world)
+    content = operation.get("requestBody", {}).get("content", {})
+    body = None
+    if "application/json" in content:
+        body = example(content["application/json"]["schema"], "body", world)
+    return path_values, query, body
+
+
+async def send(
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    parts: tuple[Json, Json, Any],
+    headers: dict[str, str],
+) -> httpx.Response:
+    path_values, query, body = parts
+    for name, value in path_values.items():
+        path = path.replace("{" + name + "}", quote(str(value), safe=""))
+    return await client.request(
+        method,
+        path,
+        params={k: str(v) for k, v in query.items()},
+        json=body,
+        headers=headers,
+    )
+
+
+async def caller_of(
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    parts: tuple[Json, Json, Any],
+    world: World,
+    token_for: TokenFor,
+) -> tuple[str, httpx.Response]:
+    """Anonymous for a public route, else the first role the route lets in; and its answer."""
+    if path in PUBLIC_PATHS:
+        return "anonymous", await send(client, method, path, parts, {})
+    for role in ("patient", "doctor", "admin", "nurse"):
+        answer = await send(client, method, path, parts, await token_for(world.users[role]))
+        if answer.status_code not in (401, 403):
+            return role, answer
+    return "nobody", answer
+
+
+@asynccontextmanager
+async def undone(database: Database) -> AsyncIterator[None]:
+    """Whatever the requests in the block write is undone after it (a savepoint of the test's
+    transaction), so that each request finds the world as it was: a baseline that cancels the
+    appointment must not make every bad value after it a 409 that never reached the database."""
+    connection = database.sessionmaker.kw["bind"]
+    savepoint = await connection.begin_nested()
+    try:
+        yield
+    finally:
+        await savepoint.rollback()
+
+
+@pytest.fixture
+async def jobs_emptied(client: httpx.AsyncClient) -> AsyncIterator[None]:
+    """Jobs are deferred on connections of their own (committed outside the test's
+    transaction): the ones the requests made are deleted afterwards."""
+    yield
+    await job_app.connector.execute_query_async(
+        "DELETE FROM procrastinate_jobs WHERE queue_name IN "
+        "('notifications', 'prescriptions', 'payments')"
+    )
