@@ -3,6 +3,7 @@ refused (401) everywhere else, their last use noted and shown to admins."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,9 +20,10 @@ from carebridge.accounts.models import ApiKey, Role, User
 from carebridge.platform.access import anonymous, api_key_scope, declared_callers
 from carebridge.platform.db import Database
 from carebridge.web.session import web_visitor
-from tests.factories import SignIn
+from tests.factories import MakeUser, SignIn
 from tests.factories.calendar import book, days_ahead, open_slots
 from tests.factories.users import Headers
+from tests.factories.web import Browser
 
 ScheduledDoctor = Callable[..., Awaitable[tuple[User, Headers]]]
 
@@ -206,3 +208,22 @@ async def test_only_declared_scopes_are_issued_and_only_by_admins(
         json={"name": "Mine", "scopes": ["appointments:read"]},
     )
     assert denied.status_code == 403
+
+
+async def test_the_admin_page_shows_each_keys_last_use(
+    client: httpx.AsyncClient, database: Database, make_user: MakeUser, browser: Browser
+) -> None:
+    used_id, used = await make_key(database, "appointments:read")
+    idle_id, _ = await make_key(database, "appointments:read")
+    assert (await client.get("/api/v1/appointments", headers=used)).status_code == 200
+    admin = await browser(await make_user(Role.admin))
+
+    page = await admin.get("/admin/api-keys")
+    assert page.status_code == 200
+    rows = dict(re.findall(r'<tr id="api-key-([0-9a-f-]+)">(.*?)</tr>', page.text, re.S))
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    assert f'<td class="last-used">{today} ' in rows[str(used_id)]
+    assert '<td class="last-ip">127.0.0.1</td>' in rows[str(used_id)]
+    assert '<td class="last-used">never</td>' in rows[str(idle_id)]
+    patient = await browser(await make_user(Role.patient))
+    assert (await patient.get("/admin/api-keys")).status_code == 403
