@@ -154,6 +154,9 @@ class Settings(BaseSettings):
     twilio_from: str | None = Field(default=None, description="Sender number (E.164).")
     sms_max_segments: int = Field(default=3, ge=1, le=10)
     sms_rate_limit: str = "10/second"
+    api_key_rate_limit: str = Field(
+        default="600/minute", description="Requests one API key may make (429 beyond)."
+    )
 
     mail_transport: Literal["file", "smtp"] = Field(
         default="file", description="'file' writes .eml files under <data dir>/outbox."

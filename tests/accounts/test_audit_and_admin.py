@@ -301,7 +301,7 @@ async def test_mfa_reset_keys_and_disable_each_write_one_audit_row(
         await client.post(
             "/api/v1/admin/api-keys",
             headers=admin.headers,
-            json={"name": "Lab", "scopes": ["fhir:read"]},
+            json={"name": "Lab", "scopes": ["appointments:read"]},
         )
     ).json()
     await client.delete(f"/api/v1/admin/api-keys/{key['id']}", headers=admin.headers)

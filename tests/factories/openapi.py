@@ -102,7 +102,7 @@ EXAMPLES: dict[str, Any] = {
     "endpoint": "https://push.example.org/send/abcdef",
     "p256dh": "B" + "A" * 86,
     "auth": "AAAAAAAAAAAAAAAAAAAAAA",
-    "scopes": "fhir:read",
+    "scopes": "appointments:read",
     "specialties": "cardiology",
     "starts": "10:00:00",
     "ends": "11:00:00",
@@ -206,7 +206,7 @@ async def api_world(
         "key_id": await _made(
             client,
             "/api/v1/admin/api-keys",
-            {"name": "lab", "scopes": ["fhir:read"]},
+            {"name": "lab", "scopes": ["appointments:read"]},
             admin_headers,
         ),
     }

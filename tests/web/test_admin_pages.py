@@ -21,6 +21,7 @@ ADMIN_PAGES = {
     "/admin/audit": "Audit trail",
     "/admin/deliveries": "Deliveries",
     "/admin/reviews": "Reviews",
+    "/admin/api-keys": "API keys",
 }
 
 

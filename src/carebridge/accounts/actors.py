@@ -25,9 +25,9 @@ from carebridge.config import Settings
 from carebridge.platform.access import caller
 from carebridge.platform.db import driver_connection
 from carebridge.platform.deps import RuntimeDep, Session
-from carebridge.platform.errors import Forbidden
+from carebridge.platform.errors import Forbidden, Unauthenticated
 
-_bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/login")
+bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/login")
 
 
 @dataclass(frozen=True)
@@ -76,10 +76,15 @@ async def any_user(
     request: Request,
     db: Session,
     keys: Keys,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Actor:
     """Any signed-in user."""
     if credentials is None:
+        if request.headers.get("x-api-key"):
+            raise Unauthenticated(
+                "This route does not accept API keys; sign in as a user.",
+                code="api_key_not_accepted",
+            )
         raise InvalidToken("Sign in first: send 'Authorization: Bearer <access token>'.")
     actor = await authenticate(db, keys, credentials.credentials)
     # For what is recorded after the route, such as the audit row of an error.

@@ -186,6 +186,7 @@ class ApiKey(Model):
         ForeignKey("users.id", ondelete="SET NULL")
     )
     last_used_at: Mapped[datetime | None]
+    last_used_ip: Mapped[str | None] = mapped_column(String(64))
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
 

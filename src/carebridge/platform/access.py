@@ -18,11 +18,16 @@ from starlette.routing import BaseRoute
 F = TypeVar("F", bound=Callable[..., Any])
 
 CALLER_DEPENDENCIES: set[Callable[..., Any]] = set()
+# Callers that accept an API key, with the one scope the key must hold.
+API_KEY_SCOPES: dict[Callable[..., Any], str] = {}
 
 
-def caller(dependency: F) -> F:
-    """Register ``dependency`` as a caller declaration."""
+def caller(dependency: F, *, api_key_scope: str | None = None) -> F:
+    """Register ``dependency`` as a caller declaration; with ``api_key_scope`` it also accepts
+    an API key holding that scope."""
     CALLER_DEPENDENCIES.add(dependency)
+    if api_key_scope is not None:
+        API_KEY_SCOPES[dependency] = api_key_scope
     return dependency
 
 
@@ -54,3 +59,12 @@ def declared_callers(dependant: Dependant) -> set[Callable[..., Any]]:
 
     walk(dependant)
     return found
+
+
+def api_key_scope(dependant: Dependant) -> str | None:
+    """The scope an API key needs on this route, or None where no key is accepted."""
+    scopes = {
+        API_KEY_SCOPES[call] for call in declared_callers(dependant) if call in API_KEY_SCOPES
+    }
+    assert len(scopes) <= 1, f"a route declares several API key scopes: {sorted(scopes)}"
+    return scopes.pop() if scopes else None

@@ -1,7 +1,8 @@
 """Who may see and do what to an appointment.
 
 Every read starts from :func:`visible_appointments`: the patient sees their own, the doctor the
-ones with them, an admin all. Anyone else's appointment is simply not found (404). The moves of
+ones with them, an admin all, an API key with ``appointments:read`` all (it may only list them).
+Anyone else's appointment is simply not found (404). The moves of
 the lifecycle are declared once in :data:`MOVES`: from which statuses, to which, by whom.
 """
 
@@ -13,13 +14,21 @@ from typing import Any
 from sqlalchemy import Select, false, select
 
 from carebridge.accounts.actors import Actor
+from carebridge.accounts.api_keys import ApiClient, ApiKeyScope
 from carebridge.accounts.models import Role
 from carebridge.scheduling.models import Appointment
 from carebridge.scheduling.models import AppointmentStatus as S
 
 
-def visible_appointments(actor: Actor) -> Select[Any]:
+def visible_appointments(actor: Actor | ApiClient) -> Select[Any]:
     statement = select(Appointment)
+    if isinstance(actor, ApiClient):
+        # An integration of the clinic (its calendar, its billing) reads every appointment
+        # with appointments:read; the reason for the visit is only in the single read, which
+        # keys cannot call.
+        if ApiKeyScope.appointments_read in actor.scopes:
+            return statement
+        return statement.where(false())
     if actor.role == Role.admin:
         return statement
     if actor.role == Role.patient:

@@ -9,9 +9,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
-from carebridge.accounts.actors import AnyUser, DoctorActor, PatientActor
+from carebridge.accounts.actors import Actor, AnyUser, DoctorActor, PatientActor
+from carebridge.accounts.api_keys import ApiClient, ApiKeyOr, ApiKeyScope
 from carebridge.platform.deps import Scope, Session
-from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
+from carebridge.platform.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+)
 from carebridge.platform.inputs import Instant
 from carebridge.platform.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from carebridge.platform.problems import problem_responses
@@ -31,6 +39,10 @@ from carebridge.scheduling.schemas import (
 )
 
 router = APIRouter(tags=["scheduling"])
+# A signed-in user, or an integration's API key holding appointments:read.
+UserOrAppointmentsReader = Annotated[
+    Actor | ApiClient, ApiKeyOr(AnyUser, scope=ApiKeyScope.appointments_read)
+]
 _MOVE = problem_responses(Unauthenticated, Forbidden, NotFound, Conflict)
 
 
@@ -86,18 +98,19 @@ async def delete_my_exception(exception_id: uuid.UUID, actor: DoctorActor, db: S
 @router.get(
     "/doctors/{doctor_id}/slots",
     response_model=SlotsOut,
-    responses=problem_responses(Unauthenticated, NotFound, Invalid),
+    responses=problem_responses(Unauthenticated, Forbidden, NotFound, Invalid, RateLimited),
 )
 async def doctor_slots(
     doctor_id: uuid.UUID,
-    actor: AnyUser,
+    actor: UserOrAppointmentsReader,
     db: Session,
     type: AppointmentType = AppointmentType.video,
     start: Annotated[Instant | None, Query(alias="from")] = None,
     end: Annotated[Instant | None, Query(alias="to")] = None,
 ) -> SlotsOut:
     """Open slots of a doctor for one appointment type, starting in [`from`, `to`) (default: the
-    next 7 days; at most 31 days), in UTC with the doctor's time zone."""
+    next 7 days; at most 31 days), in UTC with the doctor's time zone. Open to API keys with
+    `appointments:read`."""
     start = start or datetime.now(UTC)
     end = end or start + timedelta(days=7)
     return await schedules.open_slots(db, doctor_id, start, end, type)
@@ -132,10 +145,10 @@ async def book_appointment(
 @router.get(
     "/appointments",
     response_model=AppointmentPage,
-    responses=problem_responses(Unauthenticated, Invalid),
+    responses=problem_responses(Unauthenticated, Forbidden, Invalid, RateLimited),
 )
 async def list_appointments(
-    actor: AnyUser,
+    actor: UserOrAppointmentsReader,
     db: Session,
     status: AppointmentStatus | None = None,
     start: Annotated[Instant | None, Query(alias="from")] = None,
@@ -144,7 +157,9 @@ async def list_appointments(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
 ) -> AppointmentPage:
     """Your appointments (as patient or doctor; admins see all), soonest first, starting in
-    [`from`, `to`). The reason for the visit is only in the single appointment's answer."""
+    [`from`, `to`). The reason for the visit is only in the single appointment's answer. An
+    API key with `appointments:read` (in `X-API-Key`) sees all of the clinic's appointments;
+    one without it answers 403 `missing_scope`."""
     page = await service.list_appointments(
         db, actor, status=status, start=start, end=end, cursor=cursor, limit=limit
     )

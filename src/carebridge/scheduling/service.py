@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from carebridge.accounts.actors import Actor
+from carebridge.accounts.api_keys import ApiClient
 from carebridge.accounts.models import User
 from carebridge.compliance.service import audit_values
 from carebridge.config import Settings
@@ -128,7 +129,7 @@ async def read(
 
 async def list_appointments(
     db: AsyncSession,
-    actor: Actor,
+    actor: Actor | ApiClient,
     *,
     status: AppointmentStatus | None,
     start: datetime | None,

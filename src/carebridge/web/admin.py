@@ -1,5 +1,6 @@
-"""Administrators' pages over other domains: the audit trail (compliance) and the notification
-deliveries (with retrying a dead one). They call the same services as the admin API."""
+"""Administrators' pages over other domains: the audit trail (compliance), the notification
+deliveries (with retrying a dead one) and the API keys with their last use. They call the same
+services as the admin API."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fastapi import APIRouter, Form, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from carebridge.accounts import api_keys
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.admin import emails_of
 from carebridge.compliance import trail
@@ -167,3 +169,14 @@ async def retry_delivery(
         return await _deliveries_page(request, actor, db, exc.status, error=exc.detail)
     filters = {k: v for k, v in (("status", status), ("channel", channel)) if v}
     return redirect(f"/admin/deliveries?{urlencode({**filters, 'retried': 1})}")
+
+
+# -- API keys -----------------------------------------------------------------------------------
+
+
+@router.get("/admin/api-keys")
+async def api_keys_page(request: Request, actor: WebAdmin, db: Session) -> Response:
+    """The clinic's API keys, newest first, with their scopes and last use (issued and revoked
+    through the admin API)."""
+    keys = await api_keys.list_keys(db)
+    return render(request, "admin/api_keys.html", actor, keys=keys, now=datetime.now(UTC))
