@@ -22,7 +22,6 @@ import json
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -44,6 +43,7 @@ from carebridge.platform.jobs import job_app
 from carebridge.platform.problems import PROBLEM_MEDIA_TYPE
 from carebridge.scheduling.models import Appointment
 from tests.factories import PASSWORD, MakeUser, TokenFor
+from tests.factories.databases import undone
 from tests.factories.scheduling import next_weekday
 from tests.factories.settings import make_settings
 
@@ -406,19 +406,6 @@ async def caller_of(
         if answer.status_code not in (401, 403):
             return role, answer
     return "nobody", answer
-
-
-@asynccontextmanager
-async def undone(database: Database) -> AsyncIterator[None]:
-    """Whatever the requests in the block write is undone after it (a savepoint of the test's
-    transaction), so that each request finds the world as it was: a baseline that cancels the
-    appointment must not make every bad value after it a 409 that never reached the database."""
-    connection = database.sessionmaker.kw["bind"]
-    savepoint = await connection.begin_nested()
-    try:
-        yield
-    finally:
-        await savepoint.rollback()
 
 
 @pytest.fixture
