@@ -221,15 +221,18 @@ class IdRoute:
 
 
 def id_routes(routes: Sequence[BaseRoute], prefix: str = "/api/") -> list[IdRoute]:
-    """Every HTTP route under ``prefix`` with a path parameter, one per method."""
+    """Every HTTP route under ``prefix`` with a path parameter, and every administrators'
+    route, one per method."""
     found = []
     for context in iter_route_contexts(routes):
         path = str(context.path_format)
         dependant = getattr(context, "dependant", None)
         parameters = tuple(PARAMETER.findall(path))
-        if not path.startswith(prefix) or not parameters or dependant is None:
+        if not path.startswith(prefix) or dependant is None:
             continue
         admin = admin_actor in declared_callers(dependant)
+        if not parameters and not admin:
+            continue
         for method in sorted(context.methods or ()):
             if method != "HEAD":
                 found.append(IdRoute(method, path, parameters, admin))
