@@ -1,22 +1,25 @@
 """Nobody reaches another person's object through an id in the path: the object-level
 authorization matrix, generated from the application's routes.
 
-Every API route with a path parameter naming an object is called with an object of the owner's
-world (``tests/factories/ownership.py``: one factory per parameter, and who the domain's policy
-entitles to see it) as each actor kind that is not entitled: another patient, a doctor without
-a relationship, a nurse, an administrator where the policy does not let them see it, anonymous.
-Each must answer 404 (401 anonymous, 403 where the route refuses the role), never 2xx, and never
-the owner's private words or ids. Every administrators' route is called as every
-non-administrator: 403. An entitled actor's call of the same route must not answer 404, so the
-refusals are about the caller, not a missing object. A route whose parameter the registry does
-not know fails the walk with what to add.
+Every API route and every web page (and download) with a path parameter naming an object is
+called with an object of the owner's world (``tests/factories/ownership.py``: one factory per
+parameter, and who the domain's policy entitles to see it) as each actor kind that is not
+entitled: another patient, a doctor without a relationship, a nurse, an administrator where the
+policy does not let them see it, anonymous. Each must answer 404 (401 anonymous, or a page's
+redirect to sign in; 403 where the route refuses the role), never 2xx, and never the owner's
+private words or ids. Every administrators' route is called as every non-administrator: 403.
+An entitled actor's call of the same route must not answer 404, so the refusals are about the
+caller, not a missing object. A route whose parameter the registry does not know fails the walk
+with what to add.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
+import pytest
 from fastapi import APIRouter, FastAPI
 
 from carebridge.accounts.actors import AdminActor, AnyUser
@@ -30,8 +33,10 @@ from tests.factories.ownership import (
     BODIES,
     ENTITLED,
     FACTORIES,
+    FORMS,
     IdRoute,
     OwnerWorld,
+    appointment_for,
     id_routes,
     missing_factories,
     owner_world,
@@ -39,18 +44,22 @@ from tests.factories.ownership import (
     tried_actors,
 )
 from tests.factories.users import MakeUser, TokenFor
+from tests.factories.web import Browser
 
 # The API routes with an id in their path, and the administrators' routes, at the time of
 # writing: the walk must find at least these (fewer means the walk lost routes, not that the
 # application has fewer).
 WITH_IDS = 37
 ADMIN = 14
+PAGES_WITH_IDS = 30
 
 
 async def _ids(world: OwnerWorld, route: IdRoute) -> dict[str, str]:
     values = {}
     for name in route.parameters:
-        if name in FACTORIES:
+        if name == "appointment_id":
+            values[name] = appointment_for(world, route.path)
+        elif name in FACTORIES:
             if name not in world.made:
                 world.made[name] = await FACTORIES[name](world)
             values[name] = world.made[name]
@@ -69,13 +78,17 @@ def _url(route: IdRoute, values: dict[str, str]) -> str:
 
 
 def _expected(actor: str, route: IdRoute) -> set[int]:
-    if actor == "anonymous":
-        return {401}
+    if actor == "anonymous":  # a page sends the visitor to sign in (or refuses a form without
+        return {303, 403} if route.page else {401}  # the browser's form token)
     return {403} if route.admin else {403, 404}
 
 
-async def _call(world: OwnerWorld, route: IdRoute, url: str, actor: str) -> httpx.Response:
-    async with undone(world.database):
+Call = Callable[[IdRoute, str, str], Awaitable[httpx.Response]]
+Leak = tuple[str, str, str, int, list[str], str]
+
+
+def _api_call(world: OwnerWorld) -> Call:
+    async def call(route: IdRoute, url: str, actor: str) -> httpx.Response:
         return await world.client.request(
             route.method,
             url,
@@ -83,57 +96,107 @@ async def _call(world: OwnerWorld, route: IdRoute, url: str, actor: str) -> http
             json=BODIES.get(f"{route.method} {route.path}"),
         )
 
+    return call
 
-async def test_nobody_reaches_another_persons_object(
-    app: FastAPI,
+
+def _page_call(browsers: dict[str, httpx.AsyncClient]) -> Call:
+    async def call(route: IdRoute, url: str, actor: str) -> httpx.Response:
+        browser = browsers[actor]
+        if route.method == "GET":
+            return await browser.get(url)
+        form = {**FORMS.get(route.path, {}), "csrf_token": browser.cookies.get("cb_csrf", "")}
+        return await browser.request(route.method, url, data=form)
+
+    return call
+
+
+async def _walk(
+    world: OwnerWorld, routes: list[IdRoute], call: Call
+) -> tuple[int, list[Leak], list[tuple[str, str, list[int]]]]:
+    """Each route as each actor not entitled (every answer a refusal, nothing private in it),
+    and as the entitled (not all refused: the object is there)."""
+    for name, factory in FACTORIES.items():  # every object is there before the first call
+        if name not in world.made:
+            world.made[name] = await factory(world)
+    tried, leaks, unreachable = 0, [], []
+    for route in routes:
+        url = _url(route, await _ids(world, route))
+        # The caller sent the id in the path (a problem's ``instance`` names it): any
+        # other id, or a private word, in the answer is a leak.
+        secrets = [w for w in private_words(world) + list(world.made.values()) if w not in url]
+        for actor in tried_actors(route):
+            async with undone(world.database):
+                answer = await call(route, url, actor)
+            tried += 1
+            leaked = [word for word in secrets if word in answer.text]
+            wrong = answer.status_code not in _expected(actor, route)
+            if answer.status_code == 303:  # only to the sign-in page
+                wrong |= not answer.headers["location"].startswith("/signin")
+            if wrong or leaked:
+                hint = "add a valid body to BODIES (or FORMS)" if answer.status_code == 422 else ""
+                leaks.append((route.method, route.path, actor, answer.status_code, leaked, hint))
+        entitled = set(ACTORS).intersection(*(ENTITLED.get(name, ()) for name in route.parameters))
+        if route.parameters and not route.admin and entitled:
+            answers = []
+            for actor in sorted(entitled):
+                async with undone(world.database):
+                    answers.append((await call(route, url, actor)).status_code)
+            if all(status in (401, 403, 404) for status in answers):
+                unreachable.append((route.method, route.path, answers))
+    return tried, leaks, unreachable
+
+
+@pytest.fixture
+async def world(
     client: httpx.AsyncClient,
     database: Database,
     make_doctor: MakeDoctor,
     make_user: MakeUser,
     token_for: TokenFor,
+) -> AsyncIterator[OwnerWorld]:
+    yield await owner_world(client, database, make_doctor, make_user, token_for)
+    await job_app.connector.execute_query_async(
+        "DELETE FROM procrastinate_jobs WHERE queue_name IN "
+        "('notifications', 'prescriptions', 'payments', 'scheduling')"
+    )
+
+
+def _report(
+    kind: str,
+    routes: list[IdRoute],
+    tried: int,
+    leaks: list[Leak],
+    unreachable: list[tuple[str, str, list[int]]],
 ) -> None:
+    admin = len([route for route in routes if route.admin])
+    print(
+        f"authorization matrix: {len(routes)} {kind} routes ({admin} administrators') x actors "
+        f"= {tried} calls, {len(leaks)} leaks"
+    )
+    assert leaks == []
+    assert unreachable == []
+
+
+async def test_nobody_reaches_another_persons_object(app: FastAPI, world: OwnerWorld) -> None:
     routes = id_routes(app.routes)
     assert len([route for route in routes if route.parameters]) >= WITH_IDS
     assert len([route for route in routes if route.admin]) >= ADMIN
     assert missing_factories(routes) == []
-    world = await owner_world(client, database, make_doctor, make_user, token_for)
-    tried, leaks, unreachable = 0, [], []
-    try:
-        for route in routes:
-            url = _url(route, await _ids(world, route))
-            # The caller sent the id in the path (a problem's ``instance`` names it): any
-            # other id, or a private word, in the answer is a leak.
-            secrets = [w for w in private_words(world) + list(world.made.values()) if w not in url]
-            for actor in tried_actors(route):
-                answer = await _call(world, route, url, actor)
-                tried += 1
-                leaked = [word for word in secrets if word in answer.text]
-                if answer.status_code not in _expected(actor, route) or leaked:
-                    hint = "add a valid body to BODIES" if answer.status_code == 422 else ""
-                    leaks.append(
-                        (route.method, route.path, actor, answer.status_code, leaked, hint)
-                    )
-            entitled = set(ACTORS).intersection(
-                *(ENTITLED.get(name, ()) for name in route.parameters)
-            )
-            if route.parameters and not route.admin and entitled:
-                answers = [(await _call(world, route, url, a)).status_code for a in entitled]
-                if all(status in (401, 403, 404) for status in answers):
-                    unreachable.append((route.method, route.path, answers))
-    finally:
-        await job_app.connector.execute_query_async(
-            "DELETE FROM procrastinate_jobs WHERE queue_name IN "
-            "('notifications', 'prescriptions', 'payments', 'scheduling')"
-        )
-    admin = len([route for route in routes if route.admin])
-    print(
-        f"authorization matrix: {len(routes)} API routes ({admin} administrators') x actors "
-        f"= {tried} calls, {len(leaks)} leaks"
-    )
-    for leak in leaks:
-        print(leak)
-    assert leaks == []
-    assert unreachable == []
+    _report("API", routes, *await _walk(world, routes, _api_call(world)))
+
+
+async def test_nobody_reaches_another_persons_object_on_pages(
+    app: FastAPI, world: OwnerWorld, browser: Browser
+) -> None:
+    """The same walk over the web pages (and their downloads), each actor in a signed-in
+    browser posting its own form token; a visitor is sent to sign in."""
+    routes = id_routes(app.routes, pages=True)
+    assert len([route for route in routes if route.parameters]) >= PAGES_WITH_IDS
+    assert missing_factories(routes) == []
+    browsers = {"anonymous": world.client}  # the world's client holds no cookie: a visitor
+    for actor, person in world.people.items():
+        browsers[actor] = await browser(person.user)
+    _report("page", routes, *await _walk(world, routes, _page_call(browsers)))
 
 
 def test_a_route_with_an_unknown_id_fails_the_walk(app: FastAPI) -> None:

@@ -29,6 +29,7 @@ from carebridge.accounts.models import Role
 from carebridge.notifications.models import Notification
 from carebridge.platform.access import declared_callers
 from carebridge.platform.db import Database
+from carebridge.web.session import web_admin
 from tests.factories.directory import MakeDoctor
 from tests.factories.prescriptions import CANARY
 from tests.factories.prescriptions import body as prescription_body
@@ -145,6 +146,16 @@ async def _api_key(world: OwnerWorld) -> str:
     return await _made(world, "/api/v1/admin/api-keys", body, "admin")
 
 
+# Routes on an appointment that follow a consultation (writing a prescription, the review and
+# its reply) name the completed appointment, so that its entitled callers find something there.
+AFTER_CONSULTATION = ("/prescriptions", "/review")
+
+
+def appointment_for(world: OwnerWorld, path: str) -> str:
+    after = any(f"{{appointment_id}}{part}" in path for part in AFTER_CONSULTATION)
+    return world.completed if after else world.booked
+
+
 # Path parameter -> the factory of an object it names, owned by the owner's world.
 FACTORIES: dict[str, Factory] = {
     "appointment_id": _appointment,
@@ -190,6 +201,7 @@ PUBLIC: dict[str, str] = {
 # non-administrator, refused by role before any object is loaded): a random id stands in.
 ADMIN_ONLY: dict[str, str] = {
     "delivery_id": "a notification delivery, seen only by administrators",
+    "action": "what an administrator does to a user's account (approve, enable, ...)",
 }
 
 # A valid body for each write route that needs one, so that the call reaches the service's
@@ -209,6 +221,10 @@ BODIES: dict[str, object] = {
     "POST /api/v1/reviews/{review_id}/reply": {"reply": "Thank you."},
 }
 
+# The form fields of each page route that posts one, beside its CSRF token, so that the post
+# reaches the service's visibility check.
+FORMS: dict[str, dict[str, str]] = {}
+
 PARAMETER = re.compile(r"{(\w+)}")
 
 
@@ -218,24 +234,32 @@ class IdRoute:
     path: str
     parameters: tuple[str, ...]
     admin: bool  # the route requires an administrator
+    page: bool = False  # a web page (or a download) rather than the API
 
 
-def id_routes(routes: Sequence[BaseRoute], prefix: str = "/api/") -> list[IdRoute]:
-    """Every HTTP route under ``prefix`` with a path parameter, and every administrators'
-    route, one per method."""
+def id_routes(routes: Sequence[BaseRoute], pages: bool = False) -> list[IdRoute]:
+    """Every API route (or, with ``pages``, every web page route) with a path parameter, and
+    every administrators' route, one per method."""
     found = []
     for context in iter_route_contexts(routes):
         path = str(context.path_format)
         dependant = getattr(context, "dependant", None)
         parameters = tuple(PARAMETER.findall(path))
-        if not path.startswith(prefix) or dependant is None:
+        surface = (
+            "static"
+            if path.startswith("/static")
+            else "api"
+            if path.startswith("/api/")
+            else "page"
+        )
+        if surface != ("page" if pages else "api") or dependant is None:
             continue
-        admin = admin_actor in declared_callers(dependant)
+        admin = bool({admin_actor, web_admin} & declared_callers(dependant))
         if not parameters and not admin:
             continue
         for method in sorted(context.methods or ()):
             if method != "HEAD":
-                found.append(IdRoute(method, path, parameters, admin))
+                found.append(IdRoute(method, path, parameters, admin, pages))
     return found
 
 
