@@ -34,6 +34,7 @@ from tests.factories.ownership import (
     ENTITLED,
     FACTORIES,
     FORMS,
+    UNLISTED,
     IdRoute,
     OwnerWorld,
     appointment_for,
@@ -197,6 +198,36 @@ async def test_nobody_reaches_another_persons_object_on_pages(
     for actor, person in world.people.items():
         browsers[actor] = await browser(person.user)
     _report("page", routes, *await _walk(world, routes, _page_call(browsers)))
+
+
+@pytest.mark.parametrize("pages", [False, True], ids=["api", "pages"])
+async def test_an_unlisted_doctor_is_not_found(
+    app: FastAPI, world: OwnerWorld, browser: Browser, pages: bool
+) -> None:
+    """``doctor_id`` is public for a listed doctor only: every route that takes one (but the
+    administrators') answers as if an unverified doctor did not exist, to everyone but them."""
+    routes = [
+        route
+        for route in id_routes(app.routes, pages)
+        if "doctor_id" in route.parameters and not route.admin
+    ]
+    assert len(routes) >= (7 if pages else 5)
+    call = _api_call(world)
+    if pages:
+        browsers = {"anonymous": world.client}
+        for actor, person in world.people.items():
+            browsers[actor] = await browser(person.user)
+        call = _page_call(browsers)
+    refused = []
+    for route in routes:
+        url = route.path.replace("{doctor_id}", world.unlisted)
+        for actor in ("owner_patient", "other_patient", "other_doctor", "nurse", "anonymous"):
+            async with undone(world.database):
+                answer = await call(route, url, actor)
+            expected = _expected(actor, route) | {404}
+            if answer.status_code not in expected or UNLISTED in answer.text:
+                refused.append((route.method, route.path, actor, answer.status_code))
+    assert refused == []
 
 
 def test_a_route_with_an_unknown_id_fails_the_walk(app: FastAPI) -> None:

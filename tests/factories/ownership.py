@@ -45,6 +45,7 @@ from tests.factories.users import MakeUser, Person, TokenFor
 REASON = "zqreason-chest-pain-5b1e"
 COMMENT = "zqcomment-rude-receptionist-91c2"
 NOTE = "zqnote-results-hiv-positive-3d7a"
+UNLISTED = "zqunlisted-doctor-bio-0c4e"
 
 # The actor kinds the matrix calls as. The owner's side: the patient and the doctor of the
 # appointment. Everyone else: another patient, a doctor without a relationship, a nurse, an
@@ -67,6 +68,7 @@ class OwnerWorld:
     people: dict[str, Person]  # by actor kind, anonymous excepted
     booked: str  # an upcoming appointment of the owner patient with the owner doctor
     completed: str  # a past one (prescriptions and reviews follow one)
+    unlisted: str  # a doctor an administrator has not verified: not in the directory
     made: dict[str, str] = field(default_factory=dict)  # path parameter -> id, once made
 
     def headers(self, actor: str) -> dict[str, str]:
@@ -327,11 +329,14 @@ async def owner_world(
     completed = written_appointment(doctor.id, people["owner_patient"].user.id, "completed", ended)
     async with database.transaction() as db:
         db.add(completed)
-    return OwnerWorld(client, database, people, booked.json()["id"], str(completed.id))
+    unlisted = await make_doctor(bio=UNLISTED, verified=False)
+    return OwnerWorld(
+        client, database, people, booked.json()["id"], str(completed.id), str(unlisted.id)
+    )
 
 
 def private_words(world: OwnerWorld) -> list[str]:
     """What no one outside the owner's world may read in an answer: the private texts, the
     owner patient's email, and the ids of every object made for the matrix."""
     owner = world.people["owner_patient"].user
-    return [REASON, COMMENT, NOTE, CANARY, owner.email, world.booked, world.completed]
+    return [REASON, COMMENT, NOTE, CANARY, UNLISTED, owner.email, world.booked, world.completed]
