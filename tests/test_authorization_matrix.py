@@ -34,6 +34,7 @@ from tests.factories.ownership import (
     ENTITLED,
     FACTORIES,
     FORMS,
+    QUERY_IDS,
     UNLISTED,
     IdRoute,
     OwnerWorld,
@@ -42,6 +43,7 @@ from tests.factories.ownership import (
     missing_factories,
     owner_world,
     private_words,
+    query_id_routes,
     tried_actors,
 )
 from tests.factories.users import MakeUser, TokenFor
@@ -111,14 +113,18 @@ def _page_call(browsers: dict[str, httpx.AsyncClient]) -> Call:
     return call
 
 
+async def _make_all(world: OwnerWorld) -> None:
+    for name, factory in FACTORIES.items():
+        if name not in world.made:
+            world.made[name] = await factory(world)
+
+
 async def _walk(
     world: OwnerWorld, routes: list[IdRoute], call: Call
 ) -> tuple[int, list[Leak], list[tuple[str, str, list[int]]]]:
     """Each route as each actor not entitled (every answer a refusal, nothing private in it),
     and as the entitled (not all refused: the object is there)."""
-    for name, factory in FACTORIES.items():  # every object is there before the first call
-        if name not in world.made:
-            world.made[name] = await factory(world)
+    await _make_all(world)  # every object is there before the first call
     tried, leaks, unreachable = 0, [], []
     for route in routes:
         url = _url(route, await _ids(world, route))
@@ -228,6 +234,37 @@ async def test_an_unlisted_doctor_is_not_found(
             if answer.status_code not in expected or UNLISTED in answer.text:
                 refused.append((route.method, route.path, actor, answer.status_code))
     assert refused == []
+
+
+async def test_a_list_filtered_by_another_persons_id_shows_nothing_of_theirs(
+    app: FastAPI, world: OwnerWorld
+) -> None:
+    """Ids in query strings: each names an owner's object (``QUERY_IDS``); called as everyone
+    not entitled to the owner's objects, the answer holds none of them (an empty list, or a
+    refusal), and anonymous callers get 401."""
+    routes = query_id_routes(app.openapi())
+    assert routes
+    assert [name for _, _, name in routes if name not in QUERY_IDS] == [], "add it to QUERY_IDS"
+    await _make_all(world)
+    secrets = [*private_words(world), *world.made.values()]
+    leaks = []
+    for method, path, name in routes:
+        value = world.made[QUERY_IDS[name]]
+        for actor in ("other_patient", "other_doctor", "nurse", "anonymous"):
+            answer = await world.client.request(
+                method, path, params={name: value}, headers=world.headers(actor)
+            )
+            leaked = [word for word in secrets if word in answer.text]
+            wrong = answer.status_code != 401 if actor == "anonymous" else answer.status_code >= 500
+            if leaked or wrong:
+                leaks.append((method, path, name, actor, answer.status_code, leaked))
+        # The owner's doctor, entitled, finds the owner's object by the same filter (today's
+        # only such filter lists prescriptions).
+        own = await world.client.request(
+            method, path, params={name: value}, headers=world.headers("owner_doctor")
+        )
+        assert world.made["prescription_id"] in own.text, own.text
+    assert leaks == []
 
 
 def test_a_route_with_an_unknown_id_fails_the_walk(app: FastAPI) -> None:

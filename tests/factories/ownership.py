@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -222,6 +223,29 @@ BODIES: dict[str, object] = {
     "PATCH /api/v1/reviews/{review_id}": {"rating": 5},
     "POST /api/v1/reviews/{review_id}/reply": {"reply": "Thank you."},
 }
+
+# Query parameters that name an object (a uuid in the OpenAPI document) -> the path parameter
+# of FACTORIES whose object they name. A list filtered by someone else's id must hold nothing of
+# theirs for a caller not entitled to it.
+QUERY_IDS: dict[str, str] = {
+    "patient": "user_id",  # GET /api/v1/prescriptions?patient=: a doctor's filter by patient
+}
+
+
+def _is_uuid(schema: dict[str, Any]) -> bool:
+    return schema.get("format") == "uuid" or any(_is_uuid(s) for s in schema.get("anyOf", []))
+
+
+def query_id_routes(openapi: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Every (method, path, query parameter) of the API whose query names an object."""
+    return [
+        (method.upper(), path, parameter["name"])
+        for path, operations in openapi["paths"].items()
+        for method, operation in operations.items()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "query" and _is_uuid(parameter["schema"])
+    ]
+
 
 # The form fields of each page route that posts one, beside its CSRF token, so that the post
 # reaches the service's visibility check.
