@@ -39,6 +39,7 @@ from tests.factories.ownership import (
     IdRoute,
     OwnerWorld,
     appointment_for,
+    body_id_fields,
     id_routes,
     missing_factories,
     owner_world,
@@ -265,6 +266,37 @@ async def test_a_list_filtered_by_another_persons_id_shows_nothing_of_theirs(
         )
         assert world.made["prescription_id"] in own.text, own.text
     assert leaks == []
+
+
+async def test_a_body_naming_another_persons_object_is_refused(
+    app: FastAPI, world: OwnerWorld
+) -> None:
+    """Ids in request bodies: a field naming the owner's object (or, for ``doctor_id``, an
+    unverified doctor, the only doctors not public) sent by everyone else is never accepted."""
+    fields = body_id_fields(app.openapi())
+    assert fields
+    await _make_all(world)
+    unknown = [f for f in fields if f[2] not in FACTORIES and f[2] != "doctor_id"]
+    assert unknown == [], "add a factory for these fields to FACTORIES"
+    accepted = []
+    for method, path, name in fields:
+        value = world.unlisted if name == "doctor_id" else world.made[name]
+        body = {**BODIES[f"{method} {path}"], name: value}
+        for actor in ("owner_patient", "other_patient", "other_doctor", "nurse", "anonymous"):
+            async with undone(world.database):
+                answer = await world.client.request(
+                    method, path, json=body, headers=world.headers(actor)
+                )
+            if answer.status_code < 400 or UNLISTED in answer.text:
+                accepted.append((method, path, name, actor, answer.status_code))
+        if name == "doctor_id":  # the same body naming a listed doctor is accepted
+            async with undone(world.database):
+                listed = {**body, name: str(world.people["owner_doctor"].user.id)}
+                answer = await world.client.request(
+                    method, path, json=listed, headers=world.headers("owner_patient")
+                )
+            assert answer.status_code < 300, answer.text
+    assert accepted == []
 
 
 def test_a_route_with_an_unknown_id_fails_the_walk(app: FastAPI) -> None:

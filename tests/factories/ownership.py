@@ -209,7 +209,13 @@ ADMIN_ONLY: dict[str, str] = {
 
 # A valid body for each write route that needs one, so that the call reaches the service's
 # visibility check instead of stopping at validation (a 422 fails the matrix: add the body here).
-BODIES: dict[str, object] = {
+BODIES: dict[str, dict[str, Any]] = {
+    "POST /api/v1/appointments": {
+        "starts_at": datetime.combine(
+            next_weekday(3), time(11), tzinfo=ZoneInfo("Europe/Berlin")
+        ).isoformat(),
+        "type": "video",
+    },
     "POST /api/v1/appointments/{appointment_id}/cancel": {"reason": "Feeling better"},
     "POST /api/v1/appointments/{appointment_id}/reschedule": {
         "starts_at": datetime.combine(
@@ -245,6 +251,23 @@ def query_id_routes(openapi: dict[str, Any]) -> list[tuple[str, str, str]]:
         for parameter in operation.get("parameters", [])
         if parameter["in"] == "query" and _is_uuid(parameter["schema"])
     ]
+
+
+def body_id_fields(openapi: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Every (method, path, field) of the API whose JSON body names an object (a uuid, or a
+    field named ``*_id``, at the top of the body)."""
+    schemas = openapi["components"]["schemas"]
+    found = []
+    for path, operations in openapi["paths"].items():
+        for method, operation in operations.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            schema = content.get("application/json", {}).get("schema", {})
+            while "$ref" in schema:
+                schema = schemas[schema["$ref"].rsplit("/", 1)[-1]]
+            for name, field_schema in schema.get("properties", {}).items():
+                if name.endswith("_id") or _is_uuid(field_schema):
+                    found.append((method.upper(), path, name))
+    return found
 
 
 # The form fields of each page route that posts one, beside its CSRF token, so that the post
