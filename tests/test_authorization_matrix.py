@@ -25,6 +25,7 @@ from fastapi import APIRouter, FastAPI
 from carebridge.accounts.actors import AdminActor, AnyUser
 from carebridge.platform.db import Database
 from carebridge.platform.jobs import job_app
+from carebridge.platform.realtime.topics import HOOKS, Identity
 from tests.factories.databases import undone
 from tests.factories.directory import MakeDoctor
 from tests.factories.ownership import (
@@ -34,7 +35,9 @@ from tests.factories.ownership import (
     ENTITLED,
     FACTORIES,
     FORMS,
+    PUBLIC_TOPICS,
     QUERY_IDS,
+    TOPICS,
     UNLISTED,
     IdRoute,
     OwnerWorld,
@@ -297,6 +300,30 @@ async def test_a_body_naming_another_persons_object_is_refused(
                 )
             assert answer.status_code < 300, answer.text
     assert accepted == []
+
+
+async def test_nobody_subscribes_to_another_persons_topic(app: FastAPI, world: OwnerWorld) -> None:
+    """Every registered real-time topic rule, asked with the owner's topic for each actor: only
+    the entitled may subscribe; exact topics are public by declaration."""
+    rules = list(HOOKS.rules)
+    assert {rule.pattern for rule in rules} >= {"user.", "doctors.presence"}
+    unknown = [
+        r.pattern for r in rules if r.pattern not in TOPICS and r.pattern not in PUBLIC_TOPICS
+    ]
+    assert unknown == [], "add these topics to TOPICS (with a factory) or PUBLIC_TOPICS"
+    await _make_all(world)
+    wrong = []
+    async with world.database.sessionmaker() as db:
+        for rule in rules:
+            if rule.pattern in PUBLIC_TOPICS:
+                continue
+            kind, entitled = TOPICS[rule.pattern]
+            topic = rule.pattern + world.made[kind]
+            for actor, person in world.people.items():
+                identity = Identity(person.user.id, uuid.uuid4(), str(person.user.role))
+                if await rule.authorize(db, identity, topic) != (actor in entitled):
+                    wrong.append((topic, actor))
+    assert wrong == []
 
 
 def test_a_route_with_an_unknown_id_fails_the_walk(app: FastAPI) -> None:

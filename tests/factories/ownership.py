@@ -230,6 +230,17 @@ BODIES: dict[str, dict[str, Any]] = {
     "POST /api/v1/reviews/{review_id}/reply": {"reply": "Thank you."},
 }
 
+# Real-time topics (the gateway's registered rules): a prefix topic names an object, made by
+# the factory of the path parameter given here, seen by the actors given; an exact topic is
+# declared in PUBLIC_TOPICS with the reason. Subscribing is authorized like a read.
+TOPICS: dict[str, tuple[str, frozenset[str]]] = {
+    "user.": ("user_id", frozenset({"owner_patient"})),  # a person's own stream
+}
+PUBLIC_TOPICS: dict[str, str] = {
+    "doctors.presence": "listed doctors' status, as the directory shows it to every signed-in "
+    "person",
+}
+
 # Query parameters that name an object (a uuid in the OpenAPI document) -> the path parameter
 # of FACTORIES whose object they name. A list filtered by someone else's id must hold nothing of
 # theirs for a caller not entitled to it.
