@@ -3,7 +3,8 @@ object, a factory that makes one such object for an owner, and who the domain's 
 it (``visible_*`` in each domain's ``policy.py``); parameters that name public objects are
 declared with the reason. ``tests/test_authorization_matrix.py`` walks the application's routes
 with it, and fails on a route whose parameter is in neither table: a new domain registers its
-objects here.
+objects here. The same holds for ids in query strings (``QUERY_IDS``), in request bodies (the
+fields name a parameter of ``FACTORIES``) and in real-time topics (``TOPICS``).
 
 The owner's world: a patient and their doctor (an upcoming appointment booked with a reason for
 the visit, a completed one with a prescription and a review), the doctor's time off, the
