@@ -26,6 +26,7 @@ from carebridge.accounts.actors import AdminActor, AnyUser
 from carebridge.platform.db import Database
 from carebridge.platform.jobs import job_app
 from carebridge.platform.realtime.topics import HOOKS, Identity
+from carebridge.web.callers import WebUser
 from tests.factories.databases import undone
 from tests.factories.directory import MakeDoctor
 from tests.factories.ownership import (
@@ -364,3 +365,22 @@ def test_a_route_with_an_unknown_id_fails_the_walk(app: FastAPI) -> None:
         "nurse",
         "anonymous",
     }
+
+
+def test_a_page_with_an_unknown_id_fails_the_walk(app: FastAPI) -> None:
+    """The same for a web page: found by the pages' walk, not the API's."""
+    router = APIRouter()
+
+    @router.get("/probe/lab-results/{lab_result_id}")
+    async def lab_result_page(lab_result_id: str, actor: WebUser) -> None:
+        return None
+
+    app.include_router(router)
+    pages = [route for route in id_routes(app.routes, pages=True) if "probe" in route.path]
+    assert [route.page for route in pages] == [True]
+    assert not [route for route in id_routes(app.routes) if "probe" in route.path]
+    assert missing_factories(pages) == [
+        "GET /probe/lab-results/{lab_result_id}: add a factory for 'lab_result_id' to FACTORIES "
+        "and who may see it to ENTITLED in tests/factories/ownership.py (or declare it in PUBLIC "
+        "with the reason)"
+    ]
