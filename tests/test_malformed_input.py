@@ -29,6 +29,7 @@ import pytest
 from carebridge.platform.db import Database
 from carebridge.platform.problems import PROBLEM_MEDIA_TYPE
 from tests.factories import TokenFor
+from tests.factories.databases import undone
 from tests.factories.openapi import (
     DOC,
     OPERATIONS,
@@ -40,7 +41,6 @@ from tests.factories.openapi import (
     example,
     resolve,
     send,
-    undone,
 )
 
 Location = tuple[str | int, ...]  # ("body", "lines", 0, "name"), ("query", "from"), ...

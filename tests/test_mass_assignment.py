@@ -36,6 +36,7 @@ from carebridge.accounts import links
 from carebridge.accounts.models import Role, TokenPurpose, User
 from carebridge.platform.db import Database
 from tests.factories import PASSWORD, MakeUser, TokenFor
+from tests.factories.databases import undone
 from tests.factories.openapi import (
     DOC,
     OPERATIONS,
@@ -45,7 +46,6 @@ from tests.factories.openapi import (
     caller_of,
     concrete,
     send,
-    undone,
 )
 
 Location = tuple[str | int, ...]

@@ -1,8 +1,9 @@
 """What tests in more than one place share, by domain: ``users`` (people, sign-ins, bearer
 headers), ``apps`` (the app served in-process, its job queue), ``settings``, ``databases``,
 ``directory``, ``scheduling``, ``calendar``, ``notifications``, ``payments``, ``prescriptions``,
-``reviews``, ``realtime``, ``tokens`` (JWTs taken apart and forged), ``web`` (pages over HTTP)
-and ``live`` (a live server and Chromium).
+``reviews``, ``realtime``, ``tokens`` (JWTs taken apart and forged), ``web`` (pages over HTTP),
+``ownership`` (the authorization matrix's objects, owners and who may see them) and ``live`` (a
+live server and Chromium).
 
 Tests import helpers from these modules; fixtures are never imported: those several folders use
 are registered once as plugins by the root conftest (``pytest_plugins``), a folder's own stay in

@@ -4,13 +4,14 @@ application's role."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from carebridge.platform.db import Database
 from carebridge.platform.roles import ApplicationRole
 
 
@@ -43,3 +44,16 @@ def as_role(url: str, role: ApplicationRole) -> str:
     """``url`` with ``role``'s name and password."""
     with_role = make_url(url).set(username=role.name, password=role.password)
     return with_role.render_as_string(hide_password=False)
+
+
+@asynccontextmanager
+async def undone(database: Database) -> AsyncIterator[None]:
+    """Whatever the requests in the block write is undone after it (a savepoint of the test's
+    transaction), so that each request finds the world as it was: a request that cancels an
+    appointment must not change what the next one finds."""
+    connection = database.sessionmaker.kw["bind"]
+    savepoint = await connection.begin_nested()
+    try:
+        yield
+    finally:
+        await savepoint.rollback()

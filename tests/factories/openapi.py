@@ -10,7 +10,6 @@ from __future__ import annotations
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -292,19 +291,6 @@ async def caller_of(
         if answer.status_code not in (401, 403):
             return role, answer
     return "nobody", answer
-
-
-@asynccontextmanager
-async def undone(database: Database) -> AsyncIterator[None]:
-    """Whatever the requests in the block write is undone after it (a savepoint of the test's
-    transaction), so that each request finds the world as it was: a baseline that cancels the
-    appointment must not make every bad value after it a 409 that never reached the database."""
-    connection = database.sessionmaker.kw["bind"]
-    savepoint = await connection.begin_nested()
-    try:
-        yield
-    finally:
-        await savepoint.rollback()
 
 
 @pytest.fixture
