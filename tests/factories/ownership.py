@@ -146,7 +146,7 @@ async def _owner_patient(world: OwnerWorld) -> str:
 
 
 async def _api_key(world: OwnerWorld) -> str:
-    body = {"name": "lab", "scopes": ["fhir:read"]}
+    body = {"name": "lab", "scopes": ["appointments:read"]}
     return await _made(world, "/api/v1/admin/api-keys", body, "admin")
 
 
