@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.hooks import record
 from carebridge.accounts.models import ApiKey
-from carebridge.platform.access import caller
+from carebridge.platform.access import answers, caller
 from carebridge.platform.context import RequestContext
 from carebridge.platform.deps import Session
 from carebridge.platform.errors import Forbidden, NotFound, Unauthenticated
@@ -166,6 +166,7 @@ def ApiKeyCaller(scope: str) -> Any:
     """``Annotated[ApiClient, ...]`` for a route open to API keys holding ``scope``."""
 
     @caller
+    @answers((401, "invalid_api_key"), (403, "missing_scope"))
     async def api_key_caller(
         db: Session, key: Annotated[str | None, Depends(_header)]
     ) -> ApiClient:

@@ -18,12 +18,25 @@ from starlette.routing import BaseRoute
 F = TypeVar("F", bound=Callable[..., Any])
 
 CALLER_DEPENDENCIES: set[Callable[..., Any]] = set()
+# The problems (status, code) a caller declaration answers before the route runs; OpenAPI lists
+# them on every route that declares the caller (platform/problems.py).
+CALLER_PROBLEMS: dict[Callable[..., Any], frozenset[tuple[int, str]]] = {}
 
 
 def caller(dependency: F) -> F:
     """Register ``dependency`` as a caller declaration."""
     CALLER_DEPENDENCIES.add(dependency)
     return dependency
+
+
+def answers(*problems: tuple[int, str]) -> Callable[[F], F]:
+    """Register the problems (status, code) the caller declaration ``dependency`` may answer."""
+
+    def register(dependency: F) -> F:
+        CALLER_PROBLEMS[dependency] = CALLER_PROBLEMS.get(dependency, frozenset()) | set(problems)
+        return dependency
+
+    return register
 
 
 @caller
@@ -53,4 +66,12 @@ def declared_callers(dependant: Dependant) -> set[Callable[..., Any]]:
             walk(sub)
 
     walk(dependant)
+    return found
+
+
+def caller_problems(dependant: Dependant) -> set[tuple[int, str]]:
+    """The problems the callers a route declares may answer, before the route itself runs."""
+    found: set[tuple[int, str]] = set()
+    for dependency in declared_callers(dependant):
+        found |= CALLER_PROBLEMS.get(dependency, frozenset())
     return found
