@@ -122,3 +122,12 @@ def test_openapi_lists_what_each_caller_answers(app: FastAPI) -> None:
     assert "wrong_role" in probe["403"]["description"]
     # Any signed-in user may call it: no role to be refused.
     assert "403" not in paths["/api/v1/me"]["get"]["responses"]
+    # A body that is not JSON is refused (400) before any route runs.
+    with_body = [
+        (method, path)
+        for path, operations in paths.items()
+        for method, operation in operations.items()
+        if "requestBody" in operation
+    ]
+    assert ("post", "/api/v1/auth/register") in with_body
+    assert [op for op in with_body if "400" not in paths[op[1]][op[0]]["responses"]] == []

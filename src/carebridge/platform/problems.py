@@ -119,9 +119,14 @@ VALIDATION_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def document_caller_problems(app: FastAPI) -> None:
-    """Have OpenAPI list on every route the problems its declared callers answer before the
-    route runs (401 without a valid token, 403 for another role), so no route forgets them."""
+# What FastAPI answers for a body it cannot parse, before validation (problem code bad_request).
+_UNPARSABLE_BODY = (400, "bad_request")
+
+
+def document_implicit_problems(app: FastAPI) -> None:
+    """Have OpenAPI list on every route the problems answered before the route runs: those of
+    its declared callers (401 without a valid token, 403 for another role) and, where it takes a
+    body, 400 for a body that is not JSON. No route restates (or forgets) them."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -133,6 +138,8 @@ def document_caller_problems(app: FastAPI) -> None:
             if not isinstance(dependant, Dependant) or not context.methods:
                 continue
             problems = caller_problems(dependant)
+            if dependant.body_params:
+                problems.add(_UNPARSABLE_BODY)
             operations = schema["paths"].get(str(context.path_format), {})
             for method in context.methods:
                 operation = operations.get(method.lower())
