@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
+from carebridge.accounts.actors import AdminActor
 from carebridge.platform.access import PUBLIC, declared_callers, endpoints
 
 
@@ -95,3 +96,38 @@ def test_caller_declarations_are_coroutines() -> None:
 
     assert CALLER_DEPENDENCIES
     assert all(inspect.iscoroutinefunction(dep) for dep in CALLER_DEPENDENCIES)
+
+
+def test_openapi_lists_what_each_caller_answers(app: FastAPI) -> None:
+    """schemathesis (bench/schemathesis.sh) checks every answered status is documented: a route
+    lists the 401 and 403 of the caller it declares without restating them."""
+    router = APIRouter(prefix="/api/v1/probe")
+
+    @router.get("/admins-only")
+    async def admins_only(actor: AdminActor) -> None:
+        return None
+
+    app.include_router(router)
+    paths = app.openapi()["paths"]
+    signed_in = [
+        (method, path)
+        for path, operations in paths.items()
+        for method, operation in operations.items()
+        if operation.get("security")
+    ]
+    assert ("get", "/api/v1/probe/admins-only") in signed_in
+    assert [op for op in signed_in if "401" not in paths[op[1]][op[0]]["responses"]] == []
+    probe = paths["/api/v1/probe/admins-only"]["get"]["responses"]
+    assert "invalid_token" in probe["401"]["description"]
+    assert "wrong_role" in probe["403"]["description"]
+    # Any signed-in user may call it: no role to be refused.
+    assert "403" not in paths["/api/v1/me"]["get"]["responses"]
+    # A body that is not JSON is refused (400) before any route runs.
+    with_body = [
+        (method, path)
+        for path, operations in paths.items()
+        for method, operation in operations.items()
+        if "requestBody" in operation
+    ]
+    assert ("post", "/api/v1/auth/register") in with_body
+    assert [op for op in with_body if "400" not in paths[op[1]][op[0]]["responses"]] == []

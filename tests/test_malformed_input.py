@@ -92,7 +92,7 @@ def bad_values(schema: Json, name: str | int, valid: Any) -> list[Any]:
         return BAD_NUMBERS
     if kind != "string":
         return []
-    special = {"date-time": BAD_INSTANTS, "date": BAD_DATES, "time": BAD_TIMES}
+    special = {"date-time": BAD_INSTANTS, "date": BAD_DATES, "partial-time": BAD_TIMES}
     return [f"{valid}\x00b", *special.get(shape, [])]
 
 

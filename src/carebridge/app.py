@@ -25,6 +25,7 @@ from carebridge.platform.middleware import RequestMiddleware
 from carebridge.platform.problems import (
     VALIDATION_RESPONSES,
     HtmlErrorRenderer,
+    document_implicit_problems,
     install_problem_handlers,
 )
 from carebridge.platform.registry import (
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         )
     for router in root_routers():
         app.include_router(router, dependencies=[NO_NUL])
+    document_implicit_problems(app)
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

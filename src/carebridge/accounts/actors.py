@@ -22,10 +22,16 @@ from carebridge.accounts.models import STAFF_ROLES, Role, UserStatus
 from carebridge.accounts.queries import LIVE_SESSION, SessionOfToken
 from carebridge.accounts.tokens import InvalidToken, KeyStore, verify_access_token
 from carebridge.config import Settings
-from carebridge.platform.access import caller
+from carebridge.platform.access import answers, caller
 from carebridge.platform.db import driver_connection
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import Forbidden, Unauthenticated
+
+# What the caller declarations answer before a route runs, listed by OpenAPI on each route.
+_UNSIGNED = (401, "invalid_token")
+_WRONG_ROLE = (403, "wrong_role")
+_NO_MFA = (403, "mfa_enrollment_required")
+_PENDING = (403, "approval_pending")
 
 bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/login")
 
@@ -72,6 +78,7 @@ async def authenticate(db: AsyncSession, keys: KeyStore, token: str) -> Actor:
 
 
 @caller
+@answers(_UNSIGNED)
 async def any_user(
     request: Request,
     db: Session,
@@ -114,11 +121,13 @@ def _require(
 
 
 @caller
+@answers(_WRONG_ROLE)
 async def patient_actor(actor: AnyUser) -> Actor:
     return _require(actor, frozenset({Role.patient}), approved=False)
 
 
 @caller
+@answers(_WRONG_ROLE, _NO_MFA, _PENDING)
 async def doctor_actor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
     return _require(
         actor, frozenset({Role.doctor}), approved=True, need_mfa=runtime.settings.staff_need_mfa
@@ -126,6 +135,7 @@ async def doctor_actor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
 
 
 @caller
+@answers(_WRONG_ROLE, _NO_MFA, _PENDING)
 async def nurse_actor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
     return _require(
         actor, frozenset({Role.nurse}), approved=True, need_mfa=runtime.settings.staff_need_mfa
@@ -133,6 +143,7 @@ async def nurse_actor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
 
 
 @caller
+@answers(_WRONG_ROLE, _NO_MFA, _PENDING)
 async def staff_actor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
     return _require(
         actor,
@@ -143,6 +154,7 @@ async def staff_actor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
 
 
 @caller
+@answers(_WRONG_ROLE, _NO_MFA)
 async def admin_actor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
     return _require(
         actor, frozenset({Role.admin}), approved=False, need_mfa=runtime.settings.staff_need_mfa
@@ -150,6 +162,7 @@ async def admin_actor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
 
 
 @caller
+@answers(_WRONG_ROLE, _NO_MFA)
 async def any_doctor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
     """A doctor, approved or still waiting for approval (who fills in the profile to be
     verified)."""
@@ -159,6 +172,7 @@ async def any_doctor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
 
 
 @caller
+@answers(_WRONG_ROLE, _NO_MFA)
 async def any_nurse(actor: AnyUser, runtime: RuntimeDep) -> Actor:
     """A nurse, approved or still waiting for approval."""
     return _require(

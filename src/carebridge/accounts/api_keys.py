@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carebridge.accounts.actors import Actor, Keys, any_user, bearer
 from carebridge.accounts.hooks import record
 from carebridge.accounts.models import ApiKey
-from carebridge.platform.access import caller
+from carebridge.platform.access import CALLER_PROBLEMS, answers, caller
 from carebridge.platform.context import RequestContext
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import Forbidden, NotFound, Unauthenticated
@@ -221,6 +221,10 @@ async def _api_client(
     return client
 
 
+# What a route open to keys answers for a key before it runs, beside its user caller's problems.
+_KEY_PROBLEMS = ((401, "invalid_api_key"), (403, "missing_scope"))
+
+
 def ApiKeyCaller(scope: ApiKeyScope) -> Any:
     """``Annotated[ApiClient, ApiKeyCaller(scope)]``: a route open to API keys holding ``scope``
     only."""
@@ -238,6 +242,7 @@ def ApiKeyCaller(scope: ApiKeyScope) -> Any:
         return await _api_client(request, db, runtime, key, scope)
 
     caller(api_key_caller, api_key_scope=scope)
+    answers(*_KEY_PROBLEMS)(api_key_caller)
     return Depends(api_key_caller)
 
 
@@ -273,4 +278,5 @@ def ApiKeyOr(user: Any, *, scope: ApiKeyScope) -> Any:
 
     user_or_api_key.__name__ = f"{check.__name__}_or_api_key"
     caller(user_or_api_key, api_key_scope=scope)
+    answers(*CALLER_PROBLEMS.get(check, frozenset()), *_KEY_PROBLEMS)(user_or_api_key)
     return Depends(user_or_api_key)

@@ -20,6 +20,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 CALLER_DEPENDENCIES: set[Callable[..., Any]] = set()
 # Callers that accept an API key, with the one scope the key must hold.
 API_KEY_SCOPES: dict[Callable[..., Any], str] = {}
+# The problems (status, code) a caller declaration answers before the route runs; OpenAPI lists
+# them on every route that declares the caller (platform/problems.py).
+CALLER_PROBLEMS: dict[Callable[..., Any], frozenset[tuple[int, str]]] = {}
 
 
 def caller(dependency: F, *, api_key_scope: str | None = None) -> F:
@@ -29,6 +32,16 @@ def caller(dependency: F, *, api_key_scope: str | None = None) -> F:
     if api_key_scope is not None:
         API_KEY_SCOPES[dependency] = api_key_scope
     return dependency
+
+
+def answers(*problems: tuple[int, str]) -> Callable[[F], F]:
+    """Register the problems (status, code) the caller declaration ``dependency`` may answer."""
+
+    def register(dependency: F) -> F:
+        CALLER_PROBLEMS[dependency] = CALLER_PROBLEMS.get(dependency, frozenset()) | set(problems)
+        return dependency
+
+    return register
 
 
 @caller
@@ -68,3 +81,11 @@ def api_key_scope(dependant: Dependant) -> str | None:
     }
     assert len(scopes) <= 1, f"a route declares several API key scopes: {sorted(scopes)}"
     return scopes.pop() if scopes else None
+
+
+def caller_problems(dependant: Dependant) -> set[tuple[int, str]]:
+    """The problems the callers a route declares may answer, before the route itself runs."""
+    found: set[tuple[int, str]] = set()
+    for dependency in declared_callers(dependant):
+        found |= CALLER_PROBLEMS.get(dependency, frozenset())
+    return found

@@ -10,7 +10,8 @@ that hold for every route.
   :data:`LATEST`; **dates** (:data:`Day`) likewise. Arithmetic on the edges of Python's range
   (year 1 with +14:00, 9999-12-31 plus a day) overflowed.
 - **Wall-clock times** (:data:`WallTime`) carry no offset: they are read in a time zone named
-  elsewhere (the doctor's, the user's).
+  elsewhere (the doctor's, the user's). Their JSON Schema says ``partial-time`` (RFC 3339's
+  time without offset) with a pattern, not ``time``, which JSON Schema defines with an offset.
 - **Text that must say something** (a name, a reason, a reply): :data:`Name`, or
   ``Annotated[str, not_blank(n)]``. Surrounding white space is dropped, then at least one
   character must be left: a name of only spaces is refused (422), never saved as a blank that
@@ -31,7 +32,7 @@ from typing import Annotated, Any
 from annotated_types import Interval
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, StringConstraints, WithJsonSchema
 from starlette.requests import HTTPConnection
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -79,7 +80,12 @@ Name = Annotated[str, not_blank(200)]  # a person's name; users.name holds 200
 Int32 = Annotated[int, Interval(ge=INT32_MIN, le=INT32_MAX)]
 Instant = Annotated[datetime, AfterValidator(check_instant)]
 Day = Annotated[date, AfterValidator(check_day)]
-WallTime = Annotated[time, AfterValidator(check_wall_time)]
+WALL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?$"
+WallTime = Annotated[
+    time,
+    AfterValidator(check_wall_time),
+    WithJsonSchema({"type": "string", "format": "partial-time", "pattern": WALL_TIME_PATTERN}),
+]
 
 
 def nul_paths(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:

@@ -8,12 +8,15 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
+from carebridge.platform.access import caller_problems
 from carebridge.platform.errors import CareBridgeError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -114,6 +117,56 @@ VALIDATION_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "Invalid input; code: validation_error (``errors`` lists the fields)",
     }
 }
+
+
+# What FastAPI answers for a body it cannot parse, before validation (problem code bad_request).
+_UNPARSABLE_BODY = (400, "bad_request")
+
+
+def document_implicit_problems(app: FastAPI) -> None:
+    """Have OpenAPI list on every route the problems answered before the route runs: those of
+    its declared callers (401 without a valid token, 403 for another role) and, where it takes a
+    body, 400 for a body that is not JSON. No route restates (or forgets) them."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        for context in iter_route_contexts(app.routes):
+            dependant = getattr(context, "dependant", None)
+            if not isinstance(dependant, Dependant) or not context.methods:
+                continue
+            problems = caller_problems(dependant)
+            if dependant.body_params:
+                problems.add(_UNPARSABLE_BODY)
+            operations = schema["paths"].get(str(context.path_format), {})
+            for method in context.methods:
+                operation = operations.get(method.lower())
+                if operation is not None and problems:
+                    _add_problems(operation.setdefault("responses", {}), problems)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _add_problems(responses: dict[str, Any], problems: set[tuple[int, str]]) -> None:
+    for status in sorted({status for status, _ in problems}):
+        codes = sorted(code for problem_status, code in problems if problem_status == status)
+        response = responses.get(str(status))
+        if response is None:
+            responses[str(status)] = {
+                "description": f"{HTTPStatus(status).phrase}; code: {', '.join(codes)}",
+                "content": {
+                    PROBLEM_MEDIA_TYPE: {},
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Problem"}},
+                },
+            }
+            continue
+        listed = response.get("description", "")
+        missing = [code for code in codes if code not in listed]
+        if missing:
+            response["description"] = f"{listed}, {', '.join(missing)}"
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
