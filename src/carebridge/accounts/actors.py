@@ -23,7 +23,6 @@ from carebridge.accounts.queries import LIVE_SESSION, SessionOfToken
 from carebridge.accounts.tokens import InvalidToken, KeyStore, verify_access_token
 from carebridge.config import Settings
 from carebridge.platform.access import answers, caller
-from carebridge.platform.db import driver_connection
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import Forbidden, Unauthenticated
 
@@ -63,9 +62,14 @@ Keys = Annotated[KeyStore, Depends(get_key_store)]
 
 async def authenticate(db: AsyncSession, keys: KeyStore, token: str) -> Actor:
     claims = await verify_access_token(db, keys, token)
-    connection = await driver_connection(db)
     params = SessionOfToken(claims.session_id, claims.user_id, datetime.now(UTC))
-    row = await connection.fetchrow(LIVE_SESSION.sql, *LIVE_SESSION.args(params))
+    # The first statement of a request: sent through SQLAlchemy (as hand-written SQL), so that it
+    # begins the session's transaction itself instead of after a statement sent only to begin it
+    # (platform.db.driver_connection); the route's own hand-written statements then go straight
+    # to asyncpg inside that transaction.
+    connection = await db.connection()
+    found = await connection.exec_driver_sql(LIVE_SESSION.sql, LIVE_SESSION.args(params))
+    row = found.mappings().first()
     if row is None:
         raise InvalidToken("The session of this token has ended; sign in again.")
     return Actor(
