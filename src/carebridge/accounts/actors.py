@@ -21,10 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carebridge.accounts.models import STAFF_ROLES, Role, UserStatus
 from carebridge.accounts.queries import LIVE_SESSION, SessionOfToken
 from carebridge.accounts.tokens import InvalidToken, KeyStore, verify_access_token
-from carebridge.config import Settings
 from carebridge.platform.access import answers, caller
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import Forbidden, Unauthenticated
+from carebridge.platform.runtime import Runtime
 
 # What the caller declarations answer before a route runs, listed by OpenAPI on each route.
 _UNSIGNED = (401, "invalid_token")
@@ -44,17 +44,17 @@ class Actor:
     mfa_enrolled: bool = False
 
 
-def key_store_of(request: Request, settings: Settings) -> KeyStore:
-    """One key cache per application instance."""
+def key_store_of(request: Request, runtime: Runtime) -> KeyStore:
+    """One key cache per application instance, sealing with the process's keyring."""
     store = getattr(request.app.state, "key_store", None)
     if store is None:
-        store = request.app.state.key_store = KeyStore(settings)
+        store = request.app.state.key_store = KeyStore(runtime.settings, runtime.keyring)
     assert isinstance(store, KeyStore)
     return store
 
 
 async def get_key_store(request: Request, runtime: RuntimeDep) -> KeyStore:
-    return key_store_of(request, runtime.settings)
+    return key_store_of(request, runtime)
 
 
 Keys = Annotated[KeyStore, Depends(get_key_store)]

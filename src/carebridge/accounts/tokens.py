@@ -102,9 +102,9 @@ def issuer(settings: Settings) -> str:
 class KeyStore:
     """The signing keys as this process knows them."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, keyring: Keyring | None = None) -> None:
         self.settings = settings
-        self.keyring = Keyring.from_settings(settings)
+        self.keyring = keyring or Keyring.from_settings(settings)
         self._public: dict[str, Ed25519PublicKey] = {}
         self._unknown: dict[str, float] = {}  # kid -> when it was found missing (monotonic)
         self._signing: tuple[str, Ed25519PrivateKey] | None = None

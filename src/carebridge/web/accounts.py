@@ -47,7 +47,7 @@ FormStr = Annotated[str, Form()]
 
 
 def _keys(request: Request, runtime: RuntimeDep) -> KeyStore:
-    return key_store_of(request, runtime.settings)
+    return key_store_of(request, runtime)
 
 
 # The forms' own words for their fields (the others are called as the schema names them:
