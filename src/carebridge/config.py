@@ -69,7 +69,7 @@ class Settings(BaseSettings):
         description="Earlier encryption keys (comma-separated): still decrypt, never encrypt.",
     )
     data_dir: Path = Field(default=Path("./var"), description="Embedded database, files, keys.")
-    public_base_url: str = "http://127.0.0.1:8000"
+    public_base_url: str = "http://localhost:8000"
     log_format: Literal["auto", "pretty", "json"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -118,7 +118,15 @@ class Settings(BaseSettings):
     )
     login_lock_minutes: int = Field(default=15, ge=1)
     require_mfa_for_staff: bool | None = Field(
-        default=None, description="Doctors, nurses and admins must enrol TOTP (on in production)."
+        default=None,
+        description="Doctors, nurses and admins must enrol a second factor (on in production).",
+    )
+    staff_second_factor: Literal["any", "passkey"] = Field(
+        default="any",
+        description=(
+            "What counts as staff's second factor where it is required: 'any' (an authenticator "
+            "app or a passkey) or 'passkey' (only a passkey; recovery codes still sign in)."
+        ),
     )
     web_idle_minutes: int = Field(default=30, ge=5, description="Browser sign-out when idle.")
     web_absolute_hours: int = Field(default=12, ge=1, description="Browser sign-out in all.")
