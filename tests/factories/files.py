@@ -94,7 +94,7 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 def png_bomb(width: int = 65_000, height: int = 65_000) -> bytes:
     """A PNG whose header claims ``width`` x ``height`` 8-bit RGB pixels (65,000 x 65,000: about
-    12 GiB decoded) with a few bytes of image data: a decompression bomb's shape, made without
+    12 GB decoded) with a few bytes of image data: a decompression bomb's shape, made without
     allocating it."""
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     pixels = zlib.compress(b"\x00" * 1024)

@@ -235,6 +235,15 @@ class TestImages:
         accepted = inspect("icon.png", make.png(mode="RGBA"), None, max_bytes=MAX)
         assert reopened(accepted.data).mode == "RGBA"
 
+    @pytest.mark.parametrize(("name", "fmt"), [("moving.webp", "WEBP"), ("moving.png", "PNG")])
+    def test_an_animation_keeps_its_first_frame(self, name: str, fmt: str) -> None:
+        frames = [make.picture(), make.picture().rotate(180)]
+        animated = make.encode(frames[0], fmt, save_all=True, append_images=frames[1:])
+        assert Image.open(io.BytesIO(animated)).n_frames == 2
+        kept = reopened(inspect(name, animated, None, max_bytes=MAX).data)
+        assert getattr(kept, "n_frames", 1) == 1
+        assert kept.getpixel((5, 5))[0] > 150  # the first frame: red on the left
+
     def test_a_65000_by_65000_png_bomb_is_refused_from_its_header(self) -> None:
         bomb = make.png_bomb()
         assert len(bomb) < 200
@@ -243,7 +252,7 @@ class TestImages:
         error = refusal("bomb.png", bomb)
         assert time.perf_counter() - started < 1.0
         grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
-        assert grown_kib < 50 * 1024  # decoded, it would be about 12 GiB
+        assert grown_kib < 50 * 1024  # decoded, it would be about 12 GB
         assert (error.status, error.error_code) == (422, "attachment_too_many_pixels")
         assert "40 megapixels" in error.detail
 
