@@ -5,7 +5,9 @@ Accepted images come back upright, re-encoded without EXIF, with a thumbnail."""
 from __future__ import annotations
 
 import io
+import random
 import resource
+import struct
 import time
 import zipfile
 
@@ -197,6 +199,39 @@ class TestPolyglots:
         assert inspect("r.pdf", make.pdf() + b"\r\n", None, max_bytes=MAX).file_type == files.PDF
 
 
+class TestHostileBytes:
+    """Walk, don't pick: every truncation of each allowed type, and seeded random damage, is
+    either accepted or refused with a code; no parser error escapes as a 500."""
+
+    SEEDS = (
+        ("a.jpg", make.jpeg(gps=True, orientation=3)),
+        ("a.png", make.png(mode="RGBA")),
+        ("a.webp", make.webp()),
+        ("a.heic", make.heic()),
+        ("a.pdf", make.pdf()),
+    )
+
+    @pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow's notes on corrupt EXIF
+    @pytest.mark.parametrize(("name", "seed"), SEEDS, ids=[name for name, _ in SEEDS])
+    def test_damaged_files_are_refused_cleanly(self, name: str, seed: bytes) -> None:
+        rng = random.Random(17)
+        damaged = [seed[:cut] for cut in range(1, len(seed), 3)]
+        for _ in range(300):
+            flipped = bytearray(seed)
+            for _ in range(rng.randint(1, 8)):
+                flipped[rng.randrange(len(flipped))] = rng.randrange(256)
+            damaged.append(bytes(flipped))
+        damaged += [seed + b"\xff", seed + b"\xff\xff", seed[:-2] + b"\xff\xff"]
+        refusals: list[CareBridgeError] = []
+        for data in damaged:
+            try:
+                inspect(name, data, None, max_bytes=MAX)
+            except CareBridgeError as error:
+                refusals.append(error)
+        assert {error.status for error in refusals} == {422}
+        assert "attachment_damaged" in {error.error_code for error in refusals}
+
+
 class TestImages:
     def test_gps_and_camera_exif_are_removed(self) -> None:
         original = make.jpeg(gps=True)
@@ -255,6 +290,15 @@ class TestImages:
         assert grown_kib < 50 * 1024  # decoded, it would be about 12 GB
         assert (error.status, error.error_code) == (422, "attachment_too_many_pixels")
         assert "40 megapixels" in error.detail
+
+    def test_a_heic_whose_header_understates_its_size_is_not_decoded(self) -> None:
+        # The header (ispe box) says 64 x 48, so the pixel check passes; the coded picture is
+        # 2000 x 1500, and libheif refuses to decode more than the header announced.
+        photo = bytearray(make.heic(2000, 1500))
+        ispe = photo.find(b"ispe")
+        assert struct.unpack_from(">II", photo, ispe + 8) == (2000, 1500)
+        struct.pack_into(">II", photo, ispe + 8, 64, 48)
+        assert refusal("photo.heic", bytes(photo)).error_code == "attachment_damaged"
 
     def test_just_over_the_pixel_limit_is_refused_and_just_under_is_not(self) -> None:
         assert refusal("wide.png", make.png_bomb(8001, 5000)).error_code == (

@@ -37,6 +37,8 @@ def jpeg_trailer(data: bytes) -> bytes:
             raise Damaged("JPEG marker expected")
         while pos + 1 < len(data) and data[pos + 1] == 0xFF:
             pos += 1  # fill bytes
+        if pos + 1 >= len(data):
+            raise Damaged("JPEG ends in fill bytes")
         marker = data[pos + 1]
         if marker == 0xD9:
             return data[pos + 2 :]
@@ -92,7 +94,8 @@ def webp_trailer(data: bytes) -> bytes:
 
 def heic_trailer(data: bytes) -> bytes:
     """What follows the ISO base media boxes of a HEIC file: each top-level box names its size
-    and a four-letter type; the first thing that is not such a box starts the trailer."""
+    and a four-letter type; the first thing that is not such a box starts the trailer, and a
+    box longer than what is left of the file is a truncated file."""
     pos = 0
     while pos < len(data):
         if pos + 8 > len(data):
@@ -107,9 +110,7 @@ def heic_trailer(data: bytes) -> bytes:
         if not kind.isalnum() or size < header:
             return data[pos:]
         if pos + size > len(data):
-            if pos == 0:
-                raise Damaged("HEIC box outside the file")
-            return data[pos:]
+            raise Damaged("HEIC box outside the file")
         pos += size
     return b""
 

@@ -19,7 +19,7 @@ import struct
 from dataclasses import dataclass
 
 import pillow_heif
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image
 
 pillow_heif.register_heif_opener()
 
@@ -30,8 +30,20 @@ THUMBNAIL_FORMAT = "WEBP"
 THUMBNAIL_MEDIA_TYPE = "image/webp"
 _QUALITY = 90
 _THUMBNAIL_QUALITY = 80
-# What Pillow raises on a malformed image, from its header parsers to its decoders.
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
+# What Pillow raises on a malformed image, from its header parsers to its decoders, and
+# pillow-heif's RuntimeError for libheif's errors (among them its refusal to decode a picture
+# larger than the header said, which keeps a lying header from passing the pixel check).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, RuntimeError)
+# EXIF orientation -> the transposition that stands the pixels upright.
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 class TooManyPixels(Exception):
@@ -58,7 +70,7 @@ def clean_image(data: bytes, source: str, target: str) -> CleanImage:
             width, height = image.size
             if width * height > MAX_PIXELS:
                 raise TooManyPixels(f"{width} x {height}")
-            upright = ImageOps.exif_transpose(image)
+            upright = _upright(image)
             kept = {
                 k: image.info[k]
                 for k in ("icc_profile", "transparency")
@@ -76,6 +88,14 @@ def clean_image(data: bytes, source: str, target: str) -> CleanImage:
         height=upright.height,
         thumbnail=_thumbnail(upright),
     )
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """The pixels turned as the EXIF orientation says (a copy, loaded). ``exif_transpose`` is
+    not used: it writes the EXIF back, which fails on the malformed EXIF of hostile files."""
+    orientation = image.getexif().get(ExifTags.Base.Orientation)
+    transpose = _UPRIGHT.get(orientation) if isinstance(orientation, int) else None
+    return image.copy() if transpose is None else image.transpose(transpose)
 
 
 def _encode(image: Image.Image, target: str, kept: dict[str, object]) -> bytes:
