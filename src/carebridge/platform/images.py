@@ -30,6 +30,8 @@ THUMBNAIL_FORMAT = "WEBP"
 THUMBNAIL_MEDIA_TYPE = "image/webp"
 _QUALITY = 90
 _THUMBNAIL_QUALITY = 80
+# zlib level 3: about 3% larger than the default 6 on photos, and about three times faster.
+_PNG_COMPRESSION = 3
 # What Pillow raises on a malformed image, from its header parsers to its decoders, and
 # pillow-heif's RuntimeError for libheif's errors (among them its refusal to decode a picture
 # larger than the header said, which keeps a lying header from passing the pixel check).
@@ -108,6 +110,8 @@ def _encode(image: Image.Image, target: str, kept: dict[str, object]) -> bytes:
         image = _rgb_or_rgba(image)
         options.pop("transparency", None)
         options["quality"] = _QUALITY
+    else:
+        options["compress_level"] = _PNG_COMPRESSION
     out = io.BytesIO()
     image.save(out, format=target, **options)
     return out.getvalue()
