@@ -180,6 +180,19 @@ class TestPolyglots:
     def test_content_after_the_end_of_any_type_is_refused(self, name: str, data: bytes) -> None:
         assert refusal(name, data).error_code == "attachment_polyglot"
 
+    def test_a_pdf_carrying_a_zip_before_its_end_is_refused(self) -> None:
+        # The archive sits inside the PDF's last object: the PDF still ends with %%EOF, and a
+        # ZIP reader still finds the archive's end record near the end of the file.
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as packed:
+            packed.writestr("payload.bin", bytes(range(256)) * 64)
+        document = make.pdf()
+        end = document.rindex(b"%%EOF")
+        hidden = b"9 0 obj\n<< /Length 1 >>\nstream\n" + archive.getvalue() + b"\nendstream\n"
+        polyglot = document[:end] + hidden + document[end:]
+        assert zipfile.is_zipfile(io.BytesIO(polyglot))
+        assert refusal("report.pdf", polyglot).error_code == "attachment_polyglot"
+
     def test_a_pdf_with_html_before_its_header_is_refused(self) -> None:
         error = refusal("report.pdf", make.html() + make.pdf())
         assert (error.status, error.error_code) == (422, "attachment_polyglot")

@@ -28,7 +28,7 @@ class FileType:
 
 
 PDF = FileType("a PDF document", "application/pdf", (".pdf",))
-JPEG = FileType("a JPEG photo", "image/jpeg", (".jpg", ".jpeg", ".jpe"), "JPEG")
+JPEG = FileType("a JPEG photo", "image/jpeg", (".jpg", ".jpeg", ".jpe", ".jfif"), "JPEG")
 PNG = FileType("a PNG image", "image/png", (".png",), "PNG")
 WEBP = FileType("a WebP image", "image/webp", (".webp",), "WEBP")
 HEIC = FileType("a HEIC photo", "image/heic", (".heic", ".heif", ".hif"), "HEIF")
@@ -142,6 +142,8 @@ def check_single_content(data: bytes, file_type: FileType) -> None:
         return
     if filestructure.MARKUP.search(data):
         raise _polyglot(file_type)
+    if file_type is PDF and filestructure.ends_as_zip(data):
+        raise _polyglot(file_type)  # PDFs are kept as sent: no re-encoding drops the archive
     try:
         trailer = _TRAILERS[file_type](data)
     except filestructure.Damaged as exc:

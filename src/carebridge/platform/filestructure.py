@@ -21,6 +21,8 @@ PDF_HEADER = b"%PDF-"
 PDF_HEADER_WINDOW = 1024
 _PDF_END = b"%%EOF"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_ZIP_END = b"PK\x05\x06"
+_ZIP_END_WINDOW = 65_535 + 22  # the longest archive comment, and the end record itself
 
 
 class Damaged(Exception):
@@ -121,6 +123,13 @@ def pdf_trailer(data: bytes) -> bytes:
     if end < 0:
         raise Damaged("PDF without %%EOF")
     return data[end + len(_PDF_END) :]
+
+
+def ends_as_zip(data: bytes) -> bool:
+    """Whether a ZIP reader would take ``data`` for an archive: it looks for the archive's end
+    record in the last 64 KiB of a file, wherever the file's own format says it ends (a PDF
+    can carry one inside its last object, before its ``%%EOF``)."""
+    return _ZIP_END in data[-_ZIP_END_WINDOW:]
 
 
 def is_png(data: bytes) -> bool:
