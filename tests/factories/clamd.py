@@ -9,8 +9,14 @@ refuses a stream over its size limit as clamd does."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import struct
+import subprocess
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 # The EICAR anti-virus test file, built from two halves so this source file is not flagged.
@@ -78,3 +84,45 @@ class ClamdPeer:
         if EICAR in stream:
             return b"stream: Eicar-Test-Signature FOUND"
         return b"stream: OK"
+
+
+CLAMD = Path("/usr/sbin/clamd")  # Debian's clamav-daemon (.ci/run installs it)
+# A signature database of one entry: the EICAR test file by its MD5 and size (ClamAV's .hdb
+# format). Real signatures are downloaded by freshclam, which these machines cannot reach.
+EICAR_SIGNATURE = f"{hashlib.md5(EICAR).hexdigest()}:{len(EICAR)}:Eicar-Test-Signature\n"
+
+
+@contextlib.contextmanager
+def real_clamd(directory: Path, timeout: float = 60) -> Iterator[str]:
+    """Debian's clamd on a unix socket in ``directory``, with the one-signature database; the
+    address to give the scanner."""
+    database = directory / "db"
+    database.mkdir()
+    (database / "eicar.hdb").write_text(EICAR_SIGNATURE)
+    socket = directory / "clamd.sock"
+    config = directory / "clamd.conf"
+    config.write_text(
+        f"Foreground yes\nLocalSocket {socket}\nDatabaseDirectory {database}\n"
+        f"LogFile {directory / 'clamd.log'}\nPidFile {directory / 'clamd.pid'}\n"
+        "StreamMaxLength 20M\n"
+    )
+    process = subprocess.Popen(
+        [str(CLAMD), f"--config-file={config}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while not socket.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                log = (
+                    (directory / "clamd.log").read_text()
+                    if (directory / "clamd.log").exists()
+                    else ""
+                )
+                raise AssertionError(f"clamd did not start (exit {process.poll()}): {log}")
+            time.sleep(0.1)
+        yield str(socket)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
