@@ -52,7 +52,7 @@ from tests.factories.ownership import (
     tried_actors,
 )
 from tests.factories.users import MakeUser, TokenFor
-from tests.factories.web import Browser
+from tests.factories.web import Browser, form_token
 
 # The API routes with an id in their path, and the administrators' routes, at the time of
 # writing: the walk must find at least these (fewer means the walk lost routes, not that the
@@ -108,11 +108,15 @@ def _api_call(world: OwnerWorld) -> Call:
 
 
 def _page_call(browsers: dict[str, httpx.AsyncClient]) -> Call:
+    tokens: dict[str, str] = {}  # each browser's form token, bound to its session
+
     async def call(route: IdRoute, url: str, actor: str) -> httpx.Response:
         browser = browsers[actor]
         if route.method == "GET":
             return await browser.get(url)
-        form = {**FORMS.get(route.path, {}), "csrf_token": browser.cookies.get("cb_csrf", "")}
+        if actor not in tokens:
+            tokens[actor] = await form_token(browser)
+        form = {**FORMS.get(route.path, {}), "csrf_token": tokens[actor]}
         return await browser.request(route.method, url, data=form)
 
     return call

@@ -40,7 +40,7 @@ from carebridge.web.session import (
     web_visitor,
 )
 from tests.factories import MakeUser
-from tests.factories.web import Browser
+from tests.factories.web import Browser, form_token
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 CHECKS: dict[Callable[..., Any], str] = {check_csrf: "form", check_csrf_header: "header"}
@@ -183,10 +183,10 @@ async def browsers(
     return opened
 
 
-def token_of(browser: httpx.AsyncClient) -> str:
-    token = browser.cookies.get("cb_csrf")
-    assert token, "the browser has no form token"
-    return token
+async def token_of(browser: httpx.AsyncClient) -> str:
+    """The browser's form token now: bound to its session, so it changes when the session
+    does (signing out is posted last)."""
+    return await form_token(browser)
 
 
 async def test_every_state_changing_page_route_checks_the_csrf_token(
@@ -198,11 +198,11 @@ async def test_every_state_changing_page_route_checks_the_csrf_token(
     problems = list(missing)
     for route in routes:
         own = browsers[route.role]
-        other = token_of(browsers[Role.admin if route.role is None else None])
+        other = await token_of(browsers[Role.admin if route.role is None else None])
         problems += await refusals(database, own, route, other)
         # The same post with this browser's own token gets past the check (to a form error,
         # a 404 for the made-up id, a redirect): the refusal above was the token's doing.
-        passed = await post(own, route, token_of(own))
+        passed = await post(own, route, await token_of(own))
         if is_csrf_refusal(passed):
             problems.append(f"{route.method} {route.path} refused its own browser's token")
     assert problems == []
@@ -226,7 +226,9 @@ async def test_a_route_added_without_the_check_fails_the_walk(
     assert "add dependencies=[Csrf]" in missing[0]
 
     probe = FormRoute("POST", "/account/nickname", "form", Role.patient)
-    problems = await refusals(database, browsers[Role.patient], probe, token_of(browsers[None]))
+    problems = await refusals(
+        database, browsers[Role.patient], probe, await token_of(browsers[None])
+    )
     assert len(problems) == 3, problems
     assert problems[0].startswith("POST /account/nickname with no token: answered 204")
     assert problems[2] == "POST /account/nickname without the token changed ['users']"

@@ -32,11 +32,11 @@ from carebridge.web.forms import PLAIN, FormLanguage, filled
 from carebridge.web.pages import redirect, render, safe_next
 from carebridge.web.session import (
     MFA_COOKIE,
-    SESSION_COOKIE,
     Csrf,
     WebAdmin,
     WebUser,
     WebVisitor,
+    clear_session_cookie,
     secure_cookies,
     set_session_cookie,
     start_web_session,
@@ -208,7 +208,7 @@ async def mfa_verify(
 async def signout(actor: WebUser, db: Session, context: Context) -> Response:
     await service.logout(db, actor, context)
     response = redirect("/")
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session_cookie(response)
     return response
 
 
