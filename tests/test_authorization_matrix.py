@@ -47,6 +47,7 @@ from tests.factories.ownership import (
     id_routes,
     missing_factories,
     owner_world,
+    placed,
     private_words,
     query_id_routes,
     tried_actors,
@@ -279,32 +280,85 @@ async def test_a_list_filtered_by_another_persons_id_shows_nothing_of_theirs(
 async def test_a_body_naming_another_persons_object_is_refused(
     app: FastAPI, world: OwnerWorld
 ) -> None:
-    """Ids in request bodies: a field naming the owner's object (or, for ``doctor_id``, an
-    unverified doctor, the only doctors not public) sent by everyone else is never accepted."""
+    """Ids in request bodies, at any depth (nested objects, array items): a field naming the
+    owner's object (or, for ``doctor_id``, an unverified doctor, the only doctors not public)
+    sent by everyone else is never accepted."""
     fields = body_id_fields(app.openapi())
     assert fields
     await _make_all(world)
-    unknown = [f for f in fields if f[2] not in FACTORIES and f[2] != "doctor_id"]
+    unknown = [f for f in fields if f.name not in FACTORIES and f.name != "doctor_id"]
     assert unknown == [], "add a factory for these fields to FACTORIES"
     accepted = []
-    for method, path, name in fields:
-        value = world.unlisted if name == "doctor_id" else world.made[name]
-        body = {**BODIES[f"{method} {path}"], name: value}
+    for field in fields:
+        value = world.unlisted if field.name == "doctor_id" else world.made[field.name]
+        body = placed(BODIES[f"{field.method} {field.path}"], field.at, value)
         for actor in ("owner_patient", "other_patient", "other_doctor", "nurse", "anonymous"):
             async with undone(world.database):
                 answer = await world.client.request(
-                    method, path, json=body, headers=world.headers(actor)
+                    field.method, field.path, json=body, headers=world.headers(actor)
                 )
             if answer.status_code < 400 or UNLISTED in answer.text:
-                accepted.append((method, path, name, actor, answer.status_code))
-        if name == "doctor_id":  # the same body naming a listed doctor is accepted
+                accepted.append((field.method, field.path, field.at, actor, answer.status_code))
+        if field.name == "doctor_id":  # the same body naming a listed doctor is accepted
             async with undone(world.database):
-                listed = {**body, name: str(world.people["owner_doctor"].user.id)}
+                listed = placed(body, field.at, str(world.people["owner_doctor"].user.id))
                 answer = await world.client.request(
-                    method, path, json=listed, headers=world.headers("owner_patient")
+                    field.method, field.path, json=listed, headers=world.headers("owner_patient")
                 )
             assert answer.status_code < 300, answer.text
+    print(f"authorization matrix: {len(fields)} body id fields x 5 actors, 0 accepted")
     assert accepted == []
+
+
+def test_ids_nested_in_bodies_are_found() -> None:
+    """The body walk finds ids in nested objects, in array items (of objects and of plain
+    uuids), behind references and in ``anyOf`` branches; a recursive schema ends."""
+    uuid_field = {"type": "string", "format": "uuid"}
+    schemas = {
+        "Line": {
+            "type": "object",
+            "properties": {"medication_id": {"type": "string"}, "dose": {"type": "string"}},
+        },
+        "Visit": {
+            "type": "object",
+            "properties": {
+                "lines": {"type": "array", "items": {"$ref": "#/components/schemas/Line"}},
+                "contact": {"anyOf": [{"$ref": "#/components/schemas/Contact"}, {"type": "null"}]},
+                "attendees": {"type": "array", "items": uuid_field},
+                "follow_up": {"$ref": "#/components/schemas/Visit"},
+                "note": {"type": "string"},
+            },
+        },
+        "Contact": {"type": "object", "properties": {"person": uuid_field}},
+    }
+    openapi = {
+        "components": {"schemas": schemas},
+        "paths": {
+            "/api/v1/probe/visits": {
+                "post": {
+                    "requestBody": {
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Visit"}}
+                        }
+                    }
+                }
+            }
+        },
+    }
+    found = {(field.at, field.name) for field in body_id_fields(openapi)}
+    assert found == {
+        (("lines", 0, "medication_id"), "medication_id"),
+        (("contact", "person"), "person"),
+        (("attendees", 0), "attendees"),
+    }  # the follow-up is a Visit again, the reference already being walked: not walked twice
+    body = {"lines": [{"dose": "1"}, {"dose": "2"}], "note": "x"}
+    assert placed(body, ("lines", 0, "medication_id"), "m") == {
+        "lines": [{"dose": "1", "medication_id": "m"}, {"dose": "2"}],
+        "note": "x",
+    }
+    assert placed(body, ("contact", "person"), "p")["contact"] == {"person": "p"}
+    assert placed({}, ("attendees", 0), "a") == {"attendees": ["a"]}
+    assert body == {"lines": [{"dose": "1"}, {"dose": "2"}], "note": "x"}  # left as it was
 
 
 async def test_nobody_subscribes_to_another_persons_topic(app: FastAPI, world: OwnerWorld) -> None:

@@ -265,21 +265,83 @@ def query_id_routes(openapi: dict[str, Any]) -> list[tuple[str, str, str]]:
     ]
 
 
-def body_id_fields(openapi: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """Every (method, path, field) of the API whose JSON body names an object (a uuid, or a
-    field named ``*_id``, at the top of the body)."""
+# Where a field sits in a request body: keys of objects, 0 for an array's first item
+# (("lines", 0, "appointment_id")).
+FieldPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class BodyId:
+    """A field of an API route's JSON body that names an object, at any depth."""
+
+    method: str
+    path: str
+    at: FieldPath
+    name: str  # the field's own name: the FACTORIES parameter of the object it names
+
+
+def names_an_object(name: str, schema: dict[str, Any]) -> bool:
+    """A field named ``*_id`` (or ``*_ids``), or typed as a uuid (or a list of them)."""
+    items = schema.get("items", {})
+    return name.endswith(("_id", "_ids")) or _is_uuid(schema) or _is_uuid(items)
+
+
+def schema_ids(
+    schema: dict[str, Any],
+    schemas: dict[str, Any],
+    at: FieldPath = (),
+    seen: frozenset[str] = frozenset(),
+) -> list[FieldPath]:
+    """Where the body ``schema`` names an object: in its properties, in nested objects, in the
+    items of arrays and in every branch of ``anyOf``/``oneOf``/``allOf``, through references
+    (each followed once on a path, so a recursive schema ends)."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        if name in seen:
+            return []
+        return schema_ids(schemas[name], schemas, at, seen | {name})
+    found: list[FieldPath] = []
+    for branch in ("anyOf", "oneOf", "allOf"):
+        for sub in schema.get(branch, []):
+            found += schema_ids(sub, schemas, at, seen)
+    if "items" in schema:
+        found += schema_ids(schema["items"], schemas, (*at, 0), seen)
+    for name, field_schema in schema.get("properties", {}).items():
+        resolved = field_schema
+        while "$ref" in resolved:
+            resolved = schemas[resolved["$ref"].rsplit("/", 1)[-1]]
+        if names_an_object(name, resolved):
+            found.append((*at, name, 0) if resolved.get("type") == "array" else (*at, name))
+        found += schema_ids(field_schema, schemas, (*at, name), seen)
+    return list(dict.fromkeys(found))
+
+
+def body_id_fields(openapi: dict[str, Any]) -> list[BodyId]:
+    """Every field of the API's JSON bodies that names an object, however deep it sits."""
     schemas = openapi["components"]["schemas"]
     found = []
     for path, operations in openapi["paths"].items():
         for method, operation in operations.items():
             content = operation.get("requestBody", {}).get("content", {})
             schema = content.get("application/json", {}).get("schema", {})
-            while "$ref" in schema:
-                schema = schemas[schema["$ref"].rsplit("/", 1)[-1]]
-            for name, field_schema in schema.get("properties", {}).items():
-                if name.endswith("_id") or _is_uuid(field_schema):
-                    found.append((method.upper(), path, name))
+            for at in schema_ids(schema, schemas):
+                name = next(part for part in reversed(at) if isinstance(part, str))
+                found.append(BodyId(method.upper(), path, at, name))
     return found
+
+
+def placed(body: Any, at: FieldPath, value: str) -> Any:
+    """A copy of ``body`` with ``value`` at ``at``: in the baseline's own nested objects and
+    first array items where it has them, in new ones where it has none."""
+    if not at:
+        return value
+    step, rest = at[0], at[1:]
+    if isinstance(step, int):
+        items = list(body) if isinstance(body, list) and body else [{}]
+        return [placed(items[0], rest, value), *items[1:]]
+    copy = dict(body) if isinstance(body, dict) else {}
+    copy[step] = placed(copy.get(step), rest, value)
+    return copy
 
 
 # The form fields of each page route that posts one, beside its CSRF token, so that the post

@@ -22,7 +22,7 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import iter_route_contexts
-from sqlalchemy import text, update
+from sqlalchemy import update
 from starlette.responses import Response
 
 from carebridge.accounts.models import Role, User
@@ -40,6 +40,7 @@ from carebridge.web.session import (
     web_visitor,
 )
 from tests.factories import MakeUser
+from tests.factories.databases import snapshot
 from tests.factories.web import Browser, form_token
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -115,23 +116,6 @@ def form_routes(app: FastAPI) -> tuple[list[FormRoute], list[str]]:
             routes.append(FormRoute(method, path, check, _signed_in_as(method, path, dependant)))
     # Signing out ends the browser's session: last, so every other route is posted signed in.
     return sorted(routes, key=lambda r: (r.path == "/signout", r.path, r.method)), missing
-
-
-async def snapshot(database: Database) -> dict[str, str]:
-    """A digest of every table's rows: any row added, changed or removed changes it."""
-    async with database.transaction() as db:
-        tables = (
-            await db.execute(
-                text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
-            )
-        ).scalars()
-        parts = [
-            f"SELECT '{name}' AS name, md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), "
-            f"'')) AS rows FROM \"{name}\" r"
-            for name in sorted(tables)
-        ]
-        digests = await db.execute(text(" UNION ALL ".join(parts)))
-        return {str(name): str(rows) for name, rows in digests}
 
 
 def is_csrf_refusal(answer: httpx.Response) -> bool:
