@@ -17,17 +17,24 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Form
+from sqlalchemy import update
+from starlette.responses import Response
 
 from carebridge.accounts.actors import AdminActor, AnyUser
 from carebridge.platform.db import Database
+from carebridge.platform.deps import Session
 from carebridge.platform.jobs import job_app
 from carebridge.platform.realtime.topics import HOOKS, Identity
+from carebridge.scheduling.models import Appointment
 from carebridge.web.callers import WebUser
-from tests.factories.databases import undone
+from carebridge.web.forms import FormModel
+from carebridge.web.session import Csrf
+from tests.factories.databases import snapshot, undone
 from tests.factories.directory import MakeDoctor
 from tests.factories.ownership import (
     ACTORS,
@@ -35,6 +42,7 @@ from tests.factories.ownership import (
     BODIES,
     ENTITLED,
     FACTORIES,
+    FORM_IDS,
     FORMS,
     PUBLIC_TOPICS,
     QUERY_IDS,
@@ -42,11 +50,16 @@ from tests.factories.ownership import (
     UNLISTED,
     IdRoute,
     OwnerWorld,
+    PageForm,
     appointment_for,
     body_id_fields,
+    field_value,
     id_routes,
     missing_factories,
+    missing_form_factories,
+    owner_ids,
     owner_world,
+    page_forms,
     placed,
     private_words,
     query_id_routes,
@@ -163,6 +176,14 @@ async def _walk(
     return tried, leaks, unreachable
 
 
+async def _browsers(world: OwnerWorld, browser: Browser) -> dict[str, httpx.AsyncClient]:
+    """A signed-in browser of each person of the world; the world's client is the visitor."""
+    browsers = {"anonymous": world.client}  # the world's client holds no session cookie
+    for actor, person in world.people.items():
+        browsers[actor] = await browser(person.user)
+    return browsers
+
+
 @pytest.fixture
 async def world(
     client: httpx.AsyncClient,
@@ -210,9 +231,7 @@ async def test_nobody_reaches_another_persons_object_on_pages(
     routes = id_routes(app.routes, pages=True)
     assert len([route for route in routes if route.parameters]) >= PAGES_WITH_IDS
     assert missing_factories(routes) == []
-    browsers = {"anonymous": world.client}  # the world's client holds no cookie: a visitor
-    for actor, person in world.people.items():
-        browsers[actor] = await browser(person.user)
+    browsers = await _browsers(world, browser)
     _report("page", routes, *await _walk(world, routes, _page_call(browsers)))
 
 
@@ -228,12 +247,7 @@ async def test_an_unlisted_doctor_is_not_found(
         if "doctor_id" in route.parameters and not route.admin
     ]
     assert len(routes) >= (7 if pages else 5)
-    call = _api_call(world)
-    if pages:
-        browsers = {"anonymous": world.client}
-        for actor, person in world.people.items():
-            browsers[actor] = await browser(person.user)
-        call = _page_call(browsers)
+    call = _page_call(await _browsers(world, browser)) if pages else _api_call(world)
     refused = []
     for route in routes:
         url = route.path.replace("{doctor_id}", world.unlisted)
@@ -359,6 +373,154 @@ def test_ids_nested_in_bodies_are_found() -> None:
     assert placed(body, ("contact", "person"), "p")["contact"] == {"person": "p"}
     assert placed({}, ("attendees", 0), "a") == {"attendees": ["a"]}
     assert body == {"lines": [{"dose": "1"}, {"dose": "2"}], "note": "x"}  # left as it was
+
+
+class LabForm(FormModel):
+    """A probe's form naming an object the registry does not know."""
+
+    lab_result_id: str = ""
+    comment: str = ""
+
+
+# The owner's side: a form posted by them may change their own objects.
+OWNER_SIDE = ("owner_patient", "owner_doctor")
+
+
+def _form_actors(form: PageForm) -> list[str]:
+    """Who posts the form: for a route naming an object in its path, everyone not entitled to
+    it (the administrators' routes: every non-administrator); for the others, everyone outside
+    the owner's side."""
+    if form.parameters or form.admin:
+        return tried_actors(form.route)
+    return [actor for actor in ACTORS if actor not in OWNER_SIDE]
+
+
+async def _post_form(
+    browser: httpx.AsyncClient, database: Database, url: str, data: dict[str, str], ids: list[str]
+) -> tuple[httpx.Response, dict[str, str]]:
+    """The form posted (undone afterwards), and the digest of the rows naming the owner's
+    objects as the post left them. The browser keeps its cookies (a post may sign it out)."""
+    jar = httpx.Cookies(browser.cookies)
+    try:
+        async with undone(database):
+            answer = await browser.post(url, data=data)
+            return answer, await snapshot(database, ids)
+    finally:
+        browser.cookies = jar
+
+
+Wrong = tuple[str, str, str, str, int, list[str]]
+
+
+async def _form_walk(
+    world: OwnerWorld, forms: list[PageForm], browsers: dict[str, httpx.AsyncClient]
+) -> tuple[int, list[Wrong]]:
+    """Each page form posted by each other actor with the owner's ids in its fields: each
+    declared id field alone, and every object name the form does not declare all at once (a
+    handler may read the raw form). Nothing naming the owner's objects may change, and the
+    answer holds none of their private words (nor an id the caller did not send)."""
+    await _make_all(world)
+    ids = owner_ids(world)
+    before = await snapshot(world.database, ids)
+    names = [*FACTORIES, *FORM_IDS, "doctor_id"]
+    tokens = {actor: await form_token(client) for actor, client in browsers.items()}
+    tried, wrong = 0, []
+    for form in forms:
+        url = _url(form.route, await _ids(world, form.route))
+        base = FORMS.get(form.path, {})
+        undeclared = {n: field_value(world, n) for n in names if n not in form.fields}
+        posts = [("undeclared ids", {**base, **undeclared}, "")]
+        for name in form.id_fields:
+            value = field_value(world, name)
+            posts.append((name, {**base, name: value}, value))
+        for actor in _form_actors(form):
+            for what, data, sent in posts:
+                answer, after = await _post_form(
+                    browsers[actor],
+                    world.database,
+                    url,
+                    {**data, "csrf_token": tokens[actor]},
+                    ids,
+                )
+                tried += 1
+                secrets = [w for w in private_words(world) + ids if w not in url and w != sent]
+                seen = answer.text + answer.headers.get("location", "")
+                leaked = [word for word in secrets if word in seen]
+                changed = sorted(t for t in after if after[t] != before[t] and t != "audit_events")
+                failed = answer.status_code >= 500
+                if form.parameters or form.admin:
+                    failed |= answer.status_code not in _expected(actor, form.route)
+                if leaked or changed or failed:
+                    detail = leaked + [f"changed {table}" for table in changed]
+                    wrong.append((form.path, what, actor, url, answer.status_code, detail))
+    return tried, wrong
+
+
+async def test_a_form_naming_another_persons_object_changes_nothing(
+    app: FastAPI, world: OwnerWorld, browser: Browser
+) -> None:
+    """Ids in page forms: every page route taking a form, posted by every other actor in a
+    signed-in browser (with its own form token) with the owner's objects in its id fields,
+    changes no row naming the owner's objects and shows nothing of theirs."""
+    forms = page_forms(app.routes)
+    assert len(forms) >= 35, [f"{form.method} {form.path}" for form in forms]
+    assert missing_form_factories(forms) == []
+    tried, wrong = await _form_walk(world, forms, await _browsers(world, browser))
+    declared = sum(len(form.id_fields) for form in forms)
+    print(
+        f"authorization matrix: {len(forms)} page forms ({declared} declared id fields) x "
+        f"actors = {tried} posts, {len(wrong)} wrong"
+    )
+    assert wrong == []
+
+
+async def test_a_form_field_naming_an_unknown_or_unguarded_object_fails_the_walk(
+    app: FastAPI, world: OwnerWorld, browser: Browser
+) -> None:
+    """A form field naming an object the registry does not know is reported with what to add;
+    a form whose handler changes the object its field names without asking the policy is
+    caught changing the owner's rows."""
+    router = APIRouter()
+
+    @router.post("/probe/lab-results", dependencies=[Csrf])
+    async def lab(actor: WebUser, form: Annotated[LabForm, Form()]) -> Response:
+        return Response(status_code=204)
+
+    @router.post("/probe/cancel", dependencies=[Csrf])
+    async def cancel(
+        actor: WebUser, db: Session, appointment_id: Annotated[uuid.UUID, Form()]
+    ) -> Response:
+        # Loads by id and changes it: the policy forgotten.
+        await db.execute(
+            update(Appointment)
+            .where(Appointment.id == appointment_id)
+            .values(cancel_reason="Cancelled through someone else's form")
+        )
+        return Response(status_code=204)
+
+    app.include_router(router)
+    probes = [form for form in page_forms(app.routes) if form.path.startswith("/probe")]
+    assert {(form.path, form.id_fields) for form in probes} == {
+        ("/probe/lab-results", ("lab_result_id",)),
+        ("/probe/cancel", ("appointment_id",)),
+    }
+    assert missing_form_factories(probes) == [
+        "POST /probe/lab-results: the form field 'lab_result_id' names an object: add a factory "
+        "for it to FACTORIES (and who may see it to ENTITLED), or map the field to one in "
+        "FORM_IDS, in tests/factories/ownership.py"
+    ]
+    cancel_form = [form for form in probes if form.path == "/probe/cancel"]
+    tried, wrong = await _form_walk(world, cancel_form, await _browsers(world, browser))
+    # Every signed-in actor outside the owner's side changed the owner's appointment; the
+    # anonymous browser was sent to sign in.
+    assert tried == 2 * 5
+    assert sorted({actor for _, what, actor, *_ in wrong if what == "appointment_id"}) == [
+        "admin",
+        "nurse",
+        "other_doctor",
+        "other_patient",
+    ]
+    assert all("changed appointments" in detail for *_, detail in wrong)
 
 
 async def test_nobody_subscribes_to_another_persons_topic(app: FastAPI, world: OwnerWorld) -> None:

@@ -14,6 +14,7 @@ patient's session, notification and push subscription, and an administrator's AP
 from __future__ import annotations
 
 import re
+import typing
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,10 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import jwt
+from fastapi import params
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import iter_route_contexts
+from pydantic import BaseModel
 from starlette.routing import BaseRoute
 
 from carebridge.accounts.actors import admin_actor
@@ -347,6 +351,124 @@ def placed(body: Any, at: FieldPath, value: str) -> Any:
 # The form fields of each page route that posts one, beside its CSRF token, so that the post
 # reaches the service's visibility check.
 FORMS: dict[str, dict[str, str]] = {}
+
+# Form fields (of page routes) and body fields that name an object without being called after
+# it -> the FACTORIES parameter whose object they name. A field called ``<parameter>`` or
+# ``*_id`` is found by its name.
+FORM_IDS: dict[str, str] = {
+    "patient_id": "user_id",  # a patient is a user
+}
+
+
+@dataclass(frozen=True)
+class PageForm:
+    """A page route that takes a posted form: its path parameters and the fields its handler
+    declares (the CSRF token aside), and which of them name an object."""
+
+    method: str
+    path: str
+    parameters: tuple[str, ...]
+    fields: tuple[str, ...]
+    id_fields: tuple[str, ...]
+    admin: bool
+
+    @property
+    def route(self) -> IdRoute:
+        return IdRoute(self.method, self.path, self.parameters, self.admin, page=True)
+
+
+def _declared_fields(dependant: Dependant) -> list[tuple[str, Any]]:
+    """(name, type) of every form field the route and its dependencies read: a form model's
+    fields, or a single ``Form()`` parameter."""
+    found: list[tuple[str, Any]] = []
+    for param in dependant.body_params:
+        if not isinstance(param.field_info, params.Form):
+            continue
+        annotation = param.field_info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found += [(name, f.annotation) for name, f in annotation.model_fields.items()]
+        else:
+            found.append((param.alias, annotation))
+    for sub in dependant.dependencies:
+        found += _declared_fields(sub)
+    return found
+
+
+def _uuid_typed(annotation: Any) -> bool:
+    return annotation is uuid.UUID or uuid.UUID in typing.get_args(annotation)
+
+
+def form_names_an_object(name: str, annotation: Any) -> bool:
+    """A form field named ``*_id``/``*_ids`` or after a registered object, or typed a uuid."""
+    args = typing.get_args(annotation)
+    return (
+        names_an_object(name, {})
+        or name in FACTORIES
+        or name in FORM_IDS
+        or _uuid_typed(annotation)
+        or any(_uuid_typed(arg) for arg in args)
+    )
+
+
+def page_forms(routes: Sequence[BaseRoute]) -> list[PageForm]:
+    """Every page route (outside the API and static files) that takes a posted form."""
+    found = []
+    for context in iter_route_contexts(routes):
+        path = str(context.path_format)
+        dependant = getattr(context, "dependant", None)
+        if path.startswith(("/api/", "/static")) or dependant is None:
+            continue
+        declared = [(n, t) for n, t in _declared_fields(dependant) if n != "csrf_token"]
+        posted = {name for name, _ in _declared_fields(dependant)}
+        if not posted:  # no form at all (a script posting JSON)
+            continue
+        admin = web_admin in declared_callers(dependant)
+        for method in sorted(set(context.methods or ()) - {"GET", "HEAD"}):
+            found.append(
+                PageForm(
+                    method,
+                    path,
+                    tuple(PARAMETER.findall(path)),
+                    tuple(name for name, _ in declared),
+                    tuple(name for name, kind in declared if form_names_an_object(name, kind)),
+                    admin,
+                )
+            )
+    return found
+
+
+def object_of_field(name: str) -> str | None:
+    """The FACTORIES parameter (or ``doctor_id``) whose object a field names, if known."""
+    kind = FORM_IDS.get(name, name)
+    return kind if kind in FACTORIES or kind == "doctor_id" else None
+
+
+def missing_form_factories(forms: Sequence[PageForm]) -> list[str]:
+    """What to add for each form field naming an object the registry does not know."""
+    return [
+        f"{form.method} {form.path}: the form field {name!r} names an object: add a factory for "
+        f"it to FACTORIES (and who may see it to ENTITLED), or map the field to one in FORM_IDS, "
+        f"in tests/factories/ownership.py"
+        for form in forms
+        for name in form.id_fields
+        if object_of_field(name) is None
+    ]
+
+
+def field_value(world: OwnerWorld, name: str) -> str:
+    """The owner's object a field is set to (for ``doctor_id``: an unverified doctor, the only
+    doctors not public)."""
+    kind = object_of_field(name)
+    assert kind is not None, name
+    return world.unlisted if kind == "doctor_id" else world.made[kind]
+
+
+def owner_ids(world: OwnerWorld) -> list[str]:
+    """The ids of the owner's private objects (the owner patient and everything made for
+    them): a row naming one must not change when anyone else posts."""
+    ids = [str(world.people["owner_patient"].user.id), world.booked, world.completed]
+    return list(dict.fromkeys([*ids, *world.made.values()]))
+
 
 PARAMETER = re.compile(r"{(\w+)}")
 
