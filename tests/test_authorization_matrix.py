@@ -10,7 +10,10 @@ redirect to sign in; 403 where the route refuses the role), never 2xx, and never
 private words or ids. Every administrators' route is called as every non-administrator: 403.
 An entitled actor's call of the same route must not answer 404, so the refusals are about the
 caller, not a missing object. A route whose parameter the registry does not know fails the walk
-with what to add.
+with what to add. The same for ids in query strings, in API bodies (at any depth) and in page
+forms (posted by everyone else with the owner's ids: no row naming the owner's objects changes);
+real-time topics are checked here by their rules and over real sockets in
+``tests/realtime/test_topic_matrix.py``.
 """
 
 from __future__ import annotations
@@ -55,8 +58,10 @@ from tests.factories.ownership import (
     body_id_fields,
     field_value,
     id_routes,
+    make_all,
     missing_factories,
     missing_form_factories,
+    missing_topics,
     owner_ids,
     owner_world,
     page_forms,
@@ -136,18 +141,12 @@ def _page_call(browsers: dict[str, httpx.AsyncClient]) -> Call:
     return call
 
 
-async def _make_all(world: OwnerWorld) -> None:
-    for name, factory in FACTORIES.items():
-        if name not in world.made:
-            world.made[name] = await factory(world)
-
-
 async def _walk(
     world: OwnerWorld, routes: list[IdRoute], call: Call
 ) -> tuple[int, list[Leak], list[tuple[str, str, list[int]]]]:
     """Each route as each actor not entitled (every answer a refusal, nothing private in it),
     and as the entitled (not all refused: the object is there)."""
-    await _make_all(world)  # every object is there before the first call
+    await make_all(world)  # every object is there before the first call
     tried, leaks, unreachable = 0, [], []
     for route in routes:
         url = _url(route, await _ids(world, route))
@@ -269,7 +268,7 @@ async def test_a_list_filtered_by_another_persons_id_shows_nothing_of_theirs(
     routes = query_id_routes(app.openapi())
     assert routes
     assert [name for _, _, name in routes if name not in QUERY_IDS] == [], "add it to QUERY_IDS"
-    await _make_all(world)
+    await make_all(world)
     secrets = [*private_words(world), *world.made.values()]
     leaks = []
     for method, path, name in routes:
@@ -299,7 +298,7 @@ async def test_a_body_naming_another_persons_object_is_refused(
     sent by everyone else is never accepted."""
     fields = body_id_fields(app.openapi())
     assert fields
-    await _make_all(world)
+    await make_all(world)
     unknown = [f for f in fields if f.name not in FACTORIES and f.name != "doctor_id"]
     assert unknown == [], "add a factory for these fields to FACTORIES"
     accepted = []
@@ -419,7 +418,7 @@ async def _form_walk(
     declared id field alone, and every object name the form does not declare all at once (a
     handler may read the raw form). Nothing naming the owner's objects may change, and the
     answer holds none of their private words (nor an id the caller did not send)."""
-    await _make_all(world)
+    await make_all(world)
     ids = owner_ids(world)
     before = await snapshot(world.database, ids)
     names = [*FACTORIES, *FORM_IDS, "doctor_id"]
@@ -528,11 +527,8 @@ async def test_nobody_subscribes_to_another_persons_topic(app: FastAPI, world: O
     the entitled may subscribe; exact topics are public by declaration."""
     rules = list(HOOKS.rules)
     assert {rule.pattern for rule in rules} >= {"user.", "doctors.presence"}
-    unknown = [
-        r.pattern for r in rules if r.pattern not in TOPICS and r.pattern not in PUBLIC_TOPICS
-    ]
-    assert unknown == [], "add these topics to TOPICS (with a factory) or PUBLIC_TOPICS"
-    await _make_all(world)
+    assert missing_topics([rule.pattern for rule in rules]) == []
+    await make_all(world)
     wrong = []
     async with world.database.sessionmaker() as db:
         for rule in rules:

@@ -3,8 +3,9 @@ object, a factory that makes one such object for an owner, and who the domain's 
 it (``visible_*`` in each domain's ``policy.py``); parameters that name public objects are
 declared with the reason. ``tests/test_authorization_matrix.py`` walks the application's routes
 with it, and fails on a route whose parameter is in neither table: a new domain registers its
-objects here. The same holds for ids in query strings (``QUERY_IDS``), in request bodies (the
-fields name a parameter of ``FACTORIES``) and in real-time topics (``TOPICS``).
+objects here. The same holds for ids in query strings (``QUERY_IDS``), in request bodies and
+page forms (the fields name a parameter of ``FACTORIES``, or are mapped to one in ``FORM_IDS``)
+and in real-time topics (``TOPICS``).
 
 The owner's world: a patient and their doctor (an upcoming appointment booked with a reason for
 the visit, a completed one with a prescription and a review), the doctor's time off, the
@@ -245,6 +246,27 @@ PUBLIC_TOPICS: dict[str, str] = {
     "doctors.presence": "listed doctors' status, as the directory shows it to every signed-in "
     "person",
 }
+
+
+def missing_topics(patterns: Sequence[str]) -> list[str]:
+    """What to add for each registered topic the registry does not know."""
+    return [
+        f"topic {pattern!r}: add it to TOPICS in tests/factories/ownership.py (the FACTORIES "
+        f"parameter of the object it names and who may subscribe), or to PUBLIC_TOPICS with the "
+        f"reason"
+        for pattern in patterns
+        if pattern not in TOPICS and pattern not in PUBLIC_TOPICS
+    ]
+
+
+def owner_topic(world: OwnerWorld, pattern: str) -> tuple[str, frozenset[str]]:
+    """The topic of the owner's object a registered pattern names, and who may subscribe (a
+    public topic: everyone signed in)."""
+    if pattern in PUBLIC_TOPICS:
+        return pattern, frozenset(world.people)
+    kind, entitled = TOPICS[pattern]
+    return pattern + world.made[kind], entitled
+
 
 # Query parameters that name an object (a uuid in the OpenAPI document) -> the path parameter
 # of FACTORIES whose object they name. A list filtered by someone else's id must hold nothing of
@@ -576,6 +598,13 @@ async def owner_world(
     return OwnerWorld(
         client, database, people, booked.json()["id"], str(completed.id), str(unlisted.id)
     )
+
+
+async def make_all(world: OwnerWorld) -> None:
+    """Every object of FACTORIES, made for the owner (once)."""
+    for name, factory in FACTORIES.items():
+        if name not in world.made:
+            world.made[name] = await factory(world)
 
 
 def private_words(world: OwnerWorld) -> list[str]:
