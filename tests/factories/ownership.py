@@ -250,13 +250,12 @@ PUBLIC_TOPICS: dict[str, str] = {
 
 def missing_topics(patterns: Sequence[str]) -> list[str]:
     """What to add for each registered topic the registry does not know."""
-    return [
-        f"topic {pattern!r}: add it to TOPICS in tests/factories/ownership.py (the FACTORIES "
-        f"parameter of the object it names and who may subscribe), or to PUBLIC_TOPICS with the "
-        f"reason"
-        for pattern in patterns
-        if pattern not in TOPICS and pattern not in PUBLIC_TOPICS
-    ]
+    unknown = [name for name in patterns if name not in TOPICS and name not in PUBLIC_TOPICS]
+    what = (
+        "add it to TOPICS in tests/factories/ownership.py (the FACTORIES parameter of the object "
+        "it names and who may subscribe), or to PUBLIC_TOPICS with the reason"
+    )
+    return [f"topic {name!r}: {what}" for name in unknown]
 
 
 def owner_topic(world: OwnerWorld, pattern: str) -> tuple[str, frozenset[str]]:
