@@ -1,5 +1,6 @@
 """Browser sessions: an HttpOnly cookie naming a row of ``auth_sessions``, CSRF protection on
-every form, idle and absolute timeouts. The same services as the API run underneath."""
+every form (a token bound to the session, renewed when a session starts or ends), idle and
+absolute timeouts. The same services as the API run underneath."""
 
 from __future__ import annotations
 
