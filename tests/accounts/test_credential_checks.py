@@ -33,7 +33,7 @@ from carebridge.compliance.models import AuditEvent
 from carebridge.config import Settings
 from carebridge.platform.db import Database
 from tests.factories import PASSWORD, Headers, MakeUser, TokenFor
-from tests.factories.web import csrf
+from tests.factories.web import csrf, form_token
 
 LOGIN = "/api/v1/auth/login"
 NEW_PASSWORD = "harbor-cinnamon-glacier-58"
@@ -225,7 +225,7 @@ async def _web_mfa(kit: Kit) -> Guarded:
 
 async def _browser_signed_in(kit: Kit, user: User, secret: str | None = None) -> str:
     """Signs ``user`` in on the client (with the second step when ``secret`` is given); the
-    browser's form token."""
+    browser's form token after it (the token is renewed when the session starts)."""
     token = csrf(await kit.client.get("/signin"))
     signed = await kit.client.post(
         "/signin", data={"email": user.email, "password": PASSWORD, "csrf_token": token}
@@ -235,7 +235,7 @@ async def _browser_signed_in(kit: Kit, user: User, secret: str | None = None) ->
         signed = await kit.client.post("/signin/mfa", data={"code": code, "csrf_token": token})
     assert signed.status_code == 303, signed.text
     assert not signed.headers["location"].startswith("/signin"), signed.headers["location"]
-    return token
+    return await form_token(kit.client)
 
 
 async def _web_password_change(kit: Kit) -> Guarded:

@@ -4,11 +4,12 @@ application's role."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 
 import psycopg
 from psycopg import sql
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from carebridge.platform.db import Database
@@ -57,3 +58,25 @@ async def undone(database: Database) -> AsyncIterator[None]:
         yield
     finally:
         await savepoint.rollback()
+
+
+async def snapshot(database: Database, naming: Sequence[str] = ()) -> dict[str, str]:
+    """A digest of every table's rows (with ``naming``, of the rows whose text holds any of
+    these words, such as an owner's ids): any such row added, changed or removed changes it."""
+    async with database.transaction() as db:
+        tables = (
+            await db.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+            )
+        ).scalars()
+        where = " WHERE r::text LIKE ANY(:patterns)" if naming else ""
+        parts = [
+            f"SELECT '{name}' AS name, md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), "
+            f"'')) AS rows FROM \"{name}\" r{where}"
+            for name in sorted(tables)
+        ]
+        patterns = [f"%{word}%" for word in naming]
+        digests = await db.execute(
+            text(" UNION ALL ".join(parts)), {"patterns": patterns} if naming else {}
+        )
+        return {str(name): str(rows) for name, rows in digests}

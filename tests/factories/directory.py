@@ -42,6 +42,12 @@ def tag() -> str:
 
 @pytest.fixture
 def make_doctor(database: Database, make_user: MakeUser) -> MakeDoctor:
+    return doctor_maker(database, make_user)
+
+
+def doctor_maker(database: Database, make_user: MakeUser) -> MakeDoctor:
+    """``make_doctor`` over any database (a live server's too)."""
+
     async def make(
         name: str | None = None,
         *,

@@ -3,8 +3,9 @@ object, a factory that makes one such object for an owner, and who the domain's 
 it (``visible_*`` in each domain's ``policy.py``); parameters that name public objects are
 declared with the reason. ``tests/test_authorization_matrix.py`` walks the application's routes
 with it, and fails on a route whose parameter is in neither table: a new domain registers its
-objects here. The same holds for ids in query strings (``QUERY_IDS``), in request bodies (the
-fields name a parameter of ``FACTORIES``) and in real-time topics (``TOPICS``).
+objects here. The same holds for ids in query strings (``QUERY_IDS``), in request bodies and
+page forms (the fields name a parameter of ``FACTORIES``, or are mapped to one in ``FORM_IDS``)
+and in real-time topics (``TOPICS``).
 
 The owner's world: a patient and their doctor (an upcoming appointment booked with a reason for
 the visit, a completed one with a prescription and a review), the doctor's time off, the
@@ -14,6 +15,7 @@ patient's session, notification and push subscription, and an administrator's AP
 from __future__ import annotations
 
 import re
+import typing
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +25,10 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import jwt
+from fastapi import params
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import iter_route_contexts
+from pydantic import BaseModel
 from starlette.routing import BaseRoute
 
 from carebridge.accounts.actors import admin_actor
@@ -253,6 +258,26 @@ PUBLIC_TOPICS: dict[str, str] = {
     "person",
 }
 
+
+def missing_topics(patterns: Sequence[str]) -> list[str]:
+    """What to add for each registered topic the registry does not know."""
+    unknown = [name for name in patterns if name not in TOPICS and name not in PUBLIC_TOPICS]
+    what = (
+        "add it to TOPICS in tests/factories/ownership.py (the FACTORIES parameter of the object "
+        "it names and who may subscribe), or to PUBLIC_TOPICS with the reason"
+    )
+    return [f"topic {name!r}: {what}" for name in unknown]
+
+
+def owner_topic(world: OwnerWorld, pattern: str) -> tuple[str, frozenset[str]]:
+    """The topic of the owner's object a registered pattern names, and who may subscribe (a
+    public topic: everyone signed in)."""
+    if pattern in PUBLIC_TOPICS:
+        return pattern, frozenset(world.people)
+    kind, entitled = TOPICS[pattern]
+    return pattern + world.made[kind], entitled
+
+
 # Query parameters that name an object (a uuid in the OpenAPI document) -> the path parameter
 # of FACTORIES whose object they name. A list filtered by someone else's id must hold nothing of
 # theirs for a caller not entitled to it.
@@ -276,21 +301,83 @@ def query_id_routes(openapi: dict[str, Any]) -> list[tuple[str, str, str]]:
     ]
 
 
-def body_id_fields(openapi: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """Every (method, path, field) of the API whose JSON body names an object (a uuid, or a
-    field named ``*_id``, at the top of the body)."""
+# Where a field sits in a request body: keys of objects, 0 for an array's first item
+# (("lines", 0, "appointment_id")).
+FieldPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class BodyId:
+    """A field of an API route's JSON body that names an object, at any depth."""
+
+    method: str
+    path: str
+    at: FieldPath
+    name: str  # the field's own name: the FACTORIES parameter of the object it names
+
+
+def names_an_object(name: str, schema: dict[str, Any]) -> bool:
+    """A field named ``*_id`` (or ``*_ids``), or typed as a uuid (or a list of them)."""
+    items = schema.get("items", {})
+    return name.endswith(("_id", "_ids")) or _is_uuid(schema) or _is_uuid(items)
+
+
+def schema_ids(
+    schema: dict[str, Any],
+    schemas: dict[str, Any],
+    at: FieldPath = (),
+    seen: frozenset[str] = frozenset(),
+) -> list[FieldPath]:
+    """Where the body ``schema`` names an object: in its properties, in nested objects, in the
+    items of arrays and in every branch of ``anyOf``/``oneOf``/``allOf``, through references
+    (each followed once on a path, so a recursive schema ends)."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        if name in seen:
+            return []
+        return schema_ids(schemas[name], schemas, at, seen | {name})
+    found: list[FieldPath] = []
+    for branch in ("anyOf", "oneOf", "allOf"):
+        for sub in schema.get(branch, []):
+            found += schema_ids(sub, schemas, at, seen)
+    if "items" in schema:
+        found += schema_ids(schema["items"], schemas, (*at, 0), seen)
+    for name, field_schema in schema.get("properties", {}).items():
+        resolved = field_schema
+        while "$ref" in resolved:
+            resolved = schemas[resolved["$ref"].rsplit("/", 1)[-1]]
+        if names_an_object(name, resolved):
+            found.append((*at, name, 0) if resolved.get("type") == "array" else (*at, name))
+        found += schema_ids(field_schema, schemas, (*at, name), seen)
+    return list(dict.fromkeys(found))
+
+
+def body_id_fields(openapi: dict[str, Any]) -> list[BodyId]:
+    """Every field of the API's JSON bodies that names an object, however deep it sits."""
     schemas = openapi["components"]["schemas"]
     found = []
     for path, operations in openapi["paths"].items():
         for method, operation in operations.items():
             content = operation.get("requestBody", {}).get("content", {})
             schema = content.get("application/json", {}).get("schema", {})
-            while "$ref" in schema:
-                schema = schemas[schema["$ref"].rsplit("/", 1)[-1]]
-            for name, field_schema in schema.get("properties", {}).items():
-                if name.endswith("_id") or _is_uuid(field_schema):
-                    found.append((method.upper(), path, name))
+            for at in schema_ids(schema, schemas):
+                name = next(part for part in reversed(at) if isinstance(part, str))
+                found.append(BodyId(method.upper(), path, at, name))
     return found
+
+
+def placed(body: Any, at: FieldPath, value: str) -> Any:
+    """A copy of ``body`` with ``value`` at ``at``: in the baseline's own nested objects and
+    first array items where it has them, in new ones where it has none."""
+    if not at:
+        return value
+    step, rest = at[0], at[1:]
+    if isinstance(step, int):
+        items = list(body) if isinstance(body, list) and body else [{}]
+        return [placed(items[0], rest, value), *items[1:]]
+    copy = dict(body) if isinstance(body, dict) else {}
+    copy[step] = placed(copy.get(step), rest, value)
+    return copy
 
 
 # The form fields of each page route that posts one, beside its CSRF token, so that the post
@@ -298,6 +385,124 @@ def body_id_fields(openapi: dict[str, Any]) -> list[tuple[str, str, str]]:
 FORMS: dict[str, dict[str, str]] = {
     "/account/passkeys/{passkey_id}/rename": {"name": "Taken over"},
 }
+
+# Form fields (of page routes) and body fields that name an object without being called after
+# it -> the FACTORIES parameter whose object they name. A field called ``<parameter>`` or
+# ``*_id`` is found by its name.
+FORM_IDS: dict[str, str] = {
+    "patient_id": "user_id",  # a patient is a user
+}
+
+
+@dataclass(frozen=True)
+class PageForm:
+    """A page route that takes a posted form: its path parameters and the fields its handler
+    declares (the CSRF token aside), and which of them name an object."""
+
+    method: str
+    path: str
+    parameters: tuple[str, ...]
+    fields: tuple[str, ...]
+    id_fields: tuple[str, ...]
+    admin: bool
+
+    @property
+    def route(self) -> IdRoute:
+        return IdRoute(self.method, self.path, self.parameters, self.admin, page=True)
+
+
+def _declared_fields(dependant: Dependant) -> list[tuple[str, Any]]:
+    """(name, type) of every form field the route and its dependencies read: a form model's
+    fields, or a single ``Form()`` parameter."""
+    found: list[tuple[str, Any]] = []
+    for param in dependant.body_params:
+        if not isinstance(param.field_info, params.Form):
+            continue
+        annotation = param.field_info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found += [(name, f.annotation) for name, f in annotation.model_fields.items()]
+        else:
+            found.append((param.alias, annotation))
+    for sub in dependant.dependencies:
+        found += _declared_fields(sub)
+    return found
+
+
+def _uuid_typed(annotation: Any) -> bool:
+    return annotation is uuid.UUID or uuid.UUID in typing.get_args(annotation)
+
+
+def form_names_an_object(name: str, annotation: Any) -> bool:
+    """A form field named ``*_id``/``*_ids`` or after a registered object, or typed a uuid."""
+    args = typing.get_args(annotation)
+    return (
+        names_an_object(name, {})
+        or name in FACTORIES
+        or name in FORM_IDS
+        or _uuid_typed(annotation)
+        or any(_uuid_typed(arg) for arg in args)
+    )
+
+
+def page_forms(routes: Sequence[BaseRoute]) -> list[PageForm]:
+    """Every page route (outside the API and static files) that takes a posted form."""
+    found = []
+    for context in iter_route_contexts(routes):
+        path = str(context.path_format)
+        dependant = getattr(context, "dependant", None)
+        if path.startswith(("/api/", "/static")) or dependant is None:
+            continue
+        declared = [(n, t) for n, t in _declared_fields(dependant) if n != "csrf_token"]
+        posted = {name for name, _ in _declared_fields(dependant)}
+        if not posted:  # no form at all (a script posting JSON)
+            continue
+        admin = web_admin in declared_callers(dependant)
+        for method in sorted(set(context.methods or ()) - {"GET", "HEAD"}):
+            found.append(
+                PageForm(
+                    method,
+                    path,
+                    tuple(PARAMETER.findall(path)),
+                    tuple(name for name, _ in declared),
+                    tuple(name for name, kind in declared if form_names_an_object(name, kind)),
+                    admin,
+                )
+            )
+    return found
+
+
+def object_of_field(name: str) -> str | None:
+    """The FACTORIES parameter (or ``doctor_id``) whose object a field names, if known."""
+    kind = FORM_IDS.get(name, name)
+    return kind if kind in FACTORIES or kind == "doctor_id" else None
+
+
+def missing_form_factories(forms: Sequence[PageForm]) -> list[str]:
+    """What to add for each form field naming an object the registry does not know."""
+    return [
+        f"{form.method} {form.path}: the form field {name!r} names an object: add a factory for "
+        f"it to FACTORIES (and who may see it to ENTITLED), or map the field to one in FORM_IDS, "
+        f"in tests/factories/ownership.py"
+        for form in forms
+        for name in form.id_fields
+        if object_of_field(name) is None
+    ]
+
+
+def field_value(world: OwnerWorld, name: str) -> str:
+    """The owner's object a field is set to (for ``doctor_id``: an unverified doctor, the only
+    doctors not public)."""
+    kind = object_of_field(name)
+    assert kind is not None, name
+    return world.unlisted if kind == "doctor_id" else world.made[kind]
+
+
+def owner_ids(world: OwnerWorld) -> list[str]:
+    """The ids of the owner's private objects (the owner patient and everything made for
+    them): a row naming one must not change when anyone else posts."""
+    ids = [str(world.people["owner_patient"].user.id), world.booked, world.completed]
+    return list(dict.fromkeys([*ids, *world.made.values()]))
+
 
 PARAMETER = re.compile(r"{(\w+)}")
 
@@ -405,6 +610,13 @@ async def owner_world(
     return OwnerWorld(
         client, database, people, booked.json()["id"], str(completed.id), str(unlisted.id)
     )
+
+
+async def make_all(world: OwnerWorld) -> None:
+    """Every object of FACTORIES, made for the owner (once)."""
+    for name, factory in FACTORIES.items():
+        if name not in world.made:
+            world.made[name] = await factory(world)
 
 
 def private_words(world: OwnerWorld) -> list[str]:

@@ -56,6 +56,12 @@ TokenFor = Callable[[User], Awaitable[Headers]]
 
 @pytest.fixture
 def make_user(database: Database) -> MakeUser:
+    return user_maker(database)
+
+
+def user_maker(database: Database) -> MakeUser:
+    """``make_user`` over any database (a live server's too): the rows are committed there."""
+
     async def make(
         role: Role = Role.patient, status: UserStatus = UserStatus.active, email: str | None = None
     ) -> User:
@@ -91,6 +97,11 @@ def sign_in(client: httpx.AsyncClient, make_user: MakeUser) -> SignIn:
 def token_for(database: Database, settings: Settings) -> TokenFor:
     """Bearer headers of a new session of ``user``, issued at the current (possibly moved)
     clock, without a password round trip."""
+    return tokens_for(database, settings)
+
+
+def tokens_for(database: Database, settings: Settings) -> TokenFor:
+    """``token_for`` over any database and settings (a live server's too)."""
     keys = KeyStore(settings)
 
     async def issue(user: User) -> Headers:

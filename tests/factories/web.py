@@ -22,6 +22,12 @@ def csrf(page: httpx.Response) -> str:
     return match.group(1)
 
 
+async def form_token(browser: httpx.AsyncClient) -> str:
+    """The form token a page gives this browser now (as its scripts read it: the hidden
+    ``csrf_token`` field), from the sign-in page, which every browser may open."""
+    return csrf(await browser.get("/signin"))
+
+
 async def sign_in_browser(
     client: httpx.AsyncClient, email: str, next_url: str = "/account"
 ) -> httpx.Response:

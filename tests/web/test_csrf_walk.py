@@ -22,7 +22,7 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import iter_route_contexts
-from sqlalchemy import text, update
+from sqlalchemy import update
 from starlette.responses import Response
 
 from carebridge.accounts.models import Role, User
@@ -40,7 +40,8 @@ from carebridge.web.session import (
     web_visitor,
 )
 from tests.factories import MakeUser
-from tests.factories.web import Browser
+from tests.factories.databases import snapshot
+from tests.factories.web import Browser, form_token
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 CHECKS: dict[Callable[..., Any], str] = {check_csrf: "form", check_csrf_header: "header"}
@@ -117,23 +118,6 @@ def form_routes(app: FastAPI) -> tuple[list[FormRoute], list[str]]:
     return sorted(routes, key=lambda r: (r.path == "/signout", r.path, r.method)), missing
 
 
-async def snapshot(database: Database) -> dict[str, str]:
-    """A digest of every table's rows: any row added, changed or removed changes it."""
-    async with database.transaction() as db:
-        tables = (
-            await db.execute(
-                text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
-            )
-        ).scalars()
-        parts = [
-            f"SELECT '{name}' AS name, md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), "
-            f"'')) AS rows FROM \"{name}\" r"
-            for name in sorted(tables)
-        ]
-        digests = await db.execute(text(" UNION ALL ".join(parts)))
-        return {str(name): str(rows) for name, rows in digests}
-
-
 def is_csrf_refusal(answer: httpx.Response) -> bool:
     return answer.status_code == 403 and CsrfFailed.title in answer.text
 
@@ -183,10 +167,10 @@ async def browsers(
     return opened
 
 
-def token_of(browser: httpx.AsyncClient) -> str:
-    token = browser.cookies.get("cb_csrf")
-    assert token, "the browser has no form token"
-    return token
+async def token_of(browser: httpx.AsyncClient) -> str:
+    """The browser's form token now: bound to its session, so it changes when the session
+    does (signing out is posted last)."""
+    return await form_token(browser)
 
 
 async def test_every_state_changing_page_route_checks_the_csrf_token(
@@ -198,11 +182,11 @@ async def test_every_state_changing_page_route_checks_the_csrf_token(
     problems = list(missing)
     for route in routes:
         own = browsers[route.role]
-        other = token_of(browsers[Role.admin if route.role is None else None])
+        other = await token_of(browsers[Role.admin if route.role is None else None])
         problems += await refusals(database, own, route, other)
         # The same post with this browser's own token gets past the check (to a form error,
         # a 404 for the made-up id, a redirect): the refusal above was the token's doing.
-        passed = await post(own, route, token_of(own))
+        passed = await post(own, route, await token_of(own))
         if is_csrf_refusal(passed):
             problems.append(f"{route.method} {route.path} refused its own browser's token")
     assert problems == []
@@ -226,7 +210,9 @@ async def test_a_route_added_without_the_check_fails_the_walk(
     assert "add dependencies=[Csrf]" in missing[0]
 
     probe = FormRoute("POST", "/account/nickname", "form", Role.patient)
-    problems = await refusals(database, browsers[Role.patient], probe, token_of(browsers[None]))
+    problems = await refusals(
+        database, browsers[Role.patient], probe, await token_of(browsers[None])
+    )
     assert len(problems) == 3, problems
     assert problems[0].startswith("POST /account/nickname with no token: answered 204")
     assert problems[2] == "POST /account/nickname without the token changed ['users']"

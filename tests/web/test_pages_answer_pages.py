@@ -18,7 +18,7 @@ from fastapi.routing import iter_route_contexts
 from carebridge.accounts.models import Role
 from carebridge.platform.problems import API_PATH_PREFIXES
 from tests.factories import MakeUser
-from tests.factories.web import csrf, sign_in_browser
+from tests.factories.web import csrf, form_token, sign_in_browser
 
 Client = Callable[[Role | None], Awaitable[httpx.AsyncClient]]
 _PARAMETER = re.compile(r"\{[^}]+\}")
@@ -74,7 +74,7 @@ async def test_every_page_route_answers_a_page(
     app: FastAPI, client: httpx.AsyncClient, client_as: Client, role: Role | None
 ) -> None:
     browser = await client_as(role)
-    token = browser.cookies.get("cb_csrf") or ""
+    token = await form_token(browser)
     form = {"csrf_token": token}
     failures = []
     for method, path in page_routes(app):
@@ -96,8 +96,7 @@ async def test_every_page_route_answers_a_page(
 async def test_what_people_met_as_json(client: httpx.AsyncClient) -> None:
     """The three of issue 14: an empty sign-up form, an empty sign-in form, a doctor's address
     that is not one."""
-    await client.get("/signup")
-    token = client.cookies.get("cb_csrf") or ""
+    token = await form_token(client)
     signup = await client.post("/signup", data={"csrf_token": token})
     assert signup.status_code == 422
     assert signup.headers["content-type"].startswith("text/html")

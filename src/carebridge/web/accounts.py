@@ -41,12 +41,12 @@ from carebridge.web.forms import PLAIN, FormLanguage, filled
 from carebridge.web.pages import redirect, render, safe_next
 from carebridge.web.session import (
     MFA_COOKIE,
-    SESSION_COOKIE,
     Csrf,
     CsrfHeader,
     WebAdmin,
     WebUser,
     WebVisitor,
+    clear_session_cookie,
     secure_cookies,
     set_session_cookie,
     start_web_session,
@@ -319,7 +319,7 @@ async def signin_passkey(
 async def signout(actor: WebUser, db: Session, context: Context) -> Response:
     await service.logout(db, actor, context)
     response = redirect("/")
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session_cookie(response)
     return response
 
 

@@ -1,8 +1,10 @@
 """Browser sessions: an HttpOnly cookie naming a row of ``auth_sessions``, CSRF protection on
-every form, idle and absolute timeouts. The same services as the API run underneath."""
+every form (a token bound to the session, renewed when a session starts or ends), idle and
+absolute timeouts. The same services as the API run underneath."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -23,6 +25,7 @@ from carebridge.platform.access import caller
 from carebridge.platform.context import CallScope
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import CareBridgeError, Forbidden
+from carebridge.platform.runtime import Runtime
 
 SESSION_COOKIE = "cb_session"
 CSRF_COOKIE = "cb_csrf"
@@ -67,6 +70,10 @@ async def start_web_session(db: AsyncSession, scope: CallScope, user: User) -> s
 
 
 def set_session_cookie(response: Response, settings: Settings, token: str) -> None:
+    """Start the browser's session. Its form token changes with it (it is bound to this cookie),
+    and the pre-session cookie is dropped: no token seen or planted before sign-in works
+    after it."""
+    response.delete_cookie(CSRF_COOKIE, path="/")
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -76,6 +83,13 @@ def set_session_cookie(response: Response, settings: Settings, token: str) -> No
         samesite="lax",
         path="/",
     )
+
+
+def clear_session_cookie(response: Response) -> None:
+    """End the browser's session: the session cookie goes, and with it its form token; the
+    pre-session cookie goes too, so the next page makes a new visitor token."""
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
 
 
 async def web_session_actor(request: Request, db: Session, runtime: RuntimeDep) -> Actor | None:
@@ -125,18 +139,37 @@ WebUser = Annotated[Actor, Depends(web_user)]
 WebAdmin = Annotated[Actor, Depends(web_admin)]
 
 
+def _csrf_key(request: Request) -> bytes:
+    runtime: Runtime = request.app.state.runtime
+    return runtime.settings.secret("secret_key").encode()
+
+
+def _bound_token(request: Request, kind: bytes, cookie: str) -> str:
+    """The form token bound to a cookie: an HMAC under the app's secret key of the cookie's
+    digest (never the cookie itself), so a token says nothing of its cookie, and only the
+    server, given the cookie, can make it."""
+    message = b"csrf:" + kind + b":" + cookie_digest(cookie)
+    return hmac.new(_csrf_key(request), message, hashlib.sha256).hexdigest()
+
+
 def csrf_token(request: Request) -> str:
-    """The form token of this browser (double-submit: cookie and hidden field must match)."""
-    existing = request.cookies.get(CSRF_COOKIE)
-    if existing:
-        return existing
-    cached = request.scope.setdefault("state", {}).get("new_csrf")
-    if cached is None:
-        cached = request.scope["state"]["new_csrf"] = secrets.token_urlsafe(24)
-    return str(cached)
+    """The form token of this browser. Signed in: bound to the session cookie, so it is valid
+    for that session alone and changes when a session starts or ends. A visitor: bound to a
+    random pre-session cookie (``cb_csrf``), made on the first page that needs it."""
+    session = request.cookies.get(SESSION_COOKIE)
+    if session:
+        return _bound_token(request, b"session", session)
+    visitor = request.cookies.get(CSRF_COOKIE)
+    if not visitor:
+        state = request.scope.setdefault("state", {})
+        visitor = state.get("new_csrf")
+        if visitor is None:
+            visitor = state["new_csrf"] = secrets.token_urlsafe(24)
+    return _bound_token(request, b"visitor", str(visitor))
 
 
 def remember_csrf(request: Request, response: Response, settings: Settings) -> None:
+    """Set the pre-session cookie a visitor's form token was just made for."""
     new = request.scope.get("state", {}).get("new_csrf")
     if new:
         response.set_cookie(
@@ -150,8 +183,9 @@ def remember_csrf(request: Request, response: Response, settings: Settings) -> N
 
 
 def _same_token(request: Request, given: str) -> None:
-    cookie = request.cookies.get(CSRF_COOKIE, "")
-    if not cookie or not hmac.compare_digest(cookie.encode(), given.encode()):
+    bound = request.cookies.get(SESSION_COOKIE) or request.cookies.get(CSRF_COOKIE)
+    expected = csrf_token(request) if bound else ""
+    if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
         raise CsrfFailed("The form expired or came from another site; reload the page and retry.")
 
 
