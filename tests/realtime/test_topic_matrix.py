@@ -28,6 +28,7 @@ from tests.factories.ownership import (
     owner_world,
     private_words,
 )
+from tests.factories.passkeys import public_origin
 from tests.factories.realtime import Live, serving, subscribe
 from tests.factories.users import tokens_for, user_maker
 
@@ -38,7 +39,8 @@ Wrong = tuple[str, str, str, str]
 async def live_world(fresh_url: str, tmp_path: Path) -> AsyncIterator[tuple[Live, OwnerWorld]]:
     """A server on a database of this test's own (dropped afterwards), and the owner's world
     made on it through its API, every object of the registry included."""
-    async with serving(fresh_url, tmp_path) as live:
+    # The public URL the tests' passkeys answer for (a passkey is one of the registry's objects).
+    async with serving(fresh_url, tmp_path, public_base_url=public_origin()) as live:
         make_user = user_maker(live.database)
         world = await owner_world(
             live.http,
