@@ -109,6 +109,12 @@ DECLARED: dict[tuple[str, str], str] = {
     ("PUT /api/v1/doctors/me/profile", "body.currency"): "the currency of the doctor's own fee",
     ("PUT /api/v1/doctors/me/status", "body.status"): "the doctor's own presence (online, busy...)",
     ("POST /api/v1/appointments", "body.doctor_id"): "the doctor the patient books",
+    ("POST /api/v1/conversations", "body.doctor_id"): "the doctor a patient writes to, only one "
+    "they have had an appointment with",
+    ("POST /api/v1/conversations", "body.patient_id"): "the patient a doctor writes to, only one "
+    "they have had an appointment with",
+    ("POST /api/v1/conversations/{conversation_id}/members", "body.user_id"): "the nurse or "
+    "doctor the conversation's doctor (or an admin) adds",
 }
 
 # Requests whose baseline needs a secret the schema cannot give (a refresh token, an emailed
