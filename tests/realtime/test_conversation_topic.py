@@ -100,8 +100,7 @@ async def test_two_hundred_concurrent_sends_are_numbered_without_gaps(
     async with await live.open(thread.doctor) as watcher:
         await subscribe(watcher, thread.topic)
         # All 200 at once (the client keeps up to 100 connections open): they queue on the
-        # conversation's row lock (hence the long timeout
-        # on a machine shared with other work).
+        # conversation's row lock, hence the long timeout on a machine shared with other work.
         sent = await asyncio.gather(
             *(
                 thread.send(thread.patient if n % 2 else thread.doctor, f"Line {n}", timeout=90)
