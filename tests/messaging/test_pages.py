@@ -76,3 +76,22 @@ async def test_a_patient_messages_a_doctor_they_have_seen_from_the_doctors_page(
     stranger = await browser(talk.people["other_patient"].user)
     unseen = await stranger.get(f"/doctors/{doctor_id}", headers=HTML)
     assert 'id="message-doctor"' not in unseen.text
+
+
+async def test_older_messages_and_seen(talk: Talk, browser: Browser) -> None:
+    for n in range(1, 56):
+        await talk.sent("patient", f"Line {n}")
+    read = await talk.client.post(
+        f"{talk.url}/read", json={"seq": 54}, headers=talk.people["doctor"].headers
+    )
+    assert read.status_code == 200
+    patient = await browser(talk.people["patient"].user)
+    latest = await patient.get(f"/conversations/{talk.id}", headers=HTML)
+    assert latest.text.count('<li id="message-') == 50
+    assert 'id="message-6"' in latest.text
+    assert 'id="message-5"' not in latest.text
+    assert latest.text.count("· seen") == 49  # 6..54 of the 6..55 shown
+    assert f'href="/conversations/{talk.id}?before_seq=6"' in latest.text
+    older = await patient.get(f"/conversations/{talk.id}?before_seq=6", headers=HTML)
+    assert older.text.count('<li id="message-') == 5
+    assert 'data-live="off"' in older.text

@@ -5,6 +5,7 @@ the templates and by the page's script."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Annotated, Any
 
@@ -53,10 +54,15 @@ async def _conversation_page(
     conversation = await service.read_conversation(db, scope, actor, conversation_id)
     member = any(m.user_id == actor.id for m in conversation.members)
     messages = None
+    before = _before_seq(request)
     if member:
-        messages = await service.list_messages(db, scope, actor, conversation_id, limit=50)
+        messages = await service.list_messages(
+            db, scope, actor, conversation_id, before_seq=before, limit=50
+        )
         if messages.items and conversation.unread:
             await service.mark_read(db, scope, actor, conversation_id, conversation.last_seq)
+    # "Seen": the furthest any other member has read (the sender's messages up to it are seen).
+    seen = max((m.last_read_seq for m in conversation.members if m.user_id != actor.id), default=0)
     names = {m.user_id: m.name for m in conversation.members}
     zone = await accounts.time_zone_of(db, actor.id)
     return render(
@@ -70,8 +76,17 @@ async def _conversation_page(
         zone=zone,
         when=when,
         client_id=uuid.uuid4(),
+        seen=seen,
+        older=before is not None,
+        names_json=json.dumps({str(user_id): name for user_id, name in names.items()}),
         **values,
     )
+
+
+def _before_seq(request: Request) -> int | None:
+    """The page of older messages asked for (``?before_seq=``), or None for the latest."""
+    value = request.query_params.get("before_seq", "")
+    return int(value) if value.isdigit() and 1 < int(value) < 2**31 else None
 
 
 @router.get("/conversations/{conversation_id}")

@@ -4,7 +4,8 @@
 // and receives that topic's frames (snapshot and events) as "live:frame" events on document;
 // after a reconnect every topic is subscribed again, so its snapshot comes again. A topic that
 // replays (a conversation) is asked with `after: () => <last sequence number the page has>`, sent
-// as `after_seq` on every subscribe, so what was missed while away is replayed. Page modules
+// as `after_seq` on every subscribe, so what was missed while away is replayed. A module sends a
+// frame of its own with a "live:send" event (its detail is the frame). Page modules
 // load after this script (it comes first in the page's head), so their requests are heard.
 (() => {
   const RETRY_MAX = 30000;
@@ -66,6 +67,10 @@
     const after = topics.get(topic);
     send(after ? { type: "subscribe", topic, after_seq: after() } : { type: "subscribe", topic });
   }
+
+  // A page module's own frames (a conversation's "typing"): sent when the socket is open,
+  // dropped otherwise (nothing a page sends this way must arrive).
+  document.addEventListener("live:send", (event) => send(event.detail));
 
   document.addEventListener("live:subscribe", (event) => {
     const topic = event.detail?.topic;
