@@ -119,6 +119,12 @@ DECLARED: dict[tuple[str, str], str] = {
     ("POST /api/v1/auth/passkeys", "body.credential.id"): "the new passkey's own id",
     ("POST /api/v1/auth/passkeys/sign-in", "body.credential.id"): "the passkey that signed",
     ("POST /api/v1/auth/mfa/verify", "body.passkey.id"): "the passkey that signed",
+    ("POST /api/v1/conversations", "body.doctor_id"): "the doctor a patient writes to, only one "
+    "they have had an appointment with",
+    ("POST /api/v1/conversations", "body.patient_id"): "the patient a doctor writes to, only one "
+    "they have had an appointment with",
+    ("POST /api/v1/conversations/{conversation_id}/members", "body.user_id"): "the nurse or "
+    "doctor the conversation's doctor (or an admin) adds",
 }
 
 # Requests whose baseline needs a secret the schema cannot give (a refresh token, an emailed

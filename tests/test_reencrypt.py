@@ -22,6 +22,7 @@ from carebridge.accounts.models import Role, User, UserStatus
 from carebridge.accounts.tokens import create_signing_key
 from carebridge.cli import cli
 from carebridge.directory.models import PatientProfile
+from carebridge.messaging.models import Conversation, Message
 from carebridge.platform.crypto import Keyring, SealedColumn
 from carebridge.platform.db import Database
 from carebridge.platform.reencrypt import Failure, load_sealed_columns, reencrypt_column
@@ -117,6 +118,26 @@ async def seal_everything(database: Database, keyring: Keyring) -> Expected:
             )
             await db.flush()
             db.add(_prescription(seal, appointment_id, doctor, patient, issued=index != 1))
+        conversation = Conversation(kind="care", patient_id=patient.id, doctor_id=doctor.id)
+        db.add(conversation)
+        await db.flush()
+        for seq in (1, 2):
+            message_id = uuid.uuid4()
+            db.add(
+                Message(
+                    id=message_id,
+                    conversation_id=conversation.id,
+                    seq=seq,
+                    sender_id=patient.id,
+                    client_id=uuid.uuid4(),
+                    body_sealed=seal(
+                        "messages.body_sealed",
+                        message_id,
+                        f"message:{message_id}:{conversation.id}",
+                        f"still coughing, day {seq}",
+                    ),
+                )
+            )
     return expected
 
 
@@ -223,7 +244,7 @@ async def _damage_one_reason(database: Database) -> uuid.UUID:
 def test_registered_columns_exist_and_hold_bytes() -> None:
     metadata = load_models()
     columns: list[SealedColumn] = load_sealed_columns()
-    assert len({column.name for column in columns}) == len(columns) == 8
+    assert len({column.name for column in columns}) == len(columns) == 9
     for sealed in columns:
         table = metadata.tables[sealed.table]
         assert [c.name for c in table.primary_key.columns] == list(sealed.key), sealed.name

@@ -290,6 +290,13 @@ class Settings(BaseSettings):
     review_edit_days: int = Field(
         default=14, ge=0, le=365, description="A patient may edit a review this many days."
     )
+    messaging_patient_write_days: int = Field(
+        default=30,
+        ge=0,
+        le=3650,
+        description="A patient may write in a conversation this many days after their last "
+        "appointment with its doctor (clinicians may always write in an open one).",
+    )
     currency: str = Field(
         default="EUR",
         description="ISO 4217: the one currency of the clinic's fees, bookings and payments.",

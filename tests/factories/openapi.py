@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from carebridge.accounts.models import Role, User
 from carebridge.app import create_app
+from carebridge.messaging.models import Conversation
 from carebridge.notifications.models import Notification
 from carebridge.platform.access import anonymous, declared_callers, endpoints
 from carebridge.platform.db import Database
@@ -227,6 +228,18 @@ async def api_world(
         "notification_id": str(notification or uuid.uuid4()),
         **made,
     }
+    async with database.transaction() as db:  # the booked appointment's, with a message
+        conversation = await db.scalar(
+            select(Conversation.id).where(Conversation.appointment_id == ids["appointment_id"])
+        )
+    ids["conversation_id"] = str(conversation)
+    ids["patient_id"] = str(patient.id)
+    ids["message_id"] = await _made(
+        client,
+        f"/api/v1/conversations/{conversation}/messages",
+        {"client_id": str(uuid.uuid4()), "text": "Checked words"},
+        patient_headers,
+    )
     users = {"patient": patient, "doctor": doctor, "admin": admin, "nurse": nurse}
     ids["email"] = patient.email  # signs in (registration takes a new one: see baseline)
     return World(ids, users, free_slot=_at(3, 11), completed=str(completed.id))

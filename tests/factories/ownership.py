@@ -29,10 +29,12 @@ from fastapi import params
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
+from sqlalchemy import select
 from starlette.routing import BaseRoute
 
 from carebridge.accounts.actors import admin_actor
 from carebridge.accounts.models import Role
+from carebridge.messaging.models import Conversation
 from carebridge.notifications.models import Notification
 from carebridge.platform.access import declared_callers
 from carebridge.platform.db import Database
@@ -247,6 +249,9 @@ BODIES: dict[str, dict[str, Any]] = {
     "PATCH /api/v1/auth/passkeys/{passkey_id}": {"name": "Taken over"},
 }
 
+# Body fields that end in ``_id`` (or hold a uuid) but name no object, with the reason.
+NOT_OBJECTS: dict[str, str] = {}
+
 # Real-time topics (the gateway's registered rules): a prefix topic names an object, made by
 # the factory of the path parameter given here, seen by the actors given; an exact topic is
 # declared in PUBLIC_TOPICS with the reason. Subscribing is authorized like a read.
@@ -433,7 +438,10 @@ def _uuid_typed(annotation: Any) -> bool:
 
 
 def form_names_an_object(name: str, annotation: Any) -> bool:
-    """A form field named ``*_id``/``*_ids`` or after a registered object, or typed a uuid."""
+    """A form field named ``*_id``/``*_ids`` or after a registered object, or typed a uuid
+    (unless declared in NOT_OBJECTS)."""
+    if name in NOT_OBJECTS:
+        return False
     args = typing.get_args(annotation)
     return (
         names_an_object(name, {})
@@ -540,6 +548,59 @@ def id_routes(routes: Sequence[BaseRoute], pages: bool = False) -> list[IdRoute]
             if method != "HEAD":
                 found.append(IdRoute(method, path, parameters, admin, pages))
     return found
+
+
+# -- messaging ---------------------------------------------------------------------------------
+# The booked appointment's conversation (opened by the booking), with a message of the owner
+# patient carrying a private word.
+
+
+async def _conversation(world: OwnerWorld) -> str:
+    async with world.database.transaction() as db:
+        found = await db.scalar(
+            select(Conversation.id).where(Conversation.appointment_id == uuid.UUID(world.booked))
+        )
+    assert found is not None, "booking opens the appointment's conversation"
+    return str(found)
+
+
+async def _message(world: OwnerWorld) -> str:
+    if "conversation_id" not in world.made:
+        world.made["conversation_id"] = await _conversation(world)
+    path = f"/api/v1/conversations/{world.made['conversation_id']}/messages"
+    return await _made(world, path, {"client_id": str(uuid.uuid4()), "text": NOTE}, "owner_patient")
+
+
+async def _owner_patient_id(world: OwnerWorld) -> str:
+    return str(world.people["owner_patient"].user.id)
+
+
+FACTORIES["conversation_id"] = _conversation
+FACTORIES["patient_id"] = _owner_patient_id  # named in a body only (a doctor's care thread)
+FACTORIES["message_id"] = _message
+# messaging.policy.visible_conversations: its members; visible_metadata: an admin too (members,
+# counts, dates; never a message: the message routes answer an admin 404, tests/messaging).
+ENTITLED["conversation_id"] = frozenset({"owner_patient", "owner_doctor", "admin"})
+# A message: its conversation's members (the sender changes it; the other member is refused).
+ENTITLED["message_id"] = frozenset({"owner_patient"})
+BODIES["POST /api/v1/conversations"] = {"doctor_id": "8d3c1f0e-6f5a-4b8e-9b1e-1a2b3c4d5e6f"}
+BODIES["POST /api/v1/conversations/{conversation_id}/messages"] = {
+    "client_id": "8d3c1f0e-6f5a-4b8e-9b1e-1a2b3c4d5e6f",
+    "text": "Hello",
+}
+BODIES["PATCH /api/v1/conversations/{conversation_id}/messages/{message_id}"] = {"text": "Edited"}
+BODIES["POST /api/v1/conversations/{conversation_id}/read"] = {"seq": 1}
+BODIES["POST /api/v1/conversations/{conversation_id}/members"] = {
+    "user_id": "8d3c1f0e-6f5a-4b8e-9b1e-1a2b3c4d5e6f"
+}
+# Ids in bodies that name no object: the sender's own idempotency key (a retry by its sender
+# answers the first message; another person's key is only theirs in their own conversations).
+NOT_OBJECTS["client_id"] = "a message's id chosen by its sender's client (idempotency)"
+FORMS["/conversations/{conversation_id}/messages"] = {
+    "text": "Hello",
+    "client_id": "3f2c1d0e-6f5a-4b8e-9b1e-1a2b3c4d5e6f",
+}
+TOPICS["conversation."] = ("conversation_id", frozenset({"owner_patient", "owner_doctor"}))
 
 
 def missing_factories(routes: Sequence[IdRoute]) -> list[str]:

@@ -23,6 +23,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "carebridge.payments.models",
     "carebridge.prescriptions.models",
     "carebridge.reviews.models",
+    "carebridge.messaging.models",
 )
 
 # Modules that declare procrastinate tasks.
@@ -49,6 +50,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.payments.routes",
     "carebridge.prescriptions.routes",
     "carebridge.reviews.routes",
+    "carebridge.messaging.routes",
     "carebridge.compliance.routes",
 )
 
@@ -64,6 +66,7 @@ PAGE_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.web.home",
     "carebridge.web.scheduling",
     "carebridge.web.reviews",
+    "carebridge.web.messaging",
     "carebridge.web.accounts",
     "carebridge.web.notifications",
     "carebridge.web.directory",
@@ -78,12 +81,14 @@ NOTIFICATION_KIND_MODULES: tuple[str, ...] = (
     "carebridge.scheduling.kinds",
     "carebridge.prescriptions.kinds",
     "carebridge.reviews.kinds",
+    "carebridge.messaging.kinds",
 )
 
 # Modules that register real-time topics and connection hooks (platform/realtime/topics.py).
 REALTIME_MODULES: tuple[str, ...] = (
     "carebridge.accounts.realtime",
     "carebridge.presence.realtime",
+    "carebridge.messaging.realtime",
 )
 
 # Modules that subscribe to another domain's hooks (platform/hooks.py), imported before a hook
@@ -93,6 +98,7 @@ HOOK_SUBSCRIPTION_MODULES: tuple[str, ...] = (
     "carebridge.notifications.subscriptions",
     "carebridge.payments.subscriptions",
     "carebridge.presence.subscriptions",
+    "carebridge.messaging.subscriptions",
 )
 
 # Modules exposing ``async def scrape(metrics, session)``, run at each /metrics scrape.
@@ -105,6 +111,7 @@ DEMO_SEED_MODULES: tuple[str, ...] = (
     "carebridge.directory.demo",
     "carebridge.scheduling.demo",
     "carebridge.reviews.demo",  # after scheduling: reviews follow past appointments
+    "carebridge.messaging.demo",  # after scheduling: conversations follow appointments
 )
 
 # Modules exposing ``SEALED_COLUMNS: tuple[SealedColumn, ...]`` (platform/crypto.py): every column
@@ -114,6 +121,7 @@ SEALED_COLUMN_MODULES: tuple[str, ...] = (
     "carebridge.directory.sealed",
     "carebridge.scheduling.sealed",
     "carebridge.prescriptions.sealed",
+    "carebridge.messaging.sealed",
 )
 
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import ColumnElement, Select, and_, func, or_
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -173,6 +173,43 @@ def still_ahead(now: datetime) -> ColumnElement[bool]:
             ),
         ),
     )
+
+
+@dataclass(frozen=True)
+class CareHistory:
+    """What a patient and a doctor have had together: the end of their latest appointment that
+    was not cancelled (None: they never had one) and whether one is still ahead."""
+
+    last_ends_at: datetime | None
+    upcoming: bool
+
+
+async def care_history(
+    db: AsyncSession, patient_id: uuid.UUID, doctor_id: uuid.UUID, now: datetime
+) -> CareHistory:
+    """The appointments of ``patient_id`` with ``doctor_id`` that took or hold place: booked and
+    confirmed (scheduled, in progress) or held (completed, missed); cancelled ones and unpaid
+    holds do not count."""
+    held = (
+        AppointmentStatus.scheduled,
+        AppointmentStatus.in_progress,
+        AppointmentStatus.completed,
+        AppointmentStatus.no_show,
+    )
+    ahead = (AppointmentStatus.scheduled, AppointmentStatus.in_progress)
+    last, upcoming = (
+        await db.execute(
+            select(
+                func.max(Appointment.ends_at),
+                func.count().filter(Appointment.ends_at > now, Appointment.status.in_(ahead)),
+            ).where(
+                Appointment.patient_id == patient_id,
+                Appointment.doctor_id == doctor_id,
+                Appointment.status.in_(held),
+            )
+        )
+    ).one()
+    return CareHistory(last, bool(upcoming))
 
 
 async def _listed(db: AsyncSession, statement: Select[Any]) -> list[AppointmentOut]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import json
 import os
 import secrets
 import socket
@@ -25,6 +26,7 @@ from starlette.websockets import WebSocket
 
 from carebridge.config import Settings
 from carebridge.platform.db import Database
+from carebridge.platform.errors import CareBridgeError
 from carebridge.platform.events import listen
 from carebridge.platform.metrics import Metrics
 from carebridge.platform.realtime.broker import Broker, MemoryBroker, RedisBroker
@@ -36,7 +38,14 @@ from carebridge.platform.realtime.frames import (
 )
 from carebridge.platform.realtime.hub import Connection, Hub, RealtimeMetrics
 from carebridge.platform.realtime.sinks import QueueSink, Sink, TransportSink, server_protocol
-from carebridge.platform.realtime.topics import HOOKS, GatewayContext, Identity, rule_for
+from carebridge.platform.realtime.topics import (
+    HOOKS,
+    GatewayContext,
+    Identity,
+    Replay,
+    TopicRule,
+    rule_for,
+)
 from carebridge.platform.registry import REALTIME_MODULES
 
 if TYPE_CHECKING:
@@ -200,15 +209,43 @@ class Gateway:
             if not isinstance(topic, str) or not 0 < len(topic) <= MAX_TOPIC_LENGTH:
                 connection.send(message("error", code="bad_topic", detail="Name a topic.", **reply))
             elif kind == "subscribe":
-                await self._subscribe(connection, topic, reply)
+                after = frame.get("after_seq")
+                if after is not None and (type(after) is not int or not 0 <= after < 2**31):
+                    detail = "`after_seq` is the last sequence number you have (0 or more)."
+                    connection.send(message("error", code="bad_frame", detail=detail, **reply))
+                    return
+                await self._subscribe(connection, topic, reply, after)
             else:
                 self.hub.unsubscribe(connection, topic)
                 connection.send(message("unsubscribed", topic=topic, **reply))
+        elif kind in HOOKS.actions:
+            await self._act(connection, kind, frame, reply)
         else:
-            detail = "Known types: subscribe, unsubscribe, ping, pong."
+            known = ", ".join(["subscribe", "unsubscribe", "ping", "pong", *sorted(HOOKS.actions)])
+            detail = f"Known types: {known}."
             connection.send(message("error", code="unknown_type", detail=detail, **reply))
 
-    async def _subscribe(self, connection: Connection, topic: str, reply: dict[str, Any]) -> None:
+    async def _act(
+        self, connection: Connection, kind: str, frame: dict[str, Any], reply: dict[str, Any]
+    ) -> None:
+        """A client frame a domain handles: ``ack`` with what it answers, or ``error`` with the
+        code and detail of its refusal."""
+        try:
+            answer = await HOOKS.actions[kind](self.context, connection.identity, frame)
+        except CareBridgeError as exc:
+            connection.send(
+                message("error", code=exc.error_code, detail=exc.detail, of=kind, **reply)
+            )
+            return
+        connection.send(message("ack", of=kind, **answer, **reply))
+
+    async def _subscribe(
+        self,
+        connection: Connection,
+        topic: str,
+        reply: dict[str, Any],
+        after: int | None = None,
+    ) -> None:
         if len(connection.topics) >= self.settings.realtime_max_subscriptions:
             detail = f"At most {self.settings.realtime_max_subscriptions} topics per connection."
             connection.send(
@@ -217,13 +254,27 @@ class Gateway:
             return
         rule = rule_for(topic)
         snapshot: dict[str, Any] | None = None
-        async with self.context.database.transaction() as db:
-            allowed = rule is not None and await rule.authorize(db, connection.identity, topic)
-            if allowed and rule is not None:
-                # Subscribed before the snapshot is read: no event falls between the two.
-                self.hub.subscribe(connection, topic)
-                if rule.snapshot is not None:
-                    snapshot = await rule.snapshot(db, connection.identity, topic)
+        replay = None if rule is None or after is None else rule.replay
+        replayed: list[tuple[str, dict[str, Any]]] = []
+        try:
+            async with self.context.database.transaction() as db:
+                allowed = rule is not None and await rule.authorize(db, connection.identity, topic)
+                if allowed and rule is not None:
+                    # Subscribed before the snapshot or the replay is read: no event falls
+                    # between the two (live events wait while a replay is read and sent).
+                    self.hub.subscribe(connection, topic)
+                    if replay is not None:
+                        self.hub.hold(connection, topic)
+                    replayed = await self._read(rule, replay, db, connection, topic, after)
+                    if rule.snapshot is not None:
+                        snapshot = await rule.snapshot(db, connection.identity, topic)
+        except Exception:
+            log.exception("realtime_subscribe_failed", topic_pattern=getattr(rule, "pattern", ""))
+            self.hub.release(connection, topic)
+            self.hub.unsubscribe(connection, topic)
+            detail = "The topic could not be read; subscribe again."
+            connection.send(message("error", code="subscribe_failed", topic=topic, detail=detail))
+            return
         if not allowed:
             detail = "This topic does not exist or you may not read it."
             connection.send(
@@ -232,7 +283,60 @@ class Gateway:
             return
         if snapshot is not None:
             connection.send(message("snapshot", topic=topic, data=snapshot))
-        connection.send(message("subscribed", topic=topic, **reply))
+        if replay is None or after is None:
+            connection.send(message("subscribed", topic=topic, **reply))
+            return
+        self._send_replay(connection, topic, replay, replayed, after, reply)
+
+    async def _read(
+        self,
+        rule: TopicRule,
+        replay: Replay | None,
+        db: Any,
+        connection: Connection,
+        topic: str,
+        after: int | None,
+    ) -> list[tuple[str, dict[str, Any]]]:
+        if replay is None or after is None:
+            return []
+        return await replay.read(
+            self.context, db, connection.identity, topic, after, replay.limit + 1
+        )
+
+    def _send_replay(
+        self,
+        connection: Connection,
+        topic: str,
+        replay: Replay,
+        replayed: list[tuple[str, dict[str, Any]]],
+        after: int,
+        reply: dict[str, Any],
+    ) -> None:
+        """The replayed events, ``subscribed`` (how far the replay went), then the live events
+        held meanwhile, minus those the replay already carried: in one go, without an await, so
+        nothing comes between them."""
+        complete = len(replayed) <= replay.limit
+        replayed = replayed[: replay.limit]
+        through = after
+        for event, data in replayed:
+            connection.send(
+                message("event", topic=topic, event=event, data=data, seq=None, replay=True)
+            )
+            if event == replay.event and isinstance(data.get("seq"), int):
+                through = max(through, data["seq"])
+        connection.send(
+            message(
+                "subscribed",
+                topic=topic,
+                replayed=len(replayed),
+                through=through,
+                complete=complete,
+                **reply,
+            )
+        )
+        for payload in self.hub.release(connection, topic):
+            if not _replayed_already(payload, replay.event, through):
+                connection.send(payload)
 
     async def _run(
         self,
@@ -278,6 +382,13 @@ class Gateway:
                 self.hub.end_session(session_id)
         for hook in HOOKS.ticks:
             await hook(self.context)
+
+
+def _replayed_already(payload: bytes, event: str, through: int) -> bool:
+    """Whether a live event held during a replay is one the replay carried."""
+    frame = json.loads(payload)
+    seq = frame.get("data", {}).get("seq")
+    return bool(frame.get("event") == event and isinstance(seq, int) and seq <= through)
 
 
 @asynccontextmanager

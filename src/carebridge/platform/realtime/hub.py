@@ -37,6 +37,8 @@ class Connection:
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     topics: set[str] = field(default_factory=set)
     last_heard: float = field(default_factory=time.monotonic)
+    # Topics being replayed: their live events wait here until the replay is sent.
+    held: dict[str, list[bytes]] = field(default_factory=dict)
 
     def send(self, payload: bytes) -> bool:
         return self.sink.write(wire_frame(payload), payload)
@@ -68,6 +70,7 @@ class Hub:
         self.connections: set[Connection] = set()
         self.by_topic: defaultdict[str, set[Connection]] = defaultdict(set)
         self.by_session: defaultdict[uuid.UUID, set[Connection]] = defaultdict(set)
+        self.holding: set[Connection] = set()  # connections with a topic being replayed
 
     def add(self, connection: Connection) -> None:
         self.connections.add(connection)
@@ -78,6 +81,7 @@ class Hub:
         if connection not in self.connections:
             return
         self.connections.discard(connection)
+        self.holding.discard(connection)
         for topic in list(connection.topics):
             self.unsubscribe(connection, topic)
         sessions = self.by_session[connection.identity.session_id]
@@ -109,7 +113,26 @@ class Hub:
         followers = self.by_topic.get(topic)
         if not followers:
             return
+        if self.holding:
+            waiting = [c for c in followers if c in self.holding and topic in c.held]
+            for connection in waiting:
+                connection.held[topic].append(payload)
+            if waiting:
+                followers = followers.difference(waiting)
         self._write_all(list(followers), payload)
+
+    def hold(self, connection: Connection, topic: str) -> None:
+        """Keep ``topic``'s live events for ``connection`` until :meth:`release` (while what
+        came before them is read and sent)."""
+        connection.held[topic] = []
+        self.holding.add(connection)
+
+    def release(self, connection: Connection, topic: str) -> list[bytes]:
+        """Stop holding ``topic`` for ``connection``: the events held meanwhile, in order."""
+        held = connection.held.pop(topic, [])
+        if not connection.held:
+            self.holding.discard(connection)
+        return held
 
     def broadcast(self, payload: bytes) -> None:
         """A frame for every socket of this process (pings, resync)."""

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 if TYPE_CHECKING:
     from carebridge.config import Settings
+    from carebridge.platform.crypto import Keyring
     from carebridge.platform.db import Database
 
 
@@ -34,11 +36,28 @@ class GatewayContext:
     database: Database
     process_id: str
 
+    @cached_property
+    def keyring(self) -> Keyring:
+        """The keyring domains open sealed values with (replays, client actions)."""
+        from carebridge.platform.crypto import Keyring
+
+        return Keyring.from_settings(self.settings)
+
 
 Authorize = Callable[[AsyncSession, Identity, str], Awaitable[bool]]
 Snapshot = Callable[[AsyncSession, Identity, str], Awaitable[dict[str, Any]]]
 ConnectionHook = Callable[[GatewayContext, Identity, uuid.UUID], Awaitable[None]]
 TickHook = Callable[[GatewayContext], Awaitable[None]]
+# A replay: the events of a topic after the client's cursor, read from the database (oldest
+# first), each a (event name, data) pair whose data holds the cursor as ``seq``.
+# Called with (context, session, identity, topic, after, limit).
+ReplayRead = Callable[
+    [GatewayContext, AsyncSession, Identity, str, int, int],
+    Awaitable[list[tuple[str, dict[str, Any]]]],
+]
+# A client action: a frame of a type a domain handles (``send``, ``typing``, ...), run with the
+# caller's identity; it answers the fields of the ``ack`` frame, or raises a CareBridgeError.
+Action = Callable[[GatewayContext, Identity, dict[str, Any]], Awaitable[dict[str, Any]]]
 LiveSessions = Callable[[AsyncSession, Collection[uuid.UUID]], Awaitable[set[uuid.UUID]]]
 
 
@@ -47,11 +66,24 @@ class TopicRule:
     pattern: str
     authorize: Authorize
     snapshot: Snapshot | None = None
+    replay: Replay | None = None
 
     def matches(self, topic: str) -> bool:
         if self.pattern.endswith("."):
             return topic.startswith(self.pattern) and len(topic) > len(self.pattern)
         return topic == self.pattern
+
+
+@dataclass(frozen=True)
+class Replay:
+    """How a topic catches a client up: ``read`` returns the events after a cursor (oldest
+    first, at most ``limit``); those named ``event`` carry the cursor as ``data["seq"]``, and a
+    live event of that name at or below the last one replayed is the same event, not sent
+    twice."""
+
+    read: ReplayRead
+    event: str
+    limit: int = 1000
 
 
 @dataclass
@@ -61,14 +93,29 @@ class Hooks:
     closed: list[ConnectionHook]
     ticks: list[TickHook]
     live_sessions: LiveSessions | None = None
+    actions: dict[str, Action] = field(default_factory=dict)
 
 
 HOOKS = Hooks(rules=[], opened=[], closed=[], ticks=[])
+# The gateway's own client frames: a domain cannot take these types.
+GATEWAY_TYPES = frozenset({"subscribe", "unsubscribe", "ping", "pong"})
 
 
-def register_topic(pattern: str, authorize: Authorize, snapshot: Snapshot | None = None) -> None:
+def register_topic(
+    pattern: str,
+    authorize: Authorize,
+    snapshot: Snapshot | None = None,
+    replay: Replay | None = None,
+) -> None:
     HOOKS.rules[:] = [rule for rule in HOOKS.rules if rule.pattern != pattern]
-    HOOKS.rules.append(TopicRule(pattern, authorize, snapshot))
+    HOOKS.rules.append(TopicRule(pattern, authorize, snapshot, replay))
+
+
+def register_action(kind: str, action: Action) -> None:
+    """Route client frames of type ``kind`` to ``action``."""
+    if kind in GATEWAY_TYPES:
+        raise ValueError(f"{kind!r} is a frame type of the gateway itself")
+    HOOKS.actions[kind] = action
 
 
 def on_open(hook: ConnectionHook) -> ConnectionHook:

@@ -1,0 +1,807 @@
+"""Conversations and messages: opening, reading, writing, editing, deleting, read receipts.
+
+Ordering: a message's sequence number is taken by ``UPDATE conversations SET last_seq =
+last_seq + 1 ... RETURNING`` in the transaction that inserts it. The update locks the
+conversation's row until the commit, so concurrent sends to one conversation take numbers one
+after the other, and a send that fails rolls its number back with it: 1, 2, 3 ... without gaps.
+
+Idempotency: a message carries the id its sender's client chose. The conversation's row is locked
+(``FOR UPDATE``) before the id is looked up, so a retry racing its first attempt waits for it and
+then finds its message (READ COMMITTED: the next statement sees what the first committed).
+
+The text is sealed with the keyring (``messaging/sealed.py``); it is never logged, audited,
+put in a notification or a job's arguments. Real-time events go out after the commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
+
+from carebridge.accounts.actors import Actor
+from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.compliance.service import record
+from carebridge.config import Settings
+from carebridge.messaging import policy
+from carebridge.messaging.models import (
+    Conversation,
+    ConversationKind,
+    ConversationMember,
+    MemberRole,
+    Message,
+)
+from carebridge.messaging.notices import tell_absent
+from carebridge.messaging.schemas import (
+    ConversationIn,
+    ConversationOut,
+    ConversationPage,
+    MemberIn,
+    MemberOut,
+    MessageEdit,
+    MessageIn,
+    MessageOut,
+    MessagePage,
+    UnreadOut,
+)
+from carebridge.messaging.sealed import BODY
+from carebridge.platform.context import CallScope
+from carebridge.platform.crypto import Unreadable
+from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound
+from carebridge.platform.events import publish_after_commit
+from carebridge.platform.pagination import MAX_PAGE_SIZE, decode_cursor, encode_cursor
+from carebridge.scheduling.hooks import Booking
+from carebridge.scheduling.service import CareHistory, care_history
+
+TOPIC = "conversation."
+USER_TOPIC = "user."
+UNREADABLE = "unreadable"
+
+
+def topic_of(conversation_id: uuid.UUID) -> str:
+    return f"{TOPIC}{conversation_id}"
+
+
+def _not_found() -> NotFound:
+    return NotFound("No such conversation.", code="conversation_not_found")
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+
+async def get_conversation(
+    db: AsyncSession, actor: Actor, conversation_id: uuid.UUID
+) -> Conversation:
+    """A conversation ``actor`` is a member of; 404 otherwise, exactly as if it did not exist."""
+    found: Conversation | None = await db.scalar(
+        policy.visible_conversations(actor).where(Conversation.id == conversation_id)
+    )
+    if found is None:
+        raise _not_found()
+    return found
+
+
+async def get_metadata(db: AsyncSession, actor: Actor, conversation_id: uuid.UUID) -> Conversation:
+    """A conversation whose metadata ``actor`` may read (a member's, any for an admin)."""
+    found: Conversation | None = await db.scalar(
+        policy.visible_metadata(actor).where(Conversation.id == conversation_id)
+    )
+    if found is None:
+        raise _not_found()
+    return found
+
+
+async def is_member(db: AsyncSession, conversation_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    found = await db.scalar(
+        select(ConversationMember.user_id).where(
+            ConversationMember.conversation_id == conversation_id,
+            ConversationMember.user_id == user_id,
+        )
+    )
+    return found is not None
+
+
+async def history_of(db: AsyncSession, conversation: Conversation, now: datetime) -> CareHistory:
+    return await care_history(db, conversation.patient_id, conversation.doctor_id, now)
+
+
+async def _members(
+    db: AsyncSession, conversation_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[MemberOut]]:
+    rows = (
+        await db.execute(
+            select(ConversationMember, User.name)
+            .join(User, User.id == ConversationMember.user_id)
+            .where(ConversationMember.conversation_id.in_(conversation_ids))
+            .order_by(ConversationMember.added_at, ConversationMember.user_id)
+        )
+    ).all()
+    found: dict[uuid.UUID, list[MemberOut]] = {i: [] for i in conversation_ids}
+    for member, name in rows:
+        found[member.conversation_id].append(
+            MemberOut(
+                user_id=member.user_id,
+                name=name,
+                role=member.role,
+                added_at=member.added_at,
+                last_read_seq=member.last_read_seq,
+            )
+        )
+    return found
+
+
+async def _outs(
+    db: AsyncSession, settings: Settings, actor: Actor, conversations: Sequence[Conversation]
+) -> list[ConversationOut]:
+    now = datetime.now(UTC)
+    members = await _members(db, [c.id for c in conversations])
+    outs = []
+    for conversation in conversations:
+        mine = next((m for m in members[conversation.id] if m.user_id == actor.id), None)
+        may_write = False
+        if mine is not None:
+            history = await history_of(db, conversation, now)
+            refusal = policy.write_refusal(settings, actor, conversation, history, now)
+            may_write = refusal is None
+        outs.append(
+            ConversationOut(
+                id=conversation.id,
+                kind=conversation.kind,
+                appointment_id=conversation.appointment_id,
+                patient_id=conversation.patient_id,
+                doctor_id=conversation.doctor_id,
+                members=members[conversation.id],
+                message_count=conversation.last_seq,
+                last_seq=conversation.last_seq,
+                last_message_at=conversation.last_message_at,
+                created_at=conversation.created_at,
+                closed_at=conversation.closed_at,
+                unread=None if mine is None else conversation.last_seq - mine.last_read_seq,
+                may_write=may_write,
+            )
+        )
+    return outs
+
+
+async def read_conversation(
+    db: AsyncSession, scope: CallScope, actor: Actor, conversation_id: uuid.UUID
+) -> ConversationOut:
+    """One conversation's metadata: a member's, or any for an administrator (no messages)."""
+    conversation = await get_metadata(db, actor, conversation_id)
+    return (await _outs(db, scope.settings, actor, [conversation]))[0]
+
+
+async def list_conversations(
+    db: AsyncSession, scope: CallScope, actor: Actor, cursor: str | None, limit: int
+) -> ConversationPage:
+    """The caller's conversations (every one's metadata for an administrator), the latest
+    activity first, with the caller's unread counts."""
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    active = func.coalesce(Conversation.last_message_at, Conversation.created_at)
+    statement = policy.visible_metadata(actor).add_columns(active)
+    if cursor:
+        at, last_id = decode_cursor(cursor)
+        statement = statement.where(tuple_(active, Conversation.id) < tuple_(at, last_id))
+    statement = statement.order_by(active.desc(), Conversation.id.desc()).limit(limit + 1)
+    rows = (await db.execute(statement)).all()
+    page = [row[0] for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = encode_cursor(rows[limit - 1][1], page[-1].id)
+    items = await _outs(db, scope.settings, actor, page)
+    return ConversationPage(
+        items=items, next_cursor=next_cursor, total_unread=await total_unread(db, actor.id)
+    )
+
+
+# -- unread -------------------------------------------------------------------------------------
+
+
+async def total_unread(db: AsyncSession, user_id: uuid.UUID) -> int:
+    """Every unread message of ``user_id`` in all their conversations."""
+    total = await db.scalar(
+        select(func.coalesce(func.sum(Conversation.last_seq - ConversationMember.last_read_seq), 0))
+        .select_from(ConversationMember)
+        .join(Conversation, Conversation.id == ConversationMember.conversation_id)
+        .where(ConversationMember.user_id == user_id)
+    )
+    return int(total or 0)
+
+
+async def _push_unread(
+    db: AsyncSession, conversation: Conversation, user_ids: Sequence[uuid.UUID]
+) -> None:
+    """Tell each of ``user_ids`` (on ``user.<id>``) their unread counts in this conversation
+    and in all of theirs (one statement for all of them), after the commit."""
+    mine = aliased(ConversationMember)
+    rows = (
+        await db.execute(
+            select(
+                mine.user_id,
+                mine.last_read_seq,
+                select(func.sum(Conversation.last_seq - ConversationMember.last_read_seq))
+                .select_from(ConversationMember)
+                .join(Conversation, Conversation.id == ConversationMember.conversation_id)
+                .where(ConversationMember.user_id == mine.user_id)
+                .scalar_subquery(),
+            ).where(mine.conversation_id == conversation.id, mine.user_id.in_(user_ids))
+        )
+    ).all()
+    for user_id, last_read, total in rows:
+        data = {
+            "conversation_id": str(conversation.id),
+            "unread": max(0, conversation.last_seq - last_read),
+            "last_seq": conversation.last_seq,
+            "total_unread": int(total or 0),
+        }
+        publish_after_commit(db, f"{USER_TOPIC}{user_id}", "conversation.unread_count", data)
+
+
+# -- opening ------------------------------------------------------------------------------------
+
+
+async def _add_members(
+    db: AsyncSession,
+    conversation_id: uuid.UUID,
+    members: Sequence[tuple[uuid.UUID, MemberRole]],
+    added_by: uuid.UUID | None,
+) -> None:
+    await db.execute(
+        insert(ConversationMember)
+        .values(
+            [
+                {
+                    "conversation_id": conversation_id,
+                    "user_id": user_id,
+                    "role": str(role),
+                    "added_by": added_by,
+                }
+                for user_id, role in members
+            ]
+        )
+        .on_conflict_do_nothing()
+    )
+
+
+async def on_booked(db: AsyncSession, booked: Booking) -> None:
+    """A booked appointment gets its conversation (its patient and doctor as members), in the
+    booking's transaction."""
+    appointment = booked.appointment
+    conversation_id = uuid.uuid4()
+    created = await db.scalar(
+        insert(Conversation)
+        .values(
+            id=conversation_id,
+            kind=str(ConversationKind.appointment),
+            appointment_id=appointment.id,
+            patient_id=appointment.patient_id,
+            doctor_id=appointment.doctor_id,
+            opened_by=appointment.patient_id,
+        )
+        .on_conflict_do_nothing()
+        .returning(Conversation.id)
+    )
+    if created is None:
+        return
+    await _add_members(
+        db,
+        conversation_id,
+        [(appointment.patient_id, MemberRole.patient), (appointment.doctor_id, MemberRole.doctor)],
+        appointment.patient_id,
+    )
+
+
+async def conversation_of_appointment(
+    db: AsyncSession, actor: Actor, appointment_id: uuid.UUID
+) -> Conversation | None:
+    """The conversation of an appointment, if ``actor`` is one of its members."""
+    found: Conversation | None = await db.scalar(
+        policy.visible_conversations(actor).where(Conversation.appointment_id == appointment_id)
+    )
+    return found
+
+
+async def may_message(db: AsyncSession, actor: Actor, doctor_id: uuid.UUID) -> bool:
+    """Whether a patient may open (or has) a care thread with ``doctor_id``: the pages' "Message"
+    button, shown by the rule :func:`open_care_thread` refuses by."""
+    if actor.role != Role.patient:
+        return False
+    history = await care_history(db, actor.id, doctor_id, datetime.now(UTC))
+    return policy.may_open_care_thread(history)
+
+
+async def open_care_thread(
+    db: AsyncSession, scope: CallScope, actor: Actor, body: ConversationIn
+) -> ConversationOut:
+    """A patient opens a thread with a doctor they have had an appointment with (past or
+    upcoming), or that doctor with the patient; the one they already have is answered again."""
+    if actor.role not in (Role.patient, Role.doctor):
+        raise Forbidden("Patients and their doctors open care threads.", code="wrong_role")
+    patient_id = actor.id if actor.role == Role.patient else body.patient_id
+    doctor_id = actor.id if actor.role == Role.doctor else body.doctor_id
+    if (
+        patient_id is None
+        or doctor_id is None
+        or body.patient_id not in (None, patient_id)
+        or body.doctor_id not in (None, doctor_id)
+    ):
+        other = "doctor_id" if actor.role == Role.patient else "patient_id"
+        raise Invalid(f"Name the other person as `{other}`.", code="wrong_party")
+    history = await care_history(db, patient_id, doctor_id, datetime.now(UTC))
+    if not policy.may_open_care_thread(history):
+        raise Forbidden(
+            "You can write to each other once you have had an appointment together.",
+            code="no_care_relationship",
+        )
+    conversation_id = await db.scalar(
+        insert(Conversation)
+        .values(
+            kind=str(ConversationKind.care),
+            patient_id=patient_id,
+            doctor_id=doctor_id,
+            opened_by=actor.id,
+        )
+        .on_conflict_do_nothing(
+            index_elements=["patient_id", "doctor_id"], index_where=text("kind = 'care'")
+        )
+        .returning(Conversation.id)
+    )
+    if conversation_id is None:  # they have one: answer it
+        conversation_id = await db.scalar(
+            select(Conversation.id).where(
+                Conversation.kind == "care",
+                Conversation.patient_id == patient_id,
+                Conversation.doctor_id == doctor_id,
+            )
+        )
+    else:
+        await _add_members(
+            db,
+            conversation_id,
+            [(patient_id, MemberRole.patient), (doctor_id, MemberRole.doctor)],
+            actor.id,
+        )
+        await _audit(db, scope, actor, "conversation.opened", conversation_id)
+    assert conversation_id is not None
+    return await read_conversation(db, scope, actor, conversation_id)
+
+
+# -- the audit trail ----------------------------------------------------------------------------
+
+
+async def _audit(
+    db: AsyncSession,
+    scope: CallScope,
+    actor: Actor,
+    action: str,
+    conversation_id: uuid.UUID,
+    message: Message | None = None,
+    **extra: Any,
+) -> None:
+    """An audit row: who did what to which conversation or message. Never the text."""
+    if message is not None:
+        extra["seq"] = message.seq
+    await record(
+        db,
+        action=action,
+        actor_id=actor.id,
+        actor_role=str(actor.role),
+        resource_type="message" if message is not None else "conversation",
+        resource_id=message.id if message is not None else conversation_id,
+        context=scope.origin,
+        conversation_id=str(conversation_id),
+        **extra,
+    )
+
+
+# -- messages -----------------------------------------------------------------------------------
+
+
+def message_out(
+    scope: CallScope, message: Message, failures: list[Unreadable] | None = None
+) -> MessageOut:
+    """A message as members read it: the text, a tombstone, or the marker of a text that does
+    not open (the others stay readable; the failure is added to ``failures`` to be audited)."""
+    text: str | None = None
+    state = "deleted" if message.deleted_at is not None else "ok"
+    if state == "ok":
+        try:
+            text = scope.keyring.open_text(BODY, message)
+        except Unreadable as exc:
+            state = UNREADABLE
+            if failures is not None:
+                failures.append(exc)
+    return MessageOut(
+        id=message.id,
+        conversation_id=message.conversation_id,
+        seq=message.seq,
+        sender_id=message.sender_id,
+        client_id=message.client_id,
+        text=text,
+        state=state,
+        created_at=message.created_at,
+        edited_at=message.edited_at,
+        deleted_at=message.deleted_at,
+    )
+
+
+async def _audit_unreadable(
+    db: AsyncSession, scope: CallScope, actor: Actor, failures: Sequence[Unreadable]
+) -> None:
+    """The ``sealed.unreadable`` row of each text that did not open, as the compliance domain
+    writes it for a value that fails a whole request (the column, the row, never the value)."""
+    for failure in failures:
+        await record(
+            db,
+            action="sealed.unreadable",
+            outcome="failure",
+            actor_id=actor.id,
+            actor_role=str(actor.role),
+            resource_type=failure.column.table,
+            resource_id=failure.row_id,
+            context=scope.origin,
+            column=failure.column.name,
+            reason=failure.reason,
+        )
+
+
+async def list_messages(
+    db: AsyncSession,
+    scope: CallScope,
+    actor: Actor,
+    conversation_id: uuid.UUID,
+    *,
+    after_seq: int | None = None,
+    before_seq: int | None = None,
+    limit: int = 50,
+) -> MessagePage:
+    """A member's page of messages in sequence order: after ``after_seq`` (oldest first), before
+    ``before_seq`` (the latest of those), or the latest. A read of health data: audited."""
+    conversation = await get_conversation(db, actor, conversation_id)
+    failures: list[Unreadable] = []
+    page = await messages_between(
+        db,
+        scope,
+        conversation.id,
+        after_seq=after_seq,
+        before_seq=before_seq,
+        limit=limit,
+        failures=failures,
+    )
+    if page.items:
+        await _audit(
+            db,
+            scope,
+            actor,
+            "messages.read",
+            conversation.id,
+            first_seq=page.items[0].seq,
+            last_seq=page.items[-1].seq,
+        )
+        await _audit_unreadable(db, scope, actor, failures)
+    return page
+
+
+async def messages_between(
+    db: AsyncSession,
+    scope: CallScope,
+    conversation_id: uuid.UUID,
+    *,
+    after_seq: int | None,
+    before_seq: int | None,
+    limit: int,
+    failures: list[Unreadable] | None = None,
+) -> MessagePage:
+    """Messages of a conversation already authorized, in sequence order (see
+    :func:`list_messages`)."""
+    if after_seq is not None and before_seq is not None and before_seq <= after_seq + 1:
+        raise Invalid("`before_seq` must be above `after_seq` + 1.", code="empty_range")
+    statement = select(Message).where(Message.conversation_id == conversation_id)
+    if after_seq is not None:
+        statement = statement.where(Message.seq > after_seq)
+    if before_seq is not None:
+        statement = statement.where(Message.seq < before_seq)
+    newest_first = after_seq is None
+    order = Message.seq.desc() if newest_first else Message.seq
+    rows = list((await db.scalars(statement.order_by(order).limit(limit + 1))).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if newest_first:
+        rows.reverse()
+    return MessagePage(items=[message_out(scope, row, failures) for row in rows], more=more)
+
+
+async def _sent_before(
+    db: AsyncSession, conversation_id: uuid.UUID, sender_id: uuid.UUID, client_id: uuid.UUID
+) -> Message | None:
+    found: Message | None = await db.scalar(
+        select(Message).where(
+            Message.conversation_id == conversation_id,
+            Message.sender_id == sender_id,
+            Message.client_id == client_id,
+        )
+    )
+    return found
+
+
+async def check_may_write(
+    db: AsyncSession, settings: Settings, actor: Actor, conversation: Conversation
+) -> None:
+    now = datetime.now(UTC)
+    history = await history_of(db, conversation, now)
+    refusal = policy.write_refusal(settings, actor, conversation, history, now)
+    if refusal == "conversation_closed":
+        raise _closed()
+    if refusal is not None:
+        days = settings.messaging_patient_write_days
+        raise Conflict(
+            f"You can write for {days} days after your last appointment; book another to "
+            "write again.",
+            code=refusal,
+        )
+
+
+def _closed() -> Conflict:
+    return Conflict("This conversation is closed: it can be read, not written.", code=_CLOSED)
+
+
+_CLOSED = "conversation_closed"
+
+
+@dataclass(frozen=True)
+class Sent:
+    message: MessageOut
+    created: bool  # False: the same client id was sent before, this is the first result
+
+
+async def send(
+    db: AsyncSession,
+    scope: CallScope,
+    actor: Actor,
+    conversation_id: uuid.UUID,
+    body: MessageIn,
+) -> Sent:
+    """A member writes a message; a retry with the same ``client_id`` answers the first."""
+    conversation = await get_conversation(db, actor, conversation_id)
+    earlier = await _sent_before(db, conversation.id, actor.id, body.client_id)
+    if earlier is not None:
+        return Sent(message_out(scope, earlier), created=False)
+    await check_may_write(db, scope.settings, actor, conversation)
+    # Lock the conversation, then look again: a retry racing its first attempt waits here.
+    await db.execute(
+        select(Conversation.id).where(Conversation.id == conversation.id).with_for_update()
+    )
+    earlier = await _sent_before(db, conversation.id, actor.id, body.client_id)
+    if earlier is not None:
+        return Sent(message_out(scope, earlier), created=False)
+    now = datetime.now(UTC)
+    seq = await db.scalar(
+        update(Conversation)
+        .where(Conversation.id == conversation.id, Conversation.closed_at.is_(None))
+        .values(last_seq=Conversation.last_seq + 1, last_message_at=now)
+        .returning(Conversation.last_seq)
+        .execution_options(synchronize_session=False)
+    )
+    if seq is None:
+        raise _closed()
+    message = Message(
+        id=uuid.uuid4(),
+        conversation_id=conversation.id,
+        seq=seq,
+        sender_id=actor.id,
+        client_id=body.client_id,
+        created_at=now,
+    )
+    message.body_sealed = scope.keyring.seal(BODY, message, body.text)
+    db.add(message)
+    await db.flush()
+    await _read_up_to(db, conversation.id, actor.id, seq)
+    # What the row now holds, without marking the object changed (the UPDATE wrote it).
+    set_committed_value(conversation, "last_seq", seq)
+    set_committed_value(conversation, "last_message_at", now)
+    await _audit(db, scope, actor, "message.sent", conversation.id, message)
+    out = message_out(scope, message)
+    publish_after_commit(db, topic_of(conversation.id), "message.created", _event(out))
+    others = await _other_members(db, conversation.id, actor.id)
+    await _push_unread(db, conversation, others)
+    await tell_absent(db, scope.settings, conversation, others, now)
+    return Sent(out, created=True)
+
+
+def _event(out: MessageOut) -> dict[str, Any]:
+    data: dict[str, Any] = out.model_dump(mode="json")
+    return data
+
+
+async def _other_members(
+    db: AsyncSession, conversation_id: uuid.UUID, user_id: uuid.UUID
+) -> list[uuid.UUID]:
+    found = await db.scalars(
+        select(ConversationMember.user_id).where(
+            ConversationMember.conversation_id == conversation_id,
+            ConversationMember.user_id != user_id,
+        )
+    )
+    return list(found)
+
+
+async def _read_up_to(
+    db: AsyncSession, conversation_id: uuid.UUID, user_id: uuid.UUID, seq: int
+) -> int:
+    """Move a member's last read sequence forward (never back); the value it now holds."""
+    found = await db.scalar(
+        update(ConversationMember)
+        .where(
+            ConversationMember.conversation_id == conversation_id,
+            ConversationMember.user_id == user_id,
+        )
+        .values(last_read_seq=func.greatest(ConversationMember.last_read_seq, seq))
+        .returning(ConversationMember.last_read_seq)
+        .execution_options(synchronize_session=False)
+    )
+    return int(found or 0)
+
+
+async def _own_message(
+    db: AsyncSession, actor: Actor, conversation_id: uuid.UUID, message_id: uuid.UUID
+) -> tuple[Conversation, Message]:
+    conversation = await get_conversation(db, actor, conversation_id)
+    message: Message | None = await db.scalar(
+        select(Message)
+        .where(Message.id == message_id, Message.conversation_id == conversation.id)
+        .with_for_update()
+    )
+    if message is None:
+        raise NotFound("No such message.", code="message_not_found")
+    if message.sender_id != actor.id:
+        raise Forbidden("Only its sender can change a message.", code="not_your_message")
+    if conversation.closed_at is not None:
+        raise _closed()
+    return conversation, message
+
+
+async def edit_message(
+    db: AsyncSession,
+    scope: CallScope,
+    actor: Actor,
+    conversation_id: uuid.UUID,
+    message_id: uuid.UUID,
+    body: MessageEdit,
+) -> MessageOut:
+    """Its sender changes a message's text within 15 minutes of sending it."""
+    _, message = await _own_message(db, actor, conversation_id, message_id)
+    now = datetime.now(UTC)
+    if message.deleted_at is not None:
+        raise Conflict("This message was deleted.", code="message_deleted")
+    if not policy.editable(actor, message, now):
+        minutes = int(policy.EDIT_WINDOW.total_seconds() // 60)
+        raise Conflict(
+            f"A message can be edited for {minutes} minutes after it was sent.",
+            code="edit_window_closed",
+            editable_until=(message.created_at + policy.EDIT_WINDOW).isoformat(),
+        )
+    message.body_sealed = scope.keyring.seal(BODY, message, body.text)
+    message.edited_at = now
+    return await _changed(db, scope, actor, message, "edited")
+
+
+async def delete_message(
+    db: AsyncSession,
+    scope: CallScope,
+    actor: Actor,
+    conversation_id: uuid.UUID,
+    message_id: uuid.UUID,
+) -> MessageOut:
+    """Its sender deletes a message: the text is gone, a tombstone keeps its place."""
+    _, message = await _own_message(db, actor, conversation_id, message_id)
+    if not policy.deletable(actor, message):
+        raise Conflict("This message was deleted already.", code="message_deleted")
+    message.body_sealed = None
+    message.deleted_at = datetime.now(UTC)
+    message.deleted_by = actor.id
+    return await _changed(db, scope, actor, message, "deleted")
+
+
+async def _changed(
+    db: AsyncSession, scope: CallScope, actor: Actor, message: Message, change: str
+) -> MessageOut:
+    """A message just edited or deleted: audited (``message.<change>``) and shown live."""
+    await db.flush()
+    await _audit(db, scope, actor, f"message.{change}", message.conversation_id, message)
+    out = message_out(scope, message)
+    publish_after_commit(db, topic_of(message.conversation_id), f"message.{change}", _event(out))
+    return out
+
+
+# -- read receipts ------------------------------------------------------------------------------
+
+
+async def mark_read(
+    db: AsyncSession, scope: CallScope, actor: Actor, conversation_id: uuid.UUID, seq: int
+) -> UnreadOut:
+    """A member has read up to ``seq`` (never moves back; at most the last message)."""
+    conversation = await get_conversation(db, actor, conversation_id)
+    last_read = await _read_up_to(db, conversation.id, actor.id, min(seq, conversation.last_seq))
+    data = {"user_id": str(actor.id), "last_read_seq": last_read}
+    publish_after_commit(db, topic_of(conversation.id), "read", data)
+    await _push_unread(db, conversation, [actor.id])
+    return UnreadOut(
+        conversation_id=conversation.id,
+        last_read_seq=last_read,
+        unread=max(0, conversation.last_seq - last_read),
+        total_unread=await total_unread(db, actor.id),
+    )
+
+
+# -- members and closing ------------------------------------------------------------------------
+
+
+async def add_member(
+    db: AsyncSession, scope: CallScope, actor: Actor, conversation_id: uuid.UUID, body: MemberIn
+) -> ConversationOut:
+    """A doctor of the conversation, or an administrator, adds a nurse or another doctor."""
+    conversation = await get_metadata(db, actor, conversation_id)
+    member = await is_member(db, conversation.id, actor.id)
+    if not policy.may_add_member(actor, conversation, member):
+        if conversation.closed_at is not None:
+            raise _closed()
+        raise Forbidden("Its doctor or an administrator adds members.", code="wrong_role")
+    person = await db.scalar(
+        select(User).where(User.id == body.user_id, User.status == UserStatus.active)
+    )
+    if person is None or person.role not in policy.ADDABLE_ROLES:
+        raise Invalid("Add an active nurse or doctor.", code="not_a_clinician")
+    if await is_member(db, conversation.id, person.id):
+        raise Conflict("This person is a member already.", code="already_member")
+    await _add_members(db, conversation.id, [(person.id, MemberRole(person.role))], actor.id)
+    await _audit(
+        db,
+        scope,
+        actor,
+        "conversation.member_added",
+        conversation.id,
+        None,
+        member_id=str(person.id),
+    )
+    data = {"user_id": str(person.id), "role": str(person.role)}
+    publish_after_commit(db, topic_of(conversation.id), "member.added", data)
+    return await read_conversation(db, scope, actor, conversation.id)
+
+
+async def close(
+    db: AsyncSession, scope: CallScope, actor: Actor, conversation_id: uuid.UUID
+) -> ConversationOut:
+    """A doctor of the conversation closes it: it stays readable, no one writes in it again."""
+    conversation = await get_conversation(db, actor, conversation_id)
+    if conversation.closed_at is not None:
+        raise Conflict("This conversation is closed already.", code="already_closed")
+    if not policy.may_close(actor, conversation, member=True):
+        raise Forbidden("A doctor of the conversation closes it.", code="wrong_role")
+    await db.execute(
+        select(Conversation.id).where(Conversation.id == conversation.id).with_for_update()
+    )
+    conversation.closed_at = datetime.now(UTC)
+    conversation.closed_by = actor.id
+    await db.flush()
+    await _audit(db, scope, actor, "conversation.closed", conversation.id)
+    data = {"closed_at": conversation.closed_at.isoformat(), "closed_by": str(actor.id)}
+    publish_after_commit(db, topic_of(conversation.id), "conversation.closed", data)
+    return await read_conversation(db, scope, actor, conversation.id)
+
+
+# -- typing -------------------------------------------------------------------------------------
+
+
+async def check_typing(db: AsyncSession, actor: Actor, conversation_id: uuid.UUID) -> None:
+    """A member may say they are typing in an open conversation (nothing is stored)."""
+    conversation = await get_conversation(db, actor, conversation_id)
+    if conversation.closed_at is not None:
+        raise _closed()

@@ -1,0 +1,44 @@
+"""Helpers of the messaging tests: a conversation and the people around it (the fixtures that
+make one are in tests/messaging/conftest.py)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+
+from tests.factories.users import Person
+
+
+class Talk:
+    """A conversation and the people around it."""
+
+    def __init__(
+        self, client: httpx.AsyncClient, conversation_id: str, people: dict[str, Person]
+    ) -> None:
+        self.client = client
+        self.id = conversation_id
+        self.people = people
+
+    @property
+    def url(self) -> str:
+        return f"/api/v1/conversations/{self.id}"
+
+    async def send(self, who: str, text: str, client_id: uuid.UUID | None = None) -> httpx.Response:
+        return await self.client.post(
+            f"{self.url}/messages",
+            json={"client_id": str(client_id or uuid.uuid4()), "text": text},
+            headers=self.people[who].headers,
+        )
+
+    async def messages(self, who: str, **params: Any) -> httpx.Response:
+        return await self.client.get(
+            f"{self.url}/messages", params=params, headers=self.people[who].headers
+        )
+
+    async def sent(self, who: str, text: str) -> dict[str, Any]:
+        answer = await self.send(who, text)
+        assert answer.status_code == 201, answer.text
+        body: dict[str, Any] = answer.json()
+        return body

@@ -1,0 +1,76 @@
+"""Fixtures of the messaging tests: a patient and a doctor with the conversation of an
+appointment booked through the API, and everyone else (another patient, another doctor, a nurse,
+an administrator)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from carebridge.accounts.models import Role
+from carebridge.messaging.models import Conversation
+from carebridge.platform.db import Database
+from tests.factories.directory import MakeDoctor
+from tests.factories.messaging import Talk
+from tests.factories.scheduling import next_weekday, written_appointment
+from tests.factories.users import MakeUser, Person, TokenFor
+
+
+@pytest.fixture
+async def talk(
+    client: httpx.AsyncClient,
+    database: Database,
+    make_doctor: MakeDoctor,
+    make_user: MakeUser,
+    token_for: TokenFor,
+    scheduled_doctor: Any,
+) -> Talk:
+    """An appointment booked through the API: its conversation, opened by the booking."""
+    doctor, doctor_headers = await scheduled_doctor()
+    people = {"doctor": Person(doctor, doctor_headers)}
+    for name, role in (
+        ("patient", Role.patient),
+        ("other_patient", Role.patient),
+        ("nurse", Role.nurse),
+        ("admin", Role.admin),
+    ):
+        user = await make_user(role)
+        people[name] = Person(user, await token_for(user))
+    other = await make_doctor(f"Dr {uuid.uuid4().hex[:6]}")
+    people["other_doctor"] = Person(other, await token_for(other))
+    booked = await client.post(
+        "/api/v1/appointments",
+        json={
+            "doctor_id": str(doctor.id),
+            "starts_at": f"{next_weekday(2).isoformat()}T10:00:00+00:00",
+            "type": "video",
+        },
+        headers=people["patient"].headers,
+    )
+    assert booked.status_code == 201, booked.text
+    async with database.transaction() as db:
+        found = await db.scalar(
+            select(Conversation.id).where(
+                Conversation.appointment_id == uuid.UUID(booked.json()["id"])
+            )
+        )
+    assert found is not None
+    return Talk(client, str(found), people)
+
+
+@pytest.fixture
+def past_appointment(database: Database) -> Callable[..., Any]:
+    """A completed appointment of ``patient`` with ``doctor`` that ended ``days`` ago."""
+
+    async def make(doctor_id: uuid.UUID, patient_id: uuid.UUID, days: float = 2) -> None:
+        starts = datetime.now(UTC).replace(microsecond=0) - timedelta(days=days, minutes=30)
+        async with database.transaction() as db:
+            db.add(written_appointment(doctor_id, patient_id, "completed", starts, starts))
+
+    return make
