@@ -202,6 +202,18 @@ class TestSending:
         assert not any(attachment_id in path for path in stored(settings))
         assert await rows(database, talk) == (1, 0)
 
+    async def test_nothing_is_stored_in_a_closed_conversation(
+        self, talk: Talk, database: Database, settings: Settings
+    ) -> None:
+        closed = await talk.client.post(f"{talk.url}/close", headers=talk.people["doctor"].headers)
+        assert closed.status_code == 200, closed.text
+        files_before = stored(settings)
+        answer = await send_files(talk, "patient", [("p.png", make.png(), "image/png")], "x")
+        assert answer.status_code == 409
+        assert answer.json()["code"] == "conversation_closed"
+        assert await rows(database, talk) == (0, 0)
+        assert stored(settings) == files_before
+
 
 class TestWhoDownloads:
     async def test_only_members_and_every_download_is_audited(
