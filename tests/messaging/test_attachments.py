@@ -24,6 +24,7 @@ from carebridge.messaging import scanning, tasks
 from carebridge.messaging.attachment_models import Attachment
 from carebridge.messaging.models import Message
 from carebridge.platform.db import Database
+from carebridge.platform.events import listen
 from carebridge.platform.jobs import job_app
 from tests.factories import files as make
 from tests.factories.apps import work
@@ -181,6 +182,23 @@ class TestSending:
         assert page["items"][0]["text"] == "Results"
         assert [a["filename"] for a in page["items"][0]["attachments"]] == ["a.pdf", "b.png"]
         assert page["items"][0]["attachments"][0]["has_thumbnail"] is False
+
+    async def test_the_live_event_carries_the_files(self, talk: Talk) -> None:
+        heard: list[tuple[str, str, dict[str, Any]]] = []
+
+        async def listener(topic: str, event: str, data: dict[str, Any], seq: int | None) -> None:
+            heard.append((topic, event, data))
+
+        stop = listen(listener)
+        try:
+            message = await sent_files(talk, "patient", [("p.png", make.png(), "image/png")])
+        finally:
+            stop()
+        created = [
+            d for t, e, d in heard if t == f"conversation.{talk.id}" and e == "message.created"
+        ]
+        assert [d["attachments"] for d in created] == [message["attachments"]]
+        assert created[0]["attachments"][0]["filename"] == "p.png"
 
     async def test_files_alone_make_a_message(self, talk: Talk) -> None:
         message = await sent_files(talk, "doctor", [("r.pdf", make.pdf(), "application/pdf")])
