@@ -121,7 +121,7 @@ class TestSending:
             problem = answer.json()
             assert problem["code"] == code
             assert problem["file"] == len(files) - 1
-            assert problem["detail"]
+            assert problem["detail"].startswith(f"{file[0]}: ")
         assert await rows(database, talk) == before
         assert stored(settings) == files_before
 

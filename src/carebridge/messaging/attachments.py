@@ -89,11 +89,22 @@ async def check_uploads(settings: Settings, uploads: Sequence[Upload]) -> list[f
                 )
             )
         except CareBridgeError as exc:
-            name = files.safe_filename(upload.name, files.TEXT).rsplit(".", 1)[0]
             raise type(exc)(
-                f"{name}: {exc.detail}", code=exc.error_code, file=position, **exc.extra
+                f"{_shown(upload.name)}: {exc.detail}",
+                code=exc.error_code,
+                file=position,
+                **exc.extra,
             ) from exc
     return kept
+
+
+def _shown(name: str) -> str:
+    """The name a refusal names the file by: made safe, with the extension it was sent with."""
+    safe = files.safe_filename(name, files.TEXT).rsplit(".", 1)[0]
+    _, dot, extension = name.rpartition(".")
+    if dot and extension.isascii() and extension.isalnum() and len(extension) <= 8:
+        return f"{safe}.{extension.lower()}"
+    return safe
 
 
 async def send_with_files(
