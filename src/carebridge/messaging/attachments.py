@@ -117,7 +117,7 @@ async def send_with_files(
 ) -> service.Sent:
     """A member sends a message with 1 to 5 files; a retry with the same ``client_id``
     answers the first message and stores nothing."""
-    await service.get_conversation(db, actor, conversation_id)  # 404 before any file is read
+    await service.get_conversation(db, actor, conversation_id)  # 404 before any file is inspected
     kept = await check_uploads(scope.settings, uploads)
     state = ScanState.pending if scope.settings.clamd_url else ScanState.not_scanned
 
