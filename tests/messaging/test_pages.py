@@ -36,7 +36,7 @@ async def test_write_read_and_clear_the_badge(talk: Talk, browser: Browser) -> N
     assert "<b>It hurts</b>" not in opened.text
     assert opened.text.count('<li id="message-') == 1
     cleared = await doctor.get("/conversations", headers=HTML)
-    assert "unread-badge" not in cleared.text
+    assert 'aria-label="0 unread" hidden' in cleared.text
 
 
 async def test_admins_see_who_not_what(talk: Talk, browser: Browser) -> None:

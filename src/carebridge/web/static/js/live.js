@@ -87,6 +87,9 @@
       document.dispatchEvent(new CustomEvent("live:frame", { detail: frame }));
     } else if (frame.type === "event" && frame.topic === `user.${userId}`) {
       refreshBell(frame);
+      // The person's own stream is every page's: modules listen for its events too (the inbox's
+      // unread badges).
+      document.dispatchEvent(new CustomEvent("live:frame", { detail: frame }));
     }
   }
 
