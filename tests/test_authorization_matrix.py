@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import pytest
@@ -40,6 +40,7 @@ from carebridge.web.forms import FormModel
 from carebridge.web.session import Csrf
 from tests.factories.databases import snapshot, undone
 from tests.factories.directory import MakeDoctor
+from tests.factories.openapi import form_of
 from tests.factories.ownership import (
     ACTORS,
     ADMIN_ONLY,
@@ -121,11 +122,11 @@ Leak = tuple[str, str, str, int, list[str], str]
 
 def _api_call(world: OwnerWorld) -> Call:
     async def call(route: IdRoute, url: str, actor: str) -> httpx.Response:
+        body = BODIES.get(f"{route.method} {route.path}")
+        form = form_of(route.method, route.path, body)  # a form with files, or JSON
+        payload: dict[str, Any] = {"json": body} if form is None else form
         return await world.client.request(
-            route.method,
-            url,
-            headers=world.headers(actor),
-            json=BODIES.get(f"{route.method} {route.path}"),
+            route.method, url, headers=world.headers(actor), **payload
         )
 
     return call

@@ -13,6 +13,7 @@ import ast
 import asyncio
 import importlib
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,16 +21,19 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from carebridge.app import create_app
 from carebridge.config import Settings
+from carebridge.messaging import tasks as messaging_tasks
+from carebridge.messaging.attachment_models import Attachment
 from carebridge.platform.db import Database
 from carebridge.platform.jobs import ROW_LOCKED, job_app
 from carebridge.platform.migrate import upgrade
 from carebridge.platform.registry import TASK_MODULES
 from carebridge.prescriptions.models import Prescription
+from tests.factories.clamd import ClamdPeer
 from tests.factories.databases import fresh_database
 from tests.factories.payments import (
     SECRET_KEY,
@@ -194,9 +198,60 @@ async def payment_refund(kit: Kit) -> Stall:
     return Stall(stuck, release, done, check)
 
 
+async def attachment_scan(kit: Kit) -> Stall:
+    """clamd (the local peer, which the workers are pointed at) takes the file and does not
+    answer: the file is read back and sent, the job is not finished."""
+    clamd = ClamdPeer(behaviour="hang")
+    kit.worker_env["CAREBRIDGE_CLAMD_URL"] = await clamd.start_tcp()
+    visit = await kit.consultation()
+    headers = visit.patient.headers
+    opened = await kit.client.post(
+        "/api/v1/conversations", json={"doctor_id": str(visit.doctor.user.id)}, headers=headers
+    )
+    assert opened.status_code == 201, opened.text
+    note = b"My blood pressure readings this week.\n"
+    sent = await kit.client.post(
+        f"/api/v1/conversations/{opened.json()['id']}/attachments",
+        data={"client_id": str(uuid.uuid4())},
+        files=[("files", ("readings.txt", note, "text/plain"))],
+        headers=headers,
+    )
+    assert sent.status_code == 201, sent.text
+    attachment_id = uuid.UUID(sent.json()["attachments"][0]["id"])
+    # The app here has no clamd (the file is not_scanned): it waits for a scan, as with one.
+    async with kit.database.transaction() as db:
+        await db.execute(
+            update(Attachment).where(Attachment.id == attachment_id).values(scan_state="pending")
+        )
+    assert await messaging_tasks.defer_scan(attachment_id)
+    url = f"/api/v1/attachments/{attachment_id}"
+
+    async def stuck() -> bool:
+        return len(clamd.streams) > 0
+
+    async def release() -> None:
+        clamd.release()
+
+    async def done() -> bool:
+        answer = await kit.client.get(url, headers=headers)
+        if answer.status_code == 409:
+            assert answer.json()["code"] == "attachment_scan_pending"
+            return False
+        assert answer.status_code == 200, answer.text
+        return True
+
+    async def check() -> None:
+        assert (await kit.client.get(url, headers=headers)).content == note
+        assert clamd.streams == [note, note]  # the killed worker's scan, and the one after
+        await clamd.close()
+
+    return Stall(stuck, release, done, check)
+
+
 SCENARIOS: dict[str, Callable[[Kit], Awaitable[Stall]]] = {
     "prescriptions.render_pdf": prescription_pdf,
     "payments.refund": payment_refund,
+    "messaging.scan_attachment": attachment_scan,
 }
 
 

@@ -43,6 +43,11 @@ class ClamdPeer:
         self._server = await asyncio.start_unix_server(self._handle, path)
         return path
 
+    def release(self) -> None:
+        """Let a hanging scan go (without an answer: its client is gone) and scan from now on."""
+        self.behaviour = "scan"
+        self._released.set()
+
     async def close(self) -> None:
         self._released.set()
         if self._server is not None:

@@ -273,7 +273,33 @@ def baseline(method: str, path: str, world: World) -> tuple[Json, Json, Any]:
     body = None
     if "application/json" in content:
         body = example(content["application/json"]["schema"], "body", world)
+    elif MULTIPART in content:
+        body = example(content[MULTIPART]["schema"], "body", world)
     return path_values, query, body
+
+
+# A form with files (``multipart/form-data``): its file fields are sent as this file, one that
+# every upload accepts (plain text); its other fields as form values.
+MULTIPART = "multipart/form-data"
+UPLOAD = ("note.txt", b"A note for my doctor.\n", "text/plain")
+
+
+def is_file(schema: Json) -> bool:
+    schema = concrete(schema)
+    if schema.get("type") == "array":
+        return is_file(schema.get("items", {}))
+    return schema.get("format") == "binary" or "contentMediaType" in schema
+
+
+def form_of(method: str, path: str, body: Any) -> dict[str, Any] | None:
+    """The ``data`` and ``files`` of a multipart request, or None for a JSON one."""
+    content = DOC["paths"][path][method.lower()].get("requestBody", {}).get("content", {})
+    if MULTIPART not in content or not isinstance(body, dict):
+        return None
+    properties = concrete(content[MULTIPART]["schema"]).get("properties", {})
+    files = [(name, UPLOAD) for name, sub in properties.items() if is_file(sub)]
+    data = {k: str(v) for k, v in body.items() if not is_file(properties.get(k, {}))}
+    return {"data": data, "files": files}
 
 
 async def send(
@@ -284,14 +310,12 @@ async def send(
     headers: dict[str, str],
 ) -> httpx.Response:
     path_values, query, body = parts
+    form = form_of(method, path, body)
     for name, value in path_values.items():
         path = path.replace("{" + name + "}", quote(str(value), safe=""))
+    payload: dict[str, Any] = {"json": body} if form is None else form
     return await client.request(
-        method,
-        path,
-        params={k: str(v) for k, v in query.items()},
-        json=body,
-        headers=headers,
+        method, path, params={k: str(v) for k, v in query.items()}, headers=headers, **payload
     )
 
 

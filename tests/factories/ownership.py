@@ -40,6 +40,7 @@ from carebridge.platform.access import declared_callers
 from carebridge.platform.db import Database
 from carebridge.web.session import web_admin
 from tests.factories.directory import MakeDoctor
+from tests.factories.files import png
 from tests.factories.passkeys import registered
 from tests.factories.prescriptions import CANARY
 from tests.factories.prescriptions import body as prescription_body
@@ -601,6 +602,38 @@ FORMS["/conversations/{conversation_id}/messages"] = {
     "client_id": "3f2c1d0e-6f5a-4b8e-9b1e-1a2b3c4d5e6f",
 }
 TOPICS["conversation."] = ("conversation_id", frozenset({"owner_patient", "owner_doctor"}))
+
+
+# -- message attachments -----------------------------------------------------------------------
+# A photo (with a thumbnail) and a text file carrying a private word, sent by the owner patient
+# in the booked appointment's conversation (multipart: the walk sends a form with a file where
+# the operation takes one).
+
+
+async def _attachment(world: OwnerWorld) -> str:
+    if "conversation_id" not in world.made:
+        world.made["conversation_id"] = await _conversation(world)
+    answer = await world.client.post(
+        f"/api/v1/conversations/{world.made['conversation_id']}/attachments",
+        data={"client_id": str(uuid.uuid4()), "text": NOTE},
+        files=[
+            ("files", ("rash.png", png(), "image/png")),  # first: it has a thumbnail
+            ("files", ("notes.txt", NOTE.encode(), "text/plain")),
+        ],
+        headers=world.headers("owner_patient"),
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["attachments"][0]["id"])
+
+
+FACTORIES["attachment_id"] = _attachment
+# messaging.attachments.get_attachment: its conversation's members; never an administrator
+# (the files are content, not metadata).
+ENTITLED["attachment_id"] = frozenset({"owner_patient", "owner_doctor"})
+BODIES["POST /api/v1/conversations/{conversation_id}/attachments"] = {
+    "client_id": "8d3c1f0e-6f5a-4b8e-9b1e-1a2b3c4d5e6f",
+    "text": "Hello",
+}
 
 
 def missing_factories(routes: Sequence[IdRoute]) -> list[str]:

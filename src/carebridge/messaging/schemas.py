@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from carebridge.messaging.attachment_schemas import AttachmentOut
 from carebridge.platform.inputs import not_blank
 
 MAX_TEXT = 4000
@@ -97,6 +98,10 @@ class MessageOut(BaseModel):
     created_at: datetime
     edited_at: datetime | None
     deleted_at: datetime | None
+    attachments: list[AttachmentOut] = Field(
+        default_factory=list,
+        description="Files sent with it (none once it is deleted); see messaging/attachments.",
+    )
 
 
 class MessagePage(BaseModel):

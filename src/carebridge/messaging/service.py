@@ -16,7 +16,7 @@ put in a notification or a job's arguments. Real-time events go out after the co
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +32,8 @@ from carebridge.accounts.models import Role, User, UserStatus
 from carebridge.compliance.service import record
 from carebridge.config import Settings
 from carebridge.messaging import policy
+from carebridge.messaging.attachment_schemas import AttachmentOut
+from carebridge.messaging.attachment_views import attachments_of, discard_attachments
 from carebridge.messaging.models import (
     Conversation,
     ConversationKind,
@@ -516,7 +518,11 @@ async def messages_between(
     rows = rows[:limit]
     if newest_first:
         rows.reverse()
-    return MessagePage(items=[message_out(scope, row, failures) for row in rows], more=more)
+    items = [message_out(scope, row, failures) for row in rows]
+    files = await attachments_of(db, [item.id for item in items if item.state != "deleted"])
+    for item in items:
+        item.attachments = files.get(item.id, [])
+    return MessagePage(items=items, more=more)
 
 
 async def _sent_before(
@@ -562,18 +568,24 @@ class Sent:
     created: bool  # False: the same client id was sent before, this is the first result
 
 
+# Called with a message just inserted, in its transaction: stores what was sent with it and
+# answers it as the message's ``attachments`` (messaging/attachments.py).
+Attach = Callable[[Message], Awaitable[list[AttachmentOut]]]
+
+
 async def send(
     db: AsyncSession,
     scope: CallScope,
     actor: Actor,
     conversation_id: uuid.UUID,
     body: MessageIn,
+    attach: Attach | None = None,
 ) -> Sent:
     """A member writes a message; a retry with the same ``client_id`` answers the first."""
     conversation = await get_conversation(db, actor, conversation_id)
     earlier = await _sent_before(db, conversation.id, actor.id, body.client_id)
     if earlier is not None:
-        return Sent(message_out(scope, earlier), created=False)
+        return Sent(await _with_files(db, message_out(scope, earlier)), created=False)
     await check_may_write(db, scope.settings, actor, conversation)
     # Lock the conversation, then look again: a retry racing its first attempt waits here.
     await db.execute(
@@ -581,7 +593,7 @@ async def send(
     )
     earlier = await _sent_before(db, conversation.id, actor.id, body.client_id)
     if earlier is not None:
-        return Sent(message_out(scope, earlier), created=False)
+        return Sent(await _with_files(db, message_out(scope, earlier)), created=False)
     now = datetime.now(UTC)
     seq = await db.scalar(
         update(Conversation)
@@ -609,11 +621,20 @@ async def send(
     set_committed_value(conversation, "last_message_at", now)
     await _audit(db, scope, actor, "message.sent", conversation.id, message)
     out = message_out(scope, message)
+    if attach is not None:
+        out.attachments = await attach(message)
     publish_after_commit(db, topic_of(conversation.id), "message.created", _event(out))
     others = await _other_members(db, conversation.id, actor.id)
     await _push_unread(db, conversation, others)
     await tell_absent(db, scope.settings, conversation, others, now)
     return Sent(out, created=True)
+
+
+async def _with_files(db: AsyncSession, out: MessageOut) -> MessageOut:
+    """``out`` with its attachments (none once deleted)."""
+    if out.state != "deleted":
+        out.attachments = (await attachments_of(db, [out.id])).get(out.id, [])
+    return out
 
 
 def _event(out: MessageOut) -> dict[str, Any]:
@@ -707,6 +728,7 @@ async def delete_message(
     message.body_sealed = None
     message.deleted_at = datetime.now(UTC)
     message.deleted_by = actor.id
+    await discard_attachments(db, scope, message.id)
     return await _changed(db, scope, actor, message, "deleted")
 
 
@@ -716,7 +738,7 @@ async def _changed(
     """A message just edited or deleted: audited (``message.<change>``) and shown live."""
     await db.flush()
     await _audit(db, scope, actor, f"message.{change}", message.conversation_id, message)
-    out = message_out(scope, message)
+    out = await _with_files(db, message_out(scope, message))
     publish_after_commit(db, topic_of(message.conversation_id), f"message.{change}", _event(out))
     return out
 

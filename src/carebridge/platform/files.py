@@ -51,6 +51,9 @@ _HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}
 _TEXT_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")  # all but tab, newlines, form feed
 _UNSAFE_NAME = re.compile(r"[\"'`\\/:*?<>|;%]")
 _NAME_STEM_MAX = 100
+# The most files one request may carry (a message's attachments); the request body limit of a
+# multipart request makes room for this many of the largest (platform/middleware.py).
+MAX_FILES_PER_REQUEST = 5
 
 TOO_LARGE_DETAIL = "This file is larger than {limit}, the most that can be sent."
 NOT_ALLOWED_DETAIL = (

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carebridge.config import Settings
+from carebridge.platform.files import MAX_FILES_PER_REQUEST
 from carebridge.platform.metrics import Metrics
 from carebridge.platform.problems import (
     API_PATH_PREFIXES,
@@ -50,6 +51,7 @@ class BodyTooLarge(HTTPException):
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"The request body exceeds {limit} bytes.")
+        self.limit = limit
 
 
 class RouteTemplates:
@@ -91,6 +93,12 @@ class RequestMiddleware:
         self.settings = settings
         self.metrics = metrics
         self.max_body = settings.max_body_bytes
+        # A multipart body carries files (a message's attachments: up to five of at most
+        # CAREBRIDGE_ATTACHMENT_MAX_BYTES each, each refused above that by platform/files.py
+        # with a message about that file); Starlette spools its files to disk past 1 MiB.
+        self.max_multipart_body = max(
+            self.max_body, MAX_FILES_PER_REQUEST * settings.attachment_max_bytes + 1024 * 1024
+        )
         self.hsts = settings.is_production
         self.route_template = RouteTemplates()
         self.error_page = error_page
@@ -123,15 +131,16 @@ class RequestMiddleware:
 
         self.metrics.in_flight.inc()
         try:
-            if _declared_length(scope) > self.max_body:
+            limit = self._limit(scope)
+            if _declared_length(scope) > limit:
                 status = 413
-                await self._too_large_answer(send, scope, request_id)
+                await self._too_large_answer(send, scope, request_id, limit)
                 return
-            await self.app(scope, self._limited(receive), send_wrapper)
-        except BodyTooLarge:
+            await self.app(scope, self._limited(receive, limit), send_wrapper)
+        except BodyTooLarge as exc:
             status = 413
             if not response_started:
-                await self._too_large_answer(send, scope, request_id)
+                await self._too_large_answer(send, scope, request_id, exc.limit)
         except Exception:
             status = 500
             log.exception("unhandled_exception", method=scope["method"], path=path)
@@ -158,18 +167,24 @@ class RequestMiddleware:
             )
             structlog.contextvars.clear_contextvars()
 
-    def _too_large(self) -> str:
-        return f"The request body exceeds {self.max_body} bytes."
+    def _limit(self, scope: Scope) -> int:
+        for name, value in scope.get("headers", ()):
+            if name == b"content-type":
+                multipart = value.lower().startswith(b"multipart/form-data")
+                return self.max_multipart_body if multipart else self.max_body
+        return self.max_body
 
-    async def _too_large_answer(self, send: Send, scope: Scope, request_id: str) -> None:
+    async def _too_large_answer(
+        self, send: Send, scope: Scope, request_id: str, limit: int
+    ) -> None:
+        detail = f"The request body exceeds {limit} bytes."
         if self.error_page is not None and _wants_page(scope):
-            await self._page(send, 413, self._too_large(), request_id)
+            await self._page(send, 413, detail, request_id)
         else:
-            await self._problem(send, 413, "payload_too_large", self._too_large(), request_id)
+            await self._problem(send, 413, "payload_too_large", detail, request_id)
 
-    def _limited(self, receive: Receive) -> Receive:
+    def _limited(self, receive: Receive, limit: int) -> Receive:
         received = 0
-        limit = self.max_body
 
         async def limited_receive() -> Message:
             nonlocal received

@@ -24,6 +24,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "carebridge.prescriptions.models",
     "carebridge.reviews.models",
     "carebridge.messaging.models",
+    "carebridge.messaging.attachment_models",
 )
 
 # Modules that declare procrastinate tasks.
@@ -34,6 +35,7 @@ TASK_MODULES: tuple[str, ...] = (
     "carebridge.scheduling.tasks",
     "carebridge.payments.tasks",
     "carebridge.prescriptions.tasks",
+    "carebridge.messaging.tasks",
 )
 
 # Modules exposing ``router`` (an APIRouter mounted under /api/v1).
@@ -51,6 +53,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.prescriptions.routes",
     "carebridge.reviews.routes",
     "carebridge.messaging.routes",
+    "carebridge.messaging.attachment_routes",
     "carebridge.compliance.routes",
 )
 
