@@ -5,7 +5,7 @@ VENDOR_STAMP := src/carebridge/web/static/vendor/.built
 
 .PHONY: run test lint format typecheck assets bench worker migrate check clean uv
 
-run: uv $(VENDOR_STAMP)  ## Serve CareBridge on http://127.0.0.1:8000 (embedded PostgreSQL, demo data)
+run: uv $(VENDOR_STAMP)  ## Serve CareBridge on http://localhost:8000 (embedded PostgreSQL, demo data)
 	$(UV) run --frozen carebridge serve --demo
 
 test: uv $(VENDOR_STAMP)  ## Run the test suite

@@ -61,12 +61,17 @@ def wait_ready(
 
 @contextmanager
 def running_server(
-    env: dict[str, str], log: Path, *extra: str, public_url: str | None = None
+    env: dict[str, str],
+    log: Path,
+    *extra: str,
+    public_url: str | None = None,
+    host_name: str = "127.0.0.1",
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``carebridge serve`` on a free port until the block ends (then Ctrl-C, as a person would).
-    Its public URL is the address it serves unless ``public_url`` says otherwise."""
+    Its public URL is the address it serves (``http://<host_name>:<port>``: ``localhost`` for
+    passkeys, which need a domain name) unless ``public_url`` says otherwise."""
     port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
+    base_url = f"http://{host_name}:{port}"
     env = {**env, "CAREBRIDGE_PUBLIC_BASE_URL": public_url or base_url}
     with log.open("ab") as out:
         process = subprocess.Popen(

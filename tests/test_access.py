@@ -27,6 +27,10 @@ PUBLIC_ROUTES = {
     "/api/v1/auth/login",
     "/api/v1/auth/refresh",
     "/api/v1/auth/mfa/verify",
+    # Passkeys: options to sign in (or for the second step, with the password step's token)
+    # and the signed answer; challenges are single-use, throttled per client as sign-in is.
+    "/api/v1/auth/passkeys/sign-in-options",
+    "/api/v1/auth/passkeys/sign-in",
     "/api/v1/auth/verify-email",
     "/api/v1/auth/verify-email/resend",
     "/api/v1/auth/password/forgot",
@@ -34,6 +38,9 @@ PUBLIC_ROUTES = {
     "/signup",
     "/signin",
     "/signin/mfa",
+    "/signin/mfa/passkey-options",
+    "/signin/passkey-options",
+    "/signin/passkey",
     "/forgot-password",
     "/reset-password",
     "/verify-email",

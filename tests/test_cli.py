@@ -175,16 +175,16 @@ def test_check_says_when_the_public_url_is_not_where_serve_listens(
         CAREBRIDGE_ENVIRONMENT="test",
         CAREBRIDGE_DATA_DIR=str(tmp_path),
         CAREBRIDGE_DATABASE_URL=database_url,
-        CAREBRIDGE_PORT="8010",  # the public URL stays http://127.0.0.1:8000
+        CAREBRIDGE_PORT="8010",  # the public URL stays http://localhost:8000
     )
     elsewhere = carebridge("check", env=env)
     assert elsewhere.returncode == 0, elsewhere.stdout + elsewhere.stderr
-    assert "public_url: warning (CAREBRIDGE_PUBLIC_BASE_URL is http://127.0.0.1:8000" in (
+    assert "public_url: warning (CAREBRIDGE_PUBLIC_BASE_URL is http://localhost:8000" in (
         elsewhere.stdout
     )
     assert "all good, but for the warning above" in elsewhere.stdout
     here = carebridge("check", env={**env, "CAREBRIDGE_PORT": "8000"})
-    assert "public_url: ok (http://127.0.0.1:8000)" in here.stdout
+    assert "public_url: ok (http://localhost:8000)" in here.stdout
     development = carebridge("check", env={**env, "CAREBRIDGE_ENVIRONMENT": "development"})
     assert "public_url: ok (" in development.stdout
     assert "in development a page of the served address may open the live stream" in (

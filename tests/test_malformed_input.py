@@ -155,6 +155,14 @@ def with_value(parts: tuple[Json, Json, Any], at: Location, value: Any) -> tuple
 # example (so their bad values are only checked by the shared layer, not by the service).
 SHALLOW: dict[str, str] = {}
 
+# Operations no baseline from the schema can get through, because what they take is signed by
+# someone else over a one-time challenge: their blank names are still refused by the schema,
+# before the service, which is what the blank-text test checks of them.
+SIGNED_ELSEWHERE: dict[str, str] = {
+    "POST /api/v1/auth/passkeys": "a passkey's answer, signed by an authenticator over a "
+    "single-use challenge",
+}
+
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
 async def test_malformed_input_answers_4xx_never_5xx(
@@ -233,7 +241,8 @@ def must_say_something(at: Location, schema: Json, required: bool) -> bool:
     name = next(str(part) for part in reversed(at) if isinstance(part, str))  # scopes.0: scopes
     if name == "name" or name.endswith("_name"):
         return True
-    free = not {"format", "enum", "pattern"} & set(schema) or schema.get("pattern") == NOT_BLANK
+    free = not {"format", "enum", "const", "pattern"} & set(schema)
+    free = free or schema.get("pattern") == NOT_BLANK
     return required and free and name not in NOT_TEXT
 
 
@@ -280,7 +289,8 @@ async def test_blank_text_is_refused(
     parts = baseline(method, path, world)
     async with undone(database):
         role, answer = await caller_of(client, method, path, parts, world, token_for)
-    assert answer.status_code < 400, (role, answer.text)  # the baseline is accepted
+    if f"{method} {path}" not in SIGNED_ELSEWHERE:
+        assert answer.status_code < 400, (role, answer.text)  # the baseline is accepted
     headers = {} if role == "anonymous" else await token_for(world.users[role])
     for at in blank_refusing(method, path):
         for blank in (" ", "   ", "\t \n"):

@@ -34,6 +34,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from carebridge.accounts import links
 from carebridge.accounts.models import Role, TokenPurpose, User
+from carebridge.accounts.service import start_session
+from carebridge.accounts.tokens import KeyStore
+from carebridge.config import Settings
+from carebridge.platform.context import SYSTEM
 from carebridge.platform.db import Database
 from tests.factories import PASSWORD, MakeUser, TokenFor
 from tests.factories.databases import undone
@@ -47,6 +51,7 @@ from tests.factories.openapi import (
     concrete,
     send,
 )
+from tests.factories.passkeys import registered, registration_answer, sign_in_answer
 
 Location = tuple[str | int, ...]
 INSTANT = "2001-02-03T04:05:06+00:00"  # a time no row gets by itself
@@ -115,6 +120,11 @@ DECLARED: dict[tuple[str, str], str] = {
     "they have had an appointment with",
     ("POST /api/v1/conversations/{conversation_id}/members", "body.user_id"): "the nurse or "
     "doctor the conversation's doctor (or an admin) adds",
+    # A passkey's answer names the credential its authenticator signed with: the key's own id,
+    # checked against the stored passkeys (and its signature), never an object of CareBridge.
+    ("POST /api/v1/auth/passkeys", "body.credential.id"): "the new passkey's own id",
+    ("POST /api/v1/auth/passkeys/sign-in", "body.credential.id"): "the passkey that signed",
+    ("POST /api/v1/auth/mfa/verify", "body.passkey.id"): "the passkey that signed",
 }
 
 # Requests whose baseline needs a secret the schema cannot give (a refresh token, an emailed
@@ -129,6 +139,7 @@ class Kit:
     database: Database
     patient: User
     headers: dict[str, str]  # the patient's
+    keys: KeyStore
 
 
 Prepare = Callable[[Kit], Awaitable[Json]]
@@ -166,7 +177,11 @@ async def _totp_on(kit: Kit) -> pyotp.TOTP:
 
 
 async def _refresh(kit: Kit) -> Json:
-    return {"refresh_token": (await _signed_in(kit))["refresh_token"]}
+    # A session started directly: the world's patient has a passkey, so the password alone
+    # does not sign them in.
+    async with kit.database.transaction() as db:
+        pair = await start_session(db, kit.keys, kit.patient, SYSTEM)
+    return {"refresh_token": pair.refresh_token}
 
 
 async def _verify_email(kit: Kit) -> Json:
@@ -192,6 +207,19 @@ async def _second_step(kit: Kit) -> Json:
     return {"mfa_token": mfa_token, "code": totp.now(), "recovery_code": None}
 
 
+async def _passkey_answer(kit: Kit) -> Json:
+    return await registration_answer(kit.client, kit.headers)
+
+
+async def _passkey_sign_in(kit: Kit) -> Json:
+    key, _ = await registered(kit.client, kit.headers)
+    return {"credential": await sign_in_answer(kit.client, key)}
+
+
+async def _without_token(kit: Kit) -> Json:
+    return {"mfa_token": None}  # options to sign in with a passkey alone
+
+
 PREPARED: dict[str, Prepare] = {
     "POST /api/v1/auth/refresh": _refresh,
     "POST /api/v1/auth/verify-email": _verify_email,
@@ -200,6 +228,9 @@ PREPARED: dict[str, Prepare] = {
     "POST /api/v1/auth/mfa/totp/enable": _enable,
     "POST /api/v1/auth/mfa/totp/disable": _with_password,
     "POST /api/v1/auth/mfa/recovery-codes": _with_password,
+    "POST /api/v1/auth/passkeys": _passkey_answer,
+    "POST /api/v1/auth/passkeys/sign-in": _passkey_sign_in,
+    "POST /api/v1/auth/passkeys/sign-in-options": _without_token,
 }
 
 WRITES = [
@@ -343,6 +374,7 @@ async def test_registration_cannot_choose_admin(client: httpx.AsyncClient) -> No
 async def test_privileged_extra_fields_are_refused_or_ignored(
     client: httpx.AsyncClient,
     database: Database,
+    settings: Settings,
     api_world: World,
     make_user: MakeUser,
     token_for: TokenFor,
@@ -358,7 +390,7 @@ async def test_privileged_extra_fields_are_refused_or_ignored(
     prepare = PREPARED.get(f"{method} {path}")
     if prepare is not None:
         patient = api_world.users["patient"]
-        kit = Kit(client, database, patient, await token_for(patient))
+        kit = Kit(client, database, patient, await token_for(patient), KeyStore(settings))
         body = {**body, **await prepare(kit)}
     async with undone(database):
         role, plain = await caller_of(

@@ -44,6 +44,19 @@ class ConfigurationError(Exception):
         self.problems = problems
 
 
+# The addresses a setting accepts, by their beginning, and what to say of another.
+_ADDRESS_FORMS = {
+    "redis_url": (
+        ("redis://", "rediss://", "unix://"),
+        "must be a redis://, rediss:// or unix:// URL",
+    ),
+    "clamd_url": (
+        ("tcp://", "unix://", "/"),
+        "must be tcp://host:port, unix:///path or an absolute socket path",
+    ),
+}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CAREBRIDGE_", env_file=".env", extra="ignore", frozen=True
@@ -69,7 +82,7 @@ class Settings(BaseSettings):
         description="Earlier encryption keys (comma-separated): still decrypt, never encrypt.",
     )
     data_dir: Path = Field(default=Path("./var"), description="Embedded database, files, keys.")
-    public_base_url: str = "http://127.0.0.1:8000"
+    public_base_url: str = "http://localhost:8000"
     log_format: Literal["auto", "pretty", "json"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -118,7 +131,15 @@ class Settings(BaseSettings):
     )
     login_lock_minutes: int = Field(default=15, ge=1)
     require_mfa_for_staff: bool | None = Field(
-        default=None, description="Doctors, nurses and admins must enrol TOTP (on in production)."
+        default=None,
+        description="Doctors, nurses and admins must enrol a second factor (on in production).",
+    )
+    staff_second_factor: Literal["any", "passkey"] = Field(
+        default="any",
+        description=(
+            "What counts as staff's second factor where it is required: 'any' (an authenticator "
+            "app or a passkey) or 'passkey' (only a passkey; recovery codes still sign in)."
+        ),
     )
     web_idle_minutes: int = Field(default=30, ge=5, description="Browser sign-out when idle.")
     web_absolute_hours: int = Field(default=12, ge=1, description="Browser sign-out in all.")
@@ -249,6 +270,17 @@ class Settings(BaseSettings):
     storage_region: str | None = Field(default=None, description="S3 region.")
     storage_access_key_id: str | None = None
     storage_secret_access_key: SecretStr | None = None
+    # Uploaded files (message attachments): see platform/files.py and platform/malware.py.
+    attachment_max_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1, description="Largest file a person may upload."
+    )
+    clamd_url: str | None = Field(
+        default=None,
+        description="clamd to scan uploads (tcp://host:port or a unix socket path); unset: none.",
+    )
+    clamd_timeout_seconds: float = Field(
+        default=30, gt=0, le=600, description="A scan taking longer leaves the file unscanned."
+    )
     clinic_name: str = Field(
         default="CareBridge Clinic", max_length=120, description="Printed on prescriptions."
     )
@@ -309,7 +341,12 @@ class Settings(BaseSettings):
         return value.upper() if isinstance(value, str) else value
 
     @field_validator(
-        "database_url", "migration_database_url", "redis_url", "storage_url", mode="before"
+        "database_url",
+        "migration_database_url",
+        "redis_url",
+        "storage_url",
+        "clamd_url",
+        mode="before",
     )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
@@ -324,11 +361,12 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL (CareBridge runs on PostgreSQL only)")
         return value
 
-    @field_validator("redis_url")
+    @field_validator("redis_url", "clamd_url")
     @classmethod
-    def _redis_scheme(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    def _address_form(cls, value: str | None, info: ValidationInfo) -> str | None:
+        prefixes, message = _ADDRESS_FORMS[str(info.field_name)]
+        if value is not None and not value.startswith(prefixes):
+            raise ValueError(message)
         return value
 
     @field_validator("worker_stalled_seconds")

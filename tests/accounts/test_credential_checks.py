@@ -143,6 +143,15 @@ async def _api_email_change(kit: Kit) -> Guarded:
     )
 
 
+async def _api_passkey_options(kit: Kit) -> Guarded:
+    return await _signed_in_asks(
+        kit,
+        "/api/v1/auth/passkeys/registration-options",
+        lambda password: {"password": password},
+        "auth.passkey_added",
+    )
+
+
 async def _api_totp_disable(kit: Kit) -> Guarded:
     user, headers, secret = await _enrolled(kit)
 
@@ -247,6 +256,21 @@ async def _web_password_change(kit: Kit) -> Guarded:
     return Guarded(user, attempt, "auth.password_change")
 
 
+async def _web_passkey_options(kit: Kit) -> Guarded:
+    """The account page's script asks for a passkey's options with the password (JSON)."""
+    user = await kit.make_user(Role.patient)
+    token = await _browser_signed_in(kit, user)
+
+    async def attempt(right: bool) -> httpx.Response:
+        return await kit.client.post(
+            "/account/passkeys/options",
+            json={"password": _password(right)},
+            headers={"x-csrf-token": token},
+        )
+
+    return Guarded(user, attempt, "auth.passkey_added")
+
+
 async def _web_asks_password_and_code(kit: Kit, path: str, action: str) -> Guarded:
     """A page form of a signed-in browser that asks for the password and a code."""
     user, _, secret = await _enrolled(kit)
@@ -283,11 +307,13 @@ SCENARIOS: dict[str, Callable[[Kit], Awaitable[Guarded]]] = {
     "POST /api/v1/auth/mfa/totp/disable": _api_totp_disable,
     "POST /api/v1/auth/mfa/recovery-codes": _api_recovery_codes,
     "POST /api/v1/auth/mfa/verify": _api_mfa_verify,
+    "POST /api/v1/auth/passkeys/registration-options": _api_passkey_options,
     "POST /signin": _web_sign_in,
     "POST /signin/mfa": _web_mfa,
     "POST /account/password": _web_password_change,
     "POST /account/mfa/recovery-codes": _web_recovery_codes,
     "POST /account/mfa/disable": _web_totp_disable,
+    "POST /account/passkeys/options": _web_passkey_options,
 }
 
 

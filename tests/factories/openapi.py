@@ -30,6 +30,7 @@ from carebridge.platform.access import anonymous, declared_callers, endpoints
 from carebridge.platform.db import Database
 from carebridge.platform.jobs import job_app
 from carebridge.scheduling.models import Appointment
+from tests.factories.passkeys import registered
 from tests.factories.scheduling import next_weekday
 from tests.factories.settings import make_settings
 from tests.factories.users import PASSWORD, MakeUser, TokenFor
@@ -113,6 +114,9 @@ EXAMPLES: dict[str, Any] = {
     "mfa_token": "x" * 40,
     "token": "x" * 43,
     "code": "123456",
+    # A passkey's answer (its binary values in base64url): well-formed, signed by nothing.
+    "id": "Y3JlZGVudGlhbA",
+    "rawId": "Y3JlZGVudGlhbA",
     "limit": 10,
     "rating": 4,
 }
@@ -125,6 +129,8 @@ def example(schema: Json, name: str | int, world: World) -> Any:
     kind = schema.get("type")
     if "enum" in schema:
         return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
     if kind == "object":
         properties = schema.get("properties", {})
         return {key: example(sub, key, world) for key, sub in properties.items()}
@@ -209,6 +215,7 @@ async def api_world(
             {"name": "lab", "scopes": ["appointments:read"]},
             admin_headers,
         ),
+        "passkey_id": (await registered(client, patient_headers))[1],
     }
     session = jwt.decode(patient_headers["Authorization"][7:], options={"verify_signature": False})
     async with database.transaction() as db:

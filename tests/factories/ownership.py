@@ -35,6 +35,7 @@ from carebridge.platform.access import declared_callers
 from carebridge.platform.db import Database
 from carebridge.web.session import web_admin
 from tests.factories.directory import MakeDoctor
+from tests.factories.passkeys import registered
 from tests.factories.prescriptions import CANARY
 from tests.factories.prescriptions import body as prescription_body
 from tests.factories.scheduling import (
@@ -152,6 +153,12 @@ async def _api_key(world: OwnerWorld) -> str:
     return await _made(world, "/api/v1/admin/api-keys", body, "admin")
 
 
+async def _passkey(world: OwnerWorld) -> str:
+    """One of the owner patient's passkeys, added as the account page adds one."""
+    _, passkey_id = await registered(world.client, world.headers("owner_patient"))
+    return passkey_id
+
+
 # Routes on an appointment that follow a consultation (writing a prescription, the review and
 # its reply) name the completed appointment, so that its entitled callers find something there.
 AFTER_CONSULTATION = ("/prescriptions", "/review")
@@ -173,6 +180,7 @@ FACTORIES: dict[str, Factory] = {
     "subscription_id": _push_subscription,
     "user_id": _owner_patient,
     "key_id": _api_key,
+    "passkey_id": _passkey,
 }
 
 # Who may see each kind of object, as its domain's policy says. Everyone else is tried.
@@ -189,6 +197,8 @@ ENTITLED: dict[str, frozenset[str]] = {
     "session_id": frozenset({"owner_patient"}),
     "notification_id": frozenset({"owner_patient"}),
     "subscription_id": frozenset({"owner_patient"}),
+    # accounts.passkeys.own_passkey: a passkey is its user's alone.
+    "passkey_id": frozenset({"owner_patient"}),
     # Named only by administrators' routes (see ADMIN below).
     "user_id": frozenset({"admin"}),
     "key_id": frozenset({"admin"}),
@@ -231,6 +241,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "POST /api/v1/appointments/{appointment_id}/review": {"rating": 5, "comment": "Kind."},
     "PATCH /api/v1/reviews/{review_id}": {"rating": 5},
     "POST /api/v1/reviews/{review_id}/reply": {"reply": "Thank you."},
+    "PATCH /api/v1/auth/passkeys/{passkey_id}": {"name": "Taken over"},
 }
 
 # Body fields that end in ``_id`` (or hold a uuid) but name no object, with the reason.
@@ -289,7 +300,9 @@ def body_id_fields(openapi: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 # The form fields of each page route that posts one, beside its CSRF token, so that the post
 # reaches the service's visibility check.
-FORMS: dict[str, dict[str, str]] = {}
+FORMS: dict[str, dict[str, str]] = {
+    "/account/passkeys/{passkey_id}/rename": {"name": "Taken over"},
+}
 
 PARAMETER = re.compile(r"{(\w+)}")
 

@@ -98,7 +98,7 @@ class TestAppointmentFile:
         assert event["SUMMARY"] == "Video call with Dr Ada Quill"
         assert patient.name in event["DESCRIPTION"]
         assert event["STATUS"] == "CONFIRMED"
-        assert event["URL"] == f"http://127.0.0.1:8000/appointments/{booked['id']}"
+        assert event["URL"] == f"http://localhost:8000/appointments/{booked['id']}"
         assert b"chest pain" not in answer.content
 
         as_doctor = await client.get(url, headers=doctor_headers)
@@ -168,7 +168,7 @@ class TestFeed:
         created = await client.post(FEED, headers=doctor_headers)
         assert created.status_code == 201, created.text
         url = created.json()["url"]
-        assert url.startswith("http://127.0.0.1:8000/api/v1/calendar/")
+        assert url.startswith("http://localhost:8000/api/v1/calendar/")
         assert created.json()["webcal_url"] == "webcal://" + url.split("://", 1)[1]
         path = urlsplit(url).path
         token = path.rsplit("/", 1)[1].removesuffix(".ics")

@@ -18,9 +18,11 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from carebridge.accounts.models import STAFF_ROLES, Role, UserStatus
+from carebridge.accounts.models import Role, UserStatus
+from carebridge.accounts.policy import enrolment_advice, enrolment_missing
 from carebridge.accounts.queries import LIVE_SESSION, SessionOfToken
 from carebridge.accounts.tokens import InvalidToken, KeyStore, verify_access_token
+from carebridge.config import Settings
 from carebridge.platform.access import answers, caller
 from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import Forbidden, Unauthenticated
@@ -41,7 +43,8 @@ class Actor:
     role: Role
     status: UserStatus
     session_id: uuid.UUID
-    mfa_enrolled: bool = False
+    totp_enrolled: bool = False
+    passkey_enrolled: bool = False
 
 
 def key_store_of(request: Request, runtime: Runtime) -> KeyStore:
@@ -77,7 +80,8 @@ async def authenticate(db: AsyncSession, keys: KeyStore, token: str) -> Actor:
         role=Role(row["role"]),
         status=UserStatus(row["status"]),
         session_id=claims.session_id,
-        mfa_enrolled=row["mfa_enrolled"],
+        totp_enrolled=row["totp_enrolled"],
+        passkey_enrolled=row["passkey_enrolled"],
     )
 
 
@@ -107,15 +111,16 @@ AnyUser = Annotated[Actor, Depends(any_user)]
 
 
 def _require(
-    actor: Actor, roles: frozenset[Role], *, approved: bool, need_mfa: bool = False
+    actor: Actor, roles: frozenset[Role], *, approved: bool, settings: Settings | None = None
 ) -> Actor:
+    """``actor`` if its role is one of ``roles``, its second factor is enrolled as the clinic's
+    policy requires of staff (when ``settings`` are given) and, if ``approved``, it is active."""
     if actor.role not in roles:
         raise Forbidden("Your role may not do this.", code="wrong_role")
-    if need_mfa and actor.role in STAFF_ROLES and not actor.mfa_enrolled:
-        raise Forbidden(
-            "Staff accounts need two-step sign-in: enrol at /api/v1/auth/mfa/totp/setup.",
-            code="mfa_enrollment_required",
-        )
+    if settings is not None and enrolment_missing(
+        settings, actor.role, totp=actor.totp_enrolled, passkey=actor.passkey_enrolled
+    ):
+        raise Forbidden(enrolment_advice(settings, actor.role), code="mfa_enrollment_required")
     if approved and actor.status != UserStatus.active:
         raise Forbidden(
             "Your clinician account is waiting for approval by an administrator.",
@@ -133,17 +138,13 @@ async def patient_actor(actor: AnyUser) -> Actor:
 @caller
 @answers(_WRONG_ROLE, _NO_MFA, _PENDING)
 async def doctor_actor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
-    return _require(
-        actor, frozenset({Role.doctor}), approved=True, need_mfa=runtime.settings.staff_need_mfa
-    )
+    return _require(actor, frozenset({Role.doctor}), approved=True, settings=runtime.settings)
 
 
 @caller
 @answers(_WRONG_ROLE, _NO_MFA, _PENDING)
 async def nurse_actor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
-    return _require(
-        actor, frozenset({Role.nurse}), approved=True, need_mfa=runtime.settings.staff_need_mfa
-    )
+    return _require(actor, frozenset({Role.nurse}), approved=True, settings=runtime.settings)
 
 
 @caller
@@ -153,16 +154,14 @@ async def staff_actor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
         actor,
         frozenset({Role.doctor, Role.nurse, Role.admin}),
         approved=True,
-        need_mfa=runtime.settings.staff_need_mfa,
+        settings=runtime.settings,
     )
 
 
 @caller
 @answers(_WRONG_ROLE, _NO_MFA)
 async def admin_actor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
-    return _require(
-        actor, frozenset({Role.admin}), approved=False, need_mfa=runtime.settings.staff_need_mfa
-    )
+    return _require(actor, frozenset({Role.admin}), approved=False, settings=runtime.settings)
 
 
 @caller
@@ -170,18 +169,14 @@ async def admin_actor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
 async def any_doctor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
     """A doctor, approved or still waiting for approval (who fills in the profile to be
     verified)."""
-    return _require(
-        actor, frozenset({Role.doctor}), approved=False, need_mfa=runtime.settings.staff_need_mfa
-    )
+    return _require(actor, frozenset({Role.doctor}), approved=False, settings=runtime.settings)
 
 
 @caller
 @answers(_WRONG_ROLE, _NO_MFA)
 async def any_nurse(actor: AnyUser, runtime: RuntimeDep) -> Actor:
     """A nurse, approved or still waiting for approval."""
-    return _require(
-        actor, frozenset({Role.nurse}), approved=False, need_mfa=runtime.settings.staff_need_mfa
-    )
+    return _require(actor, frozenset({Role.nurse}), approved=False, settings=runtime.settings)
 
 
 PatientActor = Annotated[Actor, Depends(patient_actor)]

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import AuthSession, Role, User, UserStatus
-from carebridge.accounts.policy import live_session
+from carebridge.accounts.policy import live_session, passkey_enrolled, totp_enrolled
 from carebridge.config import Settings
 
 # A session's idle end moves at most this often: not a write on every page.
@@ -30,7 +30,13 @@ async def cookie_actor(db: AsyncSession, settings: Settings, token: str) -> Acto
     now = datetime.now(UTC)
     row = (
         await db.execute(
-            select(AuthSession, User.role, User.status, User.mfa_enabled_at)
+            select(
+                AuthSession,
+                User.role,
+                User.status,
+                totp_enrolled().label("totp"),
+                passkey_enrolled().label("passkey"),
+            )
             .join(User, User.id == AuthSession.user_id)
             .where(AuthSession.cookie_hash == cookie_digest(token), live_session(now))
         )
@@ -50,5 +56,6 @@ async def cookie_actor(db: AsyncSession, settings: Settings, token: str) -> Acto
         role=Role(row.role),
         status=UserStatus(row.status),
         session_id=session.id,
-        mfa_enrolled=row.mfa_enabled_at is not None,
+        totp_enrolled=row.totp,
+        passkey_enrolled=row.passkey,
     )

@@ -16,20 +16,22 @@ import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from carebridge.accounts import mfa
+from carebridge.accounts import mfa, passkeys
 from carebridge.accounts.actors import Keys
 from carebridge.accounts.hooks import record
-from carebridge.accounts.models import User
+from carebridge.accounts.models import PasskeyCeremony, User
+from carebridge.accounts.passkeys import PasskeyRefused
+from carebridge.accounts.policy import SecondStep, second_steps
 from carebridge.accounts.tokens import KeyStore
 from carebridge.platform.context import Context, RequestContext
 from carebridge.platform.deps import RuntimeDep
-from carebridge.platform.errors import Invalid, NotFound, RateLimited, Unauthenticated
+from carebridge.platform.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthenticated
 from carebridge.platform.passwords import verify_password
 from carebridge.platform.ratelimit import RateLimiter
 
@@ -86,22 +88,42 @@ class CredentialCheck:
         code: str | None,
         recovery_code: str | None,
         action: str,
-    ) -> str:
-        """How ``user`` (locked for update) proved the second factor: ``totp`` (each code works
-        once) or ``recovery_code`` (each works once)."""
+        passkey: dict[str, Any] | None = None,
+    ) -> SecondStep:
+        """How ``user`` (locked for update) proved the second factor: ``passkey`` (the answer to
+        the second step's options), ``totp`` (each code works once) or ``recovery_code`` (each
+        works once), as far as the clinic's policy lets this user use each."""
         await self.limiter.hit(MFA_PER_ACCOUNT, "mfa", str(user.id))
         now = datetime.now(UTC)
         _check_unlocked(user, now)
-        if not code and not recovery_code:
+        settings = self.keys.settings
+        steps = second_steps(
+            settings, user.role, totp=user.mfa_enabled, passkey=user.passkey_count > 0
+        )
+        if not code and not recovery_code and passkey is None:
             raise Invalid(
-                "Send a code from the authenticator app or a recovery code.", code="code_required"
+                "Send a passkey, a code from the authenticator app or a recovery code.",
+                code="code_required",
+            )
+        if code and user.mfa_enabled and "totp" not in steps:
+            raise Forbidden(
+                "Staff of this clinic sign in with a passkey (or a recovery code), not a code "
+                "from an app.",
+                code="passkey_required",
             )
         if code and await mfa.accept_code(db, self.keys.keyring, user, code):
             return "totp"
-        if recovery_code and await mfa.use_recovery_code(
-            db, self.keys.settings, user.id, recovery_code
-        ):
+        if recovery_code and await mfa.use_recovery_code(db, settings, user.id, recovery_code):
             return "recovery_code"
+        if passkey is not None:
+            try:
+                await passkeys.verify_use(
+                    db, settings, passkey, PasskeyCeremony.second_step, user.id
+                )
+            except PasskeyRefused as exc:
+                await self._failed(db, user, now, action, exc.error_code)
+                raise
+            return "passkey"
         await self._failed(db, user, now, action, "wrong_code")
         raise InvalidMfaCode("Wrong or already used code.", keep_changes=True)
 

@@ -56,6 +56,9 @@ class User(Model):
     totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
     mfa_enabled_at: Mapped[datetime | None]
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # How many passkeys the user has (``passkeys`` rows), kept by ``accounts.passkeys`` with the
+    # user's row locked: the session check of every request reads it without another query.
+    passkey_count: Mapped[int] = mapped_column(server_default="0")
 
     @property
     def mfa_enabled(self) -> bool:
@@ -67,6 +70,7 @@ class User(Model):
         CheckConstraint("email = lower(email)", name="email_lower"),
         # A name shows everywhere (admin tables, notices, the directory): never only blanks.
         CheckConstraint(r"name ~ '\S'", name="name_not_blank"),
+        CheckConstraint("passkey_count >= 0", name="passkey_count_not_negative"),
     )
 
 
@@ -191,3 +195,51 @@ class ApiKey(Model):
     revoked_at: Mapped[datetime | None]
 
     __table_args__ = (CheckConstraint(r"name ~ '\S'", name="name_not_blank"),)
+
+
+class Passkey(Model):
+    """A WebAuthn credential of a user (``accounts.passkeys``): signs them in alone or as the
+    second step. Nothing here is secret: the public key verifies, the private key never leaves
+    the authenticator. ``sign_count`` is the authenticator's counter, which only rises on a real
+    authenticator; a response whose counter does not rise is refused (a copied key)."""
+
+    __tablename__ = "passkeys"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary(1023), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    name: Mapped[str] = mapped_column(String(80))
+    transports: Mapped[list[str]] = mapped_column(JSONB, server_default="[]")
+    # Synced to the person's other devices by their platform (a multi-device passkey).
+    backed_up: Mapped[bool] = mapped_column(server_default="false")
+    last_used_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint(r"name ~ '\S'", name="name_not_blank"),
+        CheckConstraint("sign_count >= 0", name="sign_count_not_negative"),
+    )
+
+
+class PasskeyCeremony(StrEnum):
+    register = "register"  # adding a passkey, after the password was proven
+    sign_in = "sign_in"  # signing in with a passkey alone
+    second_step = "second_step"  # a passkey after the password
+
+
+class PasskeyChallenge(Base):
+    """A challenge handed to the browser for one passkey ceremony: random, stored hashed,
+    five minutes, used once (taken by the response that signs it)."""
+
+    __tablename__ = "passkey_challenges"
+
+    challenge_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    ceremony: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+    __table_args__ = (CheckConstraint(_one_of("ceremony", PasskeyCeremony), name="ceremony"),)

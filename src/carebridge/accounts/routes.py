@@ -20,6 +20,14 @@ from carebridge.accounts.schemas import (
     LinkToken,
     MfaChallenge,
     MfaVerify,
+    PasskeyAdd,
+    PasskeyAdded,
+    PasskeyOptions,
+    PasskeyOut,
+    PasskeyRegistrationStart,
+    PasskeyRename,
+    PasskeySignIn,
+    PasskeySignInStart,
     PasswordChange,
     PasswordReset,
     ProfileUpdate,
@@ -37,7 +45,7 @@ from carebridge.accounts.schemas import (
 from carebridge.accounts.tokens import published_keys
 from carebridge.platform.access import PUBLIC
 from carebridge.platform.context import Context
-from carebridge.platform.deps import RuntimeDep, Session
+from carebridge.platform.deps import RuntimeDep, Scope, Session
 from carebridge.platform.errors import (
     Conflict,
     Forbidden,
@@ -289,9 +297,11 @@ async def change_email(
     responses=problem_responses(Unauthenticated, Invalid, RateLimited),
 )
 async def verify_mfa(body: MfaVerify, db: Session, check: CheckCredentials) -> TokenPair:
-    """Second sign-in step: the `mfa_token` from login plus a 6-digit code from the
-    authenticator app (each code works once) or one of the recovery codes (each works once).
-    Codes: `invalid_mfa_token`, `invalid_mfa_code`, `account_locked`."""
+    """Second sign-in step: the `mfa_token` from login plus one of the `methods` it named: a
+    `passkey` (the answer to `/auth/passkeys/sign-in-options` with the token), a 6-digit `code`
+    from the authenticator app (each code works once) or a `recovery_code` (each works once).
+    Codes: `invalid_mfa_token`, `invalid_mfa_code`, `passkey_refused`, `passkey_required` (staff
+    of a clinic that requires passkeys), `account_locked`."""
     return await two_factor.verify_mfa(db, check, body)
 
 
@@ -343,6 +353,101 @@ async def renew_recovery_codes(
     checked as at sign-in: wrong ones count towards the lock (`invalid_credentials`, which does
     not say which was wrong; `account_locked`, `rate_limited`; `mfa_not_enabled`)."""
     return await two_factor.renew_recovery_codes(db, check, actor, body)
+
+
+# -- passkeys ------------------------------------------------------------------------------------
+
+
+@auth.post(
+    "/passkeys/registration-options",
+    response_model=PasskeyOptions,
+    responses=problem_responses(Unauthenticated, Conflict, RateLimited),
+)
+async def passkey_registration_options(
+    body: PasskeyRegistrationStart, actor: AnyUser, db: Session, check: CheckCredentials
+) -> PasskeyOptions:
+    """Start adding a passkey: the password (checked as at sign-in; a wrong one counts towards
+    the lock), then options for `navigator.credentials.create()`, valid five minutes. Codes:
+    `invalid_credentials`, `too_many_passkeys`, `passkeys_unavailable` (the public URL is an IP
+    address)."""
+    return await two_factor.passkey_registration_options(db, check, actor, body)
+
+
+@auth.post(
+    "/passkeys",
+    status_code=201,
+    response_model=PasskeyAdded,
+    responses=problem_responses(Unauthenticated, Conflict, Invalid),
+)
+async def add_passkey(body: PasskeyAdd, actor: AnyUser, db: Session, scope: Scope) -> PasskeyAdded:
+    """Store the passkey the browser made from the registration options. The account's first
+    second factor turns two-step sign-in on and answers ten recovery codes, shown this once.
+    Codes: `invalid_passkey_response`, `passkey_challenge_expired`, `passkey_already_registered`."""
+    return await two_factor.add_passkey(db, scope, actor, body)
+
+
+@auth.get("/passkeys", response_model=list[PasskeyOut], responses=_AUTH_ERRORS)
+async def list_passkeys(actor: AnyUser, db: Session) -> list[PasskeyOut]:
+    """The caller's passkeys, oldest first."""
+    return await two_factor.list_passkeys(db, actor)
+
+
+@auth.patch(
+    "/passkeys/{passkey_id}",
+    response_model=PasskeyOut,
+    responses=problem_responses(Unauthenticated, NotFound),
+)
+async def rename_passkey(
+    passkey_id: uuid.UUID, body: PasskeyRename, actor: AnyUser, db: Session, scope: Scope
+) -> PasskeyOut:
+    return await two_factor.rename_passkey(db, scope, actor, passkey_id, body)
+
+
+@auth.delete(
+    "/passkeys/{passkey_id}",
+    status_code=204,
+    responses=problem_responses(Unauthenticated, NotFound, Conflict),
+)
+async def remove_passkey(
+    passkey_id: uuid.UUID, actor: AnyUser, db: Session, scope: Scope
+) -> Response:
+    """Remove a passkey. Staff cannot remove the last second factor the clinic requires of them
+    (`last_second_factor`); without any second factor left two-step sign-in is off."""
+    await two_factor.remove_passkey(db, scope, actor, passkey_id)
+    return Response(status_code=204)
+
+
+@auth.post(
+    "/passkeys/sign-in-options",
+    response_model=PasskeyOptions,
+    dependencies=[PUBLIC],
+    responses=problem_responses(Unauthenticated, Conflict, RateLimited),
+)
+async def passkey_sign_in_options(
+    body: PasskeySignInStart, db: Session, keys: Keys, runtime: RuntimeDep, scope: Scope
+) -> PasskeyOptions:
+    """Options for `navigator.credentials.get()`, valid five minutes: with the `mfa_token` of
+    `/auth/login`, for the second step (the account's passkeys; answer at `/auth/mfa/verify` as
+    `passkey`); without it, to sign in with a passkey alone (answer at `/auth/passkeys/sign-in`)."""
+    if body.mfa_token is not None:
+        return await two_factor.passkey_second_step_options(db, keys, body.mfa_token)
+    return await two_factor.passkey_sign_in_options(db, scope, runtime.ratelimiter)
+
+
+@auth.post(
+    "/passkeys/sign-in",
+    response_model=TokenPair,
+    dependencies=[PUBLIC],
+    responses=problem_responses(Unauthenticated, Forbidden, Invalid, RateLimited),
+)
+async def passkey_sign_in(
+    body: PasskeySignIn, db: Session, keys: Keys, runtime: RuntimeDep, scope: Scope
+) -> TokenPair:
+    """Sign in with a passkey alone (it verifies its user, so it is both factors). Codes:
+    `passkey_refused`, `passkey_challenge_expired`, `passkey_counter_regressed` (the passkey's
+    counter went backwards, as a copied key's does), `account_disabled`."""
+    user = await two_factor.passkey_sign_in(db, scope, runtime.ratelimiter, body)
+    return await service.start_session(db, keys, user, scope.origin)
 
 
 admin_keys = APIRouter(prefix="/admin/api-keys", tags=["admin"])

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
-from carebridge.platform.inputs import Name
+from carebridge.platform.inputs import Name, not_blank
 
 PASSWORD = Field(min_length=1, max_length=1024)
 
@@ -53,17 +53,119 @@ class TokenPair(BaseModel):
     )
 
 
+SecondStepMethod = Literal["totp", "recovery_code", "passkey"]
+
+
 class MfaChallenge(BaseModel):
-    """The password was right; send a TOTP or recovery code to /auth/mfa/verify."""
+    """The password was right; send a second factor to /auth/mfa/verify."""
 
     mfa_required: Literal[True] = True
     mfa_token: str = Field(description="Valid five minutes, only at /auth/mfa/verify.")
+    methods: list[SecondStepMethod] = Field(
+        default_factory=list,
+        description=(
+            "What this account may send as the second step: a passkey (options from "
+            "/auth/passkeys/sign-in-options with this token), a TOTP code, a recovery code."
+        ),
+    )
+
+
+BASE64URL = r"^[A-Za-z0-9_-]+={0,2}$"
+
+
+class PasskeyCredential(BaseModel):
+    """What the browser's ``navigator.credentials.create()`` or ``.get()`` gave, as its
+    ``toJSON()`` writes it (binary values in base64url)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str = Field(min_length=1, max_length=1400, pattern=BASE64URL)
+    raw_id: str = Field(alias="rawId", min_length=1, max_length=1400, pattern=BASE64URL)
+    type: Literal["public-key"]
+    response: dict[str, Any]
+    authenticator_attachment: str | None = Field(
+        default=None, alias="authenticatorAttachment", max_length=40
+    )
+    client_extension_results: dict[str, Any] = Field(
+        default_factory=dict, alias="clientExtensionResults"
+    )
+
+    def as_json(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True)
 
 
 class MfaVerify(BaseModel):
     mfa_token: str = Field(min_length=20, max_length=2000)
     code: str | None = Field(default=None, max_length=12, description="6-digit TOTP code")
     recovery_code: str | None = Field(default=None, max_length=32)
+    passkey: PasskeyCredential | None = Field(
+        default=None, description="The answer to the second step's passkey options."
+    )
+
+
+PasskeyName = Annotated[str, not_blank(80)]
+
+
+class PasskeyRegistrationStart(BaseModel):
+    """Adding a passkey starts with the password: a stolen session cannot add a way in."""
+
+    password: str = PASSWORD
+
+
+class PasskeyOptions(BaseModel):
+    options: dict[str, Any] = Field(
+        description=(
+            "The publicKey options for navigator.credentials.create() or .get(), binary values "
+            "in base64url (PublicKeyCredential.parseCreationOptionsFromJSON reads them)."
+        )
+    )
+
+
+class PasskeyAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: PasskeyName = Field(description="What the person calls it, e.g. 'Work laptop'.")
+    credential: PasskeyCredential
+
+
+class PasskeyRename(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: PasskeyName
+
+
+class PasskeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    backed_up: bool = Field(description="Synced to the person's other devices by their platform.")
+
+
+class PasskeyAdded(BaseModel):
+    passkey: PasskeyOut
+    recovery_codes: list[str] | None = Field(
+        default=None,
+        description="When this passkey turned two-step sign-in on: ten recovery codes, shown once.",
+    )
+
+
+class PasskeySignInStart(BaseModel):
+    mfa_token: str | None = Field(
+        default=None,
+        min_length=20,
+        max_length=2000,
+        description=(
+            "For the second step: the token /auth/login answered (options name the account's "
+            "passkeys). Without it: options to sign in with a passkey alone."
+        ),
+    )
+
+
+class PasskeySignIn(BaseModel):
+    credential: PasskeyCredential
 
 
 class TotpSetup(BaseModel):

@@ -18,14 +18,13 @@ from carebridge.accounts.devices import note_sign_in
 from carebridge.accounts.hooks import record
 from carebridge.accounts.models import (
     CLINICIAN_ROLES,
-    STAFF_ROLES,
     AuthSession,
     RefreshToken,
     Role,
     User,
     UserStatus,
 )
-from carebridge.accounts.policy import live_session
+from carebridge.accounts.policy import enrolment_missing, live_session, second_steps
 from carebridge.accounts.schemas import (
     Credentials,
     MfaChallenge,
@@ -189,9 +188,13 @@ async def first_factor(
         raise Forbidden("This account is disabled.", code="account_disabled", keep_changes=True)
     if needs_rehash(user.password_hash):
         user.password_hash = await hash_new_password(body.password)
-    if user.mfa_enabled:
+    steps = second_steps(
+        check.keys.settings, user.role, totp=user.mfa_enabled, passkey=user.passkey_count > 0
+    )
+    if steps:
         await audit_user(db, "auth.login", user, context, outcome="mfa_required")
-        return user, MfaChallenge(mfa_token=await issue_mfa_token(db, check.keys, user.id))
+        token = await issue_mfa_token(db, check.keys, user.id)
+        return user, MfaChallenge(mfa_token=token, methods=list(steps))
     user.failed_logins = 0
     user.locked_until = None
     await audit_user(db, "auth.login", user, context)
@@ -237,8 +240,8 @@ async def _issue(db: AsyncSession, keys: KeyStore, user: User, session: AuthSess
         access_token=access_token,
         refresh_token=refresh_token,
         expires_in=expires_in,
-        mfa_enrollment_required=(
-            keys.settings.staff_need_mfa and user.role in STAFF_ROLES and not user.mfa_enabled
+        mfa_enrollment_required=enrolment_missing(
+            keys.settings, user.role, totp=user.mfa_enabled, passkey=user.passkey_count > 0
         ),
     )
 

@@ -10,6 +10,7 @@ from procrastinate import JobContext
 from sqlalchemy import delete, or_
 
 from carebridge.accounts.models import OneTimeToken, RealtimeTicket
+from carebridge.accounts.passkeys import purge_challenges
 from carebridge.platform.jobs import DEFAULT_RETRY, job_app, task_resources
 
 log = structlog.get_logger(__name__)
@@ -23,8 +24,8 @@ log = structlog.get_logger(__name__)
     retry=DEFAULT_RETRY,
 )
 async def purge_one_time_tokens_task(context: JobContext, timestamp: int) -> None:
-    """Delete links that expired or were used more than a day ago, and expired WebSocket
-    tickets (a redeemed ticket is deleted when it is used)."""
+    """Delete links that expired or were used more than a day ago, expired WebSocket tickets
+    (a redeemed ticket is deleted when it is used) and passkey challenges that expired unused."""
     cutoff = datetime.now(UTC) - timedelta(days=1)
     async with task_resources(context).database.transaction() as db:
         result = await db.execute(
@@ -35,8 +36,10 @@ async def purge_one_time_tokens_task(context: JobContext, timestamp: int) -> Non
         tickets = await db.execute(
             delete(RealtimeTicket).where(RealtimeTicket.expires_at < datetime.now(UTC))
         )
+        challenges = await purge_challenges(db)
     log.info(
         "one_time_tokens_purged",
         deleted=getattr(result, "rowcount", None),
         realtime_tickets=getattr(tickets, "rowcount", None),
+        passkey_challenges=challenges,
     )

@@ -64,6 +64,12 @@ class Conflict(CareBridgeError):
     title = "Conflict with the current state"
 
 
+class TooLarge(CareBridgeError):
+    status = 413
+    code = "payload_too_large"
+    title = "Too large"
+
+
 class RateLimited(CareBridgeError):
     status = 429
     code = "rate_limited"

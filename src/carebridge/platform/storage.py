@@ -3,6 +3,10 @@ when ``CAREBRIDGE_STORAGE_URL`` is set.
 
 Keys are relative paths (``prescriptions/<id>.pdf``); nothing outside this module knows where the
 bytes live. Stores are cached per configuration: obstore keeps a connection pool per store.
+
+Protected health information (attachments) goes through :class:`SealedStorage`: sealed with the
+keyring (AES-256-GCM) before it leaves the process, so the storage (a directory, a bucket, its
+backups) only ever holds ciphertext.
 """
 
 from __future__ import annotations
@@ -12,10 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import obstore
+import structlog
 from obstore.exceptions import NotFoundError
 from obstore.store import LocalStore, ObjectStore, S3Store, from_url
 
 from carebridge.config import Settings
+from carebridge.platform.crypto import DecryptionError, Keyring
+from carebridge.platform.errors import CareBridgeError
+
+log = structlog.get_logger(__name__)
 
 
 class FileMissing(Exception):
@@ -44,6 +53,61 @@ class Storage:
             await obstore.delete_async(self._store, key)
         except (NotFoundError, FileNotFoundError):
             return
+
+
+class UnreadableFile(CareBridgeError):
+    """A sealed file does not open (damaged, moved to another key or place, or sealed with a
+    key no longer in the keyring). Answered like an unreadable sealed column: a 500 that names
+    neither the file's content nor why, the reason logged by key."""
+
+    status = 500
+    code = "unreadable"
+    title = "Stored data could not be read"
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(
+            "Stored data could not be read; the operators have been alerted.", keep_changes=True
+        )
+        self.key = key
+        self.reason = reason
+
+
+class SealedStorage:
+    """Files sealed with the keyring on their way to ``storage`` and opened on their way back.
+
+    The associated data a caller gives (an attachment's id, say) and the key the file is
+    stored under are both bound to the ciphertext: a file copied to another key, or read for
+    another owner, does not open.
+    """
+
+    def __init__(self, storage: Storage, keyring: Keyring) -> None:
+        self._storage = storage
+        self._keyring = keyring
+
+    async def put(self, key: str, data: bytes, *, associated_data: bytes) -> None:
+        sealed = self._keyring.encrypt(data, _file_aad(key, associated_data))
+        await self._storage.put(key, sealed)
+
+    async def get(self, key: str, *, associated_data: bytes) -> bytes:
+        """The file's bytes; :class:`FileMissing` when there is none, :class:`UnreadableFile`
+        when it does not open."""
+        sealed = await self._storage.get(key)
+        try:
+            return self._keyring.decrypt(sealed, _file_aad(key, associated_data))
+        except DecryptionError as exc:
+            log.error("sealed_file_unreadable", key=key, reason=str(exc))
+            raise UnreadableFile(key, str(exc)) from exc
+
+    async def delete(self, key: str) -> None:
+        await self._storage.delete(key)
+
+
+def _file_aad(key: str, associated_data: bytes) -> bytes:
+    return b"carebridge-file:" + key.encode() + b"\x00" + associated_data
+
+
+def sealed_storage_for(settings: Settings, keyring: Keyring) -> SealedStorage:
+    return SealedStorage(storage_for(settings), keyring)
 
 
 def storage_for(settings: Settings) -> Storage:

@@ -3,19 +3,28 @@ the account page, and the admin user list. Forms post back to the same services 
 
 from __future__ import annotations
 
+import json
 import uuid
-from typing import Annotated
+from collections.abc import Awaitable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
-from carebridge.accounts import admin, email_flows, service, two_factor
-from carebridge.accounts.actors import Actor, key_store_of
+from carebridge.accounts import admin, email_flows, passkeys, service, two_factor
+from carebridge.accounts.actors import Actor, Keys, key_store_of
 from carebridge.accounts.credentials import CheckCredentials
-from carebridge.accounts.models import STAFF_ROLES, User
+from carebridge.accounts.models import User
+from carebridge.accounts.policy import enrolment_missing
 from carebridge.accounts.schemas import (
     Credentials,
     MfaVerify,
+    PasskeyAdd,
+    PasskeyCredential,
+    PasskeyOptions,
+    PasskeyRegistrationStart,
+    PasskeyRename,
+    PasskeySignIn,
     PasswordChange,
     PasswordReset,
     ProfileUpdate,
@@ -26,14 +35,15 @@ from carebridge.accounts.tokens import KeyStore
 from carebridge.platform.access import PUBLIC
 from carebridge.platform.context import CallScope, Context
 from carebridge.platform.db import undo_unless_kept
-from carebridge.platform.deps import RuntimeDep, Session
-from carebridge.platform.errors import CareBridgeError
+from carebridge.platform.deps import RuntimeDep, Scope, Session, get_runtime
+from carebridge.platform.errors import CareBridgeError, Invalid
 from carebridge.web.forms import PLAIN, FormLanguage, filled
 from carebridge.web.pages import redirect, render, safe_next
 from carebridge.web.session import (
     MFA_COOKIE,
     SESSION_COOKIE,
     Csrf,
+    CsrfHeader,
     WebAdmin,
     WebUser,
     WebVisitor,
@@ -61,6 +71,33 @@ def _error(exc: Exception, language: FormLanguage = PLAIN) -> str:
 
 def _status(exc: Exception) -> int:
     return exc.status if isinstance(exc, CareBridgeError) else 422
+
+
+PASSKEY = FormLanguage({"name": "Passkey name"})
+
+
+def passkey_answer(text: str) -> dict[str, Any]:
+    """A passkey's answer posted in a form field (JSON written by static/js/passkeys.js)."""
+    try:
+        value = json.loads(text)
+        if not isinstance(value, dict):
+            raise TypeError
+        return PasskeyCredential.model_validate(value).as_json()
+    except (ValueError, TypeError) as exc:
+        raise Invalid(
+            "The passkey's answer could not be read; try again.", code="invalid_passkey_response"
+        ) from exc
+
+
+async def _json_options(db: Session, options: Awaitable[PasskeyOptions]) -> Response:
+    """Options for the page's script, or the problem as JSON (``detail``, ``code``): a wrong
+    password still counts towards the account's lock."""
+    try:
+        return JSONResponse((await options).model_dump())
+    except CareBridgeError as exc:
+        await undo_unless_kept(db, exc)
+        problem = {"detail": exc.detail, "code": exc.error_code}
+        return JSONResponse(problem, status_code=exc.status, headers=exc.headers)
 
 
 # -- sign-up and sign-in -----------------------------------------------------------------------
@@ -104,6 +141,7 @@ async def signup(
 async def signin_page(
     request: Request,
     actor: WebVisitor,
+    runtime: RuntimeDep,
     next: str | None = None,
     registered: int = 0,
     reset: int = 0,
@@ -113,7 +151,14 @@ async def signin_page(
         notice = "Your account is ready. We sent you a link to confirm your email address."
     if reset:
         notice = "Your password was changed. Sign in with the new one."
-    return render(request, "accounts/signin.html", actor, next=safe_next(next), notice=notice)
+    return render(
+        request,
+        "accounts/signin.html",
+        actor,
+        next=safe_next(next),
+        notice=notice,
+        passkeys=passkeys.available(runtime.settings),
+    )
 
 
 @router.post("/signin", dependencies=[PUBLIC, Csrf])
@@ -138,6 +183,7 @@ async def signin(
             error=_error(exc),
             next=safe_next(next),
             email=email,
+            passkeys=passkeys.available(runtime.settings),
             status_code=401 if isinstance(exc, CareBridgeError) else 422,
         )
     if challenge is not None:
@@ -160,7 +206,9 @@ async def _signed_in(
 ) -> Response:
     scope = CallScope(runtime.settings, runtime.keyring, context)
     token = await start_web_session(db, scope, user)
-    if runtime.settings.staff_need_mfa and user.role in STAFF_ROLES and not user.mfa_enabled:
+    if enrolment_missing(
+        runtime.settings, user.role, totp=user.mfa_enabled, passkey=user.passkey_count > 0
+    ):
         target = "/account?enrol=1#mfa"  # staff enrol the second factor before anything else
     response = redirect(target)
     set_session_cookie(response, runtime.settings, token)
@@ -168,11 +216,32 @@ async def _signed_in(
     return response
 
 
+async def _mfa_page(
+    request: Request,
+    db: Session,
+    keys: KeyStore,
+    next: str | None,
+    status_code: int = 200,
+    **values: Any,
+) -> Response:
+    token = request.cookies.get(MFA_COOKIE, "")
+    try:
+        methods = await two_factor.second_step_methods(db, keys, token)
+    except CareBridgeError:
+        return redirect("/signin")  # the password step expired: start again
+    return render(
+        request,
+        "accounts/signin_mfa.html",
+        next=safe_next(next),
+        methods=methods,
+        status_code=status_code,
+        **values,
+    )
+
+
 @router.get("/signin/mfa", dependencies=[PUBLIC])
-async def mfa_page(request: Request, next: str | None = None) -> Response:
-    if not request.cookies.get(MFA_COOKIE):
-        return redirect("/signin")
-    return render(request, "accounts/signin_mfa.html", next=safe_next(next))
+async def mfa_page(request: Request, db: Session, keys: Keys, next: str | None = None) -> Response:
+    return await _mfa_page(request, db, keys, next)
 
 
 @router.post("/signin/mfa", dependencies=[PUBLIC, Csrf])
@@ -184,24 +253,66 @@ async def mfa_verify(
     check: CheckCredentials,
     code: FormStr = "",
     recovery_code: FormStr = "",
+    passkey: FormStr = "",
     next: FormStr = "/home",
 ) -> Response:
+    """The second step: a code, a recovery code, or the passkey's answer (``passkey``, filled
+    by static/js/passkeys.js)."""
     token = request.cookies.get(MFA_COOKIE)
     if not token:
         return redirect("/signin")
     try:
-        body = MfaVerify(mfa_token=token, code=code or None, recovery_code=recovery_code or None)
+        body = MfaVerify(
+            mfa_token=token,
+            code=code or None,
+            recovery_code=recovery_code or None,
+            passkey=passkey_answer(passkey) if passkey else None,
+        )
         user = await two_factor.second_factor(db, check, body)
+    except (CareBridgeError, ValueError) as exc:
+        await undo_unless_kept(db, exc)
+        return await _mfa_page(request, db, check.keys, next, _status(exc), error=_error(exc))
+    return await _signed_in(db, runtime, user, context, safe_next(next))
+
+
+@router.post("/signin/mfa/passkey-options", dependencies=[PUBLIC, CsrfHeader])
+async def mfa_passkey_options(request: Request, db: Session, keys: Keys) -> Response:
+    """The second step's passkey options, for the script of the page (JSON)."""
+    token = request.cookies.get(MFA_COOKIE, "")
+    return await _json_options(db, two_factor.passkey_second_step_options(db, keys, token))
+
+
+@router.post("/signin/passkey-options", dependencies=[PUBLIC, CsrfHeader])
+async def signin_passkey_options(db: Session, runtime: RuntimeDep, scope: Scope) -> Response:
+    """Options to sign in with a passkey alone, for the script of the sign-in page (JSON)."""
+    limiter = runtime.ratelimiter
+    return await _json_options(db, two_factor.passkey_sign_in_options(db, scope, limiter))
+
+
+@router.post("/signin/passkey", dependencies=[PUBLIC, Csrf])
+async def signin_passkey(
+    request: Request,
+    db: Session,
+    runtime: RuntimeDep,
+    scope: Scope,
+    credential: FormStr = "",
+    next: FormStr = "/home",
+) -> Response:
+    """Sign in with a passkey alone: the form's ``credential`` is the passkey's answer."""
+    try:
+        body = PasskeySignIn(credential=passkey_answer(credential))
+        user = await two_factor.passkey_sign_in(db, scope, runtime.ratelimiter, body)
     except (CareBridgeError, ValueError) as exc:
         await undo_unless_kept(db, exc)
         return render(
             request,
-            "accounts/signin_mfa.html",
+            "accounts/signin.html",
             error=_error(exc),
             next=safe_next(next),
-            status_code=401,
+            passkeys=passkeys.available(runtime.settings),
+            status_code=_status(exc),
         )
-    return await _signed_in(db, runtime, user, context, safe_next(next))
+    return await _signed_in(db, runtime, user, scope.origin, safe_next(next))
 
 
 @router.post("/signout", dependencies=[Csrf])
@@ -291,6 +402,8 @@ async def _account(
         actor,
         me=me,
         sessions=sessions,
+        passkeys=await two_factor.list_passkeys(db, actor),
+        passkeys_available=passkeys.available((await get_runtime(request)).settings),
         status_code=status_code,
         **values,
     )
@@ -412,6 +525,65 @@ async def mfa_disable(
         await undo_unless_kept(db, exc)
         return await _account(request, actor, db, _status(exc), error=_error(exc))
     return await _account(request, actor, db, notice="Two-step sign-in is off.")
+
+
+@router.post("/account/passkeys/options", dependencies=[CsrfHeader])
+async def passkey_registration_options(
+    actor: WebUser, db: Session, check: CheckCredentials, body: PasskeyRegistrationStart
+) -> Response:
+    """The password, then options to make a passkey, for the account page's script (JSON)."""
+    return await _json_options(db, two_factor.passkey_registration_options(db, check, actor, body))
+
+
+@router.post("/account/passkeys", dependencies=[Csrf])
+async def add_passkey(
+    request: Request,
+    actor: WebUser,
+    db: Session,
+    scope: Scope,
+    name: FormStr = "",
+    credential: FormStr = "",
+) -> Response:
+    """Store the passkey the page's script made (``credential``: the browser's answer)."""
+    try:
+        body = PasskeyAdd(name=name, credential=passkey_answer(credential))
+        added = await two_factor.add_passkey(db, scope, actor, body)
+    except (CareBridgeError, ValueError) as exc:
+        await undo_unless_kept(db, exc)
+        return await _account(request, actor, db, _status(exc), error=_error(exc, PASSKEY))
+    if added.recovery_codes:
+        return await _account(request, actor, db, recovery_codes=added.recovery_codes)
+    return await _account(request, actor, db, notice=f"Passkey “{added.passkey.name}” added.")
+
+
+@router.post("/account/passkeys/{passkey_id}/rename", dependencies=[Csrf])
+async def rename_passkey(
+    request: Request,
+    passkey_id: uuid.UUID,
+    actor: WebUser,
+    db: Session,
+    scope: Scope,
+    name: FormStr = "",
+) -> Response:
+    try:
+        body = PasskeyRename(name=name)
+        await two_factor.rename_passkey(db, scope, actor, passkey_id, body)
+    except (CareBridgeError, ValueError) as exc:
+        await undo_unless_kept(db, exc)
+        return await _account(request, actor, db, _status(exc), error=_error(exc, PASSKEY))
+    return await _account(request, actor, db, notice="Passkey renamed.")
+
+
+@router.post("/account/passkeys/{passkey_id}/remove", dependencies=[Csrf])
+async def remove_passkey(
+    request: Request, passkey_id: uuid.UUID, actor: WebUser, db: Session, scope: Scope
+) -> Response:
+    try:
+        await two_factor.remove_passkey(db, scope, actor, passkey_id)
+    except CareBridgeError as exc:
+        await undo_unless_kept(db, exc)
+        return await _account(request, actor, db, exc.status, error=_error(exc))
+    return await _account(request, actor, db, notice="Passkey removed.")
 
 
 @router.post("/account/sessions/{session_id}/revoke", dependencies=[Csrf])

@@ -16,7 +16,8 @@ from starlette.responses import Response
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.browser import cookie_actor, cookie_digest
 from carebridge.accounts.devices import note_sign_in
-from carebridge.accounts.models import STAFF_ROLES, AuthSession, Role, User
+from carebridge.accounts.models import AuthSession, Role, User
+from carebridge.accounts.policy import enrolment_advice, enrolment_missing
 from carebridge.config import Settings
 from carebridge.platform.access import caller
 from carebridge.platform.context import CallScope
@@ -111,8 +112,11 @@ async def web_user(
 async def web_admin(actor: Annotated[Actor, Depends(web_user)], runtime: RuntimeDep) -> Actor:
     if actor.role != Role.admin:
         raise Forbidden("Only administrators may open this page.", code="wrong_role")
-    if runtime.settings.staff_need_mfa and actor.role in STAFF_ROLES and not actor.mfa_enrolled:
-        raise Forbidden("Enrol two-step sign-in first.", code="mfa_enrollment_required")
+    settings = runtime.settings
+    if enrolment_missing(
+        settings, actor.role, totp=actor.totp_enrolled, passkey=actor.passkey_enrolled
+    ):
+        raise Forbidden(enrolment_advice(settings, actor.role), code="mfa_enrollment_required")
     return actor
 
 

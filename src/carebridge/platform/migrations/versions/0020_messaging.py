@@ -2,11 +2,8 @@
 each has read, messages numbered per conversation (sealed text, a client-chosen id, tombstones),
 and the members' open WebSockets.
 
-Revises 0018 for now: 0019 is being added on another branch at the same time; the merge
-re-chains this revision after it.
-
 Revision ID: 0020_messaging
-Revises: 0018_api_key_last_ip
+Revises: 0019_passkeys
 Create Date: 2026-12-06 15:20:11.925803
 """
 
@@ -16,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020_messaging"
-down_revision: str | None = "0018_api_key_last_ip"
+down_revision: str | None = "0019_passkeys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
