@@ -32,7 +32,8 @@ highest achieved rate) is measured; with BENCH_PROBE=0 it is only a lower bound.
 Environment: CAREBRIDGE_DATABASE_URL (a server to create the bench database on; else an embedded
 PostgreSQL in a temporary folder), BENCH_CONVERSATIONS (500), BENCH_RATES ("100,300,1000"),
 BENCH_SECONDS (10), BENCH_MODES ("carebridge,floor"), BENCH_PROBE (1), BENCH_PROBE_MAX,
-BENCH_JSON (a file to write the report to).
+BENCH_JSON (a file to write the report to), BENCH_PROFILE (a file: CareBridge's server runs under
+cProfile and writes its profile there).
 Targets (docs/performance.md): p99 <= 50 ms at 300 messages/s; saturation >= 0.7 x the floor's.
 """
 
@@ -59,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import psutil
 import uvloop
 from websockets.frames import Frame, Opcode
 
@@ -325,6 +327,7 @@ class Result:
     out_of_order: int
     errors: int
     stored_out_of_send_order: int  # seqs of a conversation not in the order the sends were due
+    server_cpu_ms: float = 0.0  # the server process's CPU per delivered message
     first_error: str = ""
 
     @property
@@ -433,7 +436,9 @@ async def measure(
         await quiet(client)
         results: list[Result] = []
         for rate in _rates(rates, options, results):
+            cpu = _server_cpu()
             result = await run_step(client, plan, rate, options.seconds)
+            result.server_cpu_ms = (_server_cpu() - cpu) * 1000 / max(1, result.delivered)
             results.append(result)
             _print(options.mode, result)
             await quiet(client)
@@ -442,6 +447,15 @@ async def measure(
         return results
     finally:
         client.close()
+
+
+def _server_cpu() -> float:
+    """CPU seconds of the server (this process's children: the bench starts it)."""
+    return sum(
+        times.user + times.system
+        for child in psutil.Process().children(recursive=True)
+        for times in [child.cpu_times()]
+    )
 
 
 def _rates(rates: list[int], options: Options, results: list[Result]) -> Iterator[int]:
@@ -463,7 +477,8 @@ def _print(mode: str, r: Result) -> None:
     print(
         f"{mode:<11} target {r.target:>5}/s  achieved {r.achieved:7.1f}/s  p50 {r.p50_ms:7.1f} ms"
         f"  p99 {r.p99_ms:7.1f} ms  max {r.max_ms:7.1f} ms  lost {r.lost}  dup {r.duplicates}"
-        f"  out-of-order {r.out_of_order}  errors {r.errors}",
+        f"  out-of-order {r.out_of_order}  errors {r.errors}  server CPU {r.server_cpu_ms:.2f} ms"
+        "/message",
         flush=True,
     )
     if r.first_error:
@@ -590,7 +605,10 @@ def _env(url: str, tmp: Path) -> dict[str, str]:
 def _serving(mode: str, url: str, tmp: Path) -> Iterator[int]:
     port = free_port()
     if mode == "carebridge":
-        command = [sys.executable, "-m", "carebridge", "serve", "--port", str(port)]
+        # BENCH_PROFILE=<file>: the server runs under cProfile and writes its profile there.
+        profile = os.environ.get("BENCH_PROFILE")
+        wrap = ["-m", "cProfile", "-o", profile] if profile else []
+        command = [sys.executable, *wrap, "-m", "carebridge", "serve", "--port", str(port)]
     else:
         command = [sys.executable, "-m", "uvicorn", "bench.chat:floor_app", "--factory",
                    "--port", str(port), "--loop", "uvloop", "--http", "httptools",
@@ -616,28 +634,24 @@ async def _members(mode: str, url: str, pairs: list[Pair]) -> list[tuple[str, st
     ]
 
 
-def _check_stored(url: str, pairs: list[Pair]) -> dict[str, int]:
+async def _stored(url: str) -> dict[str, int]:
     """What the database holds after a mode: messages, and conversations whose numbers have a
     gap or do not end at ``last_seq``."""
-
-    async def read() -> dict[str, int]:
-        connection = await asyncpg.connect(url)
-        try:
-            row = await connection.fetchrow(
-                """
-                SELECT (SELECT count(*) FROM messages) AS messages,
-                       (SELECT count(*) FROM conversations c WHERE c.last_seq <> (
-                            SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)
-                          OR c.last_seq <> coalesce((SELECT max(seq) FROM messages m
-                                                     WHERE m.conversation_id = c.id), 0))
-                       AS gapped
-                """
-            )
-        finally:
-            await connection.close()
-        return {"messages": int(row["messages"]), "conversations_with_gaps": int(row["gapped"])}
-
-    return asyncio.run(read())
+    connection = await asyncpg.connect(url)
+    try:
+        row = await connection.fetchrow(
+            """
+            SELECT (SELECT count(*) FROM messages) AS messages,
+                   (SELECT count(*) FROM conversations c WHERE c.last_seq <> (
+                        SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)
+                      OR c.last_seq <> coalesce((SELECT max(seq) FROM messages m
+                                                 WHERE m.conversation_id = c.id), 0))
+                   AS gapped
+            """
+        )
+    finally:
+        await connection.close()
+    return {"messages": int(row["messages"]), "conversations_with_gaps": int(row["gapped"])}
 
 
 def run(
@@ -648,7 +662,6 @@ def run(
     server_url: str | None = None,
 ) -> dict[str, Any]:
     """Prepare a fresh database, measure each mode, and answer the report."""
-    uvloop.install()
     _raise_fd_limit()
     report: dict[str, Any] = {
         "members": 2 * conversations,
@@ -657,19 +670,23 @@ def run(
         "text_chars": TEXT_CHARS,
         "modes": {},
     }
-    with tempfile.TemporaryDirectory() as folder, bench_database(Path(folder), server_url) as url:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        bench_database(Path(folder), server_url) as url,
+        asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
+    ):
         tmp = Path(folder)
         settings = load_settings(database_url=url, data_dir=tmp, log_level="WARNING")
-        configure_logging(settings)
-        pairs = asyncio.run(prepare(settings, conversations))
+        pairs = runner.run(prepare(settings, conversations))
         plan = Plan(pairs)
         for mode in modes:
             with _serving(mode, url, tmp) as port:
-                members = asyncio.run(_members(mode, url, pairs))
-                results = asyncio.run(
+                members = runner.run(_members(mode, url, pairs))
+                results = runner.run(
                     measure(port, members, plan, rates, replace_mode(options, mode))
                 )
-            report["modes"][mode] = _summary(results) | {"database": _check_stored(url, pairs)}
+            stored = runner.run(_stored(url))
+            report["modes"][mode] = _summary(results) | {"database": stored}
     report |= _verdict(report["modes"])
     return report
 
@@ -731,6 +748,7 @@ def main() -> None:
     print(
         f"{2 * conversations} members in {conversations} conversations, {options.seconds} s a rate"
     )
+    configure_logging(load_settings(log_level="WARNING"))
     report = run(conversations, rates, options, modes)
     _print_verdict(report)
     if os.environ.get("BENCH_JSON"):
