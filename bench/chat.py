@@ -52,6 +52,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass, field
@@ -64,6 +65,7 @@ import psutil
 import uvloop
 from websockets.frames import Frame, Opcode
 
+from bench.booking import _log_tail
 from bench.doctors_list import bench_database, free_port, server
 from bench.presence_fanout import _next_frame, _raise_fd_limit
 from carebridge.config import Settings, load_settings
@@ -235,6 +237,10 @@ class _Socket(asyncio.Protocol):
             self.buffer = self.buffer[used:]
             if opcode == 0x9:  # uvicorn's keepalive ping
                 self.transport.write(_masked(payload, Opcode.PONG))
+            elif opcode == 0x8:  # the server closes this socket: why
+                code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+                reason = payload[2:].decode(errors="replace")
+                self.client.closed[f"{code} {reason}".strip()] += 1
             elif opcode == 0x1:
                 self.client.frame(self, payload, now)
 
@@ -249,6 +255,7 @@ class Client:
         self.step = Step()
         self.late = 0  # deliveries of an earlier step's messages
         self.lost_sockets = 0
+        self.closed: Counter[str] = Counter()  # close frames the server sent, by code and reason
         self.stopping = False
 
     def frame(self, socket: _Socket, payload: bytes, now: float) -> None:
@@ -328,6 +335,7 @@ class Result:
     errors: int
     stored_out_of_send_order: int  # seqs of a conversation not in the order the sends were due
     server_cpu_ms: float = 0.0  # the server process's CPU per delivered message
+    sockets_closed: int = 0  # by the server, during the step
     first_error: str = ""
 
     @property
@@ -427,7 +435,12 @@ async def quiet(client: Client, seconds: float = 1.0, cap: float = 120.0) -> Non
 
 
 async def measure(
-    port: int, members: list[tuple[str, str, str]], plan: Plan, rates: list[int], options: Options
+    port: int,
+    members: list[tuple[str, str, str]],
+    plan: Plan,
+    rates: list[int],
+    options: Options,
+    log: Path,
 ) -> list[Result]:
     client = Client()
     await client.connect(port, members)
@@ -436,14 +449,16 @@ async def measure(
         await quiet(client)
         results: list[Result] = []
         for rate in _rates(rates, options, results):
-            cpu = _server_cpu()
+            cpu, closed = _server_cpu(), client.lost_sockets
             result = await run_step(client, plan, rate, options.seconds)
+            result.sockets_closed = client.lost_sockets - closed
             result.server_cpu_ms = (_server_cpu() - cpu) * 1000 / max(1, result.delivered)
             results.append(result)
             _print(options.mode, result)
             await quiet(client)
         if client.lost_sockets:
-            raise SystemExit(f"{client.lost_sockets} sockets closed during the run")
+            print(f"  {client.lost_sockets} sockets closed during the run: {dict(client.closed)}")
+            print(_log_tail(log))
         return results
     finally:
         client.close()
@@ -477,7 +492,8 @@ def _print(mode: str, r: Result) -> None:
     print(
         f"{mode:<11} target {r.target:>5}/s  achieved {r.achieved:7.1f}/s  p50 {r.p50_ms:7.1f} ms"
         f"  p99 {r.p99_ms:7.1f} ms  max {r.max_ms:7.1f} ms  lost {r.lost}  dup {r.duplicates}"
-        f"  out-of-order {r.out_of_order}  errors {r.errors}  server CPU {r.server_cpu_ms:.2f} ms"
+        f"  out-of-order {r.out_of_order}  errors {r.errors}  closed {r.sockets_closed}"
+        f"  server CPU {r.server_cpu_ms:.2f} ms"
         "/message",
         flush=True,
     )
@@ -680,10 +696,11 @@ def run(
         pairs = runner.run(prepare(settings, conversations))
         plan = Plan(pairs)
         for mode in modes:
+            log = tmp / f"{mode}.log"
             with _serving(mode, url, tmp) as port:
                 members = runner.run(_members(mode, url, pairs))
                 results = runner.run(
-                    measure(port, members, plan, rates, replace_mode(options, mode))
+                    measure(port, members, plan, rates, replace_mode(options, mode), log)
                 )
             stored = runner.run(_stored(url))
             report["modes"][mode] = _summary(results) | {"database": stored}
