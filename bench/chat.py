@@ -33,7 +33,8 @@ Environment: CAREBRIDGE_DATABASE_URL (a server to create the bench database on; 
 PostgreSQL in a temporary folder), BENCH_CONVERSATIONS (500), BENCH_RATES ("100,300,1000"),
 BENCH_SECONDS (10), BENCH_MODES ("carebridge,floor"), BENCH_PROBE (1), BENCH_PROBE_MAX,
 BENCH_JSON (a file to write the report to), BENCH_PROFILE (a file: CareBridge's server runs under
-cProfile and writes its profile there).
+cProfile and writes its profile there), BENCH_LOGS (a folder: the server's log is copied there when
+it closed sockets).
 Targets (docs/performance.md): p99 <= 50 ms at 300 messages/s; saturation >= 0.7 x the floor's.
 """
 
@@ -47,6 +48,7 @@ import itertools
 import json
 import os
 import secrets
+import shutil
 import statistics
 import sys
 import tempfile
@@ -459,6 +461,8 @@ async def measure(
         if client.lost_sockets:
             print(f"  {client.lost_sockets} sockets closed during the run: {dict(client.closed)}")
             print(_log_tail(log))
+            if os.environ.get("BENCH_LOGS"):  # a folder to keep the whole server log in
+                shutil.copy(log, Path(os.environ["BENCH_LOGS"]) / log.name)
         return results
     finally:
         client.close()
