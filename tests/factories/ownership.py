@@ -388,6 +388,10 @@ BODIES["POST /api/v1/conversations/{conversation_id}/members"] = {
 # Ids in bodies that name no object: the sender's own idempotency key (a retry by its sender
 # answers the first message; another person's key is only theirs in their own conversations).
 NOT_OBJECTS["client_id"] = "a message's id chosen by its sender's client (idempotency)"
+FORMS["/conversations/{conversation_id}/messages"] = {
+    "text": "Hello",
+    "client_id": "3f2c1d0e-6f5a-4b8e-9b1e-1a2b3c4d5e6f",
+}
 TOPICS["conversation."] = ("conversation_id", frozenset({"owner_patient", "owner_doctor"}))
 
 

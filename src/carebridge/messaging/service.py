@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from carebridge.accounts.actors import Actor
@@ -218,21 +219,28 @@ async def total_unread(db: AsyncSession, user_id: uuid.UUID) -> int:
 async def _push_unread(
     db: AsyncSession, conversation: Conversation, user_ids: Sequence[uuid.UUID]
 ) -> None:
-    """Tell each of ``user_ids`` (on ``user.<id>``) their unread counts, after the commit."""
+    """Tell each of ``user_ids`` (on ``user.<id>``) their unread counts in this conversation
+    and in all of theirs (one statement for all of them), after the commit."""
+    mine = aliased(ConversationMember)
     rows = (
         await db.execute(
-            select(ConversationMember.user_id, ConversationMember.last_read_seq).where(
-                ConversationMember.conversation_id == conversation.id,
-                ConversationMember.user_id.in_(user_ids),
-            )
+            select(
+                mine.user_id,
+                mine.last_read_seq,
+                select(func.sum(Conversation.last_seq - ConversationMember.last_read_seq))
+                .select_from(ConversationMember)
+                .join(Conversation, Conversation.id == ConversationMember.conversation_id)
+                .where(ConversationMember.user_id == mine.user_id)
+                .scalar_subquery(),
+            ).where(mine.conversation_id == conversation.id, mine.user_id.in_(user_ids))
         )
     ).all()
-    for user_id, last_read in rows:
+    for user_id, last_read, total in rows:
         data = {
             "conversation_id": str(conversation.id),
             "unread": max(0, conversation.last_seq - last_read),
             "last_seq": conversation.last_seq,
-            "total_unread": await total_unread(db, user_id),
+            "total_unread": int(total or 0),
         }
         publish_after_commit(db, f"{USER_TOPIC}{user_id}", "conversation.unread_count", data)
 
@@ -299,6 +307,15 @@ async def conversation_of_appointment(
         policy.visible_conversations(actor).where(Conversation.appointment_id == appointment_id)
     )
     return found
+
+
+async def may_message(db: AsyncSession, actor: Actor, doctor_id: uuid.UUID) -> bool:
+    """Whether a patient may open (or has) a care thread with ``doctor_id``: the pages' "Message"
+    button, shown by the rule :func:`open_care_thread` refuses by."""
+    if actor.role != Role.patient:
+        return False
+    history = await care_history(db, actor.id, doctor_id, datetime.now(UTC))
+    return policy.may_open_care_thread(history)
 
 
 async def open_care_thread(

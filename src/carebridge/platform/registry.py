@@ -66,6 +66,7 @@ PAGE_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.web.home",
     "carebridge.web.scheduling",
     "carebridge.web.reviews",
+    "carebridge.web.messaging",
     "carebridge.web.accounts",
     "carebridge.web.notifications",
     "carebridge.web.directory",

@@ -15,6 +15,7 @@ from carebridge.accounts.actors import Actor
 from carebridge.directory import admin, patients, search, service
 from carebridge.directory.codes import LANGUAGES
 from carebridge.directory.schemas import DoctorProfileIn, DoctorQuery, PatientProfileIn
+from carebridge.messaging import service as messaging
 from carebridge.platform.access import PUBLIC
 from carebridge.platform.cache import CacheDep
 from carebridge.platform.context import Context
@@ -137,8 +138,15 @@ async def doctor_page(
 ) -> Response:
     doctor = await service.get_doctor(db, doctor_id, clinic_currency(request))
     latest = await reviews.public_reviews(db, doctor_id, cursor=None, limit=5)
+    may_message = actor is not None and await messaging.may_message(db, actor, doctor_id)
     return render(
-        request, "directory/doctor.html", actor, doctor=doctor, reviews=latest, **_page_values()
+        request,
+        "directory/doctor.html",
+        actor,
+        doctor=doctor,
+        reviews=latest,
+        may_message=may_message,
+        **_page_values(),
     )
 
 

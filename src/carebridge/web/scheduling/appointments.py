@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import Role
+from carebridge.messaging import service as messaging
 from carebridge.platform.context import CallScope
 from carebridge.platform.db import undo_unless_kept
 from carebridge.platform.deps import RuntimeDep, Scope, Session
@@ -91,6 +92,7 @@ async def _appointment_page(
         reviewable=reviews.reviewable(appointment),
         prescribing_open=prescriptions.prescribing_open(appointment),
         may_prescribe=prescriptions.may_prescribe(actor, appointment),
+        conversation=await messaging.conversation_of_appointment(db, actor, appointment_id),
         **helpers(**values),
     )
 

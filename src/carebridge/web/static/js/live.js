@@ -2,11 +2,14 @@
 // modules get the topics they ask for. A module asks with
 //   document.dispatchEvent(new CustomEvent("live:subscribe", { detail: { topic } }))
 // and receives that topic's frames (snapshot and events) as "live:frame" events on document;
-// after a reconnect every topic is subscribed again, so its snapshot comes again. Page modules
+// after a reconnect every topic is subscribed again, so its snapshot comes again. A topic that
+// replays (a conversation) is asked with `after: () => <last sequence number the page has>`, sent
+// as `after_seq` on every subscribe, so what was missed while away is replayed. A module sends a
+// frame of its own with a "live:send" event (its detail is the frame). Page modules
 // load after this script (it comes first in the page's head), so their requests are heard.
 (() => {
   const RETRY_MAX = 30000;
-  const topics = new Set();
+  const topics = new Map(); // topic -> its cursor (a function), or null
   let socket = null;
   let delay = 1000;
   let userId = null;
@@ -57,14 +60,23 @@
 
   function subscribeAll() {
     send({ type: "subscribe", topic: `user.${userId}` });
-    for (const topic of topics) send({ type: "subscribe", topic });
+    for (const topic of topics.keys()) subscribe(topic);
   }
+
+  function subscribe(topic) {
+    const after = topics.get(topic);
+    send(after ? { type: "subscribe", topic, after_seq: after() } : { type: "subscribe", topic });
+  }
+
+  // A page module's own frames (a conversation's "typing"): sent when the socket is open,
+  // dropped otherwise (nothing a page sends this way must arrive).
+  document.addEventListener("live:send", (event) => send(event.detail));
 
   document.addEventListener("live:subscribe", (event) => {
     const topic = event.detail?.topic;
     if (!topic || topics.has(topic)) return;
-    topics.add(topic);
-    send({ type: "subscribe", topic });
+    topics.set(topic, event.detail.after || null);
+    subscribe(topic);
   });
 
   function handle(frame) {
@@ -75,6 +87,9 @@
       document.dispatchEvent(new CustomEvent("live:frame", { detail: frame }));
     } else if (frame.type === "event" && frame.topic === `user.${userId}`) {
       refreshBell(frame);
+      // The person's own stream is every page's: modules listen for its events too (the inbox's
+      // unread badges).
+      document.dispatchEvent(new CustomEvent("live:frame", { detail: frame }));
     }
   }
 

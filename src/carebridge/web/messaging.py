@@ -1,0 +1,156 @@
+"""Messaging pages: the inbox (every conversation, latest first, with unread counts) and a
+conversation (its messages, live, and the form to write). They call the same services as the
+API; administrators see a conversation's metadata only. Message text is plain text, escaped by
+the templates and by the page's script."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from carebridge.accounts import service as accounts
+from carebridge.accounts.actors import Actor
+from carebridge.messaging import service
+from carebridge.messaging.schemas import ConversationIn, MessageIn
+from carebridge.platform.db import undo_unless_kept
+from carebridge.platform.deps import Scope, Session
+from carebridge.platform.errors import CareBridgeError, Forbidden, NotFound
+from carebridge.web.callers import WebPatient, WebUser
+from carebridge.web.forms import FormLanguage, FormModel
+from carebridge.web.pages import redirect, render
+from carebridge.web.scheduling.common import when
+from carebridge.web.session import Csrf
+
+router = APIRouter(include_in_schema=False)
+MESSAGE = FormLanguage({"text": "Message"})
+
+
+@router.get("/conversations")
+async def inbox(request: Request, actor: WebUser, db: Session, scope: Scope) -> Response:
+    """Your conversations, latest activity first, with unread badges."""
+    page = await service.list_conversations(db, scope, actor, None, 100)
+    people = {m.user_id for item in page.items for m in item.members}
+    names = await accounts.names_of(db, people)
+    zone = await accounts.time_zone_of(db, actor.id)
+    return render(
+        request, "messaging/inbox.html", actor, page=page, names=names, zone=zone, when=when
+    )
+
+
+async def _conversation_page(
+    request: Request,
+    actor: Actor,
+    db: Session,
+    scope: Scope,
+    conversation_id: uuid.UUID,
+    status_code: int = 200,
+    **values: Any,
+) -> Response:
+    conversation = await service.read_conversation(db, scope, actor, conversation_id)
+    member = any(m.user_id == actor.id for m in conversation.members)
+    messages = None
+    before = _before_seq(request)
+    if member:
+        messages = await service.list_messages(
+            db, scope, actor, conversation_id, before_seq=before, limit=50
+        )
+        if messages.items and conversation.unread:
+            await service.mark_read(db, scope, actor, conversation_id, conversation.last_seq)
+    # "Seen": the furthest any other member has read (the sender's messages up to it are seen).
+    seen = max((m.last_read_seq for m in conversation.members if m.user_id != actor.id), default=0)
+    names = {m.user_id: m.name for m in conversation.members}
+    zone = await accounts.time_zone_of(db, actor.id)
+    return render(
+        request,
+        "messaging/conversation.html",
+        actor,
+        status_code=status_code,
+        conversation=conversation,
+        messages=messages,
+        names=names,
+        zone=zone,
+        when=when,
+        client_id=uuid.uuid4(),
+        seen=seen,
+        older=before is not None,
+        names_json=json.dumps({str(user_id): name for user_id, name in names.items()}),
+        **values,
+    )
+
+
+def _before_seq(request: Request) -> int | None:
+    """The page of older messages asked for (``?before_seq=``), or None for the latest."""
+    value = request.query_params.get("before_seq", "")
+    return int(value) if value.isdigit() and 1 < int(value) < 2**31 else None
+
+
+@router.get("/conversations/{conversation_id}")
+async def conversation_page(
+    request: Request, conversation_id: uuid.UUID, actor: WebUser, db: Session, scope: Scope
+) -> Response:
+    """One conversation: its latest messages (live) and the form to write; opening it reads
+    them."""
+    return await _conversation_page(request, actor, db, scope, conversation_id)
+
+
+class OpenForm(FormModel):
+    """The "Message" button of a doctor's page: the doctor a patient writes to."""
+
+    doctor_id: str = ""
+
+
+@router.post("/conversations", dependencies=[Csrf])
+async def open_thread(
+    actor: WebPatient, db: Session, scope: Scope, form: Annotated[OpenForm, Form()]
+) -> Response:
+    """Open (or find) the care thread with a doctor the patient has seen, and go there."""
+    try:
+        body = ConversationIn.model_validate({"doctor_id": form.doctor_id})
+    except ValidationError as exc:
+        raise NotFound("No such doctor.") from exc
+    thread = await service.open_care_thread(db, scope, actor, body)
+    return redirect(f"/conversations/{thread.id}#latest")
+
+
+class MessageForm(FormModel):
+    """The message being written, and the id the page gave it (a second submit of the same
+    form stores nothing new)."""
+
+    text: str = ""
+    client_id: str = ""
+
+
+@router.post("/conversations/{conversation_id}/messages", dependencies=[Csrf])
+async def send(
+    request: Request,
+    conversation_id: uuid.UUID,
+    actor: WebUser,
+    db: Session,
+    scope: Scope,
+    form: Annotated[MessageForm, Form()],
+) -> Response:
+    """Write a message, then back to the conversation."""
+    try:
+        body = MessageIn.model_validate({"text": form.text, "client_id": form.client_id})
+        await service.send(db, scope, actor, conversation_id, body)
+    except (CareBridgeError, ValidationError) as exc:
+        await undo_unless_kept(db, exc)
+        if isinstance(exc, NotFound | Forbidden):
+            raise
+        status = exc.status if isinstance(exc, CareBridgeError) else 422
+        return await _conversation_page(
+            request,
+            actor,
+            db,
+            scope,
+            conversation_id,
+            status,
+            error=MESSAGE.explain(exc),
+            form=form,
+        )
+    return redirect(f"/conversations/{conversation_id}#latest")
