@@ -93,73 +93,83 @@ class Pair:
 async def prepare(settings: Settings, conversations: int) -> list[Pair]:
     """Migrate; for each conversation a patient and an approved doctor with live sessions, an
     upcoming appointment between them and its conversation with both as members."""
-    from carebridge.accounts.models import AuthSession, Role, User, UserStatus
-    from carebridge.messaging.models import Conversation, ConversationMember
     from carebridge.platform.db import Database
     from carebridge.platform.migrate import upgrade
     from carebridge.platform.registry import load_models
-    from carebridge.scheduling.models import Appointment
 
     load_models()
     database = Database.from_settings(settings)
     await upgrade(database.engine)
-    now = datetime.now(UTC)
-    starts = now.replace(microsecond=0) + timedelta(days=3)
     pairs: list[Pair] = []
     for first in range(0, conversations, 250):
         async with database.transaction() as db:
-            batch = range(first, min(conversations, first + 250))
-            people = {
-                (n, role): User(
-                    email=f"bench-{role}-{n}@example.org",
-                    name=f"Bench {role} {n}",
-                    role=role,
-                    status=UserStatus.active,
-                    password_hash="x",
-                    approved_at=now if role == Role.doctor else None,
-                )
-                for n in batch
-                for role in (Role.patient, Role.doctor)
-            }
-            db.add_all(people.values())
-            await db.flush()
-            sessions = {
-                key: AuthSession(
-                    user_id=user.id,
-                    idle_expires_at=now + timedelta(days=1),
-                    absolute_expires_at=now + timedelta(days=1),
-                    last_used_at=now,
-                )
-                for key, user in people.items()
-            }
-            db.add_all(sessions.values())
-            made = []
-            for n in batch:
-                patient, doctor = people[n, Role.patient], people[n, Role.doctor]
-                appointment = Appointment(
-                    id=uuid.uuid4(), doctor_id=doctor.id, patient_id=patient.id, type="video",
-                    status="scheduled", starts_at=starts, ends_at=starts + timedelta(minutes=30),
-                    blocked_until=starts + timedelta(minutes=30), time_zone="UTC", fee=0,
-                )  # fmt: skip
-                conversation = Conversation(
-                    id=uuid.uuid4(), kind="appointment", appointment_id=appointment.id,
-                    patient_id=patient.id, doctor_id=doctor.id, opened_by=patient.id,
-                )  # fmt: skip
-                made.append((n, patient, doctor, appointment, conversation))
-            # Flushed table by table: the models declare no relationships to order them by.
-            db.add_all(m[3] for m in made)
-            await db.flush()
-            db.add_all(m[4] for m in made)
-            await db.flush()
-            for n, patient, doctor, _, conversation in made:
-                db.add_all(
-                    ConversationMember(conversation_id=conversation.id, user_id=u.id, role=r)
-                    for u, r in ((patient, "patient"), (doctor, "doctor"))
-                )
-                ids = (str(sessions[n, Role.patient].id), str(sessions[n, Role.doctor].id))
-                pairs.append(Pair(str(conversation.id), str(patient.id), str(doctor.id), ids))
+            pairs += await _pairs(db, range(first, min(conversations, first + 250)))
     await database.dispose()
     return pairs
+
+
+async def _pairs(db: Any, batch: range) -> list[Pair]:
+    from carebridge.accounts.models import AuthSession, Role, User, UserStatus
+
+    now = datetime.now(UTC)
+    people = {
+        (n, role): User(
+            email=f"bench-{role}-{n}@example.org",
+            name=f"Bench {role} {n}",
+            role=role,
+            status=UserStatus.active,
+            password_hash="x",
+            approved_at=now if role == Role.doctor else None,
+        )
+        for n in batch
+        for role in (Role.patient, Role.doctor)
+    }
+    db.add_all(people.values())
+    await db.flush()
+    sessions = {
+        key: AuthSession(
+            user_id=user.id,
+            idle_expires_at=now + timedelta(days=1),
+            absolute_expires_at=now + timedelta(days=1),
+            last_used_at=now,
+        )
+        for key, user in people.items()
+    }
+    db.add_all(sessions.values())
+    pairs = []
+    for n in batch:
+        patient, doctor = people[n, Role.patient], people[n, Role.doctor]
+        conversation = await _conversation(db, patient.id, doctor.id, now)
+        ids = (str(sessions[n, Role.patient].id), str(sessions[n, Role.doctor].id))
+        pairs.append(Pair(str(conversation), str(patient.id), str(doctor.id), ids))
+    await db.flush()
+    return pairs
+
+
+async def _conversation(db: Any, patient: uuid.UUID, doctor: uuid.UUID, now: datetime) -> uuid.UUID:
+    """An appointment in three days and its conversation, both as members."""
+    from carebridge.messaging.models import Conversation, ConversationMember
+    from carebridge.scheduling.models import Appointment
+
+    starts = now.replace(microsecond=0) + timedelta(days=3)
+    ends = starts + timedelta(minutes=30)
+    appointment = Appointment(
+        id=uuid.uuid4(), doctor_id=doctor, patient_id=patient, type="video", status="scheduled",
+        starts_at=starts, ends_at=ends, blocked_until=ends, time_zone="UTC", fee=0,
+    )  # fmt: skip
+    conversation = Conversation(
+        id=uuid.uuid4(), kind="appointment", appointment_id=appointment.id, patient_id=patient,
+        doctor_id=doctor, opened_by=patient,
+    )  # fmt: skip
+    # Flushed row by row in order: the models declare no relationships to order them by.
+    for row in (appointment, conversation):
+        db.add(row)
+        await db.flush()
+    db.add_all(
+        ConversationMember(conversation_id=conversation.id, user_id=user, role=role)
+        for user, role in ((patient, "patient"), (doctor, "doctor"))
+    )
+    return conversation.id
 
 
 async def make_tickets(url: str, sessions: list[str]) -> list[str]:
