@@ -6,6 +6,7 @@ import sys
 
 from bench import (
     booking,
+    chat,
     doctors_list,
     inputs,
     middleware,
@@ -22,6 +23,7 @@ BENCHMARKS = {
     "doctors_list": doctors_list.main,
     "presence_fanout": presence_fanout.main,
     "booking": booking.main,
+    "chat": chat.main,
 }
 
 if __name__ == "__main__":

@@ -131,9 +131,10 @@ ANALYZE;
 
 
 @contextmanager
-def bench_database(tmp: Path) -> Iterator[str]:
-    """A fresh database (on CAREBRIDGE_DATABASE_URL's server, or an embedded one)."""
-    server = load_settings().database_url
+def bench_database(tmp: Path, server: str | None = None) -> Iterator[str]:
+    """A fresh database (on ``server``, else CAREBRIDGE_DATABASE_URL's server, else an embedded
+    one)."""
+    server = server or load_settings().database_url
     embedded = None
     if server is None:
         embedded = EmbeddedPostgres(tmp / "postgres")

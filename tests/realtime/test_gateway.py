@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
 from starlette.websockets import WebSocket
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -203,3 +204,29 @@ async def test_uvicorn_sockets_take_the_direct_write_path(live: Live) -> None:
         sinks = [c.sink for c in live.app.state.runtime.realtime.hub.connections]
     assert len(sinks) == 1
     assert isinstance(sinks[0], TransportSink)
+
+
+async def test_a_client_action_in_an_exhausted_pool_answers_busy_and_keeps_the_socket(
+    serve: Serve,
+) -> None:
+    """Overload (every pooled connection busy for the pool timeout) answers a client action an
+    `error` frame `busy`, as HTTP answers 503 `busy`: the socket stays open, so the frames after
+    it are not lost with it."""
+    small = {"db_pool_size": 2, "db_max_overflow": 0, "db_pool_timeout_seconds": 0.5}
+    quiet = {"realtime_ping_seconds": 30, "realtime_idle_timeout_seconds": 60}  # no ticks
+    async with (
+        serve(**small, **quiet) as live,
+        await live.open(await live.member()) as socket,
+        live.database.engine.connect() as one,  # every pooled connection, kept busy
+        live.database.engine.connect() as two,
+    ):
+        await one.execute(text("SELECT 1"))
+        await two.execute(text("SELECT 1"))
+        frame = {"type": "send", "conversation_id": str(uuid.uuid4()), "id": 3,
+                 "client_id": str(uuid.uuid4()), "text": "Hello"}  # fmt: skip
+        await socket.send(json.dumps(frame))
+        answer = await next_frame(socket, lambda f: f["type"] != "pong")
+        assert answer["type"] == "error"
+        assert (answer["code"], answer["of"], answer["id"]) == ("busy", "send", 3)
+        await socket.send(json.dumps({"type": "ping", "id": 4}))
+        assert await next_frame(socket, lambda f: f.get("id") == 4) == {"type": "pong", "id": 4}

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import structlog
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 
@@ -236,6 +237,15 @@ class Gateway:
             connection.send(
                 message("error", code=exc.error_code, detail=exc.detail, of=kind, **reply)
             )
+            return
+        except PoolTimeout:
+            # Every pooled connection stayed busy for the pool timeout: overload, answered like
+            # HTTP's 503 `busy`. The socket stays open (it used to be torn down with every frame
+            # still queued on it); the client sends the same frame again (a `send` is idempotent
+            # by its client id).
+            log.warning("database_pool_exhausted", action=kind)
+            detail = "CareBridge is busy right now; try again in a moment."
+            connection.send(message("error", code="busy", detail=detail, of=kind, **reply))
             return
         connection.send(message("ack", of=kind, **answer, **reply))
 
