@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING
 
 from carebridge.config import Settings
@@ -59,11 +58,13 @@ class Runtime:
             owns_database=owns_database,
         )
 
-    @cached_property
+    @property
     def keyring(self) -> Keyring:
         """Made on first use, once per process: a command that only checks the configuration
-        (``carebridge check``) reports a missing encryption key instead of failing on it."""
-        return Keyring.from_settings(self.settings)
+        (``carebridge check``) reports a missing encryption key instead of failing on it. The
+        real-time gateway's context holds it (its replays and client actions open sealed values
+        with it), so requests, sockets and jobs of the process share one keyring."""
+        return self.realtime.context.keyring
 
     async def open(self) -> None:
         await self.jobs.open()

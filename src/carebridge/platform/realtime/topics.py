@@ -38,7 +38,8 @@ class GatewayContext:
 
     @cached_property
     def keyring(self) -> Keyring:
-        """The keyring domains open sealed values with (replays, client actions)."""
+        """The process's keyring (``Runtime.keyring`` is this one), made on first use: domains
+        open sealed values with it in replays and client actions."""
         from carebridge.platform.crypto import Keyring
 
         return Keyring.from_settings(self.settings)
