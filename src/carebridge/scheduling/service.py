@@ -497,6 +497,10 @@ async def _write_booking(
     )
     try:
         await connection.execute(WRITE_BOOKING.sql, *WRITE_BOOKING.args(written))
+    except asyncpg.DeadlockDetectedError as exc:
+        # Two bookings of the same time inserted at once each wait on the other's row for the
+        # exclusion constraint; PostgreSQL ends one, and the other takes the time.
+        raise _taken() from exc
     except asyncpg.IntegrityConstraintViolationError as exc:
         conflict = _conflict_of(exc.constraint_name or "")
         if conflict is None:
