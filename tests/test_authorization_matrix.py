@@ -605,7 +605,12 @@ async def test_nobody_subscribes_to_another_persons_topic(app: FastAPI, world: O
             kind, entitled = TOPICS[rule.pattern]
             topic = rule.pattern + world.made[kind]
             for actor, person in world.people.items():
-                identity = Identity(person.user.id, uuid.uuid4(), str(person.user.role))
+                identity = Identity(
+                    person.user.id,
+                    uuid.uuid4(),
+                    str(person.user.role),
+                    str(person.user.status),
+                )
                 if await rule.authorize(db, identity, topic) != (actor in entitled):
                     wrong.append((topic, actor))
     assert wrong == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import asyncpg
 import httpx
@@ -134,6 +135,35 @@ async def test_the_driver_connection_is_found_once_per_transaction(settings: Set
             await session.rollback()
             after_rollback = await driver_connection(session)
             assert after_rollback.is_in_transaction()
+    finally:
+        await database.dispose()
+
+
+async def test_the_driver_connection_begins_with_begin_alone_and_the_session_ends_it(
+    settings: Settings,
+) -> None:
+    """The transaction begun for the driver connection is the session's: what is written through
+    it is kept by the session's commit and undone by its rollback; beginning it sends no
+    statement through SQLAlchemy (asyncpg's BEGIN alone)."""
+    database = Database.from_settings(settings)
+    through_sqlalchemy: list[str] = []
+
+    @event.listens_for(database.engine.sync_engine, "before_cursor_execute")
+    def _sent(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        through_sqlalchemy.append(statement)
+
+    try:
+        async with database.sessionmaker() as session:
+            await session.execute(text("CREATE TEMPORARY TABLE probe_rows (n int)"))
+            await session.commit()
+            through_sqlalchemy.clear()
+            for n, keep in ((1, True), (2, False)):
+                connection = await driver_connection(session)
+                await connection.execute("INSERT INTO probe_rows VALUES ($1)", n)
+                await (session.commit() if keep else session.rollback())
+            assert through_sqlalchemy == []
+            kept = (await session.execute(text("SELECT array_agg(n) FROM probe_rows"))).scalar_one()
+        assert kept == [1]
     finally:
         await database.dispose()
 

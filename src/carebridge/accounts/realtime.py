@@ -70,14 +70,16 @@ async def redeem_ticket(db: AsyncSession, ticket: str) -> Identity | None:
         return None
     owner = (
         await db.execute(
-            select(User.id, User.role)
+            select(User.id, User.role, User.status)
             .join(AuthSession, AuthSession.user_id == User.id)
             .where(AuthSession.id == row.session_id, live_session(now))
         )
     ).one_or_none()
     if owner is None:
         return None
-    return Identity(user_id=owner.id, session_id=row.session_id, role=str(owner.role))
+    return Identity(
+        user_id=owner.id, session_id=row.session_id, role=str(owner.role), status=str(owner.status)
+    )
 
 
 async def live_sessions(db: AsyncSession, session_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:

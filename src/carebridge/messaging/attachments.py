@@ -35,8 +35,8 @@ from carebridge.messaging import policy, service
 from carebridge.messaging.attachment_models import Attachment, ScanState
 from carebridge.messaging.attachment_schemas import AttachmentOut
 from carebridge.messaging.attachment_views import SERVED, aad, attachment_out, audit
-from carebridge.messaging.models import Conversation, Message
-from carebridge.messaging.schemas import MessageIn
+from carebridge.messaging.models import Conversation
+from carebridge.messaging.schemas import MessageIn, MessageOut
 from carebridge.messaging.tasks import defer_scans_after_commit
 from carebridge.platform import files, images
 from carebridge.platform.context import CallScope
@@ -121,7 +121,7 @@ async def send_with_files(
     kept = await check_uploads(scope.settings, uploads)
     state = ScanState.pending if scope.settings.clamd_url else ScanState.not_scanned
 
-    async def attach(message: Message) -> list[AttachmentOut]:
+    async def attach(message: MessageOut) -> list[AttachmentOut]:
         rows = [_row(message, actor, position, item, state) for position, item in enumerate(kept)]
         db.add_all(rows)
         await db.flush()
@@ -139,7 +139,7 @@ async def send_with_files(
 
 
 def _row(
-    message: Message, actor: Actor, position: int, item: files.Inspected, state: ScanState
+    message: MessageOut, actor: Actor, position: int, item: files.Inspected, state: ScanState
 ) -> Attachment:
     attachment_id = uuid.uuid4()
     key = f"attachments/{message.conversation_id}/{attachment_id}"

@@ -3,8 +3,10 @@
 A member with no open WebSocket (no fresh row in ``messaging_connections``) gets a
 ``message_received`` notification through the outbox (in-app, push, email by their
 preferences), at most one per conversation every :data:`NOTICE_WINDOW`: the member's
-``notified_at`` is claimed by one ``UPDATE ... RETURNING``, so two messages at once tell them
-once. The notification says who wrote and links to the conversation; it never holds the text.
+``notified_at`` is claimed in the send's own statement (``messaging/queries.py``, by
+:func:`notice_due` and :func:`is_fresh`), while the conversation's row is locked, so two messages
+at once tell them once. The notification says who wrote and links to the conversation; it
+never holds the text.
 """
 
 from __future__ import annotations
@@ -13,74 +15,55 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import AliasedClass
 
 from carebridge.config import Settings
 from carebridge.messaging.kinds import MESSAGE_RECEIVED
-from carebridge.messaging.models import Conversation, ConversationMember, MessagingConnection
+from carebridge.messaging.models import ConversationMember, MessagingConnection
 from carebridge.notifications.service import notify_many
 
 NOTICE_WINDOW = timedelta(minutes=10)
 
 
-def _fresh(settings: Settings, now: datetime) -> ColumnElement[bool]:
-    """A connection row counts while its process keeps refreshing it."""
-    stale = now - timedelta(seconds=3 * settings.realtime_ping_seconds)
-    return MessagingConnection.seen_at > stale
+def fresh_since(settings: Settings, now: datetime) -> datetime:
+    """A connection row counts while its process keeps refreshing it: seen after this."""
+    return now - timedelta(seconds=3 * settings.realtime_ping_seconds)
 
 
-async def connected(
-    db: AsyncSession, settings: Settings, user_ids: Sequence[uuid.UUID], now: datetime
-) -> set[uuid.UUID]:
-    """Those of ``user_ids`` with an open WebSocket in any process."""
-    found = await db.scalars(
-        select(MessagingConnection.user_id)
-        .where(MessagingConnection.user_id.in_(user_ids), _fresh(settings, now))
-        .distinct()
-    )
-    return set(found)
+def is_fresh(
+    since: datetime | ColumnElement[datetime], user_id: ColumnElement[uuid.UUID] | None = None
+) -> ColumnElement[bool]:
+    """A connection row seen after ``since`` (:func:`fresh_since`); of ``user_id`` if given (the
+    send's statement renders it over its own names: ``messaging/queries.py``)."""
+    fresh = MessagingConnection.seen_at > since
+    return fresh if user_id is None else and_(MessagingConnection.user_id == user_id, fresh)
 
 
-async def tell_absent(
-    db: AsyncSession,
-    settings: Settings,
-    conversation: Conversation,
-    recipients: Sequence[uuid.UUID],
-    now: datetime,
+def notice_due(
+    now: datetime | ColumnElement[datetime],
+    member: type[ConversationMember] | AliasedClass[ConversationMember] = ConversationMember,
+) -> ColumnElement[bool]:
+    """A member not told of this conversation within :data:`NOTICE_WINDOW` before ``now``."""
+    return or_(member.notified_at.is_(None), member.notified_at <= now - NOTICE_WINDOW)
+
+
+async def notify(
+    db: AsyncSession, conversation_id: uuid.UUID, claimed: Sequence[uuid.UUID]
 ) -> None:
-    """Notify the members of ``recipients`` who are not connected, once per window."""
-    if not recipients:
-        return
-    absent = set(recipients) - await connected(db, settings, recipients, now)
-    if not absent:
-        return
-    claimed = list(
-        await db.scalars(
-            update(ConversationMember)
-            .where(
-                ConversationMember.conversation_id == conversation.id,
-                ConversationMember.user_id.in_(absent),
-                or_(
-                    ConversationMember.notified_at.is_(None),
-                    ConversationMember.notified_at <= now - NOTICE_WINDOW,
-                ),
-            )
-            .values(notified_at=now)
-            .returning(ConversationMember.user_id)
-            .execution_options(synchronize_session=False)
-        )
-    )
+    """Tell ``claimed`` (members not connected whose notice was due: the send's statement claimed
+    their ``notified_at``) that the conversation has a new message, through the outbox."""
     if not claimed:
         return
     await notify_many(
         db,
-        claimed,
+        list(claimed),
         MESSAGE_RECEIVED.name,
         "New message",
         "You have a new message from your care team. Sign in to read it.",
-        data={"conversation_id": str(conversation.id)},
-        link=f"/conversations/{conversation.id}",
+        data={"conversation_id": str(conversation_id)},
+        link=f"/conversations/{conversation_id}",
     )
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import ColumnElement, Select, exists, func, select
+from sqlalchemy.orm import aliased
 
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import Role
@@ -26,10 +27,16 @@ EDIT_WINDOW = timedelta(minutes=15)
 ADDABLE_ROLES = frozenset({Role.nurse, Role.doctor})
 
 
-def is_member(user_id: uuid.UUID) -> Any:
-    """The condition "``user_id`` is a member of the conversation"."""
+def is_member(
+    user_id: uuid.UUID | ColumnElement[uuid.UUID],
+    conversation_id: ColumnElement[uuid.UUID] | None = None,
+) -> ColumnElement[bool]:
+    """The condition "``user_id`` is a member of the conversation" (``Conversation.id``, or
+    ``conversation_id``: the hand-written statements of ``messaging/queries.py`` render it over
+    their own names)."""
     return exists().where(
-        ConversationMember.conversation_id == Conversation.id,
+        ConversationMember.conversation_id
+        == (Conversation.id if conversation_id is None else conversation_id),
         ConversationMember.user_id == user_id,
     )
 
@@ -37,6 +44,21 @@ def is_member(user_id: uuid.UUID) -> Any:
 def visible_conversations(actor: Actor) -> Select[Any]:
     """The conversations whose content ``actor`` may read: theirs, as a member."""
     return select(Conversation).where(is_member(actor.id))
+
+
+def unread_total(user_id: uuid.UUID | ColumnElement[uuid.UUID]) -> ColumnElement[int]:
+    """Every unread message of ``user_id`` in all their conversations: per membership, the
+    conversation's last number less the member's last read one."""
+    mine = aliased(ConversationMember, name="unread_member")
+    theirs = aliased(Conversation, name="unread_conversation")
+    total = (
+        select(func.coalesce(func.sum(theirs.last_seq - mine.last_read_seq), 0))
+        .select_from(mine)
+        .join(theirs, theirs.id == mine.conversation_id)
+        .where(mine.user_id == user_id)
+        .scalar_subquery()
+    )
+    return total
 
 
 def visible_metadata(actor: Actor) -> Select[Any]:
@@ -65,10 +87,19 @@ def may_close(actor: Actor, conversation: Conversation, member: bool) -> bool:
     return conversation.closed_at is None and actor.role == Role.doctor and member
 
 
+class Writable(Protocol):
+    """What :func:`write_refusal` reads of a conversation."""
+
+    @property
+    def closed_at(self) -> datetime | None: ...
+    @property
+    def appointment_id(self) -> uuid.UUID | None: ...
+
+
 def write_refusal(
     settings: Settings,
     actor: Actor,
-    conversation: Conversation,
+    conversation: Writable,
     history: CareHistory,
     now: datetime,
 ) -> str | None:

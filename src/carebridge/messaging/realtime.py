@@ -15,11 +15,10 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
-from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.accounts.models import Role, UserStatus
 from carebridge.messaging import notices, service
 from carebridge.messaging.schemas import MessageIn
 from carebridge.platform.context import CallScope, RequestContext
@@ -49,12 +48,13 @@ def conversation_of(topic: str) -> uuid.UUID | None:
         return None
 
 
-async def _actor(db: AsyncSession, identity: Identity) -> Actor:
-    status = await db.scalar(select(User.status).where(User.id == identity.user_id))
+def _actor(identity: Identity) -> Actor:
+    """The socket's holder: its account's role and status as of its ticket (the gateway ends
+    the sockets of a session that ends, as when an account is disabled)."""
     return Actor(
         id=identity.user_id,
         role=Role(identity.role),
-        status=UserStatus(status or UserStatus.disabled),
+        status=UserStatus(identity.status),
         session_id=identity.session_id,
     )
 
@@ -78,7 +78,7 @@ async def replay(
     """Every message after ``after``, oldest first, as it is now (audited like a read)."""
     conversation_id = conversation_of(topic)
     assert conversation_id is not None  # authorized first
-    actor = await _actor(db, identity)
+    actor = _actor(identity)
     page = await service.list_messages(
         db, _scope(context), actor, conversation_id, after_seq=after, limit=limit
     )
@@ -132,7 +132,7 @@ async def send_frame(
     """``{"type": "send", "conversation_id", "client_id", "text"}``: as the API's send."""
     body = _parse(_Send, frame)
     async with context.database.transaction() as db:
-        actor = await _actor(db, identity)
+        actor = _actor(identity)
         sent = await service.send(
             db,
             _scope(context),
@@ -151,7 +151,7 @@ async def read_frame(
     if not 0 <= body.seq < 2**31:
         raise Invalid("`seq` is a sequence number (0 or more).", code="bad_frame")
     async with context.database.transaction() as db:
-        actor = await _actor(db, identity)
+        actor = _actor(identity)
         unread = await service.mark_read(db, _scope(context), actor, body.conversation_id, body.seq)
     return {"unread": unread.model_dump(mode="json")}
 
@@ -167,7 +167,7 @@ async def typing_frame(
     if now - _last_typing.get(key, -TYPING_EVERY) < TYPING_EVERY:
         return {"sent": False}
     async with context.database.transaction() as db:
-        await service.check_typing(db, await _actor(db, identity), body.conversation_id)
+        await service.check_typing(db, _actor(identity), body.conversation_id)
     _last_typing[key] = now
     if len(_last_typing) > 10_000:  # forget the old ones
         for old in [k for k, at in _last_typing.items() if now - at > TYPING_EVERY]:

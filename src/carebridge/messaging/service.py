@@ -15,21 +15,21 @@ put in a notification or a job's arguments. Real-time events go out after the co
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
-from sqlalchemy.orm.attributes import set_committed_value
 
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import Role, User, UserStatus
-from carebridge.compliance.service import record
+from carebridge.compliance.service import audit_values, record
 from carebridge.config import Settings
 from carebridge.messaging import policy
 from carebridge.messaging.attachment_schemas import AttachmentOut
@@ -41,7 +41,8 @@ from carebridge.messaging.models import (
     MemberRole,
     Message,
 )
-from carebridge.messaging.notices import tell_absent
+from carebridge.messaging.notices import fresh_since, notify
+from carebridge.messaging.queries import SEND_FACTS, WRITE_MESSAGE, NewMessage, SendQuestion
 from carebridge.messaging.schemas import (
     ConversationIn,
     ConversationOut,
@@ -57,6 +58,7 @@ from carebridge.messaging.schemas import (
 from carebridge.messaging.sealed import BODY
 from carebridge.platform.context import CallScope
 from carebridge.platform.crypto import Unreadable
+from carebridge.platform.db import driver_connection
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound
 from carebridge.platform.events import publish_after_commit
 from carebridge.platform.pagination import MAX_PAGE_SIZE, decode_cursor, encode_cursor
@@ -538,11 +540,13 @@ async def _sent_before(
     return found
 
 
-async def check_may_write(
-    db: AsyncSession, settings: Settings, actor: Actor, conversation: Conversation
+def _check_may_write(
+    settings: Settings,
+    actor: Actor,
+    conversation: policy.Writable,
+    history: CareHistory,
+    now: datetime,
 ) -> None:
-    now = datetime.now(UTC)
-    history = await history_of(db, conversation, now)
     refusal = policy.write_refusal(settings, actor, conversation, history, now)
     if refusal == "conversation_closed":
         raise _closed()
@@ -570,7 +574,7 @@ class Sent:
 
 # Called with a message just inserted, in its transaction: stores what was sent with it and
 # answers it as the message's ``attachments`` (messaging/attachments.py).
-Attach = Callable[[Message], Awaitable[list[AttachmentOut]]]
+Attach = Callable[[MessageOut], Awaitable[list[AttachmentOut]]]
 
 
 async def send(
@@ -581,53 +585,96 @@ async def send(
     body: MessageIn,
     attach: Attach | None = None,
 ) -> Sent:
-    """A member writes a message; a retry with the same ``client_id`` answers the first."""
-    conversation = await get_conversation(db, actor, conversation_id)
-    earlier = await _sent_before(db, conversation.id, actor.id, body.client_id)
-    if earlier is not None:
-        return Sent(await _with_files(db, message_out(scope, earlier)), created=False)
-    await check_may_write(db, scope.settings, actor, conversation)
-    # Lock the conversation, then look again: a retry racing its first attempt waits here.
-    await db.execute(
-        select(Conversation.id).where(Conversation.id == conversation.id).with_for_update()
-    )
-    earlier = await _sent_before(db, conversation.id, actor.id, body.client_id)
-    if earlier is not None:
-        return Sent(await _with_files(db, message_out(scope, earlier)), created=False)
+    """A member writes a message; a retry with the same ``client_id`` answers the first.
+
+    Two hand-written statements (``messaging/queries.py``): the conversation locked with what
+    the send decides on, then the writes; the ORM only for a retry's first message and for the
+    notifications of members who are not connected."""
+    connection = await driver_connection(db)
     now = datetime.now(UTC)
-    seq = await db.scalar(
-        update(Conversation)
-        .where(Conversation.id == conversation.id, Conversation.closed_at.is_(None))
-        .values(last_seq=Conversation.last_seq + 1, last_message_at=now)
-        .returning(Conversation.last_seq)
-        .execution_options(synchronize_session=False)
+    question = SendQuestion(conversation_id, actor.id, body.client_id, now)
+    facts = await connection.fetchrow(SEND_FACTS.sql, *SEND_FACTS.args(question))
+    if facts is None:
+        raise _not_found()
+    if facts["earlier_id"] is not None:
+        return await _sent_first(db, scope, conversation_id, actor.id, body.client_id)
+    history = CareHistory(facts["last_ends_at"], facts["upcoming"])
+    conversation = _Facts(facts["closed_at"], facts["appointment_id"])
+    _check_may_write(scope.settings, actor, conversation, history, now)
+    message_id = uuid.uuid4()
+    sealed = scope.keyring.seal(
+        BODY, {"id": message_id, "conversation_id": conversation_id}, body.text
     )
-    if seq is None:
-        raise _closed()
-    message = Message(
-        id=uuid.uuid4(),
-        conversation_id=conversation.id,
+    logged = audit_values(
+        action="message.sent",
+        actor_id=actor.id,
+        actor_role=str(actor.role),
+        resource_type="message",
+        resource_id=message_id,
+        context=scope.origin,
+        conversation_id=str(conversation_id),
+    )
+    logged["details"] = json.dumps(logged["details"])
+    written = NewMessage(
+        id=message_id,
+        conversation_id=conversation_id,
+        sender_id=actor.id,
+        client_id=body.client_id,
+        body_sealed=sealed,
+        now=now,
+        fresh_since=fresh_since(scope.settings, now),
+        audit=logged,
+    )
+    row = await connection.fetchrow(WRITE_MESSAGE.sql, *WRITE_MESSAGE.args(written))
+    if row is None:  # the first attempt of this retry committed while this one waited
+        return await _sent_first(db, scope, conversation_id, actor.id, body.client_id)
+    seq: int = row["seq"]
+    out = MessageOut(
+        id=message_id,
+        conversation_id=conversation_id,
         seq=seq,
         sender_id=actor.id,
         client_id=body.client_id,
+        text=body.text,
+        state="ok",
         created_at=now,
+        edited_at=None,
+        deleted_at=None,
     )
-    message.body_sealed = scope.keyring.seal(BODY, message, body.text)
-    db.add(message)
-    await db.flush()
-    await _read_up_to(db, conversation.id, actor.id, seq)
-    # What the row now holds, without marking the object changed (the UPDATE wrote it).
-    set_committed_value(conversation, "last_seq", seq)
-    set_committed_value(conversation, "last_message_at", now)
-    await _audit(db, scope, actor, "message.sent", conversation.id, message)
-    out = message_out(scope, message)
     if attach is not None:
-        out.attachments = await attach(message)
-    publish_after_commit(db, topic_of(conversation.id), "message.created", _event(out))
-    others = await _other_members(db, conversation.id, actor.id)
-    await _push_unread(db, conversation, others)
-    await tell_absent(db, scope.settings, conversation, others, now)
+        out.attachments = await attach(out)
+    publish_after_commit(db, topic_of(conversation_id), "message.created", _event(out))
+    for user_id, last_read, total in row["others"]:
+        data = {
+            "conversation_id": str(conversation_id),
+            "unread": max(0, seq - last_read),
+            "last_seq": seq,
+            "total_unread": int(total),
+        }
+        publish_after_commit(db, f"{USER_TOPIC}{user_id}", "conversation.unread_count", data)
+    await notify(db, conversation_id, row["notified"])
     return Sent(out, created=True)
+
+
+class _Facts(NamedTuple):
+    """What the write rule reads of a conversation (``policy.Writable``), from the send's
+    statement."""
+
+    closed_at: datetime | None
+    appointment_id: uuid.UUID | None
+
+
+async def _sent_first(
+    db: AsyncSession,
+    scope: CallScope,
+    conversation_id: uuid.UUID,
+    sender_id: uuid.UUID,
+    client_id: uuid.UUID,
+) -> Sent:
+    """The message first sent with ``client_id``, as it is now: a retry's answer."""
+    earlier = await _sent_before(db, conversation_id, sender_id, client_id)
+    assert earlier is not None  # found by the send's statement, in a transaction that committed
+    return Sent(await _with_files(db, message_out(scope, earlier)), created=False)
 
 
 async def _with_files(db: AsyncSession, out: MessageOut) -> MessageOut:

@@ -112,8 +112,6 @@ def ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
 
 _DRIVER_KEY = "carebridge.driver_connection"
 _ENGINE_KEY = "carebridge.engine"
-# Sent through SQLAlchemy to begin the adapter's transaction (see driver_connection).
-_BEGIN_WITH = "SELECT 1"
 
 
 async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
@@ -132,13 +130,16 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     driver = raw.driver_connection
     assert isinstance(driver, asyncpg.Connection)
     # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with the first statement sent through
-    # it, and offers no public call that begins without one: if the session has sent nothing
-    # yet, one statement through SQLAlchemy makes the adapter begin the transaction that the
-    # session then commits or rolls back.
+    # it, and offers no public call that begins without one. Its own step is awaited here, under
+    # its lock, as its cursor does before a first statement: the transaction the session then
+    # commits or rolls back, begun with BEGIN alone (a statement sent only to begin cost a
+    # round trip on every hot path). Checked by tests/platform/test_db.py.
     adapted = raw.dbapi_connection
     assert adapted is not None
     if not driver.is_in_transaction() and not adapted.autocommit:
-        await connection.exec_driver_sql(_BEGIN_WITH)
+        async with adapted._execute_mutex:
+            if adapted._transaction is None:
+                await adapted._start_transaction()
     session.info[_DRIVER_KEY] = (session.sync_session.get_transaction(), driver)
     return driver
 

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, Select
 from sqlalchemy.dialects.postgresql.base import PGDialect
 
 Record = TypeVar("Record", bound=NamedTuple)
@@ -26,12 +26,16 @@ Record = TypeVar("Record", bound=NamedTuple)
 _PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*(?:\.\w+)?)")
 
 
-def condition_sql(condition: ColumnElement[bool]) -> str:
-    """A condition as PostgreSQL text, values inlined, for a hand-written statement. Columns are
-    named as the condition names them: build it over ``aliased(Model, name="d")`` to get ``d.``."""
+def condition_sql(condition: ColumnElement[Any] | Select[*tuple[Any, ...]]) -> str:
+    """A condition (or an expression, or a query) as PostgreSQL text, values inlined, for a
+    hand-written statement. Columns are named as the condition names them: build it over
+    ``aliased(Model, name="d")`` to get ``d.``, or over ``literal_column("d.id")``.
+
+    A condition or an expression comes in parentheses, so that the text it is put in cannot
+    change what it means (``a OR b`` after an ``AND``); a query as it is (a ``FROM`` item)."""
     dialect = PGDialect()  # type: ignore[no-untyped-call] # SQLAlchemy leaves it untyped
-    compiled = condition.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
-    return str(compiled)
+    compiled = str(condition.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    return compiled if isinstance(condition, Select) else f"({compiled})"
 
 
 def _getter(name: str) -> Callable[[Any], Any]:

@@ -25,7 +25,18 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, DateTime, TextClause, and_, literal_column, not_, text
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Select,
+    TextClause,
+    and_,
+    func,
+    literal_column,
+    not_,
+    select,
+    text,
+)
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.util import AliasedClass
 
@@ -52,6 +63,38 @@ def holds_time(
 ) -> ColumnElement[bool]:
     """An appointment that holds its doctor's time at ``now``: not cancelled, not a lapsed hold."""
     return and_(table.status != AppointmentStatus.cancelled, not_(lapsed_hold(now, table)))
+
+
+# The statuses of appointments that took or hold place (a care history counts them), and those
+# of the ones still ahead among them.
+_HELD = (
+    AppointmentStatus.scheduled,
+    AppointmentStatus.in_progress,
+    AppointmentStatus.completed,
+    AppointmentStatus.no_show,
+)
+_AHEAD = (AppointmentStatus.scheduled, AppointmentStatus.in_progress)
+
+
+def care_history_select(
+    patient_id: uuid.UUID | ColumnElement[uuid.UUID],
+    doctor_id: uuid.UUID | ColumnElement[uuid.UUID],
+    now: datetime | ColumnElement[datetime],
+) -> Select[datetime, int]:
+    """What a patient and a doctor have had together (``service.CareHistory``), one row: the end
+    of their latest appointment that took or holds place (booked and confirmed, or held: not
+    cancelled, not an unpaid hold) and how many of them are still ahead at ``now``. The
+    messaging send renders it over its own names (``messaging/queries.py``)."""
+    return select(
+        func.max(Appointment.ends_at).label("last_ends_at"),
+        func.count()
+        .filter(Appointment.ends_at > now, Appointment.status.in_(_AHEAD))
+        .label("upcoming"),
+    ).where(
+        Appointment.patient_id == patient_id,
+        Appointment.doctor_id == doctor_id,
+        Appointment.status.in_(_HELD),
+    )
 
 
 class PatientLock(NamedTuple):

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -55,6 +55,7 @@ from carebridge.scheduling.queries import (
     BookingQuestion,
     NewBooking,
     PatientLock,
+    care_history_select,
 )
 from carebridge.scheduling.schemas import AppointmentOut, BookIn
 from carebridge.scheduling.sealed import REASON
@@ -187,28 +188,9 @@ class CareHistory:
 async def care_history(
     db: AsyncSession, patient_id: uuid.UUID, doctor_id: uuid.UUID, now: datetime
 ) -> CareHistory:
-    """The appointments of ``patient_id`` with ``doctor_id`` that took or hold place: booked and
-    confirmed (scheduled, in progress) or held (completed, missed); cancelled ones and unpaid
-    holds do not count."""
-    held = (
-        AppointmentStatus.scheduled,
-        AppointmentStatus.in_progress,
-        AppointmentStatus.completed,
-        AppointmentStatus.no_show,
-    )
-    ahead = (AppointmentStatus.scheduled, AppointmentStatus.in_progress)
-    last, upcoming = (
-        await db.execute(
-            select(
-                func.max(Appointment.ends_at),
-                func.count().filter(Appointment.ends_at > now, Appointment.status.in_(ahead)),
-            ).where(
-                Appointment.patient_id == patient_id,
-                Appointment.doctor_id == doctor_id,
-                Appointment.status.in_(held),
-            )
-        )
-    ).one()
+    """The appointments of ``patient_id`` with ``doctor_id`` that took or hold place
+    (``queries.care_history_select``)."""
+    last, upcoming = (await db.execute(care_history_select(patient_id, doctor_id, now))).one()
     return CareHistory(last, bool(upcoming))
 
 

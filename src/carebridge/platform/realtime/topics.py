@@ -28,6 +28,7 @@ class Identity:
     user_id: uuid.UUID
     session_id: uuid.UUID
     role: str
+    status: str  # the account's, when the ticket was redeemed (a disabled one's sessions end)
 
 
 @dataclass(frozen=True)
