@@ -24,7 +24,8 @@ function watchStart() {
   clearTimeout(startTimer);
   const from = panel()?.dataset.startFrom;
   const wait = from ? Date.parse(from) - Date.now() : NaN;
-  if (wait < DAY) startTimer = setTimeout(refresh, Math.max(0, wait) + 1000);
+  // Never sooner than in 5 s: a clock ahead of the server's would otherwise ask again and again.
+  if (wait < DAY) startTimer = setTimeout(refresh, Math.max(5000, wait + 1000));
 }
 
 async function refresh() {
