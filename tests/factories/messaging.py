@@ -4,22 +4,43 @@ make one are in tests/messaging/conftest.py)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 
-from tests.factories.users import Person
+from carebridge.platform.events import listen
+from tests.factories.scheduling import schedule_body
+from tests.factories.users import Headers, Person
+
+# A doctor's week around the clock (UTC) in 5-minute chat and video slots: the next slot starts
+# within 5 minutes, inside the window where its doctor may start it (10 minutes before).
+ROUND_THE_CLOCK = schedule_body(
+    time_zone="UTC",
+    windows=[{"weekday": d, "starts": "00:00", "ends": "23:59"} for d in range(7)],
+    types=[
+        {"type": "chat", "duration_minutes": 5, "buffer_minutes": 0},
+        {"type": "video", "duration_minutes": 5, "buffer_minutes": 0},
+    ],
+)
 
 
 class Talk:
-    """A conversation and the people around it."""
+    """A conversation and the people around it (and its appointment's id, for an
+    appointment's conversation)."""
 
     def __init__(
-        self, client: httpx.AsyncClient, conversation_id: str, people: dict[str, Person]
+        self,
+        client: httpx.AsyncClient,
+        conversation_id: str,
+        people: dict[str, Person],
+        appointment_id: str | None = None,
     ) -> None:
         self.client = client
         self.id = conversation_id
         self.people = people
+        self.appointment_id = appointment_id
 
     @property
     def url(self) -> str:
@@ -42,3 +63,36 @@ class Talk:
         assert answer.status_code == 201, answer.text
         body: dict[str, Any] = answer.json()
         return body
+
+
+async def book_soon(
+    client: httpx.AsyncClient, doctor_id: uuid.UUID, headers: Headers, kind: str = "chat"
+) -> dict[str, Any]:
+    """An appointment of ``kind`` booked through the API at the doctor's first open slot from
+    now (with :data:`ROUND_THE_CLOCK`: one its doctor may start now)."""
+    slots = await client.get(
+        f"/api/v1/doctors/{doctor_id}/slots", params={"type": kind}, headers=headers
+    )
+    assert slots.status_code == 200, slots.text
+    starts_at = slots.json()["slots"][0]["starts_at"]
+    body = {"doctor_id": str(doctor_id), "starts_at": starts_at, "type": kind}
+    booked = await client.post("/api/v1/appointments", json=body, headers=headers)
+    assert booked.status_code == 201, booked.text
+    answer: dict[str, Any] = booked.json()
+    return answer
+
+
+@contextmanager
+def heard(topic: str) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """The (event, data) published on ``topic`` while the block runs (after each commit)."""
+    found: list[tuple[str, dict[str, Any]]] = []
+
+    async def listener(at: str, event: str, data: dict[str, Any], seq: int | None) -> None:
+        if at == topic:
+            found.append((event, data))
+
+    stop = listen(listener)
+    try:
+        yield found
+    finally:
+        stop()

@@ -1,6 +1,6 @@
 """Fixtures of the messaging tests: a patient and a doctor with the conversation of an
-appointment booked through the API, and everyone else (another patient, another doctor, a nurse,
-an administrator)."""
+appointment booked through the API (a video call in days, or a chat starting within minutes),
+and everyone else (another patient, another doctor, a nurse, an administrator)."""
 
 from __future__ import annotations
 
@@ -17,23 +17,18 @@ from carebridge.accounts.models import Role
 from carebridge.messaging.models import Conversation
 from carebridge.platform.db import Database
 from tests.factories.directory import MakeDoctor
-from tests.factories.messaging import Talk
+from tests.factories.messaging import ROUND_THE_CLOCK, Talk, book_soon
 from tests.factories.scheduling import next_weekday, written_appointment
 from tests.factories.users import MakeUser, Person, TokenFor
 
 
 @pytest.fixture
-async def talk(
-    client: httpx.AsyncClient,
-    database: Database,
-    make_doctor: MakeDoctor,
-    make_user: MakeUser,
-    token_for: TokenFor,
-    scheduled_doctor: Any,
-) -> Talk:
-    """An appointment booked through the API: its conversation, opened by the booking."""
-    doctor, doctor_headers = await scheduled_doctor()
-    people = {"doctor": Person(doctor, doctor_headers)}
+async def everyone_else(
+    make_doctor: MakeDoctor, make_user: MakeUser, token_for: TokenFor
+) -> dict[str, Person]:
+    """Besides an appointment's doctor: its patient, another patient, a nurse, an administrator
+    and another doctor."""
+    people = {}
     for name, role in (
         ("patient", Role.patient),
         ("other_patient", Role.patient),
@@ -44,6 +39,29 @@ async def talk(
         people[name] = Person(user, await token_for(user))
     other = await make_doctor(f"Dr {uuid.uuid4().hex[:6]}")
     people["other_doctor"] = Person(other, await token_for(other))
+    return people
+
+
+async def _conversation_of(database: Database, appointment_id: str) -> str:
+    async with database.transaction() as db:
+        found = await db.scalar(
+            select(Conversation.id).where(Conversation.appointment_id == uuid.UUID(appointment_id))
+        )
+    assert found is not None
+    return str(found)
+
+
+@pytest.fixture
+async def talk(
+    client: httpx.AsyncClient,
+    database: Database,
+    everyone_else: dict[str, Person],
+    scheduled_doctor: Any,
+) -> Talk:
+    """An appointment booked through the API: its conversation, opened by the booking."""
+    doctor, doctor_headers = await scheduled_doctor()
+    people = {"doctor": Person(doctor, doctor_headers)}
+    people.update(everyone_else)
     booked = await client.post(
         "/api/v1/appointments",
         json={
@@ -54,14 +72,26 @@ async def talk(
         headers=people["patient"].headers,
     )
     assert booked.status_code == 201, booked.text
-    async with database.transaction() as db:
-        found = await db.scalar(
-            select(Conversation.id).where(
-                Conversation.appointment_id == uuid.UUID(booked.json()["id"])
-            )
-        )
-    assert found is not None
-    return Talk(client, str(found), people)
+    appointment_id = booked.json()["id"]
+    return Talk(client, await _conversation_of(database, appointment_id), people, appointment_id)
+
+
+@pytest.fixture
+async def chat(
+    client: httpx.AsyncClient,
+    database: Database,
+    everyone_else: dict[str, Person],
+    scheduled_doctor: Any,
+) -> Talk:
+    """A chat appointment booked through the API that starts within minutes (its doctor may
+    start it now), and its conversation; the doctor offers 5-minute chat and video slots around
+    the clock (``ROUND_THE_CLOCK``)."""
+    doctor, doctor_headers = await scheduled_doctor(**ROUND_THE_CLOCK)
+    people = {"doctor": Person(doctor, doctor_headers)}
+    people.update(everyone_else)
+    booked = await book_soon(client, doctor.id, people["patient"].headers, "chat")
+    appointment_id = booked["id"]
+    return Talk(client, await _conversation_of(database, appointment_id), people, appointment_id)
 
 
 @pytest.fixture

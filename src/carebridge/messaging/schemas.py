@@ -63,6 +63,26 @@ class MemberOut(BaseModel):
     last_read_seq: int
 
 
+class SessionOut(BaseModel):
+    """The appointment of an appointment's conversation, as the conversation shows it: a `chat`
+    appointment is held there (its doctor starts and completes it with the appointment routes,
+    `POST /api/v1/appointments/{appointment_id}/start` and `.../complete`)."""
+
+    type: str = Field(description="`chat`, `video` or `in_person`.")
+    status: str = Field(
+        description="`pending_payment`, `scheduled`, `in_progress`, `completed`, `cancelled` or "
+        "`no_show`."
+    )
+    starts_at: datetime
+    ends_at: datetime = Field(description="Its planned end: count the time left down to it.")
+    may_start: bool = Field(description="Whether you may start it now.")
+    start_possible_from: datetime | None = Field(
+        description="When you may start it, if not yet (its doctor, a few minutes before its "
+        "time); null otherwise."
+    )
+    may_complete: bool = Field(description="Whether you may complete it now.")
+
+
 class ConversationOut(BaseModel):
     """A conversation's metadata: what members and administrators see (never the messages)."""
 
@@ -79,6 +99,10 @@ class ConversationOut(BaseModel):
     closed_at: datetime | None
     unread: int | None = Field(description="Your unread messages; null for a non-member admin.")
     may_write: bool = Field(description="Whether you may write now.")
+    session: SessionOut | None = Field(
+        default=None,
+        description="An appointment's conversation: its appointment; null for a care thread.",
+    )
 
 
 class ConversationPage(BaseModel):

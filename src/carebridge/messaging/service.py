@@ -56,13 +56,15 @@ from carebridge.messaging.schemas import (
     UnreadOut,
 )
 from carebridge.messaging.sealed import BODY
+from carebridge.messaging.sessions import SESSION_CHANGED, session_event, sessions_of
 from carebridge.platform.context import CallScope
 from carebridge.platform.crypto import Unreadable
 from carebridge.platform.db import driver_connection
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound
 from carebridge.platform.events import publish_after_commit
 from carebridge.platform.pagination import MAX_PAGE_SIZE, decode_cursor, encode_cursor
-from carebridge.scheduling.hooks import Booking
+from carebridge.scheduling.hooks import Booking, Moved
+from carebridge.scheduling.models import AppointmentType
 from carebridge.scheduling.service import CareHistory, care_history
 
 TOPIC = "conversation."
@@ -147,6 +149,7 @@ async def _outs(
 ) -> list[ConversationOut]:
     now = datetime.now(UTC)
     members = await _members(db, [c.id for c in conversations])
+    sessions = await sessions_of(db, settings, actor, conversations, now)
     outs = []
     for conversation in conversations:
         mine = next((m for m in members[conversation.id] if m.user_id == actor.id), None)
@@ -170,6 +173,7 @@ async def _outs(
                 closed_at=conversation.closed_at,
                 unread=None if mine is None else conversation.last_seq - mine.last_read_seq,
                 may_write=may_write,
+                session=sessions.get(conversation.id),
             )
         )
     return outs
@@ -301,6 +305,26 @@ async def on_booked(db: AsyncSession, booked: Booking) -> None:
         [(appointment.patient_id, MemberRole.patient), (appointment.doctor_id, MemberRole.doctor)],
         appointment.patient_id,
     )
+
+
+async def on_moved(db: AsyncSession, moved: Moved) -> None:
+    """A person moved an appointment (started, completed, missed, cancelled, moved it): the
+    members of its conversation see it live (``session.changed``), and completing a ``chat``
+    appointment closes its conversation as its doctor closing it would (it stays readable). A
+    no-show or a cancellation leaves the conversation open: the doctor closes it if they wish
+    (docs/messaging.md, "A chat appointment")."""
+    appointment = moved.appointment
+    conversation: Conversation | None = await db.scalar(
+        select(Conversation).where(Conversation.appointment_id == appointment.id)
+    )
+    if conversation is None:
+        return
+    publish_after_commit(db, topic_of(conversation.id), SESSION_CHANGED, session_event(appointment))
+    if moved.move != "complete" or appointment.type != AppointmentType.chat:
+        return
+    member = await is_member(db, conversation.id, moved.actor.id)
+    if policy.may_close(moved.actor, conversation, member):
+        await _close_now(db, moved.scope, moved.actor, conversation, because="appointment.complete")
 
 
 async def conversation_of_appointment(
@@ -854,16 +878,24 @@ async def close(
         raise Conflict("This conversation is closed already.", code="already_closed")
     if not policy.may_close(actor, conversation, member=True):
         raise Forbidden("A doctor of the conversation closes it.", code="wrong_role")
+    await _close_now(db, scope, actor, conversation)
+    return await read_conversation(db, scope, actor, conversation.id)
+
+
+async def _close_now(
+    db: AsyncSession, scope: CallScope, actor: Actor, conversation: Conversation, **why: str
+) -> None:
+    """Close ``conversation`` as ``actor`` (``policy.may_close`` checked by the caller): no one
+    writes in it again; audited (with ``why``, if given) and shown live."""
     await db.execute(
         select(Conversation.id).where(Conversation.id == conversation.id).with_for_update()
     )
     conversation.closed_at = datetime.now(UTC)
     conversation.closed_by = actor.id
     await db.flush()
-    await _audit(db, scope, actor, "conversation.closed", conversation.id)
+    await _audit(db, scope, actor, "conversation.closed", conversation.id, None, **why)
     data = {"closed_at": conversation.closed_at.isoformat(), "closed_by": str(actor.id)}
     publish_after_commit(db, topic_of(conversation.id), "conversation.closed", data)
-    return await read_conversation(db, scope, actor, conversation.id)
 
 
 # -- typing -------------------------------------------------------------------------------------

@@ -5,10 +5,12 @@ move changes an appointment."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
@@ -17,11 +19,11 @@ from carebridge.config import Settings
 from carebridge.platform.context import CallScope
 from carebridge.platform.errors import Conflict, Forbidden, Invalid
 from carebridge.platform.times import local_time
-from carebridge.scheduling.hooks import CANCELLED, Cancellation
+from carebridge.scheduling.hooks import CANCELLED, MOVED, Cancellation, Moved
 from carebridge.scheduling.models import Appointment, AppointmentStatus, AppointmentType
 from carebridge.scheduling.moves import expire_holds, stamp
 from carebridge.scheduling.notices import announce, audit, plan_reminders
-from carebridge.scheduling.policy import MOVES, Move
+from carebridge.scheduling.policy import MOVES, Move, visible_appointments
 from carebridge.scheduling.schemas import AppointmentOut
 from carebridge.scheduling.service import check_slot, flush_booking, get_appointment, read
 
@@ -114,6 +116,49 @@ def allowed_moves(
     return found
 
 
+@dataclass(frozen=True)
+class SessionState:
+    """An appointment as the place it is held in shows it (a chat appointment's conversation),
+    with the moves the reader may make on it now (:func:`moves_now`)."""
+
+    appointment_id: uuid.UUID
+    type: str
+    status: str
+    starts_at: datetime
+    ends_at: datetime
+    time_zone: str
+    moves: dict[str, datetime | None]
+
+
+async def session_states(
+    db: AsyncSession,
+    settings: Settings,
+    actor: Actor,
+    appointment_ids: Sequence[uuid.UUID],
+    now: datetime,
+) -> dict[uuid.UUID, SessionState]:
+    """The state of each of ``appointment_ids``, which the calling domain has let ``actor`` see
+    (messaging: the members of their conversations), and the moves ``actor`` may make now on
+    those :func:`act` lets them act on (``policy.visible_appointments``; none on the others: a
+    nurse or a second doctor in the conversation)."""
+    if not appointment_ids:
+        return {}
+    theirs = Appointment.id.in_(visible_appointments(actor).with_only_columns(Appointment.id))
+    rows = await db.execute(select(Appointment, theirs).where(Appointment.id.in_(appointment_ids)))
+    return {
+        row.id: SessionState(
+            appointment_id=row.id,
+            type=row.type,
+            status=row.status,
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+            time_zone=row.time_zone,
+            moves=moves_now(settings, actor, row, now) if may_act else {},
+        )
+        for row, may_act in rows.all()
+    }
+
+
 def check_move(appointment: Appointment, move: Move, actor: Actor | None) -> None:
     """Raises unless ``actor`` (None: the system) may make ``move`` from this status."""
     if actor is not None and actor.role not in move.roles:
@@ -187,6 +232,7 @@ async def act(
     stamp(appointment, move_name, actor.id, reason, now)
     if move_name == "cancel":  # within the rules above: refunded if paid
         await CANCELLED.fire(db, Cancellation(appointment, settings, refund=True))
+    await MOVED.fire(db, Moved(appointment, move_name, actor, scope))
     await audit(db, actor, appointment, f"appointment.{move_name}", scope.origin)
     await announce(db, appointment, move_name, actor)
     return await read(db, scope, actor, appointment.id)
@@ -214,6 +260,7 @@ async def reschedule(
     appointment.starts_at, appointment.ends_at = start, end
     appointment.blocked_until = blocked
     await flush_booking(db)
+    await MOVED.fire(db, Moved(appointment, "reschedule", actor, scope))
     await plan_reminders(db, settings, appointment)
     await audit(db, actor, appointment, "appointment.reschedule", scope.origin)
     await announce(db, appointment, "reschedule", actor, was=was)

@@ -1,7 +1,11 @@
 """Messaging pages: the inbox (every conversation, latest first, with unread counts) and a
 conversation (its messages, live, and the form to write). They call the same services as the
 API; administrators see a conversation's metadata only. Message text is plain text, escaped by
-the templates and by the page's script."""
+the templates and by the page's script.
+
+An appointment's conversation shows its appointment in a panel (``messaging/_session.html``,
+kept live by ``static/js/session.js``); a ``chat`` appointment is held there: its doctor starts
+and completes it from the panel, through the appointment's own move (``lifecycle.act``)."""
 
 from __future__ import annotations
 
@@ -19,8 +23,9 @@ from carebridge.messaging import service
 from carebridge.messaging.schemas import ConversationIn, MessageIn
 from carebridge.platform.db import undo_unless_kept
 from carebridge.platform.deps import Scope, Session
-from carebridge.platform.errors import CareBridgeError, Forbidden, NotFound
-from carebridge.web.callers import WebPatient, WebUser
+from carebridge.platform.errors import CareBridgeError, Forbidden, Invalid, NotFound
+from carebridge.scheduling import lifecycle
+from carebridge.web.callers import WebDoctor, WebPatient, WebUser
 from carebridge.web.forms import FormLanguage, FormModel
 from carebridge.web.pages import redirect, render
 from carebridge.web.scheduling.common import when
@@ -154,3 +159,63 @@ async def send(
             form=form,
         )
     return redirect(f"/conversations/{conversation_id}#latest")
+
+
+# -- the appointment held in the conversation ---------------------------------------------------
+
+# What the session panel's buttons post: the moves of a consultation its doctor makes there.
+CONSULTATION_MOVES = ("start", "complete")
+
+
+@router.get("/conversations/{conversation_id}/session")
+async def session_panel(
+    request: Request, conversation_id: uuid.UUID, actor: WebUser, db: Session, scope: Scope
+) -> Response:
+    """The session panel alone (an appointment's conversation; empty for a care thread), as the
+    conversation page shows it: what the page's script fetches when the appointment changes."""
+    conversation = await service.read_conversation(db, scope, actor, conversation_id)
+    zone = await accounts.time_zone_of(db, actor.id)
+    return render(
+        request,
+        "messaging/_session.html",
+        actor,
+        conversation=conversation,
+        zone=zone,
+        when=when,
+        fragment=True,
+    )
+
+
+class ConsultationForm(FormModel):
+    """A button of the session panel: ``start`` or ``complete``."""
+
+    move: str = ""
+
+
+@router.post("/conversations/{conversation_id}/consultation", dependencies=[Csrf])
+async def consultation(
+    request: Request,
+    conversation_id: uuid.UUID,
+    actor: WebDoctor,
+    db: Session,
+    scope: Scope,
+    form: Annotated[ConsultationForm, Form()],
+) -> Response:
+    """Its doctor starts or completes the appointment held in this conversation, by the
+    appointment's rules (too early, or not started: the page again with why), then back to
+    the conversation."""
+    try:
+        if form.move not in CONSULTATION_MOVES:
+            raise Invalid("Unknown action.", code="unknown_action")
+        conversation = await service.get_conversation(db, actor, conversation_id)
+        if conversation.appointment_id is None:
+            raise NotFound("This conversation holds no appointment.")
+        await lifecycle.act(db, scope, actor, conversation.appointment_id, form.move)
+    except CareBridgeError as exc:
+        await undo_unless_kept(db, exc)
+        if isinstance(exc, NotFound | Forbidden):
+            raise
+        return await _conversation_page(
+            request, actor, db, scope, conversation_id, exc.status, session_error=exc.detail
+        )
+    return redirect(f"/conversations/{conversation_id}#session")

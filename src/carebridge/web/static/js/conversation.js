@@ -85,3 +85,17 @@ box?.addEventListener("input", () => {
 if (page.dataset.live === "on") {
   document.dispatchEvent(new CustomEvent("live:subscribe", { detail: { topic, after: () => lastSeq } }));
 }
+
+// A closed conversation (by its doctor, or by completing the chat appointment held in it) is
+// read-only at once: the form to write goes, the note says why.
+document.addEventListener("live:frame", (event) => {
+  const frame = event.detail;
+  if (frame.topic !== topic || frame.type !== "event" || frame.event !== "conversation.closed") return;
+  const form = document.getElementById("message-form");
+  if (!form) return;
+  const note = document.createElement("p");
+  note.className = "muted";
+  note.id = "read-only";
+  note.textContent = "This conversation is closed: it can be read, not written.";
+  form.replaceWith(note);
+});
