@@ -9,7 +9,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+from sqlalchemy import func, select
 
+from carebridge.config import Settings
+from carebridge.messaging.attachment_models import Attachment
+from carebridge.messaging.models import Message
+from carebridge.platform.db import Database
 from carebridge.platform.events import listen
 from tests.factories.scheduling import schedule_body
 from tests.factories.users import Headers, Person
@@ -96,3 +101,22 @@ def heard(topic: str) -> Iterator[list[tuple[str, dict[str, Any]]]]:
         yield found
     finally:
         stop()
+
+
+def stored(settings: Settings) -> dict[str, bytes]:
+    """Every file of the storage directory, by path: what a backup of it would hold."""
+    root = settings.data_dir.resolve() / "files"
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+async def rows(database: Database, talk: Talk) -> tuple[int, int]:
+    """The conversation's messages and attachments."""
+    conversation_id = uuid.UUID(talk.id)
+    async with database.transaction() as db:
+        messages = await db.scalar(
+            select(func.count()).where(Message.conversation_id == conversation_id)
+        )
+        attached = await db.scalar(
+            select(func.count()).where(Attachment.conversation_id == conversation_id)
+        )
+    return int(messages or 0), int(attached or 0)

@@ -22,27 +22,16 @@ from carebridge.compliance.models import AuditEvent
 from carebridge.config import Settings
 from carebridge.messaging import scanning, tasks
 from carebridge.messaging.attachment_models import Attachment
-from carebridge.messaging.models import Message
 from carebridge.platform.db import Database
 from carebridge.platform.events import listen
 from carebridge.platform.jobs import job_app
 from tests.factories import files as make
 from tests.factories.apps import work
 from tests.factories.clamd import CLAMD, EICAR, ClamdPeer, real_clamd
-from tests.factories.messaging import Talk
+from tests.factories.messaging import Talk, rows, stored
 
 MiB = 1024 * 1024
 File = tuple[str, bytes, str]
-
-
-def storage_dir(settings: Settings) -> Path:
-    return settings.data_dir.resolve() / "files"
-
-
-def stored(settings: Settings) -> dict[str, bytes]:
-    """Every file of the storage directory, by path: what a backup of it would hold."""
-    root = storage_dir(settings)
-    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
 async def send_files(
@@ -64,19 +53,6 @@ async def sent_files(talk: Talk, who: str, files: list[File], text: str = "") ->
     assert answer.status_code == 201, answer.text
     body: dict[str, Any] = answer.json()
     return body
-
-
-async def rows(database: Database, talk: Talk) -> tuple[int, int]:
-    """The conversation's messages and attachments."""
-    conversation_id = uuid.UUID(talk.id)
-    async with database.transaction() as db:
-        messages = await db.scalar(
-            select(func.count()).where(Message.conversation_id == conversation_id)
-        )
-        attached = await db.scalar(
-            select(func.count()).where(Attachment.conversation_id == conversation_id)
-        )
-    return int(messages or 0), int(attached or 0)
 
 
 async def download(talk: Talk, who: str, attachment_id: str, part: str = "") -> httpx.Response:

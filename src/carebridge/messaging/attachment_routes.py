@@ -7,40 +7,17 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
-from pydantic import ValidationError
 
 from carebridge.accounts.actors import AnyUser
 from carebridge.messaging import attachments
-from carebridge.messaging.schemas import MAX_TEXT, MessageIn, MessageOut
+from carebridge.messaging.schemas import MAX_TEXT, MessageOut
 from carebridge.platform.deps import Scope, Session
-from carebridge.platform.downloads import file_response
 from carebridge.platform.errors import Conflict, Invalid, NotFound, TooLarge, Unauthenticated
 from carebridge.platform.problems import problem_responses
 
 router = APIRouter(tags=["messaging"])
 _SEND = problem_responses(Unauthenticated, NotFound, Conflict, Invalid, TooLarge)
 _DOWNLOAD = problem_responses(Unauthenticated, NotFound, Conflict)
-
-
-async def _uploads(sent: list[UploadFile], max_bytes: int) -> list[attachments.Upload]:
-    """The files as sent; each read up to one byte past the limit (enough to refuse it)."""
-    return [
-        attachments.Upload(
-            name=upload.filename or "",
-            data=await upload.read(max_bytes + 1),
-            declared_type=upload.content_type,
-        )
-        for upload in sent
-    ]
-
-
-def _message(client_id: uuid.UUID, text: str) -> MessageIn:
-    if not text.strip():  # the files say it all: a message without words
-        return MessageIn.model_construct(client_id=client_id, text="")
-    try:
-        return MessageIn(client_id=client_id, text=text)
-    except ValidationError as exc:
-        raise Invalid(f"The text must be at most {MAX_TEXT} characters.", code="bad_text") from exc
 
 
 @router.post(
@@ -71,10 +48,9 @@ async def send_with_files(
     the refused file's position), `too_many_attachments`. The same `client_id` again stores
     nothing and answers the first message (200). Each file's `scan_state` says when it can be
     downloaded."""
-    uploads = await _uploads(files, scope.settings.attachment_max_bytes)
-    sent = await attachments.send_with_files(
-        db, scope, actor, conversation_id, _message(client_id, text), uploads
-    )
+    uploads = await attachments.read_uploads(files, scope.settings.attachment_max_bytes)
+    body = attachments.message_with_files(client_id, text)
+    sent = await attachments.send_with_files(db, scope, actor, conversation_id, body, uploads)
     if not sent.created:
         response.status_code = 200
     return sent.message
@@ -96,7 +72,7 @@ async def download_attachment(
     `attachment_scan_pending` (409, with `Retry-After`: still being checked for viruses),
     `attachment_infected` (409: blocked by the virus check, never served)."""
     found = await attachments.download(db, scope, actor, attachment_id)
-    return file_response(found.content, found.media_type, found.filename)
+    return found.response()
 
 
 @router.get(
@@ -111,4 +87,4 @@ async def download_thumbnail(
     members only, audited, served once the file is. Codes: as the file's, and
     `thumbnail_not_found` (404: not an image)."""
     found = await attachments.download(db, scope, actor, attachment_id, thumbnail=True)
-    return file_response(found.content, found.media_type, found.filename)
+    return found.response()

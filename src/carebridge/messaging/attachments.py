@@ -26,8 +26,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import UploadFile
+from starlette.responses import Response
 
 from carebridge.accounts.actors import Actor
 from carebridge.config import Settings
@@ -36,16 +39,21 @@ from carebridge.messaging.attachment_models import Attachment, ScanState
 from carebridge.messaging.attachment_schemas import AttachmentOut
 from carebridge.messaging.attachment_views import SERVED, aad, attachment_out, audit
 from carebridge.messaging.models import Conversation
-from carebridge.messaging.schemas import MessageIn, MessageOut
+from carebridge.messaging.schemas import MAX_TEXT, MessageIn, MessageOut
 from carebridge.messaging.tasks import defer_scans_after_commit
 from carebridge.platform import files, images
 from carebridge.platform.context import CallScope
+from carebridge.platform.downloads import file_response
 from carebridge.platform.errors import CareBridgeError, Conflict, Invalid, NotFound
 from carebridge.platform.storage import sealed_storage_for
 
 log = structlog.get_logger(__name__)
 
 MAX_FILES = files.MAX_FILES_PER_REQUEST
+# What a file picker offers (its ``accept``): every allowed type, by media type and by name.
+ACCEPT = ",".join(
+    [t.media_type for t in files.ALLOWED] + [e for t in files.ALLOWED for e in t.extensions]
+)
 
 
 @dataclass(frozen=True)
@@ -63,8 +71,35 @@ class Download:
     media_type: str
     filename: str
 
+    def response(self) -> Response:
+        """The file to save (``Content-Disposition: attachment``, with its safe name)."""
+        return file_response(self.content, self.media_type, self.filename)
+
 
 # -- sending ------------------------------------------------------------------------------------
+
+
+async def read_uploads(sent: Sequence[UploadFile], max_bytes: int) -> list[Upload]:
+    """The files as a multipart form sent them; each read up to one byte past the limit
+    (enough to refuse it)."""
+    return [
+        Upload(
+            name=upload.filename or "",
+            data=await upload.read(max_bytes + 1),
+            declared_type=upload.content_type,
+        )
+        for upload in sent
+    ]
+
+
+def message_with_files(client_id: uuid.UUID, text: str) -> MessageIn:
+    """The message files are sent with: its words may be left out (the files say it all)."""
+    if not text.strip():
+        return MessageIn.model_construct(client_id=client_id, text="")
+    try:
+        return MessageIn(client_id=client_id, text=text)
+    except ValidationError as exc:
+        raise Invalid(f"The text must be at most {MAX_TEXT} characters.", code="bad_text") from exc
 
 
 async def check_uploads(settings: Settings, uploads: Sequence[Upload]) -> list[files.Inspected]:

@@ -1,5 +1,6 @@
-"""Messaging pages: the inbox (every conversation, latest first, with unread counts) and a
-conversation (its messages, live, and the form to write). They call the same services as the
+"""Messaging pages: the inbox (every conversation, latest first, with unread counts), a
+conversation (its messages with their files, live, older ones as the reader scrolls up, and the
+form to write, with files), and the menu's unread count. They call the same services as the
 API; administrators see a conversation's metadata only. Message text is plain text, escaped by
 the templates and by the page's script.
 
@@ -13,14 +14,14 @@ import json
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
-from pydantic import ValidationError
-from starlette.responses import Response
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from pydantic import TypeAdapter, ValidationError
+from starlette.responses import PlainTextResponse, Response
 
 from carebridge.accounts import service as accounts
 from carebridge.accounts.actors import Actor
-from carebridge.messaging import service
-from carebridge.messaging.schemas import ConversationIn, MessageIn
+from carebridge.messaging import attachments, service
+from carebridge.messaging.schemas import ConversationIn, ConversationOut, MessageIn
 from carebridge.platform.db import undo_unless_kept
 from carebridge.platform.deps import Scope, Session
 from carebridge.platform.errors import CareBridgeError, Forbidden, Invalid, NotFound
@@ -33,6 +34,8 @@ from carebridge.web.session import Csrf
 
 router = APIRouter(include_in_schema=False)
 MESSAGE = FormLanguage({"text": "Message"})
+PAGE = 50
+_CLIENT_ID = TypeAdapter(uuid.UUID)
 
 
 @router.get("/conversations")
@@ -45,6 +48,13 @@ async def inbox(request: Request, actor: WebUser, db: Session, scope: Scope) -> 
     return render(
         request, "messaging/inbox.html", actor, page=page, names=names, zone=zone, when=when
     )
+
+
+# Before ``/conversations/{conversation_id}``, which would take "unread" for an id.
+@router.get("/conversations/unread")
+async def unread(actor: WebUser, db: Session) -> Response:
+    """Your unread messages in every conversation, for the menu's badge (js/unread.js)."""
+    return PlainTextResponse(str(await service.total_unread(db, actor.id)))
 
 
 async def _conversation_page(
@@ -62,12 +72,11 @@ async def _conversation_page(
     before = _before_seq(request)
     if member:
         messages = await service.list_messages(
-            db, scope, actor, conversation_id, before_seq=before, limit=50
+            db, scope, actor, conversation_id, before_seq=before, limit=PAGE
         )
         if messages.items and conversation.unread:
             await service.mark_read(db, scope, actor, conversation_id, conversation.last_seq)
-    # "Seen": the furthest any other member has read (the sender's messages up to it are seen).
-    seen = max((m.last_read_seq for m in conversation.members if m.user_id != actor.id), default=0)
+    seen = _seen_by_others(conversation, actor)
     names = {m.user_id: m.name for m in conversation.members}
     zone = await accounts.time_zone_of(db, actor.id)
     return render(
@@ -84,8 +93,16 @@ async def _conversation_page(
         seen=seen,
         older=before is not None,
         names_json=json.dumps({str(user_id): name for user_id, name in names.items()}),
+        accept=attachments.ACCEPT,
+        max_files=attachments.MAX_FILES,
         **values,
     )
+
+
+def _seen_by_others(conversation: ConversationOut, actor: Actor) -> int:
+    """ "Seen": the furthest any other member has read (the sender's messages up to it are
+    seen)."""
+    return max((m.last_read_seq for m in conversation.members if m.user_id != actor.id), default=0)
 
 
 def _before_seq(request: Request) -> int | None:
@@ -101,6 +118,35 @@ async def conversation_page(
     """One conversation: its latest messages (live) and the form to write; opening it reads
     them."""
     return await _conversation_page(request, actor, db, scope, conversation_id)
+
+
+@router.get("/conversations/{conversation_id}/older")
+async def older_messages(
+    request: Request,
+    conversation_id: uuid.UUID,
+    actor: WebUser,
+    db: Session,
+    scope: Scope,
+    before_seq: Annotated[int | None, Query(ge=2, le=2**31 - 1)] = None,
+) -> Response:
+    """The 50 messages before ``before_seq`` (without it: the latest 50), as the list items
+    the page inserts above its first one (js/conversation.js, as the reader scrolls up).
+    Members only (404 for anyone else, administrators included, as for the messages
+    themselves); a read: audited."""
+    messages = await service.list_messages(
+        db, scope, actor, conversation_id, before_seq=before_seq, limit=PAGE
+    )
+    conversation = await service.read_conversation(db, scope, actor, conversation_id)
+    return render(
+        request,
+        "messaging/older.html",
+        actor,
+        messages=messages,
+        names={m.user_id: m.name for m in conversation.members},
+        seen=_seen_by_others(conversation, actor),
+        zone=await accounts.time_zone_of(db, actor.id),
+        when=when,
+    )
 
 
 class OpenForm(FormModel):
@@ -138,11 +184,12 @@ async def send(
     db: Session,
     scope: Scope,
     form: Annotated[MessageForm, Form()],
+    files: Annotated[list[UploadFile] | None, File()] = None,
 ) -> Response:
-    """Write a message, then back to the conversation."""
+    """Write a message, with up to 5 files (or files alone), then back to the conversation. A
+    refused file refuses the message, shown again with the reason; nothing is stored."""
     try:
-        body = MessageIn.model_validate({"text": form.text, "client_id": form.client_id})
-        await service.send(db, scope, actor, conversation_id, body)
+        await _send(db, scope, actor, conversation_id, form, files or [])
     except (CareBridgeError, ValidationError) as exc:
         await undo_unless_kept(db, exc)
         if isinstance(exc, NotFound | Forbidden):
@@ -159,6 +206,26 @@ async def send(
             form=form,
         )
     return redirect(f"/conversations/{conversation_id}#latest")
+
+
+async def _send(
+    db: Session,
+    scope: Scope,
+    actor: Actor,
+    conversation_id: uuid.UUID,
+    form: MessageForm,
+    files: list[UploadFile],
+) -> None:
+    """Through the API's own use cases: a message, or a message with files."""
+    if not files:
+        body = MessageIn.model_validate({"text": form.text, "client_id": form.client_id})
+        await service.send(db, scope, actor, conversation_id, body)
+        return
+    uploads = await attachments.read_uploads(files, scope.settings.attachment_max_bytes)
+    with_files = attachments.message_with_files(
+        _CLIENT_ID.validate_python(form.client_id), form.text
+    )
+    await attachments.send_with_files(db, scope, actor, conversation_id, with_files, uploads)
 
 
 # -- the appointment held in the conversation ---------------------------------------------------

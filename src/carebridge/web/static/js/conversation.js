@@ -3,6 +3,10 @@
 // them; typing in the box tells the others (at most every 3 s). live.js owns the socket; this module asks it for the topic with
 // the last sequence number the page has, so after a reconnect the server replays what was
 // missed (in order) before live events. Text is set with textContent: never parsed as HTML.
+// A message's files show as the page renders them (messaging/_message.html): a link to save each
+// one, with an image's thumbnail, or "being checked" while the virus check has not answered.
+// Scrolling to the top (or "Show older messages") inserts the 50 before the first one shown,
+// rendered by the server, keeping in view what was in view. The file picker takes up to 5 files.
 
 const page = document.getElementById("conversation");
 const box = document.querySelector("#message-form textarea");
@@ -48,8 +52,56 @@ function render(message) {
   const sender = document.createElement("strong");
   sender.textContent = names[message.sender_id] || "Someone";
   item.append(sender, " ", when, text);
+  if (message.attachments?.length) item.append(fileList(message.attachments));
   lastSeq = Math.max(lastSeq, message.seq);
   paintSeen();
+}
+
+// Bytes as the server's template says them (Jinja's filesizeformat: 1 Byte, 12 Bytes, 3.4 kB).
+function size(bytes) {
+  if (bytes < 1000) return bytes === 1 ? "1 Byte" : `${bytes} Bytes`;
+  const units = ["kB", "MB", "GB"];
+  let unit = 0;
+  while (unit < units.length - 1 && bytes >= 1000 ** (unit + 2)) unit += 1;
+  return `${(bytes / 1000 ** (unit + 1)).toFixed(1)} ${units[unit]}`;
+}
+
+function fileList(files) {
+  const list = document.createElement("ul");
+  list.className = "attachments";
+  for (const file of files) {
+    const item = document.createElement("li");
+    item.className = "attachment";
+    item.dataset.attachmentId = file.id;
+    const name = document.createElement("span");
+    name.className = "attachment-name";
+    name.textContent = file.filename;
+    const note = document.createElement("small");
+    note.className = "muted";
+    note.textContent = size(file.size);
+    if (file.downloadable) {
+      const link = document.createElement("a");
+      link.href = `/attachments/${encodeURIComponent(file.id)}`;
+      link.download = "";
+      link.className = "attachment-file";
+      if (file.has_thumbnail) {
+        const image = document.createElement("img");
+        image.src = `${link.href}/thumbnail`;
+        image.alt = "";
+        image.width = file.width;
+        image.height = file.height;
+        image.loading = "lazy";
+        link.append(image);
+      }
+      link.append(name);
+      item.append(link, " ", note);
+    } else {
+      note.textContent += file.scan_state === "pending" ? " · being checked for viruses" : " · blocked by the virus check";
+      item.append(name, " ", note);
+    }
+    list.append(item);
+  }
+  return list;
 }
 
 function paintSeen() {
@@ -80,6 +132,75 @@ box?.addEventListener("input", () => {
   lastTyping = now;
   const conversationId = page.dataset.conversationId;
   document.dispatchEvent(new CustomEvent("live:send", { detail: { type: "typing", conversation_id: conversationId } }));
+});
+
+// -- older messages ----------------------------------------------------------------------------
+
+const older = document.getElementById("older");
+const olderState = document.getElementById("older-state");
+let loading = false;
+let lastY = window.scrollY;
+
+async function showOlder() {
+  const first = list.firstElementChild;
+  if (loading || !older || !first) return;
+  loading = true;
+  olderState.textContent = "Loading…";
+  let response;
+  try {
+    response = await fetch(`${older.dataset.src}?before_seq=${first.dataset.seq}`, { credentials: "same-origin" });
+  } catch {
+    response = null;
+  }
+  if (!response?.ok || response.redirected) {
+    location.href = older.href; // the page of older messages, as without JavaScript
+    return;
+  }
+  const fragment = document.createElement("template");
+  fragment.innerHTML = await response.text(); // our own page's items: the text already escaped
+  const items = fragment.content.querySelector("ol");
+  const fresh = [...items.children].filter((item) => !document.getElementById(item.id));
+  const top = first.getBoundingClientRect().top;
+  for (const item of fresh) list.insertBefore(item, first);
+  const moved = first.getBoundingClientRect().top - top;
+  window.scrollBy({ top: moved, behavior: "instant" }); // what was in view stays where it was
+  lastY = window.scrollY;
+  paintSeen();
+  olderState.textContent = `${fresh.length} older messages shown.`;
+  if (items.dataset.more === "true") {
+    older.href = `${location.pathname}?before_seq=${list.firstElementChild.dataset.seq}`;
+  } else { // the first message is shown: the link goes, the keyboard's focus stays nearby
+    const focused = document.activeElement === older;
+    older.remove();
+    olderState.textContent += " This is the start of the conversation.";
+    olderState.tabIndex = -1;
+    if (focused) olderState.focus();
+  }
+  loading = false;
+}
+
+if (older) {
+  older.addEventListener("click", (event) => {
+    event.preventDefault();
+    showOlder();
+  });
+  window.addEventListener("scroll", () => {
+    const y = window.scrollY;
+    if (y < lastY && y < 200 && older.isConnected) showOlder(); // up, near the top
+    lastY = y;
+  }, { passive: true });
+}
+
+// -- the file picker ---------------------------------------------------------------------------
+
+const picker = document.getElementById("message-files");
+const pickerError = document.getElementById("files-error");
+picker?.addEventListener("change", () => {
+  const most = Number(picker.dataset.max);
+  const tooMany = picker.files.length > most;
+  picker.setCustomValidity(tooMany ? `At most ${most} files can be sent with one message.` : "");
+  pickerError.textContent = picker.validationMessage;
+  pickerError.hidden = !tooMany;
 });
 
 if (page.dataset.live === "on") {

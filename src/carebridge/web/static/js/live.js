@@ -85,10 +85,10 @@
     if (topics.has(frame.topic)) {
       if (frame.type === "subscribed") setState("Live");
       document.dispatchEvent(new CustomEvent("live:frame", { detail: frame }));
-    } else if (frame.type === "event" && frame.topic === `user.${userId}`) {
-      refreshBell(frame);
-      // The person's own stream is every page's: modules listen for its events too (the inbox's
-      // unread badges).
+    } else if (frame.topic === `user.${userId}`) {
+      if (frame.type === "event") refreshBell(frame);
+      // The person's own stream is every page's: modules listen for its frames too (the inbox's
+      // unread badges; the menu's count, asked again on each "subscribed": after a reconnect).
       document.dispatchEvent(new CustomEvent("live:frame", { detail: frame }));
     }
   }
