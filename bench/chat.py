@@ -75,6 +75,7 @@ from carebridge.platform.logging import configure_logging
 
 TEXT_CHARS = 160  # a typical chat message
 DRAIN_SECONDS = 30.0
+BUSY_RETRY_SECONDS = 0.05
 SATURATED_P99_MS = 1000.0
 MODES = ("carebridge", "floor")
 
@@ -210,6 +211,9 @@ class Step:
     errors: int = 0
     first_error: str = ""
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    frames: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # client id -> sender, frame
+    busy: int = 0  # sends answered `busy`, sent again (same client id) after BUSY_RETRY_SECONDS
+    resent: set[str] = field(default_factory=set)
 
 
 class _Socket(asyncio.Protocol):
@@ -283,8 +287,25 @@ class Client:
         elif payload.startswith(b'{"type":"ping"'):
             socket.transport.write(_masked(b'{"type":"pong"}'))
         elif payload.startswith(b'{"type":"error"'):
+            error = json.loads(payload)
+            resend = self.step.frames.get(error.get("id", ""))
+            if error.get("code") == "busy" and resend is not None:
+                # Overload shed: sent again as a client does, with the same client id (a send
+                # is idempotent by it); its latency still runs from when it was first due.
+                self.step.busy += 1
+                self.step.resent.add(error["id"])
+                sender, frame = resend
+                asyncio.get_running_loop().call_later(
+                    BUSY_RETRY_SECONDS, self._resend, sender, frame
+                )
+                return
             self.step.errors += 1
             self.step.first_error = self.step.first_error or payload.decode()[:300]
+
+    def _resend(self, sender: str, frame: bytes) -> None:
+        socket = self.sockets[sender]
+        if socket.transport is not None:
+            socket.transport.write(frame)
 
     def _delivered(self, socket: _Socket, data: dict[str, Any], now: float) -> None:
         step, client_id, seq = self.step, data["client_id"], data["seq"]
@@ -345,6 +366,7 @@ class Result:
     duplicates: int
     out_of_order: int
     errors: int
+    busy: int  # sends answered `busy` and sent again
     stored_out_of_send_order: int  # seqs of a conversation not in the order the sends were due
     server_cpu_ms: float = 0.0  # the server process's CPU per delivered message
     sockets_closed: int = 0  # by the server, during the step
@@ -374,6 +396,7 @@ class Plan:
             self.conversation_of[client_id] = pair.conversation
             frame = {
                 "type": "send",
+                "id": client_id,  # echoed by the answer: an error `busy` names what to resend
                 "conversation_id": pair.conversation,
                 "client_id": client_id,
                 "text": f"{k:08d} {self.filler}"[:TEXT_CHARS],
@@ -397,6 +420,7 @@ async def run_step(client: Client, plan: Plan, rate: int, seconds: float) -> Res
         while sent < due_count:
             sender, client_id, frame = messages[sent]
             step.due[client_id] = start + sent / rate
+            step.frames[client_id] = (sender, frame)
             client.sockets[sender].transport.write(frame)
             sent += 1
         await asyncio.sleep(0.001)  # uvloop rounds shorter sleeps to 0: a busy loop
@@ -411,6 +435,8 @@ def _result(step: Step, rate: int, seconds: float, start: float, plan: Plan) -> 
     elapsed = max(seconds, last - start)
     by_conversation: dict[str, list[tuple[float, int]]] = {}
     for client_id, seq in step.seqs.items():
+        if client_id in step.resent:  # numbered when it was sent again, after later ones
+            continue
         conversation = plan.conversation_of[client_id]
         by_conversation.setdefault(conversation, []).append((step.due[client_id], seq))
     misnumbered = 0
@@ -430,6 +456,7 @@ def _result(step: Step, rate: int, seconds: float, start: float, plan: Plan) -> 
         duplicates=step.duplicates,
         out_of_order=step.out_of_order,
         errors=step.errors,
+        busy=step.busy,
         stored_out_of_send_order=misnumbered,
         first_error=step.first_error,
     )
@@ -506,7 +533,8 @@ def _print(mode: str, r: Result) -> None:
     print(
         f"{mode:<11} target {r.target:>5}/s  achieved {r.achieved:7.1f}/s  p50 {r.p50_ms:7.1f} ms"
         f"  p99 {r.p99_ms:7.1f} ms  max {r.max_ms:7.1f} ms  lost {r.lost}  dup {r.duplicates}"
-        f"  out-of-order {r.out_of_order}  errors {r.errors}  closed {r.sockets_closed}"
+        f"  out-of-order {r.out_of_order}  errors {r.errors}  busy {r.busy}"
+        f"  closed {r.sockets_closed}"
         f"  server CPU {r.server_cpu_ms:.2f} ms"
         "/message",
         flush=True,
