@@ -168,6 +168,47 @@ async def test_the_driver_connection_begins_with_begin_alone_and_the_session_end
         await database.dispose()
 
 
+async def test_a_driver_transaction_commits_then_acts_and_rolls_back_on_an_error(
+    settings: Settings,
+) -> None:
+    """``Database.driver_tx`` (no ORM session): the block's writes are committed and its
+    after-commit actions run after; an error rolls them back and drops the actions; an error
+    that keeps its changes commits them, runs the actions and is raised."""
+    # One connection (the temporary table lives on it; the application's role creates no table).
+    one = settings.model_copy(update={"db_pool_size": 1, "db_max_overflow": 0})
+    database = Database.from_settings(one)
+    done: list[str] = []
+
+    async def did(name: str) -> None:
+        done.append(name)
+
+    try:
+        async with database.transaction() as session:
+            await session.execute(text("CREATE TEMPORARY TABLE probe_driver (n int)"))
+        async with database.driver_tx() as tx:
+            await tx.connection.execute("INSERT INTO probe_driver VALUES (1)")
+            tx.after_commit(lambda: did("first"))
+            assert done == []  # not before the commit
+
+        async def write_then(n: int, error: Exception) -> None:
+            async with database.driver_tx() as tx:
+                await tx.connection.execute("INSERT INTO probe_driver VALUES ($1)", n)
+                tx.after_commit(lambda: did(f"after {n}"))
+                raise error
+
+        with pytest.raises(RuntimeError):
+            await write_then(2, RuntimeError("refused"))
+        with pytest.raises(Conflict):
+            await write_then(3, Conflict("kept", code="probe_kept", keep_changes=True))
+        async with database.driver_tx() as tx:  # the one pooled connection is back, reusable
+            rows = await tx.connection.fetchval("SELECT array_agg(n ORDER BY n) FROM probe_driver")
+            await tx.connection.execute("DROP TABLE probe_driver")
+        assert rows == [1, 3]
+        assert done == ["first", "after 3"]
+    finally:
+        await database.dispose()
+
+
 async def test_an_idle_connection_the_server_closed_is_replaced_without_an_error(
     settings: Settings,
 ) -> None:

@@ -14,10 +14,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, or_
+from sqlalchemy import delete, func, or_, select
 from websockets.asyncio.client import ClientConnection
 
 from carebridge.accounts.models import Role
+from carebridge.compliance.models import AuditEvent
+from carebridge.messaging.models import Message
+from carebridge.notifications.models import Notification
 from carebridge.scheduling.models import Appointment
 from tests.factories.realtime import Live, Member, next_frame, subscribe
 from tests.factories.scheduling import written_appointment
@@ -208,6 +211,54 @@ async def test_send_typing_and_read_over_the_socket(live: Live, thread: Thread) 
             await outsider.send(json.dumps({**frame, "client_id": str(uuid.uuid4())}))
             refused = await next_frame(outsider, lambda f: f["type"] in ("ack", "error"))
             assert (refused["type"], refused["code"]) == ("error", "conversation_not_found")
+
+
+async def test_a_socket_send_to_a_member_away_notifies_them_once_and_stores_once(
+    live: Live, thread: Thread
+) -> None:
+    """The socket's send runs without an ORM session; a member with no connection is to be told
+    (``message_received``), which it hands to the session's send: one message, one audit row,
+    one notification, and the next message within the window tells them nothing new."""
+    async with await live.open(thread.patient) as patient:
+        await subscribe(patient, thread.topic)
+        answers = []
+        for n in (1, 2):
+            frame = {
+                "type": "send",
+                "conversation_id": thread.id,
+                "client_id": str(uuid.uuid4()),
+                "text": f"While you were away {n}",
+            }
+            await patient.send(json.dumps(frame))
+            answers.append(await next_frame(patient, lambda f: f["type"] in ("ack", "error")))
+    assert [(a["type"], a["created"], a["message"]["seq"]) for a in answers] == [
+        ("ack", True, 1),
+        ("ack", True, 2),
+    ], answers
+    async with live.database.transaction() as db:
+        stored = await db.scalar(
+            select(func.count()).select_from(Message).where(Message.conversation_id == thread.id)
+        )
+        audited = (
+            await db.scalars(
+                select(AuditEvent.details).where(
+                    AuditEvent.action == "message.sent",
+                    AuditEvent.actor_id == thread.patient.user_id,
+                )
+            )
+        ).all()
+        told = await db.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(
+                Notification.recipient_id == thread.doctor.user_id,
+                Notification.kind == "message_received",
+            )
+        )
+    assert stored == 2
+    assert sorted(d["seq"] for d in audited) == [1, 2]
+    assert all(d["conversation_id"] == thread.id for d in audited)
+    assert told == 1
 
 
 async def test_a_canary_message_is_not_in_a_dump_of_the_database(

@@ -131,15 +131,13 @@ async def send_frame(
 ) -> dict[str, Any]:
     """``{"type": "send", "conversation_id", "client_id", "text"}``: as the API's send."""
     body = _parse(_Send, frame)
-    async with context.database.transaction() as db:
-        actor = _actor(identity)
-        sent = await service.send(
-            db,
-            _scope(context),
-            actor,
-            body.conversation_id,
-            MessageIn(client_id=body.client_id, text=body.text),
-        )
+    sent = await service.send_live(
+        context.database,
+        _scope(context),
+        _actor(identity),
+        body.conversation_id,
+        MessageIn(client_id=body.client_id, text=body.text),
+    )
     return {"message": sent.message.model_dump(mode="json"), "created": sent.created}
 
 

@@ -20,8 +20,10 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, NamedTuple
 
+import asyncpg
 from sqlalchemy import func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,9 +61,9 @@ from carebridge.messaging.sealed import BODY
 from carebridge.messaging.sessions import SESSION_CHANGED, session_event, sessions_of
 from carebridge.platform.context import CallScope
 from carebridge.platform.crypto import Unreadable
-from carebridge.platform.db import driver_connection
+from carebridge.platform.db import Database, driver_connection
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound
-from carebridge.platform.events import publish_after_commit
+from carebridge.platform.events import publish, publish_after_commit
 from carebridge.platform.pagination import MAX_PAGE_SIZE, decode_cursor, encode_cursor
 from carebridge.scheduling.hooks import Booking, Moved
 from carebridge.scheduling.models import AppointmentType
@@ -611,17 +613,72 @@ async def send(
 ) -> Sent:
     """A member writes a message; a retry with the same ``client_id`` answers the first.
 
-    Two hand-written statements (``messaging/queries.py``): the conversation locked with what
-    the send decides on, then the writes; the ORM only for a retry's first message and for the
-    notifications of members who are not connected."""
-    connection = await driver_connection(db)
+    Two hand-written statements (``messaging/queries.py``, :func:`_write`): the conversation
+    locked with what the send decides on, then the writes; the ORM only for a retry's first
+    message and for the notifications of members who are not connected."""
+    written = await _write(await driver_connection(db), scope, actor, conversation_id, body)
+    if written is None:
+        return await _sent_first(db, scope, conversation_id, actor.id, body.client_id)
+    if attach is not None:
+        written.out.attachments = await attach(written.out)
+    for topic, event, data in _events(written):
+        publish_after_commit(db, topic, event, data)
+    await notify(db, conversation_id, written.notified)
+    return Sent(written.out, created=True)
+
+
+class _ThroughSession(Exception):
+    """A live send that needs the ORM: rolled back, and sent again through :func:`send`."""
+
+
+async def send_live(
+    database: Database, scope: CallScope, actor: Actor, conversation_id: uuid.UUID, body: MessageIn
+) -> Sent:
+    """The WebSocket's send: :func:`send`'s statements in a transaction without an ORM session
+    (``Database.driver_tx``), for the hot path. What needs the ORM, a retry's first message and
+    the notification of members who are not connected (at most one per member and conversation
+    every 10 minutes), is rolled back and sent through :func:`send` in a session instead: the
+    same statements, so the same rules."""
+    try:
+        async with database.driver_tx() as transaction:
+            written = await _write(transaction.connection, scope, actor, conversation_id, body)
+            if written is None or written.notified:
+                raise _ThroughSession
+            for topic, event, data in _events(written):
+                transaction.after_commit(partial(publish, topic, event, data))
+            return Sent(written.out, created=True)
+    except _ThroughSession:
+        pass
+    async with database.transaction() as db:
+        return await send(db, scope, actor, conversation_id, body)
+
+
+@dataclass(frozen=True)
+class _Written:
+    """A message written: as members read it, the other members' unread counts
+    ``(user_id, last_read_seq, total unread)`` and those to notify."""
+
+    out: MessageOut
+    others: Sequence[tuple[uuid.UUID, int, int]]
+    notified: Sequence[uuid.UUID]
+
+
+async def _write(
+    connection: asyncpg.Connection,
+    scope: CallScope,
+    actor: Actor,
+    conversation_id: uuid.UUID,
+    body: MessageIn,
+) -> _Written | None:
+    """Decide and write a message (``queries.SEND_FACTS``, ``queries.WRITE_MESSAGE``); None when
+    this client id was stored before (the caller answers that first message)."""
     now = datetime.now(UTC)
     question = SendQuestion(conversation_id, actor.id, body.client_id, now)
     facts = await connection.fetchrow(SEND_FACTS.sql, *SEND_FACTS.args(question))
     if facts is None:
         raise _not_found()
     if facts["earlier_id"] is not None:
-        return await _sent_first(db, scope, conversation_id, actor.id, body.client_id)
+        return None
     history = CareHistory(facts["last_ends_at"], facts["upcoming"])
     conversation = _Facts(facts["closed_at"], facts["appointment_id"])
     _check_may_write(scope.settings, actor, conversation, history, now)
@@ -651,12 +708,11 @@ async def send(
     )
     row = await connection.fetchrow(WRITE_MESSAGE.sql, *WRITE_MESSAGE.args(written))
     if row is None:  # the first attempt of this retry committed while this one waited
-        return await _sent_first(db, scope, conversation_id, actor.id, body.client_id)
-    seq: int = row["seq"]
+        return None
     out = MessageOut(
         id=message_id,
         conversation_id=conversation_id,
-        seq=seq,
+        seq=row["seq"],
         sender_id=actor.id,
         client_id=body.client_id,
         text=body.text,
@@ -665,19 +721,23 @@ async def send(
         edited_at=None,
         deleted_at=None,
     )
-    if attach is not None:
-        out.attachments = await attach(out)
-    publish_after_commit(db, topic_of(conversation_id), "message.created", _event(out))
-    for user_id, last_read, total in row["others"]:
+    return _Written(out, row["others"], row["notified"])
+
+
+def _events(written: _Written) -> list[tuple[str, str, dict[str, Any]]]:
+    """What a message written shows live: ``message.created`` to the conversation, and each
+    other member's unread counts on their ``user.<id>``."""
+    out = written.out
+    events = [(topic_of(out.conversation_id), "message.created", _event(out))]
+    for user_id, last_read, total in written.others:
         data = {
-            "conversation_id": str(conversation_id),
-            "unread": max(0, seq - last_read),
-            "last_seq": seq,
+            "conversation_id": str(out.conversation_id),
+            "unread": max(0, out.seq - last_read),
+            "last_seq": out.seq,
             "total_unread": int(total),
         }
-        publish_after_commit(db, f"{USER_TOPIC}{user_id}", "conversation.unread_count", data)
-    await notify(db, conversation_id, row["notified"])
-    return Sent(out, created=True)
+        events.append((f"{USER_TOPIC}{user_id}", "conversation.unread_count", data))
+    return events
 
 
 class _Facts(NamedTuple):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -157,11 +158,23 @@ def engine_of(session: AsyncSession) -> AsyncEngine:
     return engine
 
 
+@dataclass(frozen=True)
+class DriverTransaction:
+    """A transaction on an asyncpg connection, with no ORM session (``Database.driver_tx``):
+    ``connection`` runs the hand-written statements, ``after_commit`` queues what runs once the
+    transaction committed (dropped if it rolls back), as ``platform.db.after_commit`` does for
+    a session."""
+
+    connection: asyncpg.Connection
+    after_commit: Callable[[AfterCommit], None]
+
+
 class Database:
     """An engine and its session factory. Tests bind the factory to one outer transaction."""
 
     def __init__(self, engine: AsyncEngine, bind: AsyncEngine | AsyncConnection | None = None):
         self.engine = engine
+        self.bound = isinstance(bind, AsyncConnection)
         self.sessionmaker = async_sessionmaker(
             bind=bind if bind is not None else engine,
             expire_on_commit=False,
@@ -210,6 +223,48 @@ class Database:
                 await session.rollback()
                 raise
             await uow.run_after_commit()
+
+    @asynccontextmanager
+    async def driver_tx(self) -> AsyncIterator[DriverTransaction]:
+        """A transaction for a hot path whose statements are all hand-written: a pooled
+        connection's asyncpg transaction, without an ORM session (a session's transaction
+        costs about twice the CPU: docs/performance.md, "Chat"). It commits at the end of the
+        block, then runs the after-commit actions; on an error it rolls back and drops them (a
+        ``CareBridgeError`` that keeps its changes commits first, as :meth:`transaction`).
+
+        A database bound to a connection (the tests' outer transaction) runs it in a session
+        on that connection, so that what the tests wrote is seen."""
+        if self.bound:
+            async with self.transaction() as session:
+                connection = await driver_connection(session)
+                yield DriverTransaction(connection, lambda action: after_commit(session, action))
+            return
+        uow = UnitOfWork()
+        pooled = await self.engine.raw_connection()
+        driver = pooled.driver_connection
+        assert isinstance(driver, asyncpg.Connection)
+        try:
+            transaction = driver.transaction()
+            await transaction.start()
+            try:
+                yield DriverTransaction(driver, uow.after_commit)
+            except CareBridgeError as error:
+                if not error.keep_changes:
+                    raise
+                await transaction.commit()
+                await uow.run_after_commit()
+                raise
+            await transaction.commit()
+        except BaseException:
+            uow.discard()
+            if driver.is_in_transaction():
+                await transaction.rollback()
+            raise
+        finally:
+            if driver.is_closed():  # lost meanwhile: not handed out again
+                pooled.invalidate()
+            pooled.close()
+        await uow.run_after_commit()
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
