@@ -1,6 +1,7 @@
 """A conversation in two browsers: the patient opens a thread from the doctor's page, the doctor
-sees the patient typing and the message arriving live, and the patient sees it "seen" once the
-doctor has read it, while the doctor's inbox badge rises and clears. A photo sent with the
+sees the patient typing and the message arriving live, read as it arrives while the conversation
+is in view (the patient sees it "seen"); one sent while the doctor is elsewhere raises the
+inbox badge, which clears when the doctor opens the conversation. A photo sent with the
 picker arrives live with its thumbnail and saves without its metadata, while the doctor's menu
 counts it on another page (and the tab's title says it); older messages come in as the doctor
 scrolls up. Screenshots in test-artifacts/."""
@@ -12,7 +13,7 @@ import uuid
 from pathlib import Path
 
 from PIL import Image
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import User
@@ -62,17 +63,24 @@ async def test_live_delivery_typing_and_seen(
         )
         await expect(doctor.locator("#messages li strong")).to_have_text(world.patient.name)
         await expect(patient.locator("#live-state")).to_have_text("Live", timeout=15_000)
-        await expect(patient.locator("#messages li [data-seen]")).to_have_text("")
+        # The doctor has the conversation in view: it is read as it arrives, no reload.
+        seen = patient.locator("#messages li [data-seen]")
+        await expect(seen).to_have_text("· seen", timeout=15_000)
+        await expect(badge).to_be_hidden(timeout=15_000)
         await doctor.screenshot(path=str(artifacts / "conversation-doctor.png"), full_page=True)
 
+        await doctor.goto(f"{live_server}/home")  # away from the conversation
+        await patient.fill("#message-form textarea", "It itches at night")
+        await patient.click("#send-message")
+        await patient.wait_for_load_state()
+        await expect(seen).to_have_count(2)
         await expect(badge).to_have_text("1", timeout=15_000)
+        await expect(seen.last).to_have_text("")
         await inbox.screenshot(path=str(artifacts / "conversation-inbox.png"), full_page=True)
 
-        await doctor.reload()  # opening the conversation reads it
+        await doctor.goto(thread)  # opening the conversation reads it
         await expect(badge).to_be_hidden(timeout=15_000)
-        await expect(patient.locator("#messages li [data-seen]")).to_have_text(
-            "· seen", timeout=15_000
-        )
+        await expect(seen.last).to_have_text("· seen", timeout=15_000)
         await patient.screenshot(path=str(artifacts / "conversation-patient.png"), full_page=True)
 
 
@@ -100,9 +108,8 @@ async def test_a_photo_arrives_live_and_the_menu_counts_it(
         await patient.click("#message-doctor button")
         await patient.wait_for_url("**/conversations/*")
         thread = patient.url.split("#")[0]
-        await doctor.goto(thread)
+        await doctor.goto(f"{live_server}/conversations")  # not the conversation: unread
         await live(patient)
-        await live(doctor)
         async with elsewhere.expect_websocket() as opened:
             await elsewhere.goto(f"{live_server}/doctor/schedule")
         socket = await opened.value
@@ -111,28 +118,20 @@ async def test_a_photo_arrives_live_and_the_menu_counts_it(
         await expect(badge).to_be_hidden()
         title = await elsewhere.title()
 
-        sent = photo_with_exif()
-        await patient.fill("#message-form textarea", "This is the rash")
-        await patient.set_input_files(
-            "#message-files", files=[{"name": "rash.png", "mimeType": "image/png", "buffer": sent}]
-        )
-        await patient.click("#send-message")
-        await patient.wait_for_url("**#latest")
-
-        arrived = doctor.locator("#messages li.message")
-        await expect(arrived).to_have_count(1, timeout=15_000)
-        thumbnail = arrived.locator(".attachment img")
-        await expect(thumbnail).to_be_visible()
-        await expect(thumbnail).to_have_js_property("complete", True)
-        assert await thumbnail.evaluate("image => image.naturalWidth") == 64
-        await expect(arrived.locator(".attachment-name")).to_have_text("rash.png")
+        await send_photo(patient, "This is the rash", "rash.png", photo_with_exif())
         await expect(badge).to_have_text("1", timeout=15_000)
         await expect(elsewhere).to_have_title(f"(1) {title}")
-        await doctor.screenshot(path=str(artifacts / "conversation-photo.png"), full_page=True)
         await elsewhere.screenshot(path=str(artifacts / "conversation-menu-count.png"))
 
+        await doctor.goto(thread)  # opening the conversation reads it
+        await live(doctor)
+        await expect(badge).to_be_hidden(timeout=15_000)
+        await expect(elsewhere).to_have_title(title)
+        arrived = doctor.locator("#messages li.message")
+        await expect(arrived).to_have_count(1)
+        await expect_photo(arrived.nth(0), "rash.png")
         async with doctor.expect_download() as downloading:
-            await arrived.locator(".attachment-file").click()
+            await arrived.nth(0).locator(".attachment-file").click()
         download = await downloading.value
         assert download.suggested_filename == "rash.png"
         saved = Path(await download.path()).read_bytes()
@@ -141,10 +140,34 @@ async def test_a_photo_arrives_live_and_the_menu_counts_it(
         assert b"PhoneMaker" not in saved
         assert not Image.open(io.BytesIO(saved)).getexif()
 
-        await elsewhere.goto(thread)  # opening the conversation reads it
-        await expect(elsewhere.locator("#messages-unread")).to_be_hidden(timeout=15_000)
-        await expect(elsewhere).to_have_title("Conversation — CareBridge")
-        await expect(doctor.locator("#messages-unread")).to_be_hidden(timeout=15_000)
+        # A second photo while the doctor has the conversation open: drawn live by the page's
+        # script, with its thumbnail, and read as it arrives.
+        await send_photo(patient, "And today", "today.png", photo_with_exif())
+        await expect(arrived).to_have_count(2, timeout=15_000)
+        await expect_photo(arrived.nth(1), "today.png")
+        await doctor.screenshot(path=str(artifacts / "conversation-photo.png"), full_page=True)
+        await expect(patient.locator("#messages li [data-seen]").last).to_have_text(
+            "· seen", timeout=15_000
+        )
+        await expect(badge).to_be_hidden(timeout=15_000)
+
+
+async def send_photo(page: Page, text: str, name: str, data: bytes) -> None:
+    await page.fill("#message-form textarea", text)
+    await page.set_input_files(
+        "#message-files", files=[{"name": name, "mimeType": "image/png", "buffer": data}]
+    )
+    await page.click("#send-message")
+    await page.wait_for_url("**#latest")
+    await page.wait_for_load_state()
+
+
+async def expect_photo(message: Locator, name: str) -> None:
+    thumbnail = message.locator(".attachment img")
+    await expect(thumbnail).to_be_visible()
+    await expect(thumbnail).to_have_js_property("complete", True)
+    assert await thumbnail.evaluate("image => image.naturalWidth") == 64
+    await expect(message.locator(".attachment-name")).to_have_text(name)
 
 
 async def seeded(settings: Settings, patient: User, doctor: User, count: int) -> uuid.UUID:

@@ -1,6 +1,6 @@
 // The conversation page follows its topic: new messages appear, edits and deletions show, the
 // typing line comes and goes, the sender's messages say "seen" once another member has read
-// them; typing in the box tells the others (at most every 3 s). live.js owns the socket; this module asks it for the topic with
+// them (a message arriving while the page is in view is read at once); typing in the box tells the others (at most every 3 s). live.js owns the socket; this module asks it for the topic with
 // the last sequence number the page has, so after a reconnect the server replays what was
 // missed (in order) before live events. Text is set with textContent: never parsed as HTML.
 // A message's files show as the page renders them (messaging/_message.html): a link to save each
@@ -111,10 +111,34 @@ function paintSeen() {
   }
 }
 
+// Reading: another member's message that arrives while this page is in view is read (the
+// sender sees "seen", the unread counts do not rise); one that arrives while the tab is hidden
+// is read when the tab is shown again. One "read" frame per half second at most, with the
+// highest number (the server never moves a read position back).
+let readUpTo = 0;
+let readTimer = null;
+
+function markRead(seq) {
+  readUpTo = Math.max(readUpTo, seq);
+  if (document.visibilityState !== "visible" || readTimer) return;
+  readTimer = setTimeout(() => {
+    readTimer = null;
+    const frame = { type: "read", conversation_id: page.dataset.conversationId, seq: readUpTo };
+    document.dispatchEvent(new CustomEvent("live:send", { detail: frame }));
+  }, 500);
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible" && readUpTo) markRead(readUpTo);
+});
+
 document.addEventListener("live:frame", (event) => {
   const frame = event.detail;
   if (frame.topic !== topic || frame.type !== "event") return;
   if (frame.event.startsWith("message.")) render(frame.data);
+  if (frame.event === "message.created" && frame.data.sender_id !== page.dataset.userId && list) {
+    markRead(frame.data.seq);
+  }
   if (frame.event === "read" && frame.data.user_id !== page.dataset.userId) {
     seenUpTo = Math.max(seenUpTo, frame.data.last_read_seq);
     paintSeen();
