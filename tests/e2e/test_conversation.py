@@ -9,6 +9,7 @@ scrolls up. Screenshots in test-artifacts/."""
 from __future__ import annotations
 
 import io
+import re
 import uuid
 from pathlib import Path
 
@@ -145,6 +146,10 @@ async def test_a_photo_arrives_live_and_the_menu_counts_it(
         await send_photo(patient, "And today", "today.png", photo_with_exif())
         await expect(arrived).to_have_count(2, timeout=15_000)
         await expect_photo(arrived.nth(1), "today.png")
+        # Its time is written as the server writes the first one's, in the doctor's zone.
+        written = [await m.locator("small.muted").first.inner_text() for m in await arrived.all()]
+        shape = re.compile(r"^\w{3} \d{2} \w{3} \d{4}, \d{2}:\d{2} \S+")
+        assert all(shape.match(text) for text in written), written
         await doctor.screenshot(path=str(artifacts / "conversation-photo.png"), full_page=True)
         await expect(patient.locator("#messages li [data-seen]").last).to_have_text(
             "· seen", timeout=15_000

@@ -19,6 +19,21 @@ const topic = `conversation.${page.dataset.conversationId}`;
 let lastSeq = Number(page.dataset.lastSeq || 0);
 let typingTimer = null;
 
+// A time as the server writes it on the page ("Sun 06 Dec 2026, 10:11 CET"), in the reader's
+// time zone (the page's), whatever the browser's own.
+function stamp(at) {
+  try {
+    const format = new Intl.DateTimeFormat("en-GB", {
+      weekday: "short", day: "2-digit", month: "short", year: "numeric", hour: "2-digit",
+      minute: "2-digit", hourCycle: "h23", timeZone: page.dataset.zone, timeZoneName: "short",
+    });
+    const part = Object.fromEntries(format.formatToParts(new Date(at)).map((p) => [p.type, p.value]));
+    return `${part.weekday} ${part.day} ${part.month} ${part.year}, ${part.hour}:${part.minute} ${part.timeZoneName}`;
+  } catch {
+    return new Date(at).toLocaleString();
+  }
+}
+
 function render(message) {
   let item = document.getElementById(`message-${message.seq}`);
   if (!item) {
@@ -42,7 +57,7 @@ function render(message) {
   }
   const when = document.createElement("small");
   when.className = "muted";
-  when.textContent = new Date(message.created_at).toLocaleString() + (message.edited_at ? " · edited" : "");
+  when.textContent = stamp(message.created_at) + (message.edited_at ? " · edited" : "");
   if (mine) {
     const seen = document.createElement("span");
     seen.className = "seen";
