@@ -22,7 +22,9 @@ Two modes, measured by the same client in the same run:
   counts, no absent-member check.
 
 Per rate: achieved rate (messages delivered to their recipient per second, until the last one
-arrived), p50/p99/max latency, and the faults: errors (error frames), lost (not delivered within
+arrived), p50/p99/max latency, the sends answered ``busy`` (overload shed by the server: sent
+again after 50 ms with the same client id, as a client does, their latency still counted from
+when they were first due), and the faults: errors (other error frames), lost (not delivered within
 30 s of the end of sending), duplicates (delivered twice), out of order (a recipient got a lower
 ``seq`` after a higher one of the same conversation). Rates run in turn; after the listed ones,
 while the last step was not saturated (achieved >= 95 % of the target and p99 <= 1 s), the rate
