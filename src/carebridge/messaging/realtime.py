@@ -132,13 +132,10 @@ async def send_frame(
     """``{"type": "send", "conversation_id", "client_id", "text"}``: as the API's send."""
     body = _parse(_Send, frame)
     sent = await service.send_live(
-        context.database,
-        _scope(context),
-        _actor(identity),
-        body.conversation_id,
-        MessageIn(client_id=body.client_id, text=body.text),
+        context.database, _scope(context), _actor(identity), body.conversation_id, body
     )
-    return {"message": sent.message.model_dump(mode="json"), "created": sent.created}
+    shown = sent.shown or sent.message.model_dump(mode="json")
+    return {"message": shown, "created": sent.created}
 
 
 async def read_frame(

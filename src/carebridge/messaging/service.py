@@ -596,6 +596,7 @@ _CLOSED = "conversation_closed"
 class Sent:
     message: MessageOut
     created: bool  # False: the same client id was sent before, this is the first result
+    shown: dict[str, Any] | None = None  # ``message`` as JSON data, when made already
 
 
 # Called with a message just inserted, in its transaction: stores what was sent with it and
@@ -644,9 +645,10 @@ async def send_live(
             written = await _write(transaction.connection, scope, actor, conversation_id, body)
             if written is None or written.notified:
                 raise _ThroughSession
-            for topic, event, data in _events(written):
+            events = _events(written)
+            for topic, event, data in events:
                 transaction.after_commit(partial(publish, topic, event, data))
-            return Sent(written.out, created=True)
+            return Sent(written.out, created=True, shown=events[0][2])
     except _ThroughSession:
         pass
     async with database.transaction() as db:
@@ -709,7 +711,7 @@ async def _write(
     row = await connection.fetchrow(WRITE_MESSAGE.sql, *WRITE_MESSAGE.args(written))
     if row is None:  # the first attempt of this retry committed while this one waited
         return None
-    out = MessageOut(
+    out = MessageOut.model_construct(  # every value made here or validated (MessageIn)
         id=message_id,
         conversation_id=conversation_id,
         seq=row["seq"],
