@@ -48,6 +48,13 @@ from tests.factories.openapi import (
 Location = tuple[str | int, ...]  # ("body", "lines", 0, "name"), ("query", "from"), ...
 
 
+# The tests of this module share one world (``api_world``, built once, tests/factories/openapi.py):
+# each test runs in a savepoint of the world's transaction, undone afterwards.
+@pytest.fixture
+def database(in_world: Database) -> Database:
+    return in_world
+
+
 # -- the bad values ----------------------------------------------------------------------------
 
 BAD_INTEGERS = [2**31, 2**63, 10**20, -(2**63) - 1]

@@ -57,6 +57,14 @@ Location = tuple[str | int, ...]
 INSTANT = "2001-02-03T04:05:06+00:00"  # a time no row gets by itself
 CHOSEN_ID = str(uuid.uuid4())  # an id no row gets by itself
 
+
+# The tests of this module share one world (``api_world``, built once, tests/factories/openapi.py):
+# each test runs in a savepoint of the world's transaction, undone afterwards.
+@pytest.fixture
+def database(in_world: Database) -> Database:
+    return in_world
+
+
 # Extra fields and the value an attacker would send; "<other patient>" and "<other doctor>"
 # are replaced by the ids of people the caller has nothing to do with.
 EXTRAS: dict[str, Any] = {

@@ -8,6 +8,7 @@ full page. A page added later is walked on arrival."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import tempfile
 from pathlib import Path
@@ -87,12 +88,16 @@ async def _overflow(page: Page) -> str | None:
 async def test_every_main_page_of_every_role_fits_a_phone(
     browse: Browse, live_server: LiveServer, world: World, artifacts: Path
 ) -> None:
+    """Each person's walk is in a browser context of its own, one page after the other; the
+    people walk at the same time (most of a page's time is the 500 ms of network silence that
+    ``networkidle`` waits for, which the walks share instead of adding up)."""
     people: dict[str, User | None] = {"visitor": None, **world.people}
     wide: dict[str, str] = {}
     walked: dict[str, list[str]] = {}
     shots = artifacts / "phone"
     shots.mkdir(exist_ok=True)
-    for name, person in people.items():
+
+    async def walk(name: str, person: User | None) -> None:
         async with browse(person, PHONE) as page:
             walked[name] = await main_pages(page, live_server, person)
             for path in walked[name]:
@@ -105,6 +110,10 @@ async def test_every_main_page_of_every_role_fits_a_phone(
                     wide[f"{name} {path}"] = problem
                 slug = path.strip("/").replace("/", "-") or "landing"
                 await page.screenshot(path=str(shots / f"{name}-{slug}.png"), full_page=True)
+
+    async with asyncio.TaskGroup() as walks:
+        for name, person in people.items():
+            walks.create_task(walk(name, person))
     # The walk really covered each role's own pages.
     assert "/doctor/appointments" in walked["doctor"]
     assert {"/appointments", "/prescriptions"} <= set(walked["patient"])

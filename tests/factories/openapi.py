@@ -1,7 +1,8 @@
 """Walking the OpenAPI document with valid requests: the document of the application, its
 operations, a valid example of each schema, a small world of objects whose ids the examples
 use (a doctor with a schedule, a patient with an upcoming and a completed appointment, a
-prescription, a review, an admin, a nurse: the ``api_world`` fixture), the baseline request of
+prescription, a review, an admin, a nurse: the ``api_world`` fixture, built once per module
+and shared by its tests, each in a savepoint of it), the baseline request of
 each operation, the first role an operation lets in, and a savepoint that undoes what a request
 wrote. Shared by the generated tests (malformed input, mass assignment)."""
 
@@ -21,19 +22,23 @@ import httpx
 import jwt
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carebridge.accounts.models import Role, User
 from carebridge.app import create_app
+from carebridge.config import Settings
 from carebridge.messaging.models import Conversation
 from carebridge.notifications.models import Notification
 from carebridge.platform.access import anonymous, declared_callers, endpoints
 from carebridge.platform.db import Database
 from carebridge.platform.jobs import job_app
 from carebridge.scheduling.models import Appointment
+from tests.factories.apps import serving
+from tests.factories.directory import doctor_maker
 from tests.factories.passkeys import registered
-from tests.factories.scheduling import next_weekday
+from tests.factories.scheduling import doctor_on_schedule, next_weekday, schedule_body
 from tests.factories.settings import make_settings
-from tests.factories.users import PASSWORD, MakeUser, TokenFor
+from tests.factories.users import PASSWORD, TokenFor, tokens_for, user_maker
 
 Json = dict[str, Any]
 _APP = create_app(
@@ -160,15 +165,47 @@ def _example_text(schema: Json, world: World) -> str:
     return "Checked words".ljust(int(schema.get("minLength", 0)), "x")
 
 
+@pytest.fixture(scope="module")
+async def world_database(engine: AsyncEngine) -> AsyncIterator[Database]:
+    """The database of a module whose tests share one world: one connection in an outer
+    transaction, in which ``api_world`` is built once; each test runs in a savepoint of it
+    (``in_world``) rolled back after the test, and the whole is rolled back at the end of the
+    module. Nothing of the world is committed, and every test finds it as it was built."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        yield Database(engine, bind=connection)
+        await transaction.rollback()
+
+
 @pytest.fixture
-async def api_world(
-    client: httpx.AsyncClient,
-    database: Database,
-    make_user: MakeUser,
-    token_for: TokenFor,
-    scheduled_doctor: Any,
-) -> World:
-    doctor, doctor_headers = await scheduled_doctor()
+async def in_world(world_database: Database) -> AsyncIterator[Database]:
+    """The test's database, in a savepoint of the module's world: a module that uses
+    ``api_world`` makes it its ``database``, so the test's app, factories and ``undone`` write
+    where the world is, and all of it is undone after the test."""
+    savepoint = await world_database.sessionmaker.kw["bind"].begin_nested()
+    yield world_database
+    await savepoint.rollback()
+
+
+@pytest.fixture(scope="module")
+async def api_world(world_database: Database, settings: Settings) -> World:
+    """The world, built once per module (the tests only read it: what each one writes is undone
+    by its savepoint), by an app of its own whose lifespan ends before the tests' apps start
+    (each test still has a new app, so what an app keeps in memory, such as rate limits, is
+    new in each test)."""
+    async with serving(create_app(settings, database=world_database)) as client:
+        world = await _build_world(client, world_database, settings)
+        # Jobs are deferred on connections of their own (committed): none is left for the
+        # tests, as ``jobs_emptied`` does after each test.
+        await _delete_jobs()
+    return world
+
+
+async def _build_world(client: httpx.AsyncClient, database: Database, settings: Settings) -> World:
+    make_user, token_for = user_maker(database), tokens_for(database, settings)
+    doctor, doctor_headers = await doctor_on_schedule(
+        client, doctor_maker(database, make_user), token_for, schedule_body()
+    )
     patient, admin, nurse = [
         await make_user(role) for role in (Role.patient, Role.admin, Role.nurse)
     ]
@@ -342,6 +379,10 @@ async def jobs_emptied(client: httpx.AsyncClient) -> AsyncIterator[None]:
     """Jobs are deferred on connections of their own (committed outside the test's
     transaction): the ones the requests made are deleted afterwards."""
     yield
+    await _delete_jobs()
+
+
+async def _delete_jobs() -> None:
     await job_app.connector.execute_query_async(
         "DELETE FROM procrastinate_jobs WHERE queue_name IN "
         "('notifications', 'prescriptions', 'payments')"
