@@ -67,6 +67,7 @@ from typing import Any
 import asyncpg
 import psutil
 import uvloop
+from sqlalchemy.engine import make_url
 from websockets.frames import Frame, Opcode
 
 from bench.booking import _log_tail
@@ -371,6 +372,7 @@ class Result:
     busy: int  # sends answered `busy` and sent again
     stored_out_of_send_order: int  # seqs of a conversation not in the order the sends were due
     server_cpu_ms: float = 0.0  # the server process's CPU per delivered message
+    database_cpu_ms: float = 0.0  # the PostgreSQL cluster's processes' CPU per delivered message
     sockets_closed: int = 0  # by the server, during the step
     first_error: str = ""
 
@@ -476,6 +478,7 @@ async def quiet(client: Client, seconds: float = 1.0, cap: float = 120.0) -> Non
 
 
 async def measure(
+    database_name: str,
     port: int,
     members: list[tuple[str, str, str]],
     plan: Plan,
@@ -490,10 +493,13 @@ async def measure(
         await quiet(client)
         results: list[Result] = []
         for rate in _rates(rates, options, results):
-            cpu, closed = _server_cpu(), client.lost_sockets
+            cpu, closed, database = _server_cpu(), client.lost_sockets, _database_cpu(database_name)
             result = await run_step(client, plan, rate, options.seconds)
             result.sockets_closed = client.lost_sockets - closed
             result.server_cpu_ms = (_server_cpu() - cpu) * 1000 / max(1, result.delivered)
+            result.database_cpu_ms = _cpu_since(database, _database_cpu(database_name)) / max(
+                1, result.delivered
+            )
             results.append(result)
             _print(options.mode, result)
             await quiet(client)
@@ -514,6 +520,30 @@ def _server_cpu() -> float:
         for child in psutil.Process().children(recursive=True)
         for times in [child.cpu_times()]
     )
+
+
+def _database_cpu(database_name: str) -> dict[int, float]:
+    """CPU seconds of each process of the PostgreSQL cluster that holds ``database_name``: its
+    postmaster's children (backends and background workers). Run on a shared server
+    (CAREBRIDGE_DATABASE_URL) it counts the other databases' work too."""
+    postmasters = set()
+    for process in psutil.process_iter(["cmdline", "ppid"]):
+        if database_name in " ".join(process.info["cmdline"] or ()):
+            postmasters.add(process.info["ppid"])
+    found: dict[int, float] = {}
+    for postmaster in postmasters:
+        with contextlib.suppress(psutil.Error):
+            for child in psutil.Process(postmaster).children():
+                with contextlib.suppress(psutil.Error):
+                    times = child.cpu_times()
+                    found[child.pid] = times.user + times.system
+    return found
+
+
+def _cpu_since(before: dict[int, float], after: dict[int, float]) -> float:
+    """Milliseconds of CPU between two :func:`_database_cpu` readings (a process that ended in
+    between is not counted: the pools keep their connections, so few do)."""
+    return 1000 * sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 def _rates(rates: list[int], options: Options, results: list[Result]) -> Iterator[int]:
@@ -537,8 +567,7 @@ def _print(mode: str, r: Result) -> None:
         f"  p99 {r.p99_ms:7.1f} ms  max {r.max_ms:7.1f} ms  lost {r.lost}  dup {r.duplicates}"
         f"  out-of-order {r.out_of_order}  errors {r.errors}  busy {r.busy}"
         f"  closed {r.sockets_closed}"
-        f"  server CPU {r.server_cpu_ms:.2f} ms"
-        "/message",
+        f"  CPU/message: server {r.server_cpu_ms:.2f} ms, database {r.database_cpu_ms:.2f} ms",
         flush=True,
     )
     if r.first_error:
@@ -744,7 +773,15 @@ def run(
             with _serving(mode, url, tmp) as port:
                 members = runner.run(_members(mode, url, pairs))
                 results = runner.run(
-                    measure(port, members, plan, rates, replace_mode(options, mode), log)
+                    measure(
+                        make_url(url).database or "",
+                        port,
+                        members,
+                        plan,
+                        rates,
+                        replace_mode(options, mode),
+                        log,
+                    )
                 )
             stored = runner.run(_stored(url))
             report["modes"][mode] = _summary(results) | {"database": stored}

@@ -11,6 +11,7 @@ from bench.chat import Options, run
 STEP_FIELDS = {
     "target", "seconds", "sent", "delivered", "achieved", "p50_ms", "p99_ms", "max_ms", "lost",
     "duplicates", "out_of_order", "errors", "busy", "stored_out_of_send_order", "server_cpu_ms",
+    "database_cpu_ms",
     "saturated",
 }  # fmt: skip
 

@@ -96,8 +96,16 @@ class Settings(BaseSettings):
         default=None, description="When set, /metrics requires 'Authorization: Bearer <token>'."
     )
 
-    db_pool_size: int = Field(default=10, ge=1)
-    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_size: int = Field(
+        default=20, ge=1, description="Connections a process keeps (opened as they are needed)."
+    )
+    db_max_overflow: int = Field(
+        default=0,
+        ge=0,
+        description="Connections opened above the pool for a moment, closed when returned: "
+        "none by default (under load they are opened and closed on every request: "
+        "docs/performance.md, 'Chat').",
+    )
     db_pool_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Wait for a free pooled connection; then 503 busy."
     )
