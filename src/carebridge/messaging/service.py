@@ -711,7 +711,7 @@ async def _write(
     row = await connection.fetchrow(WRITE_MESSAGE.sql, *WRITE_MESSAGE.args(written))
     if row is None:  # the first attempt of this retry committed while this one waited
         return None
-    out = MessageOut.model_construct(  # every value made here or validated (MessageIn)
+    out = MessageOut(
         id=message_id,
         conversation_id=conversation_id,
         seq=row["seq"],
