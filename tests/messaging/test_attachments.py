@@ -28,7 +28,7 @@ from carebridge.platform.jobs import job_app
 from tests.factories import files as make
 from tests.factories.apps import work
 from tests.factories.clamd import CLAMD, EICAR, ClamdPeer, real_clamd
-from tests.factories.messaging import Talk, rows, stored
+from tests.factories.messaging import Talk, heard, rows, stored
 
 MiB = 1024 * 1024
 File = tuple[str, bytes, str]
@@ -287,8 +287,12 @@ class TestScan:
         assert early.status_code == 409
         assert early.json()["code"] == "attachment_scan_pending"
         assert early.headers["retry-after"]
-        await work(clamd_settings, database, queue="messaging")
+        with heard(f"conversation.{talk.id}") as events:
+            await work(clamd_settings, database, queue="messaging")
         (scanned,) = clamd.streams  # the file as stored (a PDF is kept as sent)
+        (told,) = [data for event, data in events if event == "attachment.scanned"]
+        assert (told["id"], told["message_id"]) == (attachment["id"], message["id"])
+        assert (told["scan_state"], told["downloadable"]) == ("clean", True)
         assert scanned.startswith(b"%PDF-")
         answer = await download(talk, "doctor", attachment["id"])
         assert answer.status_code == 200
@@ -305,8 +309,13 @@ class TestScan:
     ) -> None:
         message = await sent_files(talk, "patient", [("eicar.txt", EICAR, "text/plain")])
         attachment_id = message["attachments"][0]["id"]
-        await work(clamd_settings, database, queue="messaging")
+        with heard(f"conversation.{talk.id}") as events:
+            await work(clamd_settings, database, queue="messaging")
         assert clamd.streams == [EICAR]
+        told = [data for event, data in events if event == "attachment.scanned"]
+        assert [(d["id"], d["scan_state"], d["downloadable"]) for d in told] == [
+            (attachment_id, "infected", False)
+        ]
         answer = await download(talk, "doctor", attachment_id)
         assert answer.status_code == 409
         assert answer.json()["code"] == "attachment_infected"

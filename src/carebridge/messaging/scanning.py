@@ -1,6 +1,7 @@
 """The malware scan of attachments (with ``CAREBRIDGE_CLAMD_URL``): one job per file, run by
 ``messaging/tasks.py``; the file is read back from storage, given to clamd, and marked
-``clean`` or ``infected`` (its stored files then deleted). A scan clamd cannot answer leaves the
+``clean`` or ``infected`` (its stored files then deleted), and its members see the answer live
+(``attachment.scanned`` on the conversation's topic). A scan clamd cannot answer leaves the
 file ``pending`` (never served) and is retried; the sweep re-queues files whose job was lost.
 """
 
@@ -13,9 +14,11 @@ from sqlalchemy import select, update
 
 from carebridge.config import Settings
 from carebridge.messaging.attachment_models import Attachment, ScanState
-from carebridge.messaging.attachment_views import aad, audit
+from carebridge.messaging.attachment_views import aad, attachment_out, audit
+from carebridge.messaging.service import topic_of
 from carebridge.platform.context import CallScope
 from carebridge.platform.db import Database
+from carebridge.platform.events import publish_after_commit
 from carebridge.platform.malware import Clean, Infected, scanner_for
 from carebridge.platform.storage import sealed_storage_for, storage_for
 
@@ -56,6 +59,10 @@ async def scan(database: Database, settings: Settings, attachment_id: uuid.UUID)
         )
         if updated is None:
             return None
+        # The members' pages replace "being checked" with the file, or say it was blocked.
+        shown = attachment_out(updated).model_dump(mode="json")
+        shown["message_id"] = str(updated.message_id)
+        publish_after_commit(db, topic_of(updated.conversation_id), "attachment.scanned", shown)
         if state == ScanState.infected:
             await audit(db, scope, None, "attachment.infected", updated, signature=signature)
             await _delete_files(settings, updated)

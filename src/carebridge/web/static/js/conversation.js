@@ -151,6 +151,11 @@ document.addEventListener("live:frame", (event) => {
   const frame = event.detail;
   if (frame.topic !== topic || frame.type !== "event") return;
   if (frame.event.startsWith("message.")) render(frame.data);
+  if (frame.event === "attachment.scanned") {
+    // The virus check answered: the file's link (or "blocked") in place of "being checked".
+    const shown = list?.querySelector(`li.attachment[data-attachment-id="${CSS.escape(frame.data.id)}"]`);
+    if (shown) shown.replaceWith(fileList([frame.data]).firstElementChild);
+  }
   if (frame.event === "message.created" && frame.data.sender_id !== page.dataset.userId && list) {
     markRead(frame.data.seq);
   }
