@@ -113,6 +113,10 @@ async def test_the_doctor_starts_and_completes_while_the_patient_watches(
         await doctor.click("#complete-consultation")
         await expect(patient.locator("#message-form")).to_have_count(0, timeout=10_000)
         await expect(patient.locator("#read-only")).to_be_visible()
+        # The header says it at once, as a reload would, in the patient's time zone.
+        await expect(patient.locator("#conversation-closed")).to_have_text(
+            re.compile(r"^closed \w{3} \d{2} \w{3} \d{4}, \d{2}:\d{2} \S+$")
+        )
         await expect(status).to_have_text("Completed")
         await expect(patient.locator("#messages li .message-text")).to_have_text("I am here")
         await expect(doctor.locator("#session-status")).to_have_text("Completed")

@@ -256,6 +256,14 @@ if (page.dataset.live === "on") {
 document.addEventListener("live:frame", (event) => {
   const frame = event.detail;
   if (frame.topic !== topic || frame.type !== "event" || frame.event !== "conversation.closed") return;
+  const state = document.getElementById("live-state");
+  if (state && !document.getElementById("conversation-closed")) {
+    // The header says it too, as the page does once reloaded.
+    const closed = document.createElement("strong");
+    closed.id = "conversation-closed";
+    closed.textContent = `closed ${stamp(frame.data.closed_at)}`;
+    state.before(closed, " · ");
+  }
   const form = document.getElementById("message-form");
   if (!form) return;
   const note = document.createElement("p");
