@@ -72,7 +72,7 @@ from websockets.frames import Frame, Opcode
 
 from bench.booking import _log_tail
 from bench.doctors_list import bench_database, free_port, server
-from bench.presence_fanout import _next_frame, _raise_fd_limit
+from bench.presence_fanout import _next_frame, _raise_fd_limit, after_handshake
 from carebridge.config import Settings, load_settings
 from carebridge.platform.logging import configure_logging
 
@@ -241,11 +241,9 @@ class _Socket(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if not self.open:
             self.buffer += data
-            head, sep, rest = self.buffer.partition(b"\r\n\r\n")
-            if not sep:
+            rest = after_handshake(self.buffer)
+            if rest is None:
                 return
-            if not head.startswith(b"HTTP/1.1 101"):
-                raise SystemExit(f"handshake refused: {head[:200]!r}")
             self.open = True
             self.transport.write(self.subscribe)
             self.buffer, data = b"", rest

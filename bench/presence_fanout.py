@@ -77,11 +77,9 @@ class _Socket(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if not self.open:
             self.buffer += data
-            head, sep, rest = self.buffer.partition(b"\r\n\r\n")
-            if not sep:
+            rest = after_handshake(self.buffer)
+            if rest is None:
                 return
-            if not head.startswith(b"HTTP/1.1 101"):
-                raise SystemExit(f"handshake refused: {head[:80]!r}")
             self.open = True
             assert self.transport is not None
             self.transport.write(SUBSCRIBE)
@@ -101,6 +99,17 @@ class _Socket(asyncio.Protocol):
             elif MARKER in payload:
                 self.count += 1
                 self.client.arrived(self.count, now)
+
+
+def after_handshake(buffer: bytes) -> bytes | None:
+    """What came after the server's ``101 Switching Protocols`` answer in ``buffer`` (None: the
+    answer is not all in yet); a refused upgrade ends the run, saying why."""
+    head, sep, rest = buffer.partition(b"\r\n\r\n")
+    if not sep:
+        return None
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise SystemExit(f"handshake refused: {head[:200]!r}")
+    return rest
 
 
 def _next_frame(buffer: bytes) -> tuple[int, bytes, int] | None:

@@ -27,7 +27,6 @@ import asyncpg
 from sqlalchemy import func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import Role, User, UserStatus
@@ -119,6 +118,11 @@ async def is_member(db: AsyncSession, conversation_id: uuid.UUID, user_id: uuid.
 
 async def history_of(db: AsyncSession, conversation: Conversation, now: datetime) -> CareHistory:
     return await care_history(db, conversation.patient_id, conversation.doctor_id, now)
+
+
+async def members_of(db: AsyncSession, conversation_id: uuid.UUID) -> list[MemberOut]:
+    """The members of a conversation the caller has been let into, with how far each has read."""
+    return (await _members(db, [conversation_id]))[conversation_id]
 
 
 async def _members(
@@ -216,43 +220,22 @@ async def list_conversations(
 
 
 async def total_unread(db: AsyncSession, user_id: uuid.UUID) -> int:
-    """Every unread message of ``user_id`` in all their conversations."""
-    total = await db.scalar(
-        select(func.coalesce(func.sum(Conversation.last_seq - ConversationMember.last_read_seq), 0))
-        .select_from(ConversationMember)
-        .join(Conversation, Conversation.id == ConversationMember.conversation_id)
-        .where(ConversationMember.user_id == user_id)
-    )
+    """Every unread message of ``user_id`` in all their conversations (``policy.unread_total``)."""
+    total = await db.scalar(select(policy.unread_total(user_id)))
     return int(total or 0)
 
 
-async def _push_unread(
-    db: AsyncSession, conversation: Conversation, user_ids: Sequence[uuid.UUID]
-) -> None:
-    """Tell each of ``user_ids`` (on ``user.<id>``) their unread counts in this conversation
-    and in all of theirs (one statement for all of them), after the commit."""
-    mine = aliased(ConversationMember)
-    rows = (
-        await db.execute(
-            select(
-                mine.user_id,
-                mine.last_read_seq,
-                select(func.sum(Conversation.last_seq - ConversationMember.last_read_seq))
-                .select_from(ConversationMember)
-                .join(Conversation, Conversation.id == ConversationMember.conversation_id)
-                .where(ConversationMember.user_id == mine.user_id)
-                .scalar_subquery(),
-            ).where(mine.conversation_id == conversation.id, mine.user_id.in_(user_ids))
-        )
-    ).all()
-    for user_id, last_read, total in rows:
-        data = {
-            "conversation_id": str(conversation.id),
-            "unread": max(0, conversation.last_seq - last_read),
-            "last_seq": conversation.last_seq,
-            "total_unread": int(total or 0),
-        }
-        publish_after_commit(db, f"{USER_TOPIC}{user_id}", "conversation.unread_count", data)
+def _unread_count(
+    user_id: uuid.UUID, conversation_id: uuid.UUID, last_seq: int, last_read: int, total: int
+) -> tuple[str, str, dict[str, Any]]:
+    """The ``conversation.unread_count`` event a member gets on their ``user.<id>``."""
+    data = {
+        "conversation_id": str(conversation_id),
+        "unread": max(0, last_seq - last_read),
+        "last_seq": last_seq,
+        "total_unread": int(total),
+    }
+    return f"{USER_TOPIC}{user_id}", "conversation.unread_count", data
 
 
 # -- opening ------------------------------------------------------------------------------------
@@ -732,13 +715,7 @@ def _events(written: _Written) -> list[tuple[str, str, dict[str, Any]]]:
     out = written.out
     events = [(topic_of(out.conversation_id), "message.created", _event(out))]
     for user_id, last_read, total in written.others:
-        data = {
-            "conversation_id": str(out.conversation_id),
-            "unread": max(0, out.seq - last_read),
-            "last_seq": out.seq,
-            "total_unread": int(total),
-        }
-        events.append((f"{USER_TOPIC}{user_id}", "conversation.unread_count", data))
+        events.append(_unread_count(user_id, out.conversation_id, out.seq, last_read, total))
     return events
 
 
@@ -773,18 +750,6 @@ async def _with_files(db: AsyncSession, out: MessageOut) -> MessageOut:
 def _event(out: MessageOut) -> dict[str, Any]:
     data: dict[str, Any] = out.model_dump(mode="json")
     return data
-
-
-async def _other_members(
-    db: AsyncSession, conversation_id: uuid.UUID, user_id: uuid.UUID
-) -> list[uuid.UUID]:
-    found = await db.scalars(
-        select(ConversationMember.user_id).where(
-            ConversationMember.conversation_id == conversation_id,
-            ConversationMember.user_id != user_id,
-        )
-    )
-    return list(found)
 
 
 async def _read_up_to(
@@ -887,12 +852,16 @@ async def mark_read(
     last_read = await _read_up_to(db, conversation.id, actor.id, min(seq, conversation.last_seq))
     data = {"user_id": str(actor.id), "last_read_seq": last_read}
     publish_after_commit(db, topic_of(conversation.id), "read", data)
-    await _push_unread(db, conversation, [actor.id])
+    total = await total_unread(db, actor.id)
+    topic, event, unread = _unread_count(
+        actor.id, conversation.id, conversation.last_seq, last_read, total
+    )
+    publish_after_commit(db, topic, event, unread)
     return UnreadOut(
         conversation_id=conversation.id,
         last_read_seq=last_read,
-        unread=max(0, conversation.last_seq - last_read),
-        total_unread=await total_unread(db, actor.id),
+        unread=unread["unread"],
+        total_unread=total,
     )
 
 

@@ -121,12 +121,10 @@ class SessionState:
     """An appointment as the place it is held in shows it (a chat appointment's conversation),
     with the moves the reader may make on it now (:func:`moves_now`)."""
 
-    appointment_id: uuid.UUID
     type: str
     status: str
     starts_at: datetime
     ends_at: datetime
-    time_zone: str
     moves: dict[str, datetime | None]
 
 
@@ -147,12 +145,10 @@ async def session_states(
     rows = await db.execute(select(Appointment, theirs).where(Appointment.id.in_(appointment_ids)))
     return {
         row.id: SessionState(
-            appointment_id=row.id,
             type=row.type,
             status=row.status,
             starts_at=row.starts_at,
             ends_at=row.ends_at,
-            time_zone=row.time_zone,
             moves=moves_now(settings, actor, row, now) if may_act else {},
         )
         for row, may_act in rows.all()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -21,7 +22,7 @@ from starlette.responses import PlainTextResponse, Response
 from carebridge.accounts import service as accounts
 from carebridge.accounts.actors import Actor
 from carebridge.messaging import attachments, service
-from carebridge.messaging.schemas import ConversationIn, ConversationOut, MessageIn
+from carebridge.messaging.schemas import ConversationIn, MemberOut, MessageIn
 from carebridge.platform.db import undo_unless_kept
 from carebridge.platform.deps import Scope, Session
 from carebridge.platform.errors import CareBridgeError, Forbidden, Invalid, NotFound
@@ -76,7 +77,7 @@ async def _conversation_page(
         )
         if messages.items and conversation.unread:
             await service.mark_read(db, scope, actor, conversation_id, conversation.last_seq)
-    seen = _seen_by_others(conversation, actor)
+    seen = _seen_by_others(conversation.members, actor)
     names = {m.user_id: m.name for m in conversation.members}
     zone = await accounts.time_zone_of(db, actor.id)
     return render(
@@ -99,10 +100,28 @@ async def _conversation_page(
     )
 
 
-def _seen_by_others(conversation: ConversationOut, actor: Actor) -> int:
+def _seen_by_others(members: Sequence[MemberOut], actor: Actor) -> int:
     """ "Seen": the furthest any other member has read (the sender's messages up to it are
     seen)."""
-    return max((m.last_read_seq for m in conversation.members if m.user_id != actor.id), default=0)
+    return max((m.last_read_seq for m in members if m.user_id != actor.id), default=0)
+
+
+async def _refused(
+    request: Request,
+    actor: Actor,
+    db: Session,
+    scope: Scope,
+    conversation_id: uuid.UUID,
+    exc: CareBridgeError | ValidationError,
+    **values: Any,
+) -> Response:
+    """A form of the conversation page refused: nothing of it kept, the page again with its
+    status and ``values`` (the reason); a conversation not found or not theirs is raised on."""
+    await undo_unless_kept(db, exc)
+    if isinstance(exc, NotFound | Forbidden):
+        raise exc
+    status = exc.status if isinstance(exc, CareBridgeError) else 422
+    return await _conversation_page(request, actor, db, scope, conversation_id, status, **values)
 
 
 def _before_seq(request: Request) -> int | None:
@@ -133,17 +152,17 @@ async def older_messages(
     the page inserts above its first one (js/conversation.js, as the reader scrolls up).
     Members only (404 for anyone else, administrators included, as for the messages
     themselves); a read: audited."""
-    messages = await service.list_messages(
+    messages = await service.list_messages(  # 404 unless a member
         db, scope, actor, conversation_id, before_seq=before_seq, limit=PAGE
     )
-    conversation = await service.read_conversation(db, scope, actor, conversation_id)
+    members = await service.members_of(db, conversation_id)
     return render(
         request,
         "messaging/older.html",
         actor,
         messages=messages,
-        names={m.user_id: m.name for m in conversation.members},
-        seen=_seen_by_others(conversation, actor),
+        names={m.user_id: m.name for m in members},
+        seen=_seen_by_others(members, actor),
         zone=await accounts.time_zone_of(db, actor.id),
         when=when,
     )
@@ -191,19 +210,8 @@ async def send(
     try:
         await _send(db, scope, actor, conversation_id, form, files or [])
     except (CareBridgeError, ValidationError) as exc:
-        await undo_unless_kept(db, exc)
-        if isinstance(exc, NotFound | Forbidden):
-            raise
-        status = exc.status if isinstance(exc, CareBridgeError) else 422
-        return await _conversation_page(
-            request,
-            actor,
-            db,
-            scope,
-            conversation_id,
-            status,
-            error=MESSAGE.explain(exc),
-            form=form,
+        return await _refused(
+            request, actor, db, scope, conversation_id, exc, error=MESSAGE.explain(exc), form=form
         )
     return redirect(f"/conversations/{conversation_id}#latest")
 
@@ -279,10 +287,7 @@ async def consultation(
             raise NotFound("This conversation holds no appointment.")
         await lifecycle.act(db, scope, actor, conversation.appointment_id, form.move)
     except CareBridgeError as exc:
-        await undo_unless_kept(db, exc)
-        if isinstance(exc, NotFound | Forbidden):
-            raise
-        return await _conversation_page(
-            request, actor, db, scope, conversation_id, exc.status, session_error=exc.detail
+        return await _refused(
+            request, actor, db, scope, conversation_id, exc, session_error=exc.detail
         )
     return redirect(f"/conversations/{conversation_id}#session")
