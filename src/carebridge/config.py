@@ -246,6 +246,38 @@ class Settings(BaseSettings):
         le=1440,
         description="A no-show may be marked this many minutes after the appointment's start.",
     )
+    call_open_minutes_before: int = Field(
+        default=10,
+        ge=0,
+        le=1440,
+        description="A video appointment's call room opens this many minutes before its start.",
+    )
+    call_grace_minutes: int = Field(
+        default=30,
+        ge=0,
+        le=1440,
+        description="The call room stays open this long after the appointment's end.",
+    )
+    call_silent_seconds: float = Field(
+        default=45,
+        ge=5,
+        le=3600,
+        description="A call member who posts nothing for this long is taken as gone.",
+    )
+    call_max_participants: int = Field(
+        default=4, ge=2, le=4, description="People in one call at once (a peer-to-peer mesh)."
+    )
+    turn_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="TURN servers for calls (turn:/turns: URLs, comma-separated).",
+    )
+    stun_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="STUN servers for calls (stun: URLs, comma-separated)."
+    )
+    turn_secret: SecretStr | None = Field(
+        default=None,
+        description="coturn's static-auth-secret (use-auth-secret): signs TURN credentials.",
+    )
     reminder_minutes_before: Annotated[list[int], NoDecode] = Field(
         default_factory=lambda: [1440, 60],
         description="Appointment reminders, minutes before the start (comma-separated).",
@@ -310,7 +342,14 @@ class Settings(BaseSettings):
         description="ISO 4217: the one currency of the clinic's fees, bookings and payments.",
     )
 
-    @field_validator("cors_origins", "worker_queues", "realtime_allowed_origins", mode="before")
+    @field_validator(
+        "cors_origins",
+        "worker_queues",
+        "realtime_allowed_origins",
+        "turn_urls",
+        "stun_urls",
+        mode="before",
+    )
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
@@ -486,6 +525,10 @@ class Settings(BaseSettings):
                 )
             if not self.public_base_url.startswith("https://"):
                 found.append("CAREBRIDGE_PUBLIC_BASE_URL must be an https:// URL in production")
+        if self.turn_urls:
+            found.extend(_turn_problems(self.turn_urls, self.turn_secret))
+        if any(not url.startswith("stun:") for url in self.stun_urls):
+            found.append("CAREBRIDGE_STUN_URLS takes stun: URLs")
         if self.payment_provider == "stripe":
             for name in ("stripe_secret_key", "stripe_webhook_secret"):
                 if getattr(self, name) is None:
@@ -528,6 +571,21 @@ def _require_url(database_url: str | None) -> URL:
     if url.get_backend_name() not in ("postgresql", "postgres"):
         raise ConfigurationError(["CAREBRIDGE_DATABASE_URL must be a postgresql:// URL"])
     return url
+
+
+def _turn_problems(urls: list[str], secret: SecretStr | None) -> list[str]:
+    """TURN servers need the secret they share with CareBridge: without it no credential would
+    work, and a placeholder would let anyone relay through them."""
+    found = [
+        f"CAREBRIDGE_TURN_URLS: {url!r} is not a turn: or turns: URL"
+        for url in urls
+        if not url.startswith(("turn:", "turns:"))
+    ]
+    if secret is None:
+        found.append("CAREBRIDGE_TURN_SECRET is not set (CAREBRIDGE_TURN_URLS names TURN servers)")
+    elif len(secret.get_secret_value()) < 16 or secret.get_secret_value() in _PLACEHOLDER_SECRETS:
+        found.append("CAREBRIDGE_TURN_SECRET is too short or a placeholder (16+ characters)")
+    return found
 
 
 def _secret_problems(name: str, value: SecretStr | None, dev_value: str | None) -> list[str]:
