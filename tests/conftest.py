@@ -40,6 +40,7 @@ pytest_plugins = [
     "tests.factories.prescriptions",
     "tests.factories.web",
     "tests.factories.openapi",
+    "tests.factories.calls",
 ]
 
 

@@ -133,6 +133,8 @@ DECLARED: dict[tuple[str, str], str] = {
     "they have had an appointment with",
     ("POST /api/v1/conversations/{conversation_id}/members", "body.user_id"): "the nurse or "
     "doctor the conversation's doctor (or an admin) adds",
+    ("POST /api/v1/appointments/{appointment_id}/call/invite", "body.user_id"): "the nurse or "
+    "doctor the appointment's doctor invites into its call",
 }
 
 # Requests whose baseline needs a secret the schema cannot give (a refresh token, an emailed

@@ -38,6 +38,7 @@ from carebridge.messaging.models import Conversation
 from carebridge.notifications.models import Notification
 from carebridge.platform.access import declared_callers
 from carebridge.platform.db import Database
+from carebridge.video.models import Call, CallParticipant
 from carebridge.web.session import web_admin
 from tests.factories.directory import MakeDoctor
 from tests.factories.files import png
@@ -718,3 +719,41 @@ def private_words(world: OwnerWorld) -> list[str]:
     owner patient's email, and the ids of every object made for the matrix."""
     owner = world.people["owner_patient"].user
     return [REASON, COMMENT, NOTE, CANARY, UNLISTED, owner.email, world.booked, world.completed]
+
+
+# -- calls ---------------------------------------------------------------------------------------
+# The booked appointment is a video consultation: its call's members are its patient and doctor
+# (video.policy.is_member; an administrator is not one). The call routes name the appointment.
+_PEER = "8d3c1f0e-6f5a-4b8e-9b1e-1a2b3c4d5e6f"
+BODIES["POST /api/v1/appointments/{appointment_id}/call/admit"] = {"participant_id": _PEER}
+BODIES["POST /api/v1/appointments/{appointment_id}/call/leave"] = {}
+BODIES["POST /api/v1/appointments/{appointment_id}/call/stats"] = {"participant_id": _PEER}
+BODIES["POST /api/v1/appointments/{appointment_id}/call/invite"] = {"user_id": _PEER}
+TOPICS["call."] = ("appointment_id", frozenset({"owner_patient", "owner_doctor"}))
+
+
+async def _participant(world: OwnerWorld) -> str:
+    """The owner patient waiting in the booked appointment's call (written as a join writes
+    it: the room opens only minutes before the appointment)."""
+    now = datetime.now(UTC)
+    async with world.database.transaction() as db:
+        call = Call(appointment_id=uuid.UUID(world.booked))
+        db.add(call)
+        await db.flush()
+        peer = CallParticipant(
+            call_id=call.id,
+            user_id=world.people["owner_patient"].user.id,
+            role="patient",
+            state="waiting",
+            joined_at=now,
+            last_seen_at=now,
+        )
+        db.add(peer)
+        await db.flush()
+        return str(peer.id)
+
+
+FACTORIES["participant_id"] = _participant
+# video.service: a peer is its call's members' to name (the doctor admits it, its person
+# reports for it and leaves with it).
+ENTITLED["participant_id"] = frozenset({"owner_patient", "owner_doctor"})

@@ -12,9 +12,9 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
@@ -31,6 +31,7 @@ from carebridge.platform.realtime.topics import (
     on_close,
     on_open,
     on_tick,
+    parse_action,
     register_action,
     register_topic,
 )
@@ -112,25 +113,11 @@ class _Typing(BaseModel):
     conversation_id: uuid.UUID
 
 
-M = TypeVar("M", bound=BaseModel)
-
-
-def _parse(model: type[M], frame: dict[str, Any]) -> M:
-    fields = {k: v for k, v in frame.items() if k not in ("type", "id")}
-    try:
-        return model.model_validate(fields)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
-        )
-        raise Invalid(problems, code="bad_frame") from exc
-
-
 async def send_frame(
     context: GatewayContext, identity: Identity, frame: dict[str, Any]
 ) -> dict[str, Any]:
     """``{"type": "send", "conversation_id", "client_id", "text"}``: as the API's send."""
-    body = _parse(_Send, frame)
+    body = parse_action(_Send, frame)
     sent = await service.send_live(
         context.database, _scope(context), _actor(identity), body.conversation_id, body
     )
@@ -142,7 +129,7 @@ async def read_frame(
     context: GatewayContext, identity: Identity, frame: dict[str, Any]
 ) -> dict[str, Any]:
     """``{"type": "read", "conversation_id", "seq"}``: as the API's read."""
-    body = _parse(_Read, frame)
+    body = parse_action(_Read, frame)
     if not 0 <= body.seq < 2**31:
         raise Invalid("`seq` is a sequence number (0 or more).", code="bad_frame")
     async with context.database.transaction() as db:
@@ -156,7 +143,7 @@ async def typing_frame(
 ) -> dict[str, Any]:
     """``{"type": "typing", "conversation_id"}``: the other members see ``typing`` (not stored;
     a member's frames closer than 3 s apart are acknowledged and not passed on)."""
-    body = _parse(_Typing, frame)
+    body = parse_action(_Typing, frame)
     key = (body.conversation_id, identity.user_id)
     now = time.monotonic()
     if now - _last_typing.get(key, -TYPING_EVERY) < TYPING_EVERY:

@@ -25,6 +25,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "carebridge.reviews.models",
     "carebridge.messaging.models",
     "carebridge.messaging.attachment_models",
+    "carebridge.video.models",
 )
 
 # Modules that declare procrastinate tasks.
@@ -54,6 +55,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.reviews.routes",
     "carebridge.messaging.routes",
     "carebridge.messaging.attachment_routes",
+    "carebridge.video.routes",
     "carebridge.compliance.routes",
 )
 
@@ -86,6 +88,7 @@ NOTIFICATION_KIND_MODULES: tuple[str, ...] = (
     "carebridge.prescriptions.kinds",
     "carebridge.reviews.kinds",
     "carebridge.messaging.kinds",
+    "carebridge.video.kinds",
 )
 
 # Modules that register real-time topics and connection hooks (platform/realtime/topics.py).
@@ -93,6 +96,7 @@ REALTIME_MODULES: tuple[str, ...] = (
     "carebridge.accounts.realtime",
     "carebridge.presence.realtime",
     "carebridge.messaging.realtime",
+    "carebridge.video.realtime",
 )
 
 # Modules that subscribe to another domain's hooks (platform/hooks.py), imported before a hook
@@ -103,6 +107,7 @@ HOOK_SUBSCRIPTION_MODULES: tuple[str, ...] = (
     "carebridge.payments.subscriptions",
     "carebridge.presence.subscriptions",
     "carebridge.messaging.subscriptions",
+    "carebridge.video.subscriptions",
 )
 
 # Modules exposing ``async def scrape(metrics, session)``, run at each /metrics scrape.

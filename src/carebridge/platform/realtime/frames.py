@@ -38,10 +38,11 @@ def message(kind: str, **fields: Any) -> bytes:
     return _dumps({"type": kind, **fields})
 
 
-# A client says little: subscribe, unsubscribe, ping, pong, each a flat object. Anything larger or
-# deeper is refused before it is parsed (json.loads recurses once per level: 50,000 nested
-# arrays raise RecursionError).
-MAX_CLIENT_FRAME_CHARS = 4096
+# A client says little: subscribe, unsubscribe, ping, pong, a message, a call's signal (a WebRTC
+# offer with audio, video and a shared screen is 4-9 KB of SDP). Anything larger or deeper is
+# refused before it is parsed (json.loads recurses once per level: 50,000 nested arrays raise
+# RecursionError).
+MAX_CLIENT_FRAME_CHARS = 16384
 MAX_CLIENT_FRAME_DEPTH = 8
 
 

@@ -11,9 +11,12 @@ import uuid
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from carebridge.platform.errors import Invalid
 
 if TYPE_CHECKING:
     from carebridge.config import Settings
@@ -118,6 +121,22 @@ def register_action(kind: str, action: Action) -> None:
     if kind in GATEWAY_TYPES:
         raise ValueError(f"{kind!r} is a frame type of the gateway itself")
     HOOKS.actions[kind] = action
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_action(model: type[M], frame: dict[str, Any]) -> M:
+    """A client action's fields (all but ``type`` and ``id``) as ``model``; ``bad_frame``
+    saying what was wrong otherwise."""
+    fields = {k: v for k, v in frame.items() if k not in ("type", "id")}
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+        raise Invalid(problems, code="bad_frame") from exc
 
 
 def on_open(hook: ConnectionHook) -> ConnectionHook:
