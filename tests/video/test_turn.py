@@ -190,3 +190,25 @@ async def test_coturn_relays_to_loopback_only_when_told(tmp_path: Path) -> None:
             [error] = client.errors
             assert isinstance(error, stun.TransactionFailed)
             assert error.response.attributes["ERROR-CODE"] == (403, "Forbidden IP")
+
+
+async def test_an_allocation_outlives_its_credential(turn_server: TurnServer) -> None:
+    """coturn checks the expiry when an allocation is made: one made in time keeps relaying
+    after the credential lapses, even to a peer added then. Ending a call is CareBridge's job
+    (its room and signaling), not the TURN credential's."""
+    turn = credential(turn_server, datetime.now(UTC) + timedelta(seconds=2))
+    assert turn.username is not None
+    expiry = int(turn.username.split(":", 1)[0])
+    async with allocation(turn_server.urls[0], turn.username, turn.credential) as (relayed, _):
+        # coturn takes the expiry's whole second as still valid, and reads a clock it updates
+        # about once a second: a credential is refused from about 1 s after its expiry.
+        await asyncio.sleep(expiry + 2.5 - datetime.now(UTC).timestamp())
+        loop = asyncio.get_running_loop()
+        late, late_end = await loop.create_datagram_endpoint(Peer, local_addr=("127.0.0.1", 0))
+        try:
+            relayed.sendto(b"after the expiry", late.get_extra_info("sockname"))
+            data, _ = await asyncio.wait_for(late_end.received.get(), 5)
+            assert data == b"after the expiry"
+        finally:
+            late.close()
+    assert await refusal(turn_server.urls[0], turn.username, turn.credential or "") in (401, 438)
