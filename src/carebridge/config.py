@@ -274,6 +274,10 @@ class Settings(BaseSettings):
     stun_urls: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="STUN servers for calls (stun: URLs, comma-separated)."
     )
+    call_ice_transport_policy: Literal["all", "relay"] = Field(
+        default="all",
+        description="'relay': calls go through TURN only (no one learns another's address).",
+    )
     turn_secret: SecretStr | None = Field(
         default=None,
         description="coturn's static-auth-secret (use-auth-secret): signs TURN credentials.",

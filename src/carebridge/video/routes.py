@@ -8,11 +8,19 @@ import uuid
 from fastapi import APIRouter, Response
 
 from carebridge.accounts.actors import AnyUser, DoctorActor
-from carebridge.platform.deps import Scope, Session
+from carebridge.platform.deps import RuntimeDep, Scope, Session
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from carebridge.platform.problems import problem_responses
 from carebridge.video import service
-from carebridge.video.schemas import AdmitIn, CallOut, InviteIn, JoinOut, LeaveIn, StatsIn
+from carebridge.video.schemas import (
+    AdmitIn,
+    CallOut,
+    IceOut,
+    InviteIn,
+    JoinOut,
+    LeaveIn,
+    StatsIn,
+)
 
 router = APIRouter(tags=["calls"])
 _MEMBER = problem_responses(Unauthenticated, NotFound, Conflict)
@@ -94,3 +102,10 @@ async def read_call(
     appointment's doctor also its record (who joined and left when, for how long, relayed or
     not, the quality each client reported). Members only (404 otherwise)."""
     return await service.read_call(db, scope, actor, appointment_id)
+
+
+@router.post("/calls/check", response_model=IceOut, responses=problem_responses(Unauthenticated))
+async def check_call_servers(actor: AnyUser, runtime: RuntimeDep) -> IceOut:
+    """The ICE servers for the pre-call check (can this device reach a TURN relay?), with
+    TURN credentials valid for 5 minutes and tied to no call."""
+    return service.check_ice(runtime.settings, actor)

@@ -91,11 +91,17 @@ class CallOut(BaseModel):
     record: CallRecord | None = Field(description="For the appointment's doctor only.")
 
 
-class JoinOut(BaseModel):
+class IceOut(BaseModel):
+    ice_servers: list[IceServer] = Field(description="RTCConfiguration.iceServers")
+    ice_transport_policy: str = Field(
+        description="RTCConfiguration.iceTransportPolicy: 'all', or 'relay' (TURN only)."
+    )
+    credentials_expire_at: datetime
+
+
+class JoinOut(IceOut):
     participant: ParticipantOut = Field(description="Your peer in this call.")
     call: CallOut
-    ice_servers: list[IceServer] = Field(description="RTCConfiguration.iceServers")
-    credentials_expire_at: datetime
     topics: list[str] = Field(
         description="Subscribe to both: the room's events, and the signals sent to your peer."
     )

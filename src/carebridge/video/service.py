@@ -42,6 +42,7 @@ from carebridge.video.schemas import (
     AdmitIn,
     CallOut,
     CallRecord,
+    IceOut,
     InviteIn,
     JoinOut,
     LeaveIn,
@@ -53,6 +54,7 @@ from carebridge.video.schemas import (
 from carebridge.video.turn import ice_servers
 
 USER_TOPIC = "user."
+CHECK_MINUTES = 5  # the pre-call check's TURN credentials
 MAX_SAMPLES = 2000  # quality reports kept per peer (one every 5 s: close to three hours)
 
 
@@ -279,20 +281,31 @@ async def join(
         await _tell_host(db, appointment, call)
         await _notify_waiting(db, appointment, names[actor.id])
     await _audit(db, scope, actor, "call.joined", appointment, participant_id=participant.id)
-    expires = window.closes_at
     return JoinOut(
         participant=out,
         call=await _call_out(db, settings, actor, appointment, call, now),
-        ice_servers=ice_servers(
-            settings.stun_urls,
-            settings.turn_urls,
-            settings.turn_secret.get_secret_value() if settings.turn_secret else None,
-            actor.id,
-            expires,
-        ),
-        credentials_expire_at=expires,
         topics=[policy.room_topic(appointment.id), policy.peer_topic(appointment.id, out.id)],
+        **ice(settings, actor.id, window.closes_at).model_dump(),
     )
+
+
+def ice(settings: Settings, user_id: uuid.UUID, expires_at: datetime) -> IceOut:
+    """The ICE configuration of a call: TURN credentials for ``user_id`` that lapse at
+    ``expires_at`` (coturn refuses a new relay after it; one running goes on)."""
+    secret = settings.turn_secret.get_secret_value() if settings.turn_secret else None
+    return IceOut(
+        ice_servers=ice_servers(
+            settings.stun_urls, settings.turn_urls, secret, user_id, expires_at
+        ),
+        ice_transport_policy=settings.call_ice_transport_policy,
+        credentials_expire_at=expires_at,
+    )
+
+
+def check_ice(settings: Settings, actor: Actor) -> IceOut:
+    """For the pre-call check (can this browser reach a TURN relay?): credentials for a few
+    minutes, tied to no call."""
+    return ice(settings, actor.id, datetime.now(UTC) + timedelta(minutes=CHECK_MINUTES))
 
 
 async def _connected(db: AsyncSession, call: Call, now: datetime) -> None:
