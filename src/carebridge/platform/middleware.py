@@ -17,6 +17,7 @@ import structlog
 from fastapi.routing import iter_route_contexts
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carebridge.config import Settings
@@ -33,6 +34,18 @@ log = structlog.get_logger("carebridge.http")
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+# Permissions-Policy: what pages may ask the browser for. A page that takes the camera and the
+# microphone answers MEDIA_PERMISSIONS instead (``media_page``).
+PERMISSIONS = "geolocation=(self), camera=(), microphone=(), display-capture=()"
+MEDIA_PERMISSIONS = "geolocation=(self), camera=(self), microphone=(self), display-capture=(self)"
+
+
+def media_page(response: Response) -> Response:
+    """Let ``response``'s page use the camera, the microphone and screen sharing."""
+    response.headers["permissions-policy"] = MEDIA_PERMISSIONS
+    return response
+
 
 # Content-Security-Policy for pages: everything from our origin, no inline script, no framing.
 _CSP = (
@@ -203,9 +216,9 @@ class RequestMiddleware:
         headers.setdefault("x-frame-options", "DENY")
         headers.setdefault("referrer-policy", "strict-origin-when-cross-origin")
         headers.setdefault("cross-origin-opener-policy", "same-origin")
-        headers.setdefault(
-            "permissions-policy", "geolocation=(self), camera=(self), microphone=(self)"
-        )
+        # Camera, microphone and screen sharing only where a page says it needs them (the call
+        # and the pre-call check set MEDIA_PERMISSIONS themselves).
+        headers.setdefault("permissions-policy", PERMISSIONS)
         headers.setdefault("content-security-policy", _CSP)
         if self.hsts:
             headers.setdefault("strict-transport-security", "max-age=63072000; includeSubDomains")
