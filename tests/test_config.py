@@ -176,3 +176,32 @@ def test_the_clinic_has_one_currency_from_the_iso_table(
         monkeypatch.setenv("CAREBRIDGE_CURRENCY", wrong)
         with pytest.raises(ValidationError, match="ISO 4217"):
             production(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("urls", "secret", "expected"),
+    [
+        ("turn:turn.clinic.example:3478", None, "CAREBRIDGE_TURN_SECRET is not set"),
+        ("turn:turn.clinic.example:3478", "change-me", "CAREBRIDGE_TURN_SECRET is a development"),
+        (
+            "turn:turn.clinic.example:3478",
+            "short-turn-secret",
+            "CAREBRIDGE_TURN_SECRET is too short",
+        ),
+        ("https://turn.clinic.example", STRONG, "CAREBRIDGE_TURN_URLS: 'https://turn"),
+    ],
+)
+def test_turn_servers_need_a_real_shared_secret(
+    tmp_path: Path, urls: str, secret: str | None, expected: str
+) -> None:
+    """In every mode: a TURN server with no secret, or a guessable one, is refused at start."""
+    settings = load_settings(data_dir=tmp_path, turn_urls=urls, turn_secret=secret, _env_file=None)
+    (problem,) = settings.problems()
+    assert problem.startswith(expected)
+
+
+def test_turn_servers_with_a_strong_secret_are_fine(tmp_path: Path) -> None:
+    urls = "turn:turn.clinic.example:3478?transport=udp,turns:turn.clinic.example:5349"
+    fine = load_settings(data_dir=tmp_path, turn_urls=urls, turn_secret=STRONG, _env_file=None)
+    assert fine.problems() == []
+    assert fine.turn_urls == urls.split(",")

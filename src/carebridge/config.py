@@ -585,10 +585,7 @@ def _turn_problems(urls: list[str], secret: SecretStr | None) -> list[str]:
         for url in urls
         if not url.startswith(("turn:", "turns:"))
     ]
-    if secret is None:
-        found.append("CAREBRIDGE_TURN_SECRET is not set (CAREBRIDGE_TURN_URLS names TURN servers)")
-    elif len(secret.get_secret_value()) < 16 or secret.get_secret_value() in _PLACEHOLDER_SECRETS:
-        found.append("CAREBRIDGE_TURN_SECRET is too short or a placeholder (16+ characters)")
+    found.extend(_secret_problems("turn_secret", secret, None))
     return found
 
 
