@@ -121,6 +121,7 @@ DEMO_SEED_MODULES: tuple[str, ...] = (
     "carebridge.scheduling.demo",
     "carebridge.reviews.demo",  # after scheduling: reviews follow past appointments
     "carebridge.messaging.demo",  # after scheduling: conversations follow appointments
+    "carebridge.video.demo",
 )
 
 # Modules exposing ``SEALED_COLUMNS: tuple[SealedColumn, ...]`` (platform/crypto.py): every column
