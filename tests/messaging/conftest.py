@@ -13,9 +13,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from carebridge.accounts.models import Role
 from carebridge.messaging.models import Conversation
 from carebridge.platform.db import Database
+from tests.factories.calls import people_around
 from tests.factories.directory import MakeDoctor
 from tests.factories.messaging import ROUND_THE_CLOCK, Talk, book_soon
 from tests.factories.scheduling import next_weekday, written_appointment
@@ -28,18 +28,7 @@ async def everyone_else(
 ) -> dict[str, Person]:
     """Besides an appointment's doctor: its patient, another patient, a nurse, an administrator
     and another doctor."""
-    people = {}
-    for name, role in (
-        ("patient", Role.patient),
-        ("other_patient", Role.patient),
-        ("nurse", Role.nurse),
-        ("admin", Role.admin),
-    ):
-        user = await make_user(role)
-        people[name] = Person(user, await token_for(user))
-    other = await make_doctor(f"Dr {uuid.uuid4().hex[:6]}")
-    people["other_doctor"] = Person(other, await token_for(other))
-    return people
+    return await people_around(make_doctor, make_user, token_for)
 
 
 async def _conversation_of(database: Database, appointment_id: str) -> str:
