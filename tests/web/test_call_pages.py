@@ -17,6 +17,7 @@ from carebridge.accounts.models import User
 from carebridge.platform.db import Database
 from carebridge.scheduling.models import Appointment
 from tests.factories.calls import Room
+from tests.factories.messaging import heard
 from tests.factories.web import Browser, csrf
 
 CALL_LINK = re.compile(
@@ -115,6 +116,19 @@ class TestWaitingList:
             page = await doctor.get(url)
             assert "Admit in the call" not in page.text
             assert 'id="nobody-waiting"' in page.text
+
+    async def test_one_who_leaves_while_waiting_leaves_the_list_and_the_doctor_is_told(
+        self, room: Room, browser: Browser
+    ) -> None:
+        doctor = await browser(room.people["doctor"].user)
+        joined = await room.ok("patient", "join")
+        assert "Admit in the call" in (await doctor.get("/calls/waiting")).text
+        with heard(f"user.{room.user('doctor')}") as told:
+            await room.ok("patient", "leave", participant_id=joined["participant"]["id"])
+        assert [data for event, data in told if event == "call.waiting"] == [
+            {"appointment_id": room.id, "waiting": []}
+        ]
+        assert 'id="nobody-waiting"' in (await doctor.get("/calls/waiting")).text
 
     async def test_only_doctors_read_the_list_and_only_their_own(
         self, room: Room, browser: Browser

@@ -216,7 +216,8 @@ async def _after_leaving(
         call.ended_at = call.ended_at or now
     for participant in gone:
         _event(db, appointment, "participant.left", _left_data(participant))
-    if any(p.state == ParticipantState.waiting for p in gone):
+    # Marked left already: one never admitted was waiting, and the doctor's list changed.
+    if any(p.admitted_at is None for p in gone):
         await _tell_host(db, appointment, call)
 
 

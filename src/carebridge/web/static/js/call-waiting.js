@@ -38,7 +38,10 @@ async function reload() {
 document.addEventListener("live:frame", (event) => {
   const frame = event.detail;
   if (!section || !frame.topic?.startsWith("user.")) return;
-  if (frame.type === "subscribed") return reload();
+  if (frame.type === "subscribed") {
+    section.dataset.live = "on"; // what comes from now on arrives by the socket
+    return reload();
+  }
   if (frame.type !== "event" || frame.event !== "call.waiting") return;
   if (only && frame.data?.appointment_id !== only) return;
   reload();
