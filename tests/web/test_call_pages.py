@@ -58,6 +58,16 @@ class TestJoinLinks:
         page = await patient.get(f"/appointments/{room.id}")
         assert 'href="/call-check"' in page.text
 
+    async def test_an_invited_nurse_joins_from_their_appointments_list(
+        self, room: Room, browser: Browser
+    ) -> None:
+        nurse = await browser(room.people["nurse"].user)
+        assert call_links(await nurse.get("/appointments")) == []
+        await room.ok("doctor", "invite", user_id=str(room.user("nurse")))
+        page = await nurse.get("/appointments")
+        assert call_links(page) == [(f"/appointments/{room.id}/call", "Join the call")]
+        assert room.people["doctor"].user.name in page.text
+
     async def test_someone_who_is_not_a_member_sees_no_way_in(
         self, room: Room, browser: Browser
     ) -> None:

@@ -780,6 +780,41 @@ async def call_links(
 
 
 @dataclass(frozen=True)
+class InvitedCall:
+    """A call someone was invited into (a nurse's, another doctor's), for their pages."""
+
+    id: uuid.UUID  # the appointment's
+    starts_at: datetime
+    ends_at: datetime
+    doctor_name: str
+    link: policy.CallLink
+
+
+async def invited_calls(
+    db: AsyncSession, settings: Settings, user_id: uuid.UUID, now: datetime
+) -> list[InvitedCall]:
+    """The calls ``user_id`` was invited into that are open now or will open, soonest first:
+    their appointments are not theirs to read, but their calls are theirs to join."""
+    rows = await db.execute(
+        select(Appointment, User.name)
+        .join(CallGuest, CallGuest.appointment_id == Appointment.id)
+        .join(User, User.id == Appointment.doctor_id)
+        .where(CallGuest.user_id == user_id, Appointment.status.in_(policy.OPEN_STATUSES))
+        .order_by(Appointment.starts_at)
+    )
+    found = []
+    for appointment, doctor_name in rows:
+        link = policy.call_link_state(settings, appointment, user_id, now)
+        if link is not None:
+            found.append(
+                InvitedCall(
+                    appointment.id, appointment.starts_at, appointment.ends_at, doctor_name, link
+                )
+            )
+    return found
+
+
+@dataclass(frozen=True)
 class Waiting:
     """Someone waiting in the room of one of a doctor's calls."""
 

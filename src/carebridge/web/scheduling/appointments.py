@@ -60,6 +60,7 @@ async def _list_page(
         call_links=await calls.call_links(
             db, settings, actor.id, [*listed, *(a.id for a in year)], now
         ),
+        invited_calls=await calls.invited_calls(db, settings, actor.id, now),
         moves=moves_of(request, actor, now),
         **helpers(**values),
     )
