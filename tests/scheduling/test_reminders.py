@@ -24,6 +24,7 @@ from carebridge.platform.db import Database
 from carebridge.platform.times import local_time
 from carebridge.scheduling.lifecycle import reschedule
 from carebridge.scheduling.models import Appointment, Reminder
+from carebridge.scheduling.notices import CALL_CHECK_WORDS
 from carebridge.scheduling.tasks import (
     release_lapsed_holds,
     release_lapsed_holds_task,
@@ -144,19 +145,20 @@ class TestReminders:
             assert await send_due_reminders(database) == 2
         [to_patient] = await reminders_of(database, patient.id)
         [to_doctor] = await reminders_of(database, doctor.id)
+        # A video call's reminder also mentions the pre-call check (test_call_notices.py).
         assert to_patient.body == (
             f"Your video call with {doctor.name} is in 24 hours: "
-            f"{local_time(start, 'America/New_York')}."
+            f"{local_time(start, 'America/New_York')}. {CALL_CHECK_WORDS}"
         )
         assert to_doctor.body == (
             f"Your video call with {patient.name} is in 24 hours: "
-            f"{local_time(start, 'Asia/Tokyo')}."
+            f"{local_time(start, 'Asia/Tokyo')}. {CALL_CHECK_WORDS}"
         )
         assert "EDT" in to_patient.body or "EST" in to_patient.body
         assert "JST" in to_doctor.body
         assert "rash" not in to_patient.body + to_doctor.body  # the reason is health data
         assert to_patient.data["appointment_id"] == appointment["id"]
-        assert to_patient.link == f"/appointments/{appointment['id']}"
+        assert to_patient.link == f"/appointments/{appointment['id']}/call"
 
     async def test_a_cancelled_appointments_reminders_are_not_sent(
         self,

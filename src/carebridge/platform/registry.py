@@ -78,6 +78,8 @@ PAGE_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.web.directory",
     "carebridge.web.presence",
     "carebridge.web.admin",
+    "carebridge.web.call_check",  # the pre-call check (camera, microphone, speakers, relay)
+    "carebridge.web.call_waiting",  # the doctor's "Waiting for you" list, as a fragment
 )
 
 # Modules that register notification kinds (loaded before any kind is looked up, so a worker

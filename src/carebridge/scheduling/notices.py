@@ -21,9 +21,26 @@ from carebridge.notifications.service import notify
 from carebridge.platform.context import RequestContext
 from carebridge.platform.times import local_time
 from carebridge.scheduling.kinds import APPOINTMENT_CHANGED
-from carebridge.scheduling.models import Appointment, AppointmentStatus, Reminder
+from carebridge.scheduling.models import Appointment, AppointmentStatus, AppointmentType, Reminder
 
 TYPE_LABELS = {"video": "video call", "in_person": "visit at the clinic", "chat": "chat"}
+# The notices that confirm a booking (as their reader sees it): for a video appointment they
+# lead to its call and mention the pre-call check, as its reminders do.
+CONFIRMATIONS = frozenset({"booked", "paid", "confirm"})
+CALL_CHECK = "/call-check"
+CALL_CHECK_WORDS = (
+    "Before the call, check your camera, microphone and connection on CareBridge's pre-call "
+    f"check page ({CALL_CHECK})."
+)
+
+
+def call_notice(appointment: Appointment) -> tuple[str, str, dict[str, str]] | None:
+    """For a video appointment: the link of its confirmations and reminders (its call page,
+    docs/calls.md), the words about the pre-call check added to their body, and the data that
+    lets their email link that check (``call_check``). None for the other types."""
+    if appointment.type != AppointmentType.video:
+        return None
+    return f"/appointments/{appointment.id}/call", CALL_CHECK_WORDS, {"call_check": CALL_CHECK}
 
 
 class By(StrEnum):
@@ -214,18 +231,21 @@ async def announce(
         staff = actor is not None and actor.role != Role.patient
         if change == "cancel" and staff and appointment.cancel_reason:
             body += f" Reason: {appointment.cancel_reason}"
+        data = {"appointment_id": str(appointment.id), "status": appointment.status}
+        link = f"/appointments/{appointment.id}"
+        call = call_notice(appointment) if seen_as in CONFIRMATIONS else None
+        if call is not None:
+            link, words, extra = call
+            body = f"{body} {words}"
+            data |= extra
         await notify(
             db,
             reader,
             APPOINTMENT_CHANGED.name,
             title,
             body,
-            data={
-                "appointment_id": str(appointment.id),
-                "status": appointment.status,
-                "change": seen_as,
-            },
-            link=f"/appointments/{appointment.id}",
+            data={**data, "change": seen_as},
+            link=link,
             priority=Priority.urgent if change == "start" else Priority.normal,
         )
 

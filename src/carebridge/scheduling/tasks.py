@@ -98,15 +98,26 @@ async def _send(db: AsyncSession, row: Claimed, now: datetime) -> bool:
     with_whom = doctor if row.recipient_id == appointment.patient_id else patient
     what = notices.TYPE_LABELS.get(appointment.type, appointment.type)
     when = _when(row, appointment.starts_at, now)
+    at = local_time(appointment.starts_at, zone or "UTC")
+    body = f"Your {what} with {with_whom} is {when}: {at}."
+    data: dict[str, object] = {
+        "appointment_id": str(appointment.id),
+        "minutes_before": row.minutes_before,
+    }
+    link = f"/appointments/{appointment.id}"
+    call = notices.call_notice(appointment)
+    if call is not None:  # a video appointment: straight to its call, the check mentioned
+        link, words, extra = call
+        body = f"{body} {words}"
+        data |= extra
     await notify(
         db,
         row.recipient_id,
         APPOINTMENT_REMINDER.name,
         f"Appointment {when}",
-        f"Your {what} with {with_whom} is {when}: "
-        f"{local_time(appointment.starts_at, zone or 'UTC')}.",
-        data={"appointment_id": str(appointment.id), "minutes_before": row.minutes_before},
-        link=f"/appointments/{appointment.id}",
+        body,
+        data=data,
+        link=link,
     )
     return True
 

@@ -98,3 +98,27 @@ def check_open(settings: Settings, appointment: Appointment, now: datetime) -> R
 def hosts(user_id: uuid.UUID, appointment: Appointment) -> bool:
     """The appointment's doctor runs the call: admits, invites, ends."""
     return appointment.doctor_id == user_id
+
+
+@dataclass(frozen=True)
+class CallLink:
+    """What an appointment's pages offer one of its members: the way into its call now
+    (``opens_at`` None), or when the room opens. ``host``: the doctor starts the call, the
+    others join it."""
+
+    host: bool
+    opens_at: datetime | None
+
+
+def call_link_state(
+    settings: Settings, appointment: Appointment, user_id: uuid.UUID, now: datetime
+) -> CallLink | None:
+    """The link to the call the pages show a member (``check_open``'s answer, for a page):
+    None when there is nothing to join (not a video appointment, unpaid, over, closed)."""
+    try:
+        check_open(settings, appointment, now)
+    except Conflict as refused:
+        if refused.error_code != "call_not_open":
+            return None
+        return CallLink(hosts(user_id, appointment), room(settings, appointment).opens_at)
+    return CallLink(hosts(user_id, appointment), None)

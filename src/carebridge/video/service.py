@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +28,7 @@ from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound
 from carebridge.platform.events import publish_after_commit
 from carebridge.presence import service as presence
 from carebridge.presence.models import Status
-from carebridge.scheduling.models import Appointment
+from carebridge.scheduling.models import Appointment, AppointmentType
 from carebridge.video import policy
 from carebridge.video.kinds import CALL_INVITED, CALL_WAITING
 from carebridge.video.models import (
@@ -215,7 +216,8 @@ async def _after_leaving(
         call.ended_at = call.ended_at or now
     for participant in gone:
         _event(db, appointment, "participant.left", _left_data(participant))
-    if any(p.state == ParticipantState.waiting for p in gone):
+    # Marked left already: one never admitted was waiting, and the doctor's list changed.
+    if any(p.admitted_at is None for p in gone):
         await _tell_host(db, appointment, call)
 
 
@@ -749,3 +751,97 @@ async def room_snapshot(db: AsyncSession, appointment_id: uuid.UUID) -> dict[str
         "ended_at": call.ended_at.isoformat() if call and call.ended_at else None,
         "participants": [_out(p, names).model_dump(mode="json") for p in live],
     }
+
+
+# -- what the pages show --------------------------------------------------------------------------
+
+
+async def call_links(
+    db: AsyncSession,
+    settings: Settings,
+    user_id: uuid.UUID,
+    appointment_ids: Sequence[uuid.UUID],
+    now: datetime,
+) -> dict[uuid.UUID, policy.CallLink]:
+    """For the appointment pages: the link to the call of each of ``appointment_ids`` whose
+    call ``user_id`` belongs to, as :func:`policy.call_link_state` decides it (none for the
+    others, or when there is nothing to join)."""
+    if not appointment_ids:
+        return {}
+    rows = await db.scalars(
+        policy.member_appointments(user_id).where(
+            Appointment.id.in_(set(appointment_ids)),
+            Appointment.type == AppointmentType.video,
+            Appointment.status.in_(policy.OPEN_STATUSES),
+        )
+    )
+    links = {a.id: policy.call_link_state(settings, a, user_id, now) for a in rows}
+    return {key: link for key, link in links.items() if link is not None}
+
+
+@dataclass(frozen=True)
+class InvitedCall:
+    """A call someone was invited into (a nurse's, another doctor's), for their pages."""
+
+    id: uuid.UUID  # the appointment's
+    starts_at: datetime
+    ends_at: datetime
+    doctor_name: str
+    link: policy.CallLink
+
+
+async def invited_calls(
+    db: AsyncSession, settings: Settings, user_id: uuid.UUID, now: datetime
+) -> list[InvitedCall]:
+    """The calls ``user_id`` was invited into that are open now or will open, soonest first:
+    their appointments are not theirs to read, but their calls are theirs to join."""
+    rows = await db.execute(
+        select(Appointment, User.name)
+        .join(CallGuest, CallGuest.appointment_id == Appointment.id)
+        .join(User, User.id == Appointment.doctor_id)
+        .where(CallGuest.user_id == user_id, Appointment.status.in_(policy.OPEN_STATUSES))
+        .order_by(Appointment.starts_at)
+    )
+    found = []
+    for appointment, doctor_name in rows:
+        link = policy.call_link_state(settings, appointment, user_id, now)
+        if link is not None:
+            found.append(
+                InvitedCall(
+                    appointment.id, appointment.starts_at, appointment.ends_at, doctor_name, link
+                )
+            )
+    return found
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Someone waiting in the room of one of a doctor's calls."""
+
+    appointment_id: uuid.UUID
+    starts_at: datetime
+    participant: ParticipantOut
+
+
+async def waiting_for(
+    db: AsyncSession, doctor_id: uuid.UUID, appointment_id: uuid.UUID | None = None
+) -> list[Waiting]:
+    """Who waits to be admitted into the calls of ``doctor_id`` (or of one appointment of
+    theirs), first come first: the doctor's "Waiting for you" list, which ``call.waiting``
+    events on their own topic keep up to date."""
+    statement = (
+        select(CallParticipant, Appointment.id, Appointment.starts_at)
+        .join(Call, Call.id == CallParticipant.call_id)
+        .join(Appointment, Appointment.id == Call.appointment_id)
+        .where(
+            Appointment.doctor_id == doctor_id,
+            Appointment.status.in_(policy.OPEN_STATUSES),
+            CallParticipant.state == ParticipantState.waiting,
+        )
+        .order_by(CallParticipant.joined_at)
+    )
+    if appointment_id is not None:
+        statement = statement.where(Appointment.id == appointment_id)
+    rows = (await db.execute(statement)).all()
+    names = await _names(db, [row[0].user_id for row in rows])
+    return [Waiting(row[1], row[2], _out(row[0], names)) for row in rows]

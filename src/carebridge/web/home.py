@@ -24,6 +24,7 @@ from carebridge.presence import service as presence
 from carebridge.reviews import service as reviews
 from carebridge.scheduling import schedules
 from carebridge.scheduling import service as scheduling
+from carebridge.video import service as calls
 from carebridge.web.pages import clinic_currency, render
 from carebridge.web.scheduling.common import STATUS_NAMES, TYPE_NAMES, day_name, hhmm, when
 from carebridge.web.session import WebUser, web_admin
@@ -98,6 +99,7 @@ async def doctor_home(
         today=day_name(today),
         zone=zone,
         appointments=await scheduling.list_day(db, actor, start=start, end=end),
+        waiting=await calls.waiting_for(db, actor.id),
         **_names(),
         **values,
     )

@@ -23,6 +23,7 @@ from carebridge.prescriptions import policy as prescriptions
 from carebridge.reviews import policy as reviews
 from carebridge.scheduling import calendar, lifecycle, schedules, service
 from carebridge.scheduling.models import AppointmentStatus
+from carebridge.video import service as calls
 from carebridge.web.callers import WebUser
 from carebridge.web.forms import FormModel
 from carebridge.web.pages import redirect, render
@@ -45,6 +46,7 @@ async def _list_page(
     year = await all_appointments(db, actor, now - timedelta(days=365), None, most=700)
     running = [a for a in year if a.status == AppointmentStatus.in_progress]
     listed = {a.id for a in upcoming} | {a.id for a in running}
+    settings = request.app.state.runtime.settings
     return render(
         request,
         "scheduling/appointments.html",
@@ -55,6 +57,10 @@ async def _list_page(
         upcoming=upcoming,
         past=[a for a in reversed(year) if a.id not in listed],
         now=now,
+        call_links=await calls.call_links(
+            db, settings, actor.id, [*listed, *(a.id for a in year)], now
+        ),
+        invited_calls=await calls.invited_calls(db, settings, actor.id, now),
         moves=moves_of(request, actor, now),
         **helpers(**values),
     )
@@ -80,6 +86,7 @@ async def _appointment_page(
 ) -> Response:
     appointment = await service.read(db, scope, actor, appointment_id)
     now = datetime.now(UTC)
+    host = actor.id == appointment.doctor_id
     return render(
         request,
         "scheduling/appointment.html",
@@ -93,6 +100,8 @@ async def _appointment_page(
         prescribing_open=prescriptions.prescribing_open(appointment),
         may_prescribe=prescriptions.may_prescribe(actor, appointment),
         conversation=await messaging.conversation_of_appointment(db, actor, appointment_id),
+        call_links=await calls.call_links(db, scope.settings, actor.id, [appointment_id], now),
+        waiting=await calls.waiting_for(db, actor.id, appointment_id) if host else None,
         **helpers(**values),
     )
 
