@@ -5,8 +5,10 @@ BENCH_CALLS (default 200) calls, each of two peers in the call (a patient and a 
 video appointment whose room is open: the rows are written beforehand, so joining is not
 measured), each peer with its own WebSocket subscribed to the call's two topics (``call.<A>``
 and ``call.<A>.<P>``). Every peer sends ``candidate`` signals (the size of a real ICE candidate)
-to the other at a steady rate, BENCH_PEER_RATE (default 1) a second, on a fixed schedule
-whatever the answers (open loop): signal k leaves peer k mod 2C. Its latency runs from when it
+to the other at a steady rate, on a fixed schedule whatever the answers (open loop): signal k
+leaves peer k mod 2C. The rates per peer of BENCH_PEER_RATES (default 0.25, 0.5 and 1 a
+second: 100, 200 and 400 signals a second over 200 calls) run in turn, stopping after a step
+whose p99 passed 5 s. Its latency runs from when it
 was due to when the *other* peer's socket had the ``signal`` event (one clock: the load
 generator runs in this process). A warm-up second is not counted.
 
@@ -22,11 +24,14 @@ Two modes, measured by the same client in the same run:
 
 Reported per mode: signals sent and delivered, lost (not delivered within 30 s of the end),
 duplicates, misdelivered (to another peer than ``to``), error frames, p50/p99/max latency, the
-achieved rate and the server's CPU per signal; then the ratios CareBridge/bare of p50 and p99.
+achieved rate and the server's CPU per signal; then, per rate, the ratios CareBridge/bare of
+p50 and p99.
 
 Environment: CAREBRIDGE_DATABASE_URL (a server to create the bench database on; else an
-embedded PostgreSQL in a temporary folder), BENCH_CALLS (200), BENCH_PEER_RATE (1),
-BENCH_SECONDS (10), BENCH_MODES ("carebridge,bare"), BENCH_JSON (a file to write the report to).
+embedded PostgreSQL in a temporary folder), BENCH_CALLS (200), BENCH_PEER_RATES ("0.25,0.5,1"),
+BENCH_SECONDS (10 a rate), BENCH_MODES ("carebridge,bare"), BENCH_JSON (a file to write the
+report to), BENCH_PROFILE (a file: CareBridge's server runs under cProfile and writes its
+profile there).
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ from carebridge.config import Settings, load_settings
 from carebridge.platform.logging import configure_logging
 
 DRAIN_SECONDS = 30.0
+SATURATED_P99_MS = 5000.0
 MODES = ("carebridge", "bare")
 # What a browser trickles: one server-reflexive candidate (RTCIceCandidate.toJSON()).
 CANDIDATE = (
@@ -336,19 +342,39 @@ def _server_cpu() -> float:
     )  # fmt: skip
 
 
+async def quiet(client: Client, seconds: float = 1.0, cap: float = 60.0) -> None:
+    """Wait until no late delivery came for ``seconds`` (a saturated step's backlog drains
+    before the next step starts)."""
+    deadline = time.monotonic() + cap
+    while time.monotonic() < deadline:
+        before = client.late
+        await asyncio.sleep(seconds)
+        if client.late == before:
+            return
+
+
 async def measure(
-    port: int, peers: list[tuple[Peer, str]], peer_rate: float, seconds: float
-) -> Result:
+    port: int, peers: list[tuple[Peer, str]], peer_rates: list[float], seconds: float, mode: str
+) -> list[Result]:
+    """Each rate in turn (stopping after a step that queued for seconds: higher ones only
+    queue more)."""
     client = Client()
     await client.connect(port, peers)
+    results: list[Result] = []
     try:
-        await run_step(client, peer_rate, 1.0)  # warm up: not counted
-        await asyncio.sleep(0.5)
-        cpu, closed = _server_cpu(), client.lost_sockets
-        result = await run_step(client, peer_rate, seconds)
-        result.sockets_closed = client.lost_sockets - closed
-        result.server_cpu_ms = (_server_cpu() - cpu) * 1000 / max(1, result.delivered)
-        return result
+        await run_step(client, peer_rates[0], 1.0)  # warm up: not counted
+        await quiet(client)
+        for peer_rate in peer_rates:
+            cpu, closed = _server_cpu(), client.lost_sockets
+            result = await run_step(client, peer_rate, seconds)
+            result.sockets_closed = client.lost_sockets - closed
+            result.server_cpu_ms = (_server_cpu() - cpu) * 1000 / max(1, result.delivered)
+            results.append(result)
+            _print(mode, result)
+            if result.p99_ms > SATURATED_P99_MS:
+                break
+            await quiet(client)
+        return results
     finally:
         client.close()
 
@@ -407,7 +433,10 @@ def bare_main() -> None:
 def _serving(mode: str, url: str, tmp: Path) -> Iterator[int]:
     port = free_port()
     if mode == "carebridge":
-        command = [sys.executable, "-m", "carebridge", "serve", "--port", str(port)]
+        # BENCH_PROFILE=<file>: the server runs under cProfile and writes its profile there.
+        profile = os.environ.get("BENCH_PROFILE")
+        wrap = ["-m", "cProfile", "-o", profile] if profile else []
+        command = [sys.executable, *wrap, "-m", "carebridge", "serve", "--port", str(port)]
     else:
         command = [sys.executable, "-m", "bench.call_signaling", "bare", str(port)]
     # Peers that post no stats would be taken out by the silence sweep: not in this bench.
@@ -425,14 +454,15 @@ async def _upgrades(mode: str, url: str, peers: list[Peer]) -> list[tuple[Peer, 
 
 def run(
     calls: int,
-    peer_rate: float,
+    peer_rates: list[float],
     seconds: float,
     modes: tuple[str, ...] = MODES,
     server_url: str | None = None,
 ) -> dict[str, Any]:
-    """Prepare a fresh database, measure each mode, and answer the report."""
+    """Prepare a fresh database, measure each mode, and answer the report: per mode its steps,
+    and per rate both modes ran the ratios CareBridge/bare of p50 and p99."""
     _raise_fd_limit()
-    report: dict[str, Any] = {"calls": calls, "peers": 2 * calls, "modes": {}}
+    report: dict[str, Any] = {"calls": calls, "peers": 2 * calls, "modes": {}, "ratios": []}
     with (
         tempfile.TemporaryDirectory() as folder,
         bench_database(Path(folder), server_url) as url,
@@ -444,13 +474,17 @@ def run(
         for mode in modes:
             with _serving(mode, url, tmp) as port:
                 upgrades = runner.run(_upgrades(mode, url, peers))
-                result = runner.run(measure(port, upgrades, peer_rate, seconds))
-            report["modes"][mode] = asdict(result)
-            _print(mode, result)
-    ours, bare = report["modes"].get("carebridge"), report["modes"].get("bare")
-    if ours and bare:
-        report["ratio_p50"] = ours["p50_ms"] / max(bare["p50_ms"], 1e-3)
-        report["ratio_p99"] = ours["p99_ms"] / max(bare["p99_ms"], 1e-3)
+                results = runner.run(measure(port, upgrades, peer_rates, seconds, mode))
+            report["modes"][mode] = [asdict(result) for result in results]
+    ours, bare = report["modes"].get("carebridge", []), report["modes"].get("bare", [])
+    for mine, floor in zip(ours, bare, strict=False):
+        report["ratios"].append(
+            {
+                "signals_per_second": mine["target"],
+                "p50": mine["p50_ms"] / max(floor["p50_ms"], 1e-3),
+                "p99": mine["p99_ms"] / max(floor["p99_ms"], 1e-3),
+            }
+        )
     return report
 
 
@@ -469,14 +503,17 @@ def _print(mode: str, r: Result) -> None:
 
 def main() -> None:
     calls = int(os.environ.get("BENCH_CALLS", "200"))
-    peer_rate = float(os.environ.get("BENCH_PEER_RATE", "1"))
+    rates = [float(r) for r in os.environ.get("BENCH_PEER_RATES", "0.25,0.5,1").split(",")]
     seconds = float(os.environ.get("BENCH_SECONDS", "10"))
     modes = tuple(os.environ.get("BENCH_MODES", ",".join(MODES)).split(","))
-    print(f"{calls} calls ({2 * calls} peers), {peer_rate} signals/s per peer, {seconds} s")
+    print(f"{calls} calls ({2 * calls} peers), {rates} signals/s per peer, {seconds} s a rate")
     configure_logging(load_settings(log_level="WARNING"))
-    report = run(calls, peer_rate, seconds, modes)
-    if "ratio_p50" in report:
-        print(f"carebridge/bare: p50 {report['ratio_p50']:.2f}x  p99 {report['ratio_p99']:.2f}x")
+    report = run(calls, rates, seconds, modes)
+    for ratio in report["ratios"]:
+        print(
+            f"carebridge/bare at {ratio['signals_per_second']:.0f} signals/s:"
+            f" p50 {ratio['p50']:.2f}x  p99 {ratio['p99']:.2f}x"
+        )
     if os.environ.get("BENCH_JSON"):
         Path(os.environ["BENCH_JSON"]).write_text(json.dumps(report, indent=2))
 

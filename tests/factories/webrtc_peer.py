@@ -400,8 +400,8 @@ class CallPeer:
                 if kind == "offer":
                     await connection.setLocalDescription(await connection.createAnswer())
                     await self._send_description(sender, connection)
-            elif kind == "candidate" and (candidate := ice_candidate(data)) is not None:
-                await connection.addIceCandidate(candidate)
+            elif kind == "candidate":  # a trickled one; None: the end of the candidates
+                await connection.addIceCandidate(ice_candidate(data))
 
     async def _drop(self, peer_id: str) -> None:
         remote = self.remotes.pop(peer_id, None)
