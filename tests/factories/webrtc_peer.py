@@ -6,8 +6,8 @@ subscribes to both topics of the join answer, offers to everyone in the call whe
 (its join answered ``in_call``, or ``participant.joined`` with its own id), answers offers,
 takes ``candidate`` signals (a browser trickles them; aiortc puts its own in the SDP and sends
 none), closes a connection on ``participant.left`` or ``hangup``, sends a synthetic video track
-and counts the frames it receives from each remote peer. ``post_stats`` reports quality as a
-client does every 5 s; ``leave`` hangs up.
+and counts the frames it receives from each remote peer. ``post_stats`` reports quality (every
+``stats_every`` seconds, 5 by default, as a client does); ``leave`` hangs up.
 
 The ICE configuration is the join answer's: its ICE servers (aiortc uses one STUN and one TURN
 URL, the first ``turn:`` with transport udp or tcp) and its ``ice_transport_policy``, which aiortc
@@ -112,12 +112,14 @@ class CallPeer:
         *,
         name: str = "peer",
         video: Callable[[], MediaStreamTrack] = SyntheticVideo,
+        stats_every: float | None = 5.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.headers = headers
         self.appointment_id = str(appointment_id)
         self.name = name
         self.video = video
+        self.stats_every = stats_every  # seconds between quality samples (None: never)
         self.http = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=10)
         self.join_answer: dict[str, Any] = {}
         self.peer_id = ""
@@ -151,6 +153,8 @@ class CallPeer:
             await self._subscribe(topic)
         if self.state == "in_call":
             await self._offer_to_everyone()
+        if self.stats_every is not None:
+            self._spawn(self._report_every(self.stats_every))
         return self.join_answer
 
     async def call(self) -> dict[str, Any]:
@@ -178,8 +182,17 @@ class CallPeer:
         answer.raise_for_status()
         return body
 
+    async def _report_every(self, seconds: float) -> None:
+        """A sample every few seconds, waiting or not: it also says the member is still
+        there (the sweep takes out a silent one)."""
+        while self.state != "left":
+            await asyncio.sleep(seconds)
+            with contextlib.suppress(httpx.HTTPError):
+                await self.post_stats()
+
     async def leave(self) -> None:
         """Hang up: ``POST .../call/leave``, then close everything."""
+        self.state = "left"
         if self.peer_id:
             answer = await self.http.post(
                 f"{self.url}/leave", json={"participant_id": self.peer_id}

@@ -131,9 +131,9 @@ class TestMedia:
         by_peer = {entry["id"]: entry["quality"] for entry in record["participants"]}
         for peer in (patient, doctor):
             quality = by_peer[peer.peer_id]
-            assert quality["samples"] == 1
+            assert quality["samples"] >= 1
             assert quality["relayed"] is True
-            assert quality["frames_decoded"] == sent[peer.name]["frames_decoded"] >= FRAMES
+            assert quality["frames_decoded"] >= sent[peer.name]["frames_decoded"] >= FRAMES
         assert (await patient.call())["record"] is None  # the doctor's to read
 
 
