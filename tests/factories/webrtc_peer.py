@@ -250,14 +250,15 @@ class CallPeer:
                 return (pair.local_candidate.type, pair.remote_candidate.type)
         return None
 
-    def local_candidate_types(self, peer_id: str) -> set[str]:
-        """The types of the candidates this peer gathered for ``peer_id`` (public API)."""
+    def local_candidates(self, peer_id: str) -> list[RTCIceCandidate]:
+        """The candidates this peer gathered for ``peer_id`` (with ``relay``: the addresses the
+        TURN server relays from)."""
         remote = self.remotes[peer_id]
         gatherers = [
             transceiver.receiver.transport.transport.iceGatherer
             for transceiver in remote.connection.getTransceivers()
         ]
-        return {c.type for gatherer in gatherers for c in gatherer.getLocalCandidates()}
+        return [c for gatherer in gatherers for c in gatherer.getLocalCandidates()]
 
     # -- the socket ---------------------------------------------------------------------------
 

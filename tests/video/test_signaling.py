@@ -114,14 +114,18 @@ CANDIDATE = {"candidate": "", "sdpMid": MARK, "sdpMLineIndex": 0}
 
 
 class TestMedia:
-    async def test_media_flows_both_ways_through_the_relay(self, calls: Appointments) -> None:
+    async def test_media_flows_both_ways_through_the_relay(
+        self, calls: Appointments, turn_server: TurnServer
+    ) -> None:
         patient, doctor = await _in_call(calls)
 
         assert await patient.frames_from(doctor.peer_id, FRAMES) >= FRAMES
         assert await doctor.frames_from(patient.peer_id, FRAMES) >= FRAMES
         assert patient.join_answer["ice_transport_policy"] == "relay"
         for peer, other in ((patient, doctor), (doctor, patient)):
-            assert peer.local_candidate_types(other.peer_id) == {"relay"}, peer.name
+            gathered = peer.local_candidates(other.peer_id)
+            assert {c.type for c in gathered} == {"relay"}, peer.name
+            assert all(c.port in turn_server.relay_ports for c in gathered), peer.name
             assert peer.selected_pair(other.peer_id) == ("relay", "relay"), peer.name
         sent = {p.name: await p.post_stats() for p in (patient, doctor)}
 
