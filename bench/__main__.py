@@ -6,6 +6,7 @@ import sys
 
 from bench import (
     booking,
+    call_signaling,
     chat,
     doctors_list,
     inputs,
@@ -24,6 +25,7 @@ BENCHMARKS = {
     "presence_fanout": presence_fanout.main,
     "booking": booking.main,
     "chat": chat.main,
+    "call_signaling": call_signaling.main,
 }
 
 if __name__ == "__main__":
