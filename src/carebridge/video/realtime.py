@@ -89,10 +89,9 @@ async def signal_frame(
     "offer"|"answer"|"candidate"|"hangup", "data": {...}}``: the other peer gets ``signal`` on
     its topic with ``from``, ``user_id``, ``kind`` and ``data`` as sent."""
     body = parse_action(_Signal, frame)
-    async with context.database.transaction() as db:
-        topic = await service.signal_route(
-            db, identity.user_id, body.appointment_id, body.sender, body.to
-        )
+    topic = await service.signal_route(
+        context.database, identity.user_id, body.appointment_id, body.sender, body.to
+    )
     if topic is None:
         raise Conflict("Both peers must be in the call.", code="not_in_call")
     data = {

@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import User, UserStatus
@@ -24,6 +23,7 @@ from carebridge.messaging import service as messaging
 from carebridge.messaging.schemas import MemberIn
 from carebridge.notifications.service import notify
 from carebridge.platform.context import CallScope
+from carebridge.platform.db import Database
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound
 from carebridge.platform.events import publish_after_commit
 from carebridge.presence import service as presence
@@ -39,6 +39,7 @@ from carebridge.video.models import (
     LeftReason,
     ParticipantState,
 )
+from carebridge.video.queries import SIGNAL_ROUTE, SignalRoute
 from carebridge.video.schemas import (
     AdmitIn,
     CallOut,
@@ -697,30 +698,18 @@ async def _quality(db: AsyncSession, peers: list[uuid.UUID]) -> dict[uuid.UUID, 
 
 
 async def signal_route(
-    db: AsyncSession,
+    database: Database,
     user_id: uuid.UUID,
     appointment_id: uuid.UUID,
     sender: uuid.UUID,
     recipient: uuid.UUID,
 ) -> str | None:
     """The topic a signal from peer ``sender`` (``user_id``'s) to peer ``recipient`` goes to,
-    or None unless both are in the call now. One statement: each frame is checked."""
-    theirs = aliased(CallParticipant)
-    found = await db.scalar(
-        select(theirs.id)
-        .select_from(CallParticipant)
-        .join(Call, Call.id == CallParticipant.call_id)
-        .join(theirs, theirs.call_id == Call.id)
-        .where(
-            Call.appointment_id == appointment_id,
-            CallParticipant.id == sender,
-            CallParticipant.user_id == user_id,
-            policy.is_live(CallParticipant),
-            theirs.id == recipient,
-            theirs.id != sender,
-            policy.is_live(theirs),
-        )
-    )
+    or None unless both are in the call now: every frame is checked, with one hand-written
+    statement (``queries.SIGNAL_ROUTE``) on a driver connection (the hot path of a call)."""
+    route = SignalRoute(appointment_id, user_id, sender, recipient)
+    async with database.driver_tx() as transaction:
+        found = await transaction.connection.fetchval(SIGNAL_ROUTE.sql, *SIGNAL_ROUTE.args(route))
     return policy.peer_topic(appointment_id, recipient) if found is not None else None
 
 
