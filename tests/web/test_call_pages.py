@@ -204,3 +204,39 @@ class TestPermissionsPolicy:
             policy = page.headers["permissions-policy"]
             assert "camera=()" in policy, url
             assert "microphone=()" in policy, url
+
+
+class TestTheRecordOnTheAppointmentPage:
+    async def test_the_doctor_reads_who_was_in_the_call_and_the_patient_does_not(
+        self, room: Room, browser: Browser
+    ) -> None:
+        doctor = await browser(room.people["doctor"].user)
+        patient = await browser(room.people["patient"].user)
+        before = await doctor.get(f"/appointments/{room.id}")
+        assert 'id="call-record"' not in before.text  # no one joined yet
+        waiting = (await room.ok("patient", "join"))["participant"]
+        await room.ok("doctor", "join")
+        await room.ok("doctor", "admit", participant_id=waiting["id"])
+        answer = await room.post(
+            "patient",
+            "stats",
+            participant_id=waiting["id"],
+            round_trip_ms=42.0,
+            packet_loss=0.015,
+            frames_decoded=321,
+            relayed=True,
+        )
+        assert answer.status_code == 204
+        await room.ok("patient", "leave")
+        page = await doctor.get(f"/appointments/{room.id}")
+        assert page.status_code == 200
+        record = page.text.split('id="call-record"', 1)[1].split("</section>", 1)[0]
+        assert "Relayed through TURN" in record
+        rows = record.count('class="call-record-row"')
+        assert rows == 2
+        assert "42 / 42 ms" in record
+        assert "1.5 %" in record
+        assert "321" in record
+        assert "(left)" in record
+        theirs = await patient.get(f"/appointments/{room.id}")
+        assert 'id="call-record"' not in theirs.text

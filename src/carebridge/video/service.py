@@ -583,6 +583,25 @@ async def read_call(
     return out
 
 
+async def record_for(
+    db: AsyncSession, scope: CallScope, actor: Actor, appointment: Appointment
+) -> CallRecord | None:
+    """The record of ``appointment``'s call for its doctor's appointment page (audited as a
+    read of it); None for anyone else, or when no one joined."""
+    if not policy.hosts(actor.id, appointment):
+        return None
+    call = await db.scalar(select(Call).where(Call.appointment_id == appointment.id))
+    if call is None:
+        return None
+    everyone = await _everyone(db, call)
+    if not everyone:
+        return None
+    names = await _names(db, [p.user_id for p in everyone])
+    found = await _record(db, call, everyone, names, datetime.now(UTC))
+    await _audit(db, scope, actor, "call.record_read", appointment)
+    return found
+
+
 async def _call_out(
     db: AsyncSession,
     settings: Settings,
