@@ -195,7 +195,7 @@ async function stopSharing() {
 // -- joining and leaving ----------------------------------------------------------------------------
 
 async function join() {
-  state.marks.join = Date.now();
+  state.marks = { join: Date.now() }; // each join is timed afresh
   $("join-call").disabled = true;
   const answer = await api("join");
   if (!answer.ok) {
@@ -553,6 +553,7 @@ async function peerStats() {
       received,
       framesDecoded: frames,
       relayed: pair ? local?.candidateType === "relay" || remote?.candidateType === "relay" : null,
+      relayPort: local?.candidateType === "relay" ? local.port : null,
       ice: peer.pc.iceConnectionState,
       ufrag,
     });
