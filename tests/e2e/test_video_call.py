@@ -277,10 +277,14 @@ async def record_of(settings: Settings, clinic: Clinic) -> dict[str, Any]:
 
 
 async def call_of_two(open_call: OpenCall, clinic: Clinic) -> tuple[Page, Page]:
+    """The doctor opens the page, the patient joins and waits: the doctor sees them in the
+    waiting room at once (before joining: Admit waits for that), joins and admits them."""
     doctor = await open_call(clinic.doctor)
-    await join_as_doctor(doctor)
     patient = await open_call(clinic.patient)
     await join_and_wait(patient)
+    waiting = doctor.locator("#waiting-list li", has_text=clinic.patient.name)
+    await expect(waiting.locator("button.admit")).to_be_disabled()
+    await join_as_doctor(doctor)
     await admit(doctor, clinic.patient.name)
     await expect(patient.locator("#waiting-note")).to_be_hidden()
     return doctor, patient

@@ -19,9 +19,10 @@ from starlette.responses import Response
 from carebridge.accounts import service as accounts
 from carebridge.messaging import service as messaging
 from carebridge.platform.deps import Scope, Session
+from carebridge.platform.errors import Conflict
 from carebridge.platform.middleware import media_page
 from carebridge.scheduling import lifecycle
-from carebridge.video import service
+from carebridge.video import policy, service
 from carebridge.video.schemas import AdmitIn, CallOut, InviteIn, JoinOut, LeaveIn, StatsIn
 from carebridge.web.callers import WebDoctor, WebUser
 from carebridge.web.messaging import conversation_values
@@ -40,7 +41,13 @@ async def call_page(
     and the appointment's conversation beside them. Joining is the script's (a button, or at
     once after a reload of a page that had joined)."""
     appointment = await service.get_appointment(db, actor.id, appointment_id)  # 404 otherwise
-    call = await service.read_call(db, scope, actor, appointment_id)
+    now = datetime.now(UTC)
+    room = policy.room(scope.settings, appointment)
+    refused = None  # why no one may join now, in words (js/call.js says it too, on a refusal)
+    try:
+        policy.check_open(scope.settings, appointment, now)
+    except Conflict as refusal:
+        refused = refusal
     zone = await accounts.time_zone_of(db, actor.id)
     conversation = await messaging.conversation_of_appointment(db, actor, appointment_id)
     thread = (
@@ -48,19 +55,18 @@ async def call_page(
         if conversation is not None
         else {}
     )
-    host = appointment.doctor_id == actor.id
-    now = datetime.now(UTC)
+    host = policy.hosts(actor.id, appointment)
     moves = lifecycle.allowed_moves(scope.settings, actor, appointment, now)
     response = render(
         request,
         "calls/call.html",
         actor,
         appointment=appointment,
-        call=call,
+        room=room,
+        refused=refused,
         host=host,
         invitable=await service.invitable(db, actor, appointment_id) if host else [],
         moves=moves,
-        opens_later=not call.open and now < call.opens_at and appointment.status == "scheduled",
         **{"zone": zone, "when": when, **thread},
     )
     return media_page(response)

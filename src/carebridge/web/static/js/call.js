@@ -287,6 +287,7 @@ function renderWaiting() {
     button.className = "small admit";
     button.textContent = "Admit";
     button.disabled = !state.me || state.me.state !== "in_call";
+    button.title = button.disabled ? "Join the call to let them in" : "";
     button.addEventListener("click", () => admit(person.id, button));
     item.append(name, button);
     list.append(item);
@@ -298,18 +299,17 @@ function renderWaiting() {
 
 document.addEventListener("live:frame", (event) => {
   const frame = event.detail;
-  if (!state.me) return;
   if (frame.topic === roomTopic()) {
     if (frame.type === "snapshot") {
       state.participants = new Map(frame.data.participants.map((p) => [p.id, p]));
-      const mine = state.participants.get(state.me.id);
+      const mine = state.me && state.participants.get(state.me.id);
       if (mine) state.me = mine;
       renderWaiting();
       maybeOffer();
     } else if (frame.type === "event") {
       roomEvent(frame.event, frame.data);
     }
-  } else if (frame.topic === peerTopic()) {
+  } else if (state.me && frame.topic === peerTopic()) {
     if (frame.type === "snapshot") {
       state.peerTopicReady = true;
       maybeOffer();
@@ -320,9 +320,10 @@ document.addEventListener("live:frame", (event) => {
 });
 
 function roomEvent(name, data) {
+  const me = state.me?.id;
   if (name === "participant.waiting" || name === "participant.joined") {
     state.participants.set(data.id, data);
-    if (data.id === state.me.id) {
+    if (me && data.id === me) {
       state.me = data;
       showState();
       maybeOffer();
@@ -332,7 +333,7 @@ function roomEvent(name, data) {
   } else if (name === "participant.left") {
     state.participants.delete(data.participant_id);
     closePeer(data.participant_id);
-    if (data.participant_id === state.me.id && data.reason !== "ended" && data.reason !== "closed") {
+    if (me && data.participant_id === me && data.reason !== "ended" && data.reason !== "closed") {
       const why = {
         rejoined: "You joined this call from another window.",
         gone: "You were taken out of the call: this page was silent too long.",
@@ -342,7 +343,7 @@ function roomEvent(name, data) {
     }
   } else if (name === "guest.invited") {
     $("invite-user")?.querySelector(`option[value="${CSS.escape(data.user_id)}"]`)?.remove();
-  } else if (name === "call.ended") {
+  } else if (name === "call.ended" && me) {
     if (host) {
       stopCall("The call has ended.");
       $("complete-panel").hidden = false;
@@ -686,6 +687,9 @@ window.addEventListener("pagehide", () => {
   // A reload keeps the tab's "joined" note: the next page joins again (and replaces this peer).
   for (const peer of state.peers.values()) peer.pc.close();
 });
+
+// The doctor sees who waits before joining too (the room's snapshot and events).
+if (host) document.dispatchEvent(new CustomEvent("live:subscribe", { detail: { topic: roomTopic() } }));
 
 if (navigator.mediaDevices?.getUserMedia) {
   startMedia().then(() => {
