@@ -405,6 +405,14 @@ async def test_join_to_first_frame(open_call: OpenCall, clinic: Clinic) -> None:
         f"first frame on both sides; min {min(times):.0f}, max {max(times):.0f})"
     )
     assert 0 < p50 < 10_000
+    # The doctor completes the appointment from the call page (started first, as it was not).
+    await doctor.click("#complete-appointment")
+    await doctor.wait_for_url(f"**/appointments/{clinic.appointment_id}?done=complete")
+    await doctor.goto(doctor.url.split("?")[0] + "/call")
+    await expect(doctor.locator("#call-status")).to_have_text(
+        "The call is closed: the appointment is over."
+    )
+    await expect(doctor.locator("#join-call")).to_be_disabled()
 
 
 async def test_the_call_page_may_use_the_camera_and_others_may_not(
