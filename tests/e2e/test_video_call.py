@@ -446,3 +446,45 @@ async def test_the_call_page_may_use_the_camera_and_others_may_not(
     await expect(page.locator("#join-call")).to_be_disabled()
     # The page's scripts run under that policy: the camera shows in the self view.
     await truthy(page, "document.getElementById('self-view').srcObject?.getVideoTracks().length")
+
+
+async def test_screen_sharing_and_back_to_the_camera(open_call: OpenCall, clinic: Clinic) -> None:
+    doctor, patient = await call_of_two(open_call, clinic)
+    await frames_flow(doctor, 1)
+    sent = (
+        "window.carebridgeCall.state.peers.values().next().value.pc.getSenders()"
+        ".find((s) => s.track?.kind === 'video')?.track.label"
+    )
+    camera = await patient.evaluate(sent)
+    await patient.click("#share-screen")
+    await expect(patient.locator("#share-screen")).to_have_text("Stop sharing")
+    assert await patient.evaluate(sent) != camera
+    await frames_flow(doctor, 1)  # the screen reaches the doctor
+    await patient.click("#share-screen")
+    await expect(patient.locator("#share-screen")).to_have_text("Share screen")
+    assert await patient.evaluate(sent) == camera
+    await frames_flow(doctor, 1)
+
+
+async def test_another_microphone_replaces_the_track_sent(
+    open_call: OpenCall, clinic: Clinic
+) -> None:
+    doctor, patient = await call_of_two(open_call, clinic)
+    await frames_flow(doctor, 1)
+    sent = (
+        "window.carebridgeCall.state.peers.values().next().value.pc.getSenders()"
+        ".find((s) => s.track?.kind === 'audio')?.track.getSettings().deviceId"
+    )
+    options = await patient.locator("#microphone-select option").evaluate_all(
+        "(options) => options.map((o) => o.value)"
+    )
+    before = await patient.evaluate(sent)
+    assert before in options
+    other = next(value for value in options if value != before)
+    await patient.select_option("#microphone-select", other)
+
+    async def switched() -> bool:
+        return bool(await patient.evaluate(sent) == other)
+
+    await until(switched, "the other microphone on the connection", timeout=10)
+    await frames_flow(doctor, 1)
