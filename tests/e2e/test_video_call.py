@@ -64,7 +64,7 @@ CALL_ARGS = [
     "--use-fake-device-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",
 ]
-MEDIA_WAIT = 20.0  # seconds for frames to arrive through the relay (a loaded CI machine)
+MEDIA_WAIT = 30.0  # seconds for frames to arrive through the relay (a loaded CI machine)
 
 
 @pytest.fixture(scope="module")

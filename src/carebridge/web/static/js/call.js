@@ -684,8 +684,12 @@ $("invite-form")?.addEventListener("submit", async (event) => {
   say(answer.ok ? "Invited: they have been told and can join now." : refusal(answer.data));
 });
 window.addEventListener("pagehide", () => {
-  // A reload keeps the tab's "joined" note: the next page joins again (and replaces this peer).
-  for (const peer of state.peers.values()) peer.pc.close();
+  // The others close their connection with this page now (not when the sweep finds it
+  // silent). A reload keeps the tab's "joined" note: the next page joins again and offers.
+  for (const peer of state.peers.values()) {
+    if (state.me) signal(peer.id, "hangup", {});
+    peer.pc.close();
+  }
 });
 
 // The doctor sees who waits before joining too (the room's snapshot and events).
