@@ -72,6 +72,7 @@ PAGE_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.web.scheduling",
     "carebridge.web.reviews",
     "carebridge.web.messaging",
+    "carebridge.web.calls",
     "carebridge.web.message_files",
     "carebridge.web.accounts",
     "carebridge.web.notifications",

@@ -411,6 +411,29 @@ async def invite(
     return await _call_out(db, scope.settings, actor, appointment, call, now)
 
 
+async def invitable(
+    db: AsyncSession, actor: Actor, appointment_id: uuid.UUID, limit: int = 200
+) -> list[tuple[uuid.UUID, str, str]]:
+    """Whom the appointment's doctor may invite now (id, name, role): active nurses and doctors
+    who are not members yet, by name. Empty for anyone else (only its doctor invites)."""
+    appointment = await get_appointment(db, actor.id, appointment_id)
+    if not policy.hosts(actor.id, appointment):
+        return []
+    guests = select(CallGuest.user_id).where(CallGuest.appointment_id == appointment.id)
+    rows = await db.execute(
+        select(User.id, User.name, User.role)
+        .where(
+            User.status == UserStatus.active,
+            User.role.in_(policy.INVITABLE_ROLES),
+            User.id.not_in([appointment.patient_id, appointment.doctor_id]),
+            User.id.not_in(guests),
+        )
+        .order_by(User.name)
+        .limit(limit)
+    )
+    return [(row[0], row[1], str(row[2])) for row in rows]
+
+
 # -- leaving and ending ---------------------------------------------------------------------------
 
 

@@ -58,15 +58,12 @@ async def unread(actor: WebUser, db: Session) -> Response:
     return PlainTextResponse(str(await service.total_unread(db, actor.id)))
 
 
-async def _conversation_page(
-    request: Request,
-    actor: Actor,
-    db: Session,
-    scope: Scope,
-    conversation_id: uuid.UUID,
-    status_code: int = 200,
-    **values: Any,
-) -> Response:
+async def conversation_values(
+    request: Request, actor: Actor, db: Session, scope: Scope, conversation_id: uuid.UUID
+) -> dict[str, Any]:
+    """What ``messaging/conversation.html`` (and the call page's panel, which shows the same
+    messages and form) renders: the conversation, its latest messages for a member (opening it
+    reads them), names, time zone. 404 unless the reader may see the conversation."""
     conversation = await service.read_conversation(db, scope, actor, conversation_id)
     member = any(m.user_id == actor.id for m in conversation.members)
     messages = None
@@ -80,22 +77,37 @@ async def _conversation_page(
     seen = _seen_by_others(conversation.members, actor)
     names = {m.user_id: m.name for m in conversation.members}
     zone = await accounts.time_zone_of(db, actor.id)
+    return {
+        "conversation": conversation,
+        "messages": messages,
+        "names": names,
+        "zone": zone,
+        "when": when,
+        "client_id": uuid.uuid4(),
+        "seen": seen,
+        "older": before is not None,
+        "names_json": json.dumps({str(user_id): name for user_id, name in names.items()}),
+        "accept": attachments.ACCEPT,
+        "max_files": attachments.MAX_FILES,
+    }
+
+
+async def _conversation_page(
+    request: Request,
+    actor: Actor,
+    db: Session,
+    scope: Scope,
+    conversation_id: uuid.UUID,
+    status_code: int = 200,
+    **values: Any,
+) -> Response:
+    page = await conversation_values(request, actor, db, scope, conversation_id)
     return render(
         request,
         "messaging/conversation.html",
         actor,
         status_code=status_code,
-        conversation=conversation,
-        messages=messages,
-        names=names,
-        zone=zone,
-        when=when,
-        client_id=uuid.uuid4(),
-        seen=seen,
-        older=before is not None,
-        names_json=json.dumps({str(user_id): name for user_id, name in names.items()}),
-        accept=attachments.ACCEPT,
-        max_files=attachments.MAX_FILES,
+        **page,
         **values,
     )
 
