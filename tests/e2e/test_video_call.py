@@ -47,6 +47,8 @@ from tests.e2e.world import DESKTOP, browsing, new_user
 from tests.factories.live import clean_up, server_env
 from tests.factories.messaging import ROUND_THE_CLOCK
 from tests.factories.turn import TurnServer, real_coturn
+from tests.factories.users import PASSWORD
+from tests.factories.webrtc_peer import CallPeer
 from tests.helpers import running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -488,3 +490,33 @@ async def test_another_microphone_replaces_the_track_sent(
 
     await until(switched, "the other microphone on the connection", timeout=10)
     await frames_flow(doctor, 1)
+
+
+async def test_a_python_peer_and_a_browser_see_each_other(
+    open_call: OpenCall, clinic: Clinic, call_server: str
+) -> None:
+    """The protocol is CareBridge's, not call.js's: the patient is an aiortc peer
+    (tests/factories/webrtc_peer.py) using only the API and the WebSocket; the doctor is the
+    browser page. Both receive the other's video, through the relay."""
+    async with httpx.AsyncClient(base_url=call_server) as client:
+        login = await client.post(
+            "/api/v1/auth/login", json={"email": clinic.patient.email, "password": PASSWORD}
+        )
+    assert login.status_code == 200, login.text
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    doctor = await open_call(clinic.doctor)
+    await join_as_doctor(doctor)
+    peer = CallPeer(call_server, headers, clinic.appointment_id, name="aiortc patient")
+    try:
+        joined = await peer.join()
+        assert joined["participant"]["state"] == "waiting"
+        assert joined["ice_transport_policy"] == "relay"
+        await admit(doctor, clinic.patient.name)
+        flowing = await frames_flow(doctor, 1)  # the browser decodes the Python peer's video
+        assert list(flowing) == [peer.peer_id]
+        (seen,) = await stats(doctor)
+        assert seen["relayed"] is True
+        doctor_peer = await doctor.evaluate("window.carebridgeCall.state.me.id")
+        assert await peer.frames_from(doctor_peer, 30, timeout=MEDIA_WAIT) >= 30
+    finally:
+        await peer.close()
