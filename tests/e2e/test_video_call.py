@@ -42,7 +42,7 @@ from carebridge.scheduling import schedules
 from carebridge.scheduling import service as scheduling
 from carebridge.scheduling.models import Appointment, AppointmentType
 from carebridge.scheduling.schemas import BookIn, ScheduleIn
-from carebridge.video import service as calls
+from carebridge.video import views
 from tests.e2e.world import DESKTOP, browsing, new_user
 from tests.factories.live import clean_up, server_env
 from tests.factories.messaging import ROUND_THE_CLOCK
@@ -270,7 +270,7 @@ async def record_of(settings: Settings, clinic: Clinic) -> dict[str, Any]:
     database = Database.from_settings(settings)
     try:
         async with database.transaction() as db:
-            out = await calls.read_call(
+            out = await views.read_call(
                 db, CallScope.system(settings), _actor(clinic.doctor), clinic.appointment_id
             )
     finally:

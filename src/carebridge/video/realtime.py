@@ -28,7 +28,7 @@ from carebridge.platform.realtime.topics import (
     register_topic,
 )
 from carebridge.scheduling.models import Appointment
-from carebridge.video import policy, service
+from carebridge.video import policy, service, views
 
 
 def _parts(topic: str) -> tuple[uuid.UUID, uuid.UUID | None] | None:
@@ -51,7 +51,7 @@ async def members_only(db: AsyncSession, identity: Identity, topic: str) -> bool
         return False
     appointment_id, peer = parts
     if peer is not None:
-        return await service.owns_peer(db, identity.user_id, appointment_id, peer)
+        return await views.owns_peer(db, identity.user_id, appointment_id, peer)
     found = await db.scalar(
         policy.member_appointments(identity.user_id)
         .where(Appointment.id == appointment_id)
@@ -66,7 +66,7 @@ async def snapshot(db: AsyncSession, identity: Identity, topic: str) -> dict[str
     appointment_id, peer = parts
     if peer is not None:
         return {"participant_id": str(peer)}
-    return await service.room_snapshot(db, appointment_id)
+    return await views.room_snapshot(db, appointment_id)
 
 
 register_topic(policy.TOPIC, members_only, snapshot)
@@ -89,7 +89,7 @@ async def signal_frame(
     "offer"|"answer"|"candidate"|"hangup", "data": {...}}``: the other peer gets ``signal`` on
     its topic with ``from``, ``user_id``, ``kind`` and ``data`` as sent."""
     body = parse_action(_Signal, frame)
-    topic = await service.signal_route(
+    topic = await views.signal_route(
         context.database, identity.user_id, body.appointment_id, body.sender, body.to
     )
     if topic is None:

@@ -11,7 +11,7 @@ from carebridge.accounts.actors import AnyUser, DoctorActor
 from carebridge.platform.deps import RuntimeDep, Scope, Session
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from carebridge.platform.problems import problem_responses
-from carebridge.video import service
+from carebridge.video import service, views
 from carebridge.video.schemas import (
     AdmitIn,
     CallOut,
@@ -101,7 +101,7 @@ async def read_call(
     """The call: when its room is open, who waits or is in it, your own peer; for the
     appointment's doctor also its record (who joined and left when, for how long, relayed or
     not, the quality each client reported). Members only (404 otherwise)."""
-    return await service.read_call(db, scope, actor, appointment_id)
+    return await views.read_call(db, scope, actor, appointment_id)
 
 
 @router.post("/calls/check", response_model=IceOut, responses=problem_responses(Unauthenticated))

@@ -1,13 +1,12 @@
-"""The call of a video appointment: joining (the waiting room), admitting, inviting, leaving,
-ending, the clients' quality reports, what a member reads of the call, and the sweep that takes
-silent members out. Signals themselves pass through ``realtime.py``; who may send them is
-:func:`signal_route`'s answer."""
+"""What people do in the call of a video appointment: join (the waiting room), admit, invite,
+leave, end, report quality; the room closing with its appointment, and the sweep that takes
+silent members out. What they read of it is ``views.py`` (who may send a signal is
+``views.signal_route``'s answer); loading a call and its peers is ``rooms.py``."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,18 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import User, UserStatus
-from carebridge.compliance.service import record
 from carebridge.config import Settings
 from carebridge.messaging import service as messaging
 from carebridge.messaging.schemas import MemberIn
 from carebridge.notifications.service import notify
 from carebridge.platform.context import CallScope
-from carebridge.platform.db import Database
-from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound
+from carebridge.platform.errors import Conflict, Forbidden, Invalid
 from carebridge.platform.events import publish_after_commit
 from carebridge.presence import service as presence
 from carebridge.presence.models import Status
-from carebridge.scheduling.models import Appointment, AppointmentType
+from carebridge.scheduling.models import Appointment
 from carebridge.video import policy
 from carebridge.video.kinds import CALL_INVITED, CALL_WAITING
 from carebridge.video.models import (
@@ -39,119 +36,26 @@ from carebridge.video.models import (
     LeftReason,
     ParticipantState,
 )
-from carebridge.video.queries import SIGNAL_ROUTE, SignalRoute
-from carebridge.video.schemas import (
-    AdmitIn,
-    CallOut,
-    CallRecord,
-    IceOut,
-    InviteIn,
-    JoinOut,
-    LeaveIn,
-    ParticipantOut,
-    QualityOut,
-    RecordEntry,
-    StatsIn,
+from carebridge.video.rooms import (
+    audit,
+    call_for_update,
+    existing_call,
+    get_appointment,
+    live_peers,
+    names_of,
+    participant_out,
 )
+from carebridge.video.schemas import AdmitIn, CallOut, IceOut, InviteIn, JoinOut, LeaveIn, StatsIn
 from carebridge.video.turn import ice_servers
+from carebridge.video.views import call_out
 
 USER_TOPIC = "user."
 CHECK_MINUTES = 5  # the pre-call check's TURN credentials
 MAX_SAMPLES = 2000  # quality reports kept per peer (one every 5 s: close to three hours)
 
 
-def _not_found() -> NotFound:
-    return NotFound("No such call.")
-
-
 def _not_host() -> Forbidden:
     return Forbidden("The appointment's doctor runs the call.", code="not_host")
-
-
-async def get_appointment(
-    db: AsyncSession, user_id: uuid.UUID, appointment_id: uuid.UUID
-) -> Appointment:
-    """An appointment whose call ``user_id`` belongs to; 404 for anyone else."""
-    found: Appointment | None = await db.scalar(
-        policy.member_appointments(user_id).where(Appointment.id == appointment_id)
-    )
-    if found is None:
-        raise _not_found()
-    return found
-
-
-async def _call(db: AsyncSession, appointment_id: uuid.UUID) -> Call:
-    """The appointment's call, made on first use, locked: joins, admits and leaves of one call
-    happen one after the other."""
-    await db.execute(insert(Call).values(appointment_id=appointment_id).on_conflict_do_nothing())
-    call: Call = (
-        await db.scalars(
-            select(Call)
-            .where(Call.appointment_id == appointment_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).one()
-    return call
-
-
-async def _existing_call(db: AsyncSession, appointment_id: uuid.UUID) -> Call | None:
-    found: Call | None = await db.scalar(
-        select(Call)
-        .where(Call.appointment_id == appointment_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return found
-
-
-async def _live(db: AsyncSession, call: Call) -> list[CallParticipant]:
-    rows = await db.scalars(
-        select(CallParticipant)
-        .where(CallParticipant.call_id == call.id, CallParticipant.state != ParticipantState.left)
-        .order_by(CallParticipant.joined_at)
-        .execution_options(populate_existing=True)
-    )
-    return list(rows)
-
-
-async def _names(db: AsyncSession, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
-    rows = await db.execute(select(User.id, User.name).where(User.id.in_(set(user_ids))))
-    return {row[0]: row[1] for row in rows}
-
-
-def _out(participant: CallParticipant, names: dict[uuid.UUID, str]) -> ParticipantOut:
-    return ParticipantOut(
-        id=participant.id,
-        user_id=participant.user_id,
-        name=names.get(participant.user_id, ""),
-        role=participant.role,
-        state=participant.state,
-        joined_at=participant.joined_at,
-        admitted_at=participant.admitted_at,
-        left_at=participant.left_at,
-        left_reason=participant.left_reason,
-    )
-
-
-async def _audit(
-    db: AsyncSession,
-    scope: CallScope,
-    actor: Actor,
-    action: str,
-    appointment: Appointment,
-    **extra: Any,
-) -> None:
-    await record(
-        db,
-        action=action,
-        actor_id=actor.id,
-        actor_role=str(actor.role),
-        resource_type="appointment",
-        resource_id=appointment.id,
-        context=scope.origin,
-        **{key: str(value) for key, value in extra.items()},
-    )
 
 
 def _event(db: AsyncSession, appointment: Appointment, name: str, data: dict[str, Any]) -> None:
@@ -160,12 +64,12 @@ def _event(db: AsyncSession, appointment: Appointment, name: str, data: dict[str
 
 async def _tell_host(db: AsyncSession, appointment: Appointment, call: Call) -> None:
     """The doctor's pages show who waits, live (``call.waiting`` on their own topic)."""
-    live = await _live(db, call)
+    live = await live_peers(db, call)
     waiting = [p for p in live if p.state == ParticipantState.waiting]
-    names = await _names(db, [p.user_id for p in waiting])
+    names = await names_of(db, [p.user_id for p in waiting])
     data = {
         "appointment_id": str(appointment.id),
-        "waiting": [_out(p, names).model_dump(mode="json") for p in waiting],
+        "waiting": [participant_out(p, names).model_dump(mode="json") for p in waiting],
     }
     publish_after_commit(db, f"{USER_TOPIC}{appointment.doctor_id}", "call.waiting", data)
 
@@ -210,7 +114,7 @@ async def _after_leaving(
     """Tell the room who left; give the doctor their status back when they are out; the call
     has ended when no one is in it."""
     await db.flush()
-    live = await _live(db, call)
+    live = await live_peers(db, call)
     if not any(p.user_id == appointment.doctor_id for p in live):
         await _doctor_out(db, settings, call, appointment.doctor_id)
     if call.connected_at is not None and not any(p.state == ParticipantState.in_call for p in live):
@@ -243,11 +147,11 @@ async def join(
     now = datetime.now(UTC)
     appointment = await get_appointment(db, actor.id, appointment_id)
     window = policy.check_open(settings, appointment, now)
-    call = await _call(db, appointment.id)
+    call = await call_for_update(db, appointment.id)
     host = policy.hosts(actor.id, appointment)
     if call.ended_by is not None and not host:
         raise Conflict("The doctor ended this call.", code="call_ended")
-    live = await _live(db, call)
+    live = await live_peers(db, call)
     earlier = next((p for p in live if p.user_id == actor.id), None)
     if earlier is None and len(live) >= settings.call_max_participants:
         raise Conflict(
@@ -272,8 +176,8 @@ async def join(
     )
     db.add(participant)
     await db.flush()
-    names = await _names(db, [actor.id])
-    out = _out(participant, names)
+    names = await names_of(db, [actor.id])
+    out = participant_out(participant, names)
     if earlier is not None:
         _event(db, appointment, "participant.left", _left_data(earlier))
     if admitted:
@@ -283,10 +187,10 @@ async def join(
         _event(db, appointment, "participant.waiting", out.model_dump(mode="json"))
         await _tell_host(db, appointment, call)
         await _notify_waiting(db, appointment, names[actor.id])
-    await _audit(db, scope, actor, "call.joined", appointment, participant_id=participant.id)
+    await audit(db, scope, actor, "call.joined", appointment, participant_id=participant.id)
     return JoinOut(
         participant=out,
-        call=await _call_out(db, settings, actor, appointment, call, now),
+        call=await call_out(db, settings, actor, appointment, call, now),
         topics=[policy.room_topic(appointment.id), policy.peer_topic(appointment.id, out.id)],
         **ice(settings, actor.id, window.closes_at).model_dump(),
     )
@@ -347,9 +251,9 @@ async def admit(
     if not policy.hosts(actor.id, appointment):
         raise _not_host()
     policy.check_open(scope.settings, appointment, now)
-    call = await _call(db, appointment.id)
+    call = await call_for_update(db, appointment.id)
     waiting = next(
-        (p for p in await _live(db, call) if p.id == body.participant_id),
+        (p for p in await live_peers(db, call) if p.id == body.participant_id),
         None,
     )
     if waiting is None or waiting.state != ParticipantState.waiting:
@@ -359,11 +263,16 @@ async def admit(
     waiting.admitted_by = actor.id
     await db.flush()
     await _connected(db, call, now)
-    names = await _names(db, [waiting.user_id])
-    _event(db, appointment, "participant.joined", _out(waiting, names).model_dump(mode="json"))
+    names = await names_of(db, [waiting.user_id])
+    _event(
+        db,
+        appointment,
+        "participant.joined",
+        participant_out(waiting, names).model_dump(mode="json"),
+    )
     await _tell_host(db, appointment, call)
-    await _audit(db, scope, actor, "call.admitted", appointment, participant_id=waiting.id)
-    return await _call_out(db, scope.settings, actor, appointment, call, now)
+    await audit(db, scope, actor, "call.admitted", appointment, participant_id=waiting.id)
+    return await call_out(db, scope.settings, actor, appointment, call, now)
 
 
 async def invite(
@@ -406,9 +315,9 @@ async def invite(
         link=f"/appointments/{appointment.id}/call",
     )
     _event(db, appointment, "guest.invited", {"user_id": str(person.id), "role": person.role})
-    await _audit(db, scope, actor, "call.invited", appointment, guest_id=person.id)
-    call = await _call(db, appointment.id)
-    return await _call_out(db, scope.settings, actor, appointment, call, now)
+    await audit(db, scope, actor, "call.invited", appointment, guest_id=person.id)
+    call = await call_for_update(db, appointment.id)
+    return await call_out(db, scope.settings, actor, appointment, call, now)
 
 
 async def invitable(
@@ -443,8 +352,8 @@ async def leave(
     """Hang up (always allowed, open room or not)."""
     now = datetime.now(UTC)
     appointment = await get_appointment(db, actor.id, appointment_id)
-    call = await _existing_call(db, appointment.id)
-    live = await _live(db, call) if call is not None else []
+    call = await existing_call(db, appointment.id)
+    live = await live_peers(db, call) if call is not None else []
     mine = [
         p
         for p in live
@@ -455,8 +364,8 @@ async def leave(
     for participant in mine:
         _mark_left(participant, LeftReason.left, now)
     await _after_leaving(db, scope.settings, appointment, call, mine, now)
-    await _audit(db, scope, actor, "call.left", appointment, participant_id=mine[0].id)
-    return await _call_out(db, scope.settings, actor, appointment, call, now)
+    await audit(db, scope, actor, "call.left", appointment, participant_id=mine[0].id)
+    return await call_out(db, scope.settings, actor, appointment, call, now)
 
 
 async def end(
@@ -467,12 +376,12 @@ async def end(
     appointment = await get_appointment(db, actor.id, appointment_id)
     if not policy.hosts(actor.id, appointment):
         raise _not_host()
-    call = await _existing_call(db, appointment.id)
+    call = await existing_call(db, appointment.id)
     if call is None or call.ended_by is not None:
         raise Conflict("The call is not running.", code="call_not_running")
     await _end(db, scope.settings, appointment, call, LeftReason.ended, now, actor.id)
-    await _audit(db, scope, actor, "call.ended", appointment)
-    return await _call_out(db, scope.settings, actor, appointment, call, now)
+    await audit(db, scope, actor, "call.ended", appointment)
+    return await call_out(db, scope.settings, actor, appointment, call, now)
 
 
 async def _end(
@@ -484,7 +393,7 @@ async def _end(
     now: datetime,
     by: uuid.UUID | None,
 ) -> None:
-    live = await _live(db, call)
+    live = await live_peers(db, call)
     for participant in live:
         _mark_left(participant, reason, now)
     call.ended_at = now
@@ -503,8 +412,8 @@ async def on_moved(db: AsyncSession, settings: Settings, appointment: Appointmen
     everyone in it is told."""
     if appointment.status in policy.OPEN_STATUSES:
         return
-    call = await _existing_call(db, appointment.id)
-    if call is None or (call.ended_at is not None and not await _live(db, call)):
+    call = await existing_call(db, appointment.id)
+    if call is None or (call.ended_at is not None and not await live_peers(db, call)):
         return
     await _end(db, settings, appointment, call, LeftReason.closed, datetime.now(UTC), None)
 
@@ -574,305 +483,19 @@ async def _sweep_call(
     db: AsyncSession, settings: Settings, appointment_id: uuid.UUID, silent: datetime, now: datetime
 ) -> int:
     appointment = await db.get(Appointment, appointment_id)
-    call = await _existing_call(db, appointment_id)
+    call = await existing_call(db, appointment_id)
     if appointment is None or call is None:
         return 0
     if not policy.room(settings, appointment).is_open(now) or (
         appointment.status not in policy.OPEN_STATUSES
     ):
-        live = await _live(db, call)
+        live = await live_peers(db, call)
         if live:
             await _end(db, settings, appointment, call, LeftReason.closed, now, None)
         return len(live)
-    gone = [p for p in await _live(db, call) if p.last_seen_at < silent]
+    gone = [p for p in await live_peers(db, call) if p.last_seen_at < silent]
     for participant in gone:
         _mark_left(participant, LeftReason.gone, now)
     if gone:
         await _after_leaving(db, settings, appointment, call, gone, now)
     return len(gone)
-
-
-# -- reading --------------------------------------------------------------------------------------
-
-
-async def read_call(
-    db: AsyncSession, scope: CallScope, actor: Actor, appointment_id: uuid.UUID
-) -> CallOut:
-    appointment = await get_appointment(db, actor.id, appointment_id)
-    call = await db.scalar(select(Call).where(Call.appointment_id == appointment.id))
-    out = await _call_out(db, scope.settings, actor, appointment, call, datetime.now(UTC))
-    if out.record is not None:
-        await _audit(db, scope, actor, "call.record_read", appointment)
-    return out
-
-
-async def record_for(
-    db: AsyncSession, scope: CallScope, actor: Actor, appointment: Appointment
-) -> CallRecord | None:
-    """The record of ``appointment``'s call for its doctor's appointment page (audited as a
-    read of it); None for anyone else, or when no one joined."""
-    if not policy.hosts(actor.id, appointment):
-        return None
-    call = await db.scalar(select(Call).where(Call.appointment_id == appointment.id))
-    if call is None:
-        return None
-    everyone = await _everyone(db, call)
-    if not everyone:
-        return None
-    names = await _names(db, [p.user_id for p in everyone])
-    found = await _record(db, call, everyone, names, datetime.now(UTC))
-    await _audit(db, scope, actor, "call.record_read", appointment)
-    return found
-
-
-async def _call_out(
-    db: AsyncSession,
-    settings: Settings,
-    actor: Actor,
-    appointment: Appointment,
-    call: Call | None,
-    now: datetime,
-) -> CallOut:
-    window = policy.room(settings, appointment)
-    everyone = await _everyone(db, call) if call is not None else []
-    names = await _names(db, [p.user_id for p in everyone])
-    live = [p for p in everyone if p.state != ParticipantState.left]
-    mine = next((p for p in live if p.user_id == actor.id), None)
-    host = policy.hosts(actor.id, appointment)
-    try:
-        policy.check_open(settings, appointment, now)
-        is_open = True
-    except Conflict:
-        is_open = False
-    return CallOut(
-        appointment_id=appointment.id,
-        opens_at=window.opens_at,
-        closes_at=window.closes_at,
-        open=is_open,
-        ended_at=call.ended_at if call is not None else None,
-        participants=[_out(p, names) for p in live],
-        you=_out(mine, names) if mine is not None else None,
-        record=await _record(db, call, everyone, names, now) if host and call else None,
-    )
-
-
-async def _everyone(db: AsyncSession, call: Call) -> list[CallParticipant]:
-    rows = await db.scalars(
-        select(CallParticipant)
-        .where(CallParticipant.call_id == call.id)
-        .order_by(CallParticipant.joined_at)
-        .execution_options(populate_existing=True)
-    )
-    return list(rows)
-
-
-async def _record(
-    db: AsyncSession,
-    call: Call,
-    everyone: list[CallParticipant],
-    names: dict[uuid.UUID, str],
-    now: datetime,
-) -> CallRecord:
-    quality = await _quality(db, [p.id for p in everyone])
-    entries = []
-    for participant in everyone:
-        start = participant.admitted_at
-        stop = participant.left_at or now
-        entries.append(
-            RecordEntry(
-                **_out(participant, names).model_dump(),
-                seconds=(stop - start).total_seconds() if start else 0.0,
-                quality=quality.get(participant.id, _NO_QUALITY),
-            )
-        )
-    stop = call.ended_at or now
-    return CallRecord(
-        connected_at=call.connected_at,
-        ended_at=call.ended_at,
-        seconds=(stop - call.connected_at).total_seconds() if call.connected_at else 0.0,
-        relayed=any(
-            entry.quality.relayed or p.relayed for entry, p in zip(entries, everyone, strict=True)
-        ),
-        participants=entries,
-    )
-
-
-_NO_QUALITY = QualityOut(
-    samples=0,
-    round_trip_ms_avg=None,
-    round_trip_ms_max=None,
-    packet_loss_max=None,
-    frames_decoded=None,
-    relayed=None,
-)
-
-
-async def _quality(db: AsyncSession, peers: list[uuid.UUID]) -> dict[uuid.UUID, QualityOut]:
-    if not peers:
-        return {}
-    rows = await db.execute(
-        select(
-            CallQuality.participant_id,
-            func.count(),
-            func.avg(CallQuality.round_trip_ms),
-            func.max(CallQuality.round_trip_ms),
-            func.max(CallQuality.packet_loss),
-            func.max(CallQuality.frames_decoded),  # a counter: the last is the largest
-            func.bool_or(CallQuality.relayed),
-        )
-        .where(CallQuality.participant_id.in_(peers))
-        .group_by(CallQuality.participant_id)
-    )
-    return {
-        row[0]: QualityOut(
-            samples=row[1],
-            round_trip_ms_avg=row[2],
-            round_trip_ms_max=row[3],
-            packet_loss_max=row[4],
-            frames_decoded=row[5],
-            relayed=row[6],
-        )
-        for row in rows
-    }
-
-
-# -- signaling ------------------------------------------------------------------------------------
-
-
-async def signal_route(
-    database: Database,
-    user_id: uuid.UUID,
-    appointment_id: uuid.UUID,
-    sender: uuid.UUID,
-    recipient: uuid.UUID,
-) -> str | None:
-    """The topic a signal from peer ``sender`` (``user_id``'s) to peer ``recipient`` goes to,
-    or None unless both are in the call now: every frame is checked, with one hand-written
-    statement (``queries.SIGNAL_ROUTE``) on a driver connection (the hot path of a call)."""
-    route = SignalRoute(appointment_id, user_id, sender, recipient)
-    async with database.driver_tx() as transaction:
-        found = await transaction.connection.fetchval(SIGNAL_ROUTE.sql, *SIGNAL_ROUTE.args(route))
-    return policy.peer_topic(appointment_id, recipient) if found is not None else None
-
-
-async def owns_peer(
-    db: AsyncSession, user_id: uuid.UUID, appointment_id: uuid.UUID, participant_id: uuid.UUID
-) -> bool:
-    """Whether ``participant_id`` is ``user_id``'s peer in this appointment's call (who may read
-    the signals sent to it)."""
-    found = await db.scalar(
-        select(CallParticipant.id)
-        .join(Call, Call.id == CallParticipant.call_id)
-        .where(
-            Call.appointment_id == appointment_id,
-            CallParticipant.id == participant_id,
-            CallParticipant.user_id == user_id,
-        )
-    )
-    return found is not None
-
-
-async def room_snapshot(db: AsyncSession, appointment_id: uuid.UUID) -> dict[str, Any]:
-    """Who is waiting or in the call now (the room topic's snapshot)."""
-    call = await db.scalar(select(Call).where(Call.appointment_id == appointment_id))
-    live = await _live(db, call) if call is not None else []
-    names = await _names(db, [p.user_id for p in live])
-    return {
-        "appointment_id": str(appointment_id),
-        "ended_at": call.ended_at.isoformat() if call and call.ended_at else None,
-        "participants": [_out(p, names).model_dump(mode="json") for p in live],
-    }
-
-
-# -- what the pages show --------------------------------------------------------------------------
-
-
-async def call_links(
-    db: AsyncSession,
-    settings: Settings,
-    user_id: uuid.UUID,
-    appointment_ids: Sequence[uuid.UUID],
-    now: datetime,
-) -> dict[uuid.UUID, policy.CallLink]:
-    """For the appointment pages: the link to the call of each of ``appointment_ids`` whose
-    call ``user_id`` belongs to, as :func:`policy.call_link_state` decides it (none for the
-    others, or when there is nothing to join)."""
-    if not appointment_ids:
-        return {}
-    rows = await db.scalars(
-        policy.member_appointments(user_id).where(
-            Appointment.id.in_(set(appointment_ids)),
-            Appointment.type == AppointmentType.video,
-            Appointment.status.in_(policy.OPEN_STATUSES),
-        )
-    )
-    links = {a.id: policy.call_link_state(settings, a, user_id, now) for a in rows}
-    return {key: link for key, link in links.items() if link is not None}
-
-
-@dataclass(frozen=True)
-class InvitedCall:
-    """A call someone was invited into (a nurse's, another doctor's), for their pages."""
-
-    id: uuid.UUID  # the appointment's
-    starts_at: datetime
-    ends_at: datetime
-    doctor_name: str
-    link: policy.CallLink
-
-
-async def invited_calls(
-    db: AsyncSession, settings: Settings, user_id: uuid.UUID, now: datetime
-) -> list[InvitedCall]:
-    """The calls ``user_id`` was invited into that are open now or will open, soonest first:
-    their appointments are not theirs to read, but their calls are theirs to join."""
-    rows = await db.execute(
-        select(Appointment, User.name)
-        .join(CallGuest, CallGuest.appointment_id == Appointment.id)
-        .join(User, User.id == Appointment.doctor_id)
-        .where(CallGuest.user_id == user_id, Appointment.status.in_(policy.OPEN_STATUSES))
-        .order_by(Appointment.starts_at)
-    )
-    found = []
-    for appointment, doctor_name in rows:
-        link = policy.call_link_state(settings, appointment, user_id, now)
-        if link is not None:
-            found.append(
-                InvitedCall(
-                    appointment.id, appointment.starts_at, appointment.ends_at, doctor_name, link
-                )
-            )
-    return found
-
-
-@dataclass(frozen=True)
-class Waiting:
-    """Someone waiting in the room of one of a doctor's calls."""
-
-    appointment_id: uuid.UUID
-    starts_at: datetime
-    participant: ParticipantOut
-
-
-async def waiting_for(
-    db: AsyncSession, doctor_id: uuid.UUID, appointment_id: uuid.UUID | None = None
-) -> list[Waiting]:
-    """Who waits to be admitted into the calls of ``doctor_id`` (or of one appointment of
-    theirs), first come first: the doctor's "Waiting for you" list, which ``call.waiting``
-    events on their own topic keep up to date."""
-    statement = (
-        select(CallParticipant, Appointment.id, Appointment.starts_at)
-        .join(Call, Call.id == CallParticipant.call_id)
-        .join(Appointment, Appointment.id == Call.appointment_id)
-        .where(
-            Appointment.doctor_id == doctor_id,
-            Appointment.status.in_(policy.OPEN_STATUSES),
-            CallParticipant.state == ParticipantState.waiting,
-        )
-        .order_by(CallParticipant.joined_at)
-    )
-    if appointment_id is not None:
-        statement = statement.where(Appointment.id == appointment_id)
-    rows = (await db.execute(statement)).all()
-    names = await _names(db, [row[0].user_id for row in rows])
-    return [Waiting(row[1], row[2], _out(row[0], names)) for row in rows]

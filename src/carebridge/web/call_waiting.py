@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from carebridge.platform.deps import Session
 from carebridge.scheduling import schedules
-from carebridge.video import service as calls
+from carebridge.video import views as calls
 from carebridge.web.callers import WebDoctor
 from carebridge.web.pages import render
 from carebridge.web.scheduling.common import helpers

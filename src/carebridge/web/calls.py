@@ -22,7 +22,7 @@ from carebridge.platform.deps import Scope, Session
 from carebridge.platform.errors import Conflict
 from carebridge.platform.middleware import media_page
 from carebridge.scheduling import lifecycle
-from carebridge.video import policy, service
+from carebridge.video import policy, rooms, service
 from carebridge.video.schemas import AdmitIn, CallOut, InviteIn, JoinOut, LeaveIn, StatsIn
 from carebridge.web.callers import WebDoctor, WebUser
 from carebridge.web.messaging import conversation_values
@@ -40,7 +40,7 @@ async def call_page(
     """The call: the video tiles, the controls, the waiting room (its doctor admits from it),
     and the appointment's conversation beside them. Joining is the script's (a button, or at
     once after a reload of a page that had joined)."""
-    appointment = await service.get_appointment(db, actor.id, appointment_id)  # 404 otherwise
+    appointment = await rooms.get_appointment(db, actor.id, appointment_id)  # 404 otherwise
     now = datetime.now(UTC)
     room = policy.room(scope.settings, appointment)
     refused = None  # why no one may join now, in words (js/call.js says it too, on a refusal)

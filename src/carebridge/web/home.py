@@ -24,7 +24,7 @@ from carebridge.presence import service as presence
 from carebridge.reviews import service as reviews
 from carebridge.scheduling import schedules
 from carebridge.scheduling import service as scheduling
-from carebridge.video import service as calls
+from carebridge.video import views as calls
 from carebridge.web.pages import clinic_currency, render
 from carebridge.web.scheduling.common import STATUS_NAMES, TYPE_NAMES, day_name, hhmm, when
 from carebridge.web.session import WebUser, web_admin

@@ -23,8 +23,7 @@ from carebridge.prescriptions import policy as prescriptions
 from carebridge.reviews import policy as reviews
 from carebridge.scheduling import calendar, lifecycle, schedules, service
 from carebridge.scheduling.models import AppointmentStatus
-from carebridge.video import service as calls
-from carebridge.video.schemas import CallRecord
+from carebridge.video import views as calls
 from carebridge.web.callers import WebUser
 from carebridge.web.forms import FormModel
 from carebridge.web.pages import redirect, render
@@ -103,16 +102,9 @@ async def _appointment_page(
         conversation=await messaging.conversation_of_appointment(db, actor, appointment_id),
         call_links=await calls.call_links(db, scope.settings, actor.id, [appointment_id], now),
         waiting=await calls.waiting_for(db, actor.id, appointment_id) if host else None,
-        call_record=await _call_record(db, scope, actor, appointment_id) if host else None,
+        call_record=await calls.record_for(db, scope, actor, appointment_id) if host else None,
         **helpers(**values),
     )
-
-
-async def _call_record(
-    db: Session, scope: CallScope, actor: Actor, appointment_id: uuid.UUID
-) -> CallRecord | None:
-    appointment = await calls.get_appointment(db, actor.id, appointment_id)
-    return await calls.record_for(db, scope, actor, appointment)
 
 
 @router.get("/appointments/{appointment_id}")
