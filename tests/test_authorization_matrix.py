@@ -270,7 +270,8 @@ async def test_an_unlisted_doctor_is_not_found(
         if "doctor_id" in route.parameters and not route.admin
     ]
     assert len(routes) >= (7 if pages else 5)
-    call = _page_call(await _browsers(world, browser)) if pages else _api_call(world)
+    browsers = await _browsers(world, browser) if pages else {}
+    call = _page_call(browsers, _scripts_endpoints(app)) if pages else _api_call(world)
     refused = []
     for route in routes:
         url = route.path.replace("{doctor_id}", world.unlisted)
