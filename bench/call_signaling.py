@@ -46,6 +46,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -55,11 +56,11 @@ from typing import Any
 
 import psutil
 import uvloop
-from websockets.frames import Opcode
 
 from bench.chat import _env, _masked, make_tickets
+from bench.chat import _Socket as ChatSocket
 from bench.doctors_list import bench_database, free_port, server
-from bench.presence_fanout import _next_frame, _raise_fd_limit, after_handshake
+from bench.presence_fanout import _raise_fd_limit
 from carebridge.config import Settings, load_settings
 from carebridge.platform.logging import configure_logging
 
@@ -170,44 +171,19 @@ class Step:
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class _Socket(asyncio.Protocol):
+class _Socket(ChatSocket):
+    """chat's raw socket (handshake, pings, frames to ``client.frame``), subscribed to a
+    peer's two call topics once open."""
+
     def __init__(self, client: Client, peer: Peer, request: bytes) -> None:
-        self.client, self.peer, self.request = client, peer, request
-        self.subscribes = b"".join(
+        self.client, self.peer, self.request = client, peer, request  # type: ignore[assignment]
+        self.subscribe = b"".join(
             _masked(json.dumps({"type": "subscribe", "topic": topic}).encode())
             for topic in (f"call.{peer.appointment}", f"call.{peer.appointment}.{peer.peer}")
         )
         self.buffer = b""
         self.open = False
         self.transport: Any = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
-        transport.write(self.request)  # type: ignore[attr-defined]
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-        if not self.client.stopping:
-            self.client.lost_sockets += 1
-
-    def data_received(self, data: bytes) -> None:
-        if not self.open:
-            self.buffer += data
-            rest = after_handshake(self.buffer)
-            if rest is None:
-                return
-            self.open = True
-            self.transport.write(self.subscribes)
-            self.buffer, data = b"", rest
-        now = time.perf_counter()
-        self.buffer = self.buffer + data if self.buffer else data
-        while (frame := _next_frame(self.buffer)) is not None:
-            opcode, payload, used = frame
-            self.buffer = self.buffer[used:]
-            if opcode == 0x9:  # uvicorn's keepalive ping
-                self.transport.write(_masked(payload, Opcode.PONG))
-            elif opcode == 0x1:
-                self.client.frame(self, payload, now)
 
 
 class Client:
@@ -219,6 +195,7 @@ class Client:
         self.step = Step()
         self.late = 0
         self.lost_sockets = 0
+        self.closed: Counter[str] = Counter()  # close frames the server sent, by code and reason
         self.stopping = False
 
     def frame(self, socket: _Socket, payload: bytes, now: float) -> None:
