@@ -20,6 +20,7 @@ from carebridge.platform.db import Database
 from tests.e2e.world import PHONE, Browse, World, browsing, build_world, remove_world
 from tests.factories.live import LiveServer, clean_up, mark_browser_tests, server_env
 from tests.factories.settings import ROOT
+from tests.factories.turn import TurnServer, real_coturn
 from tests.factories.users import PASSWORD_HASH
 from tests.helpers import running_server
 
@@ -69,6 +70,36 @@ async def browser() -> AsyncIterator[Browser]:
         )
         yield browser
         await browser.close()
+
+
+# The call pages: a fake camera and microphone that need no click, and sound that may start
+# without one (the fake devices are a test pattern and a beep).
+MEDIA_ARGS = [
+    *CHROMIUM_ARGS,
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+@pytest.fixture(scope="session")
+async def media_browser() -> AsyncIterator[Browser]:
+    """Chromium that answers every camera and microphone request with its fake devices."""
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed (apt-get install chromium); .ci/run installs it")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=MEDIA_ARGS
+        )
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture(scope="session")
+def coturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TurnServer]:
+    """coturn on loopback for the call pages (skipped when it is not installed)."""
+    with real_coturn(tmp_path_factory.mktemp("coturn")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

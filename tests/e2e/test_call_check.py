@@ -6,55 +6,20 @@ server of its own for each (the package's live server has no TURN configured).""
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from carebridge.accounts.models import User
 from carebridge.config import Settings
 from tests.e2e.world import DESKTOP, browsing
 from tests.factories.live import LiveServer, server_env
-from tests.factories.turn import TurnServer, real_coturn
+from tests.factories.turn import TurnServer
 from tests.helpers import running_server
-
-CHROMIUM = Path("/usr/bin/chromium")
-# The e2e browser's switches (conftest.py), and fake devices that every media request gets.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-]
-
-
-@pytest.fixture(scope="module")
-def coturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TurnServer]:
-    """coturn on loopback (skipped when not installed)."""
-    with real_coturn(tmp_path_factory.mktemp("coturn-check")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-async def media_browser() -> AsyncIterator[Browser]:
-    """Chromium that answers every camera and microphone request with its fake devices."""
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        await browser.close()
-
 
 ServerWith = Callable[[str], AbstractContextManager[LiveServer]]
 

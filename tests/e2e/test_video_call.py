@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,7 +24,6 @@ from playwright.async_api import (
     ConsoleMessage,
     FilePayload,
     Page,
-    async_playwright,
     expect,
 )
 from sqlalchemy import delete, select
@@ -46,40 +44,19 @@ from carebridge.video import views
 from tests.e2e.world import DESKTOP, browsing, new_user
 from tests.factories.live import clean_up, server_env
 from tests.factories.messaging import ROUND_THE_CLOCK
-from tests.factories.turn import TurnServer, real_coturn
+from tests.factories.turn import TurnServer
 from tests.factories.users import PASSWORD
 from tests.factories.webrtc_peer import CallPeer
 from tests.helpers import running_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-# As the other browser tests launch it, plus a fake camera and microphone that need no click,
-# and sound that may start without one (the fake devices are a test pattern and a beep).
-CALL_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required",
-]
 MEDIA_WAIT = 30.0  # seconds for frames to arrive through the relay (a loaded CI machine)
-
-
-@pytest.fixture(scope="module")
-def turn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TurnServer]:
-    with real_coturn(tmp_path_factory.mktemp("coturn-call")) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
 def call_server(
     database_url: str,
     owner_engine: AsyncEngine,
-    turn: TurnServer,
+    coturn: TurnServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
     """A CareBridge server of its own: its calls' ICE servers are the coturn above, relay
@@ -88,24 +65,12 @@ def call_server(
     env = server_env(
         database_url,
         data_dir,
-        CAREBRIDGE_TURN_URLS=",".join(turn.urls),
-        CAREBRIDGE_TURN_SECRET=turn.secret,
+        CAREBRIDGE_TURN_URLS=",".join(coturn.urls),
+        CAREBRIDGE_TURN_SECRET=coturn.secret,
         CAREBRIDGE_CALL_ICE_TRANSPORT_POLICY="relay",
     )
     with running_server(env, data_dir / "server.log") as (base_url, _):
         yield base_url
-
-
-@pytest.fixture(scope="module")
-async def media_browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed (apt-get install chromium); .ci/run installs it")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CALL_ARGS
-        )
-        yield browser
-        await browser.close()
 
 
 @dataclass
@@ -293,7 +258,7 @@ async def call_of_two(open_call: OpenCall, clinic: Clinic) -> tuple[Page, Page]:
 
 
 async def test_patient_and_doctor_see_each_other_through_the_relay(
-    open_call: OpenCall, clinic: Clinic, settings: Settings, turn: TurnServer
+    open_call: OpenCall, clinic: Clinic, settings: Settings, coturn: TurnServer
 ) -> None:
     doctor, patient = await call_of_two(open_call, clinic)
     await frames_flow(doctor, 1)
@@ -301,7 +266,7 @@ async def test_patient_and_doctor_see_each_other_through_the_relay(
     for page in (doctor, patient):
         (peer,) = await stats(page)
         assert peer["relayed"] is True  # relay only: the selected pair is a TURN relay
-        assert peer["relayPort"] in turn.relay_ports  # relayed by this coturn
+        assert peer["relayPort"] in coturn.relay_ports  # relayed by this coturn
         name = clinic.patient.name if page is doctor else clinic.doctor.name
         await expect(page.locator(".call-tile.remote .tile-name")).to_have_text(name)
         await expect(page.locator("#quality")).to_have_text("good", timeout=10_000)

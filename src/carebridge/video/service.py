@@ -25,7 +25,7 @@ from carebridge.platform.errors import Conflict, Forbidden, Invalid
 from carebridge.platform.events import publish_after_commit
 from carebridge.presence import service as presence
 from carebridge.presence.models import Status
-from carebridge.scheduling.models import Appointment
+from carebridge.scheduling.models import Appointment, AppointmentType
 from carebridge.video import policy
 from carebridge.video.kinds import CALL_INVITED, CALL_WAITING
 from carebridge.video.models import (
@@ -409,8 +409,8 @@ async def _end(
 
 async def on_moved(db: AsyncSession, settings: Settings, appointment: Appointment) -> None:
     """The appointment was completed, cancelled or marked a no-show: its room closes and
-    everyone in it is told."""
-    if appointment.status in policy.OPEN_STATUSES:
+    everyone in it is told. Only a video appointment has one: no query for the others."""
+    if appointment.type != AppointmentType.video or appointment.status in policy.OPEN_STATUSES:
         return
     call = await existing_call(db, appointment.id)
     if call is None or (call.ended_at is not None and not await live_peers(db, call)):
