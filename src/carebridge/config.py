@@ -267,6 +267,25 @@ class Settings(BaseSettings):
     call_max_participants: int = Field(
         default=4, ge=2, le=4, description="People in one call at once (a peer-to-peer mesh)."
     )
+    record_access_days: int = Field(
+        default=30,
+        ge=0,
+        le=3650,
+        description="A doctor reads a patient's health record this many days after their last "
+        "appointment together (and before any upcoming one).",
+    )
+    record_emergency_minutes: int = Field(
+        default=60,
+        ge=5,
+        le=1440,
+        description="An emergency (\"break the glass\") opening of a record lasts this long.",
+    )
+    record_grant_max_days: int = Field(
+        default=366,
+        ge=1,
+        le=3660,
+        description="The longest a patient may share their record with a clinician at once.",
+    )
     turn_urls: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="TURN servers for calls (turn:/turns: URLs, comma-separated).",

@@ -159,6 +159,15 @@ async def staff_actor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
 
 
 @caller
+@answers(_WRONG_ROLE, _NO_MFA, _PENDING)
+async def clinician_actor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
+    """A doctor or a nurse, approved: who cares for patients (an administrator does not)."""
+    return _require(
+        actor, frozenset({Role.doctor, Role.nurse}), approved=True, settings=runtime.settings
+    )
+
+
+@caller
 @answers(_WRONG_ROLE, _NO_MFA)
 async def admin_actor(actor: AnyUser, runtime: RuntimeDep) -> Actor:
     return _require(actor, frozenset({Role.admin}), approved=False, settings=runtime.settings)
@@ -185,4 +194,5 @@ AnyNurse = Annotated[Actor, Depends(any_nurse)]
 DoctorActor = Annotated[Actor, Depends(doctor_actor)]
 NurseActor = Annotated[Actor, Depends(nurse_actor)]
 StaffActor = Annotated[Actor, Depends(staff_actor)]
+ClinicianActor = Annotated[Actor, Depends(clinician_actor)]
 AdminActor = Annotated[Actor, Depends(admin_actor)]

@@ -106,3 +106,24 @@ def _recorded_filters(search: AuditSearch, actor: _Actor | None) -> dict[str, st
     if actor is not None:
         filters["actor"] = str(actor.user_id) if actor.user_id else "no such account"
     return filters
+
+
+async def accesses_to(
+    db: AsyncSession,
+    resource_type: str,
+    resource_id: str,
+    *,
+    exclude_actor: uuid.UUID | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[AuditEvent]:
+    """The events about one object by anyone but ``exclude_actor``, newest first: what a
+    patient sees of who read their record. Not itself recorded (it is the owner's view)."""
+    statement = select(AuditEvent).where(
+        AuditEvent.resource_type == resource_type, AuditEvent.resource_id == resource_id
+    )
+    if exclude_actor is not None:
+        statement = statement.where(AuditEvent.actor_id.is_distinct_from(exclude_actor))
+    return await keyset_page(
+        db, statement, AuditEvent, cursor=cursor, limit=limit, time_column="at"
+    )

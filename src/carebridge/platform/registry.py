@@ -26,6 +26,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "carebridge.messaging.models",
     "carebridge.messaging.attachment_models",
     "carebridge.video.models",
+    "carebridge.records.models",
 )
 
 # Modules that declare procrastinate tasks.
@@ -56,6 +57,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.messaging.routes",
     "carebridge.messaging.attachment_routes",
     "carebridge.video.routes",
+    "carebridge.records.routes",
     "carebridge.compliance.routes",
 )
 
@@ -92,6 +94,7 @@ NOTIFICATION_KIND_MODULES: tuple[str, ...] = (
     "carebridge.reviews.kinds",
     "carebridge.messaging.kinds",
     "carebridge.video.kinds",
+    "carebridge.records.kinds",
 )
 
 # Modules that register real-time topics and connection hooks (platform/realtime/topics.py).
@@ -135,6 +138,7 @@ SEALED_COLUMN_MODULES: tuple[str, ...] = (
     "carebridge.scheduling.sealed",
     "carebridge.prescriptions.sealed",
     "carebridge.messaging.sealed",
+    "carebridge.records.sealed",
 )
 
 

@@ -1,0 +1,364 @@
+"""Opening a patient's record: whose it is, on what basis (``policy``), and the audit trail of
+every clinician read and every write. Grants and the emergency opening are use cases here too,
+as is the patient's log of who read what.
+
+The audit rows of the record are ``record.read`` / ``record.write`` / ``record.emergency_access``
+/ ``record.grant`` / ``record.revoke`` with ``resource_type = "patient_record"`` and the patient's
+id as ``resource_id``, so the access log is one index range; their details hold the section, the
+basis and the object's id, never a value.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from carebridge.accounts.actors import Actor
+from carebridge.accounts.models import Role, User
+from carebridge.accounts.service import names_of
+from carebridge.compliance.service import record
+from carebridge.compliance.trail import accesses_to
+from carebridge.notifications.service import notify, notify_admins
+from carebridge.platform.context import CallScope
+from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound
+from carebridge.platform.pagination import Page
+from carebridge.records.kinds import RECORD_EMERGENCY_ACCESS, RECORD_SHARED
+from carebridge.records.models import EmergencyAccess, RecordGrant, Section
+from carebridge.records.policy import (
+    ALL_SECTIONS,
+    CLINICIANS,
+    Basis,
+    Subject,
+    grant_is_open,
+    in_care,
+    may_break_glass,
+    open_emergency,
+    open_grant,
+    sections_of,
+)
+from carebridge.records.schemas import AccessLogEntry, EmergencyIn, EmergencyOut, GrantIn, GrantOut
+from carebridge.records.sealed import EMERGENCY_REASON
+from carebridge.scheduling import service as scheduling
+
+RESOURCE = "patient_record"
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(UTC)
+
+
+def _no_record() -> NotFound:
+    return NotFound("No such patient record.", code="not_found")
+
+
+async def _is_patient(db: AsyncSession, patient_id: uuid.UUID) -> bool:
+    found = await db.scalar(select(User.id).where(User.id == patient_id, User.role == Role.patient))
+    return found is not None
+
+
+async def basis_of(
+    db: AsyncSession, scope: CallScope, actor: Actor, patient_id: uuid.UUID, now: datetime
+) -> tuple[Basis, frozenset[Section]] | None:
+    """On what basis ``actor`` (a clinician) may read ``patient_id``'s record now, and which
+    sections; None: not at all (``policy`` says why, in order)."""
+    if actor.role not in CLINICIANS or not await _is_patient(db, patient_id):
+        return None
+    if actor.role == Role.doctor:
+        history = await scheduling.care_history(db, patient_id, actor.id, now)
+        if in_care(history.last_ends_at, history.upcoming, now, scope.settings.record_access_days):
+            return Basis.care, ALL_SECTIONS
+        if await db.scalar(open_emergency(patient_id, actor.id, now).limit(1)) is not None:
+            return Basis.emergency, ALL_SECTIONS
+    granted = await db.scalar(open_grant(patient_id, actor.id, now))
+    if granted is not None:
+        return Basis.grant, sections_of(granted)
+    return None
+
+
+async def subject_for(
+    db: AsyncSession,
+    scope: CallScope,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    *,
+    now: datetime | None = None,
+) -> Subject:
+    """The record of ``patient_id`` as ``actor`` may open it: their own, or a clinician's on a
+    basis of ``policy``; 404 for anyone else."""
+    if actor.role == Role.patient and actor.id == patient_id:
+        return Subject(actor.id, actor, Basis.own, ALL_SECTIONS)
+    found = await basis_of(db, scope, actor, patient_id, _now(now))
+    if found is None:
+        raise _no_record()
+    return Subject(patient_id, actor, found[0], found[1])
+
+
+async def _audit(
+    db: AsyncSession, scope: CallScope, subject: Subject, action: str, **details: Any
+) -> None:
+    await record(
+        db,
+        action=action,
+        actor_id=subject.actor.id,
+        actor_role=subject.actor.role,
+        resource_type=RESOURCE,
+        resource_id=subject.patient_id,
+        context=scope.origin,
+        basis=subject.basis.value,
+        **details,
+    )
+
+
+async def check_read(
+    db: AsyncSession, scope: CallScope, subject: Subject, section: Section, **details: Any
+) -> None:
+    """Refuse a section the subject's basis does not cover (404), and put a clinician's read on
+    the trail (before the read: a failed one is on record too)."""
+    if section not in subject.sections:
+        raise _no_record()
+    if subject.by_clinician:
+        await _audit(db, scope, subject, "record.read", section=section.value, **details)
+
+
+async def check_write(
+    db: AsyncSession,
+    scope: CallScope,
+    subject: Subject,
+    section: Section,
+    object_id: uuid.UUID | None,
+    change: str,
+) -> None:
+    """Writes: the patient into any section; a clinician only with a care relationship or an
+    emergency opening (a grant shares for reading). Every write is on the trail."""
+    if section not in subject.sections:
+        raise _no_record()
+    if subject.basis == Basis.grant:
+        raise Forbidden(
+            "The patient shared their record with you for reading; you may add to it while "
+            "you care for them (an appointment).",
+            code="read_only_grant",
+        )
+    await _audit(
+        db,
+        scope,
+        subject,
+        "record.write",
+        section=section.value,
+        change=change,
+        object_id=None if object_id is None else str(object_id),
+    )
+
+
+# -- break the glass ------------------------------------------------------------------------------
+
+
+async def break_glass(
+    db: AsyncSession,
+    scope: CallScope,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    body: EmergencyIn,
+    *,
+    now: datetime | None = None,
+) -> EmergencyOut:
+    """A doctor opens a record they have no other basis for, with a written reason: audited,
+    and the patient and the administrators are told at once."""
+    now = _now(now)
+    if not may_break_glass(actor) or not await _is_patient(db, patient_id):
+        raise _no_record()
+    found = await basis_of(db, scope, actor, patient_id, now)
+    if found is not None and found[0] in (Basis.care, Basis.emergency):
+        raise Conflict(
+            "You can already read this record: no emergency opening is needed.",
+            code="record_already_open",
+        )
+    expires_at = now + timedelta(minutes=scope.settings.record_emergency_minutes)
+    row = EmergencyAccess(
+        id=uuid.uuid4(), patient_id=patient_id, doctor_id=actor.id, expires_at=expires_at
+    )
+    row.reason_sealed = scope.keyring.seal(EMERGENCY_REASON, row, body.reason)
+    db.add(row)
+    subject = Subject(patient_id, actor, Basis.emergency, ALL_SECTIONS)
+    await _audit(db, scope, subject, "record.emergency_access", object_id=str(row.id))
+    doctor = (await names_of(db, [actor.id])).get(actor.id, "A doctor")
+    await notify(
+        db,
+        patient_id,
+        RECORD_EMERGENCY_ACCESS.name,
+        "Your health record was opened in an emergency",
+        f"{doctor} opened your health record in an emergency, giving a reason. "
+        "Every read is listed in your record's access log.",
+        link="/records/access-log",
+    )
+    await notify_admins(
+        db,
+        "A health record was opened in an emergency",
+        f"{doctor} broke the glass on a patient's record. Review the reason in the audit trail.",
+        data={"patient_id": str(patient_id), "doctor_id": str(actor.id)},
+        link="/admin/audit",
+    )
+    return EmergencyOut(id=row.id, patient_id=patient_id, expires_at=expires_at)
+
+
+# -- grants ---------------------------------------------------------------------------------------
+
+
+def _grant_out(row: RecordGrant, names: dict[uuid.UUID, str], now: datetime) -> GrantOut:
+    return GrantOut(
+        id=row.id,
+        grantee_id=row.grantee_id,
+        grantee_name=names.get(row.grantee_id, ""),
+        sections=sorted(sections_of(row.sections)),
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        created_at=row.created_at,
+        active=row.revoked_at is None and row.expires_at > now,
+    )
+
+
+async def list_grants(
+    db: AsyncSession, actor: Actor, *, now: datetime | None = None
+) -> list[GrantOut]:
+    """The patient's grants, in force first, newest first."""
+    now = _now(now)
+    rows = list(
+        await db.scalars(
+            select(RecordGrant)
+            .where(RecordGrant.patient_id == actor.id)
+            .order_by(RecordGrant.created_at.desc(), RecordGrant.id.desc())
+            .limit(200)
+        )
+    )
+    names = await names_of(db, {row.grantee_id for row in rows})
+    outs = [_grant_out(row, names, now) for row in rows]
+    return sorted(outs, key=lambda g: not g.active)
+
+
+async def grant(
+    db: AsyncSession,
+    scope: CallScope,
+    actor: Actor,
+    body: GrantIn,
+    *,
+    now: datetime | None = None,
+) -> GrantOut:
+    """Share sections with a clinician until ``expires_at``; replaces the clinician's grant in
+    force, if any. The clinician is told."""
+    now = _now(now)
+    if body.expires_at <= now:
+        raise Invalid("The grant must end in the future.", code="expires_in_past")
+    if body.expires_at > now + timedelta(days=scope.settings.record_grant_max_days):
+        raise Invalid(
+            f"A grant lasts at most {scope.settings.record_grant_max_days} days; you can renew it.",
+            code="expires_too_late",
+        )
+    grantee = await db.scalar(
+        select(User).where(User.id == body.grantee_id, User.role.in_(CLINICIANS))
+    )
+    if grantee is None:
+        raise NotFound("No such doctor or nurse.", code="no_such_clinician")
+    await db.execute(
+        update(RecordGrant)
+        .where(
+            RecordGrant.patient_id == actor.id,
+            RecordGrant.grantee_id == grantee.id,
+            RecordGrant.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+    sections = ALL_SECTIONS if "all" in body.sections else frozenset(map(Section, body.sections))
+    row = RecordGrant(
+        patient_id=actor.id,
+        grantee_id=grantee.id,
+        sections=sorted(sections),
+        expires_at=body.expires_at,
+    )
+    db.add(row)
+    await db.flush()
+    subject = Subject(actor.id, actor, Basis.own, ALL_SECTIONS)
+    await _audit(
+        db,
+        scope,
+        subject,
+        "record.grant",
+        object_id=str(row.id),
+        grantee_id=str(grantee.id),
+        sections=sorted(sections),
+    )
+    patient = (await names_of(db, [actor.id])).get(actor.id, "A patient")
+    await notify(
+        db,
+        grantee.id,
+        RECORD_SHARED.name,
+        "A patient shared their health record with you",
+        f"{patient} shared their health record with you until "
+        f"{body.expires_at:%Y-%m-%d %H:%M} UTC.",
+        link=f"/patients/{actor.id}/record",
+    )
+    await db.refresh(row)
+    return _grant_out(row, {grantee.id: grantee.name}, now)
+
+
+async def revoke(
+    db: AsyncSession,
+    scope: CallScope,
+    actor: Actor,
+    grant_id: uuid.UUID,
+    *,
+    now: datetime | None = None,
+) -> None:
+    """End a grant now (404 if it is not the patient's; revoking twice is harmless)."""
+    now = _now(now)
+    row = await db.scalar(
+        select(RecordGrant)
+        .where(RecordGrant.id == grant_id, RecordGrant.patient_id == actor.id)
+        .with_for_update()
+    )
+    if row is None:
+        raise NotFound("No such grant.")
+    if row.revoked_at is None:
+        row.revoked_at = now
+        subject = Subject(actor.id, actor, Basis.own, ALL_SECTIONS)
+        await _audit(db, scope, subject, "record.revoke", object_id=str(row.id))
+
+
+async def shared_with(
+    db: AsyncSession, actor: Actor, *, now: datetime | None = None
+) -> list[uuid.UUID]:
+    """The patients who share some of their record with ``actor`` now (the clinician's list)."""
+    rows = await db.scalars(
+        select(RecordGrant.patient_id).where(
+            RecordGrant.grantee_id == actor.id, grant_is_open(_now(now))
+        )
+    )
+    return list(rows)
+
+
+# -- the access log -------------------------------------------------------------------------------
+
+
+async def access_log(
+    db: AsyncSession, actor: Actor, *, cursor: str | None, limit: int
+) -> Page[AccessLogEntry]:
+    """Who else read or wrote the patient's record, newest first."""
+    page = await accesses_to(
+        db, RESOURCE, str(actor.id), exclude_actor=actor.id, cursor=cursor, limit=limit
+    )
+    names = await names_of(db, {e.actor_id for e in page.items if e.actor_id is not None})
+    items = [
+        AccessLogEntry(
+            at=event.at,
+            actor_id=event.actor_id,
+            actor_name=names.get(event.actor_id, "") if event.actor_id else "",
+            actor_role=event.actor_role,
+            action=event.action.removeprefix("record."),
+            section=event.details.get("section"),
+            basis=event.details.get("basis"),
+        )
+        for event in page.items
+    ]
+    return Page(items=items, next_cursor=page.next_cursor)
