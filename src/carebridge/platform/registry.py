@@ -57,6 +57,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.messaging.routes",
     "carebridge.messaging.attachment_routes",
     "carebridge.video.routes",
+    "carebridge.records.trend_routes",  # before records.routes: /observations/series
     "carebridge.records.routes",
     "carebridge.compliance.routes",
 )

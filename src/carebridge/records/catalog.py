@@ -6,7 +6,7 @@ from carebridge.records.schemas import KindOut, RangesOut, UnitOut
 from carebridge.records.vitals import SPECS, Ranges
 
 
-def _ranges(ranges: Ranges) -> RangesOut:
+def ranges_out(ranges: Ranges) -> RangesOut:
     return RangesOut(
         normal_low=ranges.normal_low,
         normal_high=ranges.normal_high,
@@ -25,9 +25,9 @@ def kinds() -> list[KindOut]:
             unit=UnitOut(code=spec.unit.code, label=spec.unit.label),
             units=[UnitOut(code=u.code, label=u.label) for u in spec.units],
             possible=spec.possible,
-            ranges=_ranges(spec.ranges),
+            ranges=ranges_out(spec.ranges),
             second_possible=None if spec.second is None else spec.second.possible,
-            second_ranges=None if spec.second is None else _ranges(spec.second.ranges),
+            second_ranges=None if spec.second is None else ranges_out(spec.second.ranges),
             derived=spec.derived,
         )
         for spec in SPECS.values()

@@ -1,0 +1,70 @@
+"""Health record API: trends (a kind's series bucketed in the patient's time zone, the latest
+values), for the patient and for a clinician who may read the record."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from carebridge.platform.deps import Scope, Session
+from carebridge.platform.errors import Forbidden, Invalid, NotFound, Unauthenticated
+from carebridge.platform.inputs import Instant
+from carebridge.platform.problems import problem_responses
+from carebridge.records import trends
+from carebridge.records.deps import OwnRecord, PatientRecord
+from carebridge.records.trend_schemas import Bucket, Latest, Series
+from carebridge.records.vitals import Kind
+
+router = APIRouter(tags=["records"])
+_READ = problem_responses(Unauthenticated, Forbidden, NotFound, Invalid)
+
+From = Annotated[Instant | None, Query(alias="from", description="Default: 30 days before `to`.")]
+To = Annotated[Instant | None, Query(alias="to", description="Default: now (exclusive).")]
+
+
+@router.get("/records/observations/series", response_model=Series, responses=_READ)
+async def series(
+    subject: OwnRecord,
+    db: Session,
+    scope: Scope,
+    kind: Kind,
+    since: From = None,
+    until: To = None,
+    bucket: Bucket = Bucket.day,
+) -> Series:
+    """Patient: one kind's readings from `from` to `to`, bucketed by `day`, `week` (ISO, from
+    Monday) or `month` in your time zone: count, min, max and mean per bucket (and of the
+    diastolic for a blood pressure), with the kind's ranges to shade. At most 800 buckets."""
+    return await trends.series(db, scope, subject, kind, since=since, until=until, bucket=bucket)
+
+
+@router.get(
+    "/patients/{patient_id}/records/observations/series", response_model=Series, responses=_READ
+)
+async def patient_series(
+    subject: PatientRecord,
+    db: Session,
+    scope: Scope,
+    kind: Kind,
+    since: From = None,
+    until: To = None,
+    bucket: Bucket = Bucket.day,
+) -> Series:
+    """Clinician: a patient's series, as `GET /records/observations/series` (audited)."""
+    return await trends.series(db, scope, subject, kind, since=since, until=until, bucket=bucket)
+
+
+@router.get("/records/observations/latest", response_model=Latest, responses=_READ)
+async def latest(subject: OwnRecord, db: Session, scope: Scope) -> Latest:
+    """Patient: your latest reading of each kind, and your BMI from the latest weight and
+    height."""
+    return await trends.latest(db, scope, subject)
+
+
+@router.get(
+    "/patients/{patient_id}/records/observations/latest", response_model=Latest, responses=_READ
+)
+async def patient_latest(subject: PatientRecord, db: Session, scope: Scope) -> Latest:
+    """Clinician: a patient's latest readings (audited)."""
+    return await trends.latest(db, scope, subject)
