@@ -271,6 +271,7 @@ async def _build_world(client: httpx.AsyncClient, database: Database, settings: 
         )
     ids["conversation_id"] = str(conversation)
     ids["patient_id"] = str(patient.id)
+    ids["stranger_patient_id"] = str((await make_user(Role.patient)).id)
     ids["message_id"] = await _made(
         client,
         f"/api/v1/conversations/{conversation}/messages",
@@ -296,6 +297,8 @@ def baseline(method: str, path: str, world: World) -> tuple[Json, Json, Any]:
     operation = DOC["paths"][path][method.lower()]
     if "/prescriptions" in path or "/review" in path:  # written after a consultation
         world = replace(world, ids={**world.ids, "appointment_id": world.completed})
+    if path.endswith("/records/emergency-access"):  # a record the doctor has no basis for
+        world = replace(world, ids={**world.ids, "patient_id": world.ids["stranger_patient_id"]})
     if path.endswith("/auth/register"):  # a new account, so that its fields reach the insert
         world = replace(world, ids={**world.ids, "email": f"new-{uuid.uuid4().hex[:8]}@x.example"})
     path_values: Json = {}

@@ -151,6 +151,20 @@ async def _push_subscription(world: OwnerWorld) -> str:
     return await _made(world, "/api/v1/push/subscriptions", body, "owner_patient")
 
 
+async def _observation(world: OwnerWorld) -> str:
+    body = {"kind": "heart_rate", "value": 72, "note": NOTE}
+    return await _made(world, "/api/v1/records/observations", body, "owner_patient")
+
+
+async def _grant(world: OwnerWorld) -> str:
+    body = {
+        "grantee_id": str(world.people["owner_doctor"].user.id),
+        "sections": ["all"],
+        "expires_at": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
+    }
+    return await _made(world, "/api/v1/records/grants", body, "owner_patient")
+
+
 async def _owner_patient(world: OwnerWorld) -> str:
     return str(world.people["owner_patient"].user.id)
 
@@ -188,6 +202,9 @@ FACTORIES: dict[str, Factory] = {
     "user_id": _owner_patient,
     "key_id": _api_key,
     "passkey_id": _passkey,
+    "patient_id": _owner_patient,
+    "observation_id": _observation,
+    "grant_id": _grant,
 }
 
 # Who may see each kind of object, as its domain's policy says. Everyone else is tried.
@@ -206,6 +223,12 @@ ENTITLED: dict[str, frozenset[str]] = {
     "subscription_id": frozenset({"owner_patient"}),
     # accounts.passkeys.own_passkey: a passkey is its user's alone.
     "passkey_id": frozenset({"owner_patient"}),
+    # records.policy: a patient's record under /patients/{id}/records is read by a clinician
+    # with a basis (the owner doctor: an upcoming appointment); the patient uses /records.
+    "patient_id": frozenset({"owner_doctor"}),
+    # A reading and a grant are their patient's (records/observations.py, records/access.py).
+    "observation_id": frozenset({"owner_patient"}),
+    "grant_id": frozenset({"owner_patient"}),
     # Named only by administrators' routes (see ADMIN below).
     "user_id": frozenset({"admin"}),
     "key_id": frozenset({"admin"}),
@@ -249,10 +272,28 @@ BODIES: dict[str, dict[str, Any]] = {
     "PATCH /api/v1/reviews/{review_id}": {"rating": 5},
     "POST /api/v1/reviews/{review_id}/reply": {"reply": "Thank you."},
     "PATCH /api/v1/auth/passkeys/{passkey_id}": {"name": "Taken over"},
+    "POST /api/v1/patients/{patient_id}/records/observations": {"kind": "heart_rate", "value": 64},
+    "PATCH /api/v1/records/observations/{observation_id}": {"value": 80},
+    "POST /api/v1/patients/{patient_id}/records/emergency-access": {
+        "reason": "Unconscious in the emergency room, allergies unknown"
+    },
 }
 
 # Body fields that end in ``_id`` (or hold a uuid) but name no object, with the reason.
-NOT_OBJECTS: dict[str, str] = {}
+NOT_OBJECTS: dict[str, str] = {
+    "grantee_id": "the doctor or nurse a patient shares their own record with: it opens the "
+    "caller's record to them, not theirs to the caller",
+}
+
+# Routes that by design let actors beyond ENTITLED act on the object they name, with the reason:
+# they are not tried as those actors.
+OPEN_TO: dict[str, tuple[frozenset[str], str]] = {
+    "POST /api/v1/patients/{patient_id}/records/emergency-access": (
+        frozenset({"other_doctor"}),
+        "break the glass: any doctor may open a record in an emergency, with a reason; it is "
+        "audited and the patient and the administrators are told (tests/records/test_access.py)",
+    ),
+}
 
 # Real-time topics (the gateway's registered rules): a prefix topic names an object, made by
 # the factory of the path parameter given here, seen by the actors given; an exact topic is
@@ -660,7 +701,12 @@ def tried_actors(route: IdRoute) -> list[str]:
         return ["owner_patient", "owner_doctor", "other_patient", "nurse", "anonymous"]
     if not names:
         return []
-    return [actor for actor in ACTORS if not all(actor in ENTITLED[name] for name in names)]
+    opened = OPEN_TO.get(f"{route.method} {route.path}", (frozenset(), ""))[0]
+    return [
+        actor
+        for actor in ACTORS
+        if actor not in opened and not all(actor in ENTITLED[name] for name in names)
+    ]
 
 
 async def owner_world(
