@@ -31,6 +31,7 @@ from carebridge.platform.registry import load_models
 from carebridge.scheduling.sealed import REASON as SCHEDULING_REASON
 from tests.factories import PASSWORD, Headers, MakeUser, SignIn, TokenFor
 from tests.factories.prescriptions import MakeConsultation
+from tests.factories.records import add_observation
 from tests.factories.scheduling import next_weekday
 from tests.factories.web import csrf, sign_in_browser
 
@@ -210,6 +211,37 @@ async def _message(world: World) -> Made:
     )
 
 
+async def _observation_note(world: World) -> Made:
+    visit = await world.consultation("completed")
+    made = await add_observation(world.client, visit.patient.headers)
+    patient = visit.patient.user.id
+    return Made(
+        {"id": uuid.UUID(made["id"])},
+        [
+            lambda: world.client.get("/api/v1/records/observations", headers=visit.patient.headers),
+            lambda: world.client.get(
+                f"/api/v1/patients/{patient}/records/observations", headers=visit.doctor.headers
+            ),
+        ],
+    )
+
+
+async def _emergency_reason(world: World) -> Made:
+    visit = await world.consultation("completed")
+    stranger = await world.make_user(Role.patient)
+    opened = await world.client.post(
+        f"/api/v1/patients/{stranger.id}/records/emergency-access",
+        json={"reason": "Unconscious on arrival, no relatives reachable"},
+        headers=visit.doctor.headers,
+    )
+    assert opened.status_code == 201, opened.text
+    admin = await world.token_for(await world.make_user(Role.admin))
+    url = "/api/v1/admin/records/emergency-accesses"
+    return Made(
+        {"id": uuid.UUID(opened.json()["id"])}, [lambda: world.client.get(url, headers=admin)]
+    )
+
+
 SCENARIOS: dict[str, Scenario] = {
     "messages.body_sealed": _message,
     "appointments.reason_sealed": _appointment_reason,
@@ -220,6 +252,8 @@ SCENARIOS: dict[str, Scenario] = {
     "prescriptions.notes_sealed": _prescription,
     "users.totp_secret": _totp_secret,
     "signing_keys.private_key": _signing_key,
+    "record_observations.note_sealed": _observation_note,
+    "record_emergency_accesses.reason_sealed": _emergency_reason,
 }
 
 

@@ -25,7 +25,7 @@ from carebridge.compliance.trail import accesses_to
 from carebridge.notifications.service import notify, notify_admins
 from carebridge.platform.context import CallScope
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound
-from carebridge.platform.pagination import Page
+from carebridge.platform.pagination import Page, keyset_page
 from carebridge.records.kinds import RECORD_EMERGENCY_ACCESS, RECORD_SHARED
 from carebridge.records.models import EmergencyAccess, RecordGrant, Section
 from carebridge.records.policy import (
@@ -40,7 +40,14 @@ from carebridge.records.policy import (
     open_grant,
     sections_of,
 )
-from carebridge.records.schemas import AccessLogEntry, EmergencyIn, EmergencyOut, GrantIn, GrantOut
+from carebridge.records.schemas import (
+    AccessLogEntry,
+    EmergencyIn,
+    EmergencyOut,
+    EmergencyReview,
+    GrantIn,
+    GrantOut,
+)
 from carebridge.records.sealed import EMERGENCY_REASON
 from carebridge.scheduling import service as scheduling
 
@@ -197,11 +204,46 @@ async def break_glass(
     await notify_admins(
         db,
         "A health record was opened in an emergency",
-        f"{doctor} broke the glass on a patient's record. Review the reason in the audit trail.",
+        f"{doctor} broke the glass on a patient's record. Review the reason they gave.",
         data={"patient_id": str(patient_id), "doctor_id": str(actor.id)},
-        link="/admin/audit",
+        link="/admin/records/emergency-accesses",
     )
     return EmergencyOut(id=row.id, patient_id=patient_id, expires_at=expires_at)
+
+
+async def emergency_openings(
+    db: AsyncSession, scope: CallScope, actor: Actor, *, cursor: str | None, limit: int
+) -> Page[EmergencyReview]:
+    """Administrators: every emergency opening, newest first, with its reason (opened from its
+    seal: the listing is audited)."""
+    page = await keyset_page(
+        db, select(EmergencyAccess), EmergencyAccess, cursor=cursor, limit=limit
+    )
+    ids = {row.doctor_id for row in page.items} | {row.patient_id for row in page.items}
+    names = await names_of(db, ids)
+    await record(
+        db,
+        action="record.emergency_reviewed",
+        actor_id=actor.id,
+        actor_role=actor.role,
+        resource_type="record_emergency_access",
+        context=scope.origin,
+        count=len(page.items),
+    )
+    items = [
+        EmergencyReview(
+            id=row.id,
+            patient_id=row.patient_id,
+            patient_name=names.get(row.patient_id, ""),
+            doctor_id=row.doctor_id,
+            doctor_name=names.get(row.doctor_id, ""),
+            reason=scope.keyring.open_text(EMERGENCY_REASON, row) or "",
+            opened_at=row.created_at,
+            expires_at=row.expires_at,
+        )
+        for row in page.items
+    ]
+    return Page(items=items, next_cursor=page.next_cursor)
 
 
 # -- grants ---------------------------------------------------------------------------------------

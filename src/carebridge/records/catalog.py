@@ -32,3 +32,50 @@ def kinds() -> list[KindOut]:
         )
         for spec in SPECS.values()
     ]
+
+
+def _bound(value: float | None, unit: str) -> str:
+    return "—" if value is None else f"{value:g} {unit}"
+
+
+def markdown_table() -> str:
+    """The kinds as docs/records.md prints them (``tests/records/test_vitals.py`` compares)."""
+    lines = [
+        "| kind | LOINC | canonical unit (UCUM) | also accepted | possible | critical low below "
+        "| low below | high above | critical high above | source of the ranges |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for spec in SPECS.values():
+        rows = [(spec.label, spec.loinc, spec.possible, spec.ranges)]
+        if spec.second is not None:
+            rows = [
+                (
+                    f"{spec.label}: systolic",
+                    spec.loinc_first or spec.loinc,
+                    spec.possible,
+                    spec.ranges,
+                ),
+                (
+                    f"{spec.label}: {spec.second.label.lower()}",
+                    spec.second.loinc,
+                    spec.second.possible,
+                    spec.second.ranges,
+                ),
+            ]
+        for label, loinc, possible, ranges in rows:
+            unit = spec.unit.label
+            others = ", ".join(f"{u.label} (`{u.code}`)" for u in spec.units[1:]) or "—"
+            cells = [
+                f"`{spec.kind.value}` {label}" + (" (computed)" if spec.derived else ""),
+                loinc,
+                f"{unit} (`{spec.unit.code}`)",
+                others,
+                f"{possible[0]:g}–{possible[1]:g} {unit}",
+                _bound(ranges.critical_low, unit),
+                _bound(ranges.normal_low, unit),
+                _bound(ranges.normal_high, unit),
+                _bound(ranges.critical_high, unit),
+                ranges.source,
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

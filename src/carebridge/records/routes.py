@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from carebridge.accounts.actors import AnyUser, DoctorActor, PatientActor
+from carebridge.accounts.actors import AdminActor, AnyUser, DoctorActor, PatientActor
 from carebridge.platform.deps import Scope, Session
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from carebridge.platform.inputs import Instant
@@ -24,6 +24,7 @@ from carebridge.records.schemas import (
     AccessLogPage,
     EmergencyIn,
     EmergencyOut,
+    EmergencyReviewPage,
     GrantIn,
     GrantOut,
     KindOut,
@@ -192,3 +193,21 @@ async def emergency_access(
     audited and the patient and the administrators are told at once. 409
     `record_already_open` when you can read it anyway."""
     return await access.break_glass(db, scope, actor, patient_id, body)
+
+
+@router.get(
+    "/admin/records/emergency-accesses",
+    response_model=EmergencyReviewPage,
+    responses=problem_responses(Unauthenticated, Forbidden, Invalid),
+)
+async def emergency_accesses(
+    actor: AdminActor,
+    db: Session,
+    scope: Scope,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+) -> EmergencyReviewPage:
+    """Administrator: every emergency opening of a record, newest first: who, whose, when and
+    the reason they wrote (the listing is audited)."""
+    page = await access.emergency_openings(db, scope, actor, cursor=cursor, limit=limit)
+    return EmergencyReviewPage(items=page.items, next_cursor=page.next_cursor)

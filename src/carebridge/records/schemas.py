@@ -71,6 +71,22 @@ class EmergencyOut(BaseModel):
     expires_at: datetime
 
 
+class EmergencyReview(BaseModel):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    patient_name: str
+    doctor_id: uuid.UUID
+    doctor_name: str
+    reason: str
+    opened_at: datetime
+    expires_at: datetime
+
+
+class EmergencyReviewPage(BaseModel):
+    items: list[EmergencyReview]
+    next_cursor: str | None
+
+
 class AccessLogEntry(BaseModel):
     at: datetime
     actor_id: uuid.UUID | None
