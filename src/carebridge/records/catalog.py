@@ -70,7 +70,7 @@ def markdown_table() -> str:
                 loinc,
                 f"{unit} (`{spec.unit.code}`)",
                 others,
-                f"{possible[0]:g}–{possible[1]:g} {unit}",
+                f"{possible[0]:g} to {possible[1]:g} {unit}",
                 _bound(ranges.critical_low, unit),
                 _bound(ranges.normal_low, unit),
                 _bound(ranges.normal_high, unit),
