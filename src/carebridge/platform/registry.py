@@ -129,6 +129,7 @@ DEMO_SEED_MODULES: tuple[str, ...] = (
     "carebridge.reviews.demo",  # after scheduling: reviews follow past appointments
     "carebridge.messaging.demo",  # after scheduling: conversations follow appointments
     "carebridge.video.demo",
+    "carebridge.records.demo",
 )
 
 # Modules exposing ``SEALED_COLUMNS: tuple[SealedColumn, ...]`` (platform/crypto.py): every column
