@@ -38,6 +38,7 @@ TASK_MODULES: tuple[str, ...] = (
     "carebridge.payments.tasks",
     "carebridge.prescriptions.tasks",
     "carebridge.messaging.tasks",
+    "carebridge.records.tasks",
 )
 
 # Modules exposing ``router`` (an APIRouter mounted under /api/v1).
@@ -58,6 +59,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.messaging.attachment_routes",
     "carebridge.video.routes",
     "carebridge.records.routes",
+    "carebridge.records.medications_routes",
     "carebridge.compliance.routes",
 )
 
