@@ -135,6 +135,8 @@ DECLARED: dict[tuple[str, str], str] = {
     "doctor the conversation's doctor (or an admin) adds",
     ("POST /api/v1/appointments/{appointment_id}/call/invite", "body.user_id"): "the nurse or "
     "doctor the appointment's doctor invites into its call",
+    ("POST /api/v1/records/medications/{medication_id}/doses", "body.status"): "the patient "
+    "marks their own dose taken or skipped (a reminder's `due` is the server's)",
 }
 
 # Requests whose baseline needs a secret the schema cannot give (a refresh token, an emailed

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Response
 from carebridge.platform.deps import Scope, Session
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from carebridge.platform.inputs import Day
-from carebridge.platform.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from carebridge.platform.pagination import DEFAULT_PAGE_SIZE
 from carebridge.platform.problems import problem_responses
 from carebridge.records import medication_doses, medications
 from carebridge.records.deps import OwnRecord, PatientRecord
@@ -28,13 +28,12 @@ from carebridge.records.medications_schemas import (
     MedicationPatch,
 )
 from carebridge.records.policy import Subject
+from carebridge.records.routes import Cursor, Limit
 
 router = APIRouter(tags=["records"])
 _READ = problem_responses(Unauthenticated, Forbidden, NotFound, Invalid)
 _WRITE = problem_responses(Unauthenticated, Forbidden, NotFound, Invalid)
 
-Cursor = Annotated[str | None, Query(max_length=512)]
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 Active = Annotated[
     bool | None, Query(description="true: active ones only; false: stopped or ended ones only.")
 ]
