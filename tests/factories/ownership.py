@@ -761,8 +761,9 @@ ENTITLED["participant_id"] = frozenset({"owner_patient", "owner_doctor"})
 
 # -- health record: medications ------------------------------------------------------------------
 # One of the owner patient's medications (taken at 08:00 since last week), its instructions
-# carrying a private word. records.medication_doses.visible: the patient's record alone (a
-# clinician reads it under /patients/{patient_id}/records, by the record's access rule).
+# carrying a private word. records.medication_doses.visible: the patient's record; a clinician
+# reads it under /patients/{patient_id}/records on a basis of records.policy: the owner doctor
+# has one (care: the booked appointment); a patient's own routes refuse them by role (403).
 
 
 async def _medication(world: OwnerWorld) -> str:
@@ -777,7 +778,7 @@ async def _medication(world: OwnerWorld) -> str:
 
 
 FACTORIES["medication_id"] = _medication
-ENTITLED["medication_id"] = frozenset({"owner_patient"})
+ENTITLED["medication_id"] = frozenset({"owner_patient", "owner_doctor"})
 BODIES["PATCH /api/v1/records/medications/{medication_id}"] = {"dose": "2 tablets"}
 BODIES["POST /api/v1/records/medications/{medication_id}/doses"] = {
     "local_date": (datetime.now(UTC) - timedelta(days=2)).date().isoformat(),
