@@ -137,6 +137,8 @@ DECLARED: dict[tuple[str, str], str] = {
     "doctor the appointment's doctor invites into its call",
     ("POST /api/v1/records/grants", "body.expires_at"): "when the patient's own sharing of "
     "their record ends (at most CAREBRIDGE_RECORD_GRANT_MAX_DAYS ahead)",
+    ("POST /api/v1/records/medications/{medication_id}/doses", "body.status"): "the patient "
+    "marks their own dose taken or skipped (a reminder's `due` is the server's)",
 }
 
 # Requests whose baseline needs a secret the schema cannot give (a refresh token, an emailed

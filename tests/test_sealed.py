@@ -242,7 +242,25 @@ async def _emergency_reason(world: World) -> Made:
     )
 
 
+async def _medication_instructions(world: World) -> Made:
+    """A medication of the patient's list, with instructions, read alone and in the list."""
+    patient = await world.make_user(Role.patient)
+    headers = await world.token_for(patient)
+    body = {"name": "Warfarin 5 mg", "times": ["18:00"], "instructions": "Check INR weekly"}
+    added = await world.client.post("/api/v1/records/medications", json=body, headers=headers)
+    assert added.status_code == 201, added.text
+    url = f"/api/v1/records/medications/{added.json()['id']}"
+    return Made(
+        {"id": uuid.UUID(added.json()["id"])},
+        [
+            lambda: world.client.get(url, headers=headers),
+            lambda: world.client.get("/api/v1/records/medications", headers=headers),
+        ],
+    )
+
+
 SCENARIOS: dict[str, Scenario] = {
+    "record_medications.instructions_sealed": _medication_instructions,
     "messages.body_sealed": _message,
     "appointments.reason_sealed": _appointment_reason,
     "patient_profiles.date_of_birth_sealed": _patient_profile,

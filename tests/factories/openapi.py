@@ -124,6 +124,12 @@ EXAMPLES: dict[str, Any] = {
     "rawId": "Y3JlZGVudGlhbA",
     "limit": 10,
     "rating": 4,
+    # A medication's schedule (the world's medication is taken at 08:00 since a week ago).
+    "times": "08:00",
+    "starts_on": (datetime.now(UTC) - timedelta(days=7)).date().isoformat(),
+    "ends_on": (datetime.now(UTC) + timedelta(days=30)).date().isoformat(),
+    "local_date": (datetime.now(UTC) - timedelta(days=1)).date().isoformat(),
+    "local_time": "08:00",
 }
 
 
@@ -276,6 +282,12 @@ async def _build_world(client: httpx.AsyncClient, database: Database, settings: 
         client,
         f"/api/v1/conversations/{conversation}/messages",
         {"client_id": str(uuid.uuid4()), "text": "Checked words"},
+        patient_headers,
+    )
+    ids["medication_id"] = await _made(
+        client,
+        "/api/v1/records/medications",
+        {"name": "Checked words", "times": ["08:00"], "starts_on": EXAMPLES["starts_on"]},
         patient_headers,
     )
     users = {"patient": patient, "doctor": doctor, "admin": admin, "nurse": nurse}

@@ -803,3 +803,32 @@ FACTORIES["participant_id"] = _participant
 # video.service: a peer is its call's members' to name (the doctor admits it, its person
 # reports for it and leaves with it).
 ENTITLED["participant_id"] = frozenset({"owner_patient", "owner_doctor"})
+
+
+# -- health record: medications ------------------------------------------------------------------
+# One of the owner patient's medications (taken at 08:00 since last week), its instructions
+# carrying a private word. records.medication_doses.visible: the patient's record; a clinician
+# reads it under /patients/{patient_id}/records on a basis of records.policy: the owner doctor
+# has one (care: the booked appointment); a patient's own routes refuse them by role (403).
+
+
+async def _medication(world: OwnerWorld) -> str:
+    week_ago = (datetime.now(UTC) - timedelta(days=7)).date().isoformat()
+    body = {
+        "name": "Metformin 500 mg",
+        "times": ["08:00"],
+        "starts_on": week_ago,
+        "instructions": NOTE,
+    }
+    return await _made(world, "/api/v1/records/medications", body, "owner_patient")
+
+
+FACTORIES["medication_id"] = _medication
+ENTITLED["medication_id"] = frozenset({"owner_patient", "owner_doctor"})
+BODIES["PATCH /api/v1/records/medications/{medication_id}"] = {"dose": "2 tablets"}
+BODIES["POST /api/v1/records/medications/{medication_id}/doses"] = {
+    "local_date": (datetime.now(UTC) - timedelta(days=2)).date().isoformat(),
+    "local_time": "08:00",
+    "status": "taken",
+}
+BODIES["POST /api/v1/records/medications/from-prescription"] = {"prescription_id": _PEER}

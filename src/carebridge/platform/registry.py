@@ -38,6 +38,7 @@ TASK_MODULES: tuple[str, ...] = (
     "carebridge.payments.tasks",
     "carebridge.prescriptions.tasks",
     "carebridge.messaging.tasks",
+    "carebridge.records.tasks",
 )
 
 # Modules exposing ``router`` (an APIRouter mounted under /api/v1).
@@ -59,6 +60,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.video.routes",
     "carebridge.records.trend_routes",  # before records.routes: /observations/series
     "carebridge.records.routes",
+    "carebridge.records.medications_routes",
     "carebridge.compliance.routes",
 )
 

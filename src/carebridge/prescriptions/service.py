@@ -163,6 +163,16 @@ async def read(
     return await _out(db, scope, actor, row, audit_read=True)
 
 
+async def read_lines(
+    db: AsyncSession, scope: CallScope, actor: Actor, prescription_id: uuid.UUID
+) -> tuple[Prescription, list[PrescriptionLine]]:
+    """A prescription the caller may see with its lines in order (404 otherwise), for another
+    domain that copies them (the health record's medication list); audited as a read."""
+    row = await get_prescription(db, actor, prescription_id)
+    await audit(db, actor, row, "prescription.read", scope.origin)
+    return row, await _lines(db, row.id)
+
+
 async def list_prescriptions(
     db: AsyncSession,
     actor: Actor,
