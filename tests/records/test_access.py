@@ -38,6 +38,7 @@ SECTION_OF: dict[str, frozenset[Section]] = {
     "observations": frozenset({Section.observations}),
     "observations/series": frozenset({Section.observations}),
     "observations/latest": frozenset({Section.observations}),
+    "medications": frozenset({Section.medications}),
 }
 QUERY: dict[str, dict[str, str]] = {"observations/series": {"kind": "heart_rate"}}
 
