@@ -757,3 +757,22 @@ FACTORIES["participant_id"] = _participant
 # video.service: a peer is its call's members' to name (the doctor admits it, its person
 # reports for it and leaves with it).
 ENTITLED["participant_id"] = frozenset({"owner_patient", "owner_doctor"})
+
+
+# -- health record pages -------------------------------------------------------------------------
+# The owner patient shares their observations with their doctor (a grant only they revoke).
+
+
+async def _grant(world: OwnerWorld) -> str:
+    until = (datetime.now(UTC) + timedelta(days=10)).isoformat()
+    body = {"grantee_id": str(world.people["owner_doctor"].user.id), "sections": ["observations"]}
+    return await _made(
+        world, "/api/v1/records/grants", {**body, "expires_at": until}, "owner_patient"
+    )
+
+
+FACTORIES["grant_id"] = _grant
+ENTITLED["grant_id"] = frozenset({"owner_patient"})  # records.access.revoke: the patient's own
+PUBLIC["kind"] = "an observation kind of the catalog (records/vitals.py), not an object"
+# The sharing form names the doctor or nurse to share with (any clinician may be shared with).
+FORM_IDS["grantee_id"] = FORM_IDS["other_grantee_id"] = "doctor_id"
