@@ -774,5 +774,6 @@ async def _grant(world: OwnerWorld) -> str:
 FACTORIES["grant_id"] = _grant
 ENTITLED["grant_id"] = frozenset({"owner_patient"})  # records.access.revoke: the patient's own
 PUBLIC["kind"] = "an observation kind of the catalog (records/vitals.py), not an object"
-# The sharing form names the doctor or nurse to share with (any clinician may be shared with).
-FORM_IDS["grantee_id"] = FORM_IDS["other_grantee_id"] = "doctor_id"
+NOT_OBJECTS["other_grantee_id"] = NOT_OBJECTS["grantee_id"] = (
+    "the doctor or nurse a patient shares their own record with: it opens nothing of theirs"
+)

@@ -40,6 +40,14 @@ def series_json(page: httpx.Response) -> Json:
     return found
 
 
+async def share(
+    me: httpx.AsyncClient, token: str, grantee: uuid.UUID, sections: list[str], until: str
+) -> httpx.Response:
+    """The sharing form posted with an identifier typed."""
+    data = {"csrf_token": token, "other_grantee_id": str(grantee), "sections": sections}
+    return await me.post("/records/sharing", data={**data, "expires_on": until})
+
+
 async def count(database: Database, statement: Any) -> int:
     async with database.transaction() as db:
         return int(await db.scalar(statement) or 0)
@@ -182,39 +190,15 @@ async def test_the_patient_shares_and_revokes(
     assert f'value="{visit.doctor.user.id}"' in page.text  # a doctor of theirs to pick
     nurse = await make_user(Role.nurse)
     until = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
-    unknown = await me.post(
-        "/records/sharing",
-        data={
-            "csrf_token": csrf(page),
-            "other_grantee_id": str(uuid.uuid4()),
-            "sections": ["observations"],
-            "expires_on": until,
-        },
-    )
+    unknown = await share(me, csrf(page), uuid.uuid4(), ["observations"], until)
     assert unknown.status_code == 422
     assert "No such doctor or nurse." in unknown.text
-    too_late = await me.post(
-        "/records/sharing",
-        data={
-            "csrf_token": csrf(page),
-            "other_grantee_id": str(nurse.id),
-            "sections": ["observations", "allergies"],
-            "expires_on": "2099-01-01",
-        },
-    )
+    too_late = await share(me, csrf(page), nurse.id, ["observations", "allergies"], "2099-01-01")
     assert too_late.status_code == 422
     assert "at most" in too_late.text
     assert str(nurse.id) in too_late.text
     assert 'value="allergies" id="section-allergies" checked' in too_late.text
-    shared = await me.post(
-        "/records/sharing",
-        data={
-            "csrf_token": csrf(page),
-            "other_grantee_id": str(nurse.id),
-            "sections": ["observations"],
-            "expires_on": until,
-        },
-    )
+    shared = await share(me, csrf(page), nurse.id, ["observations"], until)
     assert shared.status_code == 303
     listed = await me.get("/records/sharing?done=granted")
     assert nurse.name in listed.text
@@ -275,15 +259,7 @@ async def test_the_doctor_opens_the_record_from_the_appointment(
     me = await browser(visit.patient.user)
     sharing = await me.get("/records/sharing")
     until = (datetime.now(UTC) + timedelta(days=5)).date().isoformat()
-    shared = await me.post(
-        "/records/sharing",
-        data={
-            "csrf_token": csrf(sharing),
-            "other_grantee_id": str(other.id),
-            "sections": ["all"],
-            "expires_on": until,
-        },
-    )
+    shared = await share(me, csrf(sharing), other.id, ["all"], until)
     assert shared.status_code == 303
     reader = await browser(other)
     page = await reader.get(f"/patients/{visit.patient.user.id}/record/observations/heart_rate")

@@ -230,7 +230,9 @@ async def add_reading(
         return await kind_page(
             request, actor, db, scope, view, kind, status, error=error, form=form
         )
-    return redirect(f"{view.base}/observations/{kind.value}?done=added")
+    span = request.query_params.get("span")
+    again = f"&span={span}" if span in SPANS else ""
+    return redirect(f"{view.base}/observations/{kind.value}?done=added{again}")
 
 
 # -- the patient's own record ---------------------------------------------------------------------

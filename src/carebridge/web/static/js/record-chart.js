@@ -88,9 +88,12 @@ function draw(container) {
     height: 260,
     series: lines(series.label, second),
     bands,
-    scales: { x: { time: true }, y: { range: yRange(series, data) } },
+    scales: {
+      x: { time: true, range: () => [Date.parse(series.since) / 1000, Date.parse(series.until) / 1000] },
+      y: { range: yRange(series, data) },
+    },
     axes: [{}, { label: series.unit, size: 56 }],
-    legend: { live: false },
+    legend: { show: false }, // the page's caption says what is drawn
     hooks: { drawClear: [shadeNormal([series.ranges, second ? series.second_ranges : null])] },
   };
   const chart = new uPlot(options, data, container);
