@@ -12,6 +12,8 @@ const files = {
   "pico/pico.min.css": "@picocss/pico/css/pico.min.css",
   "swagger-ui/swagger-ui-bundle.js": "swagger-ui-dist/swagger-ui-bundle.js",
   "swagger-ui/swagger-ui.css": "swagger-ui-dist/swagger-ui.css",
+  "uplot/uPlot.esm.js": "uplot/dist/uPlot.esm.js",
+  "uplot/uPlot.min.css": "uplot/dist/uPlot.min.css",
 };
 
 rmSync(vendor, { recursive: true, force: true });

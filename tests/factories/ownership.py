@@ -832,3 +832,8 @@ BODIES["POST /api/v1/records/medications/{medication_id}/doses"] = {
     "status": "taken",
 }
 BODIES["POST /api/v1/records/medications/from-prescription"] = {"prescription_id": _PEER}
+
+
+# -- health record pages -------------------------------------------------------------------------
+PUBLIC["kind"] = "an observation kind of the catalog (records/vitals.py), not an object"
+NOT_OBJECTS["other_grantee_id"] = NOT_OBJECTS["grantee_id"]

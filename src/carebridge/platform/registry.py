@@ -86,6 +86,8 @@ PAGE_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.web.admin",
     "carebridge.web.call_check",  # the pre-call check (camera, microphone, speakers, relay)
     "carebridge.web.call_waiting",  # the doctor's "Waiting for you" list, as a fragment
+    "carebridge.web.records",  # the health record: dashboard, charts, a clinician's view
+    "carebridge.web.record_sharing",
 )
 
 # Modules that register notification kinds (loaded before any kind is looked up, so a worker

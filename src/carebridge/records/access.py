@@ -36,6 +36,7 @@ from carebridge.records.policy import (
     grant_is_open,
     in_care,
     may_break_glass,
+    may_write,
     open_emergency,
     open_grant,
     sections_of,
@@ -104,6 +105,14 @@ async def subject_for(
     return Subject(patient_id, actor, found[0], found[1])
 
 
+async def may_open(db: AsyncSession, scope: CallScope, actor: Actor, patient_id: uuid.UUID) -> bool:
+    """Whether ``actor`` may open ``patient_id``'s record now, for a page's link to it (nothing
+    is read, so nothing is audited)."""
+    if actor.role == Role.patient:
+        return actor.id == patient_id
+    return await basis_of(db, scope, actor, patient_id, _now(None)) is not None
+
+
 async def _audit(
     db: AsyncSession, scope: CallScope, subject: Subject, action: str, **details: Any
 ) -> None:
@@ -143,7 +152,7 @@ async def check_write(
     emergency opening (a grant shares for reading). Every write is on the trail."""
     if section not in subject.sections:
         raise _no_record()
-    if subject.basis == Basis.grant:
+    if not may_write(subject, section):
         raise Forbidden(
             "The patient shared their record with you for reading; you may add to it while "
             "you care for them (an appointment).",

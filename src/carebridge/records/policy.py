@@ -89,5 +89,11 @@ def may_break_glass(actor: Actor) -> bool:
     return actor.role == Role.doctor
 
 
+def may_write(subject: Subject, section: Section) -> bool:
+    """Who adds to a section: the patient, or a clinician whose basis covers it and is not a
+    grant (a grant shares for reading only). Pages offer their forms by it."""
+    return section in subject.sections and subject.basis != Basis.grant
+
+
 def sections_of(granted: list[str]) -> frozenset[Section]:
     return frozenset(Section(s) for s in granted if s in Section.__members__)

@@ -20,6 +20,7 @@ from carebridge.platform.downloads import file_response
 from carebridge.platform.errors import CareBridgeError, Invalid, NotFound
 from carebridge.platform.pagination import MAX_PAGE_SIZE
 from carebridge.prescriptions import policy as prescriptions
+from carebridge.records import access as records
 from carebridge.reviews import policy as reviews
 from carebridge.scheduling import calendar, lifecycle, schedules, service
 from carebridge.scheduling.models import AppointmentStatus
@@ -103,6 +104,7 @@ async def _appointment_page(
         call_links=await calls.call_links(db, scope.settings, actor.id, [appointment_id], now),
         waiting=await calls.waiting_for(db, actor.id, appointment_id) if host else None,
         call_record=await calls.record_for(db, scope, actor, appointment_id) if host else None,
+        record_open=host and await records.may_open(db, scope, actor, appointment.patient_id),
         **helpers(**values),
     )
 
