@@ -58,6 +58,8 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.messaging.attachment_routes",
     "carebridge.video.routes",
     "carebridge.records.routes",
+    "carebridge.records.diary_routes",
+    "carebridge.records.document_routes",
     "carebridge.compliance.routes",
 )
 
