@@ -20,19 +20,17 @@ from fastapi import APIRouter, Path, Query, Response
 from carebridge.accounts.actors import AnyUser
 from carebridge.platform.deps import Scope, Session
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
-from carebridge.platform.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageOut
+from carebridge.platform.pagination import DEFAULT_PAGE_SIZE, PageOut
 from carebridge.platform.problems import problem_responses
 from carebridge.records import diary, symptom_catalog
 from carebridge.records.deps import OwnRecord, PatientRecord
 from carebridge.records.diary import DiarySection
 from carebridge.records.diary_schemas import CatalogSymptomOut, EntryOut
+from carebridge.records.routes import Cursor, Limit
 
 router = APIRouter(tags=["records"])
 _READ = problem_responses(Unauthenticated, Forbidden, NotFound, Invalid)
 _WRITE = problem_responses(Unauthenticated, Forbidden, NotFound, Conflict, Invalid)
-
-Cursor = Annotated[str | None, Query(max_length=512)]
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 
 
 @router.get("/records/symptom-catalog", response_model=list[CatalogSymptomOut], responses=_READ)
