@@ -757,3 +757,38 @@ FACTORIES["participant_id"] = _participant
 # video.service: a peer is its call's members' to name (the doctor admits it, its person
 # reports for it and leaves with it).
 ENTITLED["participant_id"] = frozenset({"owner_patient", "owner_doctor"})
+
+
+# records: the diary sections and documents (records/diary.py, records/documents.py): entries
+# are the patient's; a document is read by clinicians too (the owner doctor's booked
+# appointment is a care basis: records/policy.py).
+async def _record_document(world: OwnerWorld) -> str:
+    answer = await world.client.post(
+        "/api/v1/records/documents",
+        data={"category": "letter", "title": f"Letter {NOTE}"},
+        files={"file": ("letter.png", png(), "image/png")},
+        headers=world.headers("owner_patient"),
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
+
+
+_DIARY = {
+    "symptom": ({"name": "Cough", "severity": 3, "note": NOTE}, {"severity": 4}),
+    "allergy": ({"substance": "Latex", "note": NOTE}, {"severity": "mild"}),
+    "condition": ({"name": "Asthma", "note": NOTE}, {"status": "remission"}),
+    "immunization": ({"vaccine": "Tetanus", "given_on": "2020-01-02", "note": NOTE}, {"lot": "A1"}),
+}
+for _entry, (_body, _patch) in _DIARY.items():
+    _plural = "allergies" if _entry == "allergy" else f"{_entry}s"
+    _path = f"/api/v1/records/{_plural}"
+
+    async def _diary_entry(world: OwnerWorld, path: str = _path, body: Any = _body) -> str:
+        return await _made(world, path, body, "owner_patient")
+
+    FACTORIES[f"{_entry}_id"] = _diary_entry
+    ENTITLED[f"{_entry}_id"] = frozenset({"owner_patient"})
+    BODIES[f"POST {_path}"] = _body
+    BODIES[f"PATCH {_path}/{{{_entry}_id}}"] = _patch
+FACTORIES["document_id"] = _record_document
+ENTITLED["document_id"] = frozenset({"owner_patient", "owner_doctor"})
