@@ -14,6 +14,7 @@ patient's session, notification and push subscription, and an administrator's AP
 
 from __future__ import annotations
 
+import functools
 import re
 import typing
 import uuid
@@ -45,6 +46,7 @@ from tests.factories.files import png
 from tests.factories.passkeys import registered
 from tests.factories.prescriptions import CANARY
 from tests.factories.prescriptions import body as prescription_body
+from tests.factories.records_diary import ENTRIES, made_records
 from tests.factories.scheduling import (
     doctor_on_schedule,
     next_weekday,
@@ -759,36 +761,19 @@ FACTORIES["participant_id"] = _participant
 ENTITLED["participant_id"] = frozenset({"owner_patient", "owner_doctor"})
 
 
-# records: the diary sections and documents (records/diary.py, records/documents.py): entries
-# are the patient's; a document is read by clinicians too (the owner doctor's booked
-# appointment is a care basis: records/policy.py).
-async def _record_document(world: OwnerWorld) -> str:
-    answer = await world.client.post(
-        "/api/v1/records/documents",
-        data={"category": "letter", "title": f"Letter {NOTE}"},
-        files={"file": ("letter.png", png(), "image/png")},
-        headers=world.headers("owner_patient"),
-    )
-    assert answer.status_code == 201, answer.text
-    return str(answer.json()["id"])
+# records: the diary sections and documents (records/diary.py, records/documents.py): the
+# patient's; a document is read by clinicians too (the owner doctor's booked appointment is a
+# care basis, records/policy.py). One of each is made at once (their factories share it).
+async def _record(world: OwnerWorld, name: str) -> str:
+    if name not in world.made:
+        world.made.update(await made_records(world.client, world.headers("owner_patient"), NOTE))
+    return world.made[name]
 
 
-_DIARY = {
-    "symptom": ({"name": "Cough", "severity": 3, "note": NOTE}, {"severity": 4}),
-    "allergy": ({"substance": "Latex", "note": NOTE}, {"severity": "mild"}),
-    "condition": ({"name": "Asthma", "note": NOTE}, {"status": "remission"}),
-    "immunization": ({"vaccine": "Tetanus", "given_on": "2020-01-02", "note": NOTE}, {"lot": "A1"}),
-}
-for _entry, (_body, _patch) in _DIARY.items():
-    _plural = "allergies" if _entry == "allergy" else f"{_entry}s"
-    _path = f"/api/v1/records/{_plural}"
-
-    async def _diary_entry(world: OwnerWorld, path: str = _path, body: Any = _body) -> str:
-        return await _made(world, path, body, "owner_patient")
-
-    FACTORIES[f"{_entry}_id"] = _diary_entry
-    ENTITLED[f"{_entry}_id"] = frozenset({"owner_patient"})
+for _name, (_path, _body, _patch) in ENTRIES.items():
+    FACTORIES[_name] = functools.partial(_record, name=_name)
+    ENTITLED[_name] = frozenset({"owner_patient"})
     BODIES[f"POST {_path}"] = _body
-    BODIES[f"PATCH {_path}/{{{_entry}_id}}"] = _patch
-FACTORIES["document_id"] = _record_document
+    BODIES[f"PATCH {_path}/{{{_name}}}"] = _patch
+FACTORIES["document_id"] = functools.partial(_record, name="document_id")
 ENTITLED["document_id"] = frozenset({"owner_patient", "owner_doctor"})

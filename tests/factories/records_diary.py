@@ -121,3 +121,42 @@ async def upload(
 
 async def documents_of(database: Database, patient_id: uuid.UUID) -> int:
     return await count(database, RecordDocument, patient_id)
+
+
+# The walking tests' objects (tests/factories/ownership.py, tests/factories/openapi.py): an entry
+# of each section, by the name of its path parameter: its list path, a body and a change.
+ENTRIES: dict[str, tuple[str, Json, Json]] = {
+    "symptom_id": ("/api/v1/records/symptoms", {"name": "Cough", "severity": 3}, {"severity": 4}),
+    "allergy_id": ("/api/v1/records/allergies", {"substance": "Latex"}, {"severity": "mild"}),
+    "condition_id": ("/api/v1/records/conditions", {"name": "Asthma"}, {"status": "remission"}),
+    "immunization_id": (
+        "/api/v1/records/immunizations",
+        {"vaccine": "Tetanus", "given_on": "2020-01-02"},
+        {"lot": "A1"},
+    ),
+}
+
+
+async def made_records(client: httpx.AsyncClient, patient: Headers, note: str) -> dict[str, str]:
+    """One entry of each diary section and one document of the patient, by path parameter."""
+    made = {}
+    for name, (path, body, _) in ENTRIES.items():
+        answer = await client.post(path, json={**body, "note": note}, headers=patient)
+        assert answer.status_code == 201, answer.text
+        made[name] = str(answer.json()["id"])
+    document = await upload(client, patient, ("letter.txt", note.encode(), "text/plain"))
+    assert document.status_code == 201, document.text
+    made["document_id"] = str(document.json()["id"])
+    return made
+
+
+# Valid values of the diary's and documents' fields for the malformed-input walk
+# (tests/factories/openapi.py: the schema alone gives a future instant and no date).
+EXAMPLES: Json = {
+    "onset_at": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
+    "noted_on": "2020-01-02",
+    "onset_on": "2020-01-02",
+    "given_on": "2020-01-02",
+    "dated_on": "2020-01-02",
+    "resolved_on": None,  # a condition's example status is `active`: still going on
+}
