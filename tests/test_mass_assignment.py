@@ -135,6 +135,9 @@ DECLARED: dict[tuple[str, str], str] = {
     "doctor the conversation's doctor (or an admin) adds",
     ("POST /api/v1/appointments/{appointment_id}/call/invite", "body.user_id"): "the nurse or "
     "doctor the appointment's doctor invites into its call",
+    # A condition's clinical status (FHIR) is what the patient says of their own problem list.
+    ("POST /api/v1/records/conditions", "body.status"): "the condition's clinical status",
+    ("PATCH /api/v1/records/conditions/{condition_id}", "body.status"): "the same, changed",
 }
 
 # Requests whose baseline needs a secret the schema cannot give (a refresh token, an emailed

@@ -31,6 +31,7 @@ from carebridge.platform.registry import load_models
 from carebridge.scheduling.sealed import REASON as SCHEDULING_REASON
 from tests.factories import PASSWORD, Headers, MakeUser, SignIn, TokenFor
 from tests.factories.prescriptions import MakeConsultation
+from tests.factories.records_diary import CASES, add_entry
 from tests.factories.scheduling import next_weekday
 from tests.factories.web import csrf, sign_in_browser
 
@@ -210,6 +211,21 @@ async def _message(world: World) -> Made:
     )
 
 
+def _record_note(section: str) -> Scenario:
+    """An entry of a diary section of the health record, read back in the patient's list."""
+
+    async def made(world: World) -> Made:
+        patient = await world.make_user(Role.patient)
+        headers = await world.token_for(patient)
+        entry = await add_entry(world.client, headers, section)
+        path = f"/api/v1/records/{section}"
+        return Made(
+            {"id": uuid.UUID(entry["id"])}, [lambda: world.client.get(path, headers=headers)]
+        )
+
+    return made
+
+
 SCENARIOS: dict[str, Scenario] = {
     "messages.body_sealed": _message,
     "appointments.reason_sealed": _appointment_reason,
@@ -220,6 +236,7 @@ SCENARIOS: dict[str, Scenario] = {
     "prescriptions.notes_sealed": _prescription,
     "users.totp_secret": _totp_secret,
     "signing_keys.private_key": _signing_key,
+    **{f"{case.table}.note_sealed": _record_note(case.section) for case in CASES},
 }
 
 
