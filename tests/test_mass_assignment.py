@@ -139,6 +139,9 @@ DECLARED: dict[tuple[str, str], str] = {
     "their record ends (at most CAREBRIDGE_RECORD_GRANT_MAX_DAYS ahead)",
     ("POST /api/v1/records/medications/{medication_id}/doses", "body.status"): "the patient "
     "marks their own dose taken or skipped (a reminder's `due` is the server's)",
+    # A condition's clinical status (FHIR) is what the patient says of their own problem list.
+    ("POST /api/v1/records/conditions", "body.status"): "the condition's clinical status",
+    ("PATCH /api/v1/records/conditions/{condition_id}", "body.status"): "the same, changed",
 }
 
 # Requests whose baseline needs a secret the schema cannot give (a refresh token, an emailed

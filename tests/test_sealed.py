@@ -32,6 +32,7 @@ from carebridge.scheduling.sealed import REASON as SCHEDULING_REASON
 from tests.factories import PASSWORD, Headers, MakeUser, SignIn, TokenFor
 from tests.factories.prescriptions import MakeConsultation
 from tests.factories.records import add_observation
+from tests.factories.records_diary import CASES, add_entry
 from tests.factories.scheduling import next_weekday
 from tests.factories.web import csrf, sign_in_browser
 
@@ -259,6 +260,21 @@ async def _medication_instructions(world: World) -> Made:
     )
 
 
+def _record_note(section: str) -> Scenario:
+    """An entry of a diary section of the health record, read back in the patient's list."""
+
+    async def made(world: World) -> Made:
+        patient = await world.make_user(Role.patient)
+        headers = await world.token_for(patient)
+        entry = await add_entry(world.client, headers, section)
+        path = f"/api/v1/records/{section}"
+        return Made(
+            {"id": uuid.UUID(entry["id"])}, [lambda: world.client.get(path, headers=headers)]
+        )
+
+    return made
+
+
 SCENARIOS: dict[str, Scenario] = {
     "record_medications.instructions_sealed": _medication_instructions,
     "messages.body_sealed": _message,
@@ -272,6 +288,7 @@ SCENARIOS: dict[str, Scenario] = {
     "signing_keys.private_key": _signing_key,
     "record_observations.note_sealed": _observation_note,
     "record_emergency_accesses.reason_sealed": _emergency_reason,
+    **{f"{case.table}.note_sealed": _record_note(case.section) for case in CASES},
 }
 
 

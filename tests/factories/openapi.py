@@ -36,6 +36,8 @@ from carebridge.scheduling.models import Appointment
 from tests.factories.apps import serving
 from tests.factories.directory import doctor_maker
 from tests.factories.passkeys import registered
+from tests.factories.records_diary import EXAMPLES as RECORD_EXAMPLES
+from tests.factories.records_diary import made_records
 from tests.factories.scheduling import doctor_on_schedule, next_weekday, schedule_body
 from tests.factories.settings import make_settings
 from tests.factories.users import PASSWORD, TokenFor, tokens_for, user_maker
@@ -131,6 +133,7 @@ EXAMPLES: dict[str, Any] = {
     "local_date": (datetime.now(UTC) - timedelta(days=1)).date().isoformat(),
     "local_time": "08:00",
 }
+EXAMPLES.update(RECORD_EXAMPLES)
 
 
 def example(schema: Json, name: str | int, world: World) -> Any:
@@ -290,6 +293,7 @@ async def _build_world(client: httpx.AsyncClient, database: Database, settings: 
         {"name": "Checked words", "times": ["08:00"], "starts_on": EXAMPLES["starts_on"]},
         patient_headers,
     )
+    ids.update(await made_records(client, patient_headers, "Checked words"))
     users = {"patient": patient, "doctor": doctor, "admin": admin, "nurse": nurse}
     ids["email"] = patient.email  # signs in (registration takes a new one: see baseline)
     return World(ids, users, free_slot=_at(3, 11), completed=str(completed.id))

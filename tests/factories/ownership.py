@@ -14,6 +14,7 @@ patient's session, notification and push subscription, and an administrator's AP
 
 from __future__ import annotations
 
+import functools
 import re
 import typing
 import uuid
@@ -45,6 +46,7 @@ from tests.factories.files import png
 from tests.factories.passkeys import registered
 from tests.factories.prescriptions import CANARY
 from tests.factories.prescriptions import body as prescription_body
+from tests.factories.records_diary import ENTRIES, made_records
 from tests.factories.scheduling import (
     doctor_on_schedule,
     next_weekday,
@@ -837,3 +839,21 @@ BODIES["POST /api/v1/records/medications/from-prescription"] = {"prescription_id
 # -- health record pages -------------------------------------------------------------------------
 PUBLIC["kind"] = "an observation kind of the catalog (records/vitals.py), not an object"
 NOT_OBJECTS["other_grantee_id"] = NOT_OBJECTS["grantee_id"]
+
+
+# records: the diary sections and documents (records/diary.py, records/documents.py): the
+# patient's; a document is read by clinicians too (the owner doctor's booked appointment is a
+# care basis, records/policy.py). One of each is made at once (their factories share it).
+async def _record(world: OwnerWorld, name: str) -> str:
+    if name not in world.made:
+        world.made.update(await made_records(world.client, world.headers("owner_patient"), NOTE))
+    return world.made[name]
+
+
+for _name, (_path, _body, _patch) in ENTRIES.items():
+    FACTORIES[_name] = functools.partial(_record, name=_name)
+    ENTITLED[_name] = frozenset({"owner_patient"})
+    BODIES[f"POST {_path}"] = _body
+    BODIES[f"PATCH {_path}/{{{_name}}}"] = _patch
+FACTORIES["document_id"] = functools.partial(_record, name="document_id")
+ENTITLED["document_id"] = frozenset({"owner_patient", "owner_doctor"})

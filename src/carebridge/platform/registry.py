@@ -61,6 +61,8 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.records.trend_routes",  # before records.routes: /observations/series
     "carebridge.records.routes",
     "carebridge.records.medications_routes",
+    "carebridge.records.diary_routes",
+    "carebridge.records.document_routes",
     "carebridge.compliance.routes",
 )
 
