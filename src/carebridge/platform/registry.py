@@ -59,6 +59,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.video.routes",
     "carebridge.records.trend_routes",  # before records.routes: /observations/series
     "carebridge.records.routes",
+    "carebridge.records.transfer_routes",
     "carebridge.compliance.routes",
 )
 
