@@ -278,7 +278,7 @@ class Settings(BaseSettings):
         default=60,
         ge=5,
         le=1440,
-        description="An emergency (\"break the glass\") opening of a record lasts this long.",
+        description='An emergency ("break the glass") opening of a record lasts this long.',
     )
     record_grant_max_days: int = Field(
         default=366,

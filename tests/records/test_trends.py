@@ -232,9 +232,7 @@ class TestSeries:
         async with database.transaction() as db:
             count = len(
                 (
-                    await db.scalars(
-                        select(AuditEvent).where(AuditEvent.action == "record.read")
-                    )
+                    await db.scalars(select(AuditEvent).where(AuditEvent.action == "record.read"))
                 ).all()
             )
         assert count == 1

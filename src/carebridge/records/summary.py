@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, func, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.platform.context import CallScope
@@ -173,7 +174,7 @@ def body_select(patient_id: Any) -> Select[str, float]:
             Observation.patient_id == patient_id,
             Observation.kind.in_([Kind.body_weight.value, Kind.body_height.value]),
         )
-        .distinct(Observation.kind)
+        .ext(distinct_on(Observation.kind))
         .order_by(Observation.kind, Observation.measured_at.desc(), Observation.id.desc())
     )
 

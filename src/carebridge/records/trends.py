@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, select, text
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.service import time_zone_of
@@ -133,7 +134,7 @@ def latest_select(patient_id: Any) -> Select[Any]:
     return (
         select(Observation)
         .where(Observation.patient_id == patient_id)
-        .distinct(Observation.kind)
+        .ext(distinct_on(Observation.kind))
         .order_by(Observation.kind, Observation.measured_at.desc(), Observation.id.desc())
     )
 
