@@ -317,6 +317,9 @@ def measure(
         for rate in rates:
             result = asyncio.run(load(port, rate, seconds, made))
             steps[endpoint].append(_step(name, endpoint, result))
+            time.sleep(2)  # what queued drains before the next step
+            if result.p99_ms > 5000:
+                break  # saturated: higher rates only queue more
     return steps
 
 
