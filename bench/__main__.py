@@ -13,6 +13,7 @@ from bench import (
     middleware,
     notify_fanout,
     presence_fanout,
+    records,
     startup,
 )
 
@@ -26,6 +27,7 @@ BENCHMARKS = {
     "booking": booking.main,
     "chat": chat.main,
     "call_signaling": call_signaling.main,
+    "records": records.main,
 }
 
 if __name__ == "__main__":

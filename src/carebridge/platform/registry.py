@@ -63,6 +63,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.records.medications_routes",
     "carebridge.records.diary_routes",
     "carebridge.records.document_routes",
+    "carebridge.records.transfer_routes",
     "carebridge.compliance.routes",
 )
 

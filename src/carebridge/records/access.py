@@ -147,9 +147,11 @@ async def check_write(
     section: Section,
     object_id: uuid.UUID | None,
     change: str,
+    **details: Any,
 ) -> None:
     """Writes: the patient into any section; a clinician only with a care relationship or an
-    emergency opening (a grant shares for reading). Every write is on the trail."""
+    emergency opening (a grant shares for reading). Every write is on the trail (``details``:
+    what else it says, never a value: an import's row count)."""
     if section not in subject.sections:
         raise _no_record()
     if not may_write(subject, section):
@@ -166,7 +168,15 @@ async def check_write(
         section=section.value,
         change=change,
         object_id=None if object_id is None else str(object_id),
+        **details,
     )
+
+
+async def audit(
+    db: AsyncSession, scope: CallScope, subject: Subject, action: str, **details: Any
+) -> None:
+    """An audit row of the record that is neither a read nor a write (``record.export``)."""
+    await _audit(db, scope, subject, action, **details)
 
 
 # -- break the glass ------------------------------------------------------------------------------
