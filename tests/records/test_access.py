@@ -39,6 +39,13 @@ SECTION_OF: dict[str, frozenset[Section]] = {
     "observations/series": frozenset({Section.observations}),
     "observations/latest": frozenset({Section.observations}),
     "medications": frozenset({Section.medications}),
+    "symptoms": frozenset({Section.symptoms}),
+    "allergies": frozenset({Section.allergies}),
+    "conditions": frozenset({Section.conditions}),
+    "immunizations": frozenset({Section.immunizations}),
+    "documents": frozenset({Section.documents}),
+    # The summary stands on the readings (adherence shows "not shared" without medications).
+    "summary": frozenset({Section.observations}),
 }
 QUERY: dict[str, dict[str, str]] = {"observations/series": {"kind": "heart_rate"}}
 
