@@ -837,3 +837,8 @@ BODIES["POST /api/v1/records/medications/from-prescription"] = {"prescription_id
 # -- health record pages -------------------------------------------------------------------------
 PUBLIC["kind"] = "an observation kind of the catalog (records/vitals.py), not an object"
 NOT_OBJECTS["other_grantee_id"] = NOT_OBJECTS["grantee_id"]
+FORMS["/records/medications/{medication_id}/doses"] = {
+    "local_date": (datetime.now(UTC) - timedelta(days=2)).date().isoformat(),
+    "local_time": "08:00",
+    "status": "taken",
+}
