@@ -842,3 +842,14 @@ FORMS["/records/medications/{medication_id}/doses"] = {
     "local_time": "08:00",
     "status": "taken",
 }
+FORMS["/patients/{patient_id}/record/emergency"] = {
+    "reason": "Unconscious in the emergency room, no relatives reachable."
+}
+OPEN_TO["POST /patients/{patient_id}/record/emergency"] = OPEN_TO[
+    "POST /api/v1/patients/{patient_id}/records/emergency-access"
+]
+for _own in ("", "/medications"):  # the patient at the clinician's address: sent to /records
+    OPEN_TO[f"GET /patients/{{patient_id}}/record{_own}"] = (
+        frozenset({"owner_patient"}),
+        "the patient named in the path is sent to their own pages (/records...)",
+    )
