@@ -1,6 +1,7 @@
 """The health record in a phone's browser (issue 19's acceptance, in part): a patient adds
-readings and sees the chart with the new point, grants their doctor access; the doctor opens the
-record from the appointment's page. Screenshots of both in test-artifacts/."""
+readings and sees the chart with the new point, adds a medication and marks today's dose taken,
+grants their doctor access; the doctor opens the record from the appointment's page and reads
+the medication list. Screenshots of both in test-artifacts/."""
 
 from __future__ import annotations
 
@@ -66,6 +67,28 @@ async def test_a_patient_charts_and_shares_the_doctor_opens_it(
         await expect(page.locator("#grants")).to_contain_text(world.doctor.name)
         await page.goto(f"{live_server}/records")
         await page.screenshot(path=str(artifacts / "records-patient-dashboard.png"), full_page=True)
+
+        # Medications: one added with a time already past today, its dose marked taken.
+        await page.click("#record-nav-medications")
+        await expect(page.locator("#no-doses")).to_be_visible()
+        await page.fill("#medication-name", "Lisinopril 10 mg")
+        await page.fill("#medication-dose", "1 tablet")
+        await page.fill("#medication-route", "oral")
+        await page.fill("#medication-time-1", "00:00")
+        await page.fill("#medication-instructions", "In the morning, with water.")
+        await page.click("#medication-submit")
+        await expect(page.locator(".notice")).to_have_text("Medication added.")
+        await expect(page.locator("#medication-list")).to_contain_text("Every day at 00:00")
+        dose = page.locator("#doses li").first
+        await expect(dose).to_contain_text("Lisinopril 10 mg")
+        await dose.locator(".take-button").click()
+        await expect(page.locator(".notice")).to_have_text("Dose marked taken.")
+        await expect(dose).to_have_attribute("data-status", "taken")
+        await expect(dose.locator(".take-button")).to_have_count(0)
+        await expect(page.locator("#medication-list")).to_contain_text("taken 1 of 1 doses, 100 %")
+        await page.screenshot(
+            path=str(artifacts / "records-patient-medications.png"), full_page=True
+        )
     assert errors == []
 
     today = world.appointments["today"]
@@ -82,4 +105,7 @@ async def test_a_patient_charts_and_shares_the_doctor_opens_it(
         await page.screenshot(path=str(artifacts / "records-doctor-chart.png"), full_page=True)
         await page.goto(f"{live_server}/patients/{world.patient.id}/record")
         await page.screenshot(path=str(artifacts / "records-doctor-dashboard.png"), full_page=True)
+        await page.click("#record-nav-medications")
+        await expect(page.locator("#medication-list")).to_contain_text("Lisinopril 10 mg")
+        await expect(page.locator("#medication-form")).to_have_count(0)
     assert errors == []

@@ -857,3 +857,19 @@ for _name, (_path, _body, _patch) in ENTRIES.items():
     BODIES[f"PATCH {_path}/{{{_name}}}"] = _patch
 FACTORIES["document_id"] = functools.partial(_record, name="document_id")
 ENTITLED["document_id"] = frozenset({"owner_patient", "owner_doctor"})
+FORMS["/records/medications/{medication_id}/doses"] = {
+    "local_date": (datetime.now(UTC) - timedelta(days=2)).date().isoformat(),
+    "local_time": "08:00",
+    "status": "taken",
+}
+FORMS["/patients/{patient_id}/record/emergency"] = {
+    "reason": "Unconscious in the emergency room, no relatives reachable."
+}
+OPEN_TO["POST /patients/{patient_id}/record/emergency"] = OPEN_TO[
+    "POST /api/v1/patients/{patient_id}/records/emergency-access"
+]
+for _own in ("", "/medications"):  # the patient at the clinician's address: sent to /records
+    OPEN_TO[f"GET /patients/{{patient_id}}/record{_own}"] = (
+        frozenset({"owner_patient"}),
+        "the patient named in the path is sent to their own pages (/records...)",
+    )
