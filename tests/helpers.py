@@ -103,6 +103,7 @@ def worker_env(settings: Settings, **values: str) -> dict[str, str]:
         CAREBRIDGE_ENCRYPTION_KEY=TEST_SECRET,
         CAREBRIDGE_ENVIRONMENT="test",
         CAREBRIDGE_LOG_LEVEL="WARNING",
+        CAREBRIDGE_PASSWORD_HASH_COST="minimal",  # as the test users' hash (PASSWORD_HASH)
         **values,
     )
 
