@@ -334,7 +334,7 @@ async def _make_people(database_url: str, n: int) -> tuple[str, list[str]]:
             name="Dr. Bench",
             role=Role.doctor,
             status=UserStatus.active,
-            password_hash=hash_password("bench-password-42!"),
+            password_hash=hash_password("bench-password-42!", cost="standard"),
             approved_at=now,
         )
         patient = User(

@@ -70,6 +70,33 @@ def running_server(
     """``carebridge serve`` on a free port until the block ends (then Ctrl-C, as a person would).
     Its public URL is the address it serves (``http://<host_name>:<port>``: ``localhost`` for
     passkeys, which need a domain name) unless ``public_url`` says otherwise."""
+    base_url, process = _start_server(env, log, extra, public_url, host_name)
+    try:
+        wait_ready(base_url, process, log)
+        yield base_url, process
+    finally:
+        _stop_server(process)
+
+
+@contextmanager
+def running_servers(*runs: tuple[dict[str, str], Path]) -> Iterator[list[str]]:
+    """Several ``carebridge serve`` (an environment and a log each), started at once rather than
+    one after the other (each spends seconds starting), until the block ends; their base URLs."""
+    started: list[tuple[str, subprocess.Popen[bytes]]] = []
+    try:
+        for env, log in runs:
+            started.append(_start_server(env, log, (), None, "127.0.0.1"))
+        for (base_url, process), (_, log) in zip(started, runs, strict=True):
+            wait_ready(base_url, process, log)
+        yield [base_url for base_url, _ in started]
+    finally:
+        for _, process in started:
+            _stop_server(process)
+
+
+def _start_server(
+    env: dict[str, str], log: Path, extra: tuple[str, ...], public_url: str | None, host_name: str
+) -> tuple[str, subprocess.Popen[bytes]]:
     port = free_port()
     base_url = f"http://{host_name}:{port}"
     env = {**env, "CAREBRIDGE_PUBLIC_BASE_URL": public_url or base_url}
@@ -80,17 +107,17 @@ def running_server(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    try:
-        wait_ready(base_url, process, log)
-        yield base_url, process
-    finally:
-        if process.poll() is None:
-            process.send_signal(2)  # SIGINT, as Ctrl-C
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    return base_url, process
+
+
+def _stop_server(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(2)  # SIGINT, as Ctrl-C
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def worker_env(settings: Settings, **values: str) -> dict[str, str]:
@@ -103,6 +130,7 @@ def worker_env(settings: Settings, **values: str) -> dict[str, str]:
         CAREBRIDGE_ENCRYPTION_KEY=TEST_SECRET,
         CAREBRIDGE_ENVIRONMENT="test",
         CAREBRIDGE_LOG_LEVEL="WARNING",
+        CAREBRIDGE_PASSWORD_HASH_COST="minimal",  # as the test users' hash (PASSWORD_HASH)
         **values,
     )
 

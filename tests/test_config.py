@@ -67,6 +67,12 @@ def test_production_needs_a_database_and_https(tmp_path: Path) -> None:
     assert any("CAREBRIDGE_PUBLIC_BASE_URL" in p for p in problems)
 
 
+def test_production_refuses_the_minimal_password_hash_cost(tmp_path: Path) -> None:
+    (problem,) = production(tmp_path, password_hash_cost="minimal").problems()
+    assert problem.startswith("CAREBRIDGE_PASSWORD_HASH_COST must be standard in production")
+    assert production(tmp_path).password_hash_cost == "standard"
+
+
 def test_development_secrets_are_generated_once_and_reused(tmp_path: Path) -> None:
     first = load_settings(environment="development", data_dir=tmp_path, _env_file=None)
     second = load_settings(environment="development", data_dir=tmp_path, _env_file=None)

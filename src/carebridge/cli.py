@@ -514,7 +514,7 @@ def create_admin(
 
     settings = _settings()
     user = _run_in_transaction(
-        settings, lambda db: create(db, email=email, name=name, password=password)
+        settings, lambda db: create(db, settings, email=email, name=name, password=password)
     )
     typer.secho(f"admin {user.email} created (id {user.id})", fg=typer.colors.GREEN)
 

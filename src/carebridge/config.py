@@ -138,6 +138,11 @@ class Settings(BaseSettings):
         default=10, ge=3, description="Consecutive failed logins that lock an account."
     )
     login_lock_minutes: int = Field(default=15, ge=1)
+    password_hash_cost: Literal["standard", "minimal"] = Field(
+        default="standard",
+        description="argon2id's cost for passwords: 'minimal' is for test suites only "
+        "(refused in production).",
+    )
     require_mfa_for_staff: bool | None = Field(
         default=None,
         description="Doctors, nurses and admins must enrol a second factor (on in production).",
@@ -548,6 +553,11 @@ class Settings(BaseSettings):
                 )
             if not self.public_base_url.startswith("https://"):
                 found.append("CAREBRIDGE_PUBLIC_BASE_URL must be an https:// URL in production")
+            if self.password_hash_cost != "standard":  # noqa: S105 - a cost, not a password
+                found.append(
+                    "CAREBRIDGE_PASSWORD_HASH_COST must be standard in production (minimal is "
+                    "for test suites: such hashes are quick to guess)"
+                )
         if self.turn_urls:
             found.extend(_turn_problems(self.turn_urls, self.turn_secret))
         if any(not url.startswith("stun:") for url in self.stun_urls):

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from carebridge.accounts.models import Role, User
 from carebridge.accounts.service import create_admin
+from carebridge.config import Settings
 from carebridge.platform.db import Database
 from carebridge.platform.errors import Invalid
 from carebridge.platform.migrate import upgrade
@@ -20,14 +21,18 @@ from tests.factories import PASSWORD, MakeUser
 from tests.factories.databases import fresh_database
 
 
-async def test_the_command_line_refuses_a_blank_admin_name(database: Database) -> None:
+async def test_the_command_line_refuses_a_blank_admin_name(
+    database: Database, settings: Settings
+) -> None:
     async with database.transaction() as db:
         with pytest.raises(Invalid) as refused:
-            await create_admin(db, email="blank@admin.example", name=" \t ", password=PASSWORD)
+            await create_admin(
+                db, settings, email="blank@admin.example", name=" \t ", password=PASSWORD
+            )
     assert refused.value.error_code == "bad_name"
     async with database.transaction() as db:
         admin = await create_admin(
-            db, email="named@admin.example", name="  Ada Admin ", password=PASSWORD
+            db, settings, email="named@admin.example", name="  Ada Admin ", password=PASSWORD
         )
     assert admin.name == "Ada Admin"
 

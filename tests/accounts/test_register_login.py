@@ -4,9 +4,11 @@ import httpx
 from sqlalchemy import func, select
 
 from carebridge.accounts.models import User
+from carebridge.app import create_app
 from carebridge.config import Settings
 from carebridge.platform.db import Database
 from tests.factories import PASSWORD, MakeUser
+from tests.factories.apps import serving
 
 REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"
@@ -148,7 +150,7 @@ async def test_many_wrong_passwords_lock_the_account_for_a_while_only(
 
 
 async def test_old_password_hashes_are_upgraded_at_sign_in(
-    client: httpx.AsyncClient, make_user: MakeUser, database: Database
+    settings: Settings, make_user: MakeUser, database: Database
 ) -> None:
     from argon2 import PasswordHasher
 
@@ -158,7 +160,10 @@ async def test_old_password_hashes_are_upgraded_at_sign_in(
         row = await db.get(User, user.id)
         assert row is not None
         row.password_hash = weaker
-    response = await client.post(LOGIN, json={"email": user.email, "password": PASSWORD})
+    # The production cost (the tests' servers hash at the minimal one: make_settings).
+    standard = settings.model_copy(update={"password_hash_cost": "standard"})
+    async with serving(create_app(standard, database=database)) as client:
+        response = await client.post(LOGIN, json={"email": user.email, "password": PASSWORD})
     assert response.status_code == 200
     async with database.sessionmaker() as db:
         upgraded = (await db.get(User, user.id)).password_hash  # type: ignore[union-attr]

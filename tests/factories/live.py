@@ -43,6 +43,7 @@ def server_env(database_url: str, data_dir: Path, **values: str) -> dict[str, st
         # Processes that share a database share its keys (signing keys are encrypted with them).
         CAREBRIDGE_SECRET_KEY=TEST_SECRET,
         CAREBRIDGE_ENCRYPTION_KEY=TEST_SECRET,
+        CAREBRIDGE_PASSWORD_HASH_COST="minimal",  # as the test users' hash (PASSWORD_HASH)
         **values,
     )
 

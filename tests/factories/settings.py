@@ -19,6 +19,7 @@ def make_settings(tmp_dir: Path, **overrides: object) -> Settings:
         "encryption_key": TEST_SECRET,
         "in_process_worker": False,
         "redis_url": None,
+        "password_hash_cost": "minimal",  # argon2id's standard cost would make every sign-in slow
         "_env_file": None,
     }
     values.update(overrides)

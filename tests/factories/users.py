@@ -23,7 +23,9 @@ from carebridge.platform.db import Database
 from carebridge.platform.passwords import hash_password
 
 PASSWORD = "sturdy-lantern-orchid-42"
-PASSWORD_HASH = hash_password(PASSWORD)  # hashing is slow on purpose: do it once for all factories
+# Hashed as the tests' servers hash (make_settings, server_env: the minimal cost), so that a
+# sign-in does not hash it again at the standard cost.
+PASSWORD_HASH = hash_password(PASSWORD, cost="minimal")
 
 
 @dataclass

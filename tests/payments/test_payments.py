@@ -417,7 +417,7 @@ async def _committed_hold(database: Database, intent_id: str) -> tuple[list[uuid
                 name=f"Race {role}",
                 role=role,
                 status=UserStatus.active,
-                password_hash=hash_password(secrets.token_urlsafe(12)),
+                password_hash=hash_password(secrets.token_urlsafe(12), cost="minimal"),
             )
             for role in (Role.doctor, Role.patient)
         ]

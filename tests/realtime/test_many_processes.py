@@ -21,7 +21,7 @@ from carebridge.platform.db import Database
 from tests.factories import PASSWORD, PASSWORD_HASH
 from tests.factories.realtime import next_frame, subscribe
 from tests.factories.settings import TEST_SECRET
-from tests.helpers import clean_env, running_server
+from tests.helpers import clean_env, running_servers
 
 pytestmark = pytest.mark.redis
 
@@ -78,17 +78,12 @@ async def test_a_status_change_in_one_process_reaches_sockets_of_another(
         CAREBRIDGE_SECRET_KEY=TEST_SECRET,
         CAREBRIDGE_ENCRYPTION_KEY=TEST_SECRET,
         CAREBRIDGE_IN_PROCESS_WORKER="false",
+        CAREBRIDGE_PASSWORD_HASH_COST="minimal",  # as the test users' hash (PASSWORD_HASH)
     )
-    with (
-        running_server({**env, "CAREBRIDGE_DATA_DIR": str(tmp_path / "a")}, tmp_path / "a.log") as (
-            a,
-            _,
-        ),
-        running_server({**env, "CAREBRIDGE_DATA_DIR": str(tmp_path / "b")}, tmp_path / "b.log") as (
-            b,
-            _,
-        ),
-    ):
+    with running_servers(
+        ({**env, "CAREBRIDGE_DATA_DIR": str(tmp_path / "a")}, tmp_path / "a.log"),
+        ({**env, "CAREBRIDGE_DATA_DIR": str(tmp_path / "b")}, tmp_path / "b.log"),
+    ) as (a, b):
         patient = await sign_in(a, people["patient"])
         doctor = await sign_in(b, people["doctor"])
         async with httpx.AsyncClient(base_url=a) as http:

@@ -16,6 +16,7 @@ import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Depends
@@ -29,6 +30,7 @@ from carebridge.accounts.models import PasskeyCeremony, User
 from carebridge.accounts.passkeys import PasskeyRefused
 from carebridge.accounts.policy import SecondStep, second_steps
 from carebridge.accounts.tokens import KeyStore
+from carebridge.config import Settings
 from carebridge.platform.context import Context, RequestContext
 from carebridge.platform.deps import RuntimeDep
 from carebridge.platform.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthenticated
@@ -50,8 +52,10 @@ class InvalidMfaCode(Unauthenticated):
     title = "Wrong or reused code"
 
 
-async def password_matches(password_hash: str | None, password: str) -> bool:
-    return await asyncio.to_thread(verify_password, password_hash, password)
+async def password_matches(settings: Settings, password_hash: str | None, password: str) -> bool:
+    return await asyncio.to_thread(
+        partial(verify_password, cost=settings.password_hash_cost), password_hash, password
+    )
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,8 @@ class CredentialCheck:
         if user is not None:
             _check_unlocked(user, now)
         known_hash = user.password_hash if user is not None else None
-        if not await password_matches(known_hash, password) or user is None:
+        settings = self.keys.settings
+        if not await password_matches(settings, known_hash, password) or user is None:
             reason = "unknown_email" if user is None else "wrong_password"
             await self._failed(db, user, now, action, reason)
             raise InvalidCredentials(wrong, keep_changes=True)

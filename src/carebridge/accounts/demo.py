@@ -27,7 +27,7 @@ DEMO_USERS = (
 
 async def seed_demo(db: AsyncSession, settings: Settings) -> int:
     existing = set((await db.scalars(select(User.email))).all())
-    password_hash = hash_password(DEMO_PASSWORD)
+    password_hash = hash_password(DEMO_PASSWORD, cost=settings.password_hash_cost)
     now = datetime.now(UTC)
     created = 0
     for email, name, role in DEMO_USERS:

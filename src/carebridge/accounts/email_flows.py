@@ -25,6 +25,7 @@ from carebridge.accounts.service import (
     hash_new_password,
     normalize_email,
 )
+from carebridge.config import Settings
 from carebridge.platform.context import RequestContext
 from carebridge.platform.errors import Conflict
 from carebridge.platform.ratelimit import RateLimiter
@@ -120,7 +121,9 @@ async def forgot_password(
     await audit_user(db, "auth.password_reset_requested", user, context)
 
 
-async def reset_password(db: AsyncSession, body: PasswordReset, context: RequestContext) -> None:
+async def reset_password(
+    db: AsyncSession, settings: Settings, body: PasswordReset, context: RequestContext
+) -> None:
     """Set a new password from a reset link. Every session ends; the person then signs in
     normally (with their second factor when they have one: a reset never bypasses it)."""
     spent = await links.spend(db, body.token, TokenPurpose.reset_password)
@@ -128,7 +131,7 @@ async def reset_password(db: AsyncSession, body: PasswordReset, context: Request
     if user is None or user.status == UserStatus.disabled:
         raise links.InvalidLink("This link is not valid any more.")
     check_password(body.new_password, user.email, user.name)
-    user.password_hash = await hash_new_password(body.new_password)
+    user.password_hash = await hash_new_password(settings, body.new_password)
     user.password_changed_at = datetime.now(UTC)
     user.failed_logins = 0
     user.locked_until = None

@@ -76,7 +76,7 @@ _AUTH_ERRORS = problem_responses(Unauthenticated)
 async def register(body: Registration, db: Session, runtime: RuntimeDep, context: Context) -> Any:
     """Create a patient account, or a doctor/nurse account that waits for admin approval before
     clinical actions. Codes: `email_taken`, `weak_password` (with the reason), `rate_limited`."""
-    return await service.register(db, runtime.ratelimiter, body, context)
+    return await service.register(db, runtime.ratelimiter, runtime.settings, body, context)
 
 
 @auth.post(
@@ -267,10 +267,12 @@ async def forgot_password(
     dependencies=[PUBLIC],
     responses=problem_responses(Invalid),
 )
-async def reset_password(body: PasswordReset, db: Session, context: Context) -> Response:
+async def reset_password(
+    body: PasswordReset, db: Session, runtime: RuntimeDep, context: Context
+) -> Response:
     """Set a new password with the token from the emailed link. Every session ends; sign in
     again (with the second factor, if enabled)."""
-    await email_flows.reset_password(db, body, context)
+    await email_flows.reset_password(db, runtime.settings, body, context)
     return Response(status_code=204)
 
 

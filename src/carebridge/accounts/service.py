@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select, update
@@ -40,6 +41,7 @@ from carebridge.accounts.tokens import (
     issue_mfa_token,
     new_refresh_token,
 )
+from carebridge.config import Settings
 from carebridge.platform.context import CallScope, RequestContext
 from carebridge.platform.errors import (
     Conflict,
@@ -86,8 +88,10 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-async def hash_new_password(password: str) -> str:
-    return await asyncio.to_thread(hash_password, password)
+async def hash_new_password(settings: Settings, password: str) -> str:
+    return await asyncio.to_thread(
+        partial(hash_password, cost=settings.password_hash_cost), password
+    )
 
 
 def check_password(password: str, *context_words: str) -> None:
@@ -100,7 +104,11 @@ def check_password(password: str, *context_words: str) -> None:
 
 
 async def register(
-    db: AsyncSession, limiter: RateLimiter, body: Registration, context: RequestContext
+    db: AsyncSession,
+    limiter: RateLimiter,
+    settings: Settings,
+    body: Registration,
+    context: RequestContext,
 ) -> User:
     await limiter.hit(REGISTER_PER_IP, "register", context.ip or "-")
     email = normalize_email(str(body.email))
@@ -111,7 +119,7 @@ async def register(
         name=body.name.strip(),
         role=role,
         status=UserStatus.pending if role in CLINICIAN_ROLES else UserStatus.active,
-        password_hash=await hash_new_password(body.password),
+        password_hash=await hash_new_password(settings, body.password),
         time_zone=body.time_zone,
         locale=body.locale,
     )
@@ -149,7 +157,9 @@ def check_name(name: str) -> str:
         ) from exc
 
 
-async def create_admin(db: AsyncSession, *, email: str, name: str, password: str) -> User:
+async def create_admin(
+    db: AsyncSession, settings: Settings, *, email: str, name: str, password: str
+) -> User:
     """The first admin (and later ones), from the command line."""
     email = normalize_email(email)
     name = check_name(name)
@@ -159,7 +169,7 @@ async def create_admin(db: AsyncSession, *, email: str, name: str, password: str
         name=name,
         role=Role.admin,
         status=UserStatus.active,
-        password_hash=await hash_new_password(password),
+        password_hash=await hash_new_password(settings, password),
         email_verified_at=datetime.now(UTC),
         approved_at=datetime.now(UTC),
     )
@@ -186,8 +196,9 @@ async def first_factor(
     if user.status == UserStatus.disabled:
         await audit_user(db, "auth.login", user, context, outcome="denied", reason="disabled")
         raise Forbidden("This account is disabled.", code="account_disabled", keep_changes=True)
-    if needs_rehash(user.password_hash):
-        user.password_hash = await hash_new_password(body.password)
+    settings = check.keys.settings
+    if needs_rehash(user.password_hash, cost=settings.password_hash_cost):
+        user.password_hash = await hash_new_password(settings, body.password)
     steps = second_steps(
         check.keys.settings, user.role, totp=user.mfa_enabled, passkey=user.passkey_count > 0
     )
@@ -444,7 +455,7 @@ async def change_password(
         db, actor.id, body.current_password, action="auth.password_change"
     )
     check_password(body.new_password, user.email, user.name)
-    user.password_hash = await hash_new_password(body.new_password)
+    user.password_hash = await hash_new_password(check.keys.settings, body.new_password)
     user.password_changed_at = datetime.now(UTC)
     ended = await end_sessions(db, user.id, "password_changed")
     await audit_user(db, "auth.password_change", user, check.context, sessions_ended=ended)

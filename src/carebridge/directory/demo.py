@@ -459,9 +459,10 @@ DOMAIN = "demo.example.org"
 class _Accounts:
     """Creates the demo accounts that do not exist yet; the password is hashed once."""
 
-    def __init__(self, db: AsyncSession, existing: dict[str, User]) -> None:
+    def __init__(self, db: AsyncSession, existing: dict[str, User], settings: Settings) -> None:
         self.db = db
         self.existing = existing
+        self.settings = settings
         self.password_hash: str | None = None
         self.created = 0
 
@@ -470,7 +471,8 @@ class _Accounts:
         if user is not None:
             return user
         if self.password_hash is None:
-            self.password_hash = hash_password(DEMO_PASSWORD)  # argon2 is slow: once
+            # argon2 is slow: once
+            self.password_hash = hash_password(DEMO_PASSWORD, cost=self.settings.password_hash_cost)
         now = datetime.now(UTC)
         user = User(
             email=email,
@@ -497,7 +499,7 @@ def _bio(name: str, years: int, focus: str, languages: list[str]) -> str:
 
 async def seed_demo(db: AsyncSession, settings: Settings) -> int:
     users = {u.email: u for u in (await db.scalars(select(User))).all()}
-    accounts = _Accounts(db, users)
+    accounts = _Accounts(db, users, settings)
     doctors = [
         (accounts.ensure(f"{d.local}@{DOMAIN}", d.name, Role.doctor, d.time_zone), d)
         for d in (DemoDoctor(*row) for row in DOCTORS)

@@ -124,7 +124,7 @@ async def signup(
         body = Registration.model_validate(
             filled(name=name, email=email, password=password, role=role, time_zone=time_zone)
         )
-        await service.register(db, runtime.ratelimiter, body, context)
+        await service.register(db, runtime.ratelimiter, runtime.settings, body, context)
     except (CareBridgeError, ValueError) as exc:
         await undo_unless_kept(db, exc)
         return render(
@@ -354,11 +354,16 @@ async def reset_page(request: Request, token: str = "") -> Response:
 
 @router.post("/reset-password", dependencies=[PUBLIC, Csrf])
 async def reset(
-    request: Request, db: Session, context: Context, token: FormStr, new_password: FormStr
+    request: Request,
+    db: Session,
+    runtime: RuntimeDep,
+    context: Context,
+    token: FormStr,
+    new_password: FormStr,
 ) -> Response:
     try:
         await email_flows.reset_password(
-            db, PasswordReset(token=token, new_password=new_password), context
+            db, runtime.settings, PasswordReset(token=token, new_password=new_password), context
         )
     except (CareBridgeError, ValueError) as exc:
         await undo_unless_kept(db, exc)
