@@ -839,6 +839,10 @@ BODIES["POST /api/v1/records/medications/from-prescription"] = {"prescription_id
 # -- health record pages -------------------------------------------------------------------------
 PUBLIC["kind"] = "an observation kind of the catalog (records/vitals.py), not an object"
 NOT_OBJECTS["other_grantee_id"] = NOT_OBJECTS["grantee_id"]
+OPEN_TO["POST /patients/{patient_id}/record/emergency"] = OPEN_TO[
+    "POST /api/v1/patients/{patient_id}/records/emergency-access"
+]
+FORMS["/patients/{patient_id}/record/emergency"] = {"reason": "Unconscious, allergies unknown"}
 
 
 # records: the diary sections and documents (records/diary.py, records/documents.py): the

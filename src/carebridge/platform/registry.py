@@ -92,6 +92,8 @@ PAGE_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.web.records",  # the health record: dashboard, charts, a clinician's view
     "carebridge.web.record_sharing",
     "carebridge.web.record_medications",
+    "carebridge.web.record_diary",  # symptoms, allergies, conditions, immunizations
+    "carebridge.web.record_documents",
 )
 
 # Modules that register notification kinds (loaded before any kind is looked up, so a worker
