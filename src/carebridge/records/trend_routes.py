@@ -20,9 +20,9 @@ router = APIRouter(tags=["records"])
 _READ = problem_responses(Unauthenticated, Forbidden, NotFound, Invalid)
 
 
-def _json(series: Series) -> Response:
-    """A series as it is (a year of days is 365 points: not validated again on the way out)."""
-    return Response(series.model_dump_json().encode(), media_type="application/json")
+def _json(parts: tuple[Series, str]) -> Response:
+    """A series as PostgreSQL built its points (a year of days is 365 of them)."""
+    return Response(trends.series_bytes(*parts), media_type="application/json")
 
 
 From = Annotated[Instant | None, Query(alias="from", description="Default: 30 days before `to`.")]
@@ -42,8 +42,10 @@ async def series(
     """Patient: one kind's readings from `from` to `to`, bucketed by `day`, `week` (ISO, from
     Monday) or `month` in your time zone: count, min, max and mean per bucket (and of the
     diastolic for a blood pressure), with the kind's ranges to shade. At most 800 buckets."""
-    found = await trends.series(db, scope, subject, kind, since=since, until=until, bucket=bucket)
-    return _json(found)
+    parts = await trends.series_parts(
+        db, scope, subject, kind, since=since, until=until, bucket=bucket
+    )
+    return _json(parts)
 
 
 @router.get(
@@ -59,8 +61,10 @@ async def patient_series(
     bucket: Bucket = Bucket.day,
 ) -> Response:
     """Clinician: a patient's series, as `GET /records/observations/series` (audited)."""
-    found = await trends.series(db, scope, subject, kind, since=since, until=until, bucket=bucket)
-    return _json(found)
+    parts = await trends.series_parts(
+        db, scope, subject, kind, since=since, until=until, bucket=bucket
+    )
+    return _json(parts)
 
 
 @router.get("/records/observations/latest", response_model=Latest, responses=_READ)

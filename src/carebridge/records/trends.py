@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select, text
-from sqlalchemy.dialects.postgresql import distinct_on
+from pydantic import TypeAdapter
+from sqlalchemy import Date, Numeric, Select, Text, cast, func, literal_column, select, text
+from sqlalchemy.dialects.postgresql import aggregate_order_by, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.service import time_zone_of
@@ -29,7 +29,7 @@ _BUCKET_DAYS = {Bucket.day: 1, Bucket.week: 7, Bucket.month: 28}
 DEFAULT_SPAN = timedelta(days=30)
 
 
-def series_select(
+def bucket_select(
     patient_id: Any, kind: Kind, since: datetime, until: datetime, bucket: Bucket, zone: str
 ) -> Select[Any]:
     """One row per bucket with readings: its local start, count, min, max and mean of both
@@ -54,8 +54,50 @@ def series_select(
             Observation.measured_at < until,
         )
         .group_by(text("1"))
-        .order_by(text("1"))
     )
+
+
+def series_select(
+    patient_id: Any,
+    kind: Kind,
+    since: datetime,
+    until: datetime,
+    bucket: Bucket,
+    zone: str,
+) -> Select[Any]:
+    """The series' points (``Point``) as one JSON array, oldest bucket first, built by PostgreSQL
+    from :func:`bucket_select`: a year of days is 365 points, and building them as Python objects
+    was most of a series' CPU (bench/records.py). Means are rounded one decimal past the kind's
+    precision; ``starts_at`` is the instant the bucket's first local day began."""
+    rows = bucket_select(patient_id, kind, since, until, bucket, zone).subquery("buckets")
+    keep = SPECS[kind].precision + 1
+
+    def rounded(column: Any) -> Any:
+        return func.round(cast(column, Numeric), keep)
+
+    began = func.timezone("UTC", func.timezone(zone, rows.c.start))
+    point = func.json_build_object(
+        "start",
+        cast(rows.c.start, Date),
+        "starts_at",
+        func.to_char(began, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+        "count",
+        rows.c.count,
+        "min",
+        rows.c.min,
+        "max",
+        rows.c.max,
+        "mean",
+        rounded(rows.c.mean),
+        "min2",
+        rows.c.min2,
+        "max2",
+        rows.c.max2,
+        "mean2",
+        rounded(rows.c.mean2),
+    )
+    points = func.json_agg(aggregate_order_by(point, rows.c.start))
+    return select(cast(func.coalesce(points, literal_column("'[]'::json")), Text))
 
 
 def _span(
@@ -68,7 +110,7 @@ def _span(
     return since, until
 
 
-async def series(
+async def series_parts(
     db: AsyncSession,
     scope: CallScope,
     subject: Subject,
@@ -78,7 +120,9 @@ async def series(
     until: datetime | None,
     bucket: Bucket,
     now: datetime | None = None,
-) -> Series:
+) -> tuple[Series, str]:
+    """A series without its points, and its points as PostgreSQL wrote them (a JSON array):
+    the API sends them as they are (:func:`series_bytes`)."""
     since, until = _span(since, until, now or datetime.now(UTC))
     if (until - since) / timedelta(days=_BUCKET_DAYS[bucket]) > MAX_BUCKETS:
         raise Invalid(
@@ -93,10 +137,10 @@ async def series(
         )
     await access.check_read(db, scope, subject, Section.observations, kind=kind.value)
     zone = await time_zone_of(db, subject.patient_id)
-    rows = await db.execute(series_select(subject.patient_id, kind, since, until, bucket, zone))
-    local = ZoneInfo(zone)
-    points = [_point(row, local, spec.precision) for row in rows]
-    return Series(
+    points: str = (
+        await db.scalar(series_select(subject.patient_id, kind, since, until, bucket, zone)) or "[]"
+    )
+    header = Series(
         kind=kind,
         label=spec.label,
         unit=spec.unit.code,
@@ -106,26 +150,36 @@ async def series(
         until=until,
         ranges=ranges_out(spec.ranges),
         second_ranges=None if spec.second is None else ranges_out(spec.second.ranges),
-        points=points,
+        points=[],
     )
+    return header, points
 
 
-def _point(row: Any, zone: ZoneInfo, precision: int) -> Point:
-    # Built without validation: every value comes typed from the statement above, and a year of
-    # days is 365 points (validating them was most of a series' CPU: bench/records.py).
-    local_start: datetime = row.start
-    keep = precision + 1
-    return Point.model_construct(
-        start=local_start.date(),
-        starts_at=local_start.replace(tzinfo=zone).astimezone(UTC),
-        count=row.count,
-        min=row.min,
-        max=row.max,
-        mean=round(float(row.mean), keep),
-        min2=row.min2,
-        max2=row.max2,
-        mean2=None if row.mean2 is None else round(float(row.mean2), keep),
+def series_bytes(header: Series, points: str) -> bytes:
+    """The JSON of a series from its parts (``points`` is its last field)."""
+    head = header.model_dump_json(exclude={"points"})
+    return f'{head[:-1]},"points":{points}}}'.encode()
+
+
+_POINTS = TypeAdapter(list[Point])
+
+
+async def series(
+    db: AsyncSession,
+    scope: CallScope,
+    subject: Subject,
+    kind: Kind,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    bucket: Bucket,
+    now: datetime | None = None,
+) -> Series:
+    """A kind's series bucketed in the patient's time zone (the pages draw it)."""
+    header, points = await series_parts(
+        db, scope, subject, kind, since=since, until=until, bucket=bucket, now=now
     )
+    return header.model_copy(update={"points": _POINTS.validate_json(points)})
 
 
 def latest_select(patient_id: Any) -> Select[Any]:
