@@ -13,8 +13,10 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
 from carebridge.accounts import mfa
@@ -28,6 +30,15 @@ from carebridge.platform.db import Database
 from carebridge.platform.reencrypt import Failure, load_sealed_columns, reencrypt_column
 from carebridge.platform.registry import load_models
 from carebridge.prescriptions.models import Prescription
+from carebridge.records.models import (
+    Allergy,
+    Condition,
+    EmergencyAccess,
+    Immunization,
+    Medication,
+    Observation,
+    Symptom,
+)
 from carebridge.scheduling.models import Appointment
 from tests.factories.settings import TEST_SECRET
 
@@ -138,7 +149,56 @@ async def seal_everything(database: Database, keyring: Keyring) -> Expected:
                     ),
                 )
             )
+        _seal_record(db, seal, patient, doctor, start)
     return expected
+
+
+def _seal_record(db: AsyncSession, seal: Seal, patient: User, doctor: User, at: datetime) -> None:
+    """One row of each table of the health record with a sealed column."""
+    rows: list[tuple[type[Any], str, str, dict[str, Any]]] = [
+        (
+            Observation,
+            "record_observations",
+            "note",
+            {
+                "kind": "heart_rate",
+                "value": 70,
+                "unit": "/min",
+                "entered_unit": "/min",
+                "flag": "normal",
+                "measured_at": at,
+                "time_zone": "UTC",
+                "source": "patient",
+            },
+        ),
+        (
+            Medication,
+            "record_medications",
+            "instructions",
+            {"name": "Metformin", "starts_on": at.date()},
+        ),
+        (Symptom, "record_symptoms", "note", {"name": "Headache", "severity": 4, "onset_at": at}),
+        (Allergy, "record_allergies", "note", {"substance": "Penicillin", "severity": "moderate"}),
+        (Condition, "record_conditions", "note", {"name": "Asthma", "status": "active"}),
+        (
+            Immunization,
+            "record_immunizations",
+            "note",
+            {"vaccine": "Tetanus", "given_on": at.date()},
+        ),
+        (
+            EmergencyAccess,
+            "record_emergency_accesses",
+            "reason",
+            {"doctor_id": doctor.id, "expires_at": at},
+        ),
+    ]
+    for model, table, field, values in rows:
+        row_id = uuid.uuid4()
+        sealed = seal(
+            f"{table}.{field}_sealed", row_id, f"{table}:{row_id}:{field}", f"{table} words"
+        )
+        db.add(model(id=row_id, patient_id=patient.id, **values, **{f"{field}_sealed": sealed}))
 
 
 def _prescription(
@@ -244,7 +304,7 @@ async def _damage_one_reason(database: Database) -> uuid.UUID:
 def test_registered_columns_exist_and_hold_bytes() -> None:
     metadata = load_models()
     columns: list[SealedColumn] = load_sealed_columns()
-    assert len({column.name for column in columns}) == len(columns) == 9
+    assert len({column.name for column in columns}) == len(columns) == 16
     for sealed in columns:
         table = metadata.tables[sealed.table]
         assert [c.name for c in table.primary_key.columns] == list(sealed.key), sealed.name

@@ -96,6 +96,7 @@ def _production(tmp_path: Path, previous: str) -> Settings:
         secret_key="s" * 20 + "Zx9-" + "t" * 20,
         encryption_key=KEY_B,
         encryption_previous_keys=previous,
+        password_hash_cost="standard",
     )
 
 

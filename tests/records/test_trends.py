@@ -232,7 +232,12 @@ class TestSeries:
         async with database.transaction() as db:
             count = len(
                 (
-                    await db.scalars(select(AuditEvent).where(AuditEvent.action == "record.read"))
+                    await db.scalars(
+                        select(AuditEvent).where(
+                            AuditEvent.action == "record.read",
+                            AuditEvent.resource_id == str(visit.patient.user.id),
+                        )
+                    )
                 ).all()
             )
         assert count == 1
