@@ -26,7 +26,10 @@ from carebridge.platform.migrate import upgrade
 from carebridge.platform.roles import ApplicationRole
 from tests.factories.apps import serving
 from tests.factories.databases import admin_url, as_role, fresh_database
+from tests.factories.routes import keep_built_routes
 from tests.factories.settings import ROOT, make_settings
+
+keep_built_routes()
 
 # The fixtures that test folders share: registered once, for every test (a folder's own
 # fixtures stay in its conftest). Their helpers are imported from tests.factories.

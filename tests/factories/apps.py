@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from carebridge.config import Settings
 from carebridge.platform.db import Database
 from carebridge.platform.jobs import job_app, run_worker
+from tests.factories.routes import check_no_overrides
 
 
 @asynccontextmanager
@@ -22,6 +23,7 @@ async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """A client of ``app`` with its lifespan running (``raise_app_exceptions=False``: a 500 is a
     response, as in production). The lifespan opens the job queue, which is global: one open
     lifespan at a time."""
+    check_no_overrides(app)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
