@@ -170,6 +170,10 @@ class TestListingAndCorrecting:
         assert changed.json()["note"] is None
         impossible = await client.patch(url, json={"value": 9000}, headers=patient.headers)
         assert impossible.status_code == 422
+        for cleared in ({"value": None}, {"unit": None}, {"measured_at": None}):
+            answer = await client.patch(url, json=cleared, headers=patient.headers)
+            assert answer.status_code == 422, (cleared, answer.text)
+            assert answer.json()["code"] == "required_field"
         assert (await client.delete(url, headers=other.headers)).status_code == 404
         assert (await client.delete(url, headers=patient.headers)).status_code == 204
         assert (await client.get(URL, headers=patient.headers)).json()["items"] == []

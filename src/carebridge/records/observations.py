@@ -237,6 +237,9 @@ async def update(
     await access.check_write(db, scope, subject, Section.observations, observation_id, "update")
     row = await _owned(db, subject, observation_id)
     changes = body.model_dump(exclude_unset=True)
+    for required in ("value", "unit", "measured_at"):
+        if required in changes and changes[required] is None:
+            raise Invalid(f"{required} cannot be cleared.", code="required_field")
     kind = Kind(row.kind)
     if {"value", "value2", "unit"} & changes.keys():
         unit = SPECS[kind].unit_of(row.entered_unit)
@@ -248,7 +251,7 @@ async def update(
         measured = measure(kind, value, value2, changes.get("unit", row.entered_unit))
         row.value, row.value2 = measured.value, measured.value2
         row.entered_unit, row.flag = measured.unit.code, measured.flag.value
-    if changes.get("measured_at") is not None:
+    if "measured_at" in changes:
         if changes["measured_at"] > now + _FUTURE_SLACK:
             raise Invalid("A reading cannot be measured in the future.", code="measured_in_future")
         row.measured_at = changes["measured_at"]

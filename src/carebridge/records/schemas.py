@@ -121,8 +121,9 @@ class ObservationIn(In):
 
 
 class ObservationPatch(In):
-    """Fields given replace the stored ones (`note: null` clears it); the value is checked and
-    flagged again."""
+    """Fields given replace the stored ones (`note: null` clears it; `value`, `unit` and
+    `measured_at` cannot be cleared: 422 `required_field`); the value is checked and flagged
+    again."""
 
     value: Number | None = None
     value2: Number | None = None
