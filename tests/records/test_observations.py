@@ -3,6 +3,7 @@ observation; what is stored (the canonical value, the flag, the time zone, the s
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -52,9 +53,14 @@ class TestAdding:
         assert made["source"] == "patient"
         assert made["note"].endswith(RECORD_CANARY)
         async with database.transaction() as db:
-            sealed = await db.scalar(select(Observation.note_sealed))
+            sealed = await db.scalar(
+                select(Observation.note_sealed).where(Observation.id == uuid.UUID(made["id"]))
+            )
             audited = await db.scalar(
-                select(AuditEvent.details).where(AuditEvent.action == "record.write")
+                select(AuditEvent.details).where(
+                    AuditEvent.action == "record.write",
+                    AuditEvent.resource_id == str(patient.user.id),
+                )
             )
         assert sealed is not None
         assert RECORD_CANARY.encode() not in sealed
