@@ -33,7 +33,6 @@ from carebridge.records.policy import (
     CLINICIANS,
     Basis,
     Subject,
-    grant_is_open,
     in_care,
     may_break_glass,
     may_write,
@@ -385,18 +384,6 @@ async def revoke(
         row.revoked_at = now
         subject = Subject(actor.id, actor, Basis.own, ALL_SECTIONS)
         await _audit(db, scope, subject, "record.revoke", object_id=str(row.id))
-
-
-async def shared_with(
-    db: AsyncSession, actor: Actor, *, now: datetime | None = None
-) -> list[uuid.UUID]:
-    """The patients who share some of their record with ``actor`` now (the clinician's list)."""
-    rows = await db.scalars(
-        select(RecordGrant.patient_id).where(
-            RecordGrant.grantee_id == actor.id, grant_is_open(_now(now))
-        )
-    )
-    return list(rows)
 
 
 # -- the access log -------------------------------------------------------------------------------

@@ -90,16 +90,11 @@ def fold(text: str) -> str:
 _BY_WORDS: dict[str, CatalogSymptom] = {
     fold(word): entry for entry in CATALOG for word in (entry.label, entry.code, *entry.synonyms)
 }
-_BY_CODE = {entry.code: entry for entry in CATALOG}
 
 
 def match(text: str) -> CatalogSymptom | None:
     """The catalog symptom ``text`` names exactly (label, code or synonym), if any."""
     return _BY_WORDS.get(fold(text))
-
-
-def by_code(code: str) -> CatalogSymptom | None:
-    return _BY_CODE.get(code)
 
 
 def search(query: str, limit: int = 20) -> list[CatalogSymptom]:

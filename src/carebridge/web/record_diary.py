@@ -35,7 +35,7 @@ from carebridge.records.policy import may_write
 from carebridge.web.callers import WebPatient, WebUser
 from carebridge.web.forms import FormLanguage, FormModel, filled
 from carebridge.web.pages import redirect, render
-from carebridge.web.records import RecordView, _opened, own_view, refused
+from carebridge.web.records import RecordView, opened_view, own_view, refused
 from carebridge.web.scheduling.common import when
 from carebridge.web.session import Csrf
 
@@ -244,7 +244,7 @@ def _clinician_route(page: DiaryPage) -> None:
         scope: Scope,
         cursor: Cursor = None,
     ) -> Response:
-        view = await _opened(request, actor, db, scope, patient_id)
+        view = await opened_view(request, actor, db, scope, patient_id)
         if isinstance(view, Response):
             return view
         return await section_page(request, actor, db, scope, view, page, cursor=cursor)

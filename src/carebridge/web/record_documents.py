@@ -29,7 +29,7 @@ from carebridge.records.policy import may_write
 from carebridge.web.callers import WebPatient, WebUser
 from carebridge.web.forms import FormModel
 from carebridge.web.pages import redirect, render
-from carebridge.web.records import RecordView, _opened, own_view, refused
+from carebridge.web.records import RecordView, opened_view, own_view, refused
 from carebridge.web.session import Csrf
 
 router = APIRouter(include_in_schema=False)
@@ -175,7 +175,7 @@ async def patient_documents_page(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Response:
     """A clinician reads a patient's documents (audited by the service)."""
-    view = await _opened(request, actor, db, scope, patient_id)
+    view = await opened_view(request, actor, db, scope, patient_id)
     if isinstance(view, Response):
         return view
     return await documents_page(request, actor, db, scope, view, cursor=cursor)
@@ -191,7 +191,7 @@ async def patient_document_file(
     scope: Scope,
 ) -> Response:
     """A clinician saves a patient's document (audited: a read naming the document)."""
-    view = await _opened(request, actor, db, scope, patient_id)
+    view = await opened_view(request, actor, db, scope, patient_id)
     if isinstance(view, Response):
         return view
     return await documents.download(db, scope, view.subject, document_id)

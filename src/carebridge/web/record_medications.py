@@ -37,7 +37,7 @@ from carebridge.records.medications_schemas import (
 from carebridge.web.callers import WebPatient, WebUser
 from carebridge.web.forms import FormLanguage, FormModel, Label, filled
 from carebridge.web.pages import redirect, render
-from carebridge.web.records import RecordView, _opened, own_view, refused
+from carebridge.web.records import RecordView, opened_view, own_view, refused
 from carebridge.web.scheduling.common import when
 from carebridge.web.session import Csrf
 
@@ -276,7 +276,7 @@ async def patient_medications_page(
 ) -> Response:
     """A clinician's reading of the medication list (audited), without forms: when their basis
     covers the section; the 404 page otherwise."""
-    view = await _opened(request, actor, db, scope, patient_id)
+    view = await opened_view(request, actor, db, scope, patient_id)
     if isinstance(view, Response):
         return view
     return await _page(request, actor, db, scope, view, cursor=cursor)

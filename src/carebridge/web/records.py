@@ -301,9 +301,12 @@ async def clinician_view(
     return RecordView(subject, f"/patients/{patient_id}/record", name)
 
 
-async def _opened(
+async def opened_view(
     request: Request, actor: Actor, db: Session, scope: CallScope, patient_id: uuid.UUID
 ) -> RecordView | Response:
+    """The record a clinician's page shows (every section's page opens it here), or the page
+    to answer instead: the patient's own pages, or the 404 page (with the break-the-glass form
+    for a doctor)."""
     check_approved(actor)
     if actor.role == Role.patient and actor.id == patient_id:
         return redirect(
@@ -321,7 +324,7 @@ async def patient_record_page(
 ) -> Response:
     """A clinician's view of a patient's record (each read audited): on a care relationship,
     a grant or an emergency opening; the 404 page otherwise."""
-    view = await _opened(request, actor, db, scope, patient_id)
+    view = await opened_view(request, actor, db, scope, patient_id)
     if isinstance(view, Response):
         return view
     return await dashboard(request, actor, db, scope, view)
@@ -336,7 +339,7 @@ async def patient_kind_page(
     db: Session,
     scope: Scope,
 ) -> Response:
-    view = await _opened(request, actor, db, scope, patient_id)
+    view = await opened_view(request, actor, db, scope, patient_id)
     if isinstance(view, Response):
         return view
     return await kind_page(request, actor, db, scope, view, kind)
@@ -354,7 +357,7 @@ async def clinician_add_reading(
 ) -> Response:
     """A clinician's observation (source ``clinician``): while caring for the patient or
     under an emergency opening; a grant is for reading (403 shown in the form)."""
-    view = await _opened(request, actor, db, scope, patient_id)
+    view = await opened_view(request, actor, db, scope, patient_id)
     if isinstance(view, Response):
         return view
     return await add_reading(request, actor, db, scope, view, kind, form)
