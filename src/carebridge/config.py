@@ -291,6 +291,48 @@ class Settings(BaseSettings):
         le=3660,
         description="The longest a patient may share their record with a clinician at once.",
     )
+    visit_track_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="A completed home visit's exact track is kept this many days, then reduced "
+        "to its distance and times.",
+    )
+    visit_nurses_claim: bool = Field(
+        default=False,
+        description="Nurses may claim open home visits within their radius themselves (otherwise "
+        "only a dispatcher assigns).",
+    )
+    visit_set_off_minutes_before: int = Field(
+        default=120,
+        ge=0,
+        le=1440,
+        description="A nurse may set off for a home visit this long before its window opens.",
+    )
+    visit_no_show_minutes: int = Field(
+        default=15,
+        ge=1,
+        le=240,
+        description="A nurse at the door may record a no-show after waiting this long.",
+    )
+    visit_arrival_meters: int = Field(
+        default=150,
+        ge=10,
+        le=5000,
+        description='Within this distance of the address the nurse\'s page offers "Arrived".',
+    )
+    visit_position_seconds: float = Field(
+        default=5,
+        ge=0.5,
+        le=600,
+        description="The shortest interval between two positions a nurse's device sends.",
+    )
+    visit_speed_kmh: float = Field(
+        default=30,
+        ge=1,
+        le=200,
+        description="The travel speed arrival estimates assume (straight-line distance).",
+    )
     turn_urls: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="TURN servers for calls (turn:/turns: URLs, comma-separated).",

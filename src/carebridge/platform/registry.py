@@ -27,6 +27,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "carebridge.messaging.attachment_models",
     "carebridge.video.models",
     "carebridge.records.models",
+    "carebridge.visits.models",
 )
 
 # Modules that declare procrastinate tasks.
@@ -64,6 +65,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.records.diary_routes",
     "carebridge.records.document_routes",
     "carebridge.records.transfer_routes",
+    "carebridge.visits.routes",
     "carebridge.compliance.routes",
 )
 
@@ -106,6 +108,7 @@ NOTIFICATION_KIND_MODULES: tuple[str, ...] = (
     "carebridge.messaging.kinds",
     "carebridge.video.kinds",
     "carebridge.records.kinds",
+    "carebridge.visits.kinds",
 )
 
 # Modules that register real-time topics and connection hooks (platform/realtime/topics.py).
@@ -125,6 +128,7 @@ HOOK_SUBSCRIPTION_MODULES: tuple[str, ...] = (
     "carebridge.presence.subscriptions",
     "carebridge.messaging.subscriptions",
     "carebridge.video.subscriptions",
+    "carebridge.visits.subscriptions",
 )
 
 # Modules exposing ``async def scrape(metrics, session)``, run at each /metrics scrape.
@@ -151,6 +155,7 @@ SEALED_COLUMN_MODULES: tuple[str, ...] = (
     "carebridge.prescriptions.sealed",
     "carebridge.messaging.sealed",
     "carebridge.records.sealed",
+    "carebridge.visits.sealed",
 )
 
 

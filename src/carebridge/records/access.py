@@ -26,6 +26,7 @@ from carebridge.notifications.service import notify, notify_admins
 from carebridge.platform.context import CallScope
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound
 from carebridge.platform.pagination import Page, keyset_page
+from carebridge.records.hooks import NURSE_IN_CARE
 from carebridge.records.kinds import RECORD_EMERGENCY_ACCESS, RECORD_SHARED
 from carebridge.records.models import EmergencyAccess, RecordGrant, Section
 from carebridge.records.policy import (
@@ -80,6 +81,8 @@ async def basis_of(
             return Basis.care, ALL_SECTIONS
         if await db.scalar(open_emergency(patient_id, actor.id, now).limit(1)) is not None:
             return Basis.emergency, ALL_SECTIONS
+    if actor.role == Role.nurse and await NURSE_IN_CARE.get()(db, actor.id, patient_id):
+        return Basis.care, ALL_SECTIONS
     granted = await db.scalar(open_grant(patient_id, actor.id, now))
     if granted is not None:
         return Basis.grant, sections_of(granted)

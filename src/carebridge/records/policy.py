@@ -4,8 +4,8 @@ A record is its patient's. A clinician reads it on one of three bases, tried in 
 
 - ``care``: a doctor with an appointment with the patient still ahead, or one that ended in the
   last ``CAREBRIDGE_RECORD_ACCESS_DAYS`` (``scheduling``'s care history: booked, held, done or
-  missed, never cancelled); every section. Home visits (the ``visits`` domain) will add a nurse's
-  open visit here.
+  missed, never cancelled); every section. A nurse with an open home visit to the patient
+  (accepted and not yet signed off: ``visits``, through ``records/hooks.py``); every section.
 - ``grant``: the patient shared some sections with this clinician, unrevoked and unexpired.
 - ``emergency``: a doctor broke the glass with a written reason, within
   ``CAREBRIDGE_RECORD_EMERGENCY_MINUTES``; every section.
