@@ -44,6 +44,7 @@ pytest_plugins = [
     "tests.factories.web",
     "tests.factories.openapi",
     "tests.factories.calls",
+    "tests.factories.visits",
 ]
 
 

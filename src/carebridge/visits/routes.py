@@ -96,7 +96,7 @@ async def move_visit(
     (from 2 hours before the window), `arrived`, `in_progress`, `no_show` (15 minutes after
     arriving), `completed`; a nurse claims an open request with `accepted` where the clinic
     allows; the patient, the ordering doctor or a dispatcher `cancelled` (until the nurse is at
-    the door). A move not allowed now answers 409 with `status` and `allowed`."""
+    the door). A move not allowed now answers 409 with `current` (the status now) and `allowed`."""
     return await service.transition(db, scope, actor, visit_id, body)
 
 

@@ -414,7 +414,7 @@ def _refused(
             f"A visit that is {visit.status.replace('_', ' ')} cannot be moved to "
             f"{target.value.replace('_', ' ')} by you now.",
         )
-    return Conflict(refusal.detail, code=refusal.code, status=visit.status, allowed=allowed)
+    return Conflict(refusal.detail, code=refusal.code, current=visit.status, allowed=allowed)
 
 
 def _check_move(
