@@ -14,6 +14,13 @@ const files = {
   "swagger-ui/swagger-ui.css": "swagger-ui-dist/swagger-ui.css",
   "uplot/uPlot.esm.js": "uplot/dist/uPlot.esm.js",
   "uplot/uPlot.min.css": "uplot/dist/uPlot.min.css",
+  "leaflet/leaflet-src.esm.js": "leaflet/dist/leaflet-src.esm.js",
+  "leaflet/leaflet.css": "leaflet/dist/leaflet.css",
+  "leaflet/images/marker-icon.png": "leaflet/dist/images/marker-icon.png",
+  "leaflet/images/marker-icon-2x.png": "leaflet/dist/images/marker-icon-2x.png",
+  "leaflet/images/marker-shadow.png": "leaflet/dist/images/marker-shadow.png",
+  "leaflet/images/layers.png": "leaflet/dist/images/layers.png",
+  "leaflet/images/layers-2x.png": "leaflet/dist/images/layers-2x.png",
 };
 
 rmSync(vendor, { recursive: true, force: true });

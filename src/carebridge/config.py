@@ -333,6 +333,15 @@ class Settings(BaseSettings):
         le=200,
         description="The travel speed arrival estimates assume (straight-line distance).",
     )
+    map_tile_url: str = Field(
+        default="",
+        max_length=500,
+        description="Map tiles for the home visit maps ({z}/{x}/{y} template, such as a clinic's "
+        "own tile server); empty: maps show the points and tracks on a blank background.",
+    )
+    map_tile_attribution: str = Field(
+        default="", max_length=500, description="The attribution the tile provider requires."
+    )
     turn_urls: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="TURN servers for calls (turn:/turns: URLs, comma-separated).",

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "0024_home_visits"
 down_revision: str | None = "0023_health_records"
 branch_labels: str | Sequence[str] | None = None
@@ -101,11 +100,15 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.CheckConstraint(
-            "(base_lat IS NULL) = (base_lng IS NULL) AND (base_lat IS NULL OR (base_lat BETWEEN -90 AND 90 AND base_lng BETWEEN -180 AND 180))",
+            "(base_lat IS NULL) = (base_lng IS NULL) "
+            "AND (base_lat IS NULL OR (base_lat BETWEEN -90 AND 90 "
+            "AND base_lng BETWEEN -180 AND 180))",
             name=op.f("ck_visit_nurses_base_point"),
         ),
         sa.CheckConstraint(
-            "(last_lat IS NULL) = (last_lng IS NULL) AND (last_lat IS NULL OR (last_lat BETWEEN -90 AND 90 AND last_lng BETWEEN -180 AND 180))",
+            "(last_lat IS NULL) = (last_lng IS NULL) "
+            "AND (last_lat IS NULL OR (last_lat BETWEEN -90 AND 90 "
+            "AND last_lng BETWEEN -180 AND 180))",
             name=op.f("ck_visit_nurses_last_point"),
         ),
         sa.CheckConstraint(
@@ -170,15 +173,20 @@ def upgrade() -> None:
             name=op.f("ck_home_visits_nurse_when_assigned"),
         ),
         sa.CheckConstraint(
-            "status IN ('requested', 'assigned', 'accepted', 'en_route', 'arrived', 'in_progress', 'completed', 'signed_off', 'cancelled', 'no_show')",
+            "status IN ('requested', 'assigned', 'accepted', "
+            "'en_route', 'arrived', 'in_progress', "
+            "'completed', 'signed_off', 'cancelled', 'no_show')",
             name=op.f("ck_home_visits_status"),
         ),
         sa.CheckConstraint(
-            "(last_lat IS NULL) = (last_lng IS NULL) AND (last_lat IS NULL OR (last_lat BETWEEN -90 AND 90 AND last_lng BETWEEN -180 AND 180))",
+            "(last_lat IS NULL) = (last_lng IS NULL) "
+            "AND (last_lat IS NULL OR (last_lat BETWEEN -90 AND 90 "
+            "AND last_lng BETWEEN -180 AND 180))",
             name=op.f("ck_home_visits_last_point"),
         ),
         sa.CheckConstraint(
-            "(lat IS NULL) = (lng IS NULL) AND (lat IS NULL OR (lat BETWEEN -90 AND 90 AND lng BETWEEN -180 AND 180))",
+            "(lat IS NULL) = (lng IS NULL) "
+            "AND (lat IS NULL OR (lat BETWEEN -90 AND 90 AND lng BETWEEN -180 AND 180))",
             name=op.f("ck_home_visits_point"),
         ),
         sa.CheckConstraint("seq >= 0", name=op.f("ck_home_visits_seq")),
@@ -272,7 +280,8 @@ def upgrade() -> None:
         sa.Column("lng", sa.Float(), nullable=False),
         sa.Column("accuracy_m", sa.Float(), nullable=True),
         sa.CheckConstraint(
-            "(lat IS NULL) = (lng IS NULL) AND (lat IS NULL OR (lat BETWEEN -90 AND 90 AND lng BETWEEN -180 AND 180))",
+            "(lat IS NULL) = (lng IS NULL) "
+            "AND (lat IS NULL OR (lat BETWEEN -90 AND 90 AND lng BETWEEN -180 AND 180))",
             name=op.f("ck_visit_positions_point"),
         ),
         sa.ForeignKeyConstraint(
@@ -379,7 +388,8 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.CheckConstraint(
-            "(lat IS NULL) = (lng IS NULL) AND (lat IS NULL OR (lat BETWEEN -90 AND 90 AND lng BETWEEN -180 AND 180))",
+            "(lat IS NULL) = (lng IS NULL) "
+            "AND (lat IS NULL OR (lat BETWEEN -90 AND 90 AND lng BETWEEN -180 AND 180))",
             name=op.f("ck_visit_transitions_point"),
         ),
         sa.CheckConstraint(
