@@ -140,6 +140,10 @@ DECLARED: dict[tuple[str, str], str] = {
     ("POST /api/v1/records/medications/{medication_id}/doses", "body.status"): "the patient "
     "marks their own dose taken or skipped (a reminder's `due` is the server's)",
     # A condition's clinical status (FHIR) is what the patient says of their own problem list.
+    ("POST /api/v1/visits", "body.patient_id"): "a doctor orders a visit for a patient in their "
+    "care (checked: 404 otherwise); a patient may not name anyone (422 wrong_party)",
+    ("POST /api/v1/visits/{visit_id}/assign", "body.nurse_id"): "the dispatcher's choice of "
+    "nurse: an approved nurse on the roster who performs the visit's service",
     ("POST /api/v1/records/conditions", "body.status"): "the condition's clinical status",
     ("PATCH /api/v1/records/conditions/{condition_id}", "body.status"): "the same, changed",
 }

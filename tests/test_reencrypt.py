@@ -40,6 +40,7 @@ from carebridge.records.models import (
     Symptom,
 )
 from carebridge.scheduling.models import Appointment
+from carebridge.visits.models import Visit, VisitPhoto, VisitReport, VisitTransition
 from tests.factories.settings import TEST_SECRET
 
 KEY_A = "rotation-test-key-A-0123456789abcdefghijklmn"
@@ -150,7 +151,60 @@ async def seal_everything(database: Database, keyring: Keyring) -> Expected:
                 )
             )
         _seal_record(db, seal, patient, doctor, start)
+        _seal_visit(db, seal, patient, start)
     return expected
+
+
+def _seal_visit(db: AsyncSession, seal: Seal, patient: User, at: datetime) -> None:
+    """A home visit with every sealed column of its tables filled."""
+
+    def sealed(table: str, row_id: uuid.UUID, field: str) -> bytes:
+        return seal(
+            f"{table}.{field}_sealed", row_id, f"{table}:{row_id}:{field}", f"{field} words"
+        )
+
+    visit_id, transition_id, photo_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    db.add(
+        Visit(
+            id=visit_id,
+            patient_id=patient.id,
+            service="wound_care",
+            window_start=at,
+            window_end=at + timedelta(hours=2),
+            address_sealed=sealed("home_visits", visit_id, "address"),
+            access_notes_sealed=sealed("home_visits", visit_id, "access_notes"),
+            reason_sealed=sealed("home_visits", visit_id, "reason"),
+        )
+    )
+    db.add(
+        VisitTransition(
+            id=transition_id,
+            visit_id=visit_id,
+            seq=1,
+            to_state="requested",
+            actor_role="patient",
+            reason_sealed=sealed("visit_transitions", transition_id, "reason"),
+        )
+    )
+    db.add(
+        VisitReport(
+            visit_id=visit_id,
+            body_sealed=sealed("visit_reports", visit_id, "body"),
+            changes_sealed=sealed("visit_reports", visit_id, "changes"),
+            feedback_sealed=sealed("visit_reports", visit_id, "feedback"),
+        )
+    )
+    db.add(
+        VisitPhoto(
+            id=photo_id,
+            visit_id=visit_id,
+            filename="wound.jpg",
+            content_type="image/jpeg",
+            size=1,
+            storage_key=f"visit-photos/{photo_id}",
+            caption_sealed=sealed("visit_photos", photo_id, "caption"),
+        )
+    )
 
 
 def _seal_record(db: AsyncSession, seal: Seal, patient: User, doctor: User, at: datetime) -> None:
@@ -304,7 +358,7 @@ async def _damage_one_reason(database: Database) -> uuid.UUID:
 def test_registered_columns_exist_and_hold_bytes() -> None:
     metadata = load_models()
     columns: list[SealedColumn] = load_sealed_columns()
-    assert len({column.name for column in columns}) == len(columns) == 16
+    assert len({column.name for column in columns}) == len(columns) == 24
     for sealed in columns:
         table = metadata.tables[sealed.table]
         assert [c.name for c in table.primary_key.columns] == list(sealed.key), sealed.name

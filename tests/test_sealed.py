@@ -29,11 +29,13 @@ from carebridge.platform.db import Database
 from carebridge.platform.reencrypt import load_sealed_columns
 from carebridge.platform.registry import load_models
 from carebridge.scheduling.sealed import REASON as SCHEDULING_REASON
+from carebridge.visits.models import VisitTransition
 from tests.factories import PASSWORD, Headers, MakeUser, SignIn, TokenFor
 from tests.factories.prescriptions import MakeConsultation
 from tests.factories.records import add_observation
 from tests.factories.records_diary import CASES, add_entry
 from tests.factories.scheduling import next_weekday
+from tests.factories.visits import visit_body
 from tests.factories.web import csrf, sign_in_browser
 
 HTML = {"accept": "text/html"}
@@ -275,6 +277,46 @@ def _record_note(section: str) -> Scenario:
     return made
 
 
+async def _visit(world: World) -> tuple[str, Headers, Headers]:
+    """A home visit a patient asked for, and the headers of the patient and a dispatcher."""
+    patient = await world.token_for(await world.make_user(Role.patient))
+    made = await world.client.post("/api/v1/visits", json=visit_body(), headers=patient)
+    assert made.status_code == 201, made.text
+    admin = await world.token_for(await world.make_user(Role.admin))
+    return made.json()["id"], patient, admin
+
+
+async def _visit_field(world: World) -> Made:
+    """The visit's address, access notes and reason: its page and the dispatcher's list."""
+    visit_id, patient, admin = await _visit(world)
+    url = f"/api/v1/visits/{visit_id}"
+    return Made(
+        {"id": uuid.UUID(visit_id)},
+        [
+            lambda: world.client.get(url, headers=patient),
+            lambda: world.client.get("/api/v1/visits", headers=admin),
+        ],
+    )
+
+
+async def _transition_reason(world: World) -> Made:
+    visit_id, patient, admin = await _visit(world)
+    url = f"/api/v1/visits/{visit_id}"
+    cancelled = await world.client.post(
+        f"{url}/transitions",
+        json={"to": "cancelled", "reason": "I am in hospital"},
+        headers=patient,
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    async with world.database.transaction() as db:
+        row_id = await db.scalar(
+            select(VisitTransition.id).where(
+                VisitTransition.visit_id == uuid.UUID(visit_id), VisitTransition.seq == 2
+            )
+        )
+    return Made({"id": row_id}, [lambda: world.client.get(url, headers=admin)])
+
+
 SCENARIOS: dict[str, Scenario] = {
     "record_medications.instructions_sealed": _medication_instructions,
     "messages.body_sealed": _message,
@@ -289,6 +331,11 @@ SCENARIOS: dict[str, Scenario] = {
     "record_observations.note_sealed": _observation_note,
     "record_emergency_accesses.reason_sealed": _emergency_reason,
     **{f"{case.table}.note_sealed": _record_note(case.section) for case in CASES},
+    **{
+        f"home_visits.{field}_sealed": _visit_field
+        for field in ("address", "access_notes", "reason")
+    },
+    "visit_transitions.reason_sealed": _transition_reason,
 }
 
 

@@ -41,6 +41,7 @@ from tests.factories.records_diary import made_records
 from tests.factories.scheduling import doctor_on_schedule, next_weekday, schedule_body
 from tests.factories.settings import make_settings
 from tests.factories.users import PASSWORD, TokenFor, tokens_for, user_maker
+from tests.factories.visits import HOME, on_roster, visit_body
 
 Json = dict[str, Any]
 _APP = create_app(
@@ -132,6 +133,11 @@ EXAMPLES: dict[str, Any] = {
     "ends_on": (datetime.now(UTC) + timedelta(days=30)).date().isoformat(),
     "local_date": (datetime.now(UTC) - timedelta(days=1)).date().isoformat(),
     "local_time": "08:00",
+    # A home visit's window: from three hours ahead, for two hours.
+    "window_start": (datetime.now(UTC) + timedelta(hours=3)).isoformat(),
+    "window_end": (datetime.now(UTC) + timedelta(hours=5)).isoformat(),
+    "lat": HOME[0],
+    "lng": HOME[1],
 }
 EXAMPLES.update(RECORD_EXAMPLES)
 
@@ -294,6 +300,9 @@ async def _build_world(client: httpx.AsyncClient, database: Database, settings: 
         patient_headers,
     )
     ids.update(await made_records(client, patient_headers, "Checked words"))
+    await on_roster(database, nurse)
+    ids["nurse_id"] = str(nurse.id)
+    ids["visit_id"] = await _made(client, "/api/v1/visits", visit_body(), patient_headers)
     users = {"patient": patient, "doctor": doctor, "admin": admin, "nurse": nurse}
     ids["email"] = patient.email  # signs in (registration takes a new one: see baseline)
     return World(ids, users, free_slot=_at(3, 11), completed=str(completed.id))
@@ -331,6 +340,8 @@ def baseline(method: str, path: str, world: World) -> tuple[Json, Json, Any]:
         body = example(content["application/json"]["schema"], "body", world)
     elif MULTIPART in content:
         body = example(content[MULTIPART]["schema"], "body", world)
+    if method == "POST" and path == "/api/v1/visits":  # the patient asks for their own visit
+        body["patient_id"] = None
     return path_values, query, body
 
 

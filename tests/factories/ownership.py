@@ -30,11 +30,11 @@ from fastapi import params
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from starlette.routing import BaseRoute
 
 from carebridge.accounts.actors import admin_actor
-from carebridge.accounts.models import Role
+from carebridge.accounts.models import Role, User, UserStatus
 from carebridge.messaging.models import Conversation
 from carebridge.notifications.models import Notification
 from carebridge.platform.access import declared_callers
@@ -53,7 +53,8 @@ from tests.factories.scheduling import (
     schedule_body,
     written_appointment,
 )
-from tests.factories.users import MakeUser, Person, TokenFor
+from tests.factories.users import PASSWORD_HASH, MakeUser, Person, TokenFor
+from tests.factories.visits import on_roster, visit_body
 
 # Private words the owner's objects carry: none may appear in an answer to anyone else.
 REASON = "zqreason-chest-pain-5b1e"
@@ -877,3 +878,46 @@ for _own in ("", "/medications"):  # the patient at the clinician's address: sen
         frozenset({"owner_patient"}),
         "the patient named in the path is sent to their own pages (/records...)",
     )
+
+
+# -- home visits ---------------------------------------------------------------------------------
+# A visit the owner patient asked for (requested: nobody assigned yet), its access notes
+# carrying a private word. visits.policy.visible_visits: its patient and the dispatchers; a nurse
+# only once it is theirs (or claimable, where the clinic lets nurses claim: off here); a doctor
+# only if they ordered it or review its report.
+
+
+async def _visit(world: OwnerWorld) -> str:
+    body = visit_body(access_notes=f"Key under the mat {NOTE}")
+    made = await _made(world, "/api/v1/visits", body, "owner_patient")
+    # The dispatchers' notice of the new request names it: the matrix's administrator starts
+    # without one (their "mark all read" would otherwise change a row naming the visit).
+    async with world.database.transaction() as db:
+        await db.execute(delete(Notification).where(Notification.data["visit_id"].astext == made))
+    return made
+
+
+async def _nurse(world: OwnerWorld) -> str:
+    """A nurse of the roster other than the matrix's nurse actor."""
+    async with world.database.transaction() as db:
+        nurse = User(
+            email=f"roster-nurse-{uuid.uuid4().hex[:8]}@clinic.example",
+            name="Roster nurse",
+            role=Role.nurse,
+            status=UserStatus.active,
+            password_hash=PASSWORD_HASH,
+        )
+        db.add(nurse)
+    await on_roster(world.database, nurse)
+    return str(nurse.id)
+
+
+FACTORIES["visit_id"] = _visit
+ENTITLED["visit_id"] = frozenset({"owner_patient", "admin"})
+# A nurse's dispatch details: the nurse's own, and the dispatchers' (visits.roster).
+FACTORIES["nurse_id"] = _nurse
+ENTITLED["nurse_id"] = frozenset({"admin"})
+BODIES["POST /api/v1/visits"] = visit_body()
+BODIES["POST /api/v1/visits/{visit_id}/transitions"] = {"to": "cancelled"}
+BODIES["POST /api/v1/visits/{visit_id}/assign"] = {"nurse_id": _PEER}
+BODIES["PUT /api/v1/visit-nurses/{nurse_id}"] = {"skills": ["wound_care"], "radius_km": 10}

@@ -5,12 +5,17 @@ from __future__ import annotations
 import math
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from carebridge.platform.inputs import Instant, not_blank
+from carebridge.visits import catalog
 from carebridge.visits.models import VisitStatus
+
+# The catalog's codes, so the schema lists them and anything else is a 422 at the edge.
+ServiceCode = StrEnum("ServiceCode", {code: code for code in catalog.CODES})  # type: ignore[misc]
 
 ADDRESS_LENGTH = 500
 NOTE_LENGTH = 2000
@@ -49,7 +54,7 @@ class ServiceOut(BaseModel):
 class VisitIn(In):
     """A patient asks for a visit, or a doctor orders one for a patient they care for."""
 
-    service: str = Field(max_length=32, description="A code of `GET /api/v1/visit-services`.")
+    service: ServiceCode = Field(description="A code of `GET /api/v1/visit-services`.")
     address: Address
     point: Point | None = Field(
         default=None,
@@ -68,7 +73,7 @@ class VisitIn(In):
         default=None, description="A doctor ordering a visit: the patient (a patient: omit)."
     )
     appointment_id: uuid.UUID | None = Field(
-        default=None, description="A doctor ordering a visit: the consultation it follows."
+        default=None, description="The consultation the visit follows (one of yours)."
     )
 
 

@@ -310,8 +310,11 @@ async def _patient_of(
     """Whose visit it is: the patient asking, or the patient a doctor orders it for (one they
     care for: an appointment ahead or within ``CAREBRIDGE_RECORD_ACCESS_DAYS``)."""
     if actor.role == Role.patient:
-        if body.patient_id not in (None, actor.id) or body.appointment_id is not None:
-            raise Invalid("A patient asks for their own visit.", code="wrong_party")
+        if body.patient_id is not None:
+            raise Invalid(
+                "A patient asks for their own visit: leave `patient_id` out.", code="wrong_party"
+            )
+        await _check_appointment(db, actor, body.appointment_id, actor.id)
         return actor.id
     if actor.role != Role.doctor:
         raise Forbidden("Patients ask for home visits and doctors order them.", code="wrong_role")
@@ -320,11 +323,19 @@ async def _patient_of(
     history = await scheduling.care_history(db, body.patient_id, actor.id, now)
     if not in_care(history.last_ends_at, history.upcoming, now, scope.settings.record_access_days):
         raise NotFound("No such patient in your care.", code="patient_not_found")
-    if body.appointment_id is not None:
-        appointment = await scheduling.get_appointment(db, actor, body.appointment_id)
-        if appointment.patient_id != body.patient_id:
-            raise NotFound("No such appointment of yours with this patient.", code="not_found")
+    await _check_appointment(db, actor, body.appointment_id, body.patient_id)
     return body.patient_id
+
+
+async def _check_appointment(
+    db: AsyncSession, actor: Actor, appointment_id: uuid.UUID | None, patient_id: uuid.UUID
+) -> None:
+    """The consultation a visit follows: one of the caller's, with the visit's patient."""
+    if appointment_id is None:
+        return
+    appointment = await scheduling.get_appointment(db, actor, appointment_id)
+    if appointment.patient_id != patient_id:
+        raise NotFound("No such appointment with this patient.", code="not_found")
 
 
 async def request_visit(
@@ -337,17 +348,12 @@ async def request_visit(
 ) -> VisitDetailOut:
     """A patient asks for a visit, or a doctor orders one; the dispatchers are told."""
     now = _now(now)
-    if catalog.find(body.service) is None:
-        raise Invalid(
-            f"Unknown service {body.service!r}: see GET /api/v1/visit-services.",
-            code="unknown_service",
-        )
     check_window(body.window_start, body.window_end, now)
     patient_id = await _patient_of(db, scope, actor, body, now)
     visit = Visit(
         id=uuid.uuid4(),
         patient_id=patient_id,
-        service=body.service,
+        service=body.service.value,
         status=VisitStatus.requested.value,
         requested_by_id=actor.id,
         ordered_by_id=actor.id if actor.role == Role.doctor else None,
@@ -376,8 +382,8 @@ async def request_visit(
             at=now,
         )
     )
-    await _audit(db, scope, actor, "visit.requested", visit, service=body.service)
-    label = service_out(body.service).label
+    await _audit(db, scope, actor, "visit.requested", visit, service=visit.service)
+    label = service_out(visit.service).label
     await notify_admins(
         db,
         "A home visit to assign",
