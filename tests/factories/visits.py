@@ -130,10 +130,13 @@ async def visit_in(
             )
         )
         source = VisitStatus.requested
+        current = None
         for seq, step in enumerate(path_to(status), start=2):
-            keeps_nurse = step not in (VisitStatus.requested,) and nurse is not None
-            values: Json = {"status": step.value, "seq": seq}
-            values["nurse_id"] = nurse.id if keeps_nurse else None
+            if step in (VisitStatus.assigned, VisitStatus.accepted) and nurse is not None:
+                current = nurse.id  # assigned (or claimed)
+            elif step == VisitStatus.requested:
+                current = None  # declined
+            values: Json = {"status": step.value, "seq": seq, "nurse_id": current}
             if step == VisitStatus.arrived:
                 values["arrived_at"] = now - timedelta(minutes=arrived_minutes_ago)
             if step == VisitStatus.completed:

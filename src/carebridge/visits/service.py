@@ -250,8 +250,16 @@ async def get_visit(
     visit = await find_visit(db, scope, actor, visit_id)
     if actor.id != visit.patient_id:
         await _audit(db, scope, actor, "visit.read", visit)
+    return await detail_of(db, scope, actor, visit, _now(now))
+
+
+async def detail_of(
+    db: AsyncSession, scope: CallScope, actor: Actor, visit: Visit, now: datetime
+) -> VisitDetailOut:
+    """The answer of a visit ``actor`` found (or just moved: a nurse who declined it no longer
+    finds it, but is answered what they did)."""
     facts = await facts_of(db, scope, actor, visit)
-    out = visit_out(scope, actor, visit, await _people(db, [visit]), facts, _now(now))
+    out = visit_out(scope, actor, visit, await _people(db, [visit]), facts, now)
     return VisitDetailOut(**out.model_dump(), timeline=await timeline(db, scope, visit))
 
 
@@ -393,7 +401,7 @@ async def request_visit(
     )
     await db.flush()
     await db.refresh(visit)
-    return await get_visit(db, scope, actor, visit.id, now=now)
+    return await detail_of(db, scope, actor, visit, now)
 
 
 def _window(visit: Visit) -> str:
@@ -547,7 +555,7 @@ async def assign(
     if body.point is not None:
         visit.lat, visit.lng = body.point.lat, body.point.lng
     await apply_move(db, scope, actor, visit, move, now, nurse_id=nurse.nurse_id)
-    return await get_visit(db, scope, actor, visit.id, now=now)
+    return await detail_of(db, scope, actor, visit, now)
 
 
 async def transition(
@@ -581,7 +589,7 @@ async def transition(
         point=body.position,
         accuracy_m=body.accuracy_m,
     )
-    return await get_visit(db, scope, actor, visit.id, now=now)
+    return await detail_of(db, scope, actor, visit, now)
 
 
 # -- telling --------------------------------------------------------------------------------------
