@@ -144,6 +144,7 @@ DEMO_SEED_MODULES: tuple[str, ...] = (
     "carebridge.messaging.demo",  # after scheduling: conversations follow appointments
     "carebridge.video.demo",
     "carebridge.records.demo",
+    "carebridge.visits.demo",
 )
 
 # Modules exposing ``SEALED_COLUMNS: tuple[SealedColumn, ...]`` (platform/crypto.py): every column
