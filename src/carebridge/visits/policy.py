@@ -167,3 +167,11 @@ def allowed(
         for move in states.moves_from(VisitStatus(visit.status))
         if may_make(move, who, visit, now, settings)
     ]
+
+
+def sends_position(actor: Actor) -> ColumnElement[bool]:
+    """The visits whose position ``actor`` may send: theirs as the assigned nurse, while the
+    position is shared (``states.TRACKED``)."""
+    if actor.role != Role.nurse:
+        return false()
+    return and_(Visit.nurse_id == actor.id, Visit.status.in_([s.value for s in states.TRACKED]))
