@@ -97,10 +97,9 @@ async def position_frame(
     """``{"type": "position", "visit_id", "lat", "lng", "accuracy_m"}``: see the module."""
     body = parse_action(PositionIn, frame)
     scope = CallScope(context.settings, context.keyring, _ORIGIN)
-    async with context.database.transaction() as db:
-        stored = await tracking.record_position(
-            db, scope, _actor(identity), body, datetime.now(UTC)
-        )
+    stored = await tracking.record_position(
+        context.database, scope, _actor(identity), body, datetime.now(UTC)
+    )
     if stored.position is None:
         return {"stored": False, "reason": "too_soon", "visit_id": str(stored.visit_id)}
     return {

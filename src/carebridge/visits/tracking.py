@@ -18,19 +18,23 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
+from carebridge.accounts.models import Role
 from carebridge.compliance.service import record
 from carebridge.platform.context import CallScope
+from carebridge.platform.db import Database
 from carebridge.platform.errors import Conflict, Forbidden, NotFound
-from carebridge.platform.events import publish_after_commit
+from carebridge.platform.events import publish
 from carebridge.visits import policy, service, states
 from carebridge.visits.geo import distance_sql
-from carebridge.visits.models import Visit, VisitNurse, VisitPosition, VisitStatus
+from carebridge.visits.models import Visit, VisitPosition, VisitStatus
+from carebridge.visits.queries import STORE_POSITION, NewPosition
 from carebridge.visits.schemas import PositionOut
 from carebridge.visits.tracking_schemas import PositionIn, TrackOut, TrackPoint
 
@@ -54,50 +58,46 @@ class Stored:
 
 
 async def record_position(
-    db: AsyncSession, scope: CallScope, actor: Actor, body: PositionIn, now: datetime
+    database: Database, scope: CallScope, actor: Actor, body: PositionIn, now: datetime
 ) -> Stored:
-    """Store the nurse's position and publish it on the visit's topic after the commit; a
-    position sooner than the interval after the last one is not stored (``position`` None)."""
+    """Store the nurse's position (``queries.STORE_POSITION``) and publish it on the visit's
+    topic after the commit; a position sooner than the interval after the last one is not
+    stored (``position`` None). A refusal is explained in a session (the rare path)."""
     settings = scope.settings
     since = now - timedelta(seconds=settings.visit_position_seconds)
-    visit: Visit | None = await db.scalar(
-        update(Visit)
-        .where(
-            Visit.id == body.visit_id,
-            policy.sends_position(actor),
-            or_(Visit.last_position_at.is_(None), Visit.last_position_at <= since),
-        )
-        .values(
-            last_lat=body.lat,
-            last_lng=body.lng,
-            last_accuracy_m=body.accuracy_m,
-            last_position_at=now,
-        )
-        .returning(Visit)
-        .execution_options(synchronize_session=False)
-    )
-    if visit is None:
+    record = NewPosition(body.visit_id, actor.id, body.lat, body.lng, body.accuracy_m, now, since)
+    async with database.driver_tx() as transaction:
+        row = None
+        if actor.role == Role.nurse:
+            row = await transaction.connection.fetchrow(
+                STORE_POSITION.sql, *STORE_POSITION.args(record)
+            )
+        if row is not None:
+            position = _position_out(row["lat"], row["lng"], body, now, settings)
+            data = {"visit_id": str(body.visit_id), **position.model_dump(mode="json")}
+            topic = policy.topic_of(body.visit_id)
+            transaction.after_commit(partial(publish, topic, "position", data))
+            return Stored(body.visit_id, position)
+    async with database.transaction() as db:
         await _explain_refusal(db, actor, body.visit_id)
-        return Stored(body.visit_id, None)
-    db.add(
-        VisitPosition(
-            visit_id=visit.id, at=now, lat=body.lat, lng=body.lng, accuracy_m=body.accuracy_m
-        )
-    )
-    await db.execute(
-        update(VisitNurse)
-        .where(VisitNurse.nurse_id == actor.id)
-        .values(last_lat=body.lat, last_lng=body.lng, last_position_at=now)
+    return Stored(body.visit_id, None)
+
+
+def _position_out(
+    home_lat: float | None, home_lng: float | None, body: PositionIn, now: datetime, settings: Any
+) -> PositionOut:
+    """``service.position_out``'s answer for the position just stored."""
+    visit = Visit(
+        lat=home_lat,
+        lng=home_lng,
+        last_lat=body.lat,
+        last_lng=body.lng,
+        last_accuracy_m=body.accuracy_m,
+        last_position_at=now,
     )
     position = service.position_out(visit, settings)
-    assert position is not None  # just set
-    publish_after_commit(
-        db,
-        policy.topic_of(visit.id),
-        "position",
-        {"visit_id": str(visit.id), **position.model_dump(mode="json")},
-    )
-    return Stored(visit.id, position)
+    assert position is not None  # a position was given
+    return position
 
 
 async def _explain_refusal(db: AsyncSession, actor: Actor, visit_id: uuid.UUID) -> None:
@@ -105,7 +105,9 @@ async def _explain_refusal(db: AsyncSession, actor: Actor, visit_id: uuid.UUID) 
     visit: Visit | None = await db.scalar(select(Visit).where(Visit.id == visit_id))
     if visit is None or not policy.may_see_position(actor, visit):
         raise _not_found()
-    if await db.scalar(select(Visit.id).where(Visit.id == visit_id, policy.sends_position(actor))):
+    if actor.role == Role.nurse and await db.scalar(
+        select(Visit.id).where(Visit.id == visit_id, policy.sends_position(actor.id))
+    ):
         return  # the assigned nurse on the way: too soon
     if visit.nurse_id != actor.id:
         raise Forbidden("Only the visit's nurse shares their position.", code="not_the_nurse")
