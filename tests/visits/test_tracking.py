@@ -271,6 +271,16 @@ async def test_a_position_too_soon_after_the_last_is_not_stored(serve: Any) -> N
         assert visit is not None
         assert (visit.last_lat, visit.last_lng) == PATH[0]
 
+        # Two devices of the nurse (or two API processes) at once: one position is stored.
+        other = await scene(live)
+        first_device, second_device = await live.open(other.nurse), await live.open(other.nurse)
+        answers = await asyncio.gather(
+            send_position(first_device, other.visit_id, PATH[0]),
+            send_position(second_device, other.visit_id, PATH[1]),
+        )
+        assert sorted(a["stored"] for a in answers) == [False, True]
+        assert await stored(live, other.visit_id) == 1
+
 
 async def test_positions_only_while_on_the_way_or_at_the_home(live: Live) -> None:
     for status in (VisitStatus.accepted, VisitStatus.in_progress, VisitStatus.completed):
