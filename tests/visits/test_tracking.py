@@ -29,6 +29,7 @@ from carebridge.visits.geo import distance_m
 from carebridge.visits.models import Visit, VisitNurse, VisitPosition, VisitStatus
 from carebridge.visits.tasks import reduce_tracks
 from tests.factories.realtime import Live, Member, next_frame, serving, subscribe
+from tests.factories.users import user_maker
 from tests.factories.visits import HOME, NEAR_BASE, MakePeople, on_roster, visit_in
 
 # From the nurse's base to the door: 2 km, then closer and closer, the last two within 150 m.
@@ -381,3 +382,29 @@ async def test_old_tracks_are_reduced_and_recent_ones_kept(
     url = f"/api/v1/visits/{visits['old']}/track"
     assert (await client.get(url, headers=people.doctor.headers)).status_code == 404
     assert (await client.get(url, headers=people.nurse.headers)).json()["reduced"] is True
+
+
+async def test_two_workers_reduce_each_track_once(fresh: Database, settings: Settings) -> None:
+    """On a database of the test's own (committed rows, real concurrent transactions)."""
+    make_user = user_maker(fresh)
+    patient, nurse = await make_user(Role.patient), await make_user(Role.nurse)
+    await on_roster(fresh, nurse)
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    ids = []
+    for _ in range(12):
+        visit_id = await visit_in(fresh, settings, patient, VisitStatus.completed, nurse=nurse)
+        await _track(fresh, visit_id, PATH, long_ago)
+        await _ended(fresh, visit_id, settings.visit_track_days + 1)
+        ids.append(visit_id)
+
+    both = await asyncio.gather(
+        reduce_tracks(fresh, settings, batch=2), reduce_tracks(fresh, settings, batch=2)
+    )
+
+    assert sum(both) == len(ids)
+    async with fresh.transaction() as db:
+        reduced = await db.scalar(
+            select(func.count()).select_from(Visit).where(Visit.track_reduced_at.is_not(None))
+        )
+        points = await db.scalar(select(func.count()).select_from(VisitPosition))
+    assert (reduced, points) == (len(ids), 0)
