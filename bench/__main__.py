@@ -15,6 +15,7 @@ from bench import (
     presence_fanout,
     records,
     startup,
+    visit_tracking,
 )
 
 BENCHMARKS = {
@@ -28,6 +29,7 @@ BENCHMARKS = {
     "chat": chat.main,
     "call_signaling": call_signaling.main,
     "records": records.main,
+    "visit_tracking": visit_tracking.main,
 }
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ TASK_MODULES: tuple[str, ...] = (
     "carebridge.prescriptions.tasks",
     "carebridge.messaging.tasks",
     "carebridge.records.tasks",
+    "carebridge.visits.tasks",
 )
 
 # Modules exposing ``router`` (an APIRouter mounted under /api/v1).
@@ -66,6 +67,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.records.document_routes",
     "carebridge.records.transfer_routes",
     "carebridge.visits.routes",
+    "carebridge.visits.tracking_routes",
     "carebridge.compliance.routes",
 )
 
@@ -117,6 +119,7 @@ REALTIME_MODULES: tuple[str, ...] = (
     "carebridge.presence.realtime",
     "carebridge.messaging.realtime",
     "carebridge.video.realtime",
+    "carebridge.visits.realtime",
 )
 
 # Modules that subscribe to another domain's hooks (platform/hooks.py), imported before a hook

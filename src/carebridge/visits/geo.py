@@ -26,7 +26,10 @@ def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
 
 
 def _value(value: Any) -> ColumnElement[float]:
-    return value if isinstance(value, ColumnElement) else cast(literal(value), Float)
+    """A number as a float parameter; a column, a mapped attribute or an expression as is."""
+    if isinstance(value, int | float):
+        return cast(literal(value), Float)
+    return value  # type: ignore[no-any-return]
 
 
 def distance_sql(lat1: Any, lng1: Any, lat2: Any, lng2: Any) -> ColumnElement[float]:

@@ -167,3 +167,9 @@ def allowed(
         for move in states.moves_from(VisitStatus(visit.status))
         if may_make(move, who, visit, now, settings)
     ]
+
+
+def sends_position(nurse_id: uuid.UUID | ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
+    """The visits whose position this nurse may send: theirs as the assigned nurse, while the
+    position is shared (``states.TRACKED``). Only a nurse's id may be given."""
+    return and_(Visit.nurse_id == nurse_id, Visit.status.in_([s.value for s in states.TRACKED]))

@@ -40,6 +40,7 @@ from carebridge.platform.realtime.frames import (
 from carebridge.platform.realtime.hub import Connection, Hub, RealtimeMetrics
 from carebridge.platform.realtime.sinks import QueueSink, Sink, TransportSink, server_protocol
 from carebridge.platform.realtime.topics import (
+    CONTEXT_KEY,
     HOOKS,
     GatewayContext,
     Identity,
@@ -268,6 +269,7 @@ class Gateway:
         replayed: list[tuple[str, dict[str, Any]]] = []
         try:
             async with self.context.database.transaction() as db:
+                db.info[CONTEXT_KEY] = self.context
                 allowed = rule is not None and await rule.authorize(db, connection.identity, topic)
                 if allowed and rule is not None:
                     # Subscribed before the snapshot or the replay is read: no event falls

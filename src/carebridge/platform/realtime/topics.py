@@ -102,6 +102,8 @@ class Hooks:
 
 
 HOOKS = Hooks(rules=[], opened=[], closed=[], ticks=[])
+# Where the gateway puts its context in the session of a subscribe (``context_of``).
+CONTEXT_KEY = "carebridge.gateway_context"
 # The gateway's own client frames: a domain cannot take these types.
 GATEWAY_TYPES = frozenset({"subscribe", "unsubscribe", "ping", "pong"})
 
@@ -159,6 +161,14 @@ def on_tick(hook: TickHook) -> TickHook:
 
 def check_sessions_with(live_sessions: LiveSessions) -> None:
     HOOKS.live_sessions = live_sessions
+
+
+def context_of(db: AsyncSession) -> GatewayContext:
+    """The gateway's context (settings, keyring) in a topic's ``authorize`` or ``snapshot``,
+    which are called with the subscribe's session only."""
+    context = db.info.get(CONTEXT_KEY)
+    assert isinstance(context, GatewayContext), "called outside a subscribe"
+    return context
 
 
 def rule_for(topic: str) -> TopicRule | None:
