@@ -66,6 +66,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.records.document_routes",
     "carebridge.records.transfer_routes",
     "carebridge.visits.routes",
+    "carebridge.visits.report_routes",
     "carebridge.compliance.routes",
 )
 
