@@ -1,6 +1,6 @@
 """A home visit's report: the nurse writes it, submits it for review (its vitals go into the
 patient's health record as ``visit`` observations), a doctor asks for changes or signs it off
-(the visit moves to ``signed_off``), and it prints as a PDF.
+(the visit moves to ``signed_off``). Its photos and its PDF: ``report_files.py``.
 
 Who reads it (anyone else, a dispatcher included: 404, as if it did not exist):
 
@@ -18,34 +18,24 @@ on the visit: resource ``home_visit``).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.responses import Response
 
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import Role
 from carebridge.accounts.service import names_of, time_zone_of
 from carebridge.notifications.service import notify
-from carebridge.platform import files, malware
 from carebridge.platform.context import CallScope
-from carebridge.platform.db import after_commit
-from carebridge.platform.downloads import file_response
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound
-from carebridge.platform.storage import sealed_storage_for, storage_for
 from carebridge.records import access as record_access
 from carebridge.records import observations
 from carebridge.records.models import Section, Source
-from carebridge.records.vitals import SPECS
 from carebridge.visits import kinds, policy, service, states
 from carebridge.visits.models import ReportStatus, Visit, VisitPhoto, VisitReport, VisitStatus
-from carebridge.visits.report_pdf import PrintedReport, render_report
 from carebridge.visits.report_schemas import (
     MedicationGivenOut,
     PhotoOut,
@@ -61,25 +51,15 @@ from carebridge.visits.sealed import PHOTO_CAPTION, REPORT_BODY, REPORT_CHANGES,
 # The nurse writes while the visit is under way or done, and the report is theirs to change.
 WRITING_VISIT = frozenset({VisitStatus.in_progress, VisitStatus.completed})
 EDITABLE = frozenset({ReportStatus.draft, ReportStatus.changes_requested})
-MOST_PHOTOS = 20
-CAPTION_LENGTH = 500
 # A clock a little ahead on the nurse's phone is not a reading from the future.
 _FUTURE_SLACK = timedelta(minutes=5)
-
-
-@dataclass(frozen=True)
-class PhotoUpload:
-    filename: str
-    data: bytes
-    declared_type: str | None
-    caption: str | None
 
 
 def _now(now: datetime | None) -> datetime:
     return now or datetime.now(UTC)
 
 
-def _not_found() -> NotFound:
+def not_found() -> NotFound:
     return NotFound("No such visit report.", code="report_not_found")
 
 
@@ -113,7 +93,7 @@ def may_review(actor: Actor, visit: Visit, report: VisitReport | None) -> bool:
     )
 
 
-def _writing_refusal(visit: Visit, report: VisitReport | None) -> Conflict | None:
+def writing_refusal(visit: Visit, report: VisitReport | None) -> Conflict | None:
     if visit.status not in WRITING_VISIT:
         return Conflict(
             "The report is written once the visit has started, until it is signed off.",
@@ -132,7 +112,7 @@ def _writing_refusal(visit: Visit, report: VisitReport | None) -> Conflict | Non
 def actions(actor: Actor, visit: Visit, report: VisitReport | None) -> list[str]:
     found = []
     is_nurse = actor.role == Role.nurse and visit.nurse_id == actor.id
-    if is_nurse and _writing_refusal(visit, report) is None:
+    if is_nurse and writing_refusal(visit, report) is None:
         found.append("edit")
         if report is not None and visit.status == VisitStatus.completed:
             found.append("submit")
@@ -156,7 +136,7 @@ async def _report(
     return found
 
 
-async def _readable(
+async def readable(
     db: AsyncSession, scope: CallScope, actor: Actor, visit_id: uuid.UUID, *, lock: bool = False
 ) -> tuple[Visit, VisitReport | None]:
     """The visit and its report if ``actor`` may read the report (404 otherwise); ``lock``: both
@@ -164,15 +144,15 @@ async def _readable(
     visit = await service.find_visit(db, scope, actor, visit_id, lock=lock)
     report = await _report(db, visit.id, lock=lock)
     if not may_read(actor, visit, report):
-        raise _not_found()
+        raise not_found()
     return visit, report
 
 
-async def _the_nurses(
+async def the_nurses(
     db: AsyncSession, scope: CallScope, actor: Actor, visit_id: uuid.UUID
 ) -> tuple[Visit, VisitReport | None]:
     """The visit and its report, both locked, for a write by the visit's nurse."""
-    visit, report = await _readable(db, scope, actor, visit_id, lock=True)
+    visit, report = await readable(db, scope, actor, visit_id, lock=True)
     if actor.role != Role.nurse:
         raise Forbidden("Only the visit's nurse writes its report.", code="not_the_nurse")
     return visit, report
@@ -181,7 +161,7 @@ async def _the_nurses(
 # -- the answer -----------------------------------------------------------------------------------
 
 
-def _body(scope: CallScope, report: VisitReport | None) -> ReportIn:
+def body_of(scope: CallScope, report: VisitReport | None) -> ReportIn:
     if report is None:
         return ReportIn()
     opened = scope.keyring.open_text(REPORT_BODY, report)
@@ -221,7 +201,7 @@ def _person(names: dict[uuid.UUID, str], user_id: uuid.UUID | None) -> PersonOut
 async def report_out(
     db: AsyncSession, scope: CallScope, actor: Actor, visit: Visit, report: VisitReport | None
 ) -> ReportOut:
-    body = _body(scope, report)
+    body = body_of(scope, report)
     team = actor.role != Role.patient  # the care team sees their notes to each other
     keyring = scope.keyring
     nurse_id = visit.nurse_id if report is None else report.nurse_id
@@ -259,7 +239,7 @@ async def get_report(
     db: AsyncSession, scope: CallScope, actor: Actor, visit_id: uuid.UUID
 ) -> ReportOut:
     """The report as ``actor`` may read it; a read by anyone but the patient is audited."""
-    visit, report = await _readable(db, scope, actor, visit_id)
+    visit, report = await readable(db, scope, actor, visit_id)
     if actor.id != visit.patient_id:
         await service.audit(db, scope, actor, "visit.report.read", visit)
     return await report_out(db, scope, actor, visit, report)
@@ -275,7 +255,7 @@ def _checked_vital(vital: VitalIn, now: datetime) -> VitalIn:
     return vital.model_copy(update={"unit": measured.unit.code, "measured_at": measured_at})
 
 
-def _new_report(scope: CallScope, visit: Visit, nurse_id: uuid.UUID) -> VisitReport:
+def new_report(scope: CallScope, visit: Visit, nurse_id: uuid.UUID) -> VisitReport:
     report = VisitReport(
         visit_id=visit.id, status=ReportStatus.draft.value, nurse_id=nurse_id, version=1
     )
@@ -294,13 +274,13 @@ async def save_report(
 ) -> ReportOut:
     """The nurse replaces the report's content (a draft, or one a doctor sent back)."""
     now = _now(now)
-    visit, report = await _the_nurses(db, scope, actor, visit_id)
-    refusal = _writing_refusal(visit, report)
+    visit, report = await the_nurses(db, scope, actor, visit_id)
+    refusal = writing_refusal(visit, report)
     if refusal is not None:
         raise refusal
     stored = body.model_copy(update={"vitals": [_checked_vital(v, now) for v in body.vitals]})
     if report is None:
-        report = _new_report(scope, visit, actor.id)
+        report = new_report(scope, visit, actor.id)
         db.add(report)
     else:
         report.version += 1
@@ -362,8 +342,8 @@ async def submit(
     record; the ordering doctor (or the doctor who asked for changes) is told, otherwise it
     waits in every doctor's review queue."""
     now = _now(now)
-    visit, report = await _the_nurses(db, scope, actor, visit_id)
-    refusal = _writing_refusal(visit, report)
+    visit, report = await the_nurses(db, scope, actor, visit_id)
+    refusal = writing_refusal(visit, report)
     if refusal is not None:
         raise refusal
     if visit.status != VisitStatus.completed:
@@ -374,7 +354,7 @@ async def submit(
         )
     if report is None:
         raise Conflict("Save the report before submitting it.", code="report_empty")
-    body = _body(scope, report)
+    body = body_of(scope, report)
     report.observation_ids = await _write_vitals(db, scope, actor, visit, report, body, now)
     report.status = ReportStatus.submitted.value
     report.submitted_at = now
@@ -391,14 +371,14 @@ async def submit(
             doctor,
             kinds.VISIT_REPORT_SUBMITTED.name,
             "A home visit report to review",
-            f"{nurse} submitted the report of a {_label(visit).lower()} visit.",
+            f"{nurse} submitted the report of a {label_of(visit).lower()} visit.",
             data={"visit_id": str(visit.id)},
             link=f"/visits/{visit.id}/report",
         )
     return await report_out(db, scope, actor, visit, report)
 
 
-def _label(visit: Visit) -> str:
+def label_of(visit: Visit) -> str:
     return service.service_out(visit.service).label
 
 
@@ -426,7 +406,7 @@ async def review(
     it off, which moves the visit to ``signed_off``."""
     now = _now(now)
     _check_review(body)
-    visit, report = await _readable(db, scope, actor, visit_id, lock=True)
+    visit, report = await readable(db, scope, actor, visit_id, lock=True)
     if actor.role != Role.doctor:
         raise Forbidden("A doctor reviews a visit's report.", code="not_a_doctor")
     assert report is not None  # a doctor reads only a submitted report
@@ -467,7 +447,7 @@ async def _send_back(
             report.nurse_id,
             kinds.VISIT_REPORT_CHANGES.name,
             "Changes asked to your visit report",
-            f"{doctor} asked for changes to the report of a {_label(visit).lower()} visit.",
+            f"{doctor} asked for changes to the report of a {label_of(visit).lower()} visit.",
             data={"visit_id": str(visit.id)},
             link=f"/visits/{visit.id}/report",
         )
@@ -500,7 +480,7 @@ async def _sign_off(
         db, scope, actor, "visit.report.reviewed", visit, decision=body.decision, rating=body.rating
     )
     doctor = (await names_of(db, [actor.id])).get(actor.id, "The doctor")
-    label = _label(visit).lower()
+    label = label_of(visit).lower()
     data = {"visit_id": str(visit.id)}
     if report.nurse_id is not None:
         await notify(
@@ -521,160 +501,3 @@ async def _sign_off(
         data=data,
         link=f"/visits/{visit.id}",
     )
-
-
-# -- photos ---------------------------------------------------------------------------------------
-
-
-def photo_aad(photo_id: uuid.UUID) -> bytes:
-    return f"visit-photo:{photo_id}".encode()
-
-
-async def add_photo(
-    db: AsyncSession, scope: CallScope, actor: Actor, visit_id: uuid.UUID, upload: PhotoUpload
-) -> PhotoOut:
-    """Check the file by its content (an image: JPEG, PNG, WebP, HEIC kept as JPEG), scan it
-    when clamd is configured, seal it and store it; the report is started if it was not."""
-    visit, report = await _the_nurses(db, scope, actor, visit_id)
-    refusal = _writing_refusal(visit, report)
-    if refusal is not None:
-        raise refusal
-    count = await db.scalar(
-        select(func.count()).select_from(VisitPhoto).where(VisitPhoto.visit_id == visit.id)
-    )
-    if (count or 0) >= MOST_PHOTOS:
-        raise Conflict(f"A report holds at most {MOST_PHOTOS} photos.", code="too_many_photos")
-    kept = await asyncio.to_thread(
-        files.inspect,
-        upload.filename,
-        upload.data,
-        upload.declared_type,
-        max_bytes=scope.settings.attachment_max_bytes,
-    )
-    if kept.file_type.image_format is None:
-        raise Invalid("Send a photo: JPEG, PNG, WebP or HEIC.", code="photo_not_image")
-    await malware.check_clean(scope.settings, kept.data, what="photo")
-    if report is None:
-        db.add(_new_report(scope, visit, actor.id))
-    photo_id = uuid.uuid4()
-    photo = VisitPhoto(
-        id=photo_id,
-        visit_id=visit.id,
-        uploaded_by_id=actor.id,
-        filename=kept.filename,
-        content_type=kept.file_type.media_type,
-        size=len(kept.data),
-        storage_key=f"visits/{visit.id}/photos/{photo_id}",
-    )
-    photo.caption_sealed = scope.keyring.seal(PHOTO_CAPTION, photo, upload.caption)
-    db.add(photo)
-    await db.flush()
-    await sealed_storage_for(scope.settings, scope.keyring).put(
-        photo.storage_key, kept.data, associated_data=photo_aad(photo.id)
-    )
-    await db.refresh(photo)
-    await service.audit(db, scope, actor, "visit.report.photo_added", visit, photo_id=str(photo.id))
-    return photo_out(scope, photo)
-
-
-async def _photo(db: AsyncSession, visit: Visit, photo_id: uuid.UUID) -> VisitPhoto:
-    found: VisitPhoto | None = await db.scalar(
-        select(VisitPhoto).where(VisitPhoto.id == photo_id, VisitPhoto.visit_id == visit.id)
-    )
-    if found is None:
-        raise NotFound("No such photo.", code="photo_not_found")
-    return found
-
-
-async def photo_file(
-    db: AsyncSession, scope: CallScope, actor: Actor, visit_id: uuid.UUID, photo_id: uuid.UUID
-) -> Response:
-    """The photo, to anyone who may read the report (audited, the patient's downloads too)."""
-    visit, _ = await _readable(db, scope, actor, visit_id)
-    photo = await _photo(db, visit, photo_id)
-    await service.audit(db, scope, actor, "visit.report.photo_read", visit, photo_id=str(photo.id))
-    content = await sealed_storage_for(scope.settings, scope.keyring).get(
-        photo.storage_key, associated_data=photo_aad(photo.id)
-    )
-    return file_response(content, photo.content_type, photo.filename)
-
-
-async def delete_photo(
-    db: AsyncSession, scope: CallScope, actor: Actor, visit_id: uuid.UUID, photo_id: uuid.UUID
-) -> None:
-    """The nurse removes a photo while the report is theirs to change; the stored file goes
-    once the deletion has committed."""
-    visit, report = await _the_nurses(db, scope, actor, visit_id)
-    refusal = _writing_refusal(visit, report)
-    if refusal is not None:
-        raise refusal
-    photo = await _photo(db, visit, photo_id)
-    key = photo.storage_key
-    await db.delete(photo)
-    await service.audit(
-        db, scope, actor, "visit.report.photo_deleted", visit, photo_id=str(photo_id)
-    )
-    storage = storage_for(scope.settings)
-
-    async def remove_file() -> None:
-        await storage.delete(key)
-
-    remove_file.__qualname__ = "visits.remove_photo_file"
-    after_commit(db, remove_file)
-
-
-# -- the PDF --------------------------------------------------------------------------------------
-
-
-def _reading(vital: VitalIn, zone: ZoneInfo) -> str:
-    spec = SPECS[vital.kind]
-    unit = spec.unit_of(vital.unit or spec.unit.code) or spec.unit
-    value = f"{vital.value:g}" + ("" if vital.value2 is None else f"/{vital.value2:g}")
-    at = "" if vital.measured_at is None else f" ({vital.measured_at.astimezone(zone):%H:%M})"
-    return f"{spec.label}: {value} {unit.label}{at}"
-
-
-async def printable(
-    db: AsyncSession, scope: CallScope, visit: Visit, report: VisitReport
-) -> PrintedReport:
-    body = _body(scope, report)
-    zone = ZoneInfo(await time_zone_of(db, visit.patient_id))
-    names = await names_of(
-        db, {i for i in (visit.patient_id, report.nurse_id, report.reviewer_id) if i}
-    )
-    medications = []
-    for given in body.medications_given:
-        parts = [given.name, given.dose, given.route]
-        if given.at is not None:
-            parts.append(f"at {given.at.astimezone(zone):%H:%M}")
-        medications.append(", ".join(part for part in parts if part))
-    signed = report.status == ReportStatus.signed_off and report.reviewer_id is not None
-    visited = visit.arrived_at or visit.completed_at or visit.window_start
-    return PrintedReport(
-        clinic_name=scope.settings.clinic_name,
-        clinic_address=scope.settings.clinic_address,
-        patient_name=names.get(visit.patient_id, ""),
-        nurse_name=names.get(report.nurse_id, "") if report.nurse_id else "",
-        visited_on=visited.astimezone(zone),
-        service=_label(visit),
-        vitals=[_reading(vital, zone) for vital in body.vitals],
-        interventions=body.interventions,
-        medications=medications,
-        recommendations=body.recommendations,
-        signed_by=names.get(report.reviewer_id) if signed and report.reviewer_id else None,
-        signed_at=report.signed_at.astimezone(zone) if signed and report.signed_at else None,
-    )
-
-
-async def report_pdf(
-    db: AsyncSession, scope: CallScope, actor: Actor, visit_id: uuid.UUID
-) -> Response:
-    """The report as a PDF, to anyone who may read it (the patient once it is signed off); every
-    download is audited."""
-    visit, report = await _readable(db, scope, actor, visit_id)
-    if report is None:
-        raise _not_found()
-    await service.audit(db, scope, actor, "visit.report.pdf", visit, version=report.version)
-    content = await asyncio.to_thread(render_report, await printable(db, scope, visit, report))
-    day = (visit.completed_at or visit.window_start).date()
-    return file_response(content, "application/pdf", f"visit-report-{day:%Y-%m-%d}.pdf")

@@ -20,7 +20,7 @@ from carebridge.platform.errors import (
     Unauthenticated,
 )
 from carebridge.platform.problems import problem_responses
-from carebridge.visits import report
+from carebridge.visits import report, report_files
 from carebridge.visits.report_schemas import PhotoOut, ReportIn, ReportOut, ReviewIn
 
 router = APIRouter(tags=["visits"])
@@ -90,7 +90,7 @@ async def add_photo(
     actor: AnyUser,
     db: Session,
     scope: Scope,
-    caption: Annotated[str | None, Form(max_length=report.CAPTION_LENGTH)] = None,
+    caption: Annotated[str | None, Form(max_length=report_files.CAPTION_LENGTH)] = None,
 ) -> PhotoOut:
     """The visit's nurse adds a photo to the report (`multipart/form-data`: `file`, optional
     `caption`, sealed) while they may edit it. JPEG, PNG, WebP or HEIC (kept as JPEG), decided
@@ -98,13 +98,13 @@ async def add_photo(
     encrypted at rest. Refused: 413 `attachment_too_large`; 422 `photo_not_image` and the
     attachment codes (`attachment_type_not_allowed`, `attachment_damaged`, ...),
     `photo_infected`; 503 `photo_scan_unavailable`; 409 `too_many_photos` (20)."""
-    upload = report.PhotoUpload(
+    upload = report_files.PhotoUpload(
         filename=file.filename or "",
         data=await file.read(scope.settings.attachment_max_bytes + 1),
         declared_type=file.content_type,
         caption=(caption or "").strip() or None,
     )
-    return await report.add_photo(db, scope, actor, visit_id, upload)
+    return await report_files.add_photo(db, scope, actor, visit_id, upload)
 
 
 @router.get(
@@ -116,7 +116,7 @@ async def photo_file(
     visit_id: uuid.UUID, photo_id: uuid.UUID, actor: AnyUser, db: Session, scope: Scope
 ) -> Response:
     """A photo of the report, to anyone who may read it (audited)."""
-    return await report.photo_file(db, scope, actor, visit_id, photo_id)
+    return await report_files.photo_file(db, scope, actor, visit_id, photo_id)
 
 
 @router.delete("/visits/{visit_id}/report/photos/{photo_id}", status_code=204, responses=_WRITE)
@@ -124,7 +124,7 @@ async def delete_photo(
     visit_id: uuid.UUID, photo_id: uuid.UUID, actor: AnyUser, db: Session, scope: Scope
 ) -> Response:
     """The visit's nurse removes a photo while they may edit the report."""
-    await report.delete_photo(db, scope, actor, visit_id, photo_id)
+    await report_files.delete_photo(db, scope, actor, visit_id, photo_id)
     return Response(status_code=204)
 
 
@@ -137,4 +137,4 @@ async def report_pdf(visit_id: uuid.UUID, actor: AnyUser, db: Session, scope: Sc
     """The report as a PDF: the patient once it is signed off, the nurse, the doctors who may
     read it (marked as a draft until signed off). What is for the care team only is not
     printed. Every download is audited."""
-    return await report.report_pdf(db, scope, actor, visit_id)
+    return await report_files.report_pdf(db, scope, actor, visit_id)
