@@ -1,8 +1,8 @@
 """A home visit's report through the API: the nurse writes and submits it (its vitals land in the
 patient's health record, replaced on a second submission), a doctor sends it back or signs it off
 (the visit moves, the people are told), the patient downloads the signed PDF (audited, without
-the care team's notes); who may read it; photos; bad input and wrong states; two doctors racing
-to take one report."""
+the care team's notes); who may read it; photos; bad input and wrong states; doctors racing to
+take one report."""
 
 from __future__ import annotations
 
