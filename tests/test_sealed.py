@@ -30,12 +30,13 @@ from carebridge.platform.reencrypt import load_sealed_columns
 from carebridge.platform.registry import load_models
 from carebridge.scheduling.sealed import REASON as SCHEDULING_REASON
 from carebridge.visits.models import VisitTransition
-from tests.factories import PASSWORD, Headers, MakeUser, SignIn, TokenFor
+from tests.factories import PASSWORD, Headers, MakeUser, SignIn, TokenFor, files
 from tests.factories.prescriptions import MakeConsultation
 from tests.factories.records import add_observation
 from tests.factories.records_diary import CASES, add_entry
 from tests.factories.scheduling import next_weekday
 from tests.factories.visits import visit_body
+from tests.factories.visits_report import completed_visit
 from tests.factories.web import csrf, sign_in_browser
 
 HTML = {"accept": "text/html"}
@@ -317,6 +318,49 @@ async def _transition_reason(world: World) -> Made:
     return Made({"id": row_id}, [lambda: world.client.get(url, headers=admin)])
 
 
+async def _visit_report(world: World, *, review: str | None = None, caption: bool = False) -> Made:
+    """A home visit's report, saved by its nurse (with a photo's caption), sent back or signed
+    off by a doctor; the nurse reads it back (the care team sees every sealed part)."""
+    made = await completed_visit(world.client, world.database, world.make_user, world.token_for)
+    saved = await world.client.put(
+        made.url, json={"recommendations": "Rest the leg"}, headers=made.nurse
+    )
+    assert saved.status_code == 200, saved.text
+    row: dict[str, Any] = {"visit_id": made.visit_id}
+    if caption:
+        photo = await world.client.post(
+            f"{made.url}/photos",
+            files={"file": ("wound.png", files.png(), "image/png")},
+            data={"caption": "Left calf"},
+            headers=made.nurse,
+        )
+        assert photo.status_code == 201, photo.text
+        row = {"id": uuid.UUID(photo.json()["id"])}
+    if review is not None:
+        submitted = await world.client.post(f"{made.url}/submit", headers=made.nurse)
+        assert submitted.status_code == 200, submitted.text
+        body = {"decision": review, "rating": 4, "feedback": "Clear", "changes": "Add the pulse"}
+        reviewed = await world.client.post(f"{made.url}/review", json=body, headers=made.doctor)
+        assert reviewed.status_code == 200, reviewed.text
+    return Made(row, [lambda: world.client.get(made.url, headers=made.nurse)])
+
+
+async def _report_body(world: World) -> Made:
+    return await _visit_report(world)
+
+
+async def _report_changes(world: World) -> Made:
+    return await _visit_report(world, review="request_changes")
+
+
+async def _report_feedback(world: World) -> Made:
+    return await _visit_report(world, review="sign_off")
+
+
+async def _photo_caption(world: World) -> Made:
+    return await _visit_report(world, caption=True)
+
+
 SCENARIOS: dict[str, Scenario] = {
     "record_medications.instructions_sealed": _medication_instructions,
     "messages.body_sealed": _message,
@@ -336,6 +380,10 @@ SCENARIOS: dict[str, Scenario] = {
         for field in ("address", "access_notes", "reason")
     },
     "visit_transitions.reason_sealed": _transition_reason,
+    "visit_reports.body_sealed": _report_body,
+    "visit_reports.changes_sealed": _report_changes,
+    "visit_reports.feedback_sealed": _report_feedback,
+    "visit_photos.caption_sealed": _photo_caption,
 }
 
 

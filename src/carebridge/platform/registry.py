@@ -68,6 +68,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.records.transfer_routes",
     "carebridge.visits.routes",
     "carebridge.visits.tracking_routes",
+    "carebridge.visits.report_routes",
     "carebridge.compliance.routes",
 )
 

@@ -5,8 +5,7 @@ What is printed is what a pharmacist needs: the clinic, the doctor and their lic
 patient, the date, the medication lines, a signature line and the verification code. The
 diagnosis and the doctor's notes are not printed (the paper travels further than the record).
 
-A Unicode TrueType font (DejaVu Sans) is used when the system has one, so any name prints;
-without it the PDF core font is used and characters outside Latin-1 are replaced.
+The page itself (fonts, lines, rules) is :class:`carebridge.platform.pdf.Sheet`.
 """
 
 from __future__ import annotations
@@ -14,16 +13,8 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
-from pathlib import Path
-from typing import Any
 
-_FONT_DIRS = (
-    Path("/usr/share/fonts/truetype/dejavu"),
-    Path("/usr/share/fonts/dejavu"),
-    Path("/usr/share/fonts/TTF"),
-    Path("/Library/Fonts"),
-)
+from carebridge.platform.pdf import Sheet
 
 
 @dataclass(frozen=True)
@@ -52,51 +43,6 @@ class PrintedPrescription:
     verify_url: str
 
 
-@cache
-def _unicode_font() -> tuple[Path, Path] | None:
-    for folder in _FONT_DIRS:
-        regular, bold = folder / "DejaVuSans.ttf", folder / "DejaVuSans-Bold.ttf"
-        if regular.is_file() and bold.is_file():
-            return regular, bold
-    return None
-
-
-class _Sheet:
-    def __init__(self) -> None:
-        # fpdf2 (and fontTools under it) is imported on the first render: most of a second of
-        # start-up that the web process never needs (docs/performance.md, "Start-up").
-        from fpdf import FPDF
-        from fpdf.enums import XPos, YPos
-
-        self.next_line: dict[str, Any] = {"new_x": XPos.LMARGIN, "new_y": YPos.NEXT}
-        self.pdf = FPDF(format="A4")
-        self.pdf.set_auto_page_break(auto=True, margin=20)
-        self.pdf.set_margins(20, 20, 20)
-        fonts = _unicode_font()
-        self.unicode = fonts is not None
-        if fonts is not None:
-            self.pdf.add_font("body", "", str(fonts[0]))
-            self.pdf.add_font("body", "B", str(fonts[1]))
-            self.family = "body"
-        else:
-            self.family = "helvetica"
-        self.pdf.add_page()
-
-    def text(self, value: str) -> str:
-        if self.unicode:
-            return value
-        return value.encode("latin-1", errors="replace").decode("latin-1")
-
-    def line(self, value: str, *, size: float = 10, bold: bool = False, height: float = 5) -> None:
-        self.pdf.set_font(self.family, "B" if bold else "", size)
-        self.pdf.multi_cell(0, height, self.text(value), **self.next_line)
-
-    def rule(self) -> None:
-        y = self.pdf.get_y() + 2
-        self.pdf.line(self.pdf.l_margin, y, self.pdf.w - self.pdf.r_margin, y)
-        self.pdf.set_y(y + 3)
-
-
 def _details(line: PrintedLine) -> str:
     parts = [line.dose, line.route, line.frequency, line.duration and f"for {line.duration}"]
     what = ", ".join(part for part in parts if part)
@@ -115,14 +61,11 @@ def _qr_png(url: str) -> io.BytesIO:
 
 
 def render_prescription(data: PrintedPrescription) -> bytes:
-    sheet = _Sheet()
+    sheet = Sheet()
     pdf = sheet.pdf
-    pdf.set_title(sheet.text(f"Prescription {data.verification_code}"))
-    pdf.set_creator("CareBridge")
-    sheet.line(data.clinic_name, size=16, bold=True, height=8)
-    if data.clinic_address:
-        sheet.line(data.clinic_address, size=9)
-    sheet.rule()
+    sheet.letterhead(
+        f"Prescription {data.verification_code}", data.clinic_name, data.clinic_address
+    )
     sheet.line("Prescription", size=14, bold=True, height=7)
     sheet.line(f"Date: {data.issued_at:%d %B %Y}")
     sheet.line(f"Prescriber: {data.doctor_name}")
@@ -136,11 +79,7 @@ def render_prescription(data: PrintedPrescription) -> bytes:
         if item.instructions:
             sheet.line(f"Instructions: {item.instructions}")
         pdf.ln(2)
-    pdf.ln(12)
-    y = pdf.get_y()
-    pdf.line(pdf.l_margin, y, pdf.l_margin + 80, y)
-    pdf.set_y(y + 1)
-    sheet.line(f"Signature: {data.doctor_name}", size=9)
+    sheet.signature(f"Signature: {data.doctor_name}")
     pdf.ln(6)
     if pdf.get_y() > pdf.h - 70:
         pdf.add_page()

@@ -25,7 +25,7 @@ from carebridge.platform import files, malware
 from carebridge.platform.context import CallScope
 from carebridge.platform.db import after_commit
 from carebridge.platform.downloads import file_response
-from carebridge.platform.errors import Invalid, NotFound, ServiceUnavailable
+from carebridge.platform.errors import Invalid, NotFound
 from carebridge.platform.pagination import Page, keyset_page
 from carebridge.platform.storage import sealed_storage_for, storage_for
 from carebridge.records import access
@@ -69,24 +69,6 @@ def _title(title: str) -> str:
     return cleaned
 
 
-async def _scan(scope: CallScope, data: bytes) -> None:
-    scanner = malware.scanner_for(scope.settings)
-    if scanner is None:
-        return
-    result = await scanner.scan(data)
-    if isinstance(result, malware.Infected):
-        raise Invalid(
-            "The virus check found something harmful in this file; it was not kept.",
-            code="document_infected",
-        )
-    if isinstance(result, malware.NotScanned):
-        raise ServiceUnavailable(
-            "The virus check is not answering; please try again in a few minutes.",
-            code="document_scan_unavailable",
-            headers={"Retry-After": "60"},
-        )
-
-
 async def add(
     db: AsyncSession, scope: CallScope, subject: Subject, upload: DocumentUpload
 ) -> DocumentOut:
@@ -99,7 +81,7 @@ async def add(
         upload.declared_type,
         max_bytes=scope.settings.attachment_max_bytes,
     )
-    await _scan(scope, kept.data)
+    await malware.check_clean(scope.settings, kept.data, what="document")
     document_id = uuid.uuid4()
     row = RecordDocument(
         id=document_id,

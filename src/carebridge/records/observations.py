@@ -268,3 +268,26 @@ async def delete(
     await access.check_write(db, scope, subject, Section.observations, observation_id, "delete")
     row = await _owned(db, subject, observation_id)
     await db.delete(row)
+
+
+async def withdraw(
+    db: AsyncSession, scope: CallScope, subject: Subject, observation_ids: list[uuid.UUID]
+) -> None:
+    """Delete the readings among ``observation_ids`` that ``subject``'s clinician recorded (a
+    home visit report's, replaced when the report is submitted again), each write audited; rows
+    already gone or recorded by someone else are left alone."""
+    if not observation_ids:
+        return
+    rows = list(
+        await db.scalars(
+            visible(subject)
+            .where(
+                Observation.id.in_(observation_ids),
+                Observation.recorded_by_id == subject.actor.id,
+            )
+            .with_for_update()
+        )
+    )
+    for row in rows:
+        await access.check_write(db, scope, subject, Section.observations, row.id, "delete")
+        await db.delete(row)

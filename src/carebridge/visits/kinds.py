@@ -29,3 +29,15 @@ VISIT_NO_SHOW = register_kind(
 VISIT_COMPLETED = register_kind(
     Kind("visit_completed", "Your home visit is complete", defaults=_NOW)
 )
+VISIT_REPORT_SUBMITTED = register_kind(
+    Kind("visit_report_submitted", "A home visit report to review", defaults=_ALL)
+)
+VISIT_REPORT_CHANGES = register_kind(
+    Kind("visit_report_changes", "A doctor asked for changes to your visit report", defaults=_ALL)
+)
+VISIT_REPORT_SIGNED = register_kind(
+    Kind("visit_report_signed", "A doctor signed off your visit report", defaults=_ALL)
+)
+VISIT_REPORT_READY = register_kind(
+    Kind("visit_report_ready", "The report of your home visit is ready", defaults=_ALL)
+)

@@ -194,6 +194,10 @@ async def _audit(
     )
 
 
+# The domain's other use cases (the report's) put the visit on the audit trail the same way.
+audit = _audit
+
+
 async def find_visit(
     db: AsyncSession, scope: CallScope, actor: Actor, visit_id: uuid.UUID, *, lock: bool = False
 ) -> Visit:
