@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, cast, func, literal
+from sqlalchemy import ColumnElement, Float, case, cast, func, literal
 
 EARTH_RADIUS_M = 6_371_008.8  # the mean radius (IUGG)
 
@@ -37,7 +37,9 @@ def distance_sql(lat1: Any, lng1: Any, lat2: Any, lng2: Any) -> ColumnElement[fl
     a = func.power(func.sin(half_dphi), 2) + func.cos(phi1) * func.cos(phi2) * func.power(
         func.sin(half_dlambda), 2
     )
-    return 2 * EARTH_RADIUS_M * func.asin(func.least(1.0, func.sqrt(a)))
+    # Not LEAST(1, ...): it skips NULLs, and a point missing a coordinate must give no distance.
+    capped = case((a > 1.0, literal(1.0, Float)), else_=a)
+    return 2 * EARTH_RADIUS_M * func.asin(func.sqrt(capped))
 
 
 def eta_minutes(distance: float, speed_kmh: float) -> int:

@@ -26,7 +26,7 @@ from carebridge.platform.events import publish_after_commit
 from carebridge.platform.pagination import Page, keyset_page
 from carebridge.records.policy import in_care
 from carebridge.scheduling import service as scheduling
-from carebridge.visits import catalog, kinds, policy, states
+from carebridge.visits import catalog, conversation, kinds, policy, states
 from carebridge.visits.geo import distance_m, eta_minutes
 from carebridge.visits.models import (
     ReportStatus,
@@ -248,10 +248,19 @@ async def get_visit(
 ) -> VisitDetailOut:
     """One visit with its timeline; a read by anyone but its patient is audited."""
     visit = await find_visit(db, scope, actor, visit_id)
+    return await detail_of(db, scope, actor, visit, _now(now))
+
+
+async def detail_of(
+    db: AsyncSession, scope: CallScope, actor: Actor, visit: Visit, now: datetime
+) -> VisitDetailOut:
+    """A visit ``actor`` could see (found by :func:`find_visit`, perhaps before a move that
+    took it from them: a declining nurse's answer) with its timeline, audited as a read."""
     if actor.id != visit.patient_id:
         await _audit(db, scope, actor, "visit.read", visit)
     facts = await facts_of(db, scope, actor, visit)
-    out = visit_out(scope, actor, visit, await _people(db, [visit]), facts, _now(now))
+    out = visit_out(scope, actor, visit, await _people(db, [visit]), facts, now)
+    out.conversation_id = (await conversation.conversations_of(db, actor, [visit.id])).get(visit.id)
     return VisitDetailOut(**out.model_dump(), timeline=await timeline(db, scope, visit))
 
 
@@ -287,6 +296,9 @@ async def list_visits(
         visit_out(scope, actor, row, names, await facts_of(db, scope, actor, row), moment)
         for row in rows
     ]
+    threads = await conversation.conversations_of(db, actor, [row.id for row in rows])
+    for item in items:
+        item.conversation_id = threads.get(item.id)
     return Page(items=items, next_cursor=page.next_cursor)
 
 
@@ -451,6 +463,7 @@ async def apply_move(
 ) -> VisitTransition:
     """Make ``move`` (checked by the caller on the locked row): the status, the nurse, the
     times, the numbered transition, the audit row and the live ``status`` event."""
+    previous_nurse_id = visit.nurse_id
     visit.status = move.target.value
     visit.nurse_id = nurse_id
     visit.seq += 1
@@ -497,6 +510,7 @@ async def apply_move(
         seq=visit.seq,
     )
     await _tell(db, scope, actor, visit, move)
+    await conversation.follow_move(db, scope, actor, visit, move, previous_nurse_id)
     return row
 
 
@@ -575,7 +589,8 @@ async def transition(
         point=body.position,
         accuracy_m=body.accuracy_m,
     )
-    return await get_visit(db, scope, actor, visit.id, now=now)
+    # Not get_visit: a nurse who declined no longer sees the visit, and is answered it as it is.
+    return await detail_of(db, scope, actor, visit, now)
 
 
 # -- telling --------------------------------------------------------------------------------------

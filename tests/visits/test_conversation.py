@@ -1,0 +1,155 @@
+"""The visit's conversation: the patient and the nurse who accepted the visit write to each other;
+a nurse replaced by the dispatcher, or who declines, leaves it and reads nothing written after;
+no one else finds it; the visit's end closes it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+
+from tests.factories.users import Person
+from tests.factories.visits import MakeNurse, MakePeople, VisitPeople, visit_body
+
+Json = dict[str, Any]
+Headers = dict[str, str]
+
+
+async def _accepted(client: httpx.AsyncClient, people: VisitPeople) -> str:
+    """A visit the patient asked for, given to the nurse, who accepted it: its URL."""
+    asked = await client.post("/api/v1/visits", json=visit_body(), headers=people.patient.headers)
+    assert asked.status_code == 201, asked.text
+    assert asked.json()["conversation_id"] is None
+    url = f"/api/v1/visits/{asked.json()['id']}"
+    await _assign(client, url, people.nurse, people.admin.headers)
+    await _move(client, url, "accepted", people.nurse.headers)
+    return url
+
+
+async def _assign(client: httpx.AsyncClient, url: str, nurse: Person, admin: Headers) -> None:
+    answer = await client.post(
+        f"{url}/assign", json={"nurse_id": str(nurse.user.id)}, headers=admin
+    )
+    assert answer.status_code == 200, answer.text
+
+
+async def _move(client: httpx.AsyncClient, url: str, to: str, headers: Headers) -> Json:
+    answer = await client.post(f"{url}/transitions", json={"to": to}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    body: Json = answer.json()
+    return body
+
+
+async def _send(
+    client: httpx.AsyncClient, thread: str, text: str, headers: Headers
+) -> httpx.Response:
+    return await client.post(
+        f"{thread}/messages", json={"client_id": str(uuid.uuid4()), "text": text}, headers=headers
+    )
+
+
+async def _texts(client: httpx.AsyncClient, thread: str, headers: Headers) -> list[str]:
+    answer = await client.get(f"{thread}/messages", headers=headers)
+    assert answer.status_code == 200, answer.text
+    return [item["text"] for item in answer.json()["items"]]
+
+
+async def test_the_patient_and_the_nurse_write_to_each_other_after_acceptance(
+    client: httpx.AsyncClient, visit_people: MakePeople, roster_nurse: MakeNurse
+) -> None:
+    people = await visit_people()
+    url = await _accepted(client, people)
+    seen = (await client.get(url, headers=people.patient.headers)).json()
+    conversation_id = seen["conversation_id"]
+    assert conversation_id is not None
+    assert (await client.get(url, headers=people.nurse.headers)).json()[
+        "conversation_id"
+    ] == conversation_id
+    # The dispatcher sees the visit, not a conversation they are not in.
+    assert (await client.get(url, headers=people.admin.headers)).json()["conversation_id"] is None
+    listed = await client.get("/api/v1/visits", headers=people.patient.headers)
+    assert listed.json()["items"][0]["conversation_id"] == conversation_id
+
+    thread = f"/api/v1/conversations/{conversation_id}"
+    about = (await client.get(thread, headers=people.patient.headers)).json()
+    assert about["kind"] == "visit"
+    assert about["visit_id"] == seen["id"]
+    assert about["doctor_id"] is None
+    assert about["may_write"] is True
+    assert {(m["user_id"], m["role"]) for m in about["members"]} == {
+        (str(people.patient.user.id), "patient"),
+        (str(people.nurse.user.id), "nurse"),
+    }
+
+    sent = await _send(client, thread, "The entry code is 4821.", people.patient.headers)
+    assert sent.status_code == 201, sent.text
+    replied = await _send(client, thread, "Noted, see you at ten.", people.nurse.headers)
+    assert replied.status_code == 201, replied.text
+    assert await _texts(client, thread, people.nurse.headers) == [
+        "The entry code is 4821.",
+        "Noted, see you at ten.",
+    ]
+    assert await _texts(client, thread, people.patient.headers) == [
+        "The entry code is 4821.",
+        "Noted, see you at ten.",
+    ]
+
+    # Another nurse, the dispatcher (not a member) and a doctor find no messages.
+    other = await roster_nurse()
+    for outsider in (other.headers, people.admin.headers, people.doctor.headers):
+        assert (await client.get(f"{thread}/messages", headers=outsider)).status_code == 404
+        assert (await _send(client, thread, "Hello", outsider)).status_code == 404
+
+
+async def test_a_replaced_nurse_leaves_the_conversation_and_the_new_one_joins(
+    client: httpx.AsyncClient, visit_people: MakePeople, roster_nurse: MakeNurse
+) -> None:
+    people = await visit_people()
+    url = await _accepted(client, people)
+    conversation_id = (await client.get(url, headers=people.patient.headers)).json()[
+        "conversation_id"
+    ]
+    thread = f"/api/v1/conversations/{conversation_id}"
+    assert (await _send(client, thread, "Before", people.nurse.headers)).status_code == 201
+
+    second = await roster_nurse()
+    await _assign(client, url, second, people.admin.headers)
+    # The first nurse is out at once; the second is in once they accept.
+    assert (await client.get(url, headers=people.nurse.headers)).status_code == 404
+    assert (await client.get(thread, headers=people.nurse.headers)).status_code == 404
+    assert (await _send(client, thread, "Still here?", people.nurse.headers)).status_code == 404
+    assert (await client.get(thread, headers=second.headers)).status_code == 404
+    moved = await _move(client, url, "accepted", second.headers)
+    assert moved["conversation_id"] == conversation_id
+
+    assert (await _send(client, thread, "After", people.patient.headers)).status_code == 201
+    assert await _texts(client, thread, second.headers) == ["Before", "After"]
+    assert (await client.get(f"{thread}/messages", headers=people.nurse.headers)).status_code == 404
+    members = (await client.get(thread, headers=people.patient.headers)).json()["members"]
+    assert {m["user_id"] for m in members} == {str(people.patient.user.id), str(second.user.id)}
+
+    # A decline takes the nurse out too; the patient keeps the conversation.
+    await _move(client, url, "requested", second.headers)
+    assert (await client.get(thread, headers=second.headers)).status_code == 404
+    assert (await client.get(url, headers=people.patient.headers)).json()[
+        "conversation_id"
+    ] == conversation_id
+
+
+async def test_the_visits_end_closes_the_conversation(
+    client: httpx.AsyncClient, visit_people: MakePeople
+) -> None:
+    people = await visit_people()
+    url = await _accepted(client, people)
+    conversation_id = (await client.get(url, headers=people.nurse.headers)).json()[
+        "conversation_id"
+    ]
+    thread = f"/api/v1/conversations/{conversation_id}"
+    await _move(client, url, "cancelled", people.patient.headers)
+    refused = await _send(client, thread, "Are you coming?", people.patient.headers)
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "conversation_closed"
+    about = (await client.get(thread, headers=people.nurse.headers)).json()
+    assert about["closed_at"] is not None
+    assert about["may_write"] is False
