@@ -26,7 +26,13 @@ def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
 
 
 def _value(value: Any) -> ColumnElement[float]:
-    return value if isinstance(value, ColumnElement) else cast(literal(value), Float)
+    """A number as a float literal; a column (a mapped attribute too) or expression as it is."""
+    if isinstance(value, int | float):
+        return cast(literal(value), Float)
+    expression: ColumnElement[float] = (
+        value.__clause_element__() if hasattr(value, "__clause_element__") else value
+    )
+    return expression
 
 
 def distance_sql(lat1: Any, lng1: Any, lat2: Any, lng2: Any) -> ColumnElement[float]:
