@@ -333,6 +333,13 @@ def owner_topic(world: OwnerWorld, pattern: str) -> tuple[str, frozenset[str]]:
 # theirs for a caller not entitled to it.
 QUERY_IDS: dict[str, str] = {
     "patient": "user_id",  # GET /api/v1/prescriptions?patient=: a doctor's filter by patient
+    "visit_id": "visit_id",  # GET /api/v1/visits/suggestions?visit_id=: the dispatchers'
+}
+
+# Who is entitled to each filter and what they find by it (the owner's object of that kind).
+QUERY_FINDS: dict[str, tuple[str, str]] = {
+    "patient": ("owner_doctor", "prescription_id"),
+    "visit_id": ("admin", "visit_id"),  # the visit's suggestions name it
 }
 
 
