@@ -8,12 +8,20 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy.exc import IntegrityError
 
+from carebridge.config import Settings
+from carebridge.messaging.models import Conversation
+from carebridge.platform.db import Database
+from carebridge.visits.models import VisitStatus
 from tests.factories.users import Person
-from tests.factories.visits import MakeNurse, MakePeople, VisitPeople, visit_body
+from tests.factories.visits import MakeNurse, MakePeople, VisitPeople, visit_body, visit_in
+from tests.factories.web import Browser
 
 Json = dict[str, Any]
 Headers = dict[str, str]
+HTML = {"accept": "text/html"}
 
 
 async def _accepted(client: httpx.AsyncClient, people: VisitPeople) -> str:
@@ -153,3 +161,51 @@ async def test_the_visits_end_closes_the_conversation(
     about = (await client.get(thread, headers=people.nurse.headers)).json()
     assert about["closed_at"] is not None
     assert about["may_write"] is False
+
+
+async def test_the_conversation_pages_show_a_home_visits_conversation(
+    client: httpx.AsyncClient, visit_people: MakePeople, browser: Browser
+) -> None:
+    people = await visit_people()
+    url = await _accepted(client, people)
+    conversation_id = (await client.get(url, headers=people.patient.headers)).json()[
+        "conversation_id"
+    ]
+    thread = f"/api/v1/conversations/{conversation_id}"
+    assert (await _send(client, thread, "Ring twice", people.patient.headers)).status_code == 201
+    nurse = await browser(people.nurse.user)
+    inbox = await nurse.get("/conversations", headers=HTML)
+    assert inbox.status_code == 200, inbox.text
+    assert "Home visit" in inbox.text
+    page = await nurse.get(f"/conversations/{conversation_id}", headers=HTML)
+    assert page.status_code == 200, page.text
+    assert "The conversation of a home visit" in page.text
+    assert "Ring twice" in page.text
+
+
+@pytest.mark.parametrize(
+    ("kind", "with_visit", "with_doctor"),
+    [("visit", False, False), ("visit", True, True), ("care", True, True), ("care", False, False)],
+)
+async def test_the_database_holds_a_visit_conversations_shape(
+    database: Database,
+    settings: Settings,
+    visit_people: MakePeople,
+    kind: str,
+    with_visit: bool,
+    with_doctor: bool,
+) -> None:
+    """A visit's conversation names its visit and no doctor; any other names a doctor and no
+    visit."""
+    people = await visit_people()
+    visit_id = await visit_in(database, settings, people.patient.user, VisitStatus.requested)
+    with pytest.raises(IntegrityError, match="ck_conversations_"):
+        async with database.transaction() as db:
+            db.add(
+                Conversation(
+                    kind=kind,
+                    visit_id=visit_id if with_visit else None,
+                    patient_id=people.patient.user.id,
+                    doctor_id=people.doctor.user.id if with_doctor else None,
+                )
+            )
