@@ -24,15 +24,16 @@ Headers = dict[str, str]
 HTML = {"accept": "text/html"}
 
 
-async def _accepted(client: httpx.AsyncClient, people: VisitPeople) -> str:
-    """A visit the patient asked for, given to the nurse, who accepted it: its URL."""
+async def _accepted(client: httpx.AsyncClient, people: VisitPeople) -> tuple[str, str]:
+    """A visit the patient asked for, given to the nurse, who accepted it: its URL and its
+    conversation's."""
     asked = await client.post("/api/v1/visits", json=visit_body(), headers=people.patient.headers)
     assert asked.status_code == 201, asked.text
     assert asked.json()["conversation_id"] is None
     url = f"/api/v1/visits/{asked.json()['id']}"
     await _assign(client, url, people.nurse, people.admin.headers)
-    await _move(client, url, "accepted", people.nurse.headers)
-    return url
+    accepted = await _move(client, url, "accepted", people.nurse.headers)
+    return url, f"/api/v1/conversations/{accepted['conversation_id']}"
 
 
 async def _assign(client: httpx.AsyncClient, url: str, nurse: Person, admin: Headers) -> None:
@@ -67,10 +68,10 @@ async def test_the_patient_and_the_nurse_write_to_each_other_after_acceptance(
     client: httpx.AsyncClient, visit_people: MakePeople, roster_nurse: MakeNurse
 ) -> None:
     people = await visit_people()
-    url = await _accepted(client, people)
+    url, thread = await _accepted(client, people)
     seen = (await client.get(url, headers=people.patient.headers)).json()
     conversation_id = seen["conversation_id"]
-    assert conversation_id is not None
+    assert thread == f"/api/v1/conversations/{conversation_id}"
     assert (await client.get(url, headers=people.nurse.headers)).json()[
         "conversation_id"
     ] == conversation_id
@@ -79,7 +80,6 @@ async def test_the_patient_and_the_nurse_write_to_each_other_after_acceptance(
     listed = await client.get("/api/v1/visits", headers=people.patient.headers)
     assert listed.json()["items"][0]["conversation_id"] == conversation_id
 
-    thread = f"/api/v1/conversations/{conversation_id}"
     about = (await client.get(thread, headers=people.patient.headers)).json()
     assert about["kind"] == "visit"
     assert about["visit_id"] == seen["id"]
@@ -114,11 +114,7 @@ async def test_a_replaced_nurse_leaves_the_conversation_and_the_new_one_joins(
     client: httpx.AsyncClient, visit_people: MakePeople, roster_nurse: MakeNurse
 ) -> None:
     people = await visit_people()
-    url = await _accepted(client, people)
-    conversation_id = (await client.get(url, headers=people.patient.headers)).json()[
-        "conversation_id"
-    ]
-    thread = f"/api/v1/conversations/{conversation_id}"
+    url, thread = await _accepted(client, people)
     assert (await _send(client, thread, "Before", people.nurse.headers)).status_code == 201
 
     second = await roster_nurse()
@@ -129,7 +125,7 @@ async def test_a_replaced_nurse_leaves_the_conversation_and_the_new_one_joins(
     assert (await _send(client, thread, "Still here?", people.nurse.headers)).status_code == 404
     assert (await client.get(thread, headers=second.headers)).status_code == 404
     moved = await _move(client, url, "accepted", second.headers)
-    assert moved["conversation_id"] == conversation_id
+    assert thread.endswith(moved["conversation_id"])
 
     assert (await _send(client, thread, "After", people.patient.headers)).status_code == 201
     assert await _texts(client, thread, second.headers) == ["Before", "After"]
@@ -140,20 +136,15 @@ async def test_a_replaced_nurse_leaves_the_conversation_and_the_new_one_joins(
     # A decline takes the nurse out too; the patient keeps the conversation.
     await _move(client, url, "requested", second.headers)
     assert (await client.get(thread, headers=second.headers)).status_code == 404
-    assert (await client.get(url, headers=people.patient.headers)).json()[
-        "conversation_id"
-    ] == conversation_id
+    still = (await client.get(url, headers=people.patient.headers)).json()["conversation_id"]
+    assert thread.endswith(still)
 
 
 async def test_the_visits_end_closes_the_conversation(
     client: httpx.AsyncClient, visit_people: MakePeople
 ) -> None:
     people = await visit_people()
-    url = await _accepted(client, people)
-    conversation_id = (await client.get(url, headers=people.nurse.headers)).json()[
-        "conversation_id"
-    ]
-    thread = f"/api/v1/conversations/{conversation_id}"
+    url, thread = await _accepted(client, people)
     await _move(client, url, "cancelled", people.patient.headers)
     refused = await _send(client, thread, "Are you coming?", people.patient.headers)
     assert refused.status_code == 409
@@ -167,17 +158,13 @@ async def test_the_conversation_pages_show_a_home_visits_conversation(
     client: httpx.AsyncClient, visit_people: MakePeople, browser: Browser
 ) -> None:
     people = await visit_people()
-    url = await _accepted(client, people)
-    conversation_id = (await client.get(url, headers=people.patient.headers)).json()[
-        "conversation_id"
-    ]
-    thread = f"/api/v1/conversations/{conversation_id}"
+    _, thread = await _accepted(client, people)
     assert (await _send(client, thread, "Ring twice", people.patient.headers)).status_code == 201
     nurse = await browser(people.nurse.user)
     inbox = await nurse.get("/conversations", headers=HTML)
     assert inbox.status_code == 200, inbox.text
     assert "Home visit" in inbox.text
-    page = await nurse.get(f"/conversations/{conversation_id}", headers=HTML)
+    page = await nurse.get(thread.removeprefix("/api/v1"), headers=HTML)
     assert page.status_code == 200, page.text
     assert "The conversation of a home visit" in page.text
     assert "Ring twice" in page.text
