@@ -53,6 +53,7 @@ from tests.factories.ownership import (
     FORMS,
     NOT_OBJECTS,
     PUBLIC_TOPICS,
+    QUERY_FINDS,
     QUERY_IDS,
     TOPICS,
     UNLISTED,
@@ -312,12 +313,12 @@ async def test_a_list_filtered_by_another_persons_id_shows_nothing_of_theirs(
             wrong = answer.status_code != 401 if actor == "anonymous" else answer.status_code >= 500
             if leaked or wrong:
                 leaks.append((method, path, name, actor, answer.status_code, leaked))
-        # The owner's doctor, entitled, finds the owner's object by the same filter (today's
-        # only such filter lists prescriptions).
+        # The entitled caller finds the owner's object by the same filter.
+        entitled, found = QUERY_FINDS[name]
         own = await world.client.request(
-            method, path, params={name: value}, headers=world.headers("owner_doctor")
+            method, path, params={name: value}, headers=world.headers(entitled)
         )
-        assert world.made["prescription_id"] in own.text, own.text
+        assert world.made[found] in own.text, own.text
     assert leaks == []
 
 

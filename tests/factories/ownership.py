@@ -334,6 +334,13 @@ def owner_topic(world: OwnerWorld, pattern: str) -> tuple[str, frozenset[str]]:
 # theirs for a caller not entitled to it.
 QUERY_IDS: dict[str, str] = {
     "patient": "user_id",  # GET /api/v1/prescriptions?patient=: a doctor's filter by patient
+    "visit_id": "visit_id",  # GET /api/v1/visits/suggestions?visit_id=: the dispatchers'
+}
+
+# Who is entitled to each filter and what they find by it (the owner's object of that kind).
+QUERY_FINDS: dict[str, tuple[str, str]] = {
+    "patient": ("owner_doctor", "prescription_id"),
+    "visit_id": ("admin", "visit_id"),  # the visit's suggestions name it
 }
 
 
@@ -913,6 +920,8 @@ async def _nurse(world: OwnerWorld) -> str:
 
 
 FACTORIES["visit_id"] = _visit
+# The live position's topic: the visit's patient, its nurse (none yet) and the dispatchers.
+TOPICS["visit."] = ("visit_id", frozenset({"owner_patient", "admin"}))
 ENTITLED["visit_id"] = frozenset({"owner_patient", "admin"})
 # A nurse's dispatch details: the nurse's own, and the dispatchers' (visits.roster).
 FACTORIES["nurse_id"] = _nurse

@@ -181,3 +181,18 @@ def visit_people(database: Database, make_user: MakeUser, token_for: TokenFor) -
         return VisitPeople(*people)
 
     return make
+
+
+MakeNurse = Callable[..., Awaitable[Person]]
+
+
+@pytest.fixture
+def roster_nurse(database: Database, make_user: MakeUser, token_for: TokenFor) -> MakeNurse:
+    """Another nurse on the roster (``on_roster``'s options: base, skills, radius), signed in."""
+
+    async def make(**roster: Any) -> Person:
+        user = await make_user(Role.nurse)
+        await on_roster(database, user, **roster)
+        return Person(user, await token_for(user))
+
+    return make

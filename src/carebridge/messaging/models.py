@@ -1,7 +1,8 @@
 """Conversations between a patient and their care team, their members and their messages.
 
-A conversation is either an appointment's (one per appointment, opened when it is booked) or a
-care thread (a patient and a doctor who has had an appointment with them, at most one per pair).
+A conversation is an appointment's (one per appointment, opened when it is booked), a care
+thread (a patient and a doctor who has had an appointment with them, at most one per pair), or a
+home visit's (one per visit, between its patient and the nurse who took it; no doctor).
 Messages are numbered per conversation without gaps (``conversations.last_seq``, advanced in the
 transaction that inserts the message) and carry the id their sender's client chose, so a retried
 send stores one message. The text is sealed with the keyring (``messaging/sealed.py``); a deleted
@@ -33,6 +34,7 @@ from carebridge.platform.models import Base, Model
 class ConversationKind(StrEnum):
     appointment = "appointment"
     care = "care"
+    visit = "visit"
 
 
 class MemberRole(StrEnum):
@@ -49,9 +51,15 @@ class Conversation(Model):
     appointment_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("appointments.id", ondelete="CASCADE"), unique=True
     )
+    # The home visit's conversation names it (the visits domain opens it, messaging/service.py
+    # ``open_visit_thread``).
+    visit_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("home_visits.id", ondelete="CASCADE"), unique=True
+    )
     patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    # The doctor responsible: the appointment's, or the one the care thread is with.
-    doctor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # The doctor responsible: the appointment's, or the one the care thread is with; a visit's
+    # conversation has none (its nurse is a member).
+    doctor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     opened_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     last_seq: Mapped[int] = mapped_column(Integer, server_default="0")
     last_message_at: Mapped[datetime | None]
@@ -59,10 +67,12 @@ class Conversation(Model):
     closed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     __table_args__ = (
-        CheckConstraint("kind IN ('appointment', 'care')", name="kind"),
+        CheckConstraint("kind IN ('appointment', 'care', 'visit')", name="kind"),
         CheckConstraint(
             "(kind = 'appointment') = (appointment_id IS NOT NULL)", name="appointment_kind"
         ),
+        CheckConstraint("(kind = 'visit') = (visit_id IS NOT NULL)", name="visit_kind"),
+        CheckConstraint("(kind = 'visit') = (doctor_id IS NULL)", name="doctor_unless_visit"),
         CheckConstraint("last_seq >= 0", name="last_seq"),
         CheckConstraint("patient_id <> doctor_id", name="two_people"),
         # One care thread per patient and doctor.

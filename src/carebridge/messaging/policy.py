@@ -18,7 +18,12 @@ from sqlalchemy.orm import aliased
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import Role
 from carebridge.config import Settings
-from carebridge.messaging.models import Conversation, ConversationMember, Message
+from carebridge.messaging.models import (
+    Conversation,
+    ConversationKind,
+    ConversationMember,
+    Message,
+)
 from carebridge.scheduling.service import CareHistory
 
 # A message may be edited this long after it was sent.
@@ -94,6 +99,8 @@ class Writable(Protocol):
     def closed_at(self) -> datetime | None: ...
     @property
     def appointment_id(self) -> uuid.UUID | None: ...
+    @property
+    def kind(self) -> str: ...
 
 
 def write_refusal(
@@ -105,9 +112,12 @@ def write_refusal(
 ) -> str | None:
     """Why ``actor`` (a member) may not write now, or None: a closed conversation is read-only;
     a patient writes while an appointment with its doctor is ahead, or until
-    ``messaging_patient_write_days`` after the last one."""
+    ``messaging_patient_write_days`` after the last one; in a home visit's conversation, while it
+    is open (the visit closes it when it ends)."""
     if conversation.closed_at is not None:
         return "conversation_closed"
+    if conversation.kind == ConversationKind.visit:
+        return None
     if actor.role != Role.patient or history.upcoming:
         return None
     window = timedelta(days=settings.messaging_patient_write_days)

@@ -65,7 +65,7 @@ class SendQuestion(NamedTuple):
 
 SEND_FACTS = Statement(
     f"""
-SELECT c.closed_at, c.appointment_id, h.last_ends_at, h.upcoming > 0 AS upcoming,
+SELECT c.closed_at, c.appointment_id, c.kind, h.last_ends_at, h.upcoming > 0 AS upcoming,
        (SELECT e.id FROM messages e
         WHERE e.conversation_id = c.id AND e.sender_id = :sender_id
           AND e.client_id = :client_id) AS earlier_id

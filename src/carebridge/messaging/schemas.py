@@ -87,10 +87,13 @@ class ConversationOut(BaseModel):
     """A conversation's metadata: what members and administrators see (never the messages)."""
 
     id: uuid.UUID
-    kind: str = Field(description="`appointment` or `care`.")
+    kind: str = Field(description="`appointment`, `care` or `visit` (a home visit's).")
     appointment_id: uuid.UUID | None
+    visit_id: uuid.UUID | None = Field(
+        default=None, description="A home visit's conversation: the visit."
+    )
     patient_id: uuid.UUID
-    doctor_id: uuid.UUID
+    doctor_id: uuid.UUID | None = Field(description="Null in a home visit's conversation.")
     members: list[MemberOut]
     message_count: int = Field(description="Messages written (deleted ones included).")
     last_seq: int

@@ -117,6 +117,8 @@ async def is_member(db: AsyncSession, conversation_id: uuid.UUID, user_id: uuid.
 
 
 async def history_of(db: AsyncSession, conversation: Conversation, now: datetime) -> CareHistory:
+    if conversation.doctor_id is None:  # a home visit's: no appointments decide its writing
+        return CareHistory(None, False)
     return await care_history(db, conversation.patient_id, conversation.doctor_id, now)
 
 
@@ -169,6 +171,7 @@ async def _outs(
                 id=conversation.id,
                 kind=conversation.kind,
                 appointment_id=conversation.appointment_id,
+                visit_id=conversation.visit_id,
                 patient_id=conversation.patient_id,
                 doctor_id=conversation.doctor_id,
                 members=members[conversation.id],
@@ -665,7 +668,7 @@ async def _write(
     if facts["earlier_id"] is not None:
         return None
     history = CareHistory(facts["last_ends_at"], facts["upcoming"])
-    conversation = _Facts(facts["closed_at"], facts["appointment_id"])
+    conversation = _Facts(facts["closed_at"], facts["appointment_id"], facts["kind"])
     _check_may_write(scope.settings, actor, conversation, history, now)
     message_id = uuid.uuid4()
     sealed = scope.keyring.seal(
@@ -725,6 +728,7 @@ class _Facts(NamedTuple):
 
     closed_at: datetime | None
     appointment_id: uuid.UUID | None
+    kind: str
 
 
 async def _sent_first(

@@ -66,6 +66,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.records.diary_routes",
     "carebridge.records.document_routes",
     "carebridge.records.transfer_routes",
+    "carebridge.visits.suggestion_routes",  # before visits.routes: /visits/suggestions
     "carebridge.visits.routes",
     "carebridge.visits.tracking_routes",
     "carebridge.visits.report_routes",

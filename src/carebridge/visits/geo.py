@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, cast, func, literal
+from sqlalchemy import ColumnElement, Float, case, cast, func, literal
 
 EARTH_RADIUS_M = 6_371_008.8  # the mean radius (IUGG)
 
@@ -26,10 +26,13 @@ def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
 
 
 def _value(value: Any) -> ColumnElement[float]:
-    """A number as a float parameter; a column, a mapped attribute or an expression as is."""
+    """A number as a float literal; a column (a mapped attribute too) or expression as it is."""
     if isinstance(value, int | float):
         return cast(literal(value), Float)
-    return value  # type: ignore[no-any-return]
+    expression: ColumnElement[float] = (
+        value.__clause_element__() if hasattr(value, "__clause_element__") else value
+    )
+    return expression
 
 
 def distance_sql(lat1: Any, lng1: Any, lat2: Any, lng2: Any) -> ColumnElement[float]:
@@ -40,7 +43,9 @@ def distance_sql(lat1: Any, lng1: Any, lat2: Any, lng2: Any) -> ColumnElement[fl
     a = func.power(func.sin(half_dphi), 2) + func.cos(phi1) * func.cos(phi2) * func.power(
         func.sin(half_dlambda), 2
     )
-    return 2 * EARTH_RADIUS_M * func.asin(func.least(1.0, func.sqrt(a)))
+    # Not LEAST(1, ...): it skips NULLs, and a point missing a coordinate must give no distance.
+    capped = case((a > 1.0, literal(1.0, Float)), else_=a)
+    return 2 * EARTH_RADIUS_M * func.asin(func.sqrt(capped))
 
 
 def eta_minutes(distance: float, speed_kmh: float) -> int:

@@ -149,6 +149,11 @@ class VisitOut(BaseModel):
         "included)."
     )
     created_at: datetime
+    conversation_id: uuid.UUID | None = Field(
+        default=None,
+        description="The visit's conversation between the patient and the nurse (from the "
+        "nurse's acceptance on), for its members only: `GET /api/v1/conversations/{id}`.",
+    )
 
 
 class VisitDetailOut(VisitOut):

@@ -26,7 +26,7 @@ from carebridge.platform.events import publish_after_commit
 from carebridge.platform.pagination import Page, keyset_page
 from carebridge.records.policy import in_care
 from carebridge.scheduling import service as scheduling
-from carebridge.visits import catalog, kinds, policy, states
+from carebridge.visits import catalog, conversation, kinds, policy, states
 from carebridge.visits.geo import distance_m, eta_minutes
 from carebridge.visits.models import (
     ReportStatus,
@@ -264,6 +264,7 @@ async def detail_of(
     finds it, but is answered what they did)."""
     facts = await facts_of(db, scope, actor, visit)
     out = visit_out(scope, actor, visit, await _people(db, [visit]), facts, now)
+    out.conversation_id = (await conversation.conversations_of(db, actor, [visit.id])).get(visit.id)
     return VisitDetailOut(**out.model_dump(), timeline=await timeline(db, scope, visit))
 
 
@@ -299,6 +300,9 @@ async def list_visits(
         visit_out(scope, actor, row, names, await facts_of(db, scope, actor, row), moment)
         for row in rows
     ]
+    threads = await conversation.conversations_of(db, actor, [row.id for row in rows])
+    for item in items:
+        item.conversation_id = threads.get(item.id)
     return Page(items=items, next_cursor=page.next_cursor)
 
 
@@ -469,6 +473,7 @@ async def apply_move(
 ) -> VisitTransition:
     """Make ``move`` (checked by the caller on the locked row): the status, the nurse, the
     times, the numbered transition, the audit row and the live ``status`` event."""
+    previous_nurse_id = visit.nurse_id
     visit.status = move.target.value
     visit.nurse_id = nurse_id
     visit.seq += 1
@@ -515,6 +520,7 @@ async def apply_move(
         seq=visit.seq,
     )
     await _tell(db, scope, actor, visit, move)
+    await conversation.follow_move(db, scope, actor, visit, move, previous_nurse_id)
     return row
 
 
