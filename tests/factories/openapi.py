@@ -302,10 +302,36 @@ async def _build_world(client: httpx.AsyncClient, database: Database, settings: 
     ids.update(await made_records(client, patient_headers, "Checked words"))
     await on_roster(database, nurse)
     ids["nurse_id"] = str(nurse.id)
-    ids["visit_id"] = await _made(client, "/api/v1/visits", visit_body(), patient_headers)
+    ids["visit_id"] = await _visit_in_progress(
+        client, patient_headers, admin_headers, nurse, token_for
+    )
     users = {"patient": patient, "doctor": doctor, "admin": admin, "nurse": nurse}
     ids["email"] = patient.email  # signs in (registration takes a new one: see baseline)
     return World(ids, users, free_slot=_at(3, 11), completed=str(completed.id))
+
+
+async def _visit_in_progress(
+    client: httpx.AsyncClient,
+    patient: dict[str, str],
+    admin: dict[str, str],
+    nurse: User,
+    token_for: TokenFor,
+) -> str:
+    """A home visit of the patient, assigned to the world's nurse and under way (its report is
+    the nurse's to write)."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    body = visit_body(
+        window_start=start.isoformat(), window_end=(start + timedelta(hours=2)).isoformat()
+    )
+    visit_id = await _made(client, "/api/v1/visits", body, patient)
+    url = f"/api/v1/visits/{visit_id}"
+    assigned = await client.post(f"{url}/assign", json={"nurse_id": str(nurse.id)}, headers=admin)
+    assert assigned.status_code == 200, assigned.text
+    nurse_headers = await token_for(nurse)
+    for step in ("accepted", "en_route", "arrived", "in_progress"):
+        moved = await client.post(f"{url}/transitions", json={"to": step}, headers=nurse_headers)
+        assert moved.status_code == 200, (step, moved.text)
+    return visit_id
 
 
 async def _made(client: httpx.AsyncClient, path: str, body: Json, headers: dict[str, str]) -> str:
@@ -342,6 +368,10 @@ def baseline(method: str, path: str, world: World) -> tuple[Json, Json, Any]:
         body = example(content[MULTIPART]["schema"], "body", world)
     if method == "POST" and path == "/api/v1/visits":  # the patient asks for their own visit
         body["patient_id"] = None
+    if method == "PUT" and path == "/api/v1/visits/{visit_id}/report":  # a possible reading
+        body["vitals"] = [
+            {**body["vitals"][0], "kind": "heart_rate", "value": 72, "value2": None, "unit": "/min"}
+        ]
     return path_values, query, body
 
 
@@ -386,6 +416,11 @@ async def send(
     )
 
 
+# Routes whose objects only the nurse of a visit sees at first (its report while it is written):
+# the nurse is tried first (the patient would find nothing there yet: 404).
+NURSE_FIRST = "/api/v1/visits/{visit_id}/report"
+
+
 async def caller_of(
     client: httpx.AsyncClient,
     method: str,
@@ -397,7 +432,10 @@ async def caller_of(
     """Anonymous for a public route, else the first role the route lets in; and its answer."""
     if path in PUBLIC_PATHS:
         return "anonymous", await send(client, method, path, parts, {})
-    for role in ("patient", "doctor", "admin", "nurse"):
+    roles = ["patient", "doctor", "admin", "nurse"]
+    if path.startswith(NURSE_FIRST):
+        roles.insert(0, "nurse")
+    for role in roles:
         answer = await send(client, method, path, parts, await token_for(world.users[role]))
         if answer.status_code not in (401, 403):
             return role, answer

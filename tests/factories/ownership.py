@@ -53,7 +53,7 @@ from tests.factories.scheduling import (
     schedule_body,
     written_appointment,
 )
-from tests.factories.users import PASSWORD_HASH, MakeUser, Person, TokenFor
+from tests.factories.users import PASSWORD, PASSWORD_HASH, MakeUser, Person, TokenFor
 from tests.factories.visits import on_roster, visit_body
 
 # Private words the owner's objects carry: none may appear in an answer to anyone else.
@@ -930,3 +930,57 @@ BODIES["POST /api/v1/visits"] = visit_body()
 BODIES["POST /api/v1/visits/{visit_id}/transitions"] = {"to": "cancelled"}
 BODIES["POST /api/v1/visits/{visit_id}/assign"] = {"nurse_id": _PEER}
 BODIES["PUT /api/v1/visit-nurses/{nurse_id}"] = {"skills": ["wound_care"], "radius_km": 10}
+
+
+# A photo of a report still being written: another visit of the owner patient, taken by a nurse
+# of the roster who is none of the matrix's actors, in progress, its report a draft. Only that
+# nurse sees it (visits/report.py: the patient once signed off, a doctor once submitted).
+async def _photo(world: OwnerWorld) -> str:
+    async with world.database.transaction() as db:
+        nurse = User(
+            email=f"photo-nurse-{uuid.uuid4().hex[:8]}@clinic.example",
+            name="Photo nurse",
+            role=Role.nurse,
+            status=UserStatus.active,
+            password_hash=PASSWORD_HASH,
+        )
+        db.add(nurse)
+    await on_roster(world.database, nurse)
+    signed = await world.client.post(
+        "/api/v1/auth/login", json={"email": nurse.email, "password": PASSWORD}
+    )
+    nurse_headers = {"Authorization": f"Bearer {signed.json()['access_token']}"}
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    body = visit_body(
+        window_start=start.isoformat(), window_end=(start + timedelta(hours=2)).isoformat()
+    )
+    visit_id = await _made(world, "/api/v1/visits", body, "owner_patient")
+    url = f"/api/v1/visits/{visit_id}"
+    assigned = await world.client.post(
+        f"{url}/assign", json={"nurse_id": str(nurse.id)}, headers=world.headers("admin")
+    )
+    assert assigned.status_code == 200, assigned.text
+    for step in ("accepted", "en_route", "arrived", "in_progress"):
+        moved = await world.client.post(
+            f"{url}/transitions", json={"to": step}, headers=nurse_headers
+        )
+        assert moved.status_code == 200, (step, moved.text)
+    added = await world.client.post(
+        f"{url}/report/photos",
+        files={"file": ("wound.png", png(), "image/png")},
+        data={"caption": f"Left calf {NOTE}"},
+        headers=nurse_headers,
+    )
+    assert added.status_code == 201, added.text
+    async with world.database.transaction() as db:
+        await db.execute(
+            delete(Notification).where(Notification.data["visit_id"].astext == visit_id)
+        )
+    return str(added.json()["id"])
+
+
+FACTORIES["photo_id"] = _photo
+BODIES["PUT /api/v1/visits/{visit_id}/report"] = {"recommendations": "Rest the leg"}
+BODIES["POST /api/v1/visits/{visit_id}/report/photos"] = {"file": "", "caption": "Left calf"}
+BODIES["POST /api/v1/visits/{visit_id}/report/review"] = {"decision": "sign_off", "rating": 4}
+ENTITLED["photo_id"] = frozenset()
