@@ -26,12 +26,13 @@ export function pin(text, kind, label) {
     html: disc,
     iconSize: [32, 32],
     iconAnchor: [16, 16],
-    title: label,
   });
 }
 
 export function marker(map, point, text, kind, label) {
-  const made = L.marker([point.lat, point.lng], { icon: pin(text, kind, label), title: label, alt: label, keyboard: false });
+  // The nurse above the home when they meet at the door.
+  const zIndexOffset = kind === "nurse" ? 1000 : 0;
+  const made = L.marker([point.lat, point.lng], { icon: pin(text, kind, label), title: label, keyboard: false, zIndexOffset });
   made.addTo(map);
   const element = made.getElement();
   if (element) {
@@ -60,6 +61,19 @@ export function fit(map, points) {
     map.setView(shown[0], CLOSE_ZOOM);
   } else {
     map.fitBounds(L.latLngBounds(shown), { padding: [40, 40], maxZoom: 17 });
+  }
+}
+
+// Keep the home and the nurse in view as the nurse comes closer: the map zooms in when both
+// would fit a closer view (so the two markers part rather than overlap), and out when the
+// nurse leaves it. Without animation, so a marker stands where its position says at once.
+export function follow(map, points) {
+  const shown = points.filter(Boolean);
+  if (shown.length < 2) return fit(map, shown);
+  const bounds = L.latLngBounds(shown.map((p) => [p.lat, p.lng]));
+  const zoom = Math.min(map.getBoundsZoom(bounds, false, L.point(80, 80)), 17);
+  if (!map.getBounds().contains(bounds) || zoom - map.getZoom() >= 1) {
+    map.fitBounds(bounds, { padding: [40, 40], maxZoom: 17, animate: false });
   }
 }
 

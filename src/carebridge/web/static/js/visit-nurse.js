@@ -6,7 +6,7 @@
 // the home is and whether it is `near` (within CAREBRIDGE_VISIT_ARRIVAL_METERS), and near, the
 // page offers "Arrived". A `status` event of a move made elsewhere (a dispatcher cancelled)
 // reloads the page, whose buttons are the server's.
-import { distanceText, fit, marker, place, visitMap } from "./visit-live-map.js";
+import { distanceText, fit, follow, marker, place, visitMap } from "./visit-live-map.js";
 
 const source = document.getElementById("visit-data");
 const data = source ? JSON.parse(source.textContent) : null;
@@ -42,6 +42,7 @@ if (data) {
     if (!me) me = marker(map, point, "N", "nurse", "You");
     me.getElement()?.setAttribute("id", "my-marker");
     place(me, point);
+    follow(map, [data.home, point]);
   }
 
   function offerArrival(near) {
@@ -50,6 +51,7 @@ if (data) {
     arrivedButton.classList.toggle("outline", !near);
     arrivedButton.classList.toggle("near", near);
     if (offer) offer.hidden = !near;
+    if (near && offer) arrivedButton.scrollIntoView({ block: "nearest" });
   }
 
   // The server's word on a stored position (its event on the visit's topic, or the snapshot).

@@ -3,7 +3,7 @@
 // page's socket (js/live.js). Each subscribe, the first and every one after a reconnect, brings
 // a snapshot (status, last position, home) that replaces what the page shows; then `position`
 // and `status` events keep it live.
-import { distanceText, etaText, fit, marker, place, visitMap } from "./visit-live-map.js";
+import { distanceText, etaText, fit, follow, marker, place, visitMap } from "./visit-live-map.js";
 
 const source = document.getElementById("track-data");
 const data = source ? JSON.parse(source.textContent) : null;
@@ -18,7 +18,6 @@ if (data) {
   let nurse = null;
   let current = data.status;
   let lastAt = "";
-  let fitted = false;
 
   function setHome(point) {
     if (!point) return;
@@ -58,12 +57,7 @@ if (data) {
     if (!nurse) nurse = marker(map, position, "N", "nurse", "The nurse");
     nurse.getElement()?.setAttribute("id", "nurse-marker");
     place(nurse, position);
-    if (!fitted) {
-      fit(map, [data.home, position]);
-      fitted = true;
-    } else if (!map.getBounds().pad(-0.1).contains([position.lat, position.lng])) {
-      fit(map, [data.home, position]);
-    }
+    follow(map, [data.home, position]);
     showFigures(position);
   }
 
