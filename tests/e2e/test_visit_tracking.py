@@ -15,18 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, Page, expect
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from carebridge.accounts.models import Role, User
 from carebridge.config import Settings
-from carebridge.platform.context import CallScope
 from carebridge.platform.db import Database
 from carebridge.visits.geo import distance_m
 from carebridge.visits.models import VisitStatus
-from carebridge.web.session import SESSION_COOKIE, start_web_session
-from tests.e2e.world import PHONE
+from tests.e2e.world import browsing
 from tests.factories.live import LiveServer, clean_up, server_env
 from tests.factories.users import user_maker
 from tests.factories.visits import HOME, on_roster, visit_in
@@ -97,21 +95,6 @@ async def home_visit(settings: Settings) -> AsyncIterator[HomeVisit]:
     await database.dispose()
 
 
-async def phone(
-    browser: Browser, server: str, settings: Settings, user: User, **options: Any
-) -> tuple[BrowserContext, Page]:
-    """A phone-sized browser of its own, signed in as ``user``."""
-    context = await browser.new_context(viewport=PHONE, **options)
-    database = Database.from_settings(settings)
-    try:
-        async with database.transaction() as db:
-            token = await start_web_session(db, CallScope.system(settings), user)
-    finally:
-        await database.dispose()
-    await context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": server}])
-    return context, await context.new_page()
-
-
 async def attribute(page: Page, selector: str, name: str) -> str:
     return str(await page.locator(selector).get_attribute(name))
 
@@ -124,82 +107,89 @@ async def test_the_patient_follows_the_nurse_to_the_door(
     artifacts: Path,
 ) -> None:
     points = walk()
+    async with (
+        browsing(browser, tracking_server, settings, home_visit.nurse) as nurse,
+        browsing(browser, tracking_server, settings, home_visit.patient) as patient,
+    ):
+        await walk_to_the_door(tracking_server, home_visit, nurse, patient, points, artifacts)
+
+
+async def walk_to_the_door(
+    server: LiveServer,
+    home_visit: HomeVisit,
+    nurse: Page,
+    patient: Page,
+    points: list[tuple[float, float]],
+    artifacts: Path,
+) -> None:
     first = points[0]
-    nurse_context, nurse = await phone(
-        browser,
-        tracking_server,
-        settings,
-        home_visit.nurse,
-        permissions=["geolocation"],
-        geolocation={"latitude": first[0], "longitude": first[1], "accuracy": 12},
+    nurse_context = nurse.context
+    await nurse_context.grant_permissions(["geolocation"])
+    await nurse_context.set_geolocation(
+        {"latitude": first[0], "longitude": first[1], "accuracy": 12}
     )
-    patient_context, patient = await phone(browser, tracking_server, settings, home_visit.patient)
     errors: list[str] = []
     nurse.on("pageerror", lambda error: errors.append(f"nurse: {error}"))
     patient.on("pageerror", lambda error: errors.append(f"patient: {error}"))
-    try:
-        await patient.goto(f"{tracking_server}/visits/{home_visit.visit_id}/track")
-        await expect(patient.locator("#live-state")).to_have_text("Live", timeout=10_000)
-        await expect(patient.locator("#track-status")).to_have_text("The nurse confirmed the visit")
-        await expect(patient.locator("#nurse-marker")).to_have_count(0)
+    await patient.goto(f"{server}/visits/{home_visit.visit_id}/track")
+    await expect(patient.locator("#live-state")).to_have_text("Live", timeout=10_000)
+    await expect(patient.locator("#track-status")).to_have_text("The nurse confirmed the visit")
+    await expect(patient.locator("#nurse-marker")).to_have_count(0)
 
-        # The day: the visit numbered on the map and in the list, which opens it.
-        await nurse.goto(f"{tracking_server}/nurse/visits")
-        await expect(nurse.locator('#day-map [data-number="1"]')).to_have_count(1)
-        await nurse.screenshot(path=str(artifacts / "visit-nurse-day.png"))
-        await nurse.click(f"#visit-{home_visit.visit_id} .visit-open")
-        await nurse.wait_for_url(f"**/nurse/visits/{home_visit.visit_id}")
-        await nurse.click("#move-button-en_route")
-        await nurse.wait_for_url("**?done=en_route")
-        # Permission given: the page shares the location by itself after "On my way".
-        await expect(nurse.locator("#share-state")).to_contain_text("Sharing", timeout=10_000)
-        await expect(nurse.locator("#arrived-offer")).to_be_hidden()
-        await expect(patient.locator("#track-status")).to_have_text("The nurse is on the way")
+    # The day: the visit numbered on the map and in the list, which opens it.
+    await nurse.goto(f"{server}/nurse/visits")
+    await expect(nurse.locator('#day-map [data-number="1"]')).to_have_count(1)
+    await nurse.screenshot(path=str(artifacts / "visit-nurse-day.png"))
+    await nurse.click(f"#visit-{home_visit.visit_id} .visit-open")
+    await nurse.wait_for_url(f"**/nurse/visits/{home_visit.visit_id}")
+    await nurse.click("#move-button-en_route")
+    await nurse.wait_for_url("**?done=en_route")
+    # Permission given: the page shares the location by itself after "On my way".
+    await expect(nurse.locator("#share-state")).to_contain_text("Sharing", timeout=10_000)
+    await expect(nurse.locator("#arrived-offer")).to_be_hidden()
+    await expect(patient.locator("#track-status")).to_have_text("The nurse is on the way")
 
-        marker = patient.locator("#nurse-marker")
-        distances: list[float] = []
-        estimates: list[int] = []
-        screen: list[tuple[float, float]] = []
-        for lat, lng in points:
-            await nurse_context.set_geolocation({"latitude": lat, "longitude": lng, "accuracy": 12})
-            await expect(marker).to_have_attribute("data-lat", str(lat), timeout=10_000)
-            await expect(marker).to_have_attribute("data-lng", str(lng))
-            distance = float(await attribute(patient, "#track-distance", "data-distance-m"))
-            assert distance == pytest.approx(distance_m(lat, lng, *HOME), abs=1)
-            distances.append(distance)
-            estimates.append(int(await attribute(patient, "#track-eta", "data-eta-minutes")))
-            box = await marker.bounding_box()
-            assert box is not None
-            screen.append((box["x"], box["y"]))
-            offer = nurse.locator("#arrived-offer")
-            if distance <= ARRIVAL_METRES:
-                await expect(offer).to_be_visible(timeout=5_000)
-                await expect(nurse.locator("#move-button-arrived")).to_have_attribute(
-                    "data-near", "true"
-                )
-            else:
-                await expect(offer).to_be_hidden()
-        # The marker followed every point; the distance and the estimate only shrank.
-        assert distances == sorted(distances, reverse=True)
-        assert distances[0] > 2000
-        assert distances[-1] < ARRIVAL_METRES
-        assert estimates == sorted(estimates, reverse=True)
-        assert estimates[0] > estimates[-1]
-        assert len(set(screen)) > 1
-        distance_text = await patient.locator("#track-distance").text_content()
-        assert distance_text is not None
-        assert distance_text.endswith(" m away")
-        await expect(patient.locator("#track-eta")).to_contain_text("about 1 min")
-        await expect(nurse.locator("#my-distance")).to_have_text("You are at the address.")
+    marker = patient.locator("#nurse-marker")
+    distances: list[float] = []
+    estimates: list[int] = []
+    screen: list[tuple[float, float]] = []
+    for lat, lng in points:
+        await nurse_context.set_geolocation({"latitude": lat, "longitude": lng, "accuracy": 12})
+        await expect(marker).to_have_attribute("data-lat", str(lat), timeout=10_000)
+        await expect(marker).to_have_attribute("data-lng", str(lng))
+        distance = float(await attribute(patient, "#track-distance", "data-distance-m"))
+        assert distance == pytest.approx(distance_m(lat, lng, *HOME), abs=1)
+        distances.append(distance)
+        estimates.append(int(await attribute(patient, "#track-eta", "data-eta-minutes")))
+        box = await marker.bounding_box()
+        assert box is not None
+        screen.append((box["x"], box["y"]))
+        offer = nurse.locator("#arrived-offer")
+        if distance <= ARRIVAL_METRES:
+            await expect(offer).to_be_visible(timeout=5_000)
+            await expect(nurse.locator("#move-button-arrived")).to_have_attribute(
+                "data-near", "true"
+            )
+        else:
+            await expect(offer).to_be_hidden()
+    # The marker followed every point; the distance and the estimate only shrank.
+    assert distances == sorted(distances, reverse=True)
+    assert distances[0] > 2000
+    assert distances[-1] < ARRIVAL_METRES
+    assert estimates == sorted(estimates, reverse=True)
+    assert estimates[0] > estimates[-1]
+    assert len(set(screen)) > 1
+    distance_text = await patient.locator("#track-distance").text_content()
+    assert distance_text is not None
+    assert distance_text.endswith(" m away")
+    await expect(patient.locator("#track-eta")).to_contain_text("about 1 min")
+    await expect(nurse.locator("#my-distance")).to_have_text("You are at the address.")
 
-        await nurse.screenshot(path=str(artifacts / "visit-tracking-nurse.png"))
-        await patient.screenshot(path=str(artifacts / "visit-tracking-patient.png"))
+    await nurse.screenshot(path=str(artifacts / "visit-tracking-nurse.png"))
+    await patient.screenshot(path=str(artifacts / "visit-tracking-patient.png"))
 
-        await nurse.click("#move-button-arrived")
-        await nurse.wait_for_url("**?done=arrived")
-        await expect(patient.locator("#track-status")).to_have_text("The nurse is at the door")
-        await expect(patient.locator("#track-distance")).to_have_text("At your door")
-        assert errors == []
-    finally:
-        await nurse_context.close()
-        await patient_context.close()
+    await nurse.click("#move-button-arrived")
+    await nurse.wait_for_url("**?done=arrived")
+    await expect(patient.locator("#track-status")).to_have_text("The nurse is at the door")
+    await expect(patient.locator("#track-distance")).to_have_text("At your door")
+    assert errors == []
