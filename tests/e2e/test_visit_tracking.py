@@ -193,3 +193,49 @@ async def walk_to_the_door(
     await expect(patient.locator("#track-status")).to_have_text("The nurse is at the door")
     await expect(patient.locator("#track-distance")).to_have_text("At your door")
     assert errors == []
+
+
+async def test_the_nurse_writes_and_submits_the_report(
+    browser: Browser, tracking_server: LiveServer, settings: Settings, home_visit: HomeVisit
+) -> None:
+    """The report form on the phone, through the report's use cases (merged with the report's
+    branch: skipped where they are not there yet)."""
+    pytest.importorskip("carebridge.visits.report")
+    server, visit_id = tracking_server, home_visit.visit_id
+    async with browsing(browser, server, settings, home_visit.nurse) as nurse:
+        errors: list[str] = []
+        nurse.on("pageerror", lambda error: errors.append(str(error)))
+        await nurse.goto(f"{server}/nurse/visits/{visit_id}")
+        for button in ("en_route", "arrived", "in_progress"):
+            await nurse.click(f"#move-button-{button}")
+            await nurse.wait_for_url(f"**?done={button}")
+        await nurse.click("#report-link")
+        status = nurse.locator("#report-status")
+        await expect(status).to_have_text("Draft.")
+        await nurse.click("#add-vital")
+        row = nurse.locator(".vital-row").first
+        await row.locator(".vital-kind").select_option("heart_rate")
+        await expect(row.locator(".vital-second")).to_be_hidden()
+        await row.locator(".vital-value").fill("900")
+        await nurse.click("#report-save")
+        await expect(nurse.locator("#report-error")).to_be_visible()
+        await row.locator(".vital-value").fill("72")
+        await nurse.fill("#interventions", "Dressing changed\nWound cleaned")
+        await nurse.fill("#observations", "Healing well.")
+        await nurse.click("#report-save")
+        await expect(status).to_have_text("Saved. Draft, version 1.")
+        await expect(nurse.locator("#report-error")).to_be_hidden()
+        await expect(nurse.locator("#report-submit")).to_be_disabled()  # not completed yet
+
+        await nurse.click("#back-to-visit")
+        await nurse.click("#move-button-completed")
+        await nurse.wait_for_url("**?done=completed")
+        await nurse.click("#report-link")
+        await expect(nurse.locator(".vital-value").first).to_have_value("72")
+        await expect(nurse.locator("#interventions")).to_have_value(
+            "Dressing changed\nWound cleaned"
+        )
+        await nurse.click("#report-submit")
+        await expect(status).to_contain_text("Submitted")
+        await expect(nurse.locator("#observations")).to_be_disabled()
+        assert errors == []
