@@ -257,10 +257,6 @@ class TestMyDay:
         assert "Visit accepted" in page.text
         assert "visit-accept" not in page.text
 
-    # service.transition reads the visit back as the declining nurse, who may no longer see it
-    # (404, and the move is rolled back) until the branch visits-dispatch (service.detail_of)
-    # is merged: then this passes, and the mark goes.
-    @pytest.mark.xfail(reason="a declining nurse's answer: visits-dispatch's detail_of")
     async def test_decline(
         self, browser: Browser, database: Database, settings: Settings, visit_people: MakePeople
     ) -> None:
