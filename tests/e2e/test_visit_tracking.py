@@ -95,6 +95,9 @@ async def home_visit(settings: Settings) -> AsyncIterator[HomeVisit]:
     await database.dispose()
 
 
+FITS = "document.documentElement.scrollWidth <= window.innerWidth"
+
+
 async def attribute(page: Page, selector: str, name: str) -> str:
     return str(await page.locator(selector).get_attribute(name))
 
@@ -106,6 +109,8 @@ async def test_the_patient_follows_the_nurse_to_the_door(
     home_visit: HomeVisit,
     artifacts: Path,
 ) -> None:
+    # The gateway's side (the topic and the position frame) is the tracking branch's.
+    pytest.importorskip("carebridge.visits.realtime")
     points = walk()
     async with (
         browsing(browser, tracking_server, settings, home_visit.nurse) as nurse,
@@ -187,6 +192,8 @@ async def walk_to_the_door(
 
     await nurse.screenshot(path=str(artifacts / "visit-tracking-nurse.png"))
     await patient.screenshot(path=str(artifacts / "visit-tracking-patient.png"))
+    assert await nurse.evaluate(FITS)  # no sideways scrolling on a 390 px phone
+    assert await patient.evaluate(FITS)
 
     await nurse.click("#move-button-arrived")
     await nurse.wait_for_url("**?done=arrived")
@@ -238,4 +245,5 @@ async def test_the_nurse_writes_and_submits_the_report(
         await nurse.click("#report-submit")
         await expect(status).to_contain_text("Submitted")
         await expect(nurse.locator("#observations")).to_be_disabled()
+        assert await nurse.evaluate(FITS)
         assert errors == []
