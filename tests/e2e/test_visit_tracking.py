@@ -109,8 +109,6 @@ async def test_the_patient_follows_the_nurse_to_the_door(
     home_visit: HomeVisit,
     artifacts: Path,
 ) -> None:
-    # The gateway's side (the topic and the position frame) is the tracking branch's.
-    pytest.importorskip("carebridge.visits.realtime")
     points = walk()
     async with (
         browsing(browser, tracking_server, settings, home_visit.nurse) as nurse,
@@ -205,9 +203,7 @@ async def walk_to_the_door(
 async def test_the_nurse_writes_and_submits_the_report(
     browser: Browser, tracking_server: LiveServer, settings: Settings, home_visit: HomeVisit
 ) -> None:
-    """The report form on the phone, through the report's use cases (merged with the report's
-    branch: skipped where they are not there yet)."""
-    pytest.importorskip("carebridge.visits.report")
+    """The report form on the phone, through the report's use cases."""
     server, visit_id = tracking_server, home_visit.visit_id
     async with browsing(browser, server, settings, home_visit.nurse) as nurse:
         errors: list[str] = []

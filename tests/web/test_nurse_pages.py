@@ -425,12 +425,7 @@ async def sign_in(browser: httpx.AsyncClient, user: User) -> None:
 
 
 class TestReportForm:
-    """The report form's routes call the report's use cases (``visits/report.py``, merged with
-    the report's branch): skipped where they are not there yet."""
-
-    @pytest.fixture(autouse=True)
-    def _reports(self) -> None:
-        pytest.importorskip("carebridge.visits.report")
+    """The report form's routes call the report's use cases (``visits/report.py``)."""
 
     async def test_write_save_and_submit(
         self, browser: Browser, database: Database, one_visit: OneVisit

@@ -13,7 +13,6 @@ shows the page again with the service's words.
 
 from __future__ import annotations
 
-import importlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -28,10 +27,11 @@ from carebridge.accounts.actors import Actor
 from carebridge.accounts.service import time_zone_of
 from carebridge.platform.context import CallScope
 from carebridge.platform.deps import Scope, Session
-from carebridge.platform.errors import CareBridgeError, Invalid, ServiceUnavailable
+from carebridge.platform.errors import CareBridgeError, Invalid
 from carebridge.records.vitals import SPECS, Kind
-from carebridge.visits import day, policy, service, states
+from carebridge.visits import day, policy, report, service, states
 from carebridge.visits.models import Visit, VisitStatus
+from carebridge.visits.report_schemas import ReportIn, ReportOut
 from carebridge.visits.schemas import TransitionIn, VisitDetailOut, VisitOut
 from carebridge.visits.states import Door, Party
 from carebridge.web.callers import WebNurse
@@ -289,10 +289,6 @@ async def move_visit(
 
 # -- the report -----------------------------------------------------------------------------------
 
-# The report's use cases and schemas (``visits/report.py``, ``visits/report_schemas.py``: the
-# report API's), looked up when a report is read or written.
-REPORTS = "carebridge.visits.report"
-REPORT_SCHEMAS = "carebridge.visits.report_schemas"
 # The kinds a nurse measures at a home visit, in the order the form offers them.
 VITALS = (
     Kind.blood_pressure,
@@ -321,15 +317,6 @@ REPORT = FormLanguage(
         "recommendations": "Recommendations",
     }
 )
-
-
-def _report_module(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError:
-        raise ServiceUnavailable(
-            "Visit reports cannot be written on this server yet.", code="reports_unavailable"
-        ) from None
 
 
 def vital_kinds() -> list[dict[str, Any]]:
@@ -361,16 +348,14 @@ async def report_page(
     )
 
 
-def _json(answer: Any) -> JSONResponse:
+def _json(answer: ReportOut) -> JSONResponse:
     return JSONResponse(answer.model_dump(mode="json"))
 
 
 @router.get("/nurse/visits/{visit_id}/report/data")
 async def report_data(visit_id: uuid.UUID, actor: WebNurse, db: Session, scope: Scope) -> Response:
     """``GET /api/v1/visits/{id}/report`` for the page."""
-    await service.find_visit(db, scope, actor, visit_id)
-    reports = _report_module(REPORTS)
-    return _json(await reports.get_report(db, scope, actor, visit_id))
+    return _json(await report.get_report(db, scope, actor, visit_id))
 
 
 @router.put("/nurse/visits/{visit_id}/report/data", dependencies=[CsrfHeader])
@@ -379,15 +364,13 @@ async def save_report(
 ) -> Response:
     """``PUT /api/v1/visits/{id}/report`` for the page; a refused field named as the form
     labels it."""
-    await service.find_visit(db, scope, actor, visit_id)
-    reports = _report_module(REPORTS)
-    schemas = _report_module(REPORT_SCHEMAS)
+    await service.find_visit(db, scope, actor, visit_id)  # someone else's: 404 before the body
     try:
-        body = schemas.ReportIn.model_validate(json.loads(await request.body() or b"{}"))
+        body = ReportIn.model_validate(json.loads(await request.body() or b"{}"))
     except ValueError as exc:  # not JSON, or not a report (a ValidationError)
         detail = REPORT.explain(exc) if isinstance(exc, ValidationError) else "Not a report."
         raise Invalid(detail, code="invalid_report") from None
-    return _json(await reports.save_report(db, scope, actor, visit_id, body))
+    return _json(await report.save_report(db, scope, actor, visit_id, body))
 
 
 @router.post("/nurse/visits/{visit_id}/report/submit", dependencies=[CsrfHeader])
@@ -395,6 +378,4 @@ async def submit_report(
     visit_id: uuid.UUID, actor: WebNurse, db: Session, scope: Scope
 ) -> Response:
     """``POST /api/v1/visits/{id}/report/submit`` for the page."""
-    await service.find_visit(db, scope, actor, visit_id)
-    reports = _report_module(REPORTS)
-    return _json(await reports.submit(db, scope, actor, visit_id))
+    return _json(await report.submit(db, scope, actor, visit_id))
