@@ -888,15 +888,25 @@ for _own in ("", "/medications"):  # the patient at the clinician's address: sen
 
 
 # -- home visits ---------------------------------------------------------------------------------
-# A visit the owner patient asked for (requested: nobody assigned yet), its access notes
-# carrying a private word. visits.policy.visible_visits: its patient and the dispatchers; a nurse
-# only once it is theirs (or claimable, where the clinic lets nurses claim: off here); a doctor
-# only if they ordered it or review its report.
+# A visit the owner patient asked for, assigned to the matrix's nurse, its access notes carrying a
+# private word. visits.policy.visible_visits: its patient, the dispatchers and its nurse (another
+# nurse only where the clinic lets nurses claim: off here); a doctor only if they ordered it or
+# review its report.
 
 
 async def _visit(world: OwnerWorld) -> str:
     body = visit_body(access_notes=f"Key under the mat {NOTE}")
     made = await _made(world, "/api/v1/visits", body, "owner_patient")
+    # Given to the matrix's nurse: the nurse's pages (web/nurse_visits.py) are the visit's
+    # nurse's alone. Another nurse's 404 is tests/web/test_nurse_pages.py's and the visits tests'.
+    nurse = world.people["nurse"].user
+    await on_roster(world.database, nurse)
+    assigned = await world.client.post(
+        f"/api/v1/visits/{made}/assign",
+        json={"nurse_id": str(nurse.id)},
+        headers=world.headers("admin"),
+    )
+    assert assigned.status_code == 200, assigned.text
     # The dispatchers' notice of the new request names it: the matrix's administrator starts
     # without one (their "mark all read" would otherwise change a row naming the visit).
     async with world.database.transaction() as db:
@@ -920,9 +930,9 @@ async def _nurse(world: OwnerWorld) -> str:
 
 
 FACTORIES["visit_id"] = _visit
-# The live position's topic: the visit's patient, its nurse (none yet) and the dispatchers.
-TOPICS["visit."] = ("visit_id", frozenset({"owner_patient", "admin"}))
-ENTITLED["visit_id"] = frozenset({"owner_patient", "admin"})
+# The live position's topic: the visit's patient, its nurse and the dispatchers.
+TOPICS["visit."] = ("visit_id", frozenset({"owner_patient", "admin", "nurse"}))
+ENTITLED["visit_id"] = frozenset({"owner_patient", "admin", "nurse"})
 # A nurse's dispatch details: the nurse's own, and the dispatchers' (visits.roster).
 FACTORIES["nurse_id"] = _nurse
 ENTITLED["nurse_id"] = frozenset({"admin"})

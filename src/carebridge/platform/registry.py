@@ -100,6 +100,8 @@ PAGE_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.web.record_medications",
     "carebridge.web.record_diary",  # symptoms, allergies, conditions, immunizations
     "carebridge.web.record_documents",
+    "carebridge.web.nurse_visits",  # the nurse's day, the active visit, the report form
+    "carebridge.web.visit_tracking",  # following the nurse on the map, live
 )
 
 # Modules that register notification kinds (loaded before any kind is looked up, so a worker

@@ -6,6 +6,7 @@
 visitor without a session is sent to sign in first and a signed-in person of another role gets
 the 403 page. ``WebDoctor`` admits approved doctors only; ``WebAnyDoctor`` also a doctor still
 waiting for approval (for their profile, and to be told why they cannot go online yet).
+``WebNurse`` admits approved nurses (their home visits).
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ from carebridge.platform.access import caller
 from carebridge.platform.errors import Forbidden
 from carebridge.web.session import WebAdmin, WebUser, WebVisitor
 
-__all__ = ["WebAdmin", "WebAnyDoctor", "WebDoctor", "WebPatient", "WebUser", "WebVisitor"]
+__all__ = [
+    "WebAdmin",
+    "WebAnyDoctor",
+    "WebDoctor",
+    "WebNurse",
+    "WebPatient",
+    "WebUser",
+    "WebVisitor",
+]
 
 
 def _of_role(actor: Actor, role: Role, *, approved: bool = False) -> Actor:
@@ -49,6 +58,13 @@ async def web_any_doctor(actor: WebUser) -> Actor:
     return _of_role(actor, Role.doctor)
 
 
+@caller
+async def web_nurse(actor: WebUser) -> Actor:
+    """A page for nurses an administrator has approved (their home visits)."""
+    return _of_role(actor, Role.nurse, approved=True)
+
+
 WebPatient = Annotated[Actor, Depends(web_patient)]
 WebDoctor = Annotated[Actor, Depends(web_doctor)]
 WebAnyDoctor = Annotated[Actor, Depends(web_any_doctor)]
+WebNurse = Annotated[Actor, Depends(web_nurse)]
