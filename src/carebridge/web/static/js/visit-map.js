@@ -10,6 +10,8 @@
 import * as L from "../vendor/leaflet/leaflet-src.esm.js";
 
 const COLOURS = { home: "#0f766e", visit: "#d97706", nurse: "#2563eb", base: "#64748b" };
+// On the board the points are labelled in sight: without tiles, a label is all a point has.
+const LABEL = { permanent: true, direction: "right", offset: [8, 0] };
 
 function number(value) {
   const parsed = Number.parseFloat(value);
@@ -20,7 +22,8 @@ function dot(latlng, colour, radius = 8) {
   return L.circleMarker(latlng, { radius, color: colour, weight: 2, fillColor: colour, fillOpacity: 0.6 });
 }
 
-function openMap(element) {
+// A map opened at `view` ([lat, lng], zoom), else at the clinic's area, else the world.
+function openMap(element, view = null) {
   const map = L.map(element, { attributionControl: Boolean(element.dataset.tileUrl) });
   if (element.dataset.tileUrl) {
     L.tileLayer(element.dataset.tileUrl, {
@@ -29,8 +32,9 @@ function openMap(element) {
     }).addTo(map);
   }
   const centre = [number(element.dataset.centreLat), number(element.dataset.centreLng)];
-  if (centre[0] !== null && centre[1] !== null) map.setView(centre, 12);
-  else map.setView([20, 0], 2);
+  if (view) map.setView(view[0], view[1], { animate: false });
+  else if (centre[0] !== null && centre[1] !== null) map.setView(centre, 12, { animate: false });
+  else map.setView([20, 0], 2, { animate: false });
   return map;
 }
 
@@ -39,10 +43,11 @@ function round(value) {
 }
 
 function pick(element) {
-  const map = openMap(element);
   const form = element.closest("form") || document;
   const lat = form.querySelector("[data-lat-input]");
   const lng = form.querySelector("[data-lng-input]");
+  const first = [number(lat.value), number(lng.value)];
+  const map = openMap(element, first[0] !== null && first[1] !== null ? [first, 15] : null);
   const status = form.querySelector("[data-location-status]");
   let marker = null;
 
@@ -99,11 +104,10 @@ function pick(element) {
 }
 
 function show(element) {
-  const map = openMap(element);
   const at = [number(element.dataset.lat), number(element.dataset.lng)];
   if (at[0] === null || at[1] === null) return;
+  const map = openMap(element, [at, 15]);
   dot(at, COLOURS.home, 10).addTo(map).bindTooltip("Home");
-  map.setView(at, 15);
 }
 
 function board(element) {
@@ -121,13 +125,13 @@ function board(element) {
     layer.clearLayers();
     const points = [];
     for (const visit of data.visits || []) {
-      dot([visit.lat, visit.lng], COLOURS.visit).bindTooltip(visit.label).addTo(layer);
+      dot([visit.lat, visit.lng], COLOURS.visit).bindTooltip(visit.label, LABEL).addTo(layer);
       points.push([visit.lat, visit.lng]);
     }
     for (const nurse of data.nurses || []) {
       const colour = nurse.kind === "position" ? COLOURS.nurse : COLOURS.base;
       const where = nurse.kind === "position" ? "last position" : "base";
-      dot([nurse.lat, nurse.lng], colour, 6).bindTooltip(`${nurse.name} (${where})`).addTo(layer);
+      dot([nurse.lat, nurse.lng], colour, 6).bindTooltip(`${nurse.name} (${where})`, LABEL).addTo(layer);
       points.push([nurse.lat, nurse.lng]);
     }
     for (const [id, latlng] of placed) {
@@ -136,7 +140,7 @@ function board(element) {
       fillPlaced(id, latlng);
     }
     if (!fitted && points.length) {
-      map.fitBounds(L.latLngBounds(points).pad(0.2), { maxZoom: 14 });
+      map.fitBounds(L.latLngBounds(points).pad(0.2), { maxZoom: 14, animate: false });
       fitted = true;
     }
   }
