@@ -7,15 +7,18 @@ error and no Content-Security-Policy violation on the way. Screenshots in test-a
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
 from playwright.async_api import ConsoleMessage, Page, expect
+from sqlalchemy import select
 
 from carebridge.config import Settings
 from carebridge.platform.db import Database
+from carebridge.visits.models import Visit, VisitStatus
 from tests.e2e.world import DESKTOP, Browse, World
 from tests.factories.live import LiveServer
-from tests.factories.visits import HOME, on_roster
+from tests.factories.visits import HOME, on_roster, visit_in
 
 
 def watch(page: Page, errors: list[str]) -> None:
@@ -39,8 +42,24 @@ async def test_a_patient_requests_a_visit_on_the_map_and_the_dispatcher_assigns_
     database = Database.from_settings(settings)
     try:
         await on_roster(database, world.nurse)
+        # A second request whose address is on no map: the dispatcher places it.
+        unplaced = await visit_in(
+            database, settings, world.patient, VisitStatus.requested, point=None
+        )
+        await request_and_assign(browse, world, live_server, artifacts, database, unplaced)
     finally:
         await database.dispose()
+
+
+async def request_and_assign(
+    browse: Browse,
+    world: World,
+    live_server: LiveServer,
+    artifacts: Path,
+    database: Database,
+    unplaced: uuid.UUID,
+) -> None:
+    """The patient's request on a phone, the dispatcher's two assignments, the patient's page."""
     errors: list[str] = []
 
     async with browse(world.patient) as page:
@@ -59,7 +78,7 @@ async def test_a_patient_requests_a_visit_on_the_map_and_the_dispatcher_assigns_
         await expect(page.locator("#location-status")).to_contain_text("your location")
         # A tap beside the marker moves the point there.
         await page.click("#visit-map", position={"x": 250, "y": 200})
-        await expect(page.locator("#location-status")).to_contain_text("Placed at")
+        await expect(page.locator("#location-status")).to_have_text(re.compile(r"^Placed at \d"))
         lat = float(await page.input_value("#visit-lat"))
         lng = float(await page.input_value("#visit-lng"))
         assert (lat, lng) != HOME
@@ -96,6 +115,22 @@ async def test_a_patient_requests_a_visit_on_the_map_and_the_dispatcher_assigns_
         await assign.click()
         await expect(page.locator(".notice")).to_contain_text("Nurse assigned")
         await expect(page.locator(f"#dispatch-{visit_id}")).to_have_count(0)
+
+        # The visit without a point: placed with a click on the map, sent with the assignment.
+        await expect(page.locator(f"#dispatch-{unplaced}")).to_contain_text("not on the map yet")
+        await page.click(f"#suggest-{unplaced}")
+        await page.click(f"#place-{unplaced}")
+        await expect(page.locator("#place-status")).to_contain_text("Click the map")
+        await page.click("#board-map", position={"x": 200, "y": 150})
+        await expect(page.locator(f"[data-place-note='{unplaced}']")).to_contain_text("Placed at")
+        await page.click(f"#assign-{unplaced}-{world.nurse.id}")
+        await expect(page.locator(".notice")).to_contain_text("Nurse assigned")
+        async with database.transaction() as db:
+            placed = await db.scalar(select(Visit).where(Visit.id == unplaced))
+        assert placed is not None
+        assert placed.status == VisitStatus.assigned.value
+        assert placed.lat is not None
+        assert placed.lng is not None
 
     async with browse(world.patient) as page:
         watch(page, errors)

@@ -85,7 +85,7 @@ function pick(element) {
       (position) => {
         const latlng = L.latLng(position.coords.latitude, position.coords.longitude);
         fill(latlng);
-        map.setView(latlng, 16);
+        map.setView(latlng, 16, { animate: false });
         if (status) {
           const metres = Math.round(position.coords.accuracy);
           status.textContent = `Placed at your location (within about ${metres} m). Move it with a tap if needed.`;
