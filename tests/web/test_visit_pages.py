@@ -213,6 +213,11 @@ class TestDispatcher:
             assert f'id="dispatch-{visit_id}"' in board.text
         assert 'hx-get="/dispatch/board"' in board.text
         assert f'"id": "{nurse.id}"' in board.text  # on the map's data
+        # The notification's link opens the visit's suggestions as the board loads.
+        linked = await admin.get(f"/dispatch?visit={unplaced}")
+        opener = re.search(rf'<button[^>]*id="suggest-{unplaced}"[^>]*>', linked.text)
+        assert opener
+        assert 'hx-trigger="click, load"' in opener.group(0)
         fragment = await admin.get("/dispatch/board")
         assert fragment.status_code == 200
         assert "<html" not in fragment.text

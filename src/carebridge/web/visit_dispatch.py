@@ -35,6 +35,7 @@ from carebridge.web.visit_common import helpers, map_config
 router = APIRouter(include_in_schema=False)
 
 REFRESH_SECONDS = 15
+BOARD_PAGES = 5  # of 100 visits each
 DONE = {"assigned": "Nurse assigned: the nurse and the patient have been told."}
 ASSIGN_FORM = FormLanguage(
     {
@@ -100,14 +101,30 @@ def map_data(visits: list[VisitOut], nurses: list[board.RosterNurse]) -> dict[st
     }
 
 
+async def waiting_visits(
+    db: Session, scope: CallScope, actor: Actor
+) -> tuple[list[VisitOut], bool]:
+    """The visits waiting for a nurse, soonest window first (at most ``BOARD_PAGES`` pages of
+    the list, newest requests first; True: there are more)."""
+    found: list[VisitOut] = []
+    cursor: str | None = None
+    for _ in range(BOARD_PAGES):
+        page = await service.list_visits(
+            db, scope, actor, status=[VisitStatus.requested], cursor=cursor, limit=MAX_PAGE_SIZE
+        )
+        found += page.items
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return sorted(found, key=lambda v: v.window_start), cursor is not None
+
+
 async def board_values(db: Session, scope: CallScope, actor: Actor) -> dict[str, Any]:
-    page = await service.list_visits(
-        db, scope, actor, status=[VisitStatus.requested], cursor=None, limit=MAX_PAGE_SIZE
-    )
-    visits = sorted(page.items, key=lambda v: v.window_start)
+    visits, more = await waiting_visits(db, scope, actor)
     nurses = await board.roster_nurses(db, actor, on_duty_only=True)
     return helpers(
         visits=visits,
+        more=more,
         nurses=nurses,
         board_data=map_data(visits, nurses),
         zone=await time_zone_of(db, actor.id),
