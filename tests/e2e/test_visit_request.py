@@ -123,6 +123,13 @@ async def request_and_assign(
         await expect(page.locator("#place-status")).to_contain_text("Click the map")
         await page.click("#board-map", position={"x": 200, "y": 150})
         await expect(page.locator(f"[data-place-note='{unplaced}']")).to_contain_text("Placed at")
+        # The lists refresh by themselves (htmx polling); the open panel and its point stay.
+        await page.evaluate(
+            "window.swaps = 0; document.body.addEventListener('htmx:afterSwap', () => swaps++)"
+        )
+        await page.wait_for_function("() => window.swaps > 0", timeout=25_000)
+        lat = page.locator(f"#suggestions-{unplaced} [data-place-lat='{unplaced}']").first
+        assert await lat.input_value() != ""
         await page.click(f"#assign-{unplaced}-{world.nurse.id}")
         await expect(page.locator(".notice")).to_contain_text("Nurse assigned")
         async with database.transaction() as db:
