@@ -288,6 +288,7 @@ async def visit_report_pdf(
 ) -> Response:
     """The signed report as a PDF (the patient once signed off, the nurse, the reviewer); each
     download audited by the report's service."""
+    await service.find_visit(db, scope, actor, visit_id)  # a visit not theirs: the 404 page
     content, filename = await report_pdf(db, scope, actor, visit_id)
     return file_response(content, "application/pdf", filename)
 
@@ -297,5 +298,6 @@ async def visit_report_photo(
     visit_id: uuid.UUID, photo_id: uuid.UUID, actor: WebUser, db: Session, scope: Scope
 ) -> Response:
     """A photo of the report, shown on the review page (its readers only)."""
+    await service.find_visit(db, scope, actor, visit_id)
     content, content_type, filename = await report_photo(db, scope, actor, visit_id, photo_id)
     return file_response(content, content_type, filename, disposition="inline")
