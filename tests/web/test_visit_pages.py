@@ -173,6 +173,9 @@ class TestPatient:
         nurse = await make_user(Role.nurse)
         me = await browser(patient)
         requested = await visit_in(database, settings, patient, VisitStatus.requested)
+        review = await me.get(f"/visits/{requested}/review")  # a doctor's page of their visit
+        assert review.status_code == 303
+        assert review.headers["location"] == f"/visits/{requested}"
         page = await me.get(f"/visits/{requested}")
         cancelled = await me.post(
             f"/visits/{requested}/cancel", data={"csrf_token": csrf(page), "reason": "Away"}

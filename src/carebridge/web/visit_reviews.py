@@ -4,7 +4,9 @@ visits they ordered, then the reports no doctor has taken yet) and a report's pa
 recommendations and photos) with the two decisions, sign off (a rating of 1 to 5 and feedback
 for the nurse) and request changes. Which reports are waiting is the visit service's answer
 (the doctor may move the visit to ``signed_off``); the report and the decision are the report's
-service's (``web/visit_common.py``)."""
+service's (``web/visit_common.py``). A visit's review page opens for the doctors who may see
+the visit; its patient and the dispatchers are sent to the visit's page, anyone else gets the
+404 page."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from carebridge.accounts.actors import Actor
+from carebridge.accounts.models import Role
 from carebridge.accounts.service import time_zone_of
 from carebridge.platform.context import CallScope
 from carebridge.platform.deps import Scope, Session
@@ -23,10 +26,10 @@ from carebridge.platform.errors import CareBridgeError
 from carebridge.platform.pagination import MAX_PAGE_SIZE
 from carebridge.visits import service
 from carebridge.visits.models import VisitStatus
-from carebridge.web.callers import WebDoctor
+from carebridge.web.callers import WebDoctor, WebUser
 from carebridge.web.forms import FormLanguage, FormModel, filled
 from carebridge.web.pages import redirect, render
-from carebridge.web.records import refused
+from carebridge.web.records import check_approved, refused
 from carebridge.web.session import Csrf
 from carebridge.web.visit_common import helpers, read_report, review_report
 
@@ -101,24 +104,38 @@ async def review_page(
     )
 
 
+async def reviewer_of(
+    db: Session, scope: CallScope, actor: Actor, visit_id: uuid.UUID
+) -> Response | None:
+    """Who opens a visit's review: the 404 page for a visit they may not see (as the API's),
+    the visit's own page for its other people (the patient, a dispatcher); None: a doctor."""
+    check_approved(actor)
+    await service.find_visit(db, scope, actor, visit_id)
+    return None if actor.role == Role.doctor else redirect(f"/visits/{visit_id}")
+
+
 @router.get("/visits/{visit_id}/review")
 async def visit_review_page(
-    request: Request, visit_id: uuid.UUID, actor: WebDoctor, db: Session, scope: Scope
+    request: Request, visit_id: uuid.UUID, actor: WebUser, db: Session, scope: Scope
 ) -> Response:
     """A visit's report to review, with the sign-off and request-changes forms."""
-    return await review_page(request, actor, db, scope, visit_id)
+    elsewhere = await reviewer_of(db, scope, actor, visit_id)
+    return elsewhere or await review_page(request, actor, db, scope, visit_id)
 
 
 @router.post("/visits/{visit_id}/review", dependencies=[Csrf])
 async def review_visit(
     request: Request,
     visit_id: uuid.UUID,
-    actor: WebDoctor,
+    actor: WebUser,
     db: Session,
     scope: Scope,
     form: Annotated[ReviewForm, Form()],
 ) -> Response:
     """Sign the report off (a rating and feedback) or ask the nurse for changes."""
+    elsewhere = await reviewer_of(db, scope, actor, visit_id)
+    if elsewhere is not None:
+        return elsewhere
     fields = filled(
         decision=form.decision,
         rating=form.rating.strip(),
