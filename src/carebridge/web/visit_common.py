@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
 
 from carebridge.accounts.actors import Actor
 from carebridge.config import Settings
@@ -64,13 +65,17 @@ def helpers(**values: Any) -> dict[str, Any]:
 # ``carebridge.visits.report``; these are the only calls the pages make into it.
 
 
-def _report() -> ModuleType:
+def _report_module(name: str) -> ModuleType:
     try:
-        return importlib.import_module("carebridge.visits.report")
+        return importlib.import_module(name)
     except ModuleNotFoundError:
         raise ServiceUnavailable(
             "Visit reports are not available on this server yet.", code="reports_unavailable"
         ) from None
+
+
+def _report() -> ModuleType:
+    return _report_module("carebridge.visits.report")
 
 
 def _plain(found: Any) -> dict[str, Any]:
@@ -96,22 +101,25 @@ async def review_report(
 ) -> dict[str, Any]:
     """A doctor's decision (``POST /api/v1/visits/{id}/report/review``)."""
     report = _report()
-    schemas = importlib.import_module("carebridge.visits.report_schemas")
+    schemas = _report_module("carebridge.visits.report_schemas")
     review_in = schemas.ReviewIn.model_validate(body)
     return _plain(await report.review(db, scope, actor, visit_id, review_in))
 
 
 async def report_pdf(
     db: AsyncSession, scope: CallScope, actor: Actor, visit_id: uuid.UUID
-) -> tuple[bytes, str]:
-    """The signed report's PDF and its file name (the download audited by the service)."""
-    pdf = await _report().report_pdf(db, scope, actor, visit_id)
-    return bytes(pdf.content), str(pdf.filename)
+) -> Response:
+    """The report's PDF (``visits.report_files.report_pdf``: audited, the patient's once it is
+    signed off)."""
+    files = _report_module("carebridge.visits.report_files")
+    answer: Response = await files.report_pdf(db, scope, actor, visit_id)
+    return answer
 
 
 async def report_photo(
     db: AsyncSession, scope: CallScope, actor: Actor, visit_id: uuid.UUID, photo_id: uuid.UUID
-) -> tuple[bytes, str, str]:
-    """A photo of the report: its bytes, type and file name."""
-    photo = await _report().photo(db, scope, actor, visit_id, photo_id)
-    return bytes(photo.content), str(photo.content_type), str(photo.filename)
+) -> Response:
+    """A photo of the report (``visits.report_files.photo_file``: audited)."""
+    files = _report_module("carebridge.visits.report_files")
+    answer: Response = await files.photo_file(db, scope, actor, visit_id, photo_id)
+    return answer

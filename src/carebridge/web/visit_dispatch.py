@@ -9,6 +9,7 @@ htmx fragment carrying the map's data too); an open suggestion panel is kept acr
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -21,7 +22,7 @@ from carebridge.accounts.actors import Actor
 from carebridge.accounts.service import time_zone_of
 from carebridge.platform.context import CallScope
 from carebridge.platform.deps import Scope, Session
-from carebridge.platform.errors import CareBridgeError
+from carebridge.platform.errors import CareBridgeError, Conflict
 from carebridge.platform.pagination import MAX_PAGE_SIZE
 from carebridge.visits import board, service
 from carebridge.visits.models import VisitStatus
@@ -65,8 +66,34 @@ class Suggestion:
 async def suggestions(
     db: Session, scope: CallScope, actor: Actor, visit_id: uuid.UUID
 ) -> list[Suggestion]:
-    """The nurses to suggest for a visit: the roster's nurses who perform its service, on duty
-    first, nearest first (``visits/board.py``)."""
+    """The nurses to suggest for a visit: the dispatcher's ranked suggestions
+    (``visits.suggestions.suggest``, where the server has them) for a visit on the map; for a
+    visit not placed yet (which they cannot rank by distance), the roster's nurses who perform
+    its service (``visits/board.py``), so that it can be placed and assigned at once."""
+    try:
+        ranked = importlib.import_module("carebridge.visits.suggestions")
+    except ModuleNotFoundError:
+        ranked = None
+    if ranked is not None:
+        try:
+            found = await ranked.suggest(db, scope, actor, visit_id)
+        except Conflict as exc:
+            if exc.error_code != "visit_not_placed":
+                raise
+        else:
+            return [
+                Suggestion(
+                    nurse=item.nurse,
+                    distance_m=item.distance_m,
+                    within_radius=item.within_radius,
+                    on_duty=item.on_duty,
+                    available=item.available,
+                    load_today=item.load_today,
+                    score=item.score,
+                    reasons=list(item.reasons),
+                )
+                for item in found.items
+            ]
     visit = await service.find_visit(db, scope, actor, visit_id)
     return [
         Suggestion(

@@ -98,7 +98,8 @@ async def review_page(
         visit=visit,
         report=report,
         unavailable=unavailable,
-        may_review=VisitStatus.signed_off in visit.allowed and report is not None,
+        # The report's service says what the doctor may do with it now.
+        may_review=report is not None and "review" in report.get("actions", []),
         zone=await time_zone_of(db, actor.id),
         **helpers(**values),
     )

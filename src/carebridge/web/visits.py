@@ -24,7 +24,6 @@ from carebridge.accounts.actors import Actor
 from carebridge.accounts.service import time_zone_of
 from carebridge.platform.context import CallScope
 from carebridge.platform.deps import Scope, Session
-from carebridge.platform.downloads import file_response
 from carebridge.platform.errors import CareBridgeError, Invalid
 from carebridge.platform.pagination import MAX_PAGE_SIZE
 from carebridge.visits import board, policy, service, states
@@ -289,8 +288,7 @@ async def visit_report_pdf(
     """The signed report as a PDF (the patient once signed off, the nurse, the reviewer); each
     download audited by the report's service."""
     await service.find_visit(db, scope, actor, visit_id)  # a visit not theirs: the 404 page
-    content, filename = await report_pdf(db, scope, actor, visit_id)
-    return file_response(content, "application/pdf", filename)
+    return await report_pdf(db, scope, actor, visit_id)
 
 
 @router.get("/visits/{visit_id}/report/photos/{photo_id}")
@@ -299,5 +297,4 @@ async def visit_report_photo(
 ) -> Response:
     """A photo of the report, shown on the review page (its readers only)."""
     await service.find_visit(db, scope, actor, visit_id)
-    content, content_type, filename = await report_photo(db, scope, actor, visit_id, photo_id)
-    return file_response(content, content_type, filename, disposition="inline")
+    return await report_photo(db, scope, actor, visit_id, photo_id)
