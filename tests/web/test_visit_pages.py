@@ -290,6 +290,17 @@ class TestDoctor:
         assert patient.name in page.text
         if importlib.util.find_spec("carebridge.visits.report") is None:
             assert 'id="report-unavailable"' in page.text
-        else:
-            assert 'id="sign-off-form"' in page.text
-            assert 'id="changes-form"' in page.text
+            return
+        assert 'id="sign-off-form"' in page.text
+        assert 'id="changes-form"' in page.text
+        form = {"csrf_token": csrf(page), "decision": "sign_off", "feedback": "Clear notes"}
+        unrated = await me.post(f"/visits/{visit_id}/review", data=form)
+        assert unrated.status_code == 422
+        assert 'id="sign-off-form"' in unrated.text
+        signed = await me.post(f"/visits/{visit_id}/review", data={**form, "rating": "5"})
+        assert signed.status_code == 303
+        assert signed.headers["location"] == "/visits/reviews?done=sign_off"
+        assert (await load(database, visit_id)).status == VisitStatus.signed_off.value
+        queue = await me.get(signed.headers["location"])
+        assert "Report signed off" in queue.text
+        assert f'href="/visits/{visit_id}/review"' not in queue.text

@@ -36,7 +36,7 @@ from carebridge.web.visit_common import helpers, read_report, review_report
 router = APIRouter(include_in_schema=False)
 
 DONE = {
-    "signed_off": "Report signed off: the patient can download it, the nurse reads your feedback.",
+    "sign_off": "Report signed off: the patient can download it, the nurse reads your feedback.",
     "request_changes": "Changes requested: the nurse has been told.",
 }
 REVIEW_FORM = FormLanguage(
