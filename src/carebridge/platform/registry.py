@@ -102,6 +102,9 @@ PAGE_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.web.record_documents",
     "carebridge.web.nurse_visits",  # the nurse's day, the active visit, the report form
     "carebridge.web.visit_tracking",  # following the nurse on the map, live
+    "carebridge.web.visit_reviews",  # before web.visits: /visits/reviews, not a visit's id
+    "carebridge.web.visits",  # home visits: the patient's list, request form and visit page
+    "carebridge.web.visit_dispatch",  # the dispatcher's board
 )
 
 # Modules that register notification kinds (loaded before any kind is looked up, so a worker
