@@ -116,12 +116,14 @@ def test_unreachable_database_is_a_clear_message(tmp_path: Path, command: list[s
 
 
 def test_migrate_check_and_seed_against_a_database(
-    tmp_path: Path, database_url: str, owner_database_url: str
+    tmp_path: Path, fresh_url: str, fresh_owner_url: str
 ) -> None:
+    """On a database of its own: the demo it seeds is sealed with this data dir's keys, which
+    the other tests' keyring cannot open (their lists of every visit or message would meet it)."""
     env = clean_env(
         CAREBRIDGE_DATA_DIR=str(tmp_path),
-        CAREBRIDGE_DATABASE_URL=database_url,
-        CAREBRIDGE_MIGRATION_DATABASE_URL=owner_database_url,
+        CAREBRIDGE_DATABASE_URL=fresh_url,
+        CAREBRIDGE_MIGRATION_DATABASE_URL=fresh_owner_url,
     )
     migrated = carebridge("migrate", env=env)
     assert migrated.returncode == 0, migrated.stderr

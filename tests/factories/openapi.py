@@ -372,6 +372,9 @@ def baseline(method: str, path: str, world: World) -> tuple[Json, Json, Any]:
         body["vitals"] = [
             {**body["vitals"][0], "kind": "heart_rate", "value": 72, "value2": None, "unit": "/min"}
         ]
+        body["vitals"][0]["measured_at"] = None  # now: the world's times are in the future
+        for given in body["medications_given"]:
+            given["at"] = None
     return path_values, query, body
 
 

@@ -888,15 +888,16 @@ for _own in ("", "/medications"):  # the patient at the clinician's address: sen
 
 
 # -- home visits ---------------------------------------------------------------------------------
-# A visit the owner patient asked for, assigned to the matrix's nurse, its access notes carrying a
-# private word. visits.policy.visible_visits: its patient, the dispatchers and its nurse (another
-# nurse only where the clinic lets nurses claim: off here); a doctor only if they ordered it or
-# review its report.
+# A visit the owner doctor ordered for the owner patient, assigned to the matrix's nurse, its
+# access notes carrying a private word. visits.policy.visible_visits: its patient, the doctor who
+# ordered it, the dispatchers and its nurse (another nurse only where the clinic lets nurses
+# claim: off here); another doctor only while they review its report.
 
 
 async def _visit(world: OwnerWorld) -> str:
-    body = visit_body(access_notes=f"Key under the mat {NOTE}")
-    made = await _made(world, "/api/v1/visits", body, "owner_patient")
+    patient = str(world.people["owner_patient"].user.id)
+    body = visit_body(access_notes=f"Key under the mat {NOTE}", patient_id=patient)
+    made = await _made(world, "/api/v1/visits", body, "owner_doctor")  # ordered after a visit
     # Given to the matrix's nurse: the nurse's pages (web/nurse_visits.py) are the visit's
     # nurse's alone. Another nurse's 404 is tests/web/test_nurse_pages.py's and the visits tests'.
     nurse = world.people["nurse"].user
@@ -932,7 +933,8 @@ async def _nurse(world: OwnerWorld) -> str:
 FACTORIES["visit_id"] = _visit
 # The live position's topic: the visit's patient, its nurse and the dispatchers.
 TOPICS["visit."] = ("visit_id", frozenset({"owner_patient", "admin", "nurse"}))
-ENTITLED["visit_id"] = frozenset({"owner_patient", "admin", "nurse"})
+# The ordering doctor finds the visit too (not its live position: visits.policy).
+ENTITLED["visit_id"] = frozenset({"owner_patient", "owner_doctor", "admin", "nurse"})
 # A nurse's dispatch details: the nurse's own, and the dispatchers' (visits.roster).
 FACTORIES["nurse_id"] = _nurse
 ENTITLED["nurse_id"] = frozenset({"admin"})

@@ -16,7 +16,9 @@ TESTS = Path(__file__).parents[1]
 # The calls that write a notification, and where their kind argument stands: notify and
 # notify_many, and accounts' Message (sent through its MESSAGE hook, which notifications
 # subscribes to with notify).
-_SENDERS = {"notify": 2, "notify_many": 2, "Message": 1}
+# Callables that send a kind, and the position of the kind among their arguments (``tell`` is
+# the home visit's: one party of a move, unless they made it, visits/service.py).
+_SENDERS = {"notify": 2, "notify_many": 2, "Message": 1, "tell": 1}
 
 
 def _registered_names(tree: ast.Module) -> dict[str, str]:
@@ -97,6 +99,13 @@ def sent_kinds() -> set[str]:
                 and argument.value.id in constants
             ):
                 sent.add(constants[argument.value.id])
+            elif (  # ``kinds.CONSTANT.name``: the constant through its module
+                isinstance(argument, ast.Attribute)
+                and argument.attr == "name"
+                and isinstance(argument.value, ast.Attribute)
+                and argument.value.attr in constants
+            ):
+                sent.add(constants[argument.value.attr])
     return sent
 
 

@@ -13,9 +13,6 @@ VISIT_ASSIGNED = register_kind(Kind("visit_assigned", "A home visit was assigned
 VISIT_ACCEPTED = register_kind(
     Kind("visit_accepted", "Your nurse confirmed the home visit", defaults=_ALL)
 )
-VISIT_DECLINED = register_kind(
-    Kind("visit_declined", "A nurse declined a home visit", defaults=_NOW)
-)
 VISIT_ON_THE_WAY = register_kind(
     Kind("visit_on_the_way", "Your nurse is on the way", defaults=_NOW)
 )

@@ -406,7 +406,14 @@ async def review(
     it off, which moves the visit to ``signed_off``."""
     now = _now(now)
     _check_review(body)
-    visit, report = await readable(db, scope, actor, visit_id, lock=True)
+    try:
+        visit, report = await readable(db, scope, actor, visit_id, lock=True)
+    except NotFound:
+        if await _ordered_by(db, scope, actor, visit_id):  # theirs, not written yet
+            raise Conflict(
+                "The nurse has not submitted the report yet.", code="report_not_submitted"
+            ) from None
+        raise
     if actor.role != Role.doctor:
         raise Forbidden("A doctor reviews a visit's report.", code="not_a_doctor")
     assert report is not None  # a doctor reads only a submitted report
@@ -427,6 +434,16 @@ async def review(
     await db.flush()
     await db.refresh(report)
     return await report_out(db, scope, actor, visit, report)
+
+
+async def _ordered_by(
+    db: AsyncSession, scope: CallScope, actor: Actor, visit_id: uuid.UUID
+) -> bool:
+    """Whether ``actor`` is the doctor who ordered the visit (who sees the visit itself)."""
+    if actor.role != Role.doctor:
+        return False
+    visit = await service.find_visit(db, scope, actor, visit_id)
+    return visit.ordered_by_id == actor.id
 
 
 async def _send_back(

@@ -34,7 +34,6 @@ from carebridge.visits.report import (
     body_of,
     label_of,
     new_report,
-    not_found,
     photo_out,
     readable,
     the_nurses,
@@ -138,10 +137,10 @@ async def delete_photo(
     """The nurse removes a photo while the report is theirs to change; the stored file goes
     once the deletion has committed."""
     visit, report = await the_nurses(db, scope, actor, visit_id)
+    photo = await _photo(db, visit, photo_id)  # another visit's photo: 404 before anything
     refusal = writing_refusal(visit, report)
     if refusal is not None:
         raise refusal
-    photo = await _photo(db, visit, photo_id)
     key = photo.storage_key
     await db.delete(photo)
     await service.audit(
@@ -205,8 +204,8 @@ async def report_pdf(
     """The report as a PDF, to anyone who may read it (the patient once it is signed off); every
     download is audited."""
     visit, report = await readable(db, scope, actor, visit_id)
-    if report is None:
-        raise not_found()
+    if report is None:  # the nurse's, not written yet
+        raise Conflict("Nothing is written in this report yet.", code="report_empty")
     await service.audit(db, scope, actor, "visit.report.pdf", visit, version=report.version)
     content = await asyncio.to_thread(render_report, await printable(db, scope, visit, report))
     day = (visit.completed_at or visit.window_start).date()

@@ -131,7 +131,7 @@ async def delete_photo(
 @router.get(
     "/visits/{visit_id}/report.pdf",
     response_class=Response,
-    responses={**_file("application/pdf"), **_READ},
+    responses={**_file("application/pdf"), **_WRITE},
 )
 async def report_pdf(visit_id: uuid.UUID, actor: AnyUser, db: Session, scope: Scope) -> Response:
     """The report as a PDF: the patient once it is signed off, the nurse, the doctors who may
