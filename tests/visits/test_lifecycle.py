@@ -85,6 +85,13 @@ async def test_a_visit_from_request_to_completion(
             )
         )
     assert {"visit_assigned", "visit_accepted", "visit_on_the_way", "visit_arrived"} <= kinds
+    async with database.transaction() as db:
+        nurse_links = set(
+            await db.scalars(
+                select(Notification.link).where(Notification.recipient_id == people.nurse.user.id)
+            )
+        )
+    assert nurse_links == {f"/nurse/visits/{visit['id']}"}  # their own page of the visit
 
 
 async def test_the_database_refuses_an_illegal_move(

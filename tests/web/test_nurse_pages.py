@@ -418,6 +418,19 @@ class TestTracking:
                 assert "img-src 'self' data: blob: https://*.tiles.clinic.example;" in policy
                 assert "script-src 'self';" in policy
                 assert embedded(page, name)["tiles"]["url"] == tiled.map_tile_url
+        # The patient's and the dispatcher's maps (web/visits.py, web/visit_dispatch.py) too.
+        others = {
+            people.patient.user: ("/visits/new", f"/visits/{visit_id}"),
+            people.admin.user: ("/dispatch",),
+        }
+        for user, paths in others.items():
+            async with serving(create_app(tiled, database=database)) as browser:
+                await sign_in(browser, user)
+                for path in paths:
+                    page = await browser.get(path)
+                    assert page.status_code == 200, path
+                    policy = page.headers["content-security-policy"]
+                    assert "https://*.tiles.clinic.example;" in policy, path
 
 
 async def sign_in(browser: httpx.AsyncClient, user: User) -> None:

@@ -616,7 +616,9 @@ async def _tell(db: AsyncSession, scope: CallScope, actor: Actor, visit: Visit, 
 
     async def tell(who: uuid.UUID | None, kind: str, title: str, text: str) -> None:
         if who is not None and who != actor.id:
-            await notify(db, who, kind, title, text, data=data, link=link)
+            # The nurse's link opens their own page of the visit (its buttons and the map).
+            to = f"/nurse/visits/{visit.id}" if who == visit.nurse_id else link
+            await notify(db, who, kind, title, text, data=data, link=to)
 
     if move.door == Door.assign:
         await tell(

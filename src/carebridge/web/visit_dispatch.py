@@ -32,6 +32,7 @@ from carebridge.web.pages import redirect, render
 from carebridge.web.records import refused
 from carebridge.web.session import Csrf, WebAdmin
 from carebridge.web.visit_common import helpers, map_config
+from carebridge.web.visit_tracking import map_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -168,7 +169,7 @@ async def board_page(
 ) -> Response:
     opened = request.query_params.get("visit") or ""
     values.setdefault("notice", DONE.get(request.query_params.get("done") or ""))
-    return render(
+    page = render(
         request,
         "visits/dispatch.html",
         actor,
@@ -179,6 +180,7 @@ async def board_page(
         **await board_values(db, scope, actor),
         **values,
     )
+    return map_page(page, scope.settings)
 
 
 @router.get("/dispatch")

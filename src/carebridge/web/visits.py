@@ -35,6 +35,7 @@ from carebridge.web.pages import redirect, render
 from carebridge.web.records import refused
 from carebridge.web.session import Csrf
 from carebridge.web.visit_common import helpers, map_config, report_pdf, report_photo
+from carebridge.web.visit_tracking import map_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -157,7 +158,7 @@ async def request_page(
     **values: Any,
 ) -> Response:
     zone = await time_zone_of(db, actor.id)
-    return render(
+    page = render(
         request,
         "visits/new.html",
         actor,
@@ -169,6 +170,7 @@ async def request_page(
         map=map_config(scope.settings, await board.service_area(db)),
         **values,
     )
+    return map_page(page, scope.settings)
 
 
 @router.get("/visits")
@@ -234,7 +236,7 @@ async def detail_page(
 ) -> Response:
     visit = await service.get_visit(db, scope, actor, visit_id)
     values.setdefault("notice", DONE.get(request.query_params.get("done") or ""))
-    return render(
+    page = render(
         request,
         "visits/detail.html",
         actor,
@@ -248,6 +250,7 @@ async def detail_page(
         map=map_config(scope.settings, visit.point),
         **helpers(**values),
     )
+    return map_page(page, scope.settings)
 
 
 @router.get("/visits/{visit_id}")
