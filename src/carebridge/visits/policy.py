@@ -37,8 +37,8 @@ def topic_of(visit_id: uuid.UUID) -> str:
 def claimable(nurse_id: uuid.UUID | ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
     """An open request this nurse may claim: a service among their skills, the home placed and
     within their radius of their base (or last position when they have no base)."""
-    lat = _coalesce(VisitNurse.base_lat, VisitNurse.last_lat)
-    lng = _coalesce(VisitNurse.base_lng, VisitNurse.last_lng)
+    lat = func.coalesce(VisitNurse.base_lat, VisitNurse.last_lat)
+    lng = func.coalesce(VisitNurse.base_lng, VisitNurse.last_lng)
     return and_(
         Visit.status == VisitStatus.requested.value,
         Visit.lat.is_not(None),
@@ -49,10 +49,6 @@ def claimable(nurse_id: uuid.UUID | ColumnElement[uuid.UUID]) -> ColumnElement[b
             distance_sql(lat, lng, Visit.lat, Visit.lng) <= VisitNurse.radius_km * 1000,
         ),
     )
-
-
-def _coalesce(first: Any, second: Any) -> ColumnElement[float]:
-    return func.coalesce(first, second)
 
 
 def in_review_queue() -> ColumnElement[bool]:

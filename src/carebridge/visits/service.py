@@ -178,7 +178,7 @@ def visit_out(
     )
 
 
-async def _audit(
+async def audit(
     db: AsyncSession, scope: CallScope, actor: Actor, action: str, visit: Visit, **details: Any
 ) -> None:
     await record(
@@ -192,10 +192,6 @@ async def _audit(
         patient_id=str(visit.patient_id),
         **details,
     )
-
-
-# The domain's other use cases (the report's) put the visit on the audit trail the same way.
-audit = _audit
 
 
 async def find_visit(
@@ -253,7 +249,7 @@ async def get_visit(
     """One visit with its timeline; a read by anyone but its patient is audited."""
     visit = await find_visit(db, scope, actor, visit_id)
     if actor.id != visit.patient_id:
-        await _audit(db, scope, actor, "visit.read", visit)
+        await audit(db, scope, actor, "visit.read", visit)
     return await detail_of(db, scope, actor, visit, _now(now))
 
 
@@ -398,7 +394,7 @@ async def request_visit(
             at=now,
         )
     )
-    await _audit(db, scope, actor, "visit.requested", visit, service=visit.service)
+    await audit(db, scope, actor, "visit.requested", visit, service=visit.service)
     label = service_out(visit.service).label
     await notify_admins(
         db,
@@ -502,7 +498,7 @@ async def apply_move(
     row.reason_sealed = scope.keyring.seal(TRANSITION_REASON, row, reason)
     db.add(row)
     await db.flush()
-    await _audit(
+    await audit(
         db, scope, actor, "visit.moved", visit, source=move.source.value, target=visit.status
     )
     publish_after_commit(
