@@ -22,6 +22,7 @@ def audit_values(
     actor_role: str | None = None,
     resource_type: str | None = None,
     resource_id: uuid.UUID | str | None = None,
+    subject_id: uuid.UUID | None = None,
     context: RequestContext = SYSTEM,
     **details: Any,
 ) -> dict[str, Any]:
@@ -33,6 +34,7 @@ def audit_values(
         "actor_role": actor_role,
         "resource_type": resource_type,
         "resource_id": None if resource_id is None else str(resource_id),
+        "subject_id": subject_id,
         "ip": context.ip,
         "user_agent": (context.user_agent or None) and context.user_agent[:400],
         "request_id": context.request_id,
@@ -53,6 +55,7 @@ async def record(
     actor_role: str | None = None,
     resource_type: str | None = None,
     resource_id: uuid.UUID | str | None = None,
+    subject_id: uuid.UUID | None = None,
     context: RequestContext = SYSTEM,
     **details: Any,
 ) -> AuditEvent:
@@ -64,6 +67,7 @@ async def record(
             actor_role=actor_role,
             resource_type=resource_type,
             resource_id=resource_id,
+            subject_id=subject_id,
             context=context,
             **details,
         )
