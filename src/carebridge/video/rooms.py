@@ -111,6 +111,7 @@ async def audit(
     appointment: Appointment,
     **extra: Any,
 ) -> None:
+    details: dict[str, Any] = {key: str(value) for key, value in extra.items()}
     await record(
         db,
         action=action,
@@ -118,6 +119,7 @@ async def audit(
         actor_role=str(actor.role),
         resource_type="appointment",
         resource_id=appointment.id,
+        subject_id=appointment.patient_id,
         context=scope.origin,
-        **{key: str(value) for key, value in extra.items()},
+        **details,
     )
