@@ -28,7 +28,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "carebridge.video.models",
     "carebridge.records.models",
     "carebridge.visits.models",
-    "carebridge.compliance.erasure_models",
+    "carebridge.governance.erasure_models",
 )
 
 # Modules that declare procrastinate tasks.
@@ -42,7 +42,7 @@ TASK_MODULES: tuple[str, ...] = (
     "carebridge.messaging.tasks",
     "carebridge.records.tasks",
     "carebridge.visits.tasks",
-    "carebridge.compliance.erasure_tasks",
+    "carebridge.governance.erasure_tasks",
 )
 
 # Modules exposing ``router`` (an APIRouter mounted under /api/v1).
@@ -73,7 +73,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.visits.tracking_routes",
     "carebridge.visits.report_routes",
     "carebridge.compliance.routes",
-    "carebridge.compliance.erasure_routes",
+    "carebridge.governance.erasure_routes",
 )
 
 # Modules exposing ``root_router``, mounted at the root (well-known URLs, not under /api/v1).
@@ -108,6 +108,7 @@ PAGE_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.web.visit_reviews",  # before web.visits: /visits/reviews, not a visit's id
     "carebridge.web.visits",  # home visits: the patient's list, request form and visit page
     "carebridge.web.visit_dispatch",  # the dispatcher's board
+    "carebridge.web.erasure",  # a patient's "Delete my account"
 )
 
 # Modules that register notification kinds (loaded before any kind is looked up, so a worker
@@ -121,7 +122,7 @@ NOTIFICATION_KIND_MODULES: tuple[str, ...] = (
     "carebridge.video.kinds",
     "carebridge.records.kinds",
     "carebridge.visits.kinds",
-    "carebridge.compliance.erasure_kinds",
+    "carebridge.governance.erasure_kinds",
 )
 
 # Modules that register real-time topics and connection hooks (platform/realtime/topics.py).

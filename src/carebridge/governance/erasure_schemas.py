@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from carebridge.compliance.erasure_models import ErasureRequest
+from carebridge.governance.erasure_models import ErasureRequest
 
 
 class ErasureStatus(StrEnum):

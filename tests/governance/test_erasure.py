@@ -21,10 +21,10 @@ import pytest
 from sqlalchemy import select, text, update
 
 from carebridge.accounts.models import Role, User
-from carebridge.compliance import erasure as service
-from carebridge.compliance.erasure_models import ErasureFile, ErasureRequest
 from carebridge.compliance.models import AuditEvent
 from carebridge.config import Settings
+from carebridge.governance import erasure as service
+from carebridge.governance.erasure_models import ErasureFile, ErasureRequest
 from carebridge.messaging.attachment_models import Attachment
 from carebridge.platform import erasure
 from carebridge.platform.crypto import Keyring, Unreadable

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from carebridge.accounts.actors import PatientActor
-from carebridge.compliance import erasure
-from carebridge.compliance.erasure_schemas import ErasureOut
+from carebridge.governance import erasure
+from carebridge.governance.erasure_schemas import ErasureOut
 from carebridge.platform.deps import Scope, Session
 from carebridge.platform.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from carebridge.platform.problems import problem_responses

@@ -6,7 +6,7 @@ from __future__ import annotations
 import structlog
 from procrastinate import JobContext
 
-from carebridge.compliance.erasure import erase_due
+from carebridge.governance.erasure import erase_due
 from carebridge.platform.jobs import DEFAULT_RETRY, job_app, task_resources
 from carebridge.platform.storage import storage_for
 

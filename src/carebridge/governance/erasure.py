@@ -33,14 +33,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
-from carebridge.compliance.erasure_kinds import (
+from carebridge.compliance.service import record
+from carebridge.config import Settings
+from carebridge.governance.erasure_kinds import (
     ERASURE_CANCELLED,
     ERASURE_POSTPONED,
     ERASURE_SCHEDULED,
 )
-from carebridge.compliance.erasure_models import ErasureFile, ErasureRequest
-from carebridge.compliance.service import record
-from carebridge.config import Settings
+from carebridge.governance.erasure_models import ErasureFile, ErasureRequest
 from carebridge.notifications.service import notify
 from carebridge.platform import erasure
 from carebridge.platform.context import SYSTEM, CallScope, RequestContext
