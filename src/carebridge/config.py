@@ -291,6 +291,21 @@ class Settings(BaseSettings):
         le=3660,
         description="The longest a patient may share their record with a clinician at once.",
     )
+    erasure_grace_days: int = Field(
+        default=14,
+        ge=0,
+        le=90,
+        description="A patient's account is erased this many days after they ask, unless they "
+        "cancel in between.",
+    )
+    medical_retention_years: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="What the law requires the clinic to keep of an erased patient (the health "
+        "record, consultations, prescriptions, visits, payments) is held this many years after "
+        "the erasure, then deleted by the retention job.",
+    )
     visit_track_days: int = Field(
         default=30,
         ge=1,

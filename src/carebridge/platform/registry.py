@@ -28,6 +28,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "carebridge.video.models",
     "carebridge.records.models",
     "carebridge.visits.models",
+    "carebridge.governance.erasure_models",
 )
 
 # Modules that declare procrastinate tasks.
@@ -41,6 +42,7 @@ TASK_MODULES: tuple[str, ...] = (
     "carebridge.messaging.tasks",
     "carebridge.records.tasks",
     "carebridge.visits.tasks",
+    "carebridge.governance.erasure_tasks",
 )
 
 # Modules exposing ``router`` (an APIRouter mounted under /api/v1).
@@ -71,6 +73,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.visits.tracking_routes",
     "carebridge.visits.report_routes",
     "carebridge.compliance.routes",
+    "carebridge.governance.erasure_routes",
 )
 
 # Modules exposing ``root_router``, mounted at the root (well-known URLs, not under /api/v1).
@@ -105,6 +108,7 @@ PAGE_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.web.visit_reviews",  # before web.visits: /visits/reviews, not a visit's id
     "carebridge.web.visits",  # home visits: the patient's list, request form and visit page
     "carebridge.web.visit_dispatch",  # the dispatcher's board
+    "carebridge.web.erasure",  # a patient's "Delete my account"
 )
 
 # Modules that register notification kinds (loaded before any kind is looked up, so a worker
@@ -118,6 +122,7 @@ NOTIFICATION_KIND_MODULES: tuple[str, ...] = (
     "carebridge.video.kinds",
     "carebridge.records.kinds",
     "carebridge.visits.kinds",
+    "carebridge.governance.erasure_kinds",
 )
 
 # Modules that register real-time topics and connection hooks (platform/realtime/topics.py).
@@ -167,6 +172,25 @@ SEALED_COLUMN_MODULES: tuple[str, ...] = (
     "carebridge.messaging.sealed",
     "carebridge.records.sealed",
     "carebridge.visits.sealed",
+)
+
+
+# Modules exposing ``ERASURE_RULES: tuple[ErasureRule, ...]`` (platform/erasure.py): what erasing
+# a patient does to each table. Run in this order, at the erasure and again when the legal hold
+# ends: a table before the tables it references.
+ERASURE_MODULES: tuple[str, ...] = (
+    "carebridge.messaging.erasure",
+    "carebridge.video.erasure",
+    "carebridge.visits.erasure",
+    "carebridge.reviews.erasure",
+    "carebridge.records.erasure",
+    "carebridge.prescriptions.erasure",
+    "carebridge.payments.erasure",
+    "carebridge.scheduling.erasure",
+    "carebridge.presence.erasure",
+    "carebridge.notifications.erasure",
+    "carebridge.directory.erasure",
+    "carebridge.accounts.erasure",
 )
 
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import ColumnElement, Select, and_, func, or_
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -494,3 +494,17 @@ async def _write_booking(
         row.patient_id: Person(facts["patient_name"], facts["patient_zone"]),
     }
     await announce(db, row, "booked", actor, people=people)
+
+
+async def has_care_ahead(db: AsyncSession, patient_id: uuid.UUID, now: datetime) -> bool:
+    """Whether the patient has an appointment still ahead or under way (what must be cancelled
+    or finished before their account can be erased)."""
+    found = await db.scalar(
+        select(Appointment.id)
+        .where(
+            Appointment.patient_id == patient_id,
+            or_(still_ahead(now), Appointment.status == AppointmentStatus.in_progress),
+        )
+        .limit(1)
+    )
+    return found is not None

@@ -699,3 +699,13 @@ async def nurse_in_care(db: AsyncSession, nurse_id: uuid.UUID, patient_id: uuid.
         )
     )
     return bool(found)
+
+
+async def has_open_visit(db: AsyncSession, patient_id: uuid.UUID) -> bool:
+    """Whether the patient has a home visit that has not ended (what must be cancelled or
+    finished before their account can be erased)."""
+    ended = [s.value for s in (VisitStatus.completed, VisitStatus.signed_off, *states.FINAL)]
+    found = await db.scalar(
+        select(Visit.id).where(Visit.patient_id == patient_id, Visit.status.not_in(ended)).limit(1)
+    )
+    return found is not None
