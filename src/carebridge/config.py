@@ -291,6 +291,12 @@ class Settings(BaseSettings):
         le=3660,
         description="The longest a patient may share their record with a clinician at once.",
     )
+    audit_seal_batch_size: int = Field(
+        default=10_000,
+        ge=1,
+        le=100_000,
+        description="The most audit events one seal batch covers (one transaction each).",
+    )
     visit_track_days: int = Field(
         default=30,
         ge=1,
