@@ -10,12 +10,15 @@ someone with the server's keys could do, and what the seal is there to reveal.""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -28,8 +31,8 @@ from carebridge.accounts.tokens import KeyStore
 from carebridge.cli import cli
 from carebridge.compliance import metrics as seal_metrics
 from carebridge.compliance.models import AuditEvent
-from carebridge.compliance.seal import seal_pending
-from carebridge.compliance.seal_hash import batch_hash, leaf_hash, merkle_root
+from carebridge.compliance.seal import all_final, seal_pending
+from carebridge.compliance.seal_hash import batch_hash, canonical, leaf_hash, merkle_root
 from carebridge.compliance.seal_models import AuditBatch
 from carebridge.compliance.service import record
 from carebridge.compliance.verify import Report, verify
@@ -51,6 +54,18 @@ async def write(database: Database, count: int, action: str = "probe.seal") -> N
     for n in range(count):
         async with database.transaction() as db:
             await record(db, action=action, resource_type="probe", n=n, note="café")
+
+
+async def settle(database: Database) -> None:
+    """Wait until every event written so far is final. Transaction ids belong to the whole
+    server: a transaction of another database on it (another test session's) holds the seal
+    back until it ends."""
+    for _ in range(600):
+        async with database.transaction() as db:
+            if await all_final(db):
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError("a transaction on the server kept running for a minute")
 
 
 async def trail(database: Database) -> list[tuple[int, int]]:
@@ -104,6 +119,7 @@ async def test_final_events_are_sealed_in_order_into_a_signed_chain(
     fresh: Database, keys: KeyStore
 ) -> None:
     await write(fresh, 5)
+    await settle(fresh)
     written = await seal_pending(fresh, keys, batch_size=2)
 
     assert [(s.number, s.events) for s in written] == [(1, 2), (2, 2), (3, 1)]
@@ -115,6 +131,7 @@ async def test_final_events_are_sealed_in_order_into_a_signed_chain(
     assert await seal_pending(fresh, keys, batch_size=2) == []  # nothing new
 
     await write(fresh, 1)
+    await settle(fresh)
     (fourth,) = await seal_pending(fresh, keys, batch_size=2)
     assert (fourth.number, fourth.events) == (4, 1)
     assert await sealed_positions(fresh) == await trail(fresh)
@@ -124,6 +141,7 @@ async def test_an_event_committed_late_is_sealed_not_skipped(
     fresh: Database, fresh_url: str, keys: KeyStore
 ) -> None:
     await write(fresh, 1)
+    await settle(fresh)
     late = await asyncpg.connect(fresh_url)
     try:
         # ``late`` starts first (it has the smaller transaction id) and writes after another
@@ -142,6 +160,7 @@ async def test_an_event_committed_late_is_sealed_not_skipped(
     finally:
         await late.close()
 
+    await settle(fresh)
     (second,) = await seal_pending(fresh, keys, batch_size=10)
     assert second.events == 2
     async with fresh.transaction() as db:
@@ -159,6 +178,7 @@ async def test_an_event_committed_late_is_sealed_not_skipped(
 
 async def test_two_sealers_at_once_make_one_chain(fresh: Database, keys: KeyStore) -> None:
     await write(fresh, 12)
+    await settle(fresh)
     first, second = await asyncio.gather(
         seal_pending(fresh, keys, batch_size=3), seal_pending(fresh, keys, batch_size=3)
     )
@@ -180,6 +200,7 @@ async def verified(url: str) -> Report:
 async def sealed(fresh: Database, keys: KeyStore) -> list[AuditBatch]:
     """Ten events in three batches (4, 4, 2), and one more written after, not sealed."""
     await write(fresh, 10)
+    await settle(fresh)
     await seal_pending(fresh, keys, batch_size=4)
     await write(fresh, 1, action="probe.pending")
     return await batches(fresh)
@@ -412,6 +433,50 @@ async def test_metrics_carry_the_last_batch_its_hash_and_the_pending_count(
     assert "carebridge_audit_sealed_batch 3.0" in exposed
     assert "carebridge_audit_pending_events 1.0" in exposed
     assert f'carebridge_audit_seal_info{{hash="{sealed[-1].hash.hex()}",number="3"}} 1.0' in exposed
+
+
+EVENTS = [
+    (uuid.uuid4(), 41, 7_000_000_001, datetime(2026, 3, 1, 9, 0, 0, 250, tzinfo=UTC),
+     uuid.uuid4(), "doctor", "records.read", "observation", "obs-1", uuid.uuid4(), "success",
+     "2001:db8::1", 'Navigateur "Été" \u2028 ✓', "req-1",
+     '{"z": {"b": [1, 2.5, null], "a": "é"}, "count": 3}'),
+    (uuid.uuid4(), 1, 3, datetime(2026, 1, 1, 1, 30, tzinfo=timezone(timedelta(hours=2))),
+     None, None, "auth.signed_in", None, None, None, "failure", None, None, None, "{}"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("row", EVENTS)
+def test_the_canonical_serialisation_is_the_documented_json(row: tuple[Any, ...]) -> None:
+    """``canonical`` writes its JSON by hand for speed; it is the documented form exactly."""
+    (id_, seq, xact, at, actor_id, actor_role, action, resource_type, resource_id, subject_id,
+     outcome, ip, user_agent, request_id, details) = row  # fmt: skip
+    documented = {
+        "action": action,
+        "actor_id": actor_id and str(actor_id),
+        "actor_role": actor_role,
+        "at": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "details": json.loads(details),
+        "id": str(id_),
+        "ip": ip,
+        "outcome": outcome,
+        "request_id": request_id,
+        "resource_id": resource_id,
+        "resource_type": resource_type,
+        "seq": seq,
+        "subject_id": subject_id and str(subject_id),
+        "user_agent": user_agent,
+        "xact": xact,
+    }
+    expected = json.dumps(documented, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical(row) == expected.encode()
+    assert leaf_hash(row) == hashlib.sha256(b"\x00" + expected.encode()).digest()
+
+
+def test_the_merkle_root_pairs_leaves_and_carries_an_odd_one_up() -> None:
+    a, b, c = (hashlib.sha256(x).digest() for x in (b"a", b"b", b"c"))
+    ab = hashlib.sha256(b"\x01" + a + b).digest()
+    assert merkle_root([a]) == a
+    assert merkle_root([a, b, c]) == hashlib.sha256(b"\x01" + ab + c).digest()
 
 
 def test_the_seal_runs_every_minute_in_the_workers() -> None:

@@ -24,7 +24,7 @@ from sqlalchemy import func, insert, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.tokens import KeyStore
-from carebridge.compliance.final import ORDER, final_after
+from carebridge.compliance.final import ENDED_BELOW, ORDER, final_after
 from carebridge.compliance.models import AuditEvent
 from carebridge.compliance.seal_hash import (
     EVENT_COLUMNS,
@@ -73,6 +73,12 @@ async def tip(db: AsyncSession) -> Tip:
     if last is None:
         return Tip(0, (0, 0), GENESIS)
     return Tip(last.number, (last.last_xact, last.last_seq), last.hash)
+
+
+async def all_final(db: AsyncSession) -> bool:
+    """Whether every event written so far is final: a sealer running now would take them all."""
+    newest = func.coalesce(func.max(AuditEvent.xact), 0)
+    return bool(await db.scalar(select(newest < ENDED_BELOW)))
 
 
 async def seal_batch(db: AsyncSession, keys: KeyStore, size: int) -> Sealed | None:

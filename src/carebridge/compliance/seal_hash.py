@@ -38,33 +38,40 @@ EVENT_COLUMNS = (
 )
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
+# A JSON encoder made once (``json.dumps`` with options builds one per call); C-accelerated.
+_DETAILS = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_string = json.encoder.encode_basestring  # a str as JSON, non-ASCII as itself
+
+
+def _json(value: str | None) -> str:
+    return "null" if value is None else _string(value)
+
+
+def _uuid(value: Any) -> str:
+    return "null" if value is None else f'"{value}"'
+
+
+def _at(at: datetime) -> str:
+    if at.utcoffset():
+        at = at.astimezone(UTC)
+    return f'"{at.isoformat(timespec="microseconds")[:26]}Z"'
 
 
 def canonical(row: Sequence[Any]) -> bytes:
-    """The canonical serialisation of an event read as :data:`EVENT_COLUMNS`."""
+    """The canonical serialisation of an event read as :data:`EVENT_COLUMNS`. Written out by
+    hand in its keys' sorted order: what ``json.dumps(event, sort_keys=True, separators=(",",
+    ":"), ensure_ascii=False)`` gives (tested), at a third of the cost."""
     (id_, seq, xact, at, actor_id, actor_role, action, resource_type, resource_id, subject_id,
      outcome, ip, user_agent, request_id, details) = row  # fmt: skip
-    event = {
-        "action": action,
-        "actor_id": _text(actor_id),
-        "actor_role": actor_role,
-        "at": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "details": json.loads(details),
-        "id": str(id_),
-        "ip": ip,
-        "outcome": outcome,
-        "request_id": request_id,
-        "resource_id": resource_id,
-        "resource_type": resource_type,
-        "seq": seq,
-        "subject_id": _text(subject_id),
-        "user_agent": user_agent,
-        "xact": xact,
-    }
-    text = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return text.encode()
+    body = "{}" if details == "{}" else _DETAILS.encode(json.loads(details))
+    return (
+        f'{{"action":{_json(action)},"actor_id":{_uuid(actor_id)},'
+        f'"actor_role":{_json(actor_role)},"at":{_at(at)},"details":{body},"id":"{id_}",'
+        f'"ip":{_json(ip)},"outcome":{_json(outcome)},"request_id":{_json(request_id)},'
+        f'"resource_id":{_json(resource_id)},"resource_type":{_json(resource_type)},'
+        f'"seq":{int(seq)},"subject_id":{_uuid(subject_id)},"user_agent":{_json(user_agent)},'
+        f'"xact":{int(xact)}}}'
+    ).encode()
 
 
 def leaf_hash(row: Sequence[Any]) -> bytes:
