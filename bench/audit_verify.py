@@ -122,10 +122,14 @@ def sealer(url: str, data_dir: Path, every: float, log: Path) -> Any:
     """A process sealing every ``every`` seconds (as a worker's job, more often)."""
     command = [sys.executable, "-m", "bench.audit_verify", "--sealer", url, str(data_dir),
                str(every)]  # fmt: skip
-    with log.open("ab") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    with log.open("ab") as errors:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors)
     try:
-        time.sleep(2.0)  # started and sealed once
+        assert process.stdout is not None
+        # Imported and sealed once: starting Python is not what is measured.
+        ready = process.stdout.readline()
+        if not ready:
+            raise RuntimeError(f"the sealer did not start:\n{log.read_text()[-2000:]}")
         yield
     finally:
         process.terminate()
@@ -237,9 +241,11 @@ async def _seal_every(url: str, data_dir: str, every: float) -> None:
     configure_logging(settings)
     database = Database.from_settings(settings)
     keys = KeyStore(settings)
+    await seal_pending(database, keys, settings.audit_seal_batch_size)
+    print("sealing", flush=True)
     while True:
-        await seal_pending(database, keys, settings.audit_seal_batch_size)
         await asyncio.sleep(every)
+        await seal_pending(database, keys, settings.audit_seal_batch_size)
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ from carebridge.compliance.seal import all_final, seal_pending
 from carebridge.compliance.seal_hash import batch_hash, canonical, leaf_hash, merkle_root
 from carebridge.compliance.seal_models import AuditBatch
 from carebridge.compliance.service import record
-from carebridge.compliance.verify import Report, verify
+from carebridge.compliance.verify import Problem, Report, verify
 from carebridge.config import Settings
 from carebridge.platform.db import Database
 from carebridge.platform.jobs import job_app
@@ -253,21 +253,32 @@ async def test_a_deleted_event_is_named(
     assert "a sealed event is gone" in problem.describe()
 
 
-async def test_an_event_inserted_into_a_sealed_range_is_named(
-    sealed: list[AuditBatch], owner: asyncpg.Connection
-) -> None:
-    # Between the 6th and 7th events: the 6th's transaction, a seq after it.
-    before = await event_at(owner, 5)
+async def forge(owner: asyncpg.Connection, seq: int, xact: int) -> uuid.UUID:
+    """Insert an event at the position (xact, seq) of one's choosing; its id."""
     forged = uuid.uuid4()
     await owner.execute(
         "INSERT INTO audit_events (id, seq, xact, action, outcome) OVERRIDING SYSTEM VALUE "
         "VALUES ($1, $2, $3, 'probe.forged', 'success')",
         forged,
-        before["seq"] + 1000,
-        before["xact"],
+        seq,
+        xact,
     )
+    return forged
+
+
+async def first_problem(owner: asyncpg.Connection) -> Problem:
     problem = (await verify(owner, chunk=4)).problem
     assert problem is not None
+    return problem
+
+
+async def test_an_event_inserted_into_a_sealed_range_is_named(
+    sealed: list[AuditBatch], owner: asyncpg.Connection
+) -> None:
+    # Between the 6th and 7th events: the 6th's transaction, a seq after it.
+    before = await event_at(owner, 5)
+    forged = await forge(owner, before["seq"] + 1000, before["xact"])
+    problem = await first_problem(owner)
     assert (problem.kind, problem.batch, problem.seq, problem.event_id) == (
         "inserted",
         2,
@@ -276,17 +287,35 @@ async def test_an_event_inserted_into_a_sealed_range_is_named(
     )
 
 
+async def test_a_second_row_with_a_sealed_seq_is_named_inserted(
+    sealed: list[AuditBatch], owner: asyncpg.Connection
+) -> None:
+    copied = await event_at(owner, 9)
+    forged = await forge(owner, copied["seq"], copied["xact"])
+    # The two rows share a position: either may be read first.
+    problem = await first_problem(owner)
+    assert (problem.kind, problem.batch, problem.event_id) == ("inserted", 3, str(forged))
+    forged = await forge(owner, copied["seq"], copied["xact"])  # two copies now: one is first
+    problem = await first_problem(owner)
+    assert (problem.kind, problem.batch) == ("inserted", 3)
+    assert problem.event_id != str(copied["id"])
+
+
 async def test_an_event_inserted_between_batches_or_before_them_is_named(
     sealed: list[AuditBatch], owner: asyncpg.Connection
 ) -> None:
-    await owner.execute(
-        "INSERT INTO audit_events (seq, xact, action, outcome) OVERRIDING SYSTEM VALUE "
-        "VALUES (0, 1, 'probe.forged', 'success')"
-    )
-    problem = (await verify(owner, chunk=4)).problem
-    assert problem is not None
-    assert (problem.kind, problem.batch, problem.seq) == ("inserted", 1, 0)
+    forged = await forge(owner, -5, -(2**63))  # any position: the check reads from the start
+    problem = await first_problem(owner)
+    assert (problem.kind, problem.batch, problem.seq) == ("inserted", 1, -5)
     assert "before the earliest batch" in problem.detail
+
+    await owner.execute("DELETE FROM audit_events WHERE id = $1", forged)
+    # After batch 1's last event, before batch 2's first (a later transaction).
+    after = sealed[0]
+    await forge(owner, after.last_seq + 1000, after.last_xact)
+    problem = await first_problem(owner)
+    assert (problem.kind, problem.batch, problem.seq) == ("inserted", 2, after.last_seq + 1000)
+    assert "between batches" in problem.detail
 
 
 async def test_an_edited_batch_is_found(
@@ -439,7 +468,7 @@ EVENTS = [
     (uuid.uuid4(), 41, 7_000_000_001, datetime(2026, 3, 1, 9, 0, 0, 250, tzinfo=UTC),
      uuid.uuid4(), "doctor", "records.read", "observation", "obs-1", uuid.uuid4(), "success",
      "2001:db8::1", 'Navigateur "Été" \u2028 ✓', "req-1",
-     '{"z": {"b": [1, 2.5, null], "a": "é"}, "count": 3}'),
+     '{"z": {"a": "é", "b": [1, 2.5, null]}, "count": 3}'),
     (uuid.uuid4(), 1, 3, datetime(2026, 1, 1, 1, 30, tzinfo=timezone(timedelta(hours=2))),
      None, None, "auth.signed_in", None, None, None, "failure", None, None, None, "{}"),
 ]  # fmt: skip
@@ -447,7 +476,8 @@ EVENTS = [
 
 @pytest.mark.parametrize("row", EVENTS)
 def test_the_canonical_serialisation_is_the_documented_json(row: tuple[Any, ...]) -> None:
-    """``canonical`` writes its JSON by hand for speed; it is the documented form exactly."""
+    """``canonical`` writes its JSON by hand for speed; it is the documented form exactly:
+    sorted keys, no whitespace, and ``details`` as PostgreSQL writes the jsonb value."""
     (id_, seq, xact, at, actor_id, actor_role, action, resource_type, resource_id, subject_id,
      outcome, ip, user_agent, request_id, details) = row  # fmt: skip
     documented = {
@@ -455,7 +485,7 @@ def test_the_canonical_serialisation_is_the_documented_json(row: tuple[Any, ...]
         "actor_id": actor_id and str(actor_id),
         "actor_role": actor_role,
         "at": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "details": json.loads(details),
+        "details": "DETAILS",
         "id": str(id_),
         "ip": ip,
         "outcome": outcome,
@@ -467,9 +497,27 @@ def test_the_canonical_serialisation_is_the_documented_json(row: tuple[Any, ...]
         "user_agent": user_agent,
         "xact": xact,
     }
-    expected = json.dumps(documented, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    assert canonical(row) == expected.encode()
-    assert leaf_hash(row) == hashlib.sha256(b"\x00" + expected.encode()).digest()
+    written = json.dumps(documented, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    expected = written.replace('"DETAILS"', details).encode()
+    assert canonical(row) == expected
+    assert json.loads(canonical(row))["details"] == json.loads(details)
+    assert leaf_hash(row) == hashlib.sha256(b"\x00" + expected).digest()
+
+
+async def test_details_are_hashed_exactly_as_stored(owner: asyncpg.Connection) -> None:
+    """A number's digits beyond a float's precision count: jsonb keeps them, and so does the
+    serialisation (a float would not tell these two apart)."""
+    texts = await owner.fetch(
+        "SELECT v::jsonb::text FROM unnest(ARRAY[$1, $2]) AS v",
+        '{"dose": 0.1000000000000000001, "b": 1}',
+        '{"b": 1, "dose": 0.1000000000000000002}',
+    )
+    assert [t[0] for t in texts] == [
+        '{"b": 1, "dose": 0.1000000000000000001}',
+        '{"b": 1, "dose": 0.1000000000000000002}',
+    ]
+    row = EVENTS[1]
+    assert leaf_hash((*row[:-1], texts[0][0])) != leaf_hash((*row[:-1], texts[1][0]))
 
 
 def test_the_merkle_root_pairs_leaves_and_carries_an_odd_one_up() -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -36,17 +36,18 @@ from carebridge.compliance.seal_hash import (
 EVENT_CHUNK = 50_000
 BATCH_CHUNK = 8  # up to 400 kB of leaves each
 
-# Constant text (the values are parameters).
-_EVENTS = (
-    f"SELECT {', '.join(EVENT_COLUMNS)} FROM audit_events WHERE (xact, seq) > ($1, $2) "  # noqa: S608
-    "ORDER BY xact, seq LIMIT $3"
-)
+# Constant text (the values are parameters); the first chunk from the very start, whatever the
+# positions (a forged row may have any).
+_SELECT_EVENTS = f"SELECT {', '.join(EVENT_COLUMNS)} FROM audit_events"  # noqa: S608
+_FIRST_EVENTS = f"{_SELECT_EVENTS} ORDER BY xact, seq LIMIT $1"
+_EVENTS = f"{_SELECT_EVENTS} WHERE (xact, seq) > ($2, $3) ORDER BY xact, seq LIMIT $1"
 _BATCHES = (
     "SELECT number, first_xact, first_seq, last_xact, last_seq, event_count, leaves, root, "
     "prev_hash, hash, kid, signature, sealed_at FROM audit_batches WHERE number > $1 "
     "ORDER BY number LIMIT $2"
 )
 _PENDING = "SELECT count(*) FROM audit_events WHERE (xact, seq) > ($1, $2)"
+_ALL = "SELECT count(*) FROM audit_events"
 _KEYS = "SELECT kid, public_jwk::text FROM signing_keys"
 
 
@@ -79,7 +80,6 @@ class Report:
     pending: int = 0  # events after the last batch, not sealed yet
     problem: Problem | None = None
     seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -98,12 +98,15 @@ class _Events:
         self._conn, self._chunk = conn, chunk
         self._rows: list[Any] = []
         self._index = 0
-        self._after = (0, 0)
+        self._after: tuple[int, int] | None = None  # none read yet: from the very first
         self._done = False
 
     async def peek(self) -> Any | None:
         if self._index == len(self._rows) and not self._done:
-            self._rows = await self._conn.fetch(_EVENTS, *self._after, self._chunk)
+            if self._after is None:
+                self._rows = await self._conn.fetch(_FIRST_EVENTS, self._chunk)
+            else:
+                self._rows = await self._conn.fetch(_EVENTS, self._chunk, *self._after)
             self._index = 0
             self._done = len(self._rows) < self._chunk
             if self._rows:
@@ -163,8 +166,10 @@ async def _verify(conn: asyncpg.Connection, chunk: int, report: Report) -> None:
     except _Found as found:
         report.problem = found.problem
         return
-    tail = _last(previous) if previous is not None else (0, 0)
-    report.pending = await conn.fetchval(_PENDING, *tail)
+    if previous is None:
+        report.pending = await conn.fetchval(_ALL)
+    else:
+        report.pending = await conn.fetchval(_PENDING, *_last(previous))
 
 
 def _last(batch: Any) -> tuple[int, int]:
@@ -220,13 +225,15 @@ def _check_events(batch: Any, rows: list[Any]) -> None:
     sealed = unpack_leaves(bytes(batch["leaves"]))
     sealed_seqs = {seq for seq, _ in sealed}
     present_seqs = {row[1] for row in rows}
+    matched: set[int] = set()  # a second row with a sealed seq was inserted
     i = j = 0
     while i < len(sealed) or j < len(rows):
         if i < len(sealed) and j < len(rows) and sealed[i][0] == rows[j][1]:
             if leaf_hash(rows[j]) != sealed[i][1]:
-                raise _Found(_event_problem("changed", rows[j], batch, "the event was edited"))
+                raise _Found(_mismatch(rows, j, sealed[i][1], batch))
+            matched.add(sealed[i][0])
             i, j = i + 1, j + 1
-        elif j < len(rows) and rows[j][1] not in sealed_seqs:
+        elif j < len(rows) and (rows[j][1] not in sealed_seqs or rows[j][1] in matched):
             raise _Found(
                 _event_problem("inserted", rows[j], batch, "an event the batch never sealed")
             )
@@ -236,3 +243,14 @@ def _check_events(batch: Any, rows: list[Any]) -> None:
             raise _Found(Problem("deleted", detail, batch["number"], seq))
         else:  # both there, out of their sealed order: its position was edited
             raise _Found(_event_problem("changed", rows[j], batch, "the event was moved"))
+
+
+def _mismatch(rows: list[Any], j: int, sealed: bytes, batch: Any) -> Problem:
+    """Row ``j`` has a sealed event's seq but not its hash: edited, or a row given its seq
+    (and read before it: the sealed event follows, unchanged)."""
+    seq, k = rows[j][1], j + 1
+    while k < len(rows) and rows[k][1] == seq:
+        if leaf_hash(rows[k]) == sealed:
+            return _event_problem("inserted", rows[j], batch, "an event the batch never sealed")
+        k += 1
+    return _event_problem("changed", rows[j], batch, "the event was edited")
