@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from bench import (
+    audit_verify,
     booking,
     call_signaling,
     chat,
@@ -30,6 +31,7 @@ BENCHMARKS = {
     "call_signaling": call_signaling.main,
     "records": records.main,
     "visit_tracking": visit_tracking.main,
+    "audit_verify": audit_verify.main,
 }
 
 if __name__ == "__main__":

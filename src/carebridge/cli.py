@@ -665,6 +665,46 @@ def _print_reencrypt_summary(reports: list[ColumnReport], dry_run: bool) -> bool
     return totals["failed"] > 0
 
 
+audit = typer.Typer(help="The sealed audit trail.", no_args_is_help=True)
+cli.add_typer(audit, name="audit")
+
+
+@audit.command("verify")
+def verify_audit() -> None:
+    """Recompute the sealed audit trail (events, batches, chain, signatures) and print a
+    summary; on the first problem, print what and where, and exit 1."""
+    from carebridge.compliance.verify import Report, verify
+
+    settings = _settings()
+
+    async def main(settings: Settings) -> Report:
+        database = Database.from_settings(settings)
+        try:
+            await _ping(database)
+            async with database.engine.connect() as conn:
+                raw = (await conn.get_raw_connection()).driver_connection
+                assert raw is not None
+                return await verify(raw)
+        finally:
+            await database.dispose()
+
+    with database_ready(settings) as settings:
+        try:
+            report = asyncio.run(main(settings))
+        except Abort as exc:
+            fail(str(exc))
+    start = "nothing sealed yet" if report.first_batch is None else f"batch {report.first_batch}"
+    typer.echo(f"start: {start}")
+    typer.echo(f"batches: {report.batches} checked")
+    typer.echo(f"events: {report.events} sealed and checked")
+    typer.echo(f"last hash: {report.last_hash.hex() if report.last_hash else '-'}")
+    if report.problem is not None:
+        typer.secho(f"FAILED: {report.problem.describe()}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    typer.echo(f"pending seal: {report.pending} events")
+    typer.secho(f"the audit trail is intact ({report.seconds:.1f} s)", fg=typer.colors.GREEN)
+
+
 def main() -> None:
     try:
         cli()

@@ -306,6 +306,12 @@ class Settings(BaseSettings):
         "record, consultations, prescriptions, visits, payments) is held this many years after "
         "the erasure, then deleted by the retention job.",
     )
+    audit_seal_batch_size: int = Field(
+        default=10_000,
+        ge=1,
+        le=100_000,
+        description="The most audit events one seal batch covers (one transaction each).",
+    )
     visit_track_days: int = Field(
         default=30,
         ge=1,

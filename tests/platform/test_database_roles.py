@@ -6,13 +6,15 @@ given more."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from carebridge.compliance.models import AuditEvent
+from carebridge.compliance.seal_models import AuditBatch
 from carebridge.compliance.service import record
 from carebridge.config import Settings
 from carebridge.platform.db import Database
@@ -110,6 +112,70 @@ async def test_the_application_cannot_get_around_the_audit_trigger(
         assert await db.scalar(kept) == 1
         enabled = "SELECT tgenabled::text FROM pg_trigger WHERE tgrelid = 'audit_events'::regclass"
         assert set((await db.execute(text(enabled))).scalars()) == {"O"}
+
+
+# The seal's batches are append-only too: the same ways, on audit_batches.
+BATCH_BYPASSES: dict[str, str] = {
+    "delete": "DELETE FROM audit_batches",
+    "update": "UPDATE audit_batches SET kid = 'forged'",
+    "truncate": "TRUNCATE audit_batches",
+    "disable the trigger": "ALTER TABLE audit_batches DISABLE TRIGGER audit_batches_no_change",
+    "drop the trigger": "DROP TRIGGER audit_batches_no_change ON audit_batches",
+    "replace the trigger's function": (
+        "CREATE OR REPLACE FUNCTION audit_batches_append_only() RETURNS trigger "
+        "LANGUAGE plpgsql AS $$ BEGIN RETURN OLD; END $$"
+    ),
+    "drop the table": "DROP TABLE audit_batches",
+}
+
+
+def a_batch() -> AuditBatch:
+    return AuditBatch(
+        number=1,
+        first_xact=1,
+        first_seq=1,
+        last_xact=1,
+        last_seq=1,
+        event_count=1,
+        leaves=bytes(40),
+        root=bytes(32),
+        prev_hash=bytes(32),
+        hash=bytes(32),
+        kid="probe",
+        signature=bytes(64),
+        sealed_at=datetime.now(UTC),
+    )
+
+
+@pytest.mark.parametrize("statement", BATCH_BYPASSES.values(), ids=BATCH_BYPASSES.keys())
+async def test_the_application_cannot_change_or_remove_a_sealed_batch(
+    database: Database, statement: str
+) -> None:
+    async with database.transaction() as db:
+        db.add(a_batch())  # adding is what the sealer does
+    async with database.sessionmaker() as db:
+        with pytest.raises(DBAPIError) as refused:
+            await db.execute(text(statement))
+        await db.rollback()
+    error = refused.value.orig
+    assert getattr(error, "sqlstate", None) == INSUFFICIENT_PRIVILEGE, error
+    assert "append-only" not in str(error)
+    async with database.sessionmaker() as db:
+        assert await db.scalar(select(AuditBatch.kid)) == "probe"
+
+
+async def test_the_batches_trigger_refuses_even_the_owner(owner_engine: AsyncEngine) -> None:
+    async with owner_engine.connect() as conn:
+        await conn.execute(insert(AuditBatch).values(**_columns(a_batch())))
+        for statement in ("DELETE FROM audit_batches", "UPDATE audit_batches SET kid = 'x'"):
+            with pytest.raises(DBAPIError, match="audit_batches is append-only"):
+                async with conn.begin_nested():
+                    await conn.execute(text(statement))
+        await conn.rollback()
+
+
+def _columns(batch: AuditBatch) -> dict[str, object]:
+    return {column.key: getattr(batch, column.key) for column in AuditBatch.__table__.columns}
 
 
 async def run_in_order(db: AsyncSession, statements: list[str]) -> None:
@@ -214,8 +280,9 @@ async def test_the_grants_cover_a_table_added_later_and_keep_the_audit_trail_app
             assert not await may("later_probe", privilege)
         sequence = "SELECT has_sequence_privilege(:role, 'later_probe_id_seq', 'USAGE')"
         assert await conn.scalar(text(sequence), {"role": role.name})
-        assert [await may("audit_events", p) for p in ("SELECT", "INSERT")] == [True, True]
-        assert not any([await may("audit_events", p) for p in ("UPDATE", "DELETE", "TRUNCATE")])
+        for table in ("audit_events", "audit_batches"):
+            assert [await may(table, p) for p in ("SELECT", "INSERT")] == [True, True]
+            assert not any([await may(table, p) for p in ("UPDATE", "DELETE", "TRUNCATE")])
         assert await may("alembic_version", "SELECT")
         assert not any([await may("alembic_version", p) for p in ("INSERT", "UPDATE", "DELETE")])
         await conn.rollback()

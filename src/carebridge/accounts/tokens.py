@@ -159,7 +159,12 @@ class KeyStore:
 
 
 def _public_key(row: SigningKey) -> Ed25519PublicKey:
-    key = OKPAlgorithm.from_jwk(row.public_jwk)
+    return public_key_of(row.public_jwk)
+
+
+def public_key_of(jwk: dict[str, Any] | str) -> Ed25519PublicKey:
+    """The Ed25519 public key of a ``signing_keys.public_jwk`` (as a dict or its JSON text)."""
+    key = OKPAlgorithm.from_jwk(jwk)
     assert isinstance(key, Ed25519PublicKey)
     return key
 

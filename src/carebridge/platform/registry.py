@@ -16,6 +16,7 @@ from carebridge.platform.models import Base
 MODEL_MODULES: tuple[str, ...] = (
     "carebridge.accounts.models",
     "carebridge.compliance.models",
+    "carebridge.compliance.seal_models",
     "carebridge.notifications.models",
     "carebridge.presence.models",
     "carebridge.directory.models",
@@ -43,6 +44,7 @@ TASK_MODULES: tuple[str, ...] = (
     "carebridge.records.tasks",
     "carebridge.visits.tasks",
     "carebridge.governance.erasure_tasks",
+    "carebridge.compliance.tasks",
 )
 
 # Modules exposing ``router`` (an APIRouter mounted under /api/v1).
@@ -147,7 +149,10 @@ HOOK_SUBSCRIPTION_MODULES: tuple[str, ...] = (
 )
 
 # Modules exposing ``async def scrape(metrics, session)``, run at each /metrics scrape.
-METRICS_MODULES: tuple[str, ...] = ("carebridge.notifications.metrics",)
+METRICS_MODULES: tuple[str, ...] = (
+    "carebridge.notifications.metrics",
+    "carebridge.compliance.metrics",
+)
 
 # Modules exposing ``async def seed_demo(session, settings) -> int`` (rows created), run in this
 # order; a module's ``describe() -> str``, if it has one, is printed after seeding (credentials).

@@ -22,7 +22,7 @@ from carebridge.config import Settings
 log = structlog.get_logger(__name__)
 
 # Rows of these tables are written once: the application may read and add, never change.
-APPEND_ONLY_TABLES = ("audit_events",)
+APPEND_ONLY_TABLES = ("audit_events", "audit_batches")
 # Only migrations write these; the application reads them (readiness compares the revision).
 READ_ONLY_TABLES = ("alembic_version",)
 AUDIT_TABLE = "audit_events"
