@@ -267,13 +267,14 @@ def _chosen(
     return list(chosen.values())
 
 
-async def _write(
+async def write_answer(
     db: AsyncSession,
     who: Person,
     document: ConsentDocument,
     action: ConsentAction,
     origin: RequestContext,
 ) -> None:
+    """One acceptance or withdrawal: its row (with where it came from) and its audit event."""
     db.add(
         ConsentEvent(
             user_id=who.id,
@@ -313,7 +314,7 @@ async def _accept(
             and event.version == document.version
         )
         if not already:
-            await _write(db, who, document, ConsentAction.accepted, origin)
+            await write_answer(db, who, document, ConsentAction.accepted, origin)
     await db.flush()
     return chosen
 
@@ -372,7 +373,7 @@ async def withdraw(
     if current is None or current.state != "accepted":
         raise Conflict(f"You have not accepted {kind.value}.", code="consent_not_accepted")
     document = await db.get_one(ConsentDocument, current.document.id)
-    await _write(db, who, document, ConsentAction.withdrawn, scope.origin)
+    await write_answer(db, who, document, ConsentAction.withdrawn, scope.origin)
     await db.flush()
     return next(s for s in await consent_states(db, who) if s.document.kind == kind)
 

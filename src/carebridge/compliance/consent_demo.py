@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.models import Role, User
-from carebridge.compliance.consent import ALL_ROLES, Person, current_documents
+from carebridge.compliance.consent import ALL_ROLES, Person, current_documents, write_answer
 from carebridge.compliance.consent_models import (
     PATIENT_KINDS,
     ConsentAction,
@@ -17,6 +17,7 @@ from carebridge.compliance.consent_models import (
     ConsentKind,
 )
 from carebridge.config import Settings
+from carebridge.platform.context import SYSTEM
 
 DEMO_DOMAIN = "@demo.example.org"
 
@@ -81,15 +82,7 @@ async def seed_demo(db: AsyncSession, settings: Settings) -> int:
         for document in documents:
             if who.role.value not in document.roles or (who.id, document.kind) in answered:
                 continue
-            db.add(
-                ConsentEvent(
-                    user_id=who.id,
-                    document_id=document.id,
-                    kind=document.kind,
-                    version=document.version,
-                    action=ConsentAction.accepted,
-                )
-            )
+            await write_answer(db, who, document, ConsentAction.accepted, SYSTEM)
             created += 1
     await db.flush()
     return created

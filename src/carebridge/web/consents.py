@@ -6,6 +6,7 @@ new version (``/admin/consents``). The same services as the API run underneath."
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from pydantic import ValidationError
@@ -68,7 +69,7 @@ async def accept_pending(
         pending = await consent.pending_documents(db, consent.person(actor))
         values = {"documents": pending, "next": safe_next(next), "error": exc.detail}
         return render(request, "consents/ask.html", actor, exc.status, **values)
-    return redirect(f"/consents?next={safe_next(next)}")
+    return redirect(f"/consents?next={quote(safe_next(next), safe='')}")
 
 
 # -- a person's consents ------------------------------------------------------------------------
