@@ -90,8 +90,10 @@ async def test_a_patient_accepts_the_new_terms_before_anything_else(
         await page.wait_for_url("**/consents?next=*")
         assert await page.inner_text("h1") == "Before you continue"
         document = await page.inner_text("#document-terms_of_service")
-        assert "version 2" in document
+        assert "Version 2" in document
         assert "video visits may be recorded" in document
+        await page.wait_for_load_state("networkidle")  # the bell's fragment was asked for
+        assert "Before you continue" not in await page.inner_text("header")
         await page.screenshot(path=str(artifacts / "consent-new-terms.png"), full_page=True)
 
         # Another page still waits for the answer.

@@ -60,6 +60,10 @@ class TestAskedBeforeAnythingElse:
             assert answer.status_code == 303, path
             assert answer.headers["location"].startswith("/consents"), path
         assert (await patient.get("/home")).headers["location"] == "/consents?next=%2Fhome"
+        # A page's fragments and scripts are refused, not sent to a page inside the page.
+        for headers in ({"hx-request": "true"}, {"sec-fetch-mode": "cors"}):
+            fragment = await patient.get("/notifications/bell", headers=headers)
+            assert fragment.status_code == 403
 
         page = await patient.get("/consents?next=%2Fhome", headers=HTML)
         assert page.status_code == 200

@@ -132,9 +132,22 @@ async def ask_consent_first(request: Request, db: AsyncSession, actor: Actor) ->
     and signing out. The API does not ask (``docs/compliance.md``, "Consent")."""
     if request.url.path in OPEN_BEFORE_CONSENT:
         return
-    if await consent.pending_documents(db, consent.person(actor)):
-        next_page = f"?next={_target(request)}" if request.method == "GET" else ""
-        raise ConsentRequired(headers={"Location": f"{CONSENT_PAGE}{next_page}"})
+    if not await consent.pending_documents(db, consent.person(actor)):
+        return
+    if not _navigation(request):
+        # A page's script or htmx fragment (the bell, the unread count): a redirect would put
+        # the consent page inside the page; refused instead, the page itself was sent there.
+        raise Forbidden("Accept the current documents first.", code="consent_required")
+    next_page = f"?next={_target(request)}" if request.method == "GET" else ""
+    raise ConsentRequired(headers={"Location": f"{CONSENT_PAGE}{next_page}"})
+
+
+def _navigation(request: Request) -> bool:
+    """Whether the browser is opening a page (or posting a form), not a script fetching: the
+    Fetch Metadata header says so (clients without it are taken at their word: a page)."""
+    if request.headers.get("hx-request"):
+        return False
+    return request.headers.get("sec-fetch-mode", "navigate") == "navigate"
 
 
 @caller
