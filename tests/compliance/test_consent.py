@@ -9,7 +9,9 @@ import uuid
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 
 from carebridge.accounts.models import Role, User
 from carebridge.compliance.consent_models import ConsentEvent
@@ -308,3 +310,20 @@ class TestResearchSharing:
                 select(AuditEvent).where(AuditEvent.action == "research.extract_read")
             )
             assert [e.details["rows"] for e in reads.all()] == [0, 1, 0]
+
+
+class TestAnswersAreWrittenOnce:
+    async def test_an_answer_cannot_be_changed(
+        self, client: httpx.AsyncClient, sign_in: SignIn, database: Database
+    ) -> None:
+        admin, patient = await sign_in(Role.admin), await sign_in(Role.patient)
+        await publish(client, admin.headers, "terms_of_service")
+        choice = {"consents": [{"kind": "terms_of_service", "version": 1}]}
+        assert (await client.post(ACCEPT, json=choice, headers=patient.headers)).status_code == 200
+        with pytest.raises(DBAPIError, match="written once"):
+            async with database.transaction() as db:
+                await db.execute(
+                    update(ConsentEvent)
+                    .where(ConsentEvent.user_id == patient.user_id)
+                    .values(ip="10.9.9.9")
+                )

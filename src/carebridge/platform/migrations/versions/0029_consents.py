@@ -1,6 +1,7 @@
 """Consent: ``consent_documents`` (each published version of a kind's document, numbered per
 kind, with the roles it applies to and the oldest version whose acceptance still holds) and
-``consent_events`` (each acceptance and withdrawal, with the request's address and user agent).
+``consent_events`` (each acceptance and withdrawal, with the request's address and user agent;
+written once: a trigger refuses UPDATE).
 
 Revision ID: 0029_consents
 Revises: 0026_audit_columns
@@ -103,6 +104,22 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_consent_events")),
     )
+    # An answer is written once: what a person accepted, when and from where is never changed
+    # (rows go only with their person, by the foreign key's cascade).
+    op.execute(
+        """
+        CREATE FUNCTION consent_events_unchanged() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'consent_events is written once: UPDATE refused'
+                USING ERRCODE = 'insufficient_privilege';
+        END
+        $$
+        """
+    )
+    op.execute(
+        "CREATE TRIGGER consent_events_no_update BEFORE UPDATE ON consent_events "
+        "FOR EACH ROW EXECUTE FUNCTION consent_events_unchanged()"
+    )
     op.create_index(
         "ix_consent_events_kind_user_seq",
         "consent_events",
@@ -121,4 +138,5 @@ def downgrade() -> None:
     op.drop_index("ix_consent_events_user_kind_seq", table_name="consent_events")
     op.drop_index("ix_consent_events_kind_user_seq", table_name="consent_events")
     op.drop_table("consent_events")
+    op.execute("DROP FUNCTION consent_events_unchanged()")
     op.drop_table("consent_documents")
