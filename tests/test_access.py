@@ -35,6 +35,8 @@ PUBLIC_ROUTES = {
     "/api/v1/auth/verify-email/resend",
     "/api/v1/auth/password/forgot",
     "/api/v1/auth/password/reset",
+    # The current consent documents: a sign-up form shows them before there is an account.
+    "/api/v1/consent-documents/current",
     "/signup",
     "/signin",
     "/signin/mfa",

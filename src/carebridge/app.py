@@ -35,7 +35,7 @@ from carebridge.platform.registry import (
 )
 from carebridge.platform.runtime import Runtime
 from carebridge.web.pages import error_page, invalid_page
-from carebridge.web.session import SignInRequired
+from carebridge.web.session import PageRedirect
 from carebridge.web.templating import STATIC_DIR, assets_built, error_page_html
 
 log = structlog.get_logger(__name__)
@@ -110,7 +110,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     for router in root_routers():
         app.include_router(router, dependencies=[NO_NUL])
     document_implicit_problems(app)
-    app.add_exception_handler(SignInRequired, _to_sign_in)
+    app.add_exception_handler(PageRedirect, _redirect)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     if settings.cors_origins:
@@ -129,8 +129,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     return app
 
 
-async def _to_sign_in(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, SignInRequired)
+async def _redirect(request: Request, exc: Exception) -> Response:
+    """A page that cannot be shown yet: sign in first, or accept the consent documents."""
+    assert isinstance(exc, PageRedirect)
     return RedirectResponse(exc.headers["Location"], status_code=303)
 
 

@@ -268,6 +268,13 @@ async def _build_world(client: httpx.AsyncClient, database: Database, settings: 
             admin_headers,
         ),
         "passkey_id": (await registered(client, patient_headers))[1],
+        # Version 1 of the terms: a sign-up accepts it, and a person may accept it.
+        "consent_document_id": await _made(
+            client,
+            "/api/v1/admin/consent-documents",
+            {"kind": "terms_of_service", "title": "Terms", "body": "Checked words"},
+            admin_headers,
+        ),
     }
     session = jwt.decode(patient_headers["Authorization"][7:], options={"verify_signature": False})
     async with database.transaction() as db:
@@ -366,6 +373,8 @@ def baseline(method: str, path: str, world: World) -> tuple[Json, Json, Any]:
         body = example(content["application/json"]["schema"], "body", world)
     elif MULTIPART in content:
         body = example(content[MULTIPART]["schema"], "body", world)
+    if path.endswith("/auth/register"):  # the current terms, which the world published
+        body["consents"] = [{"kind": "terms_of_service", "version": 1}]
     if method == "POST" and path == "/api/v1/visits":  # the patient asks for their own visit
         body["patient_id"] = None
     if method == "PUT" and path == "/api/v1/visits/{visit_id}/report":  # a possible reading

@@ -56,3 +56,16 @@ async def browser(app: FastAPI, client: httpx.AsyncClient) -> AsyncIterator[Brow
     yield open_as
     for other in opened:
         await other.aclose()
+
+
+async def accept_pending_consents(browser: httpx.AsyncClient) -> None:
+    """Accept on the consent page whatever it asks for (after the demo data published the
+    clinic's documents, a person who is not a demo account is asked first)."""
+    page = await browser.get("/consents", headers={"accept": "text/html"})
+    if page.status_code == 303:
+        return  # nothing to accept
+    documents = re.findall(r'name="document" value="([^"]+)"', page.text)
+    accepted = await browser.post(
+        "/consents", data={"document": documents, "csrf_token": csrf(page)}
+    )
+    assert accepted.status_code == 303, accepted.text[-2000:]

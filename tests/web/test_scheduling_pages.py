@@ -25,7 +25,7 @@ from carebridge.scheduling.schemas import ScheduleIn
 from carebridge.seed import seed_demo
 from tests.factories import MakeUser
 from tests.factories.directory import MakeDoctor
-from tests.factories.web import Browser, csrf, sign_in_browser
+from tests.factories.web import Browser, accept_pending_consents, csrf, sign_in_browser
 
 HTML = {"accept": "text/html"}
 
@@ -631,6 +631,7 @@ class TestDemo:
         assert all(schedule_zone == zone for _, schedule_zone, zone in rows), rows
         patient = await make_user(Role.patient)
         await sign_in_browser(client, patient.email)
+        await accept_pending_consents(client)  # the demo published the clinic's documents
         page = await client.get(f"/doctors/{okonkwo}/book?type=in_person")
         assert page.status_code == 200
         assert "Visit at the clinic · 45 min" in page.text

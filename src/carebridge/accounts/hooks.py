@@ -80,3 +80,18 @@ async def record(
         action, outcome, actor_id, actor_role, resource_type, resource_id, context, details
     )
     await AUDITED.fire(db, audited)
+
+
+@dataclass(frozen=True)
+class SignedUp:
+    """An account was just created, with the documents its person accepted on the form
+    (``(kind, version)`` pairs): compliance records them and refuses a sign-up that leaves out
+    a required one (``compliance/subscriptions.py``)."""
+
+    user_id: uuid.UUID
+    role: str
+    accepted: tuple[tuple[str, int], ...]
+    context: RequestContext
+
+
+SIGNED_UP: Hook[SignedUp] = Hook("accounts.signed_up")

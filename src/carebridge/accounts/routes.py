@@ -75,7 +75,10 @@ _AUTH_ERRORS = problem_responses(Unauthenticated)
 )
 async def register(body: Registration, db: Session, runtime: RuntimeDep, context: Context) -> Any:
     """Create a patient account, or a doctor/nurse account that waits for admin approval before
-    clinical actions. Codes: `email_taken`, `weak_password` (with the reason), `rate_limited`."""
+    clinical actions. When the clinic has published consent documents, `consents` names the
+    current version of each required one for the role (`GET /consent-documents/current`).
+    Codes: `email_taken`, `weak_password` (with the reason), `rate_limited`, `consent_required`,
+    `unknown_consent_kind`, `consent_not_applicable`, `consent_version_not_current` (409)."""
     return await service.register(db, runtime.ratelimiter, runtime.settings, body, context)
 
 

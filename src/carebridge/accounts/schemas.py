@@ -14,6 +14,15 @@ from carebridge.platform.inputs import Name, not_blank
 PASSWORD = Field(min_length=1, max_length=1024)
 
 
+class AcceptedDocument(BaseModel):
+    """A consent document accepted at sign-up: its kind and its current version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(pattern=r"^[a-z_]{1,32}$", examples=["terms_of_service"])
+    version: int = Field(ge=1, le=2**31 - 1)
+
+
 class Registration(BaseModel):
     """Sign-up. Only these fields are read: role ``admin``, status, verification and ids
     cannot be set by a client (unknown fields are refused)."""
@@ -26,6 +35,13 @@ class Registration(BaseModel):
     role: Literal["patient", "doctor", "nurse"] = "patient"
     time_zone: str = "UTC"
     locale: str = Field(default="en", pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
+    consents: list[AcceptedDocument] = Field(
+        default_factory=list,
+        max_length=8,
+        description="The current consent documents accepted (their kinds and versions are "
+        "listed by `GET /api/v1/consent-documents/current?role=...`). When documents are "
+        "published, every required one for the role must be here (422 `consent_required`).",
+    )
 
     @field_validator("time_zone")
     @classmethod

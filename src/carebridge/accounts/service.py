@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.credentials import CredentialCheck
 from carebridge.accounts.devices import note_sign_in
-from carebridge.accounts.hooks import record
+from carebridge.accounts.hooks import SIGNED_UP, SignedUp, record
 from carebridge.accounts.models import (
     CLINICIAN_ROLES,
     AuthSession,
@@ -138,6 +138,8 @@ async def register(
         resource_id=user.id,
         context=context,
     )
+    accepted = tuple((choice.kind, choice.version) for choice in body.consents)
+    await SIGNED_UP.fire(db, SignedUp(user.id, role, accepted, context))
     from carebridge.accounts.email_flows import notify_verification  # it imports this module
 
     await notify_verification(db, user.id)

@@ -17,6 +17,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "carebridge.accounts.models",
     "carebridge.compliance.models",
     "carebridge.compliance.seal_models",
+    "carebridge.compliance.consent_models",
     "carebridge.notifications.models",
     "carebridge.presence.models",
     "carebridge.directory.models",
@@ -76,6 +77,8 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.visits.report_routes",
     "carebridge.compliance.routes",
     "carebridge.governance.erasure_routes",
+    "carebridge.compliance.consent_routes",
+    "carebridge.records.research_routes",
 )
 
 # Modules exposing ``root_router``, mounted at the root (well-known URLs, not under /api/v1).
@@ -111,6 +114,7 @@ PAGE_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.web.visits",  # home visits: the patient's list, request form and visit page
     "carebridge.web.visit_dispatch",  # the dispatcher's board
     "carebridge.web.erasure",  # a patient's "Delete my account"
+    "carebridge.web.consents",  # the consent page, the admin's documents, a person's consents
 )
 
 # Modules that register notification kinds (loaded before any kind is looked up, so a worker
@@ -165,6 +169,7 @@ DEMO_SEED_MODULES: tuple[str, ...] = (
     "carebridge.video.demo",
     "carebridge.records.demo",
     "carebridge.visits.demo",
+    "carebridge.compliance.consent_demo",  # last: every demo user accepts version 1
 )
 
 # Modules exposing ``SEALED_COLUMNS: tuple[SealedColumn, ...]`` (platform/crypto.py): every column

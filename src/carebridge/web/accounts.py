@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from carebridge.accounts import admin, email_flows, passkeys, service, two_factor
 from carebridge.accounts.actors import Actor, Keys, key_store_of
 from carebridge.accounts.credentials import CheckCredentials
-from carebridge.accounts.models import User
+from carebridge.accounts.models import Role, User
 from carebridge.accounts.policy import enrolment_missing
 from carebridge.accounts.schemas import (
     Credentials,
@@ -32,11 +32,14 @@ from carebridge.accounts.schemas import (
     TotpDisable,
 )
 from carebridge.accounts.tokens import KeyStore
+from carebridge.compliance import consent
+from carebridge.compliance.consent_schemas import ConsentDocumentOut
 from carebridge.platform.access import PUBLIC
 from carebridge.platform.context import CallScope, Context
 from carebridge.platform.db import undo_unless_kept
 from carebridge.platform.deps import RuntimeDep, Scope, Session, get_runtime
 from carebridge.platform.errors import CareBridgeError, Invalid
+from carebridge.web.consents import choices_of_form
 from carebridge.web.forms import PLAIN, FormLanguage, filled
 from carebridge.web.pages import redirect, render, safe_next
 from carebridge.web.session import (
@@ -103,9 +106,24 @@ async def _json_options(db: Session, options: Awaitable[PasskeyOptions]) -> Resp
 # -- sign-up and sign-in -----------------------------------------------------------------------
 
 
+async def _signup_documents(db: Session) -> list[ConsentDocumentOut]:
+    """The current consent documents, for every role (the form says which are for patients)."""
+    return [consent.document_out(d) for d in await consent.current_documents(db)]
+
+
+async def _accepted_on_form(db: Session, role: str, values: list[str]) -> list[dict[str, Any]]:
+    """The ticked documents that apply to the chosen role (a doctor who ticked a box for
+    patients accepted nothing by it)."""
+    documents = await consent.current_documents(db, Role(role)) if role in set(Role) else []
+    applicable = {(d.kind, d.version) for d in documents}
+    chosen = {(c.kind.value, c.version) for c in choices_of_form(values)}
+    return [{"kind": k, "version": v} for k, v in sorted(chosen & applicable)]
+
+
 @router.get("/signup", dependencies=[PUBLIC])
-async def signup_page(request: Request, actor: WebVisitor) -> Response:
-    return render(request, "accounts/signup.html", actor)
+async def signup_page(request: Request, actor: WebVisitor, db: Session) -> Response:
+    documents = await _signup_documents(db)
+    return render(request, "accounts/signup.html", actor, documents=documents)
 
 
 @router.post("/signup", dependencies=[PUBLIC, Csrf])
@@ -119,11 +137,12 @@ async def signup(
     password: FormStr = "",
     role: FormStr = "patient",
     time_zone: FormStr = "UTC",
+    consent_given: Annotated[list[str] | None, Form(alias="consent")] = None,
 ) -> Response:
     try:
-        body = Registration.model_validate(
-            filled(name=name, email=email, password=password, role=role, time_zone=time_zone)
-        )
+        accepted = await _accepted_on_form(db, role, consent_given or [])
+        fields = filled(name=name, email=email, password=password, role=role, time_zone=time_zone)
+        body = Registration.model_validate({**fields, "consents": accepted})
         await service.register(db, runtime.ratelimiter, runtime.settings, body, context)
     except (CareBridgeError, ValueError) as exc:
         await undo_unless_kept(db, exc)
@@ -133,6 +152,7 @@ async def signup(
             error=_error(exc, SIGN_UP),
             status_code=422,
             form={"name": name, "email": email, "role": role},
+            documents=await _signup_documents(db),
         )
     return redirect("/signin?registered=1")
 

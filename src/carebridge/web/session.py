@@ -20,6 +20,7 @@ from carebridge.accounts.browser import cookie_actor, cookie_digest
 from carebridge.accounts.devices import note_sign_in
 from carebridge.accounts.models import AuthSession, Role, User
 from carebridge.accounts.policy import enrolment_advice, enrolment_missing
+from carebridge.compliance import consent
 from carebridge.config import Settings
 from carebridge.platform.access import caller
 from carebridge.platform.context import CallScope
@@ -32,12 +33,30 @@ CSRF_COOKIE = "cb_csrf"
 MFA_COOKIE = "cb_mfa"
 
 
-class SignInRequired(CareBridgeError):
-    """A page for signed-in people, opened without a session: answered with a redirect."""
+class PageRedirect(CareBridgeError):
+    """A page that cannot be shown yet: answered with a redirect to its ``Location`` header."""
 
     status = 303
+
+
+class SignInRequired(PageRedirect):
+    """A page for signed-in people, opened without a session."""
+
     code = "sign_in_required"
     title = "Sign in first"
+
+
+class ConsentRequired(PageRedirect):
+    """A signed-in person with a required consent document to accept: the consent page first."""
+
+    code = "consent_required"
+    title = "Accept the current documents first"
+
+
+# What a person with a pending consent may still open: the consent page itself and signing out
+# (static files and the API never pass through the page callers).
+CONSENT_PAGE = "/consents"
+OPEN_BEFORE_CONSENT = frozenset({CONSENT_PAGE, "/signout"})
 
 
 class CsrfFailed(Forbidden):
@@ -103,22 +122,53 @@ async def web_session_actor(request: Request, db: Session, runtime: RuntimeDep) 
     return actor
 
 
+def _target(request: Request) -> str:
+    return quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe="")
+
+
+async def ask_consent_first(request: Request, db: AsyncSession, actor: Actor) -> None:
+    """The app asks before anything else: a signed-in person with a required consent document
+    to accept is sent to the consent page (``web/consents.py``) from every page but that one
+    and signing out. The API does not ask (``docs/compliance.md``, "Consent")."""
+    if request.url.path in OPEN_BEFORE_CONSENT:
+        return
+    if not await consent.pending_documents(db, consent.person(actor)):
+        return
+    if not _navigation(request):
+        # A page's script or htmx fragment (the bell, the unread count): a redirect would put
+        # the consent page inside the page; refused instead, the page itself was sent there.
+        raise Forbidden("Accept the current documents first.", code="consent_required")
+    next_page = f"?next={_target(request)}" if request.method == "GET" else ""
+    raise ConsentRequired(headers={"Location": f"{CONSENT_PAGE}{next_page}"})
+
+
+def _navigation(request: Request) -> bool:
+    """Whether the browser is opening a page (or posting a form), not a script fetching: the
+    Fetch Metadata header says so (clients without it are taken at their word: a page)."""
+    if request.headers.get("hx-request"):
+        return False
+    return request.headers.get("sec-fetch-mode", "navigate") == "navigate"
+
+
 @caller
 async def web_visitor(
-    actor: Annotated[Actor | None, Depends(web_session_actor)],
+    request: Request, db: Session, actor: Annotated[Actor | None, Depends(web_session_actor)]
 ) -> Actor | None:
-    """A page open to anyone; it knows who is signed in."""
+    """A page open to anyone; it knows who is signed in (who is asked for consent first)."""
+    if actor is not None:
+        await ask_consent_first(request, db, actor)
     return actor
 
 
 @caller
 async def web_user(
-    request: Request, actor: Annotated[Actor | None, Depends(web_session_actor)]
+    request: Request, db: Session, actor: Annotated[Actor | None, Depends(web_session_actor)]
 ) -> Actor:
-    """A page for signed-in people; others are sent to the sign-in page."""
+    """A page for signed-in people; others are sent to the sign-in page, and those with a
+    required consent document to accept to the consent page."""
     if actor is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise SignInRequired(headers={"Location": f"/signin?next={quote(target, safe='')}"})
+        raise SignInRequired(headers={"Location": f"/signin?next={_target(request)}"})
+    await ask_consent_first(request, db, actor)
     return actor
 
 
