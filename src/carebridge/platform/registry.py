@@ -34,13 +34,13 @@ MODEL_MODULES: tuple[str, ...] = (
 TASK_MODULES: tuple[str, ...] = (
     "carebridge.platform.housekeeping",
     "carebridge.accounts.tasks",
+    "carebridge.compliance.tasks",
     "carebridge.notifications.tasks",
     "carebridge.scheduling.tasks",
     "carebridge.payments.tasks",
     "carebridge.prescriptions.tasks",
     "carebridge.messaging.tasks",
     "carebridge.records.tasks",
-    "carebridge.visits.tasks",
 )
 
 # Modules exposing ``router`` (an APIRouter mounted under /api/v1).
@@ -142,7 +142,21 @@ HOOK_SUBSCRIPTION_MODULES: tuple[str, ...] = (
 )
 
 # Modules exposing ``async def scrape(metrics, session)``, run at each /metrics scrape.
-METRICS_MODULES: tuple[str, ...] = ("carebridge.notifications.metrics",)
+METRICS_MODULES: tuple[str, ...] = (
+    "carebridge.notifications.metrics",
+    "carebridge.compliance.metrics",
+)
+
+# Modules exposing ``RETENTION: tuple[DataClass, ...]`` (platform/retention.py): the classes of
+# data with a retention period, applied daily in this order (compliance/retention.py).
+RETENTION_MODULES: tuple[str, ...] = (
+    "carebridge.platform.housekeeping",
+    "carebridge.accounts.retention",
+    "carebridge.notifications.retention",
+    "carebridge.messaging.retention",
+    "carebridge.visits.retention",
+    "carebridge.compliance.retention",
+)
 
 # Modules exposing ``async def seed_demo(session, settings) -> int`` (rows created), run in this
 # order; a module's ``describe() -> str``, if it has one, is printed after seeding (credentials).
