@@ -16,13 +16,13 @@ from procrastinate import JobContext
 from procrastinate.jobs import Job
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from carebridge.compliance.retention import apply_class
 from carebridge.config import Settings
 from carebridge.platform.access import PUBLIC
+from carebridge.platform.context import CallScope
 from carebridge.platform.db import Database
 from carebridge.platform.deps import Session
 from carebridge.platform.errors import Conflict
-from carebridge.compliance.retention import apply_class
-from carebridge.platform.context import CallScope
 from carebridge.platform.housekeeping import RETENTION, retry_stalled_jobs
 from carebridge.platform.jobs import (
     BackoffRetry,

@@ -23,8 +23,8 @@ from websockets.asyncio.client import ClientConnection
 
 from carebridge.accounts.models import Role, User
 from carebridge.compliance.models import AuditEvent
-from carebridge.config import Settings
 from carebridge.compliance.retention import apply_class
+from carebridge.config import Settings
 from carebridge.platform.context import CallScope
 from carebridge.platform.db import Database
 from carebridge.visits.geo import distance_m
@@ -406,9 +406,7 @@ async def test_two_workers_reduce_each_track_once(fresh: Database, settings: Set
         await _ended(fresh, visit_id, settings.visit_track_days + 1)
         ids.append(visit_id)
 
-    both = await asyncio.gather(
-        reduce_tracks(fresh, settings), reduce_tracks(fresh, settings)
-    )
+    both = await asyncio.gather(reduce_tracks(fresh, settings), reduce_tracks(fresh, settings))
 
     assert sum(both) == len(ids)
     async with fresh.transaction() as db:

@@ -103,7 +103,7 @@ async def apply(
                 )
     log.info(
         "retention_applied" if not dry_run else "retention_counted",
-        **{a.data_class.name: a.count for a in applied},
+        purged=[f"{a.data_class.name}: {a.count}" for a in applied],
     )
     return applied
 

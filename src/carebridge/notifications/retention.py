@@ -39,18 +39,9 @@ async def purge_delivery_logs(
     return await purge_rows(db, Delivery.id, condition, dry_run)
 
 
+# The delivery log first: a notification's purge takes its deliveries with it, so in this order
+# a dry run's counts are the real run's.
 RETENTION = (
-    DataClass(
-        name="notifications",
-        description="In-app notifications (title, text, link) with their deliveries, once "
-        "none is left to send",
-        where="notifications, notification_deliveries",
-        setting="retention_notifications_days",
-        unit="days",
-        legal_basis="GDPR Art. 5(1)(e) storage limitation: a notice of something whose record "
-        "is kept where it happened",
-        purge=purge_notifications,
-    ),
     DataClass(
         name="delivery_logs",
         description="The delivery log of email, SMS and push (status, attempts, provider "
@@ -61,5 +52,16 @@ RETENTION = (
         legal_basis="GDPR Art. 5(1)(e) storage limitation: kept to answer delivery questions "
         "and provider disputes",
         purge=purge_delivery_logs,
+    ),
+    DataClass(
+        name="notifications",
+        description="In-app notifications (title, text, link) with their deliveries, once "
+        "none is left to send",
+        where="notifications, notification_deliveries",
+        setting="retention_notifications_days",
+        unit="days",
+        legal_basis="GDPR Art. 5(1)(e) storage limitation: a notice of something whose record "
+        "is kept where it happened",
+        purge=purge_notifications,
     ),
 )
