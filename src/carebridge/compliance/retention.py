@@ -60,7 +60,13 @@ async def one_run_at_a_time(database: Database) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            await holder.execute(select(func.pg_advisory_unlock(RUN_LOCK)))
+            # The connection goes back to the pool: a session lock left on it would block
+            # every later run, so a connection that could not unlock is closed for good.
+            try:
+                await holder.execute(select(func.pg_advisory_unlock(RUN_LOCK)))
+            except BaseException:
+                await holder.invalidate()
+                raise
 
 
 async def apply_class(

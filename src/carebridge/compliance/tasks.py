@@ -9,13 +9,16 @@ from carebridge.platform.context import CallScope
 from carebridge.platform.jobs import DEFAULT_RETRY, job_app, task_resources
 
 
-# No procrastinate lock: two runs (two jobs, or a job and `carebridge retention run`) are kept
-# apart by the run's advisory lock (compliance/retention.py), which a worker that dies releases
-# with its connection, and every purge skips rows another transaction holds.
+# Two runs never overlap: the job's lock keeps its jobs one at a time (a job whose worker died
+# is run again by the housekeeping's retry of stalled jobs: tests/test_locked_jobs.py), and the
+# run's advisory lock (compliance/retention.py), which a dead worker's connection releases,
+# keeps a job and `carebridge retention run` apart; every purge skips rows another transaction
+# holds.
 @job_app.periodic(cron="37 3 * * *", periodic_id="daily")
 @job_app.task(
     name="compliance.apply_retention",
     queue="compliance",
+    lock="compliance.retention",
     pass_context=True,
     retry=DEFAULT_RETRY,
 )
