@@ -4,6 +4,7 @@ six years, by configuration and by the database."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from carebridge.notifications.models import Delivery, Notification
 from carebridge.platform.context import CallScope
 from carebridge.platform.db import Database
 from carebridge.platform.retention import DataClass, load_data_classes
+from tests.factories.settings import TEST_SECRET
 from tests.factories.users import user_maker
 from tests.helpers import carebridge, clean_env
 
@@ -369,3 +371,53 @@ async def _sealed_batches_go(
         batches = (await owner.scalars(text("SELECT number FROM audit_batches"))).all()
     assert sorted(left) == ["test.old", "test.recent"]  # the third batch, whole
     assert batches == [3]
+
+
+def test_the_command_prints_each_class_and_a_dry_run_changes_nothing(
+    fresh_url: str, tmp_path: Path
+) -> None:
+    """`carebridge retention run [--dry-run]` as an operator runs it, on a database of its own."""
+
+    async def world() -> dict[str, int]:
+        engine = create_async_engine(make_url(fresh_url).set(drivername="postgresql+asyncpg"))
+        database = Database(engine)
+        try:
+            settings = Settings(data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
+            await make_world(database, settings, datetime.now(UTC))
+            return await table_counts(database)
+        finally:
+            await engine.dispose()
+
+    async def counts() -> dict[str, int]:
+        engine = create_async_engine(make_url(fresh_url).set(drivername="postgresql+asyncpg"))
+        try:
+            return await table_counts(Database(engine))
+        finally:
+            await engine.dispose()
+
+    before = asyncio.run(world())
+    env = clean_env(
+        CAREBRIDGE_DATA_DIR=str(tmp_path),
+        CAREBRIDGE_DATABASE_URL=fresh_url,
+        CAREBRIDGE_ENCRYPTION_KEY=TEST_SECRET,
+        CAREBRIDGE_SECRET_KEY=TEST_SECRET,
+    )
+
+    dry = carebridge("retention", "run", "--dry-run", env=env)
+
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run: nothing changed" in dry.stdout
+    assert "would purge" in dry.stdout
+    for name in by_name():
+        assert name in dry.stdout
+    assert asyncio.run(counts()) == before
+
+    real = carebridge("retention", "run", env=env)
+
+    assert real.returncode == 0, real.stderr
+    assert "purged" in real.stdout
+    after = asyncio.run(counts())
+    assert after["one_time_tokens"] == before["one_time_tokens"] - 1
+    assert after["auth_sessions"] == before["auth_sessions"] - 1
+    assert after["message bodies"] == before["message bodies"] - 1
+    assert after["audit_events"] == before["audit_events"] + 1  # retention.applied
