@@ -22,7 +22,6 @@ Create Date: 2026-12-07 08:00:00
 from collections.abc import Sequence
 
 from alembic import op
-from psycopg import sql
 
 from carebridge.platform.migrate import execute_script
 
@@ -99,9 +98,9 @@ END $$;
 
 
 def upgrade() -> None:
-    schema = op.get_bind().exec_driver_sql("SELECT current_schema()").scalar_one()
+    schema = op.get_bind().exec_driver_sql("SELECT quote_ident(current_schema())").scalar_one()
     execute_script(GUARD)
-    execute_script(PURGE.replace("{schema}", sql.Identifier(schema).as_string(None)))
+    execute_script(PURGE.replace("{schema}", schema))
 
 
 def downgrade() -> None:
