@@ -132,6 +132,16 @@ class Stall:
     check: Callable[[], Awaitable[None]]  # ... and happened once
 
 
+async def someone_waits_on(database: Database, pid: int) -> bool:
+    """Another session is waiting for a lock the session ``pid`` holds."""
+    async with database.engine.connect() as conn:
+        waiting = await conn.scalar(
+            text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"),
+            {"pid": pid},
+        )
+    return bool(waiting)
+
+
 async def prescription_pdf(kit: Kit) -> Stall:
     """The render's last step, marking the stored PDF ready, waits behind a lock this test holds
     on the prescription's row: the PDF is drawn and written, the job is not finished."""
@@ -142,18 +152,11 @@ async def prescription_pdf(kit: Kit) -> Stall:
     await holder.execute(
         select(Prescription.id).where(Prescription.id == prescription_id).with_for_update()
     )
-    holder_pid = await holder.scalar(text("SELECT pg_backend_pid()"))
+    holder_pid = int(await holder.scalar(text("SELECT pg_backend_pid()")) or 0)
     url = f"/api/v1/prescriptions/{prescription_id}/pdf"
 
     async def stuck() -> bool:
-        async with kit.database.engine.connect() as conn:
-            waiting = await conn.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"
-                ),
-                {"pid": holder_pid},
-            )
-        return bool(waiting)
+        return await someone_waits_on(kit.database, holder_pid)
 
     async def release() -> None:
         await holder.close()
@@ -258,18 +261,11 @@ async def retention_run(kit: Kit) -> Stall:
     holder = await kit.database.engine.connect()
     await holder.execution_options(isolation_level="AUTOCOMMIT")
     await holder.execute(select(func.pg_advisory_lock(RUN_LOCK)))
-    holder_pid = await holder.scalar(text("SELECT pg_backend_pid()"))
+    holder_pid = int(await holder.scalar(text("SELECT pg_backend_pid()")) or 0)
     await apply_retention_task.defer_async(timestamp=int(time.time()))
 
     async def stuck() -> bool:
-        async with kit.database.engine.connect() as conn:
-            waiting = await conn.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"
-                ),
-                {"pid": holder_pid},
-            )
-        return bool(waiting)
+        return await someone_waits_on(kit.database, holder_pid)
 
     async def release() -> None:
         if not holder.closed:
