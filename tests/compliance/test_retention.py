@@ -63,6 +63,7 @@ class World:
 
     old: dict[str, uuid.UUID]
     new: dict[str, uuid.UUID]
+    patient_id: uuid.UUID
 
 
 async def make_world(database: Database, settings: Settings, now: datetime) -> World:
@@ -123,7 +124,7 @@ async def make_world(database: Database, settings: Settings, now: datetime) -> W
         ):
             kind = "open conversation" if closed is None else "message_content"
             kept[kind] = await _message(db, patient, doctor, closed_at=closed)
-    return World(old, new)
+    return World(old, new, patient.id)
 
 
 async def _notification(
@@ -228,10 +229,21 @@ async def test_every_class_purges_what_is_past_its_period_and_keeps_the_rest(
                 select(AuditEvent).where(AuditEvent.action == APPLIED).order_by(AuditEvent.seq)
             )
         ).all()
+        cleared_audit = (
+            await db.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.action == "conversation.content_cleared",
+                    AuditEvent.resource_id == str(cleared.conversation_id if cleared else None),
+                )
+            )
+        ).all()
     assert refresh_tokens == 0  # gone with their session
     assert cleared is not None  # a tombstone keeps the message's place
     assert cleared.deleted_at is not None
     assert cleared.deleted_by is None
+    assert [(a.subject_id, a.details) for a in cleared_audit] == [
+        (world.patient_id, {"messages": 1, "reason": "retention"})
+    ]
     assert len(audited) == 1  # the real run, not the dry one
     assert audited[0].details == {"counts": counts_of(real)}
     assert audited[0].resource_type == "retention"
@@ -420,4 +432,5 @@ def test_the_command_prints_each_class_and_a_dry_run_changes_nothing(
     assert after["one_time_tokens"] == before["one_time_tokens"] - 1
     assert after["auth_sessions"] == before["auth_sessions"] - 1
     assert after["message bodies"] == before["message bodies"] - 1
-    assert after["audit_events"] == before["audit_events"] + 1  # retention.applied
+    # retention.applied, and the conversation whose messages were cleared
+    assert after["audit_events"] == before["audit_events"] + 2
