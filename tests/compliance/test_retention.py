@@ -434,3 +434,21 @@ def test_the_command_prints_each_class_and_a_dry_run_changes_nothing(
     assert after["message bodies"] == before["message bodies"] - 1
     # retention.applied, and the conversation whose messages were cleared
     assert after["audit_events"] == before["audit_events"] + 2
+
+
+async def test_two_runs_at_once_purge_each_row_once(fresh: Database, settings: Settings) -> None:
+    """Two workers (or a worker and the command) at the same moment, on a database of the
+    test's own: the second run waits for the first and finds nothing left."""
+    now = datetime.now(UTC)
+    await make_world(fresh, settings, now)
+    scope = CallScope.system(settings)
+    dry = counts_of(await apply(fresh, scope, dry_run=True, now=now))
+
+    first, second = await asyncio.gather(apply(fresh, scope, now=now), apply(fresh, scope, now=now))
+
+    both = {name: counts_of(first)[name] + counts_of(second)[name] for name in dry}
+    assert both == dry
+    assert 0 in (sum(counts_of(first).values()), sum(counts_of(second).values()))
+    async with fresh.transaction() as db:
+        runs = await db.scalar(select(func.count()).where(AuditEvent.action == APPLIED))
+    assert runs == 2
