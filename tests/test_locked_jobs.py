@@ -21,10 +21,14 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from carebridge.app import create_app
+from carebridge.compliance import retention
+from carebridge.compliance.models import AuditEvent
+from carebridge.compliance.retention import RUN_LOCK
+from carebridge.compliance.tasks import apply_retention_task
 from carebridge.config import Settings
 from carebridge.messaging import tasks as messaging_tasks
 from carebridge.messaging.attachment_models import Attachment
@@ -128,6 +132,16 @@ class Stall:
     check: Callable[[], Awaitable[None]]  # ... and happened once
 
 
+async def someone_waits_on(database: Database, pid: int) -> bool:
+    """Another session is waiting for a lock the session ``pid`` holds."""
+    async with database.engine.connect() as conn:
+        waiting = await conn.scalar(
+            text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"),
+            {"pid": pid},
+        )
+    return bool(waiting)
+
+
 async def prescription_pdf(kit: Kit) -> Stall:
     """The render's last step, marking the stored PDF ready, waits behind a lock this test holds
     on the prescription's row: the PDF is drawn and written, the job is not finished."""
@@ -138,18 +152,11 @@ async def prescription_pdf(kit: Kit) -> Stall:
     await holder.execute(
         select(Prescription.id).where(Prescription.id == prescription_id).with_for_update()
     )
-    holder_pid = await holder.scalar(text("SELECT pg_backend_pid()"))
+    holder_pid = int(await holder.scalar(text("SELECT pg_backend_pid()")) or 0)
     url = f"/api/v1/prescriptions/{prescription_id}/pdf"
 
     async def stuck() -> bool:
-        async with kit.database.engine.connect() as conn:
-            waiting = await conn.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"
-                ),
-                {"pid": holder_pid},
-            )
-        return bool(waiting)
+        return await someone_waits_on(kit.database, holder_pid)
 
     async def release() -> None:
         await holder.close()
@@ -248,7 +255,41 @@ async def attachment_scan(kit: Kit) -> Stall:
     return Stall(stuck, release, done, check)
 
 
+async def retention_run(kit: Kit) -> Stall:
+    """Another retention run (this test) holds the run's advisory lock: the daily job waits for
+    it before purging anything."""
+    holder = await kit.database.engine.connect()
+    await holder.execution_options(isolation_level="AUTOCOMMIT")
+    await holder.execute(select(func.pg_advisory_lock(RUN_LOCK)))
+    holder_pid = int(await holder.scalar(text("SELECT pg_backend_pid()")) or 0)
+    await apply_retention_task.defer_async(timestamp=int(time.time()))
+
+    async def stuck() -> bool:
+        return await someone_waits_on(kit.database, holder_pid)
+
+    async def release() -> None:
+        if not holder.closed:
+            await holder.execute(select(func.pg_advisory_unlock(RUN_LOCK)))
+            await holder.close()
+
+    async def runs() -> int:
+        async with kit.database.transaction() as db:
+            count = await db.scalar(
+                select(func.count()).where(AuditEvent.action == retention.APPLIED)
+            )
+        return int(count or 0)
+
+    async def done() -> bool:
+        return await runs() > 0
+
+    async def check() -> None:
+        assert await runs() == 1
+
+    return Stall(stuck, release, done, check)
+
+
 SCENARIOS: dict[str, Callable[[Kit], Awaitable[Stall]]] = {
+    "compliance.apply_retention": retention_run,
     "prescriptions.render_pdf": prescription_pdf,
     "payments.refund": payment_refund,
     "messaging.scan_attachment": attachment_scan,

@@ -705,6 +705,50 @@ def verify_audit() -> None:
     typer.secho(f"the audit trail is intact ({report.seconds:.1f} s)", fg=typer.colors.GREEN)
 
 
+retention = typer.Typer(help="Apply the retention periods of the data.", no_args_is_help=True)
+cli.add_typer(retention, name="retention")
+
+
+@retention.command("run")
+def run_retention(
+    dry_run: Annotated[
+        bool, typer.Option(help="Count what each class would purge; change nothing.")
+    ] = False,
+) -> None:
+    """Purge every class of data of what is older than its retention period, as the daily job
+    does (docs/compliance.md, "Retention"), and print what each class purged."""
+    from carebridge.compliance.retention import Applied, apply
+    from carebridge.platform.context import CallScope
+
+    settings = _settings()
+
+    async def main(settings: Settings) -> list[Applied]:
+        await _migrate(settings)
+        database = Database.from_settings(settings)
+        try:
+            return await apply(database, CallScope.system(settings), dry_run=dry_run)
+        finally:
+            await database.dispose()
+
+    with database_ready(settings) as settings:
+        applied = asyncio.run(main(settings))
+    _print_retention(applied, dry_run)
+
+
+def _print_retention(applied: list[Any], dry_run: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Retention (dry run: nothing changed)" if dry_run else "Retention")
+    for heading in ("class", "period", "cutoff"):
+        table.add_column(heading)
+    table.add_column("would purge" if dry_run else "purged", justify="right")
+    for row in applied:
+        cutoff = row.cutoff.strftime("%Y-%m-%d %H:%M UTC")
+        table.add_row(row.data_class.name, row.period, cutoff, str(row.count))
+    Console(width=120).print(table)
+
+
 def main() -> None:
     try:
         cli()

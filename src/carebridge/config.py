@@ -121,7 +121,54 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Queues workers take jobs from (comma-separated); all when empty.",
     )
-    job_retention_days: int = Field(default=7, ge=1)
+    job_retention_days: int = Field(
+        default=7,
+        ge=1,
+        description="Finished jobs (succeeded, cancelled, aborted) are kept this many days after "
+        "they ended (retention class jobs; failed jobs are kept).",
+    )
+    # Retention periods of the other classes of data (docs/compliance.md, "Retention"); the
+    # home visits' tracks keep visit_track_days.
+    retention_sessions_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="Sessions and their refresh tokens are kept this many days after they were "
+        "revoked or expired.",
+    )
+    retention_one_time_tokens_days: int = Field(
+        default=1,
+        ge=1,
+        le=3650,
+        description="Email links are kept this many days after they were used or expired.",
+    )
+    retention_notifications_days: int = Field(
+        default=365,
+        ge=1,
+        le=36500,
+        description="In-app notifications are kept this many days (with their deliveries).",
+    )
+    retention_delivery_logs_days: int = Field(
+        default=90,
+        ge=1,
+        le=36500,
+        description="The email, SMS and push delivery log is kept this many days after the "
+        "delivery finished.",
+    )
+    retention_message_content_days: int = Field(
+        default=3650,
+        ge=1,
+        le=36500,
+        description="Message text and attachments are kept this many days after their "
+        "conversation was closed (the medical record's period by default).",
+    )
+    retention_audit_years: int = Field(
+        default=6,
+        ge=6,
+        le=100,
+        description="Audit events are kept this many years, at least 6 (HIPAA 45 CFR "
+        "164.316(b)(2)): a smaller value refuses to start.",
+    )
     worker_heartbeat_seconds: float = Field(
         default=10, gt=0, description="How often a worker tells the queue it is alive."
     )

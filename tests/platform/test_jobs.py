@@ -16,12 +16,14 @@ from procrastinate import JobContext
 from procrastinate.jobs import Job
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from carebridge.compliance.retention import apply_class
 from carebridge.config import Settings
 from carebridge.platform.access import PUBLIC
+from carebridge.platform.context import CallScope
 from carebridge.platform.db import Database
 from carebridge.platform.deps import Session
 from carebridge.platform.errors import Conflict
-from carebridge.platform.housekeeping import purge_finished_jobs_task, retry_stalled_jobs
+from carebridge.platform.housekeeping import RETENTION, retry_stalled_jobs
 from carebridge.platform.jobs import (
     BackoffRetry,
     Deferrals,
@@ -227,27 +229,17 @@ async def test_housekeeping_purges_old_finished_jobs_and_keeps_failed_ones(
         ids=[old_ok, failed],
     )
 
-    # The periodic task, run by a worker as the daily schedule would (retention: 7 days).
+    # The retention run's class of jobs (7 days), committing as the daily run does (the jobs
+    # are committed rows, and this test's queue is emptied afterwards).
     assert settings.job_retention_days == 7
-    purge = await purge_finished_jobs_task.defer_async(timestamp=0)
-    await run_worker(
-        settings,
-        database,
-        queues=["housekeeping"],
-        wait=False,
-        install_signal_handlers=False,
-        concurrency=1,
-    )
+    (jobs_class,) = RETENTION
+    cutoff = jobs_class.cutoff(settings, datetime.now(UTC))
+    scope, committing = CallScope.system(settings), Database(database.engine)
+    assert await apply_class(committing, scope, jobs_class, cutoff, dry_run=True) == 1
+    assert {row["id"] for row in await job_rows("tests.record")} == {old_ok, failed, recent}
+    assert await apply_class(committing, scope, jobs_class, cutoff, dry_run=False) == 1
 
-    remaining = {row["id"] for row in await job_rows("tests.record")}
-    assert remaining == {failed, recent}
-    (purge_row,) = [
-        row for row in await job_rows("platform.purge_finished_jobs") if row["id"] == purge
-    ]
-    assert purge_row["status"] == "succeeded"
-    await job_app.connector.execute_query_async(
-        "DELETE FROM procrastinate_jobs WHERE id = %(id)s", id=purge
-    )
+    assert {row["id"] for row in await job_rows("tests.record")} == {failed, recent}
 
 
 # -- workers that die ------------------------------------------------------------------------------

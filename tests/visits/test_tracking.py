@@ -23,11 +23,13 @@ from websockets.asyncio.client import ClientConnection
 
 from carebridge.accounts.models import Role, User
 from carebridge.compliance.models import AuditEvent
+from carebridge.compliance.retention import apply_class
 from carebridge.config import Settings
+from carebridge.platform.context import CallScope
 from carebridge.platform.db import Database
 from carebridge.visits.geo import distance_m
 from carebridge.visits.models import Visit, VisitNurse, VisitPosition, VisitStatus
-from carebridge.visits.tasks import reduce_tracks
+from carebridge.visits.retention import RETENTION
 from tests.factories.realtime import Live, Member, next_frame, serving, subscribe
 from tests.factories.users import user_maker
 from tests.factories.visits import HOME, NEAR_BASE, MakePeople, on_roster, visit_in
@@ -317,6 +319,13 @@ async def _track(
         )
 
 
+async def reduce_tracks(database: Database, settings: Settings) -> int:
+    """The retention run's class of tracks, applied alone: batches until none is left."""
+    (tracks,) = RETENTION
+    cutoff = tracks.cutoff(settings, datetime.now(UTC))
+    return await apply_class(database, CallScope.system(settings), tracks, cutoff, dry_run=False)
+
+
 async def _ended(database: Database, visit_id: uuid.UUID, days_ago: float) -> None:
     """The visit ended ``days_ago`` (completed then, or moved to its final status then)."""
     at = datetime.now(UTC) - timedelta(days=days_ago)
@@ -347,7 +356,7 @@ async def test_old_tracks_are_reduced_and_recent_ones_kept(
             await _ended(database, visit_id, days)
         visits[name] = visit_id
 
-    assert await reduce_tracks(database, settings, batch=1) >= 2  # a batch at a time
+    assert await reduce_tracks(database, settings) >= 2
 
     legs = sum(distance_m(*a, *b) for a, b in itertools.pairwise(PATH))
     for name in ("old", "old no-show"):
@@ -397,9 +406,7 @@ async def test_two_workers_reduce_each_track_once(fresh: Database, settings: Set
         await _ended(fresh, visit_id, settings.visit_track_days + 1)
         ids.append(visit_id)
 
-    both = await asyncio.gather(
-        reduce_tracks(fresh, settings, batch=2), reduce_tracks(fresh, settings, batch=2)
-    )
+    both = await asyncio.gather(reduce_tracks(fresh, settings), reduce_tracks(fresh, settings))
 
     assert sum(both) == len(ids)
     async with fresh.transaction() as db:

@@ -1,15 +1,16 @@
-"""Background jobs of accounts: clean-up of one-time links (their emails go through the
-notifications outbox)."""
+"""Background jobs of accounts: clean-up of expired WebSocket tickets and passkey challenges.
+Used or expired one-time links are a class of the daily retention run
+(``accounts/retention.py``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import structlog
 from procrastinate import JobContext
-from sqlalchemy import delete, or_
+from sqlalchemy import delete
 
-from carebridge.accounts.models import OneTimeToken, RealtimeTicket
+from carebridge.accounts.models import RealtimeTicket
 from carebridge.accounts.passkeys import purge_challenges
 from carebridge.platform.jobs import DEFAULT_RETRY, job_app, task_resources
 
@@ -18,28 +19,21 @@ log = structlog.get_logger(__name__)
 
 @job_app.periodic(cron="43 * * * *", periodic_id="hourly")
 @job_app.task(
-    name="accounts.purge_one_time_tokens",
+    name="accounts.purge_expired_passes",
     queue="housekeeping",
     pass_context=True,
     retry=DEFAULT_RETRY,
 )
-async def purge_one_time_tokens_task(context: JobContext, timestamp: int) -> None:
-    """Delete links that expired or were used more than a day ago, expired WebSocket tickets
-    (a redeemed ticket is deleted when it is used) and passkey challenges that expired unused."""
-    cutoff = datetime.now(UTC) - timedelta(days=1)
+async def purge_expired_passes_task(context: JobContext, timestamp: int) -> None:
+    """Delete expired WebSocket tickets (a redeemed ticket is deleted when it is used) and
+    passkey challenges that expired unused."""
     async with task_resources(context).database.transaction() as db:
-        result = await db.execute(
-            delete(OneTimeToken).where(
-                or_(OneTimeToken.expires_at < cutoff, OneTimeToken.used_at < cutoff)
-            )
-        )
         tickets = await db.execute(
             delete(RealtimeTicket).where(RealtimeTicket.expires_at < datetime.now(UTC))
         )
         challenges = await purge_challenges(db)
     log.info(
-        "one_time_tokens_purged",
-        deleted=getattr(result, "rowcount", None),
+        "expired_passes_purged",
         realtime_tickets=getattr(tickets, "rowcount", None),
         passkey_challenges=challenges,
     )

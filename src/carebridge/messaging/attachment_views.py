@@ -54,13 +54,15 @@ async def attachments_of(
     return found
 
 
-async def discard_attachments(db: AsyncSession, scope: CallScope, message_id: uuid.UUID) -> None:
-    """A deleted message's files go with its text: their rows now, their sealed files from
+async def discard_attachments(
+    db: AsyncSession, scope: CallScope, message_ids: Sequence[uuid.UUID]
+) -> None:
+    """Deleted messages' files go with their text: their rows now, their sealed files from
     storage once the deletion has committed."""
     keys = (
         await db.execute(
             delete(Attachment)
-            .where(Attachment.message_id == message_id)
+            .where(Attachment.message_id.in_(message_ids))
             .returning(Attachment.storage_key, Attachment.thumbnail_key)
         )
     ).all()

@@ -830,7 +830,7 @@ async def delete_message(
     message.body_sealed = None
     message.deleted_at = datetime.now(UTC)
     message.deleted_by = actor.id
-    await discard_attachments(db, scope, message.id)
+    await discard_attachments(db, scope, [message.id])
     return await _changed(db, scope, actor, message, "deleted")
 
 

@@ -1,4 +1,4 @@
-"""Periodic housekeeping of the platform itself."""
+"""Periodic housekeeping of the platform itself, and the retention of finished jobs."""
 
 from __future__ import annotations
 
@@ -10,34 +10,50 @@ from procrastinate import JobContext
 from procrastinate.exceptions import ConnectorException, UniqueViolation
 from procrastinate.jobs import Job, Status
 from procrastinate.manager import QUEUEING_LOCK_CONSTRAINT
+from sqlalchemy import BigInteger, DateTime, Text, and_, cast, column, func, select, table
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from carebridge.platform.context import CallScope
 from carebridge.platform.jobs import DEFAULT_RETRY, job_app, task_resources
+from carebridge.platform.retention import DataClass, purge_rows
 
 log = structlog.get_logger(__name__)
 
 
-@job_app.periodic(cron="17 3 * * *", periodic_id="daily")
-@job_app.task(
-    name="platform.purge_finished_jobs",
-    queue="housekeeping",
-    pass_context=True,
-    retry=DEFAULT_RETRY,
+# Finished jobs (succeeded, cancelled, aborted) are a class of the daily retention run
+# (``compliance/retention.py``). Failed jobs are kept: they are the record of what went wrong
+# until someone looks.
+_JOBS = table("procrastinate_jobs", column("id", BigInteger), column("status", Text))
+_EVENTS = table(
+    "procrastinate_events", column("job_id", BigInteger), column("at", DateTime(timezone=True))
 )
-async def purge_finished_jobs_task(context: JobContext, timestamp: int) -> None:
-    """Delete finished jobs (succeeded, cancelled, aborted) older than the retention window.
-    Failed jobs are kept: they are the record of what went wrong until someone looks."""
-    hours = task_resources(context).settings.job_retention_days * 24
-    await purge_finished_jobs(hours)
-    log.info("finished_jobs_purged", older_than_hours=hours)
+FINISHED = ("succeeded", "cancelled", "aborted")
 
 
-async def purge_finished_jobs(older_than_hours: int) -> None:
-    await job_app.job_manager.delete_old_jobs(
-        nb_hours=older_than_hours,
-        include_failed=False,
-        include_cancelled=True,
-        include_aborted=True,
+async def purge_finished_jobs(
+    db: AsyncSession, scope: CallScope, cutoff: datetime, dry_run: bool
+) -> int:
+    """Finished jobs whose last event (their end) is older than ``cutoff``."""
+    ended_at = (
+        select(func.max(_EVENTS.c.at)).where(_EVENTS.c.job_id == _JOBS.c.id).scalar_subquery()
     )
+    condition = and_(cast(_JOBS.c.status, Text).in_(FINISHED), ended_at < cutoff)
+    return await purge_rows(db, _JOBS.c.id, condition, dry_run)
+
+
+RETENTION = (
+    DataClass(
+        name="jobs",
+        description="Finished background jobs (succeeded, cancelled, aborted) and their events; "
+        "failed jobs are kept until someone deletes them",
+        where="procrastinate_jobs, procrastinate_events",
+        setting="job_retention_days",
+        unit="days",
+        legal_basis="GDPR Art. 5(1)(e) storage limitation: operational records, no need once "
+        "the job is done",
+        purge=purge_finished_jobs,
+    ),
+)
 
 
 # No lock of its own: a run whose worker died would hold it, the next run would wait behind

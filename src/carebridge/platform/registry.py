@@ -37,15 +37,15 @@ MODEL_MODULES: tuple[str, ...] = (
 TASK_MODULES: tuple[str, ...] = (
     "carebridge.platform.housekeeping",
     "carebridge.accounts.tasks",
+    "carebridge.compliance.tasks",
     "carebridge.notifications.tasks",
     "carebridge.scheduling.tasks",
     "carebridge.payments.tasks",
     "carebridge.prescriptions.tasks",
     "carebridge.messaging.tasks",
     "carebridge.records.tasks",
-    "carebridge.visits.tasks",
     "carebridge.governance.erasure_tasks",
-    "carebridge.compliance.tasks",
+    "carebridge.compliance.retention_tasks",
 )
 
 # Modules exposing ``router`` (an APIRouter mounted under /api/v1).
@@ -156,6 +156,18 @@ HOOK_SUBSCRIPTION_MODULES: tuple[str, ...] = (
 METRICS_MODULES: tuple[str, ...] = (
     "carebridge.notifications.metrics",
     "carebridge.compliance.metrics",
+    "carebridge.compliance.retention_metrics",
+)
+
+# Modules exposing ``RETENTION: tuple[DataClass, ...]`` (platform/retention.py): the classes of
+# data with a retention period, applied daily in this order (compliance/retention.py).
+RETENTION_MODULES: tuple[str, ...] = (
+    "carebridge.platform.housekeeping",
+    "carebridge.accounts.retention",
+    "carebridge.notifications.retention",
+    "carebridge.messaging.retention",
+    "carebridge.visits.retention",
+    "carebridge.compliance.retention",
 )
 
 # Modules exposing ``async def seed_demo(session, settings) -> int`` (rows created), run in this

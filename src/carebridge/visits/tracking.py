@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
@@ -203,19 +203,30 @@ async def get_track(
 # -- the reduction --------------------------------------------------------------------------------
 
 
-async def reduce_batch(db: AsyncSession, track_days: int, now: datetime, limit: int) -> int:
-    """Reduce up to ``limit`` tracks of visits ended more than ``track_days`` ago: keep the
+def _track_past_period(ended_before: datetime) -> ColumnElement[bool]:
+    """A visit that ended before ``ended_before`` whose track is not reduced yet."""
+    return and_(
+        Visit.status.in_([s.value for s in ENDED]),
+        Visit.track_reduced_at.is_(None),
+        func.coalesce(Visit.completed_at, Visit.status_changed_at) < ended_before,
+    )
+
+
+async def tracks_to_reduce(db: AsyncSession, ended_before: datetime) -> int:
+    """How many tracks :func:`reduce_batch` would reduce, all batches together."""
+    return int(
+        await db.scalar(select(func.count(Visit.id)).where(_track_past_period(ended_before))) or 0
+    )
+
+
+async def reduce_batch(db: AsyncSession, ended_before: datetime, now: datetime, limit: int) -> int:
+    """Reduce up to ``limit`` tracks of visits ended before ``ended_before``: keep the
     distance and times, delete the points, forget the last position. Rows another worker holds
     are skipped (``SKIP LOCKED``); a reduced visit is not taken again. Returns how many."""
-    ended_before = now - timedelta(days=track_days)
     ids = list(
         await db.scalars(
             select(Visit.id)
-            .where(
-                Visit.status.in_([s.value for s in ENDED]),
-                Visit.track_reduced_at.is_(None),
-                func.coalesce(Visit.completed_at, Visit.status_changed_at) < ended_before,
-            )
+            .where(_track_past_period(ended_before))
             .order_by(Visit.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
