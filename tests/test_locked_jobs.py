@@ -28,7 +28,7 @@ from carebridge.app import create_app
 from carebridge.compliance import retention
 from carebridge.compliance.models import AuditEvent
 from carebridge.compliance.retention import RUN_LOCK
-from carebridge.compliance.tasks import apply_retention_task
+from carebridge.compliance.retention_tasks import apply_retention_task
 from carebridge.config import Settings
 from carebridge.messaging import tasks as messaging_tasks
 from carebridge.messaging.attachment_models import Attachment

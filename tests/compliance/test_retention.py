@@ -20,8 +20,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from carebridge.accounts.models import AuthSession, OneTimeToken, RefreshToken, Role, User
+from carebridge.accounts.tokens import KeyStore
 from carebridge.compliance.models import AuditEvent
 from carebridge.compliance.retention import APPLIED, Applied, apply, apply_class
+from carebridge.compliance.seal import all_final, seal_pending
+from carebridge.compliance.verify import verify
 from carebridge.config import Settings
 from carebridge.messaging.models import Conversation, Message
 from carebridge.notifications.models import Delivery, Notification
@@ -312,16 +315,11 @@ async def test_audit_events_go_as_whole_sealed_batches_older_than_the_period(
 async def _sealed_batches_go(
     database: Database, owner_engine: AsyncEngine, settings: Settings
 ) -> None:
-    async with database.transaction() as db:
-        sealed = await db.scalar(text("SELECT to_regclass('audit_batches') IS NOT NULL"))
-    if not sealed:
-        pytest.skip(
-            "audit_batches comes with the seal (its migration 0027, another branch): this test "
-            "runs once both are merged"
-        )
     now = datetime.now(UTC)
     seven_years_ago = now - timedelta(days=7 * 366)
     async with database.transaction() as db:
+        before = await db.scalar(select(func.count()).select_from(AuditEvent))
+        assert before == 0, "a database of its own: the trail starts with these events"
         for years in (8, 7):  # two old batches of two events each
             for _ in range(2):
                 db.add(
@@ -331,42 +329,15 @@ async def _sealed_batches_go(
                 )
         db.add(AuditEvent(action="test.old", outcome="success", at=seven_years_ago))
         db.add(AuditEvent(action="test.recent", outcome="success", at=now))  # ... in one batch
-        await db.flush()
-        events = (
-            await db.execute(
-                select(AuditEvent.xact, AuditEvent.seq, AuditEvent.action)
-                .where(AuditEvent.action.in_(["test.old", "test.recent"]))
-                .order_by(AuditEvent.xact, AuditEvent.seq)
-            )
-        ).all()
-    # Batches as the seal writes them (its other columns filled with placeholders of their
-    # type: this test is about which batches the purge takes, not about their hashes).
-    ends = [events[1], events[3], events[5]]
-    async with owner_engine.begin() as owner:
-        columns = (
-            await owner.execute(
-                text(
-                    "SELECT column_name, data_type FROM information_schema.columns WHERE "
-                    "table_name = 'audit_batches' AND is_nullable = 'NO' AND column_default "
-                    "IS NULL AND column_name NOT IN ('number', 'last_xact', 'last_seq')"
-                )
-            )
-        ).all()
-        filler = {
-            "bytea": "'\\x00'::bytea",
-            "text": "''",
-            "character varying": "''",
-            "timestamp with time zone": "now()",
-            "jsonb": "'{}'::jsonb",
-            "boolean": "false",
-        }
-        for number, end in enumerate(ends, start=1):
-            names = ["number", "last_xact", "last_seq", *(c.column_name for c in columns)]
-            values = [str(number), str(end.xact), str(end.seq)]
-            values += [filler.get(c.data_type, f"CAST('0' AS {c.data_type})") for c in columns]
-            await owner.execute(
-                text(f"INSERT INTO audit_batches ({', '.join(names)}) VALUES ({', '.join(values)})")
-            )
+    # Sealed by the seal itself, two events a batch (after every transaction on the server that
+    # could still write an earlier event has ended).
+    for _ in range(600):
+        async with database.transaction() as db:
+            if await all_final(db):
+                break
+        await asyncio.sleep(0.1)
+    sealed = await seal_pending(database, KeyStore(settings), 2)
+    assert [batch.number for batch in sealed] == [1, 2, 3]
     audit = by_name()["audit_events"]
     scope = CallScope.system(settings)
     cutoff = audit.cutoff(settings, now)
@@ -383,6 +354,13 @@ async def _sealed_batches_go(
         batches = (await owner.scalars(text("SELECT number FROM audit_batches"))).all()
     assert sorted(left) == ["test.old", "test.recent"]  # the third batch, whole
     assert batches == [3]
+    # The trail still verifies: it starts at the earliest batch left.
+    async with owner_engine.connect() as owner:
+        raw = (await owner.get_raw_connection()).driver_connection
+        assert raw is not None
+        report = await verify(raw)
+    assert report.problem is None, report.problem
+    assert (report.first_batch, report.batches, report.events) == (3, 1, 2)
 
 
 def test_the_command_prints_each_class_and_a_dry_run_changes_nothing(

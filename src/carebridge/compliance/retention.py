@@ -1,13 +1,14 @@
 """The retention run: every class of data (``platform/retention.py``, declared by the domains
 listed in ``registry.RETENTION_MODULES``) purged of what is older than its period, daily
-(``compliance/tasks.py``) or by hand (``carebridge retention run [--dry-run]``).
+(``compliance/retention_tasks.py``) or by hand (``carebridge retention run [--dry-run]``).
 
 One run at a time: a run holds a PostgreSQL advisory lock (on a connection of its own, so a run
 whose process dies frees it with its connection) and a second run waits for it. Each class is
 purged a bounded batch per transaction until nothing is left, so no transaction is long and
 rows another transaction holds are skipped rather than waited on. A real run writes one audit
-row, ``retention.applied``, with the count of each class; ``compliance/metrics.py`` shows the
-last run's counts at each scrape. A dry run counts, writes nothing and audits nothing.
+row, ``retention.applied``, with the count of each class;
+``compliance/retention_metrics.py`` shows the last run's counts at each scrape. A dry run
+counts, writes nothing and audits nothing.
 
 This module also declares the audit trail's own class: events are kept at least six years, and
 are deleted only by ``compliance_purge_audit`` (migration ``0031_retention``), whole sealed

@@ -254,36 +254,35 @@ async def erase_due(
 
 
 async def purge_held(
-    db: AsyncSession, now: datetime, *, dry_run: bool = False, limit: int = 100
+    db: AsyncSession, now: datetime, *, dry_run: bool = False, limit: int = 20
 ) -> int:
     """Delete what was held of erased patients whose hold has ended (at most ``limit``
-    patients), in ``db``'s transaction; the rows deleted (or, with ``dry_run``, the patients
-    whose hold has ended)."""
-    rows = (
-        await db.scalars(
-            select(ErasureRequest)
-            .where(
-                ErasureRequest.erased_at.is_not(None),
-                ErasureRequest.purged_at.is_(None),
-                ErasureRequest.hold_until <= now,
-            )
-            .order_by(ErasureRequest.hold_until)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+    patients, rows another transaction holds skipped), in ``db``'s transaction; the rows deleted,
+    or with ``dry_run`` the rows that would be, for every such patient."""
+    due = (
+        select(ErasureRequest)
+        .where(
+            ErasureRequest.erased_at.is_not(None),
+            ErasureRequest.purged_at.is_(None),
+            ErasureRequest.hold_until <= now,
         )
-    ).all()
+        .order_by(ErasureRequest.hold_until)
+    )
+    declared = erasure.rules(ERASURE_MODULES)
     if dry_run:
-        return len(rows)
+        rows = (await db.scalars(due)).all()
+        return sum([await erasure.count_held(db, declared, row.patient_id) for row in rows])
     # Lets the immutability trigger of issued prescriptions allow their deletion, in this
     # transaction only.
     await db.execute(text("SELECT set_config('carebridge.purge', 'on', true)"))
     total = 0
-    for row in rows:
-        outcome = await erasure.purge(db, erasure.rules(ERASURE_MODULES), row.patient_id)
+    for row in (await db.scalars(due.limit(limit).with_for_update(skip_locked=True))).all():
+        outcome = await erasure.purge(db, declared, row.patient_id)
         await _keep_files(db, row.id, outcome.files)
         row.purged_at = now
         row.purged_rows = outcome.rows
-        total += sum(outcome.rows.values())
+        # A patient whose held rows were all deleted already still counts one (their request).
+        total += max(1, sum(outcome.rows.values()))
         await _audit(db, row, "erasure.purged", rows=sum(outcome.rows.values()))
     return total
 

@@ -125,3 +125,15 @@ async def purge(
         if rule.at_erasure != "delete" and rule.at_purge == "delete":
             await _delete(db, rule, patient_id, outcome)
     return outcome
+
+
+async def count_held(
+    db: AsyncSession, declared: tuple[ErasureRule, ...], patient_id: uuid.UUID
+) -> int:
+    """The rows :func:`purge` would delete for the patient (a retention dry run's count)."""
+    total = 0
+    for rule in declared:
+        if rule.at_erasure != "delete" and rule.at_purge == "delete":
+            statement = text(f"SELECT count(*) FROM {rule.table} WHERE {rule.where}")  # noqa: S608
+            total += int(await db.scalar(statement, {"patient": patient_id}) or 0)
+    return total

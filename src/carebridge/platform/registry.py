@@ -168,6 +168,7 @@ RETENTION_MODULES: tuple[str, ...] = (
     "carebridge.messaging.retention",
     "carebridge.visits.retention",
     "carebridge.compliance.retention",
+    "carebridge.governance.retention",
 )
 
 # Modules exposing ``async def seed_demo(session, settings) -> int`` (rows created), run in this
@@ -212,6 +213,7 @@ ERASURE_MODULES: tuple[str, ...] = (
     "carebridge.presence.erasure",
     "carebridge.notifications.erasure",
     "carebridge.directory.erasure",
+    "carebridge.compliance.erasure",
     "carebridge.accounts.erasure",
 )
 

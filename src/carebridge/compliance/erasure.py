@@ -1,0 +1,24 @@
+"""What erasing a patient does to compliance's tables (``platform/erasure.py``): the record of
+what they consented to, when and from where, is the clinic's proof (GDPR Art. 7(1)) and is held
+with the medical record; the documents are the clinic's."""
+
+from __future__ import annotations
+
+from carebridge.platform.erasure import ErasureRule
+
+ERASURE_RULES: tuple[ErasureRule, ...] = (
+    ErasureRule(
+        "consent_events",
+        "keep",
+        "delete",
+        "Proof of what the patient consented to and when (GDPR Art. 7(1)): held, then deleted.",
+        where="user_id = :patient",
+    ),
+    ErasureRule(
+        "consent_documents",
+        "keep",
+        "keep",
+        "The clinic's documents, written by administrators: not a patient's data.",
+        where="FALSE",
+    ),
+)
