@@ -28,6 +28,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "carebridge.video.models",
     "carebridge.records.models",
     "carebridge.visits.models",
+    "carebridge.compliance.export_models",
 )
 
 # Modules that declare procrastinate tasks.
@@ -41,6 +42,7 @@ TASK_MODULES: tuple[str, ...] = (
     "carebridge.messaging.tasks",
     "carebridge.records.tasks",
     "carebridge.visits.tasks",
+    "carebridge.compliance.tasks",
 )
 
 # Modules exposing ``router`` (an APIRouter mounted under /api/v1).
@@ -71,6 +73,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.visits.tracking_routes",
     "carebridge.visits.report_routes",
     "carebridge.compliance.routes",
+    "carebridge.compliance.export_routes",
 )
 
 # Modules exposing ``root_router``, mounted at the root (well-known URLs, not under /api/v1).
@@ -105,6 +108,7 @@ PAGE_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.web.visit_reviews",  # before web.visits: /visits/reviews, not a visit's id
     "carebridge.web.visits",  # home visits: the patient's list, request form and visit page
     "carebridge.web.visit_dispatch",  # the dispatcher's board
+    "carebridge.web.data_export",  # the patient's "Download my data"
 )
 
 # Modules that register notification kinds (loaded before any kind is looked up, so a worker
@@ -118,6 +122,7 @@ NOTIFICATION_KIND_MODULES: tuple[str, ...] = (
     "carebridge.video.kinds",
     "carebridge.records.kinds",
     "carebridge.visits.kinds",
+    "carebridge.compliance.kinds",
 )
 
 # Modules that register real-time topics and connection hooks (platform/realtime/topics.py).
@@ -143,6 +148,25 @@ HOOK_SUBSCRIPTION_MODULES: tuple[str, ...] = (
 
 # Modules exposing ``async def scrape(metrics, session)``, run at each /metrics scrape.
 METRICS_MODULES: tuple[str, ...] = ("carebridge.notifications.metrics",)
+
+# Modules exposing ``async def export_patient(db, scope, patient_id) -> DomainExport``
+# (platform/exporting.py): what each domain holds about a patient, one JSON document each in the
+# patient's data export (named after the domain, or the module's ``DOCUMENT``), with their files.
+EXPORT_MODULES: tuple[str, ...] = (
+    "carebridge.accounts.export",
+    "carebridge.directory.export",
+    "carebridge.presence.export",
+    "carebridge.scheduling.export",
+    "carebridge.payments.export",
+    "carebridge.prescriptions.export",
+    "carebridge.reviews.export",
+    "carebridge.messaging.export",
+    "carebridge.video.export",
+    "carebridge.records.export",
+    "carebridge.visits.export",
+    "carebridge.notifications.export",
+    "carebridge.compliance.audit_export",
+)
 
 # Modules exposing ``async def seed_demo(session, settings) -> int`` (rows created), run in this
 # order; a module's ``describe() -> str``, if it has one, is printed after seeding (credentials).
