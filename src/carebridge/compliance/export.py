@@ -103,6 +103,16 @@ def _in_progress() -> Conflict:
     )
 
 
+async def _check_patient(db: AsyncSession, actor: Actor, patient_id: uuid.UUID) -> None:
+    """An administrator asks for a patient's export: 404 unless ``patient_id`` is a patient."""
+    try:
+        user = await get_user(db, patient_id) if actor.role == Role.admin else None
+    except NotFound:
+        user = None
+    if user is None or user.role != Role.patient:
+        raise NotFound("No such patient.", code="patient_not_found")
+
+
 async def request_export(
     db: AsyncSession, scope: CallScope, actor: Actor, patient_id: uuid.UUID
 ) -> DataExport:
@@ -112,9 +122,7 @@ async def request_export(
 
     on_behalf = actor.id != patient_id
     if on_behalf:
-        user = await get_user(db, patient_id) if actor.role == Role.admin else None
-        if user is None or user.role != Role.patient:
-            raise NotFound("No such patient.", code="patient_not_found")
+        await _check_patient(db, actor, patient_id)
     await _check_may_request(db, scope, patient_id)
     row = DataExport(
         id=uuid.uuid4(), patient_id=patient_id, requested_by_id=actor.id, on_behalf=on_behalf
