@@ -102,9 +102,11 @@ class TestAsking:
     ) -> None:
         patient, headers = await person(make_user, token_for, Role.patient)
         body = await requested(client, headers)
-        assert body["status"] == "pending" and body["on_behalf"] is False
+        assert body["status"] == "pending"
+        assert body["on_behalf"] is False
         again = await client.post(API, headers=headers)
-        assert again.status_code == 409 and again.json()["code"] == "export_in_progress"
+        assert again.status_code == 409
+        assert again.json()["code"] == "export_in_progress"
         [event] = await audit_rows(database, "export.requested", body["id"])
         assert (event.actor_id, event.actor_role, event.subject_id) == (
             patient.id,
@@ -189,7 +191,8 @@ class TestBuilding:
         patient, headers = await person(make_user, token_for, Role.patient)
         pending = await requested(client, headers)
         early = await client.get(f"{API}/{pending['id']}/download", headers=headers)
-        assert early.status_code == 409 and early.json()["code"] == "export_not_ready"
+        assert early.status_code == 409
+        assert early.json()["code"] == "export_not_ready"
         ready = await built(client, settings, database, headers, pending)
         assert int(ready["size"]) > 0
         expires = datetime.fromisoformat(ready["expires_at"])
@@ -203,11 +206,14 @@ class TestBuilding:
         names = set(archive.namelist())
         assert {"manifest.json", "accounts.json", "records.json", "summary.pdf"} <= names
         manifest = json.loads(archive.read("manifest.json"))
-        assert manifest["format_version"] == 1 and manifest["patient_id"] == str(patient.id)
-        assert "FHIR" in manifest["fhir"] and manifest["generated_at"]
+        assert manifest["format_version"] == 1
+        assert manifest["patient_id"] == str(patient.id)
+        assert "FHIR" in manifest["fhir"]
+        assert manifest["generated_at"]
         assert archive.read("summary.pdf").startswith(b"%PDF")
         account = json.loads(archive.read("accounts.json"))["account"]
-        assert account["email"] == patient.email and "password_hash" not in account
+        assert account["email"] == patient.email
+        assert "password_hash" not in account
         [event] = await audit_rows(database, "export.downloaded", ready["id"])
         assert (event.actor_id, event.subject_id) == (patient.id, patient.id)
         async with database.transaction() as db:
@@ -216,7 +222,8 @@ class TestBuilding:
                     Notification.recipient_id == patient.id, Notification.kind == "export_ready"
                 )
             )
-        assert told is not None and told.link == "/account/data"
+        assert told is not None
+        assert told.link == "/account/data"
 
     async def test_stored_sealed(
         self,
@@ -229,7 +236,8 @@ class TestBuilding:
         patient, headers = await person(make_user, token_for, Role.patient)
         ready = await built(client, settings, database, headers)
         stored = await storage_for(settings).get(f"exports/{patient.id}/{ready['id']}.zip")
-        assert not stored.startswith(b"PK") and patient.email.encode() not in stored
+        assert not stored.startswith(b"PK")
+        assert patient.email.encode() not in stored
 
     async def test_expiry_deletes_the_file_and_answers_410(
         self,
@@ -250,7 +258,8 @@ class TestBuilding:
             )
         # Past its time, it is gone even before the job ran.
         gone = await client.get(f"{API}/{export_id}/download", headers=headers)
-        assert gone.status_code == 410 and gone.json()["code"] == "export_expired"
+        assert gone.status_code == 410
+        assert gone.json()["code"] == "export_expired"
         assert await export.expire_exports(database, settings) == 1
         status = await client.get(f"{API}/{export_id}", headers=headers)
         assert status.json()["status"] == "expired"
@@ -271,7 +280,8 @@ class TestBuilding:
         _, headers = await person(make_user, token_for, Role.patient)
         export_id = uuid.UUID((await requested(client, headers))["id"])
         first = await export.claim(database, export_id)
-        assert first is not None and first.status == ExportStatus.building
+        assert first is not None
+        assert first.status == ExportStatus.building
         assert await export.claim(database, export_id) is None
         assert export_id not in await export.unfinished_exports(database, older_than=timedelta())
         async with database.transaction() as db:
@@ -282,7 +292,8 @@ class TestBuilding:
             )
         assert export_id in await export.unfinished_exports(database, older_than=timedelta())
         second = await export.claim(database, export_id)
-        assert second is not None and second.attempts == 2
+        assert second is not None
+        assert second.attempts == 2
 
     async def test_the_sweep_finds_a_lost_job(
         self,
