@@ -9,8 +9,9 @@ held by a partial unique index too), and ``CAREBRIDGE_EXPORT_DAILY_LIMIT`` may b
 The job claims the row (pending, or building with a claim older than ``STALE_CLAIM``: a worker
 that died) with one conditional ``UPDATE``, so two workers never build the same export; it
 gathers every domain's part (``export_archive``), seals the ZIP into the storage (associated
-data ``export:<id>``), marks the row ready, tells the patient and records ``export.built``. A
-failed build goes back to pending for the job's retries, and is failed after ``MAX_ATTEMPTS``.
+data ``export:<id>``), marks the row ready, tells the patient (the ``EXPORT_READY`` hook:
+notifications sends it) and records ``export.built``. A failed build goes back to pending for the
+job's retries, and is failed after ``MAX_ATTEMPTS``.
 
 Only the patient downloads (an administrator who asked for it does not: 404), each download
 recorded; ``CAREBRIDGE_EXPORT_DAYS`` after it was ready the file is deleted by a periodic job and
@@ -34,10 +35,9 @@ from carebridge.accounts.models import Role
 from carebridge.accounts.service import names_of
 from carebridge.compliance import export_archive
 from carebridge.compliance.export_models import IN_PROGRESS, DataExport, ExportStatus
-from carebridge.compliance.kinds import EXPORT_READY
+from carebridge.compliance.hooks import EXPORT_READY, ExportReady
 from carebridge.compliance.service import record
 from carebridge.config import Settings
-from carebridge.notifications.service import notify
 from carebridge.platform.context import CallScope
 from carebridge.platform.db import Database
 from carebridge.platform.errors import Conflict, Gone, NotFound, RateLimited
@@ -299,15 +299,7 @@ async def _tell_ready(db: AsyncSession, row: DataExport, size: int, documents: i
         size=size,
         documents=documents,
     )
-    await notify(
-        db,
-        row.patient_id,
-        EXPORT_READY.name,
-        "Your data export is ready",
-        "The copy of your data you asked for is ready to download for a limited time.",
-        data={"export_id": str(row.id)},
-        link=PAGE_LINK,
-    )
+    await EXPORT_READY.fire(db, ExportReady(row.patient_id, row.id, PAGE_LINK))
 
 
 async def _release(database: Database, row: DataExport) -> None:

@@ -14,7 +14,6 @@ from datetime import timedelta
 
 import structlog
 from procrastinate import JobContext
-from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.compliance import export
@@ -35,15 +34,11 @@ async def build_export_task(context: JobContext, export_id: str) -> None:
     await export.build(resources.database, resources.settings, uuid.UUID(export_id))
 
 
-async def defer_build(export_id: uuid.UUID) -> bool:
-    """Queue the build of an export unless one is already waiting; whether this call did."""
-    try:
-        await build_export_task.configure(queueing_lock=f"export:{export_id}").defer_async(
-            export_id=str(export_id)
-        )
-    except AlreadyEnqueued:
-        return False
-    return True
+async def defer_build(export_id: uuid.UUID) -> None:
+    """Queue the build of an export. No procrastinate lock: the row's claim is the lock (a
+    second job for the same export finds it claimed or done and does nothing), and a lock held
+    by a killed worker would hold the export back longer than its stale claim does."""
+    await build_export_task.defer_async(export_id=str(export_id))
 
 
 def defer_build_after_commit(db: AsyncSession, export_id: uuid.UUID) -> None:
@@ -59,11 +54,11 @@ def defer_build_after_commit(db: AsyncSession, export_id: uuid.UUID) -> None:
 async def sweep_exports_task(context: JobContext, timestamp: int) -> None:
     """Re-queue the exports left pending, or building under a dead worker's claim."""
     resources = task_resources(context)
-    queued = 0
-    for export_id in await export.unfinished_exports(resources.database, older_than=SWEEP_AFTER):
-        queued += await defer_build(export_id)
-    if queued:
-        log.info("data_exports_requeued", count=queued)
+    unfinished = await export.unfinished_exports(resources.database, older_than=SWEEP_AFTER)
+    for export_id in unfinished:
+        await defer_build(export_id)
+    if unfinished:
+        log.info("data_exports_requeued", count=len(unfinished))
 
 
 @job_app.periodic(cron="*/10 * * * *", periodic_id="every-ten-minutes")

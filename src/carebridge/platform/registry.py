@@ -122,7 +122,6 @@ NOTIFICATION_KIND_MODULES: tuple[str, ...] = (
     "carebridge.video.kinds",
     "carebridge.records.kinds",
     "carebridge.visits.kinds",
-    "carebridge.compliance.kinds",
 )
 
 # Modules that register real-time topics and connection hooks (platform/realtime/topics.py).
