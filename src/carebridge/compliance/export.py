@@ -23,6 +23,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import func, or_, select, update
@@ -38,7 +39,7 @@ from carebridge.compliance.export_models import IN_PROGRESS, DataExport, ExportS
 from carebridge.compliance.hooks import EXPORT_READY, ExportReady
 from carebridge.compliance.service import record
 from carebridge.config import Settings
-from carebridge.platform.context import CallScope
+from carebridge.platform.context import SYSTEM, CallScope, RequestContext
 from carebridge.platform.db import Database
 from carebridge.platform.errors import Conflict, Gone, NotFound, RateLimited
 from carebridge.platform.storage import FileMissing, sealed_storage_for
@@ -67,6 +68,28 @@ def current_status(row: DataExport, now: datetime | None = None) -> ExportStatus
     if status == ExportStatus.ready and row.expires_at is not None and row.expires_at <= now:
         return ExportStatus.expired
     return status
+
+
+async def audit(
+    db: AsyncSession,
+    action: str,
+    row: DataExport,
+    actor: Actor | None = None,
+    context: RequestContext = SYSTEM,
+    **details: Any,
+) -> None:
+    """One audit row about an export, naming its patient as subject (``actor`` None: a job)."""
+    await record(
+        db,
+        action=action,
+        actor_id=actor.id if actor else None,
+        actor_role=actor.role if actor else None,
+        resource_type=RESOURCE,
+        resource_id=row.id,
+        subject_id=row.patient_id,
+        context=context,
+        **details,
+    )
 
 
 def _not_found() -> NotFound:
@@ -134,17 +157,7 @@ async def request_export(
     except IntegrityError:
         raise _in_progress() from None
     await db.refresh(row)
-    await record(
-        db,
-        action="export.requested",
-        actor_id=actor.id,
-        actor_role=actor.role,
-        resource_type=RESOURCE,
-        resource_id=row.id,
-        subject_id=patient_id,
-        context=scope.origin,
-        on_behalf=on_behalf,
-    )
+    await audit(db, "export.requested", row, actor, scope.origin, on_behalf=on_behalf)
     defer_build_after_commit(db, row.id)
     return row
 
@@ -199,17 +212,7 @@ async def download(
     except FileMissing:
         log.error("data_export_missing", export_id=str(row.id))
         raise _gone() from None
-    await record(
-        db,
-        action="export.downloaded",
-        actor_id=actor.id,
-        actor_role=actor.role,
-        resource_type=RESOURCE,
-        resource_id=row.id,
-        subject_id=row.patient_id,
-        context=scope.origin,
-        size=len(content),
-    )
+    await audit(db, "export.downloaded", row, actor, scope.origin, size=len(content))
     stamp = (row.ready_at or row.created_at).strftime("%Y%m%d")
     return ExportDownload(f"carebridge-export-{stamp}.zip", content)
 
@@ -290,15 +293,7 @@ async def _build_claimed(database: Database, scope: CallScope, row: DataExport) 
 
 
 async def _tell_ready(db: AsyncSession, row: DataExport, size: int, documents: int) -> None:
-    await record(
-        db,
-        action="export.built",
-        resource_type=RESOURCE,
-        resource_id=row.id,
-        subject_id=row.patient_id,
-        size=size,
-        documents=documents,
-    )
+    await audit(db, "export.built", row, size=size, documents=documents)
     await EXPORT_READY.fire(db, ExportReady(row.patient_id, row.id, PAGE_LINK))
 
 
@@ -356,11 +351,5 @@ async def expire_exports(database: Database, settings: Settings, *, batch: int =
                 await storage.delete(row.storage_key)
             row.status = ExportStatus.expired
             row.storage_key = None
-            await record(
-                db,
-                action="export.expired",
-                resource_type=RESOURCE,
-                resource_id=row.id,
-                subject_id=row.patient_id,
-            )
+            await audit(db, "export.expired", row)
     return len(rows)

@@ -14,8 +14,8 @@ from carebridge.messaging.attachment_views import SERVED, aad
 from carebridge.messaging.models import Conversation, ConversationMember, Message
 from carebridge.messaging.sealed import BODY
 from carebridge.platform.context import CallScope
-from carebridge.platform.exporting import DomainExport, ExportFile, file_name, rows_of
-from carebridge.platform.storage import FileMissing, sealed_storage_for
+from carebridge.platform.exporting import DomainExport, SealedFile, rows_of
+from carebridge.platform.storage import sealed_storage_for
 
 
 async def export_patient(db: AsyncSession, scope: CallScope, patient_id: uuid.UUID) -> DomainExport:
@@ -56,13 +56,13 @@ async def export_patient(db: AsyncSession, scope: CallScope, patient_id: uuid.UU
             ),
         }
     )
-    sealed = sealed_storage_for(scope.settings, scope.keyring)
-    for row in attachments:
-        if row.scan_state not in SERVED:
-            continue
-        try:
-            data = await sealed.get(row.storage_key, associated_data=aad(row.id))
-        except FileMissing:
-            continue
-        export.files.append(ExportFile(f"files/messaging/{file_name(row.id, row.filename)}", data))
+    await export.add_sealed_files(
+        sealed_storage_for(scope.settings, scope.keyring),
+        "messaging",
+        (
+            SealedFile(row.id, row.filename, row.storage_key, aad(row.id))
+            for row in attachments
+            if row.scan_state in SERVED
+        ),
+    )
     return export

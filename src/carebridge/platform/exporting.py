@@ -14,11 +14,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import inspect as inspect_row
 
 from carebridge.platform.crypto import Row, SealedColumn
+from carebridge.platform.storage import FileMissing, SealedStorage
 
 # How a domain opens one sealed value of a row (``scope.keyring.open_text``): the domain passes
 # its own, so that opening stays with the domain that sealed it.
@@ -33,12 +34,35 @@ class ExportFile:
     data: bytes
 
 
+class SealedFile(NamedTuple):
+    """A file of the patient's in the sealed storage: its row's id and name, where it is stored
+    and the associated data it was sealed with."""
+
+    object_id: uuid.UUID
+    filename: str | None
+    key: str
+    associated_data: bytes
+
+
 @dataclass
 class DomainExport:
     """What one domain holds about the patient: ``document`` becomes ``<domain>.json``."""
 
     document: dict[str, list[dict[str, Any]] | dict[str, Any] | None]
     files: list[ExportFile] = field(default_factory=list)
+
+    async def add_sealed_files(
+        self, storage: SealedStorage, folder: str, found: Iterable[SealedFile]
+    ) -> None:
+        """Open each file into ``files/<folder>/``; one missing from the storage is left out
+        (its row, in the document, still says what it was)."""
+        for item in found:
+            try:
+                data = await storage.get(item.key, associated_data=item.associated_data)
+            except FileMissing:
+                continue
+            path = f"files/{folder}/{file_name(item.object_id, item.filename)}"
+            self.files.append(ExportFile(path, data))
 
 
 def plain(value: Any) -> Any:

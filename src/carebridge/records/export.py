@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.platform.context import CallScope
 from carebridge.platform.crypto import SealedColumn
-from carebridge.platform.exporting import DomainExport, ExportFile, file_name, rows_of
-from carebridge.platform.storage import FileMissing, sealed_storage_for
+from carebridge.platform.exporting import DomainExport, SealedFile, rows_of
+from carebridge.platform.storage import sealed_storage_for
 from carebridge.records import sealed as columns
 from carebridge.records.documents import aad
 from carebridge.records.models import (
@@ -60,11 +60,9 @@ async def export_patient(db: AsyncSession, scope: CallScope, patient_id: uuid.UU
     )
     document["documents"] = rows_of(documents, opener, omit=("storage_key",))
     export = DomainExport(document)
-    storage = sealed_storage_for(scope.settings, scope.keyring)
-    for row in documents:
-        try:
-            data = await storage.get(row.storage_key, associated_data=aad(row.id))
-        except FileMissing:
-            continue
-        export.files.append(ExportFile(f"files/records/{file_name(row.id, row.filename)}", data))
+    await export.add_sealed_files(
+        sealed_storage_for(scope.settings, scope.keyring),
+        "records",
+        (SealedFile(row.id, row.filename, row.storage_key, aad(row.id)) for row in documents),
+    )
     return export

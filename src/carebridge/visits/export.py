@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.platform.context import CallScope
-from carebridge.platform.exporting import DomainExport, ExportFile, file_name, rows_of
-from carebridge.platform.storage import FileMissing, sealed_storage_for
+from carebridge.platform.exporting import DomainExport, SealedFile, rows_of
+from carebridge.platform.storage import sealed_storage_for
 from carebridge.visits import sealed as columns
 from carebridge.visits.models import Visit, VisitPhoto, VisitReport, VisitTransition
 from carebridge.visits.report_files import photo_aad
@@ -45,11 +45,9 @@ async def export_patient(db: AsyncSession, scope: CallScope, patient_id: uuid.UU
             ),
         }
     )
-    storage = sealed_storage_for(scope.settings, scope.keyring)
-    for photo in photos:
-        try:
-            data = await storage.get(photo.storage_key, associated_data=photo_aad(photo.id))
-        except FileMissing:
-            continue
-        export.files.append(ExportFile(f"files/visits/{file_name(photo.id, photo.filename)}", data))
+    await export.add_sealed_files(
+        sealed_storage_for(scope.settings, scope.keyring),
+        "visits",
+        (SealedFile(p.id, p.filename, p.storage_key, photo_aad(p.id)) for p in photos),
+    )
     return export
