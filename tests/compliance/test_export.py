@@ -10,6 +10,7 @@ import json
 import uuid
 import zipfile
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -30,84 +31,82 @@ from tests.factories import Headers, MakeUser, TokenFor, work
 API = "/api/v1/me/exports"
 
 
+@dataclass
+class Kit:
+    """The app's client, its database and settings, and people with their bearer headers."""
+
+    client: httpx.AsyncClient
+    database: Database
+    settings: Settings
+    make_user: MakeUser
+    token_for: TokenFor
+
+    async def person(self, role: Role = Role.patient) -> tuple[User, Headers]:
+        user = await self.make_user(role)
+        return user, await self.token_for(user)
+
+    async def audit_rows(self, action: str, export_id: str) -> list[AuditEvent]:
+        async with self.database.transaction() as db:
+            found = await db.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.action == action, AuditEvent.resource_id == export_id
+                )
+            )
+            return list(found)
+
+    async def requested(self, headers: Headers) -> dict[str, str]:
+        response = await self.client.post(API, headers=headers)
+        assert response.status_code == 202, response.text
+        body: dict[str, str] = response.json()
+        return body
+
+    async def built(self, headers: Headers, body: dict[str, str] | None = None) -> dict[str, str]:
+        """An export asked for (unless given) and built by a real worker."""
+        body = body or await self.requested(headers)
+        await work(self.settings, self.database, queue="compliance")
+        status = await self.client.get(f"{API}/{body['id']}", headers=headers)
+        assert status.status_code == 200
+        ready: dict[str, str] = status.json()
+        assert ready["status"] == "ready", ready
+        return ready
+
+
 @pytest.fixture
-async def exports_queue(client: httpx.AsyncClient) -> AsyncIterator[None]:
+async def kit(
+    client: httpx.AsyncClient,
+    database: Database,
+    settings: Settings,
+    make_user: MakeUser,
+    token_for: TokenFor,
+) -> AsyncIterator[Kit]:
     """Build jobs are deferred on the job queue's own connection: emptied afterwards."""
-    yield
+    yield Kit(client, database, settings, make_user, token_for)
     await job_app.connector.execute_query_async(
         "DELETE FROM procrastinate_jobs WHERE queue_name IN ('compliance', 'notifications')"
     )
 
 
-async def person(make_user: MakeUser, token_for: TokenFor, role: Role) -> tuple[User, Headers]:
-    user = await make_user(role)
-    return user, await token_for(user)
-
-
-async def audit_rows(database: Database, action: str, export_id: str) -> list[AuditEvent]:
-    async with database.transaction() as db:
-        found = await db.scalars(
-            select(AuditEvent).where(
-                AuditEvent.action == action, AuditEvent.resource_id == export_id
-            )
-        )
-        return list(found)
-
-
-async def requested(client: httpx.AsyncClient, headers: Headers) -> dict[str, str]:
-    response = await client.post(API, headers=headers)
-    assert response.status_code == 202, response.text
-    body: dict[str, str] = response.json()
-    return body
-
-
-async def built(
-    client: httpx.AsyncClient,
-    settings: Settings,
-    database: Database,
-    headers: Headers,
-    body: dict[str, str] | None = None,
-) -> dict[str, str]:
-    """An export asked for (unless given) and built by a real worker."""
-    body = body or await requested(client, headers)
-    await work(settings, database, queue="compliance")
-    status = await client.get(f"{API}/{body['id']}", headers=headers)
-    assert status.status_code == 200
-    ready: dict[str, str] = status.json()
-    assert ready["status"] == "ready", ready
-    return ready
-
-
-@pytest.mark.usefixtures("exports_queue")
 class TestAsking:
-    async def test_refused_callers(
-        self, client: httpx.AsyncClient, make_user: MakeUser, token_for: TokenFor
-    ) -> None:
-        assert (await client.post(API)).status_code == 401
-        _, doctor = await person(make_user, token_for, Role.doctor)
-        assert (await client.post(API, headers=doctor)).status_code == 403
-        _, admin = await person(make_user, token_for, Role.admin)
-        assert (await client.post(API, headers=admin)).status_code == 403
-        patient, headers = await person(make_user, token_for, Role.patient)
+    async def test_refused_callers(self, kit: Kit) -> None:
+        assert (await kit.client.post(API)).status_code == 401
+        _, doctor = await kit.person(Role.doctor)
+        assert (await kit.client.post(API, headers=doctor)).status_code == 403
+        _, admin = await kit.person(Role.admin)
+        assert (await kit.client.post(API, headers=admin)).status_code == 403
+        patient, headers = await kit.person(Role.patient)
         on_behalf = f"/api/v1/admin/patients/{patient.id}/exports"
-        assert (await client.post(on_behalf, headers=headers)).status_code == 403
-        assert (await client.post(on_behalf, headers=doctor)).status_code == 403
+        assert (await kit.client.post(on_behalf, headers=headers)).status_code == 403
+        assert (await kit.client.post(on_behalf, headers=doctor)).status_code == 403
 
-    async def test_a_patient_asks_once_at_a_time_and_it_is_audited(
-        self,
-        client: httpx.AsyncClient,
-        make_user: MakeUser,
-        token_for: TokenFor,
-        database: Database,
-    ) -> None:
-        patient, headers = await person(make_user, token_for, Role.patient)
-        body = await requested(client, headers)
+    async def test_a_patient_asks_once_at_a_time_and_it_is_audited(self, kit: Kit) -> None:
+        patient, headers = await kit.person(Role.patient)
+        body = await kit.requested(headers)
         assert body["status"] == "pending"
         assert body["on_behalf"] is False
-        again = await client.post(API, headers=headers)
+        again = await kit.client.post(API, headers=headers)
         assert again.status_code == 409
         assert again.json()["code"] == "export_in_progress"
-        [event] = await audit_rows(database, "export.requested", body["id"])
+        [event] = await kit.audit_rows("export.requested", body["id"])
         assert (event.actor_id, event.actor_role, event.subject_id) == (
             patient.id,
             "patient",
@@ -115,53 +114,39 @@ class TestAsking:
         )
         assert event.details == {"on_behalf": False}
 
-    async def test_the_daily_limit(
-        self,
-        client: httpx.AsyncClient,
-        make_user: MakeUser,
-        token_for: TokenFor,
-        database: Database,
-        settings: Settings,
-    ) -> None:
-        patient, headers = await person(make_user, token_for, Role.patient)
-        async with database.transaction() as db:
+    async def test_the_daily_limit(self, kit: Kit) -> None:
+        patient, headers = await kit.person(Role.patient)
+        async with kit.database.transaction() as db:
             db.add_all(
                 DataExport(patient_id=patient.id, status=ExportStatus.failed)
-                for _ in range(settings.export_daily_limit)
+                for _ in range(kit.settings.export_daily_limit)
             )
-        refused = await client.post(API, headers=headers)
+        refused = await kit.client.post(API, headers=headers)
         assert refused.status_code == 429
         assert refused.json()["code"] == "export_rate_limited"
         assert int(refused.headers["retry-after"]) > 0
 
-    async def test_someone_elses_export_is_not_found(
-        self, client: httpx.AsyncClient, make_user: MakeUser, token_for: TokenFor
-    ) -> None:
-        _, owner = await person(make_user, token_for, Role.patient)
-        _, other = await person(make_user, token_for, Role.patient)
-        body = await requested(client, owner)
+    async def test_someone_elses_export_is_not_found(self, kit: Kit) -> None:
+        _, owner = await kit.person(Role.patient)
+        _, other = await kit.person(Role.patient)
+        body = await kit.requested(owner)
         for path in (f"{API}/{body['id']}", f"{API}/{body['id']}/download"):
-            response = await client.get(path, headers=other)
+            response = await kit.client.get(path, headers=other)
             assert response.status_code == 404
             assert response.json()["code"] == "export_not_found"
-        assert (await client.get(f"{API}/{uuid.uuid4()}", headers=owner)).status_code == 404
+        assert (await kit.client.get(f"{API}/{uuid.uuid4()}", headers=owner)).status_code == 404
 
-    async def test_an_admin_asks_on_behalf_and_cannot_download(
-        self,
-        client: httpx.AsyncClient,
-        make_user: MakeUser,
-        token_for: TokenFor,
-        database: Database,
-        settings: Settings,
-    ) -> None:
-        admin_user, admin = await person(make_user, token_for, Role.admin)
-        patient, headers = await person(make_user, token_for, Role.patient)
-        doctor, _ = await person(make_user, token_for, Role.doctor)
-        response = await client.post(f"/api/v1/admin/patients/{patient.id}/exports", headers=admin)
+    async def test_an_admin_asks_on_behalf_and_cannot_download(self, kit: Kit) -> None:
+        admin_user, admin = await kit.person(Role.admin)
+        patient, headers = await kit.person(Role.patient)
+        doctor, _ = await kit.person(Role.doctor)
+        response = await kit.client.post(
+            f"/api/v1/admin/patients/{patient.id}/exports", headers=admin
+        )
         assert response.status_code == 202, response.text
         body = response.json()
         assert body["on_behalf"] is True
-        [event] = await audit_rows(database, "export.requested", body["id"])
+        [event] = await kit.audit_rows("export.requested", body["id"])
         assert (event.actor_id, event.actor_role, event.subject_id) == (
             admin_user.id,
             "admin",
@@ -169,36 +154,30 @@ class TestAsking:
         )
         assert event.details == {"on_behalf": True}
         for nobody in (doctor.id, uuid.uuid4()):
-            missing = await client.post(f"/api/v1/admin/patients/{nobody}/exports", headers=admin)
+            missing = await kit.client.post(
+                f"/api/v1/admin/patients/{nobody}/exports", headers=admin
+            )
             assert missing.status_code == 404
             assert missing.json()["code"] == "patient_not_found"
-        await work(settings, database, queue="compliance")
+        await work(kit.settings, kit.database, queue="compliance")
         download = f"{API}/{body['id']}/download"
-        assert (await client.get(download, headers=admin)).status_code == 403
-        assert (await client.get(download, headers=headers)).status_code == 200
+        assert (await kit.client.get(download, headers=admin)).status_code == 403
+        assert (await kit.client.get(download, headers=headers)).status_code == 200
 
 
-@pytest.mark.usefixtures("exports_queue")
 class TestBuilding:
-    async def test_requested_built_downloaded(
-        self,
-        client: httpx.AsyncClient,
-        make_user: MakeUser,
-        token_for: TokenFor,
-        database: Database,
-        settings: Settings,
-    ) -> None:
-        patient, headers = await person(make_user, token_for, Role.patient)
-        pending = await requested(client, headers)
-        early = await client.get(f"{API}/{pending['id']}/download", headers=headers)
+    async def test_requested_built_downloaded(self, kit: Kit) -> None:
+        patient, headers = await kit.person(Role.patient)
+        pending = await kit.requested(headers)
+        early = await kit.client.get(f"{API}/{pending['id']}/download", headers=headers)
         assert early.status_code == 409
         assert early.json()["code"] == "export_not_ready"
-        ready = await built(client, settings, database, headers, pending)
+        ready = await kit.built(headers, pending)
         assert int(ready["size"]) > 0
         expires = datetime.fromisoformat(ready["expires_at"])
         delay = expires - datetime.fromisoformat(ready["ready_at"])
-        assert delay == timedelta(days=settings.export_days)
-        response = await client.get(f"{API}/{ready['id']}/download", headers=headers)
+        assert delay == timedelta(days=kit.settings.export_days)
+        response = await kit.client.get(f"{API}/{ready['id']}/download", headers=headers)
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/zip"
         assert "attachment" in response.headers["content-disposition"]
@@ -214,9 +193,9 @@ class TestBuilding:
         account = json.loads(archive.read("accounts.json"))["account"]
         assert account["email"] == patient.email
         assert "password_hash" not in account
-        [event] = await audit_rows(database, "export.downloaded", ready["id"])
+        [event] = await kit.audit_rows("export.downloaded", ready["id"])
         assert (event.actor_id, event.subject_id) == (patient.id, patient.id)
-        async with database.transaction() as db:
+        async with kit.database.transaction() as db:
             told = await db.scalar(
                 select(Notification).where(
                     Notification.recipient_id == patient.id, Notification.kind == "export_ready"
@@ -225,86 +204,64 @@ class TestBuilding:
         assert told is not None
         assert told.link == "/account/data"
 
-    async def test_stored_sealed(
-        self,
-        client: httpx.AsyncClient,
-        make_user: MakeUser,
-        token_for: TokenFor,
-        database: Database,
-        settings: Settings,
-    ) -> None:
-        patient, headers = await person(make_user, token_for, Role.patient)
-        ready = await built(client, settings, database, headers)
-        stored = await storage_for(settings).get(f"exports/{patient.id}/{ready['id']}.zip")
+    async def test_stored_sealed(self, kit: Kit) -> None:
+        patient, headers = await kit.person(Role.patient)
+        ready = await kit.built(headers)
+        stored = await storage_for(kit.settings).get(f"exports/{patient.id}/{ready['id']}.zip")
         assert not stored.startswith(b"PK")
         assert patient.email.encode() not in stored
 
-    async def test_expiry_deletes_the_file_and_answers_410(
-        self,
-        client: httpx.AsyncClient,
-        make_user: MakeUser,
-        token_for: TokenFor,
-        database: Database,
-        settings: Settings,
-    ) -> None:
-        patient, headers = await person(make_user, token_for, Role.patient)
-        ready = await built(client, settings, database, headers)
+    async def test_expiry_deletes_the_file_and_answers_410(self, kit: Kit) -> None:
+        patient, headers = await kit.person(Role.patient)
+        ready = await kit.built(headers)
         export_id = uuid.UUID(ready["id"])
-        async with database.transaction() as db:
+        async with kit.database.transaction() as db:
             await db.execute(
                 update(DataExport)
                 .where(DataExport.id == export_id)
                 .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
             )
         # Past its time, it is gone even before the job ran.
-        gone = await client.get(f"{API}/{export_id}/download", headers=headers)
+        gone = await kit.client.get(f"{API}/{export_id}/download", headers=headers)
         assert gone.status_code == 410
         assert gone.json()["code"] == "export_expired"
-        assert await export.expire_exports(database, settings) == 1
-        status = await client.get(f"{API}/{export_id}", headers=headers)
+        assert await export.expire_exports(kit.database, kit.settings) == 1
+        status = await kit.client.get(f"{API}/{export_id}", headers=headers)
         assert status.json()["status"] == "expired"
-        assert (await client.get(f"{API}/{export_id}/download", headers=headers)).status_code == 410
+        assert (
+            await kit.client.get(f"{API}/{export_id}/download", headers=headers)
+        ).status_code == 410
         with pytest.raises(FileMissing):
-            await storage_for(settings).get(f"exports/{patient.id}/{export_id}.zip")
-        assert await audit_rows(database, "export.expired", str(export_id))
+            await storage_for(kit.settings).get(f"exports/{patient.id}/{export_id}.zip")
+        assert await kit.audit_rows("export.expired", str(export_id))
         # The next one may be asked for.
-        assert (await client.post(API, headers=headers)).status_code == 202
+        assert (await kit.client.post(API, headers=headers)).status_code == 202
 
-    async def test_one_claim_at_a_time_and_a_stale_claim_is_taken_over(
-        self,
-        client: httpx.AsyncClient,
-        make_user: MakeUser,
-        token_for: TokenFor,
-        database: Database,
-    ) -> None:
-        _, headers = await person(make_user, token_for, Role.patient)
-        export_id = uuid.UUID((await requested(client, headers))["id"])
-        first = await export.claim(database, export_id)
+    async def test_one_claim_at_a_time_and_a_stale_claim_is_taken_over(self, kit: Kit) -> None:
+        _, headers = await kit.person(Role.patient)
+        export_id = uuid.UUID((await kit.requested(headers))["id"])
+        first = await export.claim(kit.database, export_id)
         assert first is not None
         assert first.status == ExportStatus.building
-        assert await export.claim(database, export_id) is None
-        assert export_id not in await export.unfinished_exports(database, older_than=timedelta())
-        async with database.transaction() as db:
+        assert await export.claim(kit.database, export_id) is None
+        assert export_id not in await export.unfinished_exports(
+            kit.database, older_than=timedelta()
+        )
+        async with kit.database.transaction() as db:
             await db.execute(
                 update(DataExport)
                 .where(DataExport.id == export_id)
                 .values(claimed_at=datetime.now(UTC) - export.STALE_CLAIM - timedelta(seconds=1))
             )
-        assert export_id in await export.unfinished_exports(database, older_than=timedelta())
-        second = await export.claim(database, export_id)
+        assert export_id in await export.unfinished_exports(kit.database, older_than=timedelta())
+        second = await export.claim(kit.database, export_id)
         assert second is not None
         assert second.attempts == 2
 
-    async def test_the_sweep_finds_a_lost_job(
-        self,
-        client: httpx.AsyncClient,
-        make_user: MakeUser,
-        token_for: TokenFor,
-        database: Database,
-    ) -> None:
-        _, headers = await person(make_user, token_for, Role.patient)
-        export_id = uuid.UUID((await requested(client, headers))["id"])
+    async def test_the_sweep_finds_a_lost_job(self, kit: Kit) -> None:
+        _, headers = await kit.person(Role.patient)
+        export_id = uuid.UUID((await kit.requested(headers))["id"])
         assert export_id not in await export.unfinished_exports(
-            database, older_than=timedelta(minutes=2)
+            kit.database, older_than=timedelta(minutes=2)
         )
-        assert export_id in await export.unfinished_exports(database, older_than=timedelta())
+        assert export_id in await export.unfinished_exports(kit.database, older_than=timedelta())
