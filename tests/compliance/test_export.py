@@ -265,3 +265,20 @@ class TestBuilding:
             kit.database, older_than=timedelta(minutes=2)
         )
         assert export_id in await export.unfinished_exports(kit.database, older_than=timedelta())
+
+
+async def test_a_failed_build_is_retried_then_failed(kit: Kit) -> None:
+    """The storage cannot be written: each attempt puts the export back to pending for the
+    job's retry, and the last one marks it failed (the page then offers a new one)."""
+    _, headers = await kit.person()
+    export_id = uuid.UUID((await kit.requested(headers))["id"])
+    broken = kit.settings.model_copy(update={"storage_url": "file:///proc/carebridge-no-storage"})
+    statuses = []
+    for _ in range(export.MAX_ATTEMPTS):
+        with pytest.raises(OSError, match="No such file or directory"):
+            await export.build(kit.database, broken, export_id)
+        status = await kit.client.get(f"{API}/{export_id}", headers=headers)
+        statuses.append(status.json()["status"])
+    assert statuses == ["pending"] * (export.MAX_ATTEMPTS - 1) + ["failed"]
+    assert not await export.build(kit.database, kit.settings, export_id)
+    assert (await kit.client.post(API, headers=headers)).status_code == 202
