@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+import pypdf
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -609,6 +610,17 @@ async def test_everything_of_the_patients_is_exported_and_nothing_of_anyone_else
             "1971-02-03",
         }, value
     assert f"of {other.id}".encode() not in everything
+
+    # The PDF summary reads: who, and what matters first in each part.
+    summary = "\n".join(
+        page.extract_text()
+        for page in pypdf.PdfReader(io.BytesIO(archive.read("summary.pdf"))).pages
+    )
+    assert patient.email in summary
+    assert "Allergy: Pollen, mild" in summary
+    assert "Medication: Canarycillin" in summary
+    assert "video, completed" in summary
+    assert "records.json" in summary
     assert not set(theirs.files) & names
 
 

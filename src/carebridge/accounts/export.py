@@ -31,5 +31,9 @@ async def export_patient(db: AsyncSession, scope: CallScope, patient_id: uuid.UU
             "sessions": rows_of(sessions, opener, omit=("cookie_hash",)),
             "known_devices": rows_of(devices, opener),
             "passkeys": rows_of(passkeys, opener, omit=("credential_id", "public_key")),
-        }
+        },
+        summary=[
+            f"{user.name} <{user.email}>, {user.role}, with CareBridge since "
+            f"{user.created_at:%Y-%m-%d}"
+        ],
     )

@@ -102,6 +102,8 @@ def summary_pdf(clinic_name: str, name: str, at: datetime, parts: list[Contribut
     sheet.rule()
     for part in parts:
         sheet.line(f"{part.name}.json", bold=True)
+        for line in part.export.summary:
+            sheet.line(line, size=9)
         sheet.line(_count_line(part), size=9)
         if part.export.files:
             sheet.line(f"{len(part.export.files)} file(s) under files/{part.name}/", size=9)

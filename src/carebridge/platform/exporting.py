@@ -46,10 +46,13 @@ class SealedFile(NamedTuple):
 
 @dataclass
 class DomainExport:
-    """What one domain holds about the patient: ``document`` becomes ``<domain>.json``."""
+    """What one domain holds about the patient: ``document`` becomes ``<domain>.json``;
+    ``summary`` is a few readable lines for the export's PDF summary (the domain knows what
+    matters in its data; the counts are added for every domain)."""
 
     document: dict[str, list[dict[str, Any]] | dict[str, Any] | None]
     files: list[ExportFile] = field(default_factory=list)
+    summary: list[str] = field(default_factory=list)
 
     async def add_sealed_files(
         self, storage: SealedStorage, folder: str, found: Iterable[SealedFile]

@@ -59,10 +59,25 @@ async def export_patient(db: AsyncSession, scope: CallScope, patient_id: uuid.UU
         )
     )
     document["documents"] = rows_of(documents, opener, omit=("storage_key",))
-    export = DomainExport(document)
+    export = DomainExport(document, summary=_summary(document))
     await export.add_sealed_files(
         sealed_storage_for(scope.settings, scope.keyring),
         "records",
         (SealedFile(row.id, row.filename, row.storage_key, aad(row.id)) for row in documents),
     )
     return export
+
+
+def _summary(document: dict[str, Any]) -> list[str]:
+    """What a reader looks for first: allergies, conditions, medications, immunizations."""
+    lines = []
+    for section, label, fields in (
+        ("allergies", "Allergy", ("substance", "reaction", "severity")),
+        ("conditions", "Condition", ("name", "status")),
+        ("medications", "Medication", ("name", "dose", "route")),
+        ("immunizations", "Immunization", ("vaccine", "given_on")),
+    ):
+        for item in document[section]:
+            values = ", ".join(str(item[name]) for name in fields if item.get(name))
+            lines.append(f"{label}: {values}")
+    return lines
