@@ -465,6 +465,19 @@ class Settings(BaseSettings):
         default=None,
         description="clamd to scan uploads (tcp://host:port or a unix socket path); unset: none.",
     )
+    export_days: int = Field(
+        default=7,
+        ge=1,
+        le=90,
+        description="A patient's data export can be downloaded this many days after it is "
+        "ready; then its file is deleted.",
+    )
+    export_daily_limit: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="Data exports a patient (or an admin for them) may request in 24 hours.",
+    )
     clamd_timeout_seconds: float = Field(
         default=30, gt=0, le=600, description="A scan taking longer leaves the file unscanned."
     )

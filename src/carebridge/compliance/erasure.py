@@ -1,4 +1,5 @@
-"""What erasing a patient does to compliance's tables (``platform/erasure.py``): the record of
+"""What erasing a patient does to compliance's tables (``platform/erasure.py``): their data
+exports go with their files; the record of
 what they consented to, when and from where, is the clinic's proof (GDPR Art. 7(1)) and is held
 with the medical record; the documents are the clinic's."""
 
@@ -7,6 +8,13 @@ from __future__ import annotations
 from carebridge.platform.erasure import ErasureRule
 
 ERASURE_RULES: tuple[ErasureRule, ...] = (
+    ErasureRule(
+        "data_exports",
+        "delete",
+        "keep",
+        "Copies of the patient's data made for them: deleted with their files.",
+        files=("storage_key",),
+    ),
     ErasureRule(
         "consent_events",
         "keep",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from carebridge.accounts import hooks as accounts
 from carebridge.accounts.links import EMAIL_TEMPLATES, reset_email, verification_email
+from carebridge.compliance import hooks as compliance
 from carebridge.notifications.models import Channel
 
 if TYPE_CHECKING:
@@ -82,6 +83,14 @@ ADMIN_ALERT = register_kind(
     Kind(
         "admin_alert",
         "For administrators: problems that need a person (payments that do not match)",
+        defaults=frozenset({Channel.in_app, Channel.email}),
+    )
+)
+# A patient's data export is built (compliance fires ``EXPORT_READY``).
+EXPORT_READY = register_kind(
+    Kind(
+        compliance.EXPORT_READY_KIND,
+        "Your data export is ready to download",
         defaults=frozenset({Channel.in_app, Channel.email}),
     )
 )

@@ -64,6 +64,12 @@ class Conflict(CareBridgeError):
     title = "Conflict with the current state"
 
 
+class Gone(CareBridgeError):
+    status = 410
+    code = "gone"
+    title = "No longer available"
+
+
 class TooLarge(CareBridgeError):
     status = 413
     code = "payload_too_large"

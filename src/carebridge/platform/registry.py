@@ -31,6 +31,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "carebridge.records.models",
     "carebridge.visits.models",
     "carebridge.governance.erasure_models",
+    "carebridge.compliance.export_models",
 )
 
 # Modules that declare procrastinate tasks.
@@ -46,6 +47,7 @@ TASK_MODULES: tuple[str, ...] = (
     "carebridge.records.tasks",
     "carebridge.governance.erasure_tasks",
     "carebridge.compliance.retention_tasks",
+    "carebridge.compliance.export_tasks",
 )
 
 # Modules exposing ``router`` (an APIRouter mounted under /api/v1).
@@ -79,6 +81,7 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.governance.erasure_routes",
     "carebridge.compliance.consent_routes",
     "carebridge.records.research_routes",
+    "carebridge.compliance.export_routes",
 )
 
 # Modules exposing ``root_router``, mounted at the root (well-known URLs, not under /api/v1).
@@ -115,6 +118,7 @@ PAGE_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.web.visit_dispatch",  # the dispatcher's board
     "carebridge.web.erasure",  # a patient's "Delete my account"
     "carebridge.web.consents",  # the consent page, the admin's documents, a person's consents
+    "carebridge.web.data_export",  # the patient's "Download my data"
 )
 
 # Modules that register notification kinds (loaded before any kind is looked up, so a worker
@@ -169,6 +173,25 @@ RETENTION_MODULES: tuple[str, ...] = (
     "carebridge.visits.retention",
     "carebridge.compliance.retention",
     "carebridge.governance.retention",
+)
+
+# Modules exposing ``async def export_patient(db, scope, patient_id) -> DomainExport``
+# (platform/exporting.py): what each domain holds about a patient, one JSON document each in the
+# patient's data export (named after the domain, or the module's ``DOCUMENT``), with their files.
+EXPORT_MODULES: tuple[str, ...] = (
+    "carebridge.accounts.export",
+    "carebridge.directory.export",
+    "carebridge.presence.export",
+    "carebridge.scheduling.export",
+    "carebridge.payments.export",
+    "carebridge.prescriptions.export",
+    "carebridge.reviews.export",
+    "carebridge.messaging.export",
+    "carebridge.video.export",
+    "carebridge.records.export",
+    "carebridge.visits.export",
+    "carebridge.notifications.export",
+    "carebridge.compliance.audit_export",
 )
 
 # Modules exposing ``async def seed_demo(session, settings) -> int`` (rows created), run in this

@@ -15,7 +15,7 @@ skips the audit class until then). It reads a batch's ``number`` (its order) and
 ``last_xact``/``last_seq`` (the trail position of its last event, ``compliance/final.py``).
 
 Revision ID: 0031_retention
-Revises: 0029_consents
+Revises: 0030_exports
 Create Date: 2026-12-07 08:00:00
 """
 
@@ -26,7 +26,7 @@ from alembic import op
 from carebridge.platform.migrate import execute_script
 
 revision: str = "0031_retention"
-down_revision: str | None = "0029_consents"
+down_revision: str | None = "0030_exports"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
