@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.models import AuthSession, KnownDevice, Passkey, Role, User
 from carebridge.compliance import export
+from carebridge.compliance.consent_models import ConsentDocument, ConsentEvent
 from carebridge.compliance.export_archive import document_name
 from carebridge.compliance.export_models import DataExport
 from carebridge.config import Settings
@@ -82,6 +83,7 @@ FOREIGN_KEYS: dict[tuple[str, str], str] = {
     ("notifications", "recipient_id"): PATIENT,
     ("patient_profiles", "user_id"): PATIENT,
     ("doctor_follows", "patient_id"): PATIENT,
+    ("consent_events", "user_id"): PATIENT,
     ("appointments", "patient_id"): PATIENT,
     ("appointment_reminders", "recipient_id"): PATIENT,
     ("payments", "patient_id"): PATIENT,
@@ -117,6 +119,7 @@ FOREIGN_KEYS: dict[tuple[str, str], str] = {
     ("appointments", "cancelled_by"): "who cancelled (the row is exported as the patient's)",
     ("calendar_feeds", "doctor_id"): "a doctor's calendar feed",
     ("doctor_follows", "doctor_id"): "the doctor followed",
+    ("consent_documents", "published_by_id"): "the administrator who published the document",
     ("doctor_presence", "doctor_id"): "a doctor's presence",
     ("doctor_profiles", "user_id"): "a doctor's profile",
     ("doctor_profiles", "verified_by"): "the administrator who verified a doctor",
@@ -535,8 +538,36 @@ async def _visit(world: World, patient: User, nurse: User) -> None:
     world.files.append(f"files/visits/{photo.id}-wound.jpg")
 
 
+async def _consent(world: World, patient: User) -> None:
+    document = ConsentDocument(
+        id=_id(),
+        kind="research_sharing",
+        version=1000 + uuid.uuid4().int % 1_000_000,
+        title="Research",
+        body="Sharing for research.",
+        roles=["patient"],
+        requires_reacceptance=False,
+        acceptance_from=1,
+    )
+    world.db.add(document)
+    await world.db.flush()
+    event = ConsentEvent(
+        id=_id(),
+        user_id=patient.id,
+        document_id=document.id,
+        kind=document.kind,
+        version=document.version,
+        action="accepted",
+        ip="192.0.2.7",
+        user_agent="Canary browser",
+    )
+    world.db.add(event)
+    world.expect(("consent_events", "user_id"), "consents", "answers", event.id)
+
+
 async def make_world(world: World, patient: User, doctor: User, nurse: User) -> None:
     await _accounts(world, patient)
+    await _consent(world, patient)
     await _notifications(world, patient)
     await _profile(world, patient, doctor)
     booked = await _care(world, patient, doctor)

@@ -191,6 +191,7 @@ EXPORT_MODULES: tuple[str, ...] = (
     "carebridge.records.export",
     "carebridge.visits.export",
     "carebridge.notifications.export",
+    "carebridge.compliance.consent_export",
     "carebridge.compliance.audit_export",
 )
 
