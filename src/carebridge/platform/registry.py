@@ -16,6 +16,7 @@ from carebridge.platform.models import Base
 MODEL_MODULES: tuple[str, ...] = (
     "carebridge.accounts.models",
     "carebridge.compliance.models",
+    "carebridge.compliance.alert_models",
     "carebridge.notifications.models",
     "carebridge.presence.models",
     "carebridge.directory.models",
@@ -41,6 +42,7 @@ TASK_MODULES: tuple[str, ...] = (
     "carebridge.messaging.tasks",
     "carebridge.records.tasks",
     "carebridge.visits.tasks",
+    "carebridge.compliance.detection_tasks",
 )
 
 # Modules exposing ``router`` (an APIRouter mounted under /api/v1).
@@ -71,6 +73,8 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.visits.tracking_routes",
     "carebridge.visits.report_routes",
     "carebridge.compliance.routes",
+    "carebridge.compliance.alert_routes",
+    "carebridge.compliance.access_routes",
 )
 
 # Modules exposing ``root_router``, mounted at the root (well-known URLs, not under /api/v1).
@@ -118,6 +122,7 @@ NOTIFICATION_KIND_MODULES: tuple[str, ...] = (
     "carebridge.video.kinds",
     "carebridge.records.kinds",
     "carebridge.visits.kinds",
+    "carebridge.compliance.alert_kinds",
 )
 
 # Modules that register real-time topics and connection hooks (platform/realtime/topics.py).
@@ -142,7 +147,10 @@ HOOK_SUBSCRIPTION_MODULES: tuple[str, ...] = (
 )
 
 # Modules exposing ``async def scrape(metrics, session)``, run at each /metrics scrape.
-METRICS_MODULES: tuple[str, ...] = ("carebridge.notifications.metrics",)
+METRICS_MODULES: tuple[str, ...] = (
+    "carebridge.notifications.metrics",
+    "carebridge.compliance.alert_metrics",
+)
 
 # Modules exposing ``async def seed_demo(session, settings) -> int`` (rows created), run in this
 # order; a module's ``describe() -> str``, if it has one, is printed after seeding (credentials).
