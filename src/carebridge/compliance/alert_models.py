@@ -24,11 +24,10 @@ class SecurityAlert(Model):
     severity: Mapped[str] = mapped_column(String(16))
     # What the alert is deduplicated on besides the rule and window: an actor's id, an address.
     scope_key: Mapped[str] = mapped_column(String(160))
-    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # As on the audit trail: ids, not references (an account erased since keeps its alerts).
+    actor_id: Mapped[uuid.UUID | None]
     ip: Mapped[str | None] = mapped_column(String(64))
-    subject_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    subject_id: Mapped[uuid.UUID | None]
     window_start: Mapped[datetime]
     window_end: Mapped[datetime]
     # Counts, thresholds and ids: never PHI.

@@ -14,8 +14,6 @@ Rule = Literal["record_snooping", "break_the_glass", "failed_signins", "bulk_exp
 class AlertSearch(BaseModel):
     """Which alerts: every filter optional."""
 
-    model_config = ConfigDict(extra="forbid")
-
     rule: Rule | None = Field(default=None, description="Only this rule's alerts.")
     state: Literal["open", "acknowledged"] | None = Field(
         default=None, description="`open`: not acknowledged yet; `acknowledged`: the others."

@@ -97,6 +97,8 @@ PAGE_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.web.directory",
     "carebridge.web.presence",
     "carebridge.web.admin",
+    "carebridge.web.access_log",  # "Who saw my data"
+    "carebridge.web.security_alerts",
     "carebridge.web.call_check",  # the pre-call check (camera, microphone, speakers, relay)
     "carebridge.web.call_waiting",  # the doctor's "Waiting for you" list, as a fragment
     "carebridge.web.records",  # the health record: dashboard, charts, a clinician's view

@@ -76,18 +76,6 @@ def upgrade() -> None:
             name=op.f("fk_security_alerts_acknowledged_by_users"),
             ondelete="SET NULL",
         ),
-        sa.ForeignKeyConstraint(
-            ["actor_id"],
-            ["users.id"],
-            name=op.f("fk_security_alerts_actor_id_users"),
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
-            ["subject_id"],
-            ["users.id"],
-            name=op.f("fk_security_alerts_subject_id_users"),
-            ondelete="SET NULL",
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_security_alerts")),
     )
     op.create_index(
