@@ -17,7 +17,8 @@ a batch is read once, whatever happens to a worker. The rules:
   patient's data export requested by an administrator.
 
 An alert is deduplicated per rule, scope (the actor, the address) and window (the hour of the
-event that fired it). Each new one is told to every administrator, counted by rule in the
+event that fired it). Each new one is told to every administrator (through
+``compliance.hooks.ALERT_RAISED``, which notifications subscribes to), counted by rule in the
 metrics (read from the table at scrape time) and recorded (``security.alert_raised``).
 """
 
@@ -33,14 +34,13 @@ from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from carebridge.accounts.models import Role, User, UserStatus
-from carebridge.compliance.alert_kinds import SECURITY_ALERT
+from carebridge.accounts.models import Role
 from carebridge.compliance.alert_models import SecurityAlert, TrailPosition
 from carebridge.compliance.final import ORDER, final_after
+from carebridge.compliance.hooks import ALERT_RAISED, AlertRaised
 from carebridge.compliance.models import AuditEvent
 from carebridge.compliance.service import record
 from carebridge.config import Settings
-from carebridge.notifications.service import notify_many
 from carebridge.platform.db import Database
 
 READER = "detection"
@@ -254,19 +254,17 @@ async def raise_alert(db: AsyncSession, alert: Alert) -> uuid.UUID | None:
     )
     if not isinstance(alert_id, uuid.UUID):
         return None
-    admins = await db.scalars(
-        select(User.id).where(User.role == Role.admin, User.status == UserStatus.active)
-    )
-    await notify_many(
+    await ALERT_RAISED.fire(
         db,
-        list(admins),
-        SECURITY_ALERT.name,
-        _TITLES[alert.rule],
-        f"Security alert ({alert.severity}): {_TITLES[alert.rule].lower()}. "
-        "Review it and acknowledge it on the security alerts page.",
-        data={"alert_id": str(alert_id), "rule": alert.rule},
-        link="/admin/security-alerts",
-        dedup_key=f"security-alert:{alert_id}",
+        AlertRaised(
+            alert_id=alert_id,
+            rule=alert.rule,
+            severity=alert.severity,
+            title=_TITLES[alert.rule],
+            body=f"Security alert ({alert.severity}): {_TITLES[alert.rule].lower()}. "
+            "Review it and acknowledge it on the security alerts page.",
+            link="/admin/security-alerts",
+        ),
     )
     await record(
         db,

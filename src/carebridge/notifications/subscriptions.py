@@ -1,13 +1,18 @@
-"""Notifications queues the messages accounts sends its users (``accounts/hooks.py``), in the
+"""Notifications queues the messages accounts sends its users (``accounts/hooks.py``) and tells
+every administrator of a security alert compliance raised (``compliance/hooks.py``), in the
 transaction of the change that causes them."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.hooks import MESSAGE, Message
+from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.compliance.hooks import ALERT_RAISED, AlertRaised
+from carebridge.notifications.kinds import SECURITY_ALERT
 from carebridge.notifications.models import Priority
-from carebridge.notifications.service import notify
+from carebridge.notifications.service import notify, notify_many
 
 
 @MESSAGE.subscribe
@@ -21,4 +26,22 @@ async def queue_account_message(db: AsyncSession, message: Message) -> None:
         data=message.data,
         link=message.link,
         priority=Priority.urgent,
+    )
+
+
+@ALERT_RAISED.subscribe
+async def tell_admins_of_alert(db: AsyncSession, alert: AlertRaised) -> None:
+    admins = await db.scalars(
+        select(User.id).where(User.role == Role.admin, User.status == UserStatus.active)
+    )
+    await notify_many(
+        db,
+        list(admins),
+        SECURITY_ALERT.name,
+        alert.title,
+        alert.body,
+        data={"alert_id": str(alert.alert_id), "rule": alert.rule, "severity": alert.severity},
+        link=alert.link,
+        priority=Priority.urgent if alert.severity == "high" else Priority.normal,
+        dedup_key=f"security-alert:{alert.alert_id}",
     )

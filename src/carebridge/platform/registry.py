@@ -124,7 +124,6 @@ NOTIFICATION_KIND_MODULES: tuple[str, ...] = (
     "carebridge.video.kinds",
     "carebridge.records.kinds",
     "carebridge.visits.kinds",
-    "carebridge.compliance.alert_kinds",
 )
 
 # Modules that register real-time topics and connection hooks (platform/realtime/topics.py).
