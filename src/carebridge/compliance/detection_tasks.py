@@ -1,4 +1,9 @@
-"""The detection rules' periodic job (``compliance/detection.py``)."""
+"""The detection rules' periodic job (``compliance/detection.py``).
+
+It holds no queue lock: two runs at once (two workers, or a run late by a minute) exclude each
+other on the row of the trail position, locked in each batch's transaction. A worker killed
+mid-batch loses its transaction, and with it the lock: the next run reads the batch again
+(``tests/test_locked_jobs.py``, ``test_a_detection_run_whose_worker_was_killed``)."""
 
 from __future__ import annotations
 
@@ -19,7 +24,6 @@ QUEUE = "compliance"
     queue=QUEUE,
     pass_context=True,
     retry=DEFAULT_RETRY,
-    lock="compliance.detect_alerts",
 )
 async def detect_alerts_task(context: JobContext, timestamp: int) -> None:
     """Read the audit events written since the last run and raise the security alerts the
