@@ -132,6 +132,16 @@ class Stall:
     check: Callable[[], Awaitable[None]]  # ... and happened once
 
 
+async def blocked_by(database: Database, holder_pid: int) -> bool:
+    """Whether a session waits for a lock the session ``holder_pid`` holds."""
+    async with database.engine.connect() as conn:
+        waiting = await conn.scalar(
+            text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"),
+            {"pid": holder_pid},
+        )
+    return bool(waiting)
+
+
 async def prescription_pdf(kit: Kit) -> Stall:
     """The render's last step, marking the stored PDF ready, waits behind a lock this test holds
     on the prescription's row: the PDF is drawn and written, the job is not finished."""
@@ -146,14 +156,7 @@ async def prescription_pdf(kit: Kit) -> Stall:
     url = f"/api/v1/prescriptions/{prescription_id}/pdf"
 
     async def stuck() -> bool:
-        async with kit.database.engine.connect() as conn:
-            waiting = await conn.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"
-                ),
-                {"pid": holder_pid},
-            )
-        return bool(waiting)
+        return await blocked_by(kit.database, holder_pid)
 
     async def release() -> None:
         await holder.close()
@@ -389,14 +392,7 @@ async def test_a_detection_run_whose_worker_was_killed(kit: Kit, tmp_path: Path)
     holder_pid = await holder.scalar(text("SELECT pg_backend_pid()"))
 
     async def stuck() -> bool:
-        async with kit.database.engine.connect() as conn:
-            waiting = await conn.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"
-                ),
-                {"pid": holder_pid},
-            )
-        return bool(waiting)
+        return await blocked_by(kit.database, holder_pid)
 
     async def alerts() -> list[SecurityAlert]:
         async with kit.database.transaction() as db:

@@ -30,9 +30,8 @@ from tests.factories import MakeUser, SignIn
 from tests.factories.apps import serving
 from tests.factories.calls import people_around
 from tests.factories.directory import MakeDoctor
-from tests.factories.messaging import Talk
+from tests.factories.messaging import booked_talk
 from tests.factories.records import add_observation, appointment_between
-from tests.factories.scheduling import next_weekday
 from tests.factories.users import Person, TokenFor
 from tests.factories.web import Browser, sign_in_browser
 
@@ -257,35 +256,6 @@ PATIENT_OBJECTS = {
 }
 
 
-async def _booked_talk(
-    client: httpx.AsyncClient,
-    database: Database,
-    everyone_else: dict[str, Person],
-    scheduled_doctor: Any,
-) -> Talk:
-    from carebridge.messaging.models import Conversation
-
-    doctor, doctor_headers = await scheduled_doctor()
-    people = {"doctor": Person(doctor, doctor_headers), **everyone_else}
-    booked = await client.post(
-        "/api/v1/appointments",
-        json={
-            "doctor_id": str(doctor.id),
-            "starts_at": f"{next_weekday(2).isoformat()}T10:00:00+00:00",
-            "type": "video",
-        },
-        headers=people["patient"].headers,
-    )
-    assert booked.status_code == 201, booked.text
-    async with database.transaction() as db:
-        conversation = await db.scalar(
-            select(Conversation.id).where(
-                Conversation.appointment_id == uuid.UUID(booked.json()["id"])
-            )
-        )
-    return Talk(client, str(conversation), people, booked.json()["id"])
-
-
 @pytest.fixture
 async def everyone_else(
     make_doctor: MakeDoctor, make_user: MakeUser, token_for: TokenFor
@@ -307,7 +277,7 @@ class TestAccessLog:
         scheduled_doctor: Any,
         token_for: TokenFor,
     ) -> None:
-        talk = await _booked_talk(client, database, everyone_else, scheduled_doctor)
+        talk = await booked_talk(client, database, everyone_else, scheduled_doctor)
         patient, other, doctor = (
             talk.people["patient"],
             talk.people["other_patient"],

@@ -10,26 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
-from carebridge.accounts.admin import emails_of
 from carebridge.compliance.alert_models import SecurityAlert
 from carebridge.compliance.alert_schemas import AlertSearch, SecurityAlertOut
 from carebridge.compliance.service import record
+from carebridge.compliance.trail import with_actor_emails
 from carebridge.platform.context import RequestContext
 from carebridge.platform.errors import NotFound
 from carebridge.platform.pagination import Page, keyset_page
-
-
-async def _outs(db: AsyncSession, rows: list[SecurityAlert]) -> list[SecurityAlertOut]:
-    emails = await emails_of(db, {row.actor_id for row in rows if row.actor_id is not None})
-    return [
-        SecurityAlertOut.model_validate(
-            {
-                **{column.key: getattr(row, column.key) for column in SecurityAlert.__table__.c},
-                "actor_email": emails.get(row.actor_id) if row.actor_id else None,
-            }
-        )
-        for row in rows
-    ]
 
 
 async def list_alerts(
@@ -46,7 +33,10 @@ async def list_alerts(
     page = await keyset_page(
         db, statement, SecurityAlert, cursor=cursor, limit=limit, time_column="raised_at"
     )
-    return Page(items=await _outs(db, page.items), next_cursor=page.next_cursor)
+    return Page(
+        items=await with_actor_emails(db, page.items, SecurityAlertOut),
+        next_cursor=page.next_cursor,
+    )
 
 
 async def acknowledge(
@@ -73,4 +63,4 @@ async def acknowledge(
             rule=row.rule,
         )
     await db.refresh(row)
-    return (await _outs(db, [row]))[0]
+    return (await with_actor_emails(db, [row], SecurityAlertOut))[0]

@@ -12,7 +12,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import ColumnElement, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -107,7 +109,7 @@ async def search_trail(
     page = await keyset_page(
         db, statement, AuditEvent, cursor=cursor, limit=limit, time_column="at"
     )
-    items = await _outs(db, page.items)
+    items = await with_actor_emails(db, page.items, AuditEventOut)
     await record(
         db,
         action="audit.viewed",
@@ -122,14 +124,27 @@ async def search_trail(
     return Page(items=items, next_cursor=page.next_cursor)
 
 
-async def _outs(db: AsyncSession, events: Sequence[AuditEvent]) -> list[AuditEventOut]:
-    emails = await emails_of(db, {e.actor_id for e in events if e.actor_id is not None})
+class _WithActor(Protocol):
+    """A row that names its actor (an audit event, a security alert)."""
+
+    __table__: ClassVar[Any]
+    actor_id: uuid.UUID | None
+
+
+Out = TypeVar("Out", bound=BaseModel)
+
+
+async def with_actor_emails(
+    db: AsyncSession, rows: Sequence[_WithActor], out: type[Out]
+) -> list[Out]:
+    """``rows`` as ``out``: their columns and the actor's email, while the account exists."""
+    emails = await emails_of(db, {row.actor_id for row in rows if row.actor_id is not None})
     return [
-        AuditEventOut.model_validate(
+        out.model_validate(
             {
-                **{column.key: getattr(event, column.key) for column in AuditEvent.__table__.c},
-                "actor_email": emails.get(event.actor_id) if event.actor_id else None,
+                **{column.key: getattr(row, column.key) for column in row.__table__.c},
+                "actor_email": emails.get(row.actor_id) if row.actor_id else None,
             }
         )
-        for event in events
+        for row in rows
     ]
