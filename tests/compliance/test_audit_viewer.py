@@ -28,11 +28,12 @@ from carebridge.config import Settings
 from carebridge.platform.db import Database
 from tests.factories import MakeUser, SignIn
 from tests.factories.apps import serving
+from tests.factories.audit import PATIENT_OBJECTS
 from tests.factories.calls import people_around
 from tests.factories.directory import MakeDoctor
 from tests.factories.messaging import booked_talk
 from tests.factories.records import add_observation, appointment_between
-from tests.factories.users import Person, TokenFor
+from tests.factories.users import Person, TokenFor, tokens_for, user_maker
 from tests.factories.web import Browser, sign_in_browser
 
 API = "/api/v1/admin/audit-events"
@@ -233,8 +234,6 @@ def json_n(row: dict[str, str]) -> int:
 async def sign_in_with(
     client: httpx.AsyncClient, database: Database, settings: Settings
 ) -> dict[str, str]:
-    from tests.factories.users import tokens_for, user_maker
-
     admin = await user_maker(database)(Role.admin)
     return await tokens_for(database, settings)(admin)
 
@@ -242,18 +241,6 @@ async def sign_in_with(
 # -- the access log -------------------------------------------------------------------------------
 
 ACCESS_LOG = "/api/v1/me/access-log"
-# The objects of a patient's data: every audit row about one of them names its patient.
-PATIENT_OBJECTS = {
-    "patient_record",
-    "appointment",
-    "conversation",
-    "message",
-    "attachment",
-    "home_visit",
-    "prescription",
-    "patient_profile",
-    "call",
-}
 
 
 @pytest.fixture

@@ -9,21 +9,10 @@ from __future__ import annotations
 
 import ast
 
+from tests.factories.audit import PATIENT_OBJECTS
 from tests.factories.settings import ROOT
 
 SOURCE = ROOT / "src" / "carebridge"
-# The kinds of object that are a patient's data.
-PATIENT_OBJECTS = {
-    "patient_record",
-    "appointment",
-    "conversation",
-    "message",
-    "attachment",
-    "home_visit",
-    "prescription",
-    "patient_profile",
-    "call",
-}
 WRITERS = {"record", "audit_values"}
 # Call sites that name no single patient, with the reason.
 NO_SUBJECT = {
