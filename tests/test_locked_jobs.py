@@ -22,13 +22,16 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from carebridge.app import create_app
-from carebridge.compliance import retention
+from carebridge.compliance import detection, retention
+from carebridge.compliance.alert_models import SecurityAlert, TrailPosition
 from carebridge.compliance.models import AuditEvent
 from carebridge.compliance.retention import RUN_LOCK
 from carebridge.compliance.retention_tasks import apply_retention_task
+from carebridge.compliance.service import record
 from carebridge.config import Settings
 from carebridge.messaging import tasks as messaging_tasks
 from carebridge.messaging.attachment_models import Attachment
@@ -395,3 +398,63 @@ def test_every_lock_is_declared_where_the_walk_finds_it() -> None:
         "declare the locks with @keyed_by_row on the task and defer with defer_for_row "
         "(carebridge.platform.jobs)"
     )
+
+
+async def test_a_detection_run_whose_worker_was_killed(kit: Kit, tmp_path: Path) -> None:
+    """The detection rules' minutely job (``compliance.detect_alerts``) takes the audit trail's
+    position row for each batch instead of a queue lock. A worker killed while it waits for (or
+    holds) that row loses its transaction: the next run reads the same events and raises their
+    alert, once."""
+    patient, doctor = uuid.uuid4(), uuid.uuid4()
+    async with kit.database.transaction() as db:
+        await record(
+            db,
+            action="record.emergency_access",
+            actor_id=doctor,
+            actor_role="doctor",
+            resource_type="patient_record",
+            resource_id=patient,
+            subject_id=patient,
+        )
+        await db.execute(
+            insert(TrailPosition).values(reader=detection.READER).on_conflict_do_nothing()
+        )
+    holder = await kit.database.engine.connect()
+    await holder.begin()
+    await holder.execute(
+        select(TrailPosition.reader)
+        .where(TrailPosition.reader == detection.READER)
+        .with_for_update()
+    )
+    holder_pid = await holder.scalar(text("SELECT pg_backend_pid()"))
+
+    async def stuck() -> bool:
+        return await someone_waits_on(kit.database, holder_pid)
+
+    async def alerts() -> list[SecurityAlert]:
+        async with kit.database.transaction() as db:
+            return list(
+                await db.scalars(select(SecurityAlert).where(SecurityAlert.subject_id == patient))
+            )
+
+    log = tmp_path / "workers.log"
+    worker = start_worker(kit.worker_env, log, ["compliance"])
+    try:
+        await run_minutely("compliance")
+        assert await eventually(stuck, 60), ("the run never waited", log.read_text()[-3000:])
+        kill(worker)
+        await holder.close()
+        assert await alerts() == []
+        worker = start_worker(kit.worker_env, log, ["compliance"])
+
+        async def raised() -> bool:
+            await run_minutely("compliance")
+            await asyncio.sleep(0.9)
+            return bool(await alerts())
+
+        assert await eventually(raised, 60), log.read_text()[-3000:]
+        await asyncio.sleep(2)  # later runs raise nothing more
+        assert [a.rule for a in await alerts()] == ["break_the_glass"]
+    finally:
+        await holder.close()
+        kill(worker)

@@ -359,6 +359,37 @@ class Settings(BaseSettings):
         le=100_000,
         description="The most audit events one seal batch covers (one transaction each).",
     )
+    audit_export_max_rows: int = Field(
+        default=100_000,
+        ge=1,
+        le=10_000_000,
+        description="An audit trail CSV export stops after this many rows (the last line says so).",
+    )
+    alert_record_patients: int = Field(
+        default=20,
+        ge=1,
+        le=100_000,
+        description="Security alert: a clinician reads (or is refused) the records of more than "
+        "this many different patients within an hour without a care relationship.",
+    )
+    alert_failed_signins: int = Field(
+        default=20,
+        ge=1,
+        le=100_000,
+        description="Security alert: this many failed sign-ins from one address within an hour...",
+    )
+    alert_failed_signin_accounts: int = Field(
+        default=5,
+        ge=1,
+        le=100_000,
+        description="... across at least this many different accounts.",
+    )
+    alert_export_rows: int = Field(
+        default=10_000,
+        ge=1,
+        le=10_000_000,
+        description="Security alert: an audit trail CSV export of more than this many rows.",
+    )
     visit_track_days: int = Field(
         default=30,
         ge=1,

@@ -120,6 +120,7 @@ FOREIGN_KEYS: dict[tuple[str, str], str] = {
     ("calendar_feeds", "doctor_id"): "a doctor's calendar feed",
     ("doctor_follows", "doctor_id"): "the doctor followed",
     ("consent_documents", "published_by_id"): "the administrator who published the document",
+    ("security_alerts", "acknowledged_by"): "the administrator who acknowledged the alert",
     ("doctor_presence", "doctor_id"): "a doctor's presence",
     ("doctor_profiles", "user_id"): "a doctor's profile",
     ("doctor_profiles", "verified_by"): "the administrator who verified a doctor",

@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 
 from carebridge.config import Settings
 from carebridge.messaging.attachment_models import Attachment
-from carebridge.messaging.models import Message
+from carebridge.messaging.models import Conversation, Message
 from carebridge.platform.db import Database
 from carebridge.platform.events import listen
-from tests.factories.scheduling import schedule_body
+from tests.factories.scheduling import next_weekday, schedule_body
 from tests.factories.users import Headers, Person
 
 # A doctor's week around the clock (UTC) in 5-minute chat and video slots: the next slot starts
@@ -68,6 +68,40 @@ class Talk:
         assert answer.status_code == 201, answer.text
         body: dict[str, Any] = answer.json()
         return body
+
+
+async def conversation_of(database: Database, appointment_id: str) -> str:
+    """The conversation the booking of ``appointment_id`` opened."""
+    async with database.transaction() as db:
+        found = await db.scalar(
+            select(Conversation.id).where(Conversation.appointment_id == uuid.UUID(appointment_id))
+        )
+    assert found is not None
+    return str(found)
+
+
+async def booked_talk(
+    client: httpx.AsyncClient,
+    database: Database,
+    everyone_else: dict[str, Person],
+    scheduled_doctor: Any,
+) -> Talk:
+    """A video appointment booked through the API in two days by ``everyone_else["patient"]``
+    with a new scheduled doctor, and its conversation, opened by the booking."""
+    doctor, doctor_headers = await scheduled_doctor()
+    people = {"doctor": Person(doctor, doctor_headers), **everyone_else}
+    booked = await client.post(
+        "/api/v1/appointments",
+        json={
+            "doctor_id": str(doctor.id),
+            "starts_at": f"{next_weekday(2).isoformat()}T10:00:00+00:00",
+            "type": "video",
+        },
+        headers=people["patient"].headers,
+    )
+    assert booked.status_code == 201, booked.text
+    appointment_id = booked.json()["id"]
+    return Talk(client, await conversation_of(database, appointment_id), people, appointment_id)
 
 
 async def book_soon(

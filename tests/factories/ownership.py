@@ -251,6 +251,7 @@ PUBLIC: dict[str, str] = {
 ADMIN_ONLY: dict[str, str] = {
     "delivery_id": "a notification delivery, seen only by administrators",
     "action": "what an administrator does to a user's account (approve, enable, ...)",
+    "alert_id": "a security alert raised by the detection rules, seen only by administrators",
 }
 
 # A valid body for each write route that needs one, so that the call reaches the service's

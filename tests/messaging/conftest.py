@@ -11,14 +11,18 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
 
-from carebridge.messaging.models import Conversation
 from carebridge.platform.db import Database
 from tests.factories.calls import people_around
 from tests.factories.directory import MakeDoctor
-from tests.factories.messaging import ROUND_THE_CLOCK, Talk, book_soon
-from tests.factories.scheduling import next_weekday, written_appointment
+from tests.factories.messaging import (
+    ROUND_THE_CLOCK,
+    Talk,
+    book_soon,
+    booked_talk,
+    conversation_of,
+)
+from tests.factories.scheduling import written_appointment
 from tests.factories.users import MakeUser, Person, TokenFor
 
 
@@ -31,15 +35,6 @@ async def everyone_else(
     return await people_around(make_doctor, make_user, token_for)
 
 
-async def _conversation_of(database: Database, appointment_id: str) -> str:
-    async with database.transaction() as db:
-        found = await db.scalar(
-            select(Conversation.id).where(Conversation.appointment_id == uuid.UUID(appointment_id))
-        )
-    assert found is not None
-    return str(found)
-
-
 @pytest.fixture
 async def talk(
     client: httpx.AsyncClient,
@@ -48,21 +43,7 @@ async def talk(
     scheduled_doctor: Any,
 ) -> Talk:
     """An appointment booked through the API: its conversation, opened by the booking."""
-    doctor, doctor_headers = await scheduled_doctor()
-    people = {"doctor": Person(doctor, doctor_headers)}
-    people.update(everyone_else)
-    booked = await client.post(
-        "/api/v1/appointments",
-        json={
-            "doctor_id": str(doctor.id),
-            "starts_at": f"{next_weekday(2).isoformat()}T10:00:00+00:00",
-            "type": "video",
-        },
-        headers=people["patient"].headers,
-    )
-    assert booked.status_code == 201, booked.text
-    appointment_id = booked.json()["id"]
-    return Talk(client, await _conversation_of(database, appointment_id), people, appointment_id)
+    return await booked_talk(client, database, everyone_else, scheduled_doctor)
 
 
 @pytest.fixture
@@ -80,7 +61,7 @@ async def chat(
     people.update(everyone_else)
     booked = await book_soon(client, doctor.id, people["patient"].headers, "chat")
     appointment_id = booked["id"]
-    return Talk(client, await _conversation_of(database, appointment_id), people, appointment_id)
+    return Talk(client, await conversation_of(database, appointment_id), people, appointment_id)
 
 
 @pytest.fixture

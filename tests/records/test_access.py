@@ -62,6 +62,7 @@ async def _audit_rows(database: Database, actor: uuid.UUID, patient: uuid.UUID) 
             select(func.count()).where(
                 AuditEvent.actor_id == actor,
                 AuditEvent.action == "record.read",
+                AuditEvent.outcome == "success",  # a refused clinician's try is ``denied``
                 AuditEvent.resource_id == str(patient),
             )
         )
@@ -261,7 +262,12 @@ class TestBreakingTheGlass:
         assert all(told[a.user.id] == "admin_alert" for a in admins)
         assert audited == 1
         log = await client.get("/api/v1/records/access-log", headers=patient.headers)
-        assert {e["basis"] for e in log.json()["items"]} == {"emergency"}
+        entries = log.json()["items"]
+        assert {e["basis"] for e in entries if e["outcome"] == "success"} == {"emergency"}
+        # The tries before the opening were refused, and the patient sees them so.
+        refused = [e for e in entries if e["outcome"] == "denied"]
+        assert refused
+        assert all(e["actor_id"] == str(doctor.user.id) for e in refused)
         # The administrators read the reason; the opening ends by itself.
         review = await client.get(
             "/api/v1/admin/records/emergency-accesses", headers=admins[0].headers

@@ -23,6 +23,14 @@ ERASURE_RULES: tuple[ErasureRule, ...] = (
         where="user_id = :patient",
     ),
     ErasureRule(
+        "security_alerts",
+        "keep",
+        "keep",
+        "Security records about who read what (ids, counts, addresses of attempts; never PHI), "
+        "kept like the audit trail they come from.",
+        where="FALSE",
+    ),
+    ErasureRule(
         "consent_documents",
         "keep",
         "keep",

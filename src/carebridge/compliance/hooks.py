@@ -1,6 +1,7 @@
 """What compliance lets the domains above it act on, without importing them
-(``platform/hooks.py``): the patient is told their data export is ready (notifications queues the
-message, ``notifications/subscriptions.py``)."""
+(``platform/hooks.py``), inside its own transaction: the patient is told their data export is
+ready, and every administrator is told of a new security alert (``compliance/detection.py``);
+notifications subscribes to both (``notifications/subscriptions.py``)."""
 
 from __future__ import annotations
 
@@ -23,3 +24,18 @@ class ExportReady:
 
 
 EXPORT_READY: Hook[ExportReady] = Hook("compliance.export_ready")
+
+
+@dataclass(frozen=True)
+class AlertRaised:
+    """A security alert just raised: what administrators are told (no PHI)."""
+
+    alert_id: uuid.UUID
+    rule: str
+    severity: str
+    title: str
+    body: str
+    link: str
+
+
+ALERT_RAISED: Hook[AlertRaised] = Hook("compliance.alert_raised")

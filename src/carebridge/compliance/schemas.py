@@ -20,6 +20,11 @@ class AuditSearch(BaseModel):
     actor: str | None = Field(
         default=None, max_length=320, description="The actor: an email address or a user id."
     )
+    subject: str | None = Field(
+        default=None,
+        max_length=320,
+        description="The patient the events are about: an email address or a user id.",
+    )
     action: str | None = Field(
         default=None,
         max_length=64,
@@ -30,7 +35,7 @@ class AuditSearch(BaseModel):
     since: Instant | None = Field(default=None, alias="from", description="At or after.")
     until: Instant | None = Field(default=None, alias="to", description="At or before.")
 
-    @field_validator("actor", "action", "resource_type", "resource_id", mode="before")
+    @field_validator("actor", "subject", "action", "resource_type", "resource_id", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -61,7 +66,24 @@ class AuditEventOut(BaseModel):
     outcome: str = Field(description="`success`, `failure` or `denied`.")
     resource_type: str | None
     resource_id: str | None
+    subject_id: uuid.UUID | None = Field(description="The patient the event is about, if any.")
     ip: str | None
     user_agent: str | None
     request_id: str | None
     details: dict[str, Any] = Field(description="Ids and reasons only: never PHI or secrets.")
+
+
+class AccessOut(BaseModel):
+    """One access by someone else to data about you."""
+
+    at: datetime
+    actor_id: uuid.UUID | None
+    actor_name: str = Field(description="Who: their name, while the account exists.")
+    actor_role: str | None = Field(description="`doctor`, `nurse`, `admin`, ...")
+    action: str = Field(examples=["record.read", "visit.report.read", "messages.read"])
+    outcome: str = Field(description="`success`, or `denied` for a refused attempt.")
+    resource_type: str | None = Field(examples=["patient_record", "home_visit", "message"])
+    section: str | None = Field(default=None, description="The record's section, for a record.")
+    basis: str | None = Field(
+        default=None, description="`care`, `grant` or `emergency` for a clinician's record read."
+    )

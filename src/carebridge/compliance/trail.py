@@ -1,6 +1,7 @@
-"""Reading the audit trail (administrators): search by actor, action, object and time, newest
-first, keyset-paged. Every search is itself recorded (``audit.viewed``, with the filters), so who
-looked at the trail, and for what, is on the trail too.
+"""Reading the audit trail (administrators): search by actor, subject patient, action, object
+and time, newest first, keyset-paged, or export the same as CSV. Every search is itself recorded
+(``audit.viewed``, with the filters), and every export (``audit.exported``, with the filters and
+the count), so who looked at the trail, and for what, is on the trail too.
 
 Writing stays in ``compliance/service.py``; this module reads, and asks accounts who an email or
 a user id is.
@@ -9,11 +10,14 @@ a user id is.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Protocol, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import ColumnElement, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.admin import emails_of, user_id_by_email
@@ -25,24 +29,57 @@ from carebridge.platform.pagination import Page, keyset_page
 
 
 @dataclass(frozen=True)
-class _Actor:
-    """The actor filter, resolved: the user id, or none when no account has that email."""
+class _Person:
+    """A person filter (the actor, the subject), resolved: the user id, or none when no account
+    has that email."""
 
     user_id: uuid.UUID | None
 
+    def matches(self, column: InstrumentedAttribute[uuid.UUID | None]) -> ColumnElement[bool]:
+        return column == self.user_id if self.user_id is not None else false()
 
-async def _resolve_actor(db: AsyncSession, given: str) -> _Actor:
+
+async def _resolve(db: AsyncSession, given: str | None) -> _Person | None:
+    if not given:
+        return None
     try:
-        return _Actor(uuid.UUID(given))
+        return _Person(uuid.UUID(given))
     except ValueError:
-        return _Actor(await user_id_by_email(db, given))
+        return _Person(await user_id_by_email(db, given))
 
 
-def _conditions(search: AuditSearch, actor: _Actor | None) -> list[ColumnElement[bool]]:
+@dataclass(frozen=True)
+class Resolved:
+    """A search with its people resolved to ids: what the trail is filtered and recorded by."""
+
+    search: AuditSearch
+    actor: _Person | None
+    subject: _Person | None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        return _conditions(self.search, self.actor, self.subject)
+
+    def recorded(self) -> dict[str, str]:
+        """The filters, with people as user ids: the trail holds ids, not email addresses."""
+        filters = self.search.filters()
+        for key, person in (("actor", self.actor), ("subject", self.subject)):
+            if person is not None:
+                filters[key] = str(person.user_id) if person.user_id else "no such account"
+        return filters
+
+
+async def resolve(db: AsyncSession, search: AuditSearch) -> Resolved:
+    return Resolved(search, await _resolve(db, search.actor), await _resolve(db, search.subject))
+
+
+def _conditions(
+    search: AuditSearch, actor: _Person | None, subject: _Person | None
+) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if actor is not None:
-        found = actor.user_id is not None
-        conditions.append(AuditEvent.actor_id == actor.user_id if found else false())
+        conditions.append(actor.matches(AuditEvent.actor_id))
+    if subject is not None:
+        conditions.append(subject.matches(AuditEvent.subject_id))
     if search.action:
         conditions.append(AuditEvent.action.startswith(search.action, autoescape=True))
     if search.resource_type:
@@ -67,21 +104,12 @@ async def search_trail(
 ) -> Page[AuditEventOut]:
     """The events matching ``search``, newest first. Only administrators may call it (the
     routes say so); the search is recorded after it ran, so it does not list itself."""
-    wanted = await _resolve_actor(db, search.actor) if search.actor else None
-    statement = select(AuditEvent).where(*_conditions(search, wanted))
+    wanted = await resolve(db, search)
+    statement = select(AuditEvent).where(*wanted.conditions())
     page = await keyset_page(
         db, statement, AuditEvent, cursor=cursor, limit=limit, time_column="at"
     )
-    emails = await emails_of(db, {e.actor_id for e in page.items if e.actor_id is not None})
-    items = [
-        AuditEventOut.model_validate(
-            {
-                **_columns(event),
-                "actor_email": emails.get(event.actor_id) if event.actor_id else None,
-            }
-        )
-        for event in page.items
-    ]
+    items = await with_actor_emails(db, page.items, AuditEventOut)
     await record(
         db,
         action="audit.viewed",
@@ -89,41 +117,34 @@ async def search_trail(
         actor_role=actor.role,
         resource_type="audit_trail",
         context=context,
-        filters=_recorded_filters(search, wanted),
+        filters=wanted.recorded(),
         next_page=cursor is not None,
         shown=len(items),
     )
     return Page(items=items, next_cursor=page.next_cursor)
 
 
-def _columns(event: AuditEvent) -> dict[str, Any]:
-    return {column.key: getattr(event, column.key) for column in AuditEvent.__table__.columns}
+class _WithActor(Protocol):
+    """A row that names its actor (an audit event, a security alert)."""
+
+    __table__: ClassVar[Any]
+    actor_id: uuid.UUID | None
 
 
-def _recorded_filters(search: AuditSearch, actor: _Actor | None) -> dict[str, str]:
-    """The filters, with the actor as a user id: the trail holds ids, not email addresses."""
-    filters = search.filters()
-    if actor is not None:
-        filters["actor"] = str(actor.user_id) if actor.user_id else "no such account"
-    return filters
+Out = TypeVar("Out", bound=BaseModel)
 
 
-async def accesses_to(
-    db: AsyncSession,
-    resource_type: str,
-    resource_id: str,
-    *,
-    exclude_actor: uuid.UUID | None,
-    cursor: str | None,
-    limit: int,
-) -> Page[AuditEvent]:
-    """The events about one object by anyone but ``exclude_actor``, newest first: what a
-    patient sees of who read their record. Not itself recorded (it is the owner's view)."""
-    statement = select(AuditEvent).where(
-        AuditEvent.resource_type == resource_type, AuditEvent.resource_id == resource_id
-    )
-    if exclude_actor is not None:
-        statement = statement.where(AuditEvent.actor_id.is_distinct_from(exclude_actor))
-    return await keyset_page(
-        db, statement, AuditEvent, cursor=cursor, limit=limit, time_column="at"
-    )
+async def with_actor_emails(
+    db: AsyncSession, rows: Sequence[_WithActor], out: type[Out]
+) -> list[Out]:
+    """``rows`` as ``out``: their columns and the actor's email, while the account exists."""
+    emails = await emails_of(db, {row.actor_id for row in rows if row.actor_id is not None})
+    return [
+        out.model_validate(
+            {
+                **{column.key: getattr(row, column.key) for column in row.__table__.c},
+                "actor_email": emails.get(row.actor_id) if row.actor_id else None,
+            }
+        )
+        for row in rows
+    ]

@@ -56,6 +56,7 @@ async def _audit(
         actor_role=actor.role,
         resource_type="patient_profile",
         resource_id=patient_id,
+        subject_id=patient_id,
         context=context,
     )
 

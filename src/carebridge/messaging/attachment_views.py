@@ -14,6 +14,7 @@ from carebridge.accounts.actors import Actor
 from carebridge.compliance.service import record
 from carebridge.messaging.attachment_models import Attachment, ScanState
 from carebridge.messaging.attachment_schemas import AttachmentOut
+from carebridge.messaging.models import Conversation
 from carebridge.platform.context import CallScope
 from carebridge.platform.db import after_commit
 from carebridge.platform.storage import storage_for
@@ -85,6 +86,13 @@ def aad(attachment_id: uuid.UUID) -> bytes:
     return f"attachment:{attachment_id}".encode()
 
 
+async def patient_of(db: AsyncSession, conversation_id: uuid.UUID) -> uuid.UUID | None:
+    """The patient of a conversation: the subject of its audit rows (from the session's
+    identity map when the conversation is loaded already)."""
+    conversation = await db.get(Conversation, conversation_id)
+    return None if conversation is None else conversation.patient_id
+
+
 async def audit(
     db: AsyncSession,
     scope: CallScope,
@@ -101,6 +109,7 @@ async def audit(
         actor_role=None if actor is None else str(actor.role),
         resource_type="attachment",
         resource_id=row.id,
+        subject_id=await patient_of(db, row.conversation_id),
         context=scope.origin,
         conversation_id=str(row.conversation_id),
         message_id=str(row.message_id),

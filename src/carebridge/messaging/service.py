@@ -34,7 +34,7 @@ from carebridge.compliance.service import audit_values, record
 from carebridge.config import Settings
 from carebridge.messaging import policy
 from carebridge.messaging.attachment_schemas import AttachmentOut
-from carebridge.messaging.attachment_views import attachments_of, discard_attachments
+from carebridge.messaging.attachment_views import attachments_of, discard_attachments, patient_of
 from carebridge.messaging.models import (
     Conversation,
     ConversationKind,
@@ -412,6 +412,7 @@ async def _audit(
         actor_role=str(actor.role),
         resource_type="message" if message is not None else "conversation",
         resource_id=message.id if message is not None else conversation_id,
+        subject_id=await patient_of(db, conversation_id),
         context=scope.origin,
         conversation_id=str(conversation_id),
         **extra,
@@ -680,6 +681,7 @@ async def _write(
         actor_role=str(actor.role),
         resource_type="message",
         resource_id=message_id,
+        subject_id=facts["patient_id"],
         context=scope.origin,
         conversation_id=str(conversation_id),
     )

@@ -94,6 +94,16 @@ EXPORT_READY = register_kind(
         defaults=frozenset({Channel.in_app, Channel.email}),
     )
 )
+# A detection rule raised a security alert (compliance/hooks.py ALERT_RAISED): every
+# administrator is told, whatever their preferences say.
+SECURITY_ALERT = register_kind(
+    Kind(
+        "security_alert",
+        "For administrators: a detection rule raised a security alert",
+        defaults=frozenset({Channel.in_app, Channel.email}),
+        mandatory=True,
+    )
+)
 # The emails of accounts' one-time links: the link is made when the email is sent.
 VERIFY_EMAIL = register_kind(
     Kind(

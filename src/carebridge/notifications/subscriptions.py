@@ -1,15 +1,24 @@
-"""Notifications queues the messages accounts sends its users (``accounts/hooks.py``) and tells a
-patient their data export is ready (``compliance/hooks.py``), in the transaction of the change
-that causes them."""
+"""Notifications queues the messages accounts sends its users (``accounts/hooks.py``), tells a
+patient their data export is ready and every administrator of a security alert compliance raised
+(``compliance/hooks.py``), in the transaction of the change that causes them."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.hooks import MESSAGE, Message
-from carebridge.compliance.hooks import EXPORT_READY, EXPORT_READY_KIND, ExportReady
+from carebridge.accounts.models import Role, User, UserStatus
+from carebridge.compliance.hooks import (
+    ALERT_RAISED,
+    EXPORT_READY,
+    EXPORT_READY_KIND,
+    AlertRaised,
+    ExportReady,
+)
+from carebridge.notifications.kinds import SECURITY_ALERT
 from carebridge.notifications.models import Priority
-from carebridge.notifications.service import notify
+from carebridge.notifications.service import notify, notify_many
 
 
 @MESSAGE.subscribe
@@ -36,4 +45,22 @@ async def tell_export_ready(db: AsyncSession, ready: ExportReady) -> None:
         "The copy of your data you asked for is ready to download for a limited time.",
         data={"export_id": str(ready.export_id)},
         link=ready.link,
+    )
+
+
+@ALERT_RAISED.subscribe
+async def tell_admins_of_alert(db: AsyncSession, alert: AlertRaised) -> None:
+    admins = await db.scalars(
+        select(User.id).where(User.role == Role.admin, User.status == UserStatus.active)
+    )
+    await notify_many(
+        db,
+        list(admins),
+        SECURITY_ALERT.name,
+        alert.title,
+        alert.body,
+        data={"alert_id": str(alert.alert_id), "rule": alert.rule, "severity": alert.severity},
+        link=alert.link,
+        priority=Priority.urgent if alert.severity == "high" else Priority.normal,
+        dedup_key=f"security-alert:{alert.alert_id}",
     )

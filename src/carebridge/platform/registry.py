@@ -18,6 +18,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "carebridge.compliance.models",
     "carebridge.compliance.seal_models",
     "carebridge.compliance.consent_models",
+    "carebridge.compliance.alert_models",
     "carebridge.notifications.models",
     "carebridge.presence.models",
     "carebridge.directory.models",
@@ -48,6 +49,7 @@ TASK_MODULES: tuple[str, ...] = (
     "carebridge.governance.erasure_tasks",
     "carebridge.compliance.retention_tasks",
     "carebridge.compliance.export_tasks",
+    "carebridge.compliance.detection_tasks",
 )
 
 # Modules exposing ``router`` (an APIRouter mounted under /api/v1).
@@ -82,6 +84,8 @@ API_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.compliance.consent_routes",
     "carebridge.records.research_routes",
     "carebridge.compliance.export_routes",
+    "carebridge.compliance.alert_routes",
+    "carebridge.compliance.access_routes",
 )
 
 # Modules exposing ``root_router``, mounted at the root (well-known URLs, not under /api/v1).
@@ -104,6 +108,8 @@ PAGE_ROUTER_MODULES: tuple[str, ...] = (
     "carebridge.web.directory",
     "carebridge.web.presence",
     "carebridge.web.admin",
+    "carebridge.web.access_log",  # "Who saw my data"
+    "carebridge.web.security_alerts",
     "carebridge.web.call_check",  # the pre-call check (camera, microphone, speakers, relay)
     "carebridge.web.call_waiting",  # the doctor's "Waiting for you" list, as a fragment
     "carebridge.web.records",  # the health record: dashboard, charts, a clinician's view
@@ -161,6 +167,7 @@ METRICS_MODULES: tuple[str, ...] = (
     "carebridge.notifications.metrics",
     "carebridge.compliance.metrics",
     "carebridge.compliance.retention_metrics",
+    "carebridge.compliance.alert_metrics",
 )
 
 # Modules exposing ``RETENTION: tuple[DataClass, ...]`` (platform/retention.py): the classes of

@@ -120,6 +120,7 @@ async def audit(
         actor_role=None if actor is None else actor.role,
         resource_type="prescription",
         resource_id=row.id,
+        subject_id=row.patient_id,
         context=context,
         **details,
     )

@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.models import Role, User
 from carebridge.accounts.service import names_of
+from carebridge.compliance.access_log import accesses_of
 from carebridge.compliance.service import record
-from carebridge.compliance.trail import accesses_to
 from carebridge.notifications.service import notify, notify_admins
 from carebridge.platform.context import CallScope
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound
@@ -96,13 +96,30 @@ async def subject_for(
     patient_id: uuid.UUID,
     *,
     now: datetime | None = None,
+    record_refusal: bool = True,
 ) -> Subject:
     """The record of ``patient_id`` as ``actor`` may open it: their own, or a clinician's on a
-    basis of ``policy``; 404 for anyone else."""
+    basis of ``policy``; 404 for anyone else. A clinician refused a patient's record is on the
+    trail (``record.read``, outcome ``denied``, kept whatever becomes of the request): the
+    detection rules count such attempts. ``record_refusal=False``: for a caller in the middle
+    of other writes, which must not be kept half-done."""
     if actor.role == Role.patient and actor.id == patient_id:
         return Subject(actor.id, actor, Basis.own, ALL_SECTIONS)
     found = await basis_of(db, scope, actor, patient_id, _now(now))
     if found is None:
+        if record_refusal and actor.role in CLINICIANS and await _is_patient(db, patient_id):
+            await record(
+                db,
+                action="record.read",
+                outcome="denied",
+                actor_id=actor.id,
+                actor_role=actor.role,
+                resource_type=RESOURCE,
+                resource_id=patient_id,
+                subject_id=patient_id,
+                context=scope.origin,
+            )
+            raise NotFound("No such patient record.", code="not_found", keep_changes=True)
         raise _no_record()
     return Subject(patient_id, actor, found[0], found[1])
 
@@ -125,6 +142,7 @@ async def _audit(
         actor_role=subject.actor.role,
         resource_type=RESOURCE,
         resource_id=subject.patient_id,
+        subject_id=subject.patient_id,
         context=scope.origin,
         basis=subject.basis.value,
         **details,
@@ -395,21 +413,20 @@ async def revoke(
 async def access_log(
     db: AsyncSession, actor: Actor, *, cursor: str | None, limit: int
 ) -> Page[AccessLogEntry]:
-    """Who else read or wrote the patient's record, newest first."""
-    page = await accesses_to(
-        db, RESOURCE, str(actor.id), exclude_actor=actor.id, cursor=cursor, limit=limit
-    )
-    names = await names_of(db, {e.actor_id for e in page.items if e.actor_id is not None})
+    """Who else read or wrote the patient's record, newest first: the record's part of the
+    patient's access log (``compliance/access_log.py``)."""
+    page = await accesses_of(db, actor.id, resource_type=RESOURCE, cursor=cursor, limit=limit)
     items = [
         AccessLogEntry(
-            at=event.at,
-            actor_id=event.actor_id,
-            actor_name=names.get(event.actor_id, "") if event.actor_id else "",
-            actor_role=event.actor_role,
-            action=event.action.removeprefix("record."),
-            section=event.details.get("section"),
-            basis=event.details.get("basis"),
+            at=entry.at,
+            actor_id=entry.actor_id,
+            actor_name=entry.actor_name,
+            actor_role=entry.actor_role,
+            action=entry.action.removeprefix("record."),
+            outcome=entry.outcome,
+            section=entry.section,
+            basis=entry.basis,
         )
-        for event in page.items
+        for entry in page.items
     ]
     return Page(items=items, next_cursor=page.next_cursor)

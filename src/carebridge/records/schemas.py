@@ -95,6 +95,7 @@ class AccessLogEntry(BaseModel):
     action: str = Field(description="`read`, `write`, `emergency_access`, `grant`, `revoke`.")
     section: str | None
     basis: str | None = Field(description="`care`, `grant` or `emergency` for a clinician.")
+    outcome: str = Field(default="success", description="`success`, or `denied`: refused.")
 
 
 class AccessLogPage(BaseModel):

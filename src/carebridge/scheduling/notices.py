@@ -270,6 +270,7 @@ def audit_fields(
         "actor_role": None if actor is None else str(actor.role),
         "resource_type": "appointment",
         "resource_id": appointment.id,
+        "subject_id": appointment.patient_id,
         "context": context,
         "status": appointment.status,
     }

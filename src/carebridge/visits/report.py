@@ -306,7 +306,9 @@ async def _write_vitals(
 ) -> list[uuid.UUID]:
     """The report's vitals as ``visit`` observations of the patient's record, in place of those
     an earlier submission wrote; each write on the record's trail."""
-    subject = await record_access.subject_for(db, scope, actor, visit.patient_id, now=now)
+    subject = await record_access.subject_for(
+        db, scope, actor, visit.patient_id, now=now, record_refusal=False
+    )
     await observations.withdraw(db, scope, subject, list(report.observation_ids))
     time_zone = await time_zone_of(db, visit.patient_id)
     ids = []

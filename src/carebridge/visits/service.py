@@ -188,6 +188,7 @@ async def audit(
         actor_role=actor.role,
         resource_type=RESOURCE,
         resource_id=visit.id,
+        subject_id=visit.patient_id,
         context=scope.origin,
         patient_id=str(visit.patient_id),
         **details,

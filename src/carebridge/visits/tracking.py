@@ -171,6 +171,7 @@ async def get_track(
             actor_role=actor.role,
             resource_type=service.RESOURCE,
             resource_id=visit.id,
+            subject_id=visit.patient_id,
             context=scope.origin,
             patient_id=str(visit.patient_id),
         )

@@ -16,20 +16,20 @@ from starlette.responses import Response
 from carebridge.accounts import api_keys
 from carebridge.accounts.actors import Actor
 from carebridge.accounts.admin import emails_of
-from carebridge.compliance import trail
+from carebridge.compliance import trail, trail_csv
 from carebridge.compliance.schemas import AuditSearch
 from carebridge.notifications import admin as deliveries
 from carebridge.notifications.models import Channel, DeliveryStatus
 from carebridge.platform.context import Context
 from carebridge.platform.db import undo_unless_kept
-from carebridge.platform.deps import Session
+from carebridge.platform.deps import RuntimeDep, Session
 from carebridge.platform.errors import CareBridgeError, Invalid
 from carebridge.web.pages import redirect, render
 from carebridge.web.session import Csrf, WebAdmin
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
-AUDIT_FIELDS = ("actor", "action", "resource_type", "resource_id", "from", "to")
+AUDIT_FIELDS = ("actor", "subject", "action", "resource_type", "resource_id", "from", "to")
 
 
 def _problem(exc: CareBridgeError | ValidationError) -> str:
@@ -57,13 +57,18 @@ def _next_url(path: str, filters: dict[str, str], cursor: str | None) -> str | N
 # -- the audit trail ----------------------------------------------------------------------------
 
 
+def _audit_form(request: Request) -> tuple[dict[str, str], dict[str, str]]:
+    """The search form as typed, and the filters it gives (times read as UTC)."""
+    form = {k: request.query_params.get(k, "").strip() for k in AUDIT_FIELDS}
+    return form, {k: _utc(v) if k in ("from", "to") else v for k, v in form.items() if v}
+
+
 @router.get("/admin/audit")
 async def audit_trail(
     request: Request, actor: WebAdmin, db: Session, context: Context, cursor: str | None = None
 ) -> Response:
     """Search the audit trail; each search (each page) is itself recorded."""
-    form = {k: request.query_params.get(k, "").strip() for k in AUDIT_FIELDS}
-    given = {k: _utc(v) if k in ("from", "to") else v for k, v in form.items() if v}
+    form, given = _audit_form(request)
     try:
         search = AuditSearch.model_validate(given)
         page = await trail.search_trail(
@@ -89,7 +94,23 @@ async def audit_trail(
         form=form,
         events=page.items,
         next_url=_next_url("/admin/audit", filters, page.next_cursor),
+        csv_url=f"/admin/audit.csv?{urlencode(filters)}",
     )
+
+
+@router.get("/admin/audit.csv")
+async def audit_trail_csv(
+    request: Request, actor: WebAdmin, db: Session, runtime: RuntimeDep, context: Context
+) -> Response:
+    """The search's events as CSV, as the API's export (recorded: ``audit.exported``)."""
+    form, given = _audit_form(request)
+    try:
+        search = AuditSearch.model_validate(given)
+    except ValidationError as exc:
+        return render(
+            request, "admin/audit.html", actor, 422, form=form, events=[], error=_problem(exc)
+        )
+    return await trail_csv.csv_response(runtime, actor, search, db=db, context=context)
 
 
 # -- notification deliveries --------------------------------------------------------------------

@@ -4,7 +4,7 @@ kind, with the roles it applies to and the oldest version whose acceptance still
 written once: a trigger refuses UPDATE).
 
 Revision ID: 0029_consents
-Revises: 0027_audit_seal
+Revises: 0028_security_alerts
 Create Date: 2026-12-07 07:27:52.567856
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0029_consents"
-down_revision: str | None = "0027_audit_seal"
+down_revision: str | None = "0028_security_alerts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
