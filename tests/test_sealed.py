@@ -24,10 +24,11 @@ from sqlalchemy import select, update
 
 from carebridge.accounts.models import Role, SigningKey, User
 from carebridge.compliance.models import AuditEvent
-from carebridge.platform.crypto import SealedColumn
+from carebridge.platform.crypto import KeyClass, SealedColumn, forget_data_keys
 from carebridge.platform.db import Database
 from carebridge.platform.reencrypt import load_sealed_columns
 from carebridge.platform.registry import load_models
+from carebridge.scheduling.models import Appointment
 from carebridge.scheduling.sealed import REASON as SCHEDULING_REASON
 from carebridge.visits.models import VisitTransition
 from tests.factories import PASSWORD, Headers, MakeUser, SignIn, TokenFor, files
@@ -107,6 +108,19 @@ async def _appointment_reason(world: World) -> Made:
             lambda: world.client.get(url, headers=booking.doctor_headers),
         ],
     )
+
+
+async def _patient_key(world: World) -> Made:
+    """A patient's data key (made by their first booking with a reason), read again from its
+    row by the reads of their appointment once this process's cache has let it go."""
+    made = await _appointment_reason(world)
+    async with world.database.transaction() as db:
+        patient_id = await db.scalar(
+            select(Appointment.patient_id).where(Appointment.id == made.row["id"])
+        )
+    assert patient_id is not None
+    forget_data_keys((patient_id, key_class) for key_class in KeyClass)
+    return Made({"patient_id": patient_id, "key_class": "personal"}, made.reads)
 
 
 async def _patient_profile(world: World) -> Made:
@@ -365,6 +379,7 @@ SCENARIOS: dict[str, Scenario] = {
     "record_medications.instructions_sealed": _medication_instructions,
     "messages.body_sealed": _message,
     "appointments.reason_sealed": _appointment_reason,
+    "patient_keys.key_sealed": _patient_key,
     "patient_profiles.date_of_birth_sealed": _patient_profile,
     "patient_profiles.address_sealed": _patient_profile,
     "patient_profiles.emergency_contact_sealed": _patient_profile,

@@ -65,7 +65,8 @@ class SendQuestion(NamedTuple):
 
 SEND_FACTS = Statement(
     f"""
-SELECT c.closed_at, c.appointment_id, c.kind, h.last_ends_at, h.upcoming > 0 AS upcoming,
+SELECT c.closed_at, c.appointment_id, c.kind, c.patient_id, h.last_ends_at,
+       h.upcoming > 0 AS upcoming,
        (SELECT e.id FROM messages e
         WHERE e.conversation_id = c.id AND e.sender_id = :sender_id
           AND e.client_id = :client_id) AS earlier_id
@@ -77,7 +78,8 @@ FOR UPDATE OF c
 )
 """One row if the sender is a member (none: 404, as if the conversation did not exist), its
 row locked until the commit. ``earlier_id``: the message this sender stored with this client id
-(read in the statement's snapshot, taken before the lock was granted)."""
+(read in the statement's snapshot, taken before the lock was granted). ``patient_id``: whose
+data key seals the message."""
 
 
 class NewMessage(NamedTuple):

@@ -10,6 +10,12 @@ used on purpose: a skipped row would stay under the old key until another run.
 A value that does not open (damaged, bound to other data, or sealed under a key the keyring does
 not hold) is left as it is and reported by table, column and row id; the others are re-sealed.
 The walk is idempotent: a second run finds every value current and writes nothing.
+
+Patient data (a column with a ``key_class``) is under its patient's data key, which a rotation
+of the keyring does not change: the data keys themselves (``patient_keys``, walked first) are
+re-sealed under the current key, and a value still in the old ``cb1`` layout (sealed by the
+keyring directly) is moved under its patient's data key, found by the column's ``owner`` or
+``owner_via``.
 """
 
 from __future__ import annotations
@@ -24,9 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.platform.crypto import Keyring, SealedColumn, Unreadable
 from carebridge.platform.db import Database
+from carebridge.platform.patient_keys import unlock
 from carebridge.platform.registry import SEALED_COLUMN_MODULES, load_models
 
 Advance = Callable[[int], None]
+
+# The label of the patient owning a row of patient data, read beside its columns.
+_OWNER = "_reencrypt_owner"
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,9 @@ async def reencrypt_column(
             rows = await _next_batch(db, sealed, after, batch_size, lock=not dry_run)
             if not rows:
                 return report
+            if sealed.key_class is not None:
+                # The owners' keys: to open the values under them, and to move old ones there.
+                await unlock(db, keyring, {row[_OWNER] for row in rows}, (sealed.key_class,))
             updates = _reseal(keyring, sealed, rows, report)
             if updates and not dry_run:
                 await _write(db, sealed, updates)
@@ -110,6 +123,13 @@ async def _next_batch(
         .order_by(*keys)
         .limit(batch_size)
     )
+    if sealed.owner is not None:
+        query = query.add_columns(table.c[sealed.owner].label(_OWNER))
+    elif sealed.owner_via is not None:
+        via = sealed.owner_via
+        parent = load_models().tables[via.table]
+        owner = select(parent.c[via.owner]).where(parent.c.id == table.c[via.column])
+        query = query.add_columns(owner.scalar_subquery().label(_OWNER))
     if after is not None:
         query = query.where(tuple_(*keys) > tuple_(*after))
     if lock:
@@ -132,12 +152,14 @@ def _reseal(
             report.failed.append(Failure(error.row_id, error.reason))
             continue
         assert plaintext is not None  # the walk reads only rows with a value
-        if keyring.is_current(row[sealed.column]):
+        if keyring.is_current(row[sealed.column], sealed):
             report.current += 1
             continue
         report.resealed += 1
         keys = {f"key_{name}": row[name] for name in sealed.key}
-        updates.append({**keys, "sealed_value": keyring.seal(sealed, row, plaintext)})
+        owner = row.get(_OWNER)
+        resealed = keyring.seal(sealed, row, plaintext, patient=owner)
+        updates.append({**keys, "sealed_value": resealed})
     return updates
 
 

@@ -98,7 +98,9 @@ async def add_photo(
         size=len(kept.data),
         storage_key=f"visits/{visit.id}/photos/{photo_id}",
     )
-    photo.caption_sealed = scope.keyring.seal(PHOTO_CAPTION, photo, upload.caption)
+    photo.caption_sealed = scope.keyring.seal(
+        PHOTO_CAPTION, photo, upload.caption, patient=visit.patient_id
+    )
     db.add(photo)
     await db.flush()
     await sealed_storage_for(scope.settings, scope.keyring).put(
@@ -169,6 +171,7 @@ def _reading(vital: VitalIn, zone: ZoneInfo) -> str:
 async def printable(
     db: AsyncSession, scope: CallScope, visit: Visit, report: VisitReport
 ) -> PrintedReport:
+    await scope.unlock(db, visit.patient_id)
     body = body_of(scope, report)
     zone = ZoneInfo(await time_zone_of(db, visit.patient_id))
     names = await names_of(
