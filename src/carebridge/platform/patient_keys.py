@@ -87,10 +87,13 @@ async def unlock(
     keyring: Keyring,
     patient_ids: Iterable[uuid.UUID | None],
     classes: Collection[KeyClass] = EVERY_CLASS,
+    *,
+    create: bool = True,
 ) -> None:
     """Load the data keys of ``patient_ids`` (None ignored) into ``keyring``, making those that
-    do not exist yet. No round trip when every key is cached; else one read, and one insert
-    (plus a read of the keys a concurrent call made first) for keys never used before."""
+    do not exist yet (unless not ``create``). No round trip when every key is cached; else one
+    read, and one insert (plus a read of the keys a concurrent call made first) for keys never
+    used before."""
     wanted = {
         (patient_id, key_class)
         for patient_id in patient_ids
@@ -101,7 +104,7 @@ async def unlock(
     if not wanted:
         return
     missing = wanted - await _load(db, keyring, wanted)
-    if not missing:
+    if not missing or not create:
         return
     made = {ref: os.urandom(DATA_KEY_SIZE) for ref in missing}
     inserted = await db.execute(

@@ -28,7 +28,13 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from carebridge.platform.crypto import Keyring, SealedColumn, Unreadable
+from carebridge.platform.crypto import (
+    DESTROYED,
+    DataKeyNotLoaded,
+    Keyring,
+    SealedColumn,
+    Unreadable,
+)
 from carebridge.platform.db import Database
 from carebridge.platform.patient_keys import unlock
 from carebridge.platform.registry import SEALED_COLUMN_MODULES, load_models
@@ -96,10 +102,12 @@ async def reencrypt_column(
             if not rows:
                 return report
             if sealed.key_class is not None:
-                # The owners' keys: to open the values under them, and to move old ones there.
-                await unlock(db, keyring, {row[_OWNER] for row in rows}, (sealed.key_class,))
-            updates = _reseal(keyring, sealed, rows, report)
-            if updates and not dry_run:
+                # The owners' keys: to open the values under them, and to move old ones there
+                # (made if missing, except in a dry run, which writes nothing).
+                owners = {row[_OWNER] for row in rows}
+                await unlock(db, keyring, owners, (sealed.key_class,), create=not dry_run)
+            updates = _reseal(keyring, sealed, rows, report, dry_run=dry_run)
+            if updates:
                 await _write(db, sealed, updates)
         after = tuple(rows[-1][name] for name in sealed.key)
         if advance is not None:
@@ -141,8 +149,14 @@ async def _next_batch(
 
 
 def _reseal(
-    keyring: Keyring, sealed: SealedColumn, rows: list[dict[str, Any]], report: ColumnReport
+    keyring: Keyring,
+    sealed: SealedColumn,
+    rows: list[dict[str, Any]],
+    report: ColumnReport,
+    *,
+    dry_run: bool,
 ) -> list[dict[str, Any]]:
+    """The new values of ``rows`` (none in a dry run, which only counts)."""
     updates: list[dict[str, Any]] = []
     for row in rows:
         report.seen += 1
@@ -151,11 +165,16 @@ def _reseal(
         except Unreadable as error:
             report.failed.append(Failure(error.row_id, error.reason))
             continue
+        except DataKeyNotLoaded:  # a dry run makes no key: the patient's key is gone
+            report.failed.append(Failure(sealed.row_id(row), DESTROYED))
+            continue
         assert plaintext is not None  # the walk reads only rows with a value
         if keyring.is_current(row[sealed.column], sealed):
             report.current += 1
             continue
         report.resealed += 1
+        if dry_run:
+            continue
         keys = {f"key_{name}": row[name] for name in sealed.key}
         owner = row.get(_OWNER)
         resealed = keyring.seal(sealed, row, plaintext, patient=owner)
