@@ -396,7 +396,8 @@ async def test_a_damaged_value_is_reported_and_left_alone(fresh: Database) -> No
         await unlock(db, keyring, owners_of(rows.values()), create=False)
     for appointment_id, sealed in rows.items():
         key = ("appointments.reason_sealed", str(appointment_id))
-        assert sealed is not None and sealed.startswith(b"cb2")
+        assert sealed is not None
+        assert sealed.startswith(b"cb2")
         row = {"id": appointment_id, "reason_sealed": sealed}
         assert keyring.open(column, row) == expected[key]
 
