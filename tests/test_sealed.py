@@ -1,4 +1,5 @@
-"""Every sealed column answers a damaged value the same way: 500 problem+json ``unreadable``
+"""Every sealed column of patient data seals a new value under its patient's data key of its
+class (``cb2``), and every sealed column answers a damaged value the same way: 500 problem+json ``unreadable``
 (never a generic ``internal_error``), and a ``sealed.unreadable`` audit row naming the column and
 the row. The columns come from the registry (``registry.SEALED_COLUMN_MODULES``), so a column
 added later fails here until it says how a row is made and which requests open it.
@@ -24,7 +25,7 @@ from sqlalchemy import select, update
 
 from carebridge.accounts.models import Role, SigningKey, User
 from carebridge.compliance.models import AuditEvent
-from carebridge.platform.crypto import KeyClass, SealedColumn, forget_data_keys
+from carebridge.platform.crypto import KeyClass, SealedColumn, forget_data_keys, patient_key_of
 from carebridge.platform.db import Database
 from carebridge.platform.reencrypt import load_sealed_columns
 from carebridge.platform.registry import load_models
@@ -418,6 +419,37 @@ def world(
     )
 
 
+async def _assert_under_its_patient_key(
+    database: Database, column: SealedColumn, row: dict[str, Any]
+) -> None:
+    """A value of patient data written today is ``cb2``, under the data key of the row's
+    patient and of the column's class; any other column's value is sealed by the keyring."""
+    metadata = load_models()
+    table = metadata.tables[column.table]
+    where = [table.c[name] == row[name] for name in column.key]
+    if column.key_class is None:
+        owner: Any = None
+    elif column.owner is not None:
+        owner = table.c[column.owner]
+    else:
+        assert column.owner_via is not None
+        parent = metadata.tables[column.owner_via.table]
+        owner = (
+            select(parent.c[column.owner_via.owner])
+            .where(parent.c.id == table.c[column.owner_via.column])
+            .scalar_subquery()
+        )
+    async with database.transaction() as db:
+        value, patient_id = (
+            await db.execute(select(table.c[column.column], owner).where(*where))
+        ).one()
+    if column.key_class is None:
+        assert value.startswith(b"cb1"), column.name
+        return
+    assert value.startswith(b"cb2"), column.name
+    assert patient_key_of(value)[:2] == (patient_id, column.key_class), column.name
+
+
 async def _flip_a_bit(database: Database, column: SealedColumn, row: dict[str, Any]) -> None:
     table = load_models().tables[column.table]
     where = [table.c[name] == row[name] for name in column.key]
@@ -436,6 +468,7 @@ async def test_a_damaged_value_answers_unreadable_and_is_audited(
     scenario = SCENARIOS.get(column.name)
     assert scenario is not None, f"{column.name} is sealed: say here how it is made and read"
     made = await scenario(world)
+    await _assert_under_its_patient_key(database, column, made.row)
     await _flip_a_bit(database, column, made.row)
 
     for read in made.reads:
