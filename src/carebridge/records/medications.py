@@ -329,7 +329,7 @@ def _from_line(
         "prescription_line_id": line.id,
         "recorded_by_id": subject.actor.id,
         "instructions_sealed": scope.keyring.seal(
-            MEDICATION_INSTRUCTIONS, row, "\n".join(notes) or None
+            MEDICATION_INSTRUCTIONS, row, "\n".join(notes) or None, patient=subject.patient_id
         ),
     }
 
