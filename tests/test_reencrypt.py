@@ -37,7 +37,12 @@ from carebridge.platform.crypto import (
 )
 from carebridge.platform.db import Database
 from carebridge.platform.patient_keys import KEY_SEALED, PatientKey, unlock
-from carebridge.platform.reencrypt import Failure, load_sealed_columns, reencrypt_column
+from carebridge.platform.reencrypt import (
+    Failure,
+    load_sealed_columns,
+    owner_of_rows,
+    reencrypt_column,
+)
 from carebridge.platform.registry import load_models
 from carebridge.prescriptions.models import Prescription
 from carebridge.records.models import (
@@ -330,17 +335,9 @@ async def assert_under_patient_keys(database: Database) -> int:
             if sealed.key_class is None:
                 continue
             table = metadata.tables[sealed.table]
-            if sealed.owner is not None:
-                owner = table.c[sealed.owner]
-            else:
-                assert sealed.owner_via is not None
-                parent = metadata.tables[sealed.owner_via.table]
-                owner = (
-                    select(parent.c[sealed.owner_via.owner])
-                    .where(parent.c.id == table.c[sealed.owner_via.column])
-                    .scalar_subquery()
-                )
-            query = select(table.c[sealed.column], owner).where(table.c[sealed.column].is_not(None))
+            query = select(table.c[sealed.column], owner_of_rows(sealed)).where(
+                table.c[sealed.column].is_not(None)
+            )
             for value, patient_id in await db.execute(query):
                 assert value.startswith(b"cb2"), sealed.name
                 assert patient_key_of(value)[:2] == (patient_id, sealed.key_class), sealed.name

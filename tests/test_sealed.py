@@ -1,8 +1,9 @@
 """Every sealed column of patient data seals a new value under its patient's data key of its
-class (``cb2``), and every sealed column answers a damaged value the same way: 500 problem+json ``unreadable``
-(never a generic ``internal_error``), and a ``sealed.unreadable`` audit row naming the column and
-the row. The columns come from the registry (``registry.SEALED_COLUMN_MODULES``), so a column
-added later fails here until it says how a row is made and which requests open it.
+class (``cb2``), and every sealed column answers a damaged value the same way: 500
+problem+json ``unreadable`` (never a generic ``internal_error``), and a ``sealed.unreadable``
+audit row naming the column and the row. The columns come from the registry
+(``registry.SEALED_COLUMN_MODULES``), so a column added later fails here until it says how a row
+is made and which requests open it.
 
 Most values are shown by a route that reads them back; two never are, and are opened by the
 routes that use them: a signing key's private half by sign-in (it signs the tokens), a TOTP
@@ -27,7 +28,7 @@ from carebridge.accounts.models import Role, SigningKey, User
 from carebridge.compliance.models import AuditEvent
 from carebridge.platform.crypto import KeyClass, SealedColumn, forget_data_keys, patient_key_of
 from carebridge.platform.db import Database
-from carebridge.platform.reencrypt import load_sealed_columns
+from carebridge.platform.reencrypt import load_sealed_columns, owner_of_rows
 from carebridge.platform.registry import load_models
 from carebridge.scheduling.models import Appointment
 from carebridge.scheduling.sealed import REASON as SCHEDULING_REASON
@@ -424,21 +425,9 @@ async def _assert_under_its_patient_key(
 ) -> None:
     """A value of patient data written today is ``cb2``, under the data key of the row's
     patient and of the column's class; any other column's value is sealed by the keyring."""
-    metadata = load_models()
-    table = metadata.tables[column.table]
+    table = load_models().tables[column.table]
     where = [table.c[name] == row[name] for name in column.key]
-    if column.key_class is None:
-        owner: Any = None
-    elif column.owner is not None:
-        owner = table.c[column.owner]
-    else:
-        assert column.owner_via is not None
-        parent = metadata.tables[column.owner_via.table]
-        owner = (
-            select(parent.c[column.owner_via.owner])
-            .where(parent.c.id == table.c[column.owner_via.column])
-            .scalar_subquery()
-        )
+    owner = None if column.key_class is None else owner_of_rows(column)
     async with database.transaction() as db:
         value, patient_id = (
             await db.execute(select(table.c[column.column], owner).where(*where))

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, text, tuple_, update
+from sqlalchemy import ColumnElement, Table, bindparam, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.platform.crypto import (
@@ -114,6 +114,19 @@ async def reencrypt_column(
             advance(len(rows))
 
 
+def owner_of_rows(sealed: SealedColumn) -> ColumnElement[Any]:
+    """The patient owning a row of ``sealed`` (a column of patient data), as a SQL expression
+    over its table: its ``owner`` column, or a subquery through its ``owner_via``."""
+    table = _table(sealed)
+    if sealed.owner is not None:
+        return table.c[sealed.owner]
+    via = sealed.owner_via
+    assert via is not None  # SealedColumn holds a key class and an owner together
+    parent = load_models().tables[via.table]
+    owner = select(parent.c[via.owner]).where(parent.c.id == table.c[via.column])
+    return owner.scalar_subquery()
+
+
 async def _next_batch(
     db: AsyncSession,
     sealed: SealedColumn,
@@ -131,13 +144,8 @@ async def _next_batch(
         .order_by(*keys)
         .limit(batch_size)
     )
-    if sealed.owner is not None:
-        query = query.add_columns(table.c[sealed.owner].label(_OWNER))
-    elif sealed.owner_via is not None:
-        via = sealed.owner_via
-        parent = load_models().tables[via.table]
-        owner = select(parent.c[via.owner]).where(parent.c.id == table.c[via.column])
-        query = query.add_columns(owner.scalar_subquery().label(_OWNER))
+    if sealed.key_class is not None:
+        query = query.add_columns(owner_of_rows(sealed).label(_OWNER))
     if after is not None:
         query = query.where(tuple_(*keys) > tuple_(*after))
     if lock:
