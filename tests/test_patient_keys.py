@@ -11,15 +11,23 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from carebridge.accounts.models import Role, User, UserStatus
 from carebridge.compliance.models import AuditEvent
 from carebridge.config import Settings
 from carebridge.platform.context import CallScope
-from carebridge.platform.crypto import DESTROYED, KeyClass, Keyring, forget_data_keys
+from carebridge.platform.crypto import (
+    DESTROYED,
+    KeyClass,
+    Keyring,
+    forget_data_keys,
+    patient_key_of,
+)
 from carebridge.platform.db import Database
 from carebridge.platform.patient_keys import PatientKey, destroy_patient_keys, unlock
+from carebridge.platform.storage import UnreadableFile, sealed_storage_for, storage_for
 from carebridge.scheduling.sealed import REASON
 from tests.factories import Headers, MakeUser, TokenFor
 from tests.factories.scheduling import next_weekday
@@ -176,3 +184,41 @@ async def test_a_key_made_by_a_rolled_back_transaction_is_never_used(
     assert kept.key_id != made.key_id
     # Committed: now every view of the process uses it, without a round trip.
     assert keyring.scoped().data_key(patient_id, KeyClass.personal) == kept
+
+
+async def test_a_patients_file_is_under_their_key_and_shredded_with_it(
+    database: Database, make_user: MakeUser, settings: Settings
+) -> None:
+    """Stored files of a patient (attachments, documents, visit photos) are sealed under the
+    patient's data key of their class: destroying it makes every copy unreadable."""
+    patient = await make_user(Role.patient)
+    scope = CallScope.system(settings)
+    storage = sealed_storage_for(settings, scope.keyring)
+    key = f"tests/{uuid.uuid4()}"
+    async with database.transaction() as db:
+        await storage.put(
+            key,
+            b"scan of the letter",
+            associated_data=b"a",
+            owner=(patient.id, KeyClass.medical),
+            db=db,
+        )
+    stored = await storage_for(settings).get(key)
+    assert stored.startswith(b"cb2")
+    assert patient_key_of(stored)[:2] == (patient.id, KeyClass.medical)
+    reader = CallScope.system(settings)
+    forget_data_keys((patient.id, key_class) for key_class in KeyClass)
+    async with database.transaction() as db:
+        opened = await sealed_storage_for(settings, reader.keyring).get(
+            key, associated_data=b"a", db=db
+        )
+    assert opened == b"scan of the letter"
+
+    async with database.transaction() as db:
+        await destroy_patient_keys(db, patient.id, [KeyClass.medical])
+    async with database.transaction() as db:
+        with pytest.raises(UnreadableFile) as failed:
+            await sealed_storage_for(settings, CallScope.system(settings).keyring).get(
+                key, associated_data=b"a", db=db
+            )
+    assert failed.value.reason == DESTROYED

@@ -280,12 +280,19 @@ class Keyring:
         if column.key_class is None:
             return self.encrypt(data, column.aad(row))
         owner = patient if patient is not None else column.owner_of(row)
-        data_key = self.data_key(owner, column.key_class)
+        return self.encrypt_for(owner, column.key_class, data, column.aad(row))
+
+    def encrypt_for(
+        self, patient_id: uuid.UUID, key_class: KeyClass, plaintext: bytes, aad: bytes
+    ) -> bytes:
+        """``plaintext`` under the patient's data key of ``key_class`` (``cb2``: the header
+        names the key and is bound as associated data too); the key must have been unlocked."""
+        data_key = self.data_key(patient_id, key_class)
         if data_key is None:
-            raise DataKeyNotLoaded(owner, column.key_class)
-        header = _PATIENT_VERSION + owner.bytes + _CLASS_BYTE[column.key_class] + data_key.key_id
+            raise DataKeyNotLoaded(patient_id, key_class)
+        header = _PATIENT_VERSION + patient_id.bytes + _CLASS_BYTE[key_class] + data_key.key_id
         nonce = os.urandom(_NONCE_SIZE)
-        return header + nonce + data_key.cipher.encrypt(nonce, data, header + column.aad(row))
+        return header + nonce + data_key.cipher.encrypt(nonce, plaintext, header + aad)
 
     def open(self, column: SealedColumn, row: Row) -> bytes | None:
         """The plaintext of ``column`` in ``row`` (None when empty); raises :class:`Unreadable`
@@ -294,8 +301,6 @@ class Keyring:
         if ciphertext is None:
             return None
         try:
-            if ciphertext.startswith(_PATIENT_VERSION):
-                return self._open_patient_value(ciphertext, column.aad(row))
             return self.decrypt(ciphertext, column.aad(row))
         except DecryptionError as exc:
             row_id = column.row_id(row)
@@ -351,6 +356,10 @@ class Keyring:
         return key
 
     def decrypt(self, ciphertext: bytes, aad: bytes) -> bytes:
+        """Open a ``cb1`` value with the keyring, or a ``cb2`` one with the data key its header
+        names (:class:`DataKeyNotLoaded` when that key was not unlocked)."""
+        if ciphertext.startswith(_PATIENT_VERSION):
+            return self._open_patient_value(ciphertext, aad)
         header = len(_VERSION) + _KEY_ID_SIZE
         if len(ciphertext) < header + _NONCE_SIZE + 16 or not ciphertext.startswith(_VERSION):
             raise DecryptionError("not a CareBridge ciphertext")
