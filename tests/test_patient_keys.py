@@ -174,8 +174,15 @@ async def test_a_key_made_by_a_rolled_back_transaction_is_never_used(
         assert made is not None
         other = keyring.scoped()
         assert other.data_key(patient_id, KeyClass.personal) is None  # not shared yet
+        # Another scope of the same transaction reads the uncommitted row: pending for it too.
+        await unlock(db, other, [patient_id])
+        seen = other.data_key(patient_id, KeyClass.personal)
+        assert seen is not None
+        assert seen.key_id == made.key_id
+        assert keyring.scoped().data_key(patient_id, KeyClass.personal) is None
         await db.rollback()
     assert maker.keyring.data_key(patient_id, KeyClass.personal) is None
+    assert other.data_key(patient_id, KeyClass.personal) is None
     later = keyring.scoped()
     async with fresh.transaction() as db:
         await unlock(db, later, [patient_id])

@@ -27,6 +27,7 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     ForeignKey,
     LargeBinary,
@@ -34,6 +35,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    literal_column,
     select,
     tuple_,
 )
@@ -152,22 +154,44 @@ async def destroy_patient_keys(
 
 
 async def _load(db: AsyncSession, keyring: Keyring, refs: set[DataKeyRef]) -> set[DataKeyRef]:
-    """Read the keys of ``refs`` that exist into the process cache; returns those found."""
+    """Read the keys of ``refs`` that exist: into the process cache, or, for a row this very
+    transaction wrote (another call scope of it made the key), into ``keyring``'s pending keys
+    until the transaction ends. Returns those found."""
     rows = await db.execute(
-        select(PatientKey.patient_id, PatientKey.key_class, PatientKey.key_sealed).where(
+        select(
+            PatientKey.patient_id,
+            PatientKey.key_class,
+            PatientKey.key_sealed,
+            _WRITTEN_BY_THIS_TRANSACTION.label("ours"),
+        ).where(
             tuple_(PatientKey.patient_id, PatientKey.key_class).in_(
                 [(patient_id, str(key_class)) for patient_id, key_class in refs]
             )
         )
     )
     found: set[DataKeyRef] = set()
+    pending: dict[DataKeyRef, DataKey] = {}
     for row in rows:
         key = keyring.open(KEY_SEALED, row._mapping)
         assert key is not None  # the column is NOT NULL
         ref = (row.patient_id, KeyClass(row.key_class))
-        keyring.remember_committed(*ref, key)
+        if row.ours:
+            pending[ref] = keyring.remember_pending(*ref, key)
+        else:
+            keyring.remember_committed(*ref, key)
         found.add(ref)
+    _settle_at_end(db, keyring, pending)
     return found
+
+
+# Whether a row was written by the reading transaction (its xmin is the transaction's id, taken
+# modulo 2^32 as xmin is): such a row may yet be rolled back. A row written inside a savepoint
+# carries the subtransaction's id and is not recognised (no request path writes keys in one).
+_WRITTEN_BY_THIS_TRANSACTION = literal_column(
+    "coalesce(patient_keys.xmin::text::bigint"
+    " = pg_current_xact_id_if_assigned()::text::bigint % 4294967296, false)",
+    Boolean(),
+)
 
 
 def _seal(keyring: Keyring, patient_id: uuid.UUID, key_class: KeyClass, key: bytes) -> bytes:
