@@ -533,3 +533,14 @@ async def test_the_pages_answer_a_damaged_value_with_the_error_page_and_audit_it
             )
         )
     assert actors == [patient.id, patient.id]
+
+
+def test_every_column_of_patient_data_names_its_key_class() -> None:
+    """Only these are sealed by the keyring itself; any other column holds a patient's data and
+    must say which of their data keys seals it (``key_class``) and who the patient is."""
+    by_keyring = {column.name for column in load_sealed_columns() if column.key_class is None}
+    assert by_keyring == {
+        "signing_keys.private_key",
+        "users.totp_secret",
+        "patient_keys.key_sealed",
+    }
