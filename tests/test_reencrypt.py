@@ -1,6 +1,8 @@
 """Re-encryption after a key rotation: every registered column moves to the new key, issued
 prescriptions included, and stays readable; a second run re-seals nothing; a damaged value is
-reported by row and fails the command without touching anything else.
+reported by row and fails the command without touching anything else. The patients' data keys
+are re-sealed under the new key, and patient data still sealed by the keyring itself (``cb1``)
+moves under its patient's data key of its class (``cb2``).
 
 Each test gets its own database (``fresh``, copied from one migrated template): the walk commits
 batch by batch, and it must see exactly the rows the test wrote."""
@@ -25,9 +27,22 @@ from carebridge.accounts.tokens import create_signing_key
 from carebridge.cli import cli
 from carebridge.directory.models import PatientProfile
 from carebridge.messaging.models import Conversation, Message
-from carebridge.platform.crypto import Keyring, SealedColumn
+from carebridge.platform.crypto import (
+    KeyClass,
+    Keyring,
+    SealedColumn,
+    forget_data_keys,
+    owners_of,
+    patient_key_of,
+)
 from carebridge.platform.db import Database
-from carebridge.platform.reencrypt import Failure, load_sealed_columns, reencrypt_column
+from carebridge.platform.patient_keys import KEY_SEALED, PatientKey, unlock
+from carebridge.platform.reencrypt import (
+    Failure,
+    load_sealed_columns,
+    owner_of_rows,
+    reencrypt_column,
+)
 from carebridge.platform.registry import load_models
 from carebridge.prescriptions.models import Prescription
 from carebridge.records.models import (
@@ -77,6 +92,14 @@ async def seal_everything(database: Database, keyring: Keyring) -> Expected:
         expected[("users.totp_secret", str(doctor.id))] = b"JBSWY3DPEHPK3PXP"
         db.add_all([doctor, patient])
         await db.flush()
+        # The patient's data keys exist already (sealed under key A), their data does not use
+        # them yet: it was sealed before data keys (``cb1``).
+        await unlock(db, keyring, [patient.id])
+        for key_row in (await db.execute(select(PatientKey.__table__))).mappings():
+            row_id = f"{key_row['patient_id']}/{key_row['key_class']}"
+            opened = keyring.open(KEY_SEALED, key_row)
+            assert opened is not None
+            expected[("patient_keys.key_sealed", row_id)] = opened
         signing_key = await create_signing_key(db, keyring)
         der = keyring.decrypt(signing_key.private_key, signing_key.kid.encode())
         expected[("signing_keys.private_key", str(signing_key.id))] = der
@@ -281,7 +304,8 @@ def _prescription(
 
 
 async def read_all(database: Database, keyring: Keyring) -> Expected:
-    """Every value of every registered column, opened with ``keyring`` (raises if one fails)."""
+    """Every value of every registered column, opened with ``keyring`` (raises if one fails):
+    the data keys are read from their rows with it, not taken from this process's cache."""
     metadata = load_models()
     opened: Expected = {}
     async with database.transaction() as db:
@@ -289,11 +313,36 @@ async def read_all(database: Database, keyring: Keyring) -> Expected:
             table = metadata.tables[sealed.table]
             names = dict.fromkeys((*sealed.key, *sealed.reads, sealed.column))
             query = select(*(table.c[n] for n in names)).where(table.c[sealed.column].is_not(None))
-            for row in (await db.execute(query)).mappings():
+            rows = list((await db.execute(query)).mappings())
+            owners = owners_of(row[sealed.column] for row in rows)
+            forget_data_keys((owner, key_class) for owner in owners for key_class in KeyClass)
+            await unlock(db, keyring, owners, create=False)
+            for row in rows:
                 row_id = "/".join(str(row[n]) for n in sealed.key)
-                aad = sealed.associated_data(row)
-                opened[(sealed.name, row_id)] = keyring.decrypt(row[sealed.column], aad)
+                value = keyring.open(sealed, row)
+                assert value is not None
+                opened[(sealed.name, row_id)] = value
     return opened
+
+
+async def assert_under_patient_keys(database: Database) -> int:
+    """Every value of patient data is ``cb2`` under the data key of its own patient and of its
+    column's class; returns how many there are."""
+    metadata = load_models()
+    count = 0
+    async with database.transaction() as db:
+        for sealed in load_sealed_columns():
+            if sealed.key_class is None:
+                continue
+            table = metadata.tables[sealed.table]
+            query = select(table.c[sealed.column], owner_of_rows(sealed)).where(
+                table.c[sealed.column].is_not(None)
+            )
+            for value, patient_id in await db.execute(query):
+                assert value.startswith(b"cb2"), sealed.name
+                assert patient_key_of(value)[:2] == (patient_id, sealed.key_class), sealed.name
+                count += 1
+    return count
 
 
 async def test_every_registered_column_moves_to_the_new_key(fresh: Database) -> None:
@@ -315,6 +364,11 @@ async def test_every_registered_column_moves_to_the_new_key(fresh: Database) -> 
     assert sum(report.resealed for report in reports) == len(expected)
     assert all(report.failed == [] for report in reports)
     assert await read_all(fresh, Keyring(KEY_B)) == expected  # only the new key is needed
+    patient_keys = {k for k in expected if k[0] == "patient_keys.key_sealed"}
+    assert len(patient_keys) == 2  # personal and medical, re-sealed under the new key
+    # Every other value of patient data moved under its patient's data key.
+    accounts = {k for k in expected if k[0] in ("users.totp_secret", "signing_keys.private_key")}
+    assert await assert_under_patient_keys(fresh) == len(expected) - 2 - len(accounts)
 
     again = [await reencrypt_column(fresh, rotated, c, batch_size=2) for c in columns]
     assert sum(report.resealed for report in again) == 0
@@ -334,11 +388,15 @@ async def test_a_damaged_value_is_reported_and_left_alone(fresh: Database) -> No
     still_damaged = rows.pop(damaged_id)
     assert still_damaged is not None
     assert not Keyring(KEY_B).is_current(still_damaged)
+    keyring = Keyring(KEY_B)
+    async with fresh.transaction() as db:
+        await unlock(db, keyring, owners_of(rows.values()), create=False)
     for appointment_id, sealed in rows.items():
-        aad = column.associated_data({"id": appointment_id})
         key = ("appointments.reason_sealed", str(appointment_id))
         assert sealed is not None
-        assert Keyring(KEY_B).decrypt(sealed, aad) == expected[key]
+        assert sealed.startswith(b"cb2")
+        row = {"id": appointment_id, "reason_sealed": sealed}
+        assert keyring.open(column, row) == expected[key]
 
 
 async def _damage_one_reason(database: Database) -> uuid.UUID:
@@ -358,7 +416,7 @@ async def _damage_one_reason(database: Database) -> uuid.UUID:
 def test_registered_columns_exist_and_hold_bytes() -> None:
     metadata = load_models()
     columns: list[SealedColumn] = load_sealed_columns()
-    assert len({column.name for column in columns}) == len(columns) == 24
+    assert len({column.name for column in columns}) == len(columns) == 25
     for sealed in columns:
         table = metadata.tables[sealed.table]
         assert [c.name for c in table.primary_key.columns] == list(sealed.key), sealed.name

@@ -1,7 +1,9 @@
-"""Every sealed column answers a damaged value the same way: 500 problem+json ``unreadable``
-(never a generic ``internal_error``), and a ``sealed.unreadable`` audit row naming the column and
-the row. The columns come from the registry (``registry.SEALED_COLUMN_MODULES``), so a column
-added later fails here until it says how a row is made and which requests open it.
+"""Every sealed column of patient data seals a new value under its patient's data key of its
+class (``cb2``), and every sealed column answers a damaged value the same way: 500
+problem+json ``unreadable`` (never a generic ``internal_error``), and a ``sealed.unreadable``
+audit row naming the column and the row. The columns come from the registry
+(``registry.SEALED_COLUMN_MODULES``), so a column added later fails here until it says how a row
+is made and which requests open it.
 
 Most values are shown by a route that reads them back; two never are, and are opened by the
 routes that use them: a signing key's private half by sign-in (it signs the tokens), a TOTP
@@ -24,10 +26,11 @@ from sqlalchemy import select, update
 
 from carebridge.accounts.models import Role, SigningKey, User
 from carebridge.compliance.models import AuditEvent
-from carebridge.platform.crypto import SealedColumn
+from carebridge.platform.crypto import KeyClass, SealedColumn, forget_data_keys, patient_key_of
 from carebridge.platform.db import Database
-from carebridge.platform.reencrypt import load_sealed_columns
+from carebridge.platform.reencrypt import load_sealed_columns, owner_of_rows
 from carebridge.platform.registry import load_models
+from carebridge.scheduling.models import Appointment
 from carebridge.scheduling.sealed import REASON as SCHEDULING_REASON
 from carebridge.visits.models import VisitTransition
 from tests.factories import PASSWORD, Headers, MakeUser, SignIn, TokenFor, files
@@ -107,6 +110,19 @@ async def _appointment_reason(world: World) -> Made:
             lambda: world.client.get(url, headers=booking.doctor_headers),
         ],
     )
+
+
+async def _patient_key(world: World) -> Made:
+    """A patient's data key (made by their first booking with a reason), read again from its
+    row by the reads of their appointment once this process's cache has let it go."""
+    made = await _appointment_reason(world)
+    async with world.database.transaction() as db:
+        patient_id = await db.scalar(
+            select(Appointment.patient_id).where(Appointment.id == made.row["id"])
+        )
+    assert patient_id is not None
+    forget_data_keys((patient_id, key_class) for key_class in KeyClass)
+    return Made({"patient_id": patient_id, "key_class": "personal"}, made.reads)
 
 
 async def _patient_profile(world: World) -> Made:
@@ -365,6 +381,7 @@ SCENARIOS: dict[str, Scenario] = {
     "record_medications.instructions_sealed": _medication_instructions,
     "messages.body_sealed": _message,
     "appointments.reason_sealed": _appointment_reason,
+    "patient_keys.key_sealed": _patient_key,
     "patient_profiles.date_of_birth_sealed": _patient_profile,
     "patient_profiles.address_sealed": _patient_profile,
     "patient_profiles.emergency_contact_sealed": _patient_profile,
@@ -403,6 +420,25 @@ def world(
     )
 
 
+async def _assert_under_its_patient_key(
+    database: Database, column: SealedColumn, row: dict[str, Any]
+) -> None:
+    """A value of patient data written today is ``cb2``, under the data key of the row's
+    patient and of the column's class; any other column's value is sealed by the keyring."""
+    table = load_models().tables[column.table]
+    where = [table.c[name] == row[name] for name in column.key]
+    owner = None if column.key_class is None else owner_of_rows(column)
+    async with database.transaction() as db:
+        value, patient_id = (
+            await db.execute(select(table.c[column.column], owner).where(*where))
+        ).one()
+    if column.key_class is None:
+        assert value.startswith(b"cb1"), column.name
+        return
+    assert value.startswith(b"cb2"), column.name
+    assert patient_key_of(value)[:2] == (patient_id, column.key_class), column.name
+
+
 async def _flip_a_bit(database: Database, column: SealedColumn, row: dict[str, Any]) -> None:
     table = load_models().tables[column.table]
     where = [table.c[name] == row[name] for name in column.key]
@@ -421,6 +457,7 @@ async def test_a_damaged_value_answers_unreadable_and_is_audited(
     scenario = SCENARIOS.get(column.name)
     assert scenario is not None, f"{column.name} is sealed: say here how it is made and read"
     made = await scenario(world)
+    await _assert_under_its_patient_key(database, column, made.row)
     await _flip_a_bit(database, column, made.row)
 
     for read in made.reads:
@@ -496,3 +533,14 @@ async def test_the_pages_answer_a_damaged_value_with_the_error_page_and_audit_it
             )
         )
     assert actors == [patient.id, patient.id]
+
+
+def test_every_column_of_patient_data_names_its_key_class() -> None:
+    """Only these are sealed by the keyring itself; any other column holds a patient's data and
+    must say which of their data keys seals it (``key_class``) and who the patient is."""
+    by_keyring = {column.name for column in load_sealed_columns() if column.key_class is None}
+    assert by_keyring == {
+        "signing_keys.private_key",
+        "users.totp_secret",
+        "patient_keys.key_sealed",
+    }

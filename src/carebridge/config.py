@@ -81,6 +81,13 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Earlier encryption keys (comma-separated): still decrypt, never encrypt.",
     )
+    patient_key_cache_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="How long a process keeps a patient's data key in memory: a key destroyed "
+        "by another process stops opening here within this time.",
+    )
     data_dir: Path = Field(default=Path("./var"), description="Embedded database, files, keys.")
     public_base_url: str = "http://localhost:8000"
     log_format: Literal["auto", "pretty", "json"] = "auto"

@@ -40,6 +40,7 @@ from carebridge.messaging.models import Conversation, ConversationMember, Messag
 from carebridge.messaging.sealed import BODY
 from carebridge.notifications.models import Notification, Preference, PushSubscription, QuietHours
 from carebridge.payments.models import Payment
+from carebridge.platform import patient_keys
 from carebridge.platform.crypto import Keyring
 from carebridge.platform.db import Database
 from carebridge.platform.registry import load_models
@@ -121,6 +122,8 @@ FOREIGN_KEYS: dict[tuple[str, str], str] = {
     ("doctor_follows", "doctor_id"): "the doctor followed",
     ("consent_documents", "published_by_id"): "the administrator who published the document",
     ("security_alerts", "acknowledged_by"): "the administrator who acknowledged the alert",
+    ("patient_keys", "patient_id"): "the patient's data keys: secrets that seal their data, "
+    "never exported (the export holds the data they open)",
     ("doctor_presence", "doctor_id"): "a doctor's presence",
     ("doctor_profiles", "user_id"): "a doctor's profile",
     ("doctor_profiles", "verified_by"): "the administrator who verified a doctor",
@@ -191,8 +194,8 @@ class World:
     expected: dict[tuple[str, str], tuple[str, str, str]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
 
-    def seal(self, column: Any, row: object, text: str) -> bytes:
-        return self.keyring.seal(column, row, text)
+    def seal(self, column: Any, row: object, text: str, patient: uuid.UUID | None = None) -> bytes:
+        return self.keyring.seal(column, row, text, patient=patient)
 
     def expect(self, key: tuple[str, str], document: str, part: str, value: object) -> None:
         self.expected[key] = (document, part, str(value))
@@ -342,7 +345,7 @@ async def _messaging(world: World, patient: User, booked: Appointment) -> None:
     message = Message(
         id=_id(), conversation_id=conversation.id, seq=1, sender_id=patient.id, client_id=_id()
     )
-    message.body_sealed = world.seal(BODY, message, "canary message")
+    message.body_sealed = world.seal(BODY, message, "canary message", patient.id)
     db.add(message)
     await db.flush()
     content = b"canary attachment"
@@ -521,7 +524,7 @@ async def _visit(world: World, patient: User, nurse: User) -> None:
         id=_id(), visit_id=visit.id, seq=1, to_state="requested", actor_role="patient"
     )
     report = VisitReport(visit_id=visit.id, nurse_id=nurse.id)
-    report.body_sealed = world.seal(visit_sealed.REPORT_BODY, report, "canary report")
+    report.body_sealed = world.seal(visit_sealed.REPORT_BODY, report, "canary report", patient.id)
     photo = VisitPhoto(
         id=_id(),
         visit_id=visit.id,
@@ -567,6 +570,8 @@ async def _consent(world: World, patient: User) -> None:
 
 
 async def make_world(world: World, patient: User, doctor: User, nurse: User) -> None:
+    # The patient's data keys: everything of theirs below is sealed under them.
+    await patient_keys.unlock(world.db, world.keyring, [patient.id])
     await _accounts(world, patient)
     await _consent(world, patient)
     await _notifications(world, patient)

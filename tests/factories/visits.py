@@ -99,7 +99,8 @@ async def visit_in(
     (one transition row each), with ``nurse`` from ``assigned`` on."""
     now = datetime.now(UTC)
     start = window_start or now - timedelta(minutes=30)
-    keyring = CallScope.system(settings).keyring
+    scope = CallScope.system(settings)
+    keyring = scope.keyring
     visit = Visit(
         id=uuid.uuid4(),
         patient_id=patient.id,
@@ -112,12 +113,13 @@ async def visit_in(
         window_end=start + timedelta(hours=4),
         seq=1,
     )
-    visit.address_sealed = keyring.seal(VISIT_ADDRESS, visit, "3 place Bellecour, Lyon")
-    visit.access_notes_sealed = keyring.seal(
-        VISIT_ACCESS_NOTES, visit, f"Ring twice {VISIT_CANARY}"
-    )
-    visit.reason_sealed = keyring.seal(VISIT_REASON, visit, "Wound check")
     async with database.transaction() as db:
+        await scope.unlock(db, patient.id)
+        visit.address_sealed = keyring.seal(VISIT_ADDRESS, visit, "3 place Bellecour, Lyon")
+        visit.access_notes_sealed = keyring.seal(
+            VISIT_ACCESS_NOTES, visit, f"Ring twice {VISIT_CANARY}"
+        )
+        visit.reason_sealed = keyring.seal(VISIT_REASON, visit, "Wound check")
         db.add(visit)
         await db.flush()
         db.add(

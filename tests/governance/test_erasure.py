@@ -26,8 +26,8 @@ from carebridge.config import Settings
 from carebridge.governance import erasure as service
 from carebridge.governance.erasure_models import ErasureFile, ErasureRequest
 from carebridge.messaging.attachment_models import Attachment
-from carebridge.platform import erasure
-from carebridge.platform.crypto import Keyring, Unreadable
+from carebridge.platform import erasure, patient_keys
+from carebridge.platform.crypto import DataKeyNotLoaded, Keyring, Unreadable, owners_of
 from carebridge.platform.db import Database
 from carebridge.platform.reencrypt import load_sealed_columns
 from carebridge.platform.registry import ERASURE_MODULES, SEALED_COLUMN_MODULES, load_models
@@ -207,16 +207,19 @@ async def _plain_hits(database: Database, words: list[str]) -> set[tuple[str, st
 async def _sealed_hits(
     database: Database, keyring: Keyring, words: list[str]
 ) -> set[tuple[str, str]]:
-    """(column, word) for each private word in a sealed value that still opens."""
+    """(column, word) for each private word in a sealed value that still opens (with the data
+    keys that still exist: none is made by looking)."""
     hits: set[tuple[str, str]] = set()
     async with database.transaction() as db:
         for column in load_sealed_columns(SEALED_COLUMN_MODULES):
             names = ", ".join(dict.fromkeys((*column.key, *column.reads, column.column)))
-            rows = (await db.execute(text(f"SELECT {names} FROM {column.table}"))).mappings()
+            rows = list((await db.execute(text(f"SELECT {names} FROM {column.table}"))).mappings())
+            values = [row[column.column] for row in rows]
+            await patient_keys.unlock(db, keyring, owners_of(values), create=False)
             for row in rows:
                 try:
                     opened = keyring.open(column, row)
-                except Unreadable:
+                except (Unreadable, DataKeyNotLoaded):
                     continue  # another test's key, or a destroyed one
                 if opened is None:
                     continue

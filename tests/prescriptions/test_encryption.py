@@ -13,9 +13,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from carebridge.config import Settings
-from carebridge.platform.crypto import DecryptionError, Keyring
+from carebridge.platform.context import CallScope
+from carebridge.platform.crypto import Unreadable
 from carebridge.platform.db import Database
-from carebridge.prescriptions.sealed import DIAGNOSIS
+from carebridge.prescriptions.sealed import DIAGNOSIS, NOTES
 from tests.factories.prescriptions import CANARY, MakeConsultation
 
 Json = dict[str, Any]
@@ -94,10 +95,12 @@ async def test_one_flipped_bit_is_a_clean_error(
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert answer.json()["code"] == "unreadable"
     assert CANARY not in answer.text
-    with pytest.raises(DecryptionError):
-        Keyring.from_settings(settings).decrypt(
-            bytes(sealed), DIAGNOSIS.aad({"id": uuid.UUID(draft["id"])})
-        )
+    scope = CallScope.system(settings)
+    async with database.transaction() as db:
+        await scope.unlock_sealed(db, bytes(sealed))
+    row = {"id": uuid.UUID(draft["id"]), "diagnosis_sealed": bytes(sealed)}
+    with pytest.raises(Unreadable):
+        scope.keyring.open(DIAGNOSIS, row)
 
 
 async def test_a_ciphertext_copied_to_another_row_does_not_decrypt(
@@ -125,15 +128,21 @@ async def test_a_ciphertext_copied_to_another_row_does_not_decrypt(
 async def test_the_associated_data_is_the_row_and_the_field(
     consultation: MakeConsultation, write: Make, database: Database, settings: Settings
 ) -> None:
-    """The re-encryption command relies on this exact associated data."""
+    """The re-encryption command relies on this exact associated data (beside the header of
+    the patient's data key that seals it)."""
     visit = await consultation()
     draft = await write(visit)
     sealed = await _sealed(database, draft["id"])
-    keyring = Keyring.from_settings(settings)
-    plain = keyring.decrypt(sealed, f"prescription:{draft['id']}:diagnosis".encode())
-    assert CANARY in plain.decode()
-    with pytest.raises(DecryptionError):
-        keyring.decrypt(sealed, f"prescription:{draft['id']}:notes".encode())
+    assert DIAGNOSIS.associated_data({"id": draft["id"]}) == (
+        f"prescription:{draft['id']}:diagnosis".encode()
+    )
+    scope = CallScope.system(settings)
+    async with database.transaction() as db:
+        await scope.unlock_sealed(db, sealed)
+    row = {"id": uuid.UUID(draft["id"]), "diagnosis_sealed": sealed, "notes_sealed": sealed}
+    assert CANARY in (scope.keyring.open_text(DIAGNOSIS, row) or "")
+    with pytest.raises(Unreadable):
+        scope.keyring.open(NOTES, row)
 
 
 async def test_the_database_refuses_to_change_an_issued_prescription(

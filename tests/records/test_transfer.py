@@ -243,7 +243,7 @@ class TestExport:
     ) -> None:
         patient = await person(Role.patient)
         pid = patient.user.id
-        keyring = CallScope.system(settings).keyring
+        scope = CallScope.system(settings)
         rows: list[tuple[Any, Any, str]] = [
             (
                 Medication(id=uuid.uuid4(), patient_id=pid, name="Metformin", dose="500 mg",
@@ -271,8 +271,9 @@ class TestExport:
             ),
         ]  # fmt: skip
         async with database.transaction() as db:
+            await scope.unlock(db, pid)
             for row, column, text in rows:
-                setattr(row, column.column, keyring.seal(column, row, text))
+                setattr(row, column.column, scope.keyring.seal(column, row, text))
                 db.add(row)
         expected = {
             "medications": {"name": "Metformin", "dose": "500 mg", "times": "08:00 20:00",

@@ -280,8 +280,11 @@ class TestDoctor:
                 nurse_id=nurse.id,
                 submitted_at=datetime.now(UTC),
             )
-            keyring = CallScope.system(settings).keyring
-            report.body_sealed = keyring.seal(REPORT_BODY, report, '{"interventions": []}')
+            scope = CallScope.system(settings)
+            await scope.unlock(db, patient.id)
+            report.body_sealed = scope.keyring.seal(
+                REPORT_BODY, report, '{"interventions": []}', patient=patient.id
+            )
             db.add(report)
         queue = await me.get("/visits/reviews")
         assert f'href="/visits/{visit_id}/review"' in queue.text

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from carebridge.platform import patient_keys
 from carebridge.platform.context import CallScope
 from carebridge.platform.exporting import DomainExport, ExportFile
 from carebridge.platform.pdf import Sheet
@@ -48,7 +49,10 @@ def document_name(module_path: str) -> str:
 
 
 async def collect(db: AsyncSession, scope: CallScope, patient_id: uuid.UUID) -> list[Contribution]:
-    """Every domain's contribution, in the registry's order."""
+    """Every domain's contribution, in the registry's order. Everything sealed in it is the
+    patient's, under their data keys: loaded once here (never made: a patient without a key
+    has nothing sealed)."""
+    await patient_keys.unlock(db, scope.keyring, [patient_id], create=False)
     found = []
     for path in EXPORT_MODULES:
         module = importlib.import_module(path)

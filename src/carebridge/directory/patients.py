@@ -72,6 +72,7 @@ async def get_patient_profile(
         raise NotFound("No such patient profile.")
     user = await db.get_one(User, patient_id)
     profile = await db.get(PatientProfile, patient_id)
+    await scope.unlock(db, patient_id)
     await _audit(db, actor, "patient_profile.read", patient_id, scope.origin)
     return _profile_out(scope.keyring, user, profile)
 
@@ -88,6 +89,7 @@ async def update_patient_profile(
     if profile is None:
         profile = PatientProfile(user_id=actor.id)
         db.add(profile)
+    await scope.unlock(db, actor.id)
     born = None if body.date_of_birth is None else body.date_of_birth.isoformat()
     contact = None if body.emergency_contact is None else body.emergency_contact.model_dump_json()
     profile.sex = body.sex

@@ -1,9 +1,10 @@
 """The directory columns sealed with the keyring: a patient's date of birth, address and
-emergency contact, each bound to the patient and the field (``patient_profile:<id>:<field>``)."""
+emergency contact, each bound to the patient and the field (``patient_profile:<id>:<field>``),
+under the patient's ``personal`` data key."""
 
 from __future__ import annotations
 
-from carebridge.platform.crypto import SealedColumn
+from carebridge.platform.crypto import KeyClass, SealedColumn
 
 
 def _profile_field(field: str) -> SealedColumn:
@@ -12,6 +13,8 @@ def _profile_field(field: str) -> SealedColumn:
         f"{field}_sealed",
         lambda row: f"patient_profile:{row['user_id']}:{field}".encode(),
         key=("user_id",),
+        key_class=KeyClass.personal,
+        owner="user_id",
     )
 
 

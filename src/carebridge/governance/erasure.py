@@ -44,8 +44,10 @@ from carebridge.governance.erasure_models import ErasureFile, ErasureRequest
 from carebridge.notifications.service import notify
 from carebridge.platform import erasure
 from carebridge.platform.context import SYSTEM, CallScope, RequestContext
+from carebridge.platform.crypto import KeyClass
 from carebridge.platform.db import Database
 from carebridge.platform.errors import Conflict, NotFound
+from carebridge.platform.patient_keys import destroy_patient_keys
 from carebridge.platform.registry import ERASURE_MODULES
 from carebridge.platform.storage import Storage
 from carebridge.scheduling.service import has_care_ahead
@@ -216,6 +218,9 @@ async def carry_out(
     domain's rules, the files listed for deletion after commit, the hold's end set."""
     outcome = await erasure.erase(db, erasure.rules(ERASURE_MODULES), row.patient_id)
     await _keep_files(db, row.id, outcome.files)
+    # Whatever the rules left that the personal key sealed (and every copy of it, backups taken
+    # since included) no longer opens.
+    await destroy_patient_keys(db, row.patient_id, [KeyClass.personal])
     row.erased_at = now
     row.hold_until = now + timedelta(days=round(365.25 * settings.medical_retention_years))
     row.erased_rows = outcome.rows
@@ -279,6 +284,7 @@ async def purge_held(
     for row in (await db.scalars(due.limit(limit).with_for_update(skip_locked=True))).all():
         outcome = await erasure.purge(db, declared, row.patient_id)
         await _keep_files(db, row.id, outcome.files)
+        await destroy_patient_keys(db, row.patient_id, [KeyClass.personal, KeyClass.medical])
         row.purged_at = now
         row.purged_rows = outcome.rows
         # A patient whose held rows were all deleted already still counts one (their request).

@@ -43,6 +43,7 @@ from carebridge.messaging.schemas import MAX_TEXT, MessageIn, MessageOut
 from carebridge.messaging.tasks import defer_scans_after_commit
 from carebridge.platform import files, images
 from carebridge.platform.context import CallScope
+from carebridge.platform.crypto import KeyClass
 from carebridge.platform.downloads import file_response
 from carebridge.platform.errors import CareBridgeError, Conflict, Invalid, NotFound
 from carebridge.platform.storage import sealed_storage_for
@@ -152,7 +153,9 @@ async def send_with_files(
 ) -> service.Sent:
     """A member sends a message with 1 to 5 files; a retry with the same ``client_id``
     answers the first message and stores nothing."""
-    await service.get_conversation(db, actor, conversation_id)  # 404 before any file is inspected
+    # 404 before any file is inspected
+    conversation = await service.get_conversation(db, actor, conversation_id)
+    owner = (conversation.patient_id, KeyClass.personal)  # the files are the patient's
     kept = await check_uploads(scope.settings, uploads)
     state = ScanState.pending if scope.settings.clamd_url else ScanState.not_scanned
 
@@ -162,9 +165,17 @@ async def send_with_files(
         await db.flush()
         sealed = sealed_storage_for(scope.settings, scope.keyring)
         for row, item in zip(rows, kept, strict=True):
-            await sealed.put(row.storage_key, item.data, associated_data=aad(row.id))
+            await sealed.put(
+                row.storage_key, item.data, associated_data=aad(row.id), owner=owner, db=db
+            )
             if row.thumbnail_key is not None and item.thumbnail is not None:
-                await sealed.put(row.thumbnail_key, item.thumbnail, associated_data=aad(row.id))
+                await sealed.put(
+                    row.thumbnail_key,
+                    item.thumbnail,
+                    associated_data=aad(row.id),
+                    owner=owner,
+                    db=db,
+                )
             await audit(db, scope, actor, "attachment.uploaded", row, size=row.size)
         if state == ScanState.pending:
             defer_scans_after_commit(db, [row.id for row in rows])
@@ -247,7 +258,7 @@ async def download(
     if key is None:
         raise NotFound("This file has no thumbnail.", code="thumbnail_not_found")
     content = await sealed_storage_for(scope.settings, scope.keyring).get(
-        key, associated_data=aad(row.id)
+        key, associated_data=aad(row.id), db=db
     )
     action = "attachment.thumbnail_downloaded" if thumbnail else "attachment.downloaded"
     await audit(db, scope, actor, action, row)

@@ -77,9 +77,9 @@ FOR UPDATE OF c
     SendQuestion,
 )
 """One row if the sender is a member (none: 404, as if the conversation did not exist), its
-row locked until the commit; ``patient_id``: the audit row's subject. ``earlier_id``: the
-message this sender stored with this client id (read in the statement's snapshot, taken before
-the lock was granted)."""
+row locked until the commit; ``patient_id``: the audit row's subject, whose data key seals the
+message. ``earlier_id``: the message this sender stored with this client id (read in the
+statement's snapshot, taken before the lock was granted)."""
 
 
 class NewMessage(NamedTuple):

@@ -40,7 +40,7 @@ async def scan(database: Database, settings: Settings, attachment_id: uuid.UUID)
             return None
         scope = CallScope.system(settings)
         data = await sealed_storage_for(settings, scope.keyring).get(
-            row.storage_key, associated_data=aad(row.id)
+            row.storage_key, associated_data=aad(row.id), db=db
         )
     result = await scanner.scan(data)
     if isinstance(result, Clean):

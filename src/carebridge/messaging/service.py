@@ -59,7 +59,7 @@ from carebridge.messaging.schemas import (
 from carebridge.messaging.sealed import BODY
 from carebridge.messaging.sessions import SESSION_CHANGED, session_event, sessions_of
 from carebridge.platform.context import CallScope
-from carebridge.platform.crypto import Unreadable
+from carebridge.platform.crypto import KeyClass, Unreadable
 from carebridge.platform.db import Database, driver_connection
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound
 from carebridge.platform.events import publish, publish_after_commit
@@ -533,6 +533,7 @@ async def messages_between(
     rows = rows[:limit]
     if newest_first:
         rows.reverse()
+    await scope.unlock_sealed(db, *(row.body_sealed for row in rows))
     items = [message_out(scope, row, failures) for row in rows]
     files = await attachments_of(db, [item.id for item in items if item.state != "deleted"])
     for item in items:
@@ -604,7 +605,8 @@ async def send(
     Two hand-written statements (``messaging/queries.py``, :func:`_write`): the conversation
     locked with what the send decides on, then the writes; the ORM only for a retry's first
     message and for the notifications of members who are not connected."""
-    written = await _write(await driver_connection(db), scope, actor, conversation_id, body)
+    connection = await driver_connection(db)
+    written = await _write(connection, scope, actor, conversation_id, body, db)
     if written is None:
         return await _sent_first(db, scope, conversation_id, actor.id, body.client_id)
     if attach is not None:
@@ -629,7 +631,9 @@ async def send_live(
     same statements, so the same rules."""
     try:
         async with database.driver_tx() as transaction:
-            written = await _write(transaction.connection, scope, actor, conversation_id, body)
+            written = await _write(
+                transaction.connection, scope, actor, conversation_id, body, None
+            )
             if written is None or written.notified:
                 raise _ThroughSession
             events = _events(written)
@@ -658,9 +662,12 @@ async def _write(
     actor: Actor,
     conversation_id: uuid.UUID,
     body: MessageIn,
+    db: AsyncSession | None,
 ) -> _Written | None:
     """Decide and write a message (``queries.SEND_FACTS``, ``queries.WRITE_MESSAGE``); None when
-    this client id was stored before (the caller answers that first message)."""
+    this client id was stored before (the caller answers that first message). The patient's
+    data key is cached after their first message: loaded through ``db`` when it is not, or, on
+    the live path (no ``db``), the send goes through the session instead."""
     now = datetime.now(UTC)
     question = SendQuestion(conversation_id, actor.id, body.client_id, now)
     facts = await connection.fetchrow(SEND_FACTS.sql, *SEND_FACTS.args(question))
@@ -671,9 +678,14 @@ async def _write(
     history = CareHistory(facts["last_ends_at"], facts["upcoming"])
     conversation = _Facts(facts["closed_at"], facts["appointment_id"], facts["kind"])
     _check_may_write(scope.settings, actor, conversation, history, now)
+    patient_id: uuid.UUID = facts["patient_id"]
+    if scope.keyring.data_key(patient_id, KeyClass.personal) is None:
+        if db is None:
+            raise _ThroughSession
+        await scope.unlock(db, patient_id)
     message_id = uuid.uuid4()
     sealed = scope.keyring.seal(
-        BODY, {"id": message_id, "conversation_id": conversation_id}, body.text
+        BODY, {"id": message_id, "conversation_id": conversation_id}, body.text, patient=patient_id
     )
     logged = audit_values(
         action="message.sent",
@@ -743,6 +755,7 @@ async def _sent_first(
     """The message first sent with ``client_id``, as it is now: a retry's answer."""
     earlier = await _sent_before(db, conversation_id, sender_id, client_id)
     assert earlier is not None  # found by the send's statement, in a transaction that committed
+    await scope.unlock_sealed(db, earlier.body_sealed)
     return Sent(await _with_files(db, message_out(scope, earlier)), created=False)
 
 
@@ -802,7 +815,7 @@ async def edit_message(
     body: MessageEdit,
 ) -> MessageOut:
     """Its sender changes a message's text within 15 minutes of sending it."""
-    _, message = await _own_message(db, actor, conversation_id, message_id)
+    conversation, message = await _own_message(db, actor, conversation_id, message_id)
     now = datetime.now(UTC)
     if message.deleted_at is not None:
         raise Conflict("This message was deleted.", code="message_deleted")
@@ -813,7 +826,10 @@ async def edit_message(
             code="edit_window_closed",
             editable_until=(message.created_at + policy.EDIT_WINDOW).isoformat(),
         )
-    message.body_sealed = scope.keyring.seal(BODY, message, body.text)
+    await scope.unlock(db, conversation.patient_id)
+    message.body_sealed = scope.keyring.seal(
+        BODY, message, body.text, patient=conversation.patient_id
+    )
     message.edited_at = now
     return await _changed(db, scope, actor, message, "edited")
 

@@ -3,13 +3,17 @@ call (``CallScope``): what it needs besides its session and its caller."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.config import Settings
-from carebridge.platform.crypto import Keyring
+from carebridge.platform import patient_keys
+from carebridge.platform.crypto import KeyClass, Keyring, owners_of
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,26 @@ class CallScope:
     settings: Settings
     keyring: Keyring
     origin: RequestContext = SYSTEM
+
+    def __post_init__(self) -> None:
+        # A view of its own: the data keys this call's transaction makes stay with it until
+        # that transaction commits (platform/patient_keys.py).
+        object.__setattr__(self, "keyring", self.keyring.scoped())
+
+    async def unlock(
+        self,
+        db: AsyncSession,
+        *patient_ids: uuid.UUID | None,
+        classes: Collection[KeyClass] = patient_keys.EVERY_CLASS,
+    ) -> None:
+        """Load the data keys of these patients (None ignored) before sealing or opening their
+        data: no round trip when they are cached. Call it where a service's work starts."""
+        await patient_keys.unlock(db, self.keyring, patient_ids, classes)
+
+    async def unlock_sealed(self, db: AsyncSession, *values: bytes | None) -> None:
+        """Load the data keys that these sealed values name (their ``cb2`` header) before
+        opening them: for rows that do not say their patient (a page of messages)."""
+        await patient_keys.unlock(db, self.keyring, owners_of(values))
 
     @classmethod
     def system(cls, settings: Settings, keyring: Keyring | None = None) -> CallScope:

@@ -10,6 +10,12 @@ used on purpose: a skipped row would stay under the old key until another run.
 A value that does not open (damaged, bound to other data, or sealed under a key the keyring does
 not hold) is left as it is and reported by table, column and row id; the others are re-sealed.
 The walk is idempotent: a second run finds every value current and writes nothing.
+
+Patient data (a column with a ``key_class``) is under its patient's data key, which a rotation
+of the keyring does not change: the data keys themselves (``patient_keys``, walked first) are
+re-sealed under the current key, and a value still in the old ``cb1`` layout (sealed by the
+keyring directly) is moved under its patient's data key, found by the column's ``owner`` or
+``owner_via``.
 """
 
 from __future__ import annotations
@@ -19,14 +25,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, text, tuple_, update
+from sqlalchemy import ColumnElement, Table, bindparam, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from carebridge.platform.crypto import Keyring, SealedColumn, Unreadable
+from carebridge.platform.crypto import (
+    DESTROYED,
+    DataKeyNotLoaded,
+    Keyring,
+    SealedColumn,
+    Unreadable,
+)
 from carebridge.platform.db import Database
+from carebridge.platform.patient_keys import unlock
 from carebridge.platform.registry import SEALED_COLUMN_MODULES, load_models
 
 Advance = Callable[[int], None]
+
+# The label of the patient owning a row of patient data, read beside its columns.
+_OWNER = "_reencrypt_owner"
 
 
 @dataclass(frozen=True)
@@ -85,12 +101,30 @@ async def reencrypt_column(
             rows = await _next_batch(db, sealed, after, batch_size, lock=not dry_run)
             if not rows:
                 return report
-            updates = _reseal(keyring, sealed, rows, report)
-            if updates and not dry_run:
+            if sealed.key_class is not None:
+                # The owners' keys: to open the values under them, and to move old ones there
+                # (made if missing, except in a dry run, which writes nothing).
+                owners = {row[_OWNER] for row in rows}
+                await unlock(db, keyring, owners, (sealed.key_class,), create=not dry_run)
+            updates = _reseal(keyring, sealed, rows, report, dry_run=dry_run)
+            if updates:
                 await _write(db, sealed, updates)
         after = tuple(rows[-1][name] for name in sealed.key)
         if advance is not None:
             advance(len(rows))
+
+
+def owner_of_rows(sealed: SealedColumn) -> ColumnElement[Any]:
+    """The patient owning a row of ``sealed`` (a column of patient data), as a SQL expression
+    over its table: its ``owner`` column, or a subquery through its ``owner_via``."""
+    table = _table(sealed)
+    if sealed.owner is not None:
+        return table.c[sealed.owner]
+    via = sealed.owner_via
+    assert via is not None  # SealedColumn holds a key class and an owner together
+    parent = load_models().tables[via.table]
+    owner = select(parent.c[via.owner]).where(parent.c.id == table.c[via.column])
+    return owner.scalar_subquery()
 
 
 async def _next_batch(
@@ -110,6 +144,8 @@ async def _next_batch(
         .order_by(*keys)
         .limit(batch_size)
     )
+    if sealed.key_class is not None:
+        query = query.add_columns(owner_of_rows(sealed).label(_OWNER))
     if after is not None:
         query = query.where(tuple_(*keys) > tuple_(*after))
     if lock:
@@ -121,8 +157,14 @@ async def _next_batch(
 
 
 def _reseal(
-    keyring: Keyring, sealed: SealedColumn, rows: list[dict[str, Any]], report: ColumnReport
+    keyring: Keyring,
+    sealed: SealedColumn,
+    rows: list[dict[str, Any]],
+    report: ColumnReport,
+    *,
+    dry_run: bool,
 ) -> list[dict[str, Any]]:
+    """The new values of ``rows`` (none in a dry run, which only counts)."""
     updates: list[dict[str, Any]] = []
     for row in rows:
         report.seen += 1
@@ -131,13 +173,20 @@ def _reseal(
         except Unreadable as error:
             report.failed.append(Failure(error.row_id, error.reason))
             continue
+        except DataKeyNotLoaded:  # a dry run makes no key: the patient's key is gone
+            report.failed.append(Failure(sealed.row_id(row), DESTROYED))
+            continue
         assert plaintext is not None  # the walk reads only rows with a value
-        if keyring.is_current(row[sealed.column]):
+        if keyring.is_current(row[sealed.column], sealed):
             report.current += 1
             continue
         report.resealed += 1
+        if dry_run:
+            continue
         keys = {f"key_{name}": row[name] for name in sealed.key}
-        updates.append({**keys, "sealed_value": keyring.seal(sealed, row, plaintext)})
+        owner = row.get(_OWNER)
+        resealed = keyring.seal(sealed, row, plaintext, patient=owner)
+        updates.append({**keys, "sealed_value": resealed})
     return updates
 
 

@@ -15,6 +15,7 @@ from carebridge.platform.models import Base
 # Modules whose import registers SQLAlchemy models on Base.metadata.
 MODEL_MODULES: tuple[str, ...] = (
     "carebridge.accounts.models",
+    "carebridge.platform.patient_keys",
     "carebridge.compliance.models",
     "carebridge.compliance.seal_models",
     "carebridge.compliance.consent_models",
@@ -220,6 +221,7 @@ DEMO_SEED_MODULES: tuple[str, ...] = (
 # sealed with the keyring, which ``carebridge reencrypt`` moves to the current key.
 SEALED_COLUMN_MODULES: tuple[str, ...] = (
     "carebridge.accounts.sealed",
+    "carebridge.platform.patient_keys",
     "carebridge.directory.sealed",
     "carebridge.scheduling.sealed",
     "carebridge.prescriptions.sealed",
@@ -245,6 +247,7 @@ ERASURE_MODULES: tuple[str, ...] = (
     "carebridge.notifications.erasure",
     "carebridge.directory.erasure",
     "carebridge.compliance.erasure",
+    "carebridge.platform.patient_keys",
     "carebridge.accounts.erasure",
 )
 

@@ -11,6 +11,7 @@ backups) only ever holds ciphertext.
 
 from __future__ import annotations
 
+import uuid
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,12 @@ import obstore
 import structlog
 from obstore.exceptions import NotFoundError
 from obstore.store import LocalStore, ObjectStore, S3Store, from_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.config import Settings
-from carebridge.platform.crypto import DecryptionError, Keyring
+from carebridge.platform.crypto import DecryptionError, KeyClass, Keyring, owners_of
 from carebridge.platform.errors import CareBridgeError
+from carebridge.platform.patient_keys import unlock
 
 log = structlog.get_logger(__name__)
 
@@ -77,21 +80,44 @@ class SealedStorage:
 
     The associated data a caller gives (an attachment's id, say) and the key the file is
     stored under are both bound to the ciphertext: a file copied to another key, or read for
-    another owner, does not open.
+    another owner, does not open. A patient's file is sealed under the patient's data key of
+    its class (``owner``: crypto-shredding, see ``platform/patient_keys.py``); opening it loads
+    the key its header names through ``db``.
     """
 
     def __init__(self, storage: Storage, keyring: Keyring) -> None:
         self._storage = storage
         self._keyring = keyring
 
-    async def put(self, key: str, data: bytes, *, associated_data: bytes) -> None:
-        sealed = self._keyring.encrypt(data, _file_aad(key, associated_data))
+    async def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        associated_data: bytes,
+        owner: tuple[uuid.UUID, KeyClass] | None = None,
+        db: AsyncSession | None = None,
+    ) -> None:
+        """Seal and store ``data``: under the data key of ``owner`` (patient, class) when given
+        (loaded through ``db`` if it is not yet), else under the keyring."""
+        aad = _file_aad(key, associated_data)
+        if owner is None:
+            sealed = self._keyring.encrypt(data, aad)
+        else:
+            if db is not None:
+                await unlock(db, self._keyring, [owner[0]], (owner[1],))
+            sealed = self._keyring.encrypt_for(*owner, data, aad)
         await self._storage.put(key, sealed)
 
-    async def get(self, key: str, *, associated_data: bytes) -> bytes:
+    async def get(
+        self, key: str, *, associated_data: bytes, db: AsyncSession | None = None
+    ) -> bytes:
         """The file's bytes; :class:`FileMissing` when there is none, :class:`UnreadableFile`
-        when it does not open."""
+        when it does not open (its patient's data key destroyed among the reasons). ``db``
+        loads the data key a patient's file names, if not loaded yet."""
         sealed = await self._storage.get(key)
+        if db is not None:
+            await unlock(db, self._keyring, owners_of([sealed]))
         try:
             return self._keyring.decrypt(sealed, _file_aad(key, associated_data))
         except DecryptionError as exc:

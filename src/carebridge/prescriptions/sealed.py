@@ -1,10 +1,11 @@
 """The prescriptions columns sealed with the keyring: ``prescription:<id>:<field>`` as associated
 data. Re-sealing an issued prescription is allowed by its immutability trigger only while
-``carebridge.reencrypt`` is on, which ``carebridge reencrypt`` sets for each batch."""
+``carebridge.reencrypt`` is on, which ``carebridge reencrypt`` sets for each batch. Under the
+patient's ``medical`` data key."""
 
 from __future__ import annotations
 
-from carebridge.platform.crypto import SealedColumn
+from carebridge.platform.crypto import KeyClass, SealedColumn
 
 
 def _field(field: str) -> SealedColumn:
@@ -12,6 +13,8 @@ def _field(field: str) -> SealedColumn:
         "prescriptions",
         f"{field}_sealed",
         lambda row: f"prescription:{row['id']}:{field}".encode(),
+        key_class=KeyClass.medical,
+        owner="patient_id",
     )
 
 

@@ -138,6 +138,7 @@ async def _out(
     is on record too); a change is audited by its own row."""
     if audit_read:
         await audit(db, actor, row, "prescription.read", scope.origin)
+    await scope.unlock(db, row.patient_id)
     diagnosis = scope.keyring.open_text(DIAGNOSIS, row)
     notes = scope.keyring.open_text(NOTES, row)
     names = await _names(db, {row.doctor_id, row.patient_id})
@@ -243,6 +244,7 @@ async def write(
         patient_id=appointment.patient_id,
         status=PrescriptionStatus.draft,
     )
+    await scope.unlock(db, row.patient_id)
     row.diagnosis_sealed = scope.keyring.seal(DIAGNOSIS, row, body.diagnosis)
     row.notes_sealed = scope.keyring.seal(NOTES, row, body.notes)
     db.add(row)
@@ -265,6 +267,7 @@ async def update(
     row = await get_prescription(db, actor, prescription_id, lock=True)
     _check_author(actor, row)
     _check_draft(row)
+    await scope.unlock(db, row.patient_id)
     given = body.model_fields_set
     if "diagnosis" in given:
         row.diagnosis_sealed = scope.keyring.seal(DIAGNOSIS, row, body.diagnosis)

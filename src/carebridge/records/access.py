@@ -158,6 +158,7 @@ async def check_read(
         raise _no_record()
     if subject.by_clinician:
         await _audit(db, scope, subject, "record.read", section=section.value, **details)
+    await scope.unlock(db, subject.patient_id)  # the notes are under the patient's data key
 
 
 async def check_write(
@@ -180,6 +181,7 @@ async def check_write(
             "you care for them (an appointment).",
             code="read_only_grant",
         )
+    await scope.unlock(db, subject.patient_id)  # the notes are under the patient's data key
     await _audit(
         db,
         scope,
@@ -226,6 +228,7 @@ async def break_glass(
     row = EmergencyAccess(
         id=uuid.uuid4(), patient_id=patient_id, doctor_id=actor.id, expires_at=expires_at
     )
+    await scope.unlock(db, patient_id)
     row.reason_sealed = scope.keyring.seal(EMERGENCY_REASON, row, body.reason)
     db.add(row)
     subject = Subject(patient_id, actor, Basis.emergency, ALL_SECTIONS)
@@ -269,6 +272,7 @@ async def emergency_openings(
         context=scope.origin,
         count=len(page.items),
     )
+    await scope.unlock(db, *{row.patient_id for row in page.items})
     items = [
         EmergencyReview(
             id=row.id,

@@ -209,6 +209,7 @@ async def add(
         values["onset_at"] = now or datetime.now(UTC)
     row = spec.model(id=uuid.uuid4(), patient_id=subject.patient_id)
     row.recorded_by_id = subject.actor.id
+    await scope.unlock(db, subject.patient_id)
     _apply(scope, spec, row, values)
     await _checked(db, spec, row, now)
     await access.check_write(db, scope, subject, spec.section, row.id, "create")

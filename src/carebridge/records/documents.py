@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from carebridge.platform import files, malware
 from carebridge.platform.context import CallScope
+from carebridge.platform.crypto import KeyClass
 from carebridge.platform.db import after_commit
 from carebridge.platform.downloads import file_response
 from carebridge.platform.errors import Invalid, NotFound
@@ -99,7 +100,11 @@ async def add(
     db.add(row)
     await db.flush()
     await sealed_storage_for(scope.settings, scope.keyring).put(
-        row.storage_key, kept.data, associated_data=aad(row.id)
+        row.storage_key,
+        kept.data,
+        associated_data=aad(row.id),
+        owner=(subject.patient_id, KeyClass.medical),
+        db=db,
     )
     await db.refresh(row)
     return out(row)
@@ -134,7 +139,7 @@ async def download(
     await access.check_read(db, scope, subject, Section.documents, object_id=str(document_id))
     row = await _get(db, subject, document_id)
     content = await sealed_storage_for(scope.settings, scope.keyring).get(
-        row.storage_key, associated_data=aad(row.id)
+        row.storage_key, associated_data=aad(row.id), db=db
     )
     return file_response(content, row.content_type, row.filename)
 

@@ -210,6 +210,7 @@ async def add(
     zone = await time_zone_of(db, subject.patient_id)
     starts_on = body.starts_on or local_date_of(now, zone)
     _check_dates(starts_on, body.ends_on)
+    await scope.unlock(db, subject.patient_id)
     row = Medication(
         id=uuid.uuid4(),
         patient_id=subject.patient_id,
@@ -328,7 +329,7 @@ def _from_line(
         "prescription_line_id": line.id,
         "recorded_by_id": subject.actor.id,
         "instructions_sealed": scope.keyring.seal(
-            MEDICATION_INSTRUCTIONS, row, "\n".join(notes) or None
+            MEDICATION_INSTRUCTIONS, row, "\n".join(notes) or None, patient=subject.patient_id
         ),
     }
 
@@ -354,6 +355,7 @@ async def from_prescription(
     zone = await time_zone_of(db, subject.patient_id)
     starts_on = local_date_of(now, zone)
     doctor_id = prescription.doctor_id
+    await scope.unlock(db, subject.patient_id)
     values = [_from_line(scope, subject, doctor_id, line, starts_on) for line in lines]
     added: list[uuid.UUID] = []
     if values:

@@ -158,6 +158,7 @@ async def add(
     measured_at = body.measured_at or now
     if measured_at > now + _FUTURE_SLACK:
         raise Invalid("A reading cannot be measured in the future.", code="measured_in_future")
+    await scope.unlock(db, subject.patient_id)
     row = new_row(
         scope,
         subject.patient_id,

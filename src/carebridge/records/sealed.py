@@ -1,14 +1,21 @@
 """The health record's columns sealed with the keyring: ``<table>:<id>:<field>`` as associated
-data, so a ciphertext copied to another row or column does not open."""
+data, so a ciphertext copied to another row or column does not open; under the patient's
+``medical`` data key."""
 
 from __future__ import annotations
 
-from carebridge.platform.crypto import SealedColumn
+from carebridge.platform.crypto import KeyClass, SealedColumn
 
 
 def _note(table: str, column: str = "note_sealed") -> SealedColumn:
     field = column.removesuffix("_sealed")
-    return SealedColumn(table, column, lambda row: f"{table}:{row['id']}:{field}".encode())
+    return SealedColumn(
+        table,
+        column,
+        lambda row: f"{table}:{row['id']}:{field}".encode(),
+        key_class=KeyClass.medical,
+        owner="patient_id",
+    )
 
 
 OBSERVATION_NOTE = _note("record_observations")

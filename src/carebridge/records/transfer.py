@@ -207,6 +207,7 @@ async def import_csv(
     zone = await time_zone_of(db, subject.patient_id)
     written: list[dict[str, Any]] = []
     rejected: list[Rejected] = []
+    await scope.unlock(db, subject.patient_id)
     for line, fields in lines:
         try:
             parsed = _parse(fields, now)

@@ -122,6 +122,8 @@ async def read(
     if found is None:
         raise NotFound("No such appointment.")
     row, doctor, patient = found
+    if row.reason_sealed is not None:
+        await scope.unlock(db, row.patient_id)
     reason = scope.keyring.open_text(REASON, row)
     if reason is not None:
         await audit(db, actor, row, "appointment.reason_read", scope.origin)
@@ -356,6 +358,8 @@ async def book(
     if facts["earlier_id"] is not None:
         _check_same_request(scope.keyring, body, facts["earlier_hash"])
         return Booked(await read(db, scope, actor, facts["earlier_id"]), created=False)
+    if body.reason:  # cached after the patient's first booking: no round trip
+        await scope.unlock(db, actor.id)
     row = _decide_booking(scope.settings, scope.keyring, actor, body, facts, idempotency_key, now)
     await _write_booking(db, connection, scope, actor, row, facts)
     # The answer echoes what the patient sent: no read of stored health data.

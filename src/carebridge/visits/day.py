@@ -71,6 +71,7 @@ async def nurse_day(
         )
     people = {row.patient_id for row in rows} | {row.ordered_by_id for row in rows}
     names = await names_of(db, {person for person in people if person} | {actor.id})
+    await scope.unlock(db, *{row.patient_id for row in rows})
     return [
         service.visit_out(
             scope, actor, row, names, await service.facts_of(db, scope, actor, row), now

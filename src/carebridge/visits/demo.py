@@ -78,6 +78,7 @@ async def seed_demo(db: AsyncSession, settings: Settings) -> int:
         return 0
     scope = CallScope.system(settings)
     now = datetime.now(UTC).replace(second=0, microsecond=0)
+    await scope.unlock(db, patient.id)
     today = _visit(scope, patient, "wound_care", now - timedelta(minutes=30), "Ring twice")
     later = _visit(scope, patient, "blood_draw", now + timedelta(days=1), "Third floor")
     db.add_all([today, later])

@@ -259,7 +259,9 @@ def new_report(scope: CallScope, visit: Visit, nurse_id: uuid.UUID) -> VisitRepo
     report = VisitReport(
         visit_id=visit.id, status=ReportStatus.draft.value, nurse_id=nurse_id, version=1
     )
-    report.body_sealed = scope.keyring.seal(REPORT_BODY, report, ReportIn().model_dump_json())
+    report.body_sealed = scope.keyring.seal(
+        REPORT_BODY, report, ReportIn().model_dump_json(), patient=visit.patient_id
+    )
     return report
 
 
@@ -285,7 +287,9 @@ async def save_report(
     else:
         report.version += 1
         report.nurse_id = actor.id
-    report.body_sealed = scope.keyring.seal(REPORT_BODY, report, stored.model_dump_json())
+    report.body_sealed = scope.keyring.seal(
+        REPORT_BODY, report, stored.model_dump_json(), patient=visit.patient_id
+    )
     await db.flush()
     await db.refresh(report)
     await service.audit(db, scope, actor, "visit.report.written", visit, version=report.version)
@@ -457,7 +461,9 @@ async def _send_back(
     body: ReviewIn,
 ) -> None:
     report.status = ReportStatus.changes_requested.value
-    report.changes_sealed = scope.keyring.seal(REPORT_CHANGES, report, body.changes)
+    report.changes_sealed = scope.keyring.seal(
+        REPORT_CHANGES, report, body.changes, patient=visit.patient_id
+    )
     await service.audit(db, scope, actor, "visit.report.reviewed", visit, decision=body.decision)
     if report.nurse_id is not None:
         doctor = (await names_of(db, [actor.id])).get(actor.id, "The doctor")
@@ -492,7 +498,9 @@ async def _sign_off(
     report.status = ReportStatus.signed_off.value
     report.signed_at = now
     report.rating = body.rating
-    report.feedback_sealed = scope.keyring.seal(REPORT_FEEDBACK, report, body.feedback)
+    report.feedback_sealed = scope.keyring.seal(
+        REPORT_FEEDBACK, report, body.feedback, patient=visit.patient_id
+    )
     await db.flush()
     await service.apply_move(db, scope, actor, visit, move, now, nurse_id=visit.nurse_id)
     await service.audit(

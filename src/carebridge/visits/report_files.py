@@ -23,6 +23,7 @@ from carebridge.accounts.actors import Actor
 from carebridge.accounts.service import names_of, time_zone_of
 from carebridge.platform import files, malware
 from carebridge.platform.context import CallScope
+from carebridge.platform.crypto import KeyClass
 from carebridge.platform.db import after_commit
 from carebridge.platform.downloads import file_response
 from carebridge.platform.errors import Conflict, Invalid, NotFound
@@ -98,11 +99,17 @@ async def add_photo(
         size=len(kept.data),
         storage_key=f"visits/{visit.id}/photos/{photo_id}",
     )
-    photo.caption_sealed = scope.keyring.seal(PHOTO_CAPTION, photo, upload.caption)
+    photo.caption_sealed = scope.keyring.seal(
+        PHOTO_CAPTION, photo, upload.caption, patient=visit.patient_id
+    )
     db.add(photo)
     await db.flush()
     await sealed_storage_for(scope.settings, scope.keyring).put(
-        photo.storage_key, kept.data, associated_data=photo_aad(photo.id)
+        photo.storage_key,
+        kept.data,
+        associated_data=photo_aad(photo.id),
+        owner=(visit.patient_id, KeyClass.medical),
+        db=db,
     )
     await db.refresh(photo)
     await service.audit(db, scope, actor, "visit.report.photo_added", visit, photo_id=str(photo.id))
@@ -126,7 +133,7 @@ async def photo_file(
     photo = await _photo(db, visit, photo_id)
     await service.audit(db, scope, actor, "visit.report.photo_read", visit, photo_id=str(photo.id))
     content = await sealed_storage_for(scope.settings, scope.keyring).get(
-        photo.storage_key, associated_data=photo_aad(photo.id)
+        photo.storage_key, associated_data=photo_aad(photo.id), db=db
     )
     return file_response(content, photo.content_type, photo.filename)
 
@@ -169,6 +176,7 @@ def _reading(vital: VitalIn, zone: ZoneInfo) -> str:
 async def printable(
     db: AsyncSession, scope: CallScope, visit: Visit, report: VisitReport
 ) -> PrintedReport:
+    await scope.unlock(db, visit.patient_id)
     body = body_of(scope, report)
     zone = ZoneInfo(await time_zone_of(db, visit.patient_id))
     names = await names_of(

@@ -205,6 +205,7 @@ async def find_visit(
     visit: Visit | None = await db.scalar(statement)
     if visit is None:
         raise _not_found()
+    await scope.unlock(db, visit.patient_id)  # its fields, report and captions are sealed
     return visit
 
 
@@ -292,6 +293,7 @@ async def list_visits(
             visits=[str(row.id) for row in rows],
         )
     names = await _people(db, rows)
+    await scope.unlock(db, *{row.patient_id for row in rows})
     moment = _now(now)
     items = [
         visit_out(scope, actor, row, names, await facts_of(db, scope, actor, row), moment)
@@ -378,6 +380,7 @@ async def request_visit(
         seq=1,
         status_changed_at=now,
     )
+    await scope.unlock(db, patient_id)
     keyring = scope.keyring
     visit.address_sealed = keyring.seal(VISIT_ADDRESS, visit, body.address.strip())
     visit.access_notes_sealed = keyring.seal(VISIT_ACCESS_NOTES, visit, body.access_notes)
@@ -496,7 +499,8 @@ async def apply_move(
         lng=None if point is None else point.lng,
         accuracy_m=accuracy_m,
     )
-    row.reason_sealed = scope.keyring.seal(TRANSITION_REASON, row, reason)
+    await scope.unlock(db, visit.patient_id)
+    row.reason_sealed = scope.keyring.seal(TRANSITION_REASON, row, reason, patient=visit.patient_id)
     db.add(row)
     await db.flush()
     await audit(

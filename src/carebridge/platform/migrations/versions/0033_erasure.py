@@ -4,7 +4,7 @@ by the purge of an erased patient's held data once the legal hold has ended (the
 ``carebridge.purge`` for its transaction).
 
 Revision ID: 0033_erasure
-Revises: 0031_retention
+Revises: 0032_patient_keys
 Create Date: 2026-12-07 07:40:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0033_erasure"
-down_revision: str | None = "0031_retention"
+down_revision: str | None = "0032_patient_keys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
