@@ -72,6 +72,7 @@ from bench.chat import _Socket as ChatSocket
 from bench.doctors_list import bench_database, free_port, server
 from bench.presence_fanout import _raise_fd_limit
 from carebridge.config import Settings, load_settings
+from carebridge.platform import patient_keys
 from carebridge.platform.logging import configure_logging
 
 DRAIN_SECONDS = 30.0
@@ -148,6 +149,8 @@ async def _visits(db: Any, settings: Settings, batch: range) -> list[Watch]:
         for n in batch
     )
     watches = []
+    # The patients' data keys, which seal their visits' addresses.
+    await patient_keys.unlock(db, keyring, [people[n, Role.patient].id for n in batch])
     for n in batch:
         patient, nurse = people[n, Role.patient], people[n, Role.nurse]
         visit = Visit(

@@ -63,7 +63,7 @@ class Kit:
     async def built(self, headers: Headers, body: dict[str, str] | None = None) -> dict[str, str]:
         """An export asked for (unless given) and built by a real worker."""
         body = body or await self.requested(headers)
-        await work(self.settings, self.database, queue="compliance")
+        await work(self.settings, self.database, queue="exports")
         status = await self.client.get(f"{API}/{body['id']}", headers=headers)
         assert status.status_code == 200
         ready: dict[str, str] = status.json()
@@ -159,7 +159,7 @@ class TestAsking:
             )
             assert missing.status_code == 404
             assert missing.json()["code"] == "patient_not_found"
-        await work(kit.settings, kit.database, queue="compliance")
+        await work(kit.settings, kit.database, queue="exports")
         download = f"{API}/{body['id']}/download"
         assert (await kit.client.get(download, headers=admin)).status_code == 403
         assert (await kit.client.get(download, headers=headers)).status_code == 200

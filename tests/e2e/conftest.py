@@ -54,7 +54,7 @@ def live_server(
         # Emails are sent, prescription PDFs rendered and data exports built by the server's own
         # worker; only those queues, so the jobs other tests defer are left to them.
         CAREBRIDGE_IN_PROCESS_WORKER="true",
-        CAREBRIDGE_WORKER_QUEUES="notifications,prescriptions,compliance",
+        CAREBRIDGE_WORKER_QUEUES="notifications,prescriptions,exports",
     )
     with running_server(env, data_dir / "server.log") as (base_url, _):
         yield LiveServer(base_url, data_dir)

@@ -5,6 +5,7 @@ given more."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -130,8 +131,10 @@ BATCH_BYPASSES: dict[str, str] = {
 
 
 def a_batch() -> AuditBatch:
+    """A batch row of placeholders, numbered far past any the seal may have written in this
+    session's database (the test rolls it back)."""
     return AuditBatch(
-        number=1,
+        number=10**12 + secrets.randbelow(10**6),
         first_xact=1,
         first_seq=1,
         last_xact=1,
@@ -140,7 +143,7 @@ def a_batch() -> AuditBatch:
         leaves=bytes(40),
         root=bytes(32),
         prev_hash=bytes(32),
-        hash=bytes(32),
+        hash=secrets.token_bytes(32),
         kid="probe",
         signature=bytes(64),
         sealed_at=datetime.now(UTC),

@@ -398,6 +398,7 @@ class TestClinicianReads:
                 await db.scalars(
                     select(AuditEvent.details).where(
                         AuditEvent.action == "record.read",
+                        AuditEvent.outcome == "success",  # refused opens are on the trail too
                         AuditEvent.resource_id == str(visit.patient.user.id),
                     )
                 )

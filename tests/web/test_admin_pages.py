@@ -17,8 +17,10 @@ from tests.factories.web import Browser, csrf, sign_in_browser
 HTML = {"accept": "text/html"}
 ADMIN_PAGES = {
     "/admin/users": "Users",
-    "/admin/doctors": "Verify doctors",
-    "/admin/audit": "Audit trail",
+    "/admin/doctors": "Verify",
+    "/admin/audit": "Audit",
+    "/admin/consents": "Consents",
+    "/admin/security-alerts": "Alerts",
     "/admin/deliveries": "Deliveries",
     "/admin/reviews": "Reviews",
     "/admin/api-keys": "API keys",

@@ -63,7 +63,7 @@ async def test_ask_follow_and_download(
     assert again.status_code == 409
     assert "already being prepared" in again.text
 
-    await work(settings, database, queue="compliance")
+    await work(settings, database, queue="exports")
     ready = await client.get("/account/data/status", headers=HTML)
     assert 'id="export-download"' in ready.text
     assert "hx-trigger" not in ready.text

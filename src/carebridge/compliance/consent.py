@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Select, and_, func, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.accounts.actors import Actor
@@ -149,7 +150,7 @@ def _current_statement() -> Select[ConsentDocument]:
     """The current (highest) version of each kind."""
     return (
         select(ConsentDocument)
-        .distinct(ConsentDocument.kind)
+        .ext(distinct_on(ConsentDocument.kind))
         .order_by(ConsentDocument.kind, ConsentDocument.version.desc())
     )
 
@@ -172,7 +173,7 @@ async def _latest_events(db: AsyncSession, user_id: uuid.UUID) -> dict[str, Cons
     statement = (
         select(ConsentEvent)
         .where(ConsentEvent.user_id == user_id)
-        .distinct(ConsentEvent.kind)
+        .ext(distinct_on(ConsentEvent.kind))
         .order_by(ConsentEvent.kind, ConsentEvent.seq.desc())
     )
     return {event.kind: event for event in (await db.scalars(statement)).all()}
@@ -384,7 +385,7 @@ def holders_of(kind: ConsentKind) -> Select[tuple[uuid.UUID]]:
     latest = (
         select(ConsentEvent.user_id, ConsentEvent.action, ConsentEvent.version)
         .where(ConsentEvent.kind == kind.value)
-        .distinct(ConsentEvent.user_id)
+        .ext(distinct_on(ConsentEvent.user_id))
         .order_by(ConsentEvent.user_id, ConsentEvent.seq.desc())
         .subquery()
     )

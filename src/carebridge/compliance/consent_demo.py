@@ -73,9 +73,7 @@ async def _publish_missing(db: AsyncSession) -> int:
 async def seed_demo(db: AsyncSession, settings: Settings) -> int:
     created = await _publish_missing(db)
     documents = await current_documents(db)
-    answered = set(
-        (await db.execute(select(ConsentEvent.user_id, ConsentEvent.kind))).tuples().all()
-    )
+    answered = set((await db.execute(select(ConsentEvent.user_id, ConsentEvent.kind))).all())
     users = (await db.scalars(select(User).where(User.email.endswith(DEMO_DOMAIN)))).all()
     for user in users:
         who = Person(user.id, Role(user.role))

@@ -22,7 +22,7 @@ from carebridge.platform.jobs import DEFAULT_RETRY, job_app, task_resources
 
 log = structlog.get_logger(__name__)
 
-QUEUE = "compliance"
+QUEUE = "exports"
 # The job deferred after the commit normally runs at once; the sweep leaves it this long first.
 SWEEP_AFTER = timedelta(minutes=2)
 

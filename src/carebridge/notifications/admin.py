@@ -85,7 +85,7 @@ async def count_by_status(
         .where(Delivery.status.in_(statuses))
         .group_by(Delivery.status)
     )
-    found = {DeliveryStatus(status): int(count) for status, count in rows.tuples()}
+    found = {DeliveryStatus(status): int(count) for status, count in rows}
     return {status: found.get(status, 0) for status in statuses}
 
 
