@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +39,7 @@ from carebridge.compliance.consent_schemas import (
 )
 from carebridge.compliance.service import record
 from carebridge.platform.context import CallScope, RequestContext
+from carebridge.platform.db import lock_for_transaction
 from carebridge.platform.errors import Conflict, Invalid
 from carebridge.platform.pagination import Page, keyset_page
 
@@ -92,9 +93,7 @@ async def publish(
     (an advisory lock), so two admins publishing at once get versions n and n+1."""
     roles = _roles_of(body)
     kind = body.kind.value
-    await db.execute(
-        select(func.pg_advisory_xact_lock(func.hashtextextended(f"consent:{kind}", 0)))
-    )
+    await lock_for_transaction(db, f"consent:{kind}")
     latest = await db.scalar(
         select(ConsentDocument)
         .where(ConsentDocument.kind == kind)

@@ -35,7 +35,7 @@ from carebridge.compliance.seal_hash import (
     pack_leaves,
 )
 from carebridge.compliance.seal_models import AuditBatch
-from carebridge.platform.db import Database
+from carebridge.platform.db import Database, lock_for_transaction
 
 log = structlog.get_logger(__name__)
 
@@ -84,7 +84,7 @@ async def all_final(db: AsyncSession) -> bool:
 async def seal_batch(db: AsyncSession, keys: KeyStore, size: int) -> Sealed | None:
     """Seal the next ``size`` final events at most, in ``db``'s transaction; None when there
     is none. Waits for a sealer already at work (the lock is released with the transaction)."""
-    await db.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(SEAL_LOCK, 0))))
+    await lock_for_transaction(db, SEAL_LOCK)
     last = await tip(db)
     rows: Sequence[Any] = (
         await db.execute(

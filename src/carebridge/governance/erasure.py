@@ -45,7 +45,7 @@ from carebridge.notifications.service import notify
 from carebridge.platform import erasure
 from carebridge.platform.context import SYSTEM, CallScope, RequestContext
 from carebridge.platform.crypto import KeyClass
-from carebridge.platform.db import Database
+from carebridge.platform.db import Database, lock_for_transaction
 from carebridge.platform.errors import Conflict, NotFound
 from carebridge.platform.patient_keys import destroy_patient_keys
 from carebridge.platform.registry import ERASURE_MODULES
@@ -114,9 +114,7 @@ async def request_erasure(
     now = now or datetime.now(UTC)
     # One open request per patient: the partial unique index holds it; the lock orders two
     # requests of the same patient so the second sees the first.
-    await db.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext('erasure:' || :id))"), {"id": str(actor.id)}
-    )
+    await lock_for_transaction(db, f"erasure:{actor.id}")
     if await db.scalar(
         select(ErasureRequest.id).where(ErasureRequest.patient_id == actor.id, _open())
     ):
@@ -294,11 +292,14 @@ async def purge_held(
 
 
 async def delete_erased_files(database: Database, storage: Storage) -> int:
-    """Delete from storage the objects erasures and purges left to delete; how many went."""
+    """Delete from storage the objects erasures and purges left to delete; how many went.
+    A worker that dies midway leaves their rows: the next run deletes them again (deleting a
+    missing object is nothing)."""
     async with database.transaction() as db:
         keys = (await db.scalars(select(ErasureFile.storage_key).limit(1000))).all()
     for key in keys:
         await storage.delete(key)
+    if keys:
         async with database.transaction() as db:
-            await db.execute(delete(ErasureFile).where(ErasureFile.storage_key == key))
+            await db.execute(delete(ErasureFile).where(ErasureFile.storage_key.in_(keys)))
     return len(keys)

@@ -34,7 +34,7 @@ from carebridge.notifications.queries import (
     RecipientsOf,
 )
 from carebridge.notifications.quiet import quiet_until
-from carebridge.platform.db import driver_connection
+from carebridge.platform.db import driver_connection, lock_for_transaction
 from carebridge.platform.errors import NotFound
 from carebridge.platform.events import publish_after_commit
 from carebridge.platform.pagination import Page, keyset_page
@@ -114,9 +114,7 @@ async def _deduplicated(
 ) -> set[uuid.UUID]:
     """Recipients who already got ``dedup_key`` within ``window``. Takes a transaction-level
     lock on the key so that concurrent writers of the same key cannot both pass the check."""
-    await db.execute(
-        select(func.pg_advisory_xact_lock(func.hashtextextended("notify:" + dedup_key, 0)))
-    )
+    await lock_for_transaction(db, "notify:" + dedup_key)
     rows = await db.scalars(
         select(Notification.recipient_id).where(
             Notification.recipient_id.in_(ids),

@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 import structlog
-from sqlalchemy import event, exc, text
+from sqlalchemy import event, exc, func, select, text
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -60,6 +60,13 @@ class UnitOfWork:
                 # The change is committed; what must not be lost also has a row that a periodic
                 # sweep picks up, so a failed action is logged, not raised to the caller.
                 log.exception("after_commit_failed", action=getattr(action, "__qualname__", "?"))
+
+
+async def lock_for_transaction(session: AsyncSession, name: str) -> None:
+    """Serialise the transactions that take ``name``: a transaction-level advisory lock on its
+    64-bit hash, held until the transaction commits or rolls back (a dead worker's goes with
+    its connection)."""
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(name, 0))))
 
 
 def unit_of_work(session: AsyncSession) -> UnitOfWork:

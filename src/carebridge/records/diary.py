@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carebridge.platform.context import CallScope
 from carebridge.platform.crypto import SealedColumn
+from carebridge.platform.db import lock_for_transaction
 from carebridge.platform.errors import Conflict, Forbidden, Invalid, NotFound
 from carebridge.platform.pagination import Page, keyset_page
 from carebridge.records import access, symptom_catalog
@@ -172,8 +173,7 @@ def _apply(scope: CallScope, spec: DiarySection, row: Entry, values: dict[str, A
 async def _check_unique_allergy(db: AsyncSession, row: Allergy) -> None:
     """The same substance once per record (any case): 409 with the entry that has it. Writes of
     a record's allergies are serialised so two at once cannot both pass."""
-    key = func.hashtextextended(f"record-allergies:{row.patient_id}", 0)
-    await db.execute(select(func.pg_advisory_xact_lock(key)))
+    await lock_for_transaction(db, f"record-allergies:{row.patient_id}")
     existing = await db.scalar(
         select(Allergy.id).where(
             Allergy.patient_id == row.patient_id,

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -27,6 +27,7 @@ from carebridge.compliance.service import record
 from carebridge.config import Settings
 from carebridge.platform.access import PUBLIC
 from carebridge.platform.context import SYSTEM, CallScope, Context, RequestContext
+from carebridge.platform.db import lock_for_transaction
 from carebridge.platform.deps import RuntimeDep, Scope, Session
 from carebridge.platform.downloads import file_response
 from carebridge.platform.errors import Forbidden, NotFound, Unauthenticated
@@ -96,9 +97,7 @@ async def _revoke_live(db: AsyncSession, doctor_id: uuid.UUID, now: datetime) ->
 async def _lock_feeds(db: AsyncSession, doctor_id: uuid.UUID) -> None:
     # Two concurrent "new feed" requests would both revoke nothing new and then collide on the
     # one-live-feed index: serialise them per doctor.
-    await db.execute(
-        select(func.pg_advisory_xact_lock(func.hashtextextended(f"calendar-feed:{doctor_id}", 0)))
-    )
+    await lock_for_transaction(db, f"calendar-feed:{doctor_id}")
 
 
 async def create_feed(db: AsyncSession, scope: CallScope, actor: Actor) -> FeedOut:
